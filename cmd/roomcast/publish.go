@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
+
+	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/metrics"
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+func runPublish(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "publish", "ROOM EVENT [JSON|-]")
+	natsURL := fs.String("nats", nats.DefaultURL, "NATS URLs, comma-separated")
+	prefix := fs.String("subject-prefix", bus.DefaultPrefix, "NATS subject prefix")
+	msgID := fs.String("msg-id", "", "Nats-Msg-Id for idempotent retries (default: a fresh unique id)")
+	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for NATS to store the event")
+	if err := parseFlags(fs, env, args, nil); err != nil {
+		return err
+	}
+	if fs.NArg() < 2 || fs.NArg() > 3 {
+		fs.Usage()
+		return usagef("want ROOM EVENT [JSON|-], got %d arguments", fs.NArg())
+	}
+	room, err := wire.ParseRoom(fs.Arg(0))
+	if err != nil {
+		return usageError{err}
+	}
+	payload, err := buildPayload(env, fs.Arg(1), fs.Args()[2:])
+	if err != nil {
+		return usageError{err}
+	}
+	if *msgID == "" {
+		*msgID = nuid.Next()
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	nc, err := nats.Connect(*natsURL, nats.Name("roomcast publish"), nats.Timeout(*timeout))
+	if err != nil {
+		return fmt.Errorf("connect to NATS %s: %w", *natsURL, err)
+	}
+	defer nc.Close()
+	b, err := bus.New(nc, bus.Options{Prefix: *prefix, Logger: slog.New(slog.DiscardHandler), Metrics: metrics.NewUnregistered()})
+	if err != nil {
+		return err
+	}
+	seq, err := b.Publish(ctx, room, payload, *msgID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.stdout, seq)
+	return nil
+}
+
+// buildPayload makes the worker payload of PROTOCOL.md section 2 from the
+// event name and the optional data argument ("-", or none with input piped:
+// read standard input).
+func buildPayload(env *environment, event string, rest []string) ([]byte, error) {
+	if err := wire.CheckEventName(event); err != nil {
+		return nil, err
+	}
+	var data []byte
+	switch {
+	case len(rest) == 1 && rest[0] != "-":
+		data = []byte(rest[0])
+	case len(rest) == 1 || stdinPiped(env.stdin):
+		b, err := io.ReadAll(io.LimitReader(env.stdin, bus.DefaultMaxPayload+1))
+		if err != nil {
+			return nil, fmt.Errorf("read data from standard input: %w", err)
+		}
+		data = b
+	}
+	pl := wire.Payload{Event: event}
+	if len(data) > 0 {
+		if !json.Valid(data) {
+			return nil, fmt.Errorf("data is not valid JSON")
+		}
+		pl.Data = data
+	}
+	p, err := json.Marshal(pl)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := wire.ParsePayload(p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// stdinPiped reports whether standard input is a pipe or file rather than a
+// terminal (or nothing).
+func stdinPiped(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return r != nil
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice == 0
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/roomcast/roomcast/internal/client"
+	"github.com/roomcast/roomcast/internal/config"
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+func runTail(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "tail", "ROOM...")
+	var urls config.List
+	fs.Var(&urls, "url", "edge URL; repeat for failover (default ws://127.0.0.1:8690)")
+	asJSON := fs.Bool("json", false, "print each event as one raw JSON object per line")
+	since := fs.String("since", "", "resume after this seq (one room only)")
+	token := fs.String("token", "", "JWT for the edge (or ROOMCAST_TOKEN)")
+	if err := parseFlags(fs, env, args, nil); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return usagef("name at least one room")
+	}
+	if len(urls) == 0 {
+		urls = config.List{"ws://127.0.0.1:8690"}
+	}
+	t := &tailer{env: env, urls: urls, json: *asJSON, last: make(map[string]uint64), token: *token}
+	for _, a := range fs.Args() {
+		r, err := wire.ParseRoom(a)
+		if err != nil {
+			return usageError{err}
+		}
+		t.rooms = append(t.rooms, r.String())
+	}
+	if *since != "" {
+		s, err := strconv.ParseUint(*since, 10, 64)
+		if err != nil || len(t.rooms) != 1 {
+			return usagef("--since takes a non-negative integer and one room")
+		}
+		t.last[t.rooms[0]] = s
+	}
+	return t.run(ctx)
+}
+
+// tailer prints rooms' events and, when the connection drops, reconnects
+// (to the next URL) and resumes each room after the last seq it printed.
+type tailer struct {
+	env   *environment
+	urls  []string
+	rooms []string
+	json  bool
+	token string
+	last  map[string]uint64 // room → last seq printed; absent: live only
+}
+
+func (t *tailer) run(ctx context.Context) error {
+	backoff := time.Duration(0)
+	for attempt := 0; ; attempt++ {
+		url := t.urls[attempt%len(t.urls)]
+		err := t.session(ctx, url)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var ce *client.CloseError
+		if errors.As(err, &ce) && (ce.Code == wire.ClosePolicy || ce.Code == wire.CloseTooBig) {
+			return err // reconnecting will not help
+		}
+		backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+		fmt.Fprintf(t.env.stderr, "tail: %v; reconnecting in %s\n", err, backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// session runs one connection until it fails or ctx ends.
+func (t *tailer) session(ctx context.Context, url string) error {
+	var h http.Header
+	if t.token != "" {
+		h = http.Header{"Authorization": {"Bearer " + t.token}}
+	}
+	c, err := client.Dial(ctx, url, h)
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
+	defer stop()
+	defer c.Close()
+	for i, r := range t.rooms {
+		var since *uint64
+		if s, ok := t.last[r]; ok {
+			since = &s
+		}
+		if err := c.Subscribe("sub_"+strconv.Itoa(i), r, since); err != nil {
+			return err
+		}
+	}
+	for {
+		m, err := c.Read(time.Time{})
+		if err != nil {
+			return err
+		}
+		if err := t.handle(m); err != nil {
+			return err
+		}
+	}
+}
+
+func (t *tailer) handle(m wire.Message) error {
+	switch m.Type {
+	case wire.TypeEvent:
+		if m.Room != "" {
+			if last, ok := t.last[m.Room]; ok && m.Seq <= last {
+				return nil // already printed before a reconnect
+			}
+			t.last[m.Room] = m.Seq
+		}
+		return t.print(m)
+	case wire.TypeResponse:
+		var r wire.SubscribeResult
+		if m.Event == wire.EventSubscribe && json.Unmarshal(m.Data, &r) == nil {
+			if _, ok := t.last[r.Channel]; !ok {
+				t.last[r.Channel] = r.Seq
+			}
+			note := ""
+			if !r.Recovered {
+				note = " (some events were already removed by retention)"
+			}
+			fmt.Fprintf(t.env.stderr, "tail: subscribed to %s at seq %d, %d replayed%s\n", r.Channel, r.Seq, r.Replayed, note)
+		}
+	case wire.TypeError:
+		var e wire.ErrorData
+		_ = json.Unmarshal(m.Data, &e)
+		return fmt.Errorf("%s %s: %s: %s", m.Event, m.ID, e.Code, e.Message)
+	}
+	return nil
+}
+
+func (t *tailer) print(m wire.Message) error {
+	if t.json {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(t.env.stdout, "%s\n", b)
+		return err
+	}
+	return printHuman(t.env.stdout, m)
+}
+
+// printHuman writes one event as a person reads it:
+// `10:00:00.123  pool:p1  #1042  worker.status_changed  {"worker_id":"w1"}`.
+func printHuman(w io.Writer, m wire.Message) error {
+	ts := m.TS
+	if t, err := time.Parse(time.RFC3339Nano, m.TS); err == nil {
+		ts = t.Local().Format("15:04:05.000")
+	}
+	data := string(m.Data)
+	if data == "" {
+		data = "{}"
+	}
+	if m.Room == "" { // server notices such as server.draining
+		_, err := fmt.Fprintf(w, "%-12s  %s\n", ts, m.Event)
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%-12s  %s  #%d  %s  %s\n", ts, m.Room, m.Seq, m.Event, data)
+	return err
+}

@@ -1,0 +1,54 @@
+package bus
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// DefaultPrefix and DefaultStream are PROTOCOL.md section 2's names.
+const (
+	DefaultPrefix = "roomcast"
+	DefaultStream = "ROOMCAST"
+)
+
+// Subjects maps rooms to the NATS subjects of one prefix.
+type Subjects struct {
+	Prefix string
+}
+
+// Room is the subject workers publish room r's events to.
+func (s Subjects) Room(r wire.Room) string { return s.Prefix + ".rooms." + r.Token() }
+
+// Live is the subject the stream republishes room r's events to.
+func (s Subjects) Live(r wire.Room) string { return s.Prefix + ".live." + r.Token() }
+
+// AllRooms is the stream's subject filter.
+func (s Subjects) AllRooms() string { return s.Prefix + ".rooms.>" }
+
+// AllLive is the stream's republish destination.
+func (s Subjects) AllLive() string { return s.Prefix + ".live.>" }
+
+// RoomOf parses the room of a rooms or live subject.
+func (s Subjects) RoomOf(subject string) (wire.Room, error) {
+	for _, mid := range []string{".rooms.", ".live."} {
+		if rest, ok := strings.CutPrefix(subject, s.Prefix+mid); ok {
+			return wire.RoomFromToken(rest)
+		}
+	}
+	return wire.Room{}, fmt.Errorf("subject %q is not under %q", subject, s.Prefix)
+}
+
+// CheckPrefix validates a subject prefix: one or more plain NATS tokens.
+func CheckPrefix(p string) error {
+	if p == "" {
+		return fmt.Errorf("empty subject prefix")
+	}
+	for _, tok := range strings.Split(p, ".") {
+		if tok == "" || strings.ContainsAny(tok, "*> \t\r\n") {
+			return fmt.Errorf("subject prefix %q: tokens must be non-empty, without wildcards or spaces", p)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,188 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/conn"
+)
+
+// Serve is the configuration of `roomcast serve`.
+type Serve struct {
+	Listen      string
+	AdminListen string
+	ServerName  string
+
+	NATS          List // empty: embedded
+	NATSListen    string
+	DataDir       string
+	SubjectPrefix string
+
+	StreamReplicas      int
+	RetentionMaxAge     time.Duration
+	RetentionMaxPerRoom int64
+	MaxPayload          int
+
+	MaxConnections    int
+	MaxSubscriptions  int
+	MaxMessageSize    int
+	SendQueueMessages int
+	SendQueueBytes    int
+	PingInterval      time.Duration
+	AllowedOrigins    List
+	DrainTimeout      time.Duration
+
+	LogFormat      string
+	LogLevel       string
+	AllowAnonymous bool
+}
+
+// Defaults of Serve, PROTOCOL.md section 6's where it names them.
+const (
+	DefaultListen       = "127.0.0.1:8690"
+	DefaultAdminListen  = "127.0.0.1:9090"
+	DefaultNATSListen   = "127.0.0.1:4222"
+	DefaultServerName   = "roomcast"
+	DefaultDrainTimeout = 25 * time.Second
+)
+
+// ServeCompat are the compatible environment names of section 5.
+var ServeCompat = map[string][]string{
+	"admin-listen": {"PROMETHEUS_PORT"}, // a port: see AdminAddr
+}
+
+// RegisterServe defines serve's flags on fs and returns the settings they fill.
+func RegisterServe(fs *flag.FlagSet) *Serve {
+	c := &Serve{}
+	fs.StringVar(&c.Listen, "listen", DefaultListen, "WebSocket listen address")
+	fs.StringVar(&c.AdminListen, "admin-listen", DefaultAdminListen, "address (or port) of /healthz, /readyz and /metrics")
+	fs.StringVar(&c.ServerName, "server-name", DefaultServerName, "name of this node in metrics and logs")
+	fs.Var(&c.NATS, "nats", "NATS URLs, comma-separated or repeated; empty starts an embedded NATS server")
+	fs.StringVar(&c.NATSListen, "nats-listen", DefaultNATSListen, "client address of the embedded NATS server")
+	fs.StringVar(&c.DataDir, "data-dir", "", "JetStream storage of the embedded NATS server (default: the user's data directory)")
+	fs.StringVar(&c.SubjectPrefix, "subject-prefix", bus.DefaultPrefix, "NATS subject prefix")
+	fs.IntVar(&c.StreamReplicas, "stream-replicas", 1, "replicas of the JetStream stream (3 on a cluster)")
+	fs.DurationVar(&c.RetentionMaxAge, "retention-max-age", bus.DefaultMaxAge, "how long events are kept for resume (0: no age limit)")
+	fs.Int64Var(&c.RetentionMaxPerRoom, "retention-max-per-room", bus.DefaultMaxMsgsPerRoom, "events kept per room (0: no count limit)")
+	fs.IntVar(&c.MaxPayload, "max-payload", bus.DefaultMaxPayload, "largest event payload a worker may publish, bytes")
+	fs.IntVar(&c.MaxConnections, "max-connections", 0, "connection limit of this node (0: none)")
+	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", 100, "subscriptions per connection")
+	fs.IntVar(&c.MaxMessageSize, "max-message-size", conn.DefaultMaxMessageSize, "largest client message, bytes; larger closes with 1009")
+	fs.IntVar(&c.SendQueueMessages, "send-queue-messages", conn.DefaultMaxQueueMessages, "messages queued per connection before it is closed with 4008")
+	fs.IntVar(&c.SendQueueBytes, "send-queue-bytes", conn.DefaultMaxQueueBytes, "bytes queued per connection before it is closed with 4008")
+	fs.DurationVar(&c.PingInterval, "ping-interval", conn.DefaultPingInterval, "WebSocket keep-alive ping period")
+	fs.Var(&c.AllowedOrigins, "allowed-origins", "Origin values browsers may connect from, comma-separated (empty: any)")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", DefaultDrainTimeout, "how long a shutdown may take; closes are spread over most of it")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&c.AllowAnonymous, "allow-anonymous", false, "serve without authentication on a non-loopback address")
+	return c
+}
+
+// Embedded reports whether serve starts its own NATS server.
+func (c *Serve) Embedded() bool { return len(c.NATS) == 0 }
+
+// AdminAddr is the admin listen address; a bare port (PROMETHEUS_PORT) is
+// put on the WebSocket listener's host.
+func (c *Serve) AdminAddr() string {
+	if !strings.Contains(c.AdminListen, ":") {
+		host, _, _ := net.SplitHostPort(c.Listen)
+		return net.JoinHostPort(host, c.AdminListen)
+	}
+	return c.AdminListen
+}
+
+// ResolvedDataDir is DataDir, or a per-user default.
+func (c *Serve) ResolvedDataDir() string {
+	if c.DataDir != "" {
+		return c.DataDir
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "roomcast", "jetstream")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "roomcast", "jetstream")
+	}
+	return filepath.Join(os.TempDir(), "roomcast", "jetstream")
+}
+
+// Validate reports every problem of c at once.
+func (c *Serve) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for flagName, addr := range map[string]string{"listen": c.Listen, "admin-listen": c.AdminAddr()} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad("--%s %q: %v", flagName, addr, err)
+		}
+	}
+	if c.Embedded() {
+		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
+			bad("--nats-listen %q: %v", c.NATSListen, err)
+		}
+	}
+	for _, u := range c.NATS {
+		if !strings.Contains(u, "://") {
+			bad("--nats %q: want a URL such as nats://host:4222", u)
+		}
+	}
+	if err := bus.CheckPrefix(c.SubjectPrefix); err != nil {
+		bad("--subject-prefix: %v", err)
+	}
+	positive := map[string]int{
+		"stream-replicas": c.StreamReplicas, "max-subscriptions": c.MaxSubscriptions,
+		"max-message-size": c.MaxMessageSize, "send-queue-messages": c.SendQueueMessages,
+		"send-queue-bytes": c.SendQueueBytes, "max-payload": c.MaxPayload,
+	}
+	for name, v := range positive {
+		if v <= 0 {
+			bad("--%s must be positive, got %d", name, v)
+		}
+	}
+	if c.StreamReplicas > 5 {
+		bad("--stream-replicas at most 5, got %d", c.StreamReplicas)
+	}
+	if c.MaxConnections < 0 || c.RetentionMaxPerRoom < 0 || c.RetentionMaxAge < 0 {
+		bad("--max-connections, --retention-max-per-room and --retention-max-age cannot be negative")
+	}
+	if c.PingInterval < time.Second || c.DrainTimeout <= 0 {
+		bad("--ping-interval must be at least 1s and --drain-timeout positive")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("--log-format %q: want text or json", c.LogFormat)
+	}
+	if _, err := ParseLevel(c.LogLevel); err != nil {
+		bad("--log-level: %v", err)
+	}
+	if err := c.checkAnonymous(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// checkAnonymous applies PROTOCOL.md section 4: without keys, serve only on
+// loopback unless the operator opts in.
+func (c *Serve) checkAnonymous() error {
+	if c.AllowAnonymous {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return nil // reported above
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("--listen %q is not a loopback address and no authentication keys are configured: "+
+		"anyone who can reach it could read every room; configure keys or pass --allow-anonymous "+
+		"(for example behind an authenticating proxy)", c.Listen)
+}

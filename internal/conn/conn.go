@@ -1,0 +1,225 @@
+// Package conn owns one server-side WebSocket connection after the upgrade:
+// a reader that decodes client frames and hands complete text messages to a
+// Handler, a single writer that owns the socket for writing, a bounded send
+// queue of prepared frames, keep-alive pings, deadlines and typed closes.
+//
+// Everything above this package (rooms, sessions, the bus) sees only
+// Enqueue, Close and the Handler callbacks, so the I/O model (a goroutine
+// pair today, an epoll loop for idle connections later) can change here alone.
+package conn
+
+import (
+	"net"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// Handler receives what a connection reads. Its methods are called from the
+// connection's reader, one at a time.
+type Handler interface {
+	// HandleMessage is called with each complete text message. p is only
+	// valid during the call.
+	HandleMessage(c *Conn, p []byte)
+	// HandleBinary is called when the client sends a binary message, which
+	// the protocol does not use.
+	HandleBinary(c *Conn)
+	// HandleClose is called once, after the connection is closed for good.
+	HandleClose(c *Conn, info CloseInfo)
+}
+
+// CloseInfo says why a connection ended.
+type CloseInfo struct {
+	Code    ws.StatusCode // the close code the server sent (or would have)
+	Reason  string
+	ByPeer  bool // the client closed or the socket failed first
+	Timeout bool // the peer went silent past the keep-alive deadline
+}
+
+// Options bound a connection's resources. Zero fields take defaults.
+type Options struct {
+	MaxQueueMessages int           // frames waiting to be written
+	MaxQueueBytes    int           // bytes waiting to be written
+	MaxMessageSize   int64         // inbound message limit; over it closes with 1009
+	PingInterval     time.Duration // keep-alive ping period
+	PongTimeout      time.Duration // how long past a ping a silent peer is kept
+	WriteTimeout     time.Duration // one flush to the socket
+	CloseGrace       time.Duration // how long to wait for the peer's close reply
+}
+
+// Defaults for Options.
+const (
+	DefaultMaxQueueMessages = 1024
+	DefaultMaxQueueBytes    = 4 << 20
+	DefaultMaxMessageSize   = 64 << 10
+	DefaultPingInterval     = 25 * time.Second
+	DefaultPongTimeout      = 20 * time.Second
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultCloseGrace       = 2 * time.Second
+)
+
+// WithDefaults returns o with zero fields set to the defaults.
+func (o Options) WithDefaults() Options {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	dur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.MaxQueueMessages, DefaultMaxQueueMessages)
+	def(&o.MaxQueueBytes, DefaultMaxQueueBytes)
+	if o.MaxMessageSize <= 0 {
+		o.MaxMessageSize = DefaultMaxMessageSize
+	}
+	dur(&o.PingInterval, DefaultPingInterval)
+	dur(&o.PongTimeout, DefaultPongTimeout)
+	dur(&o.WriteTimeout, DefaultWriteTimeout)
+	dur(&o.CloseGrace, DefaultCloseGrace)
+	return o
+}
+
+// Conn is one upgraded WebSocket connection.
+type Conn struct {
+	// Set at construction, read-only after.
+	nc   net.Conn
+	h    Handler
+	opts *Options
+	wake chan struct{} // capacity 1: "the writer has work"
+	done chan struct{} // closed when the connection is finished
+
+	// Guarded by mu: the hand-over between producers and the writer.
+	mu             sync.Mutex
+	queue          []*wire.Frame
+	queueBytes     int
+	pong           []byte // payload of the latest unanswered ping, nil if none
+	pongDue        bool
+	closing        bool
+	sendCloseFrame bool // false when the socket already failed
+	closeInfo      CloseInfo
+	closeDeadline  time.Time // when the reader stops waiting for the peer
+
+	// Value is free for the Handler: the session stored with this connection.
+	// Set it before Serve starts the reader; the reader's goroutine reads it.
+	Value any
+}
+
+// New wraps an upgraded connection. Call Serve to start it.
+func New(nc net.Conn, h Handler, opts *Options) *Conn {
+	return &Conn{
+		nc:   nc,
+		h:    h,
+		opts: opts,
+		wake: make(chan struct{}, 1),
+		done: make(chan struct{}),
+	}
+}
+
+// Serve starts the reader and the writer. They stop by themselves when the
+// connection closes, from either side; Close asks them to.
+func (c *Conn) Serve() {
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	go c.readLoop(writerDone)
+}
+
+// RemoteAddr is the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// Done is closed when the connection has finished and HandleClose returned.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Enqueue queues f for writing without blocking. It returns false when the
+// connection is closing or f did not fit; a frame that does not fit closes
+// the connection with 4008 (slow consumer), so nothing is dropped silently.
+func (c *Conn) Enqueue(f *wire.Frame) bool {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return false
+	}
+	if len(c.queue) >= c.opts.MaxQueueMessages || c.queueBytes+f.Len() > c.opts.MaxQueueBytes {
+		c.startCloseLocked(wire.CloseSlowConsumer, "send queue overflow", false)
+		c.mu.Unlock()
+		c.signal()
+		return false
+	}
+	c.queue = append(c.queue, f)
+	c.queueBytes += f.Len()
+	c.mu.Unlock()
+	c.signal()
+	return true
+}
+
+// Close closes the connection with code, dropping what is still queued.
+func (c *Conn) Close(code ws.StatusCode, reason string) {
+	c.close(code, reason, false)
+}
+
+// CloseAfterFlush writes what is queued, then closes with code.
+func (c *Conn) CloseAfterFlush(code ws.StatusCode, reason string) {
+	c.close(code, reason, true)
+}
+
+func (c *Conn) close(code ws.StatusCode, reason string, flush bool) {
+	c.mu.Lock()
+	c.startCloseLocked(code, reason, flush)
+	c.mu.Unlock()
+	c.signal()
+}
+
+// startCloseLocked records the first close request; later ones are ignored.
+func (c *Conn) startCloseLocked(code ws.StatusCode, reason string, flush bool) bool {
+	if c.closing {
+		return false
+	}
+	c.closing = true
+	c.sendCloseFrame = true
+	c.closeInfo = CloseInfo{Code: code, Reason: reason}
+	if !flush {
+		clear(c.queue)
+		c.queue = nil
+		c.queueBytes = 0
+	}
+	return true
+}
+
+// Closing reports whether a close has been requested.
+func (c *Conn) Closing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+func (c *Conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// requestPong asks the writer to answer a ping; only the latest is kept, as
+// RFC 6455 section 5.5.3 allows.
+func (c *Conn) requestPong(payload []byte) {
+	c.mu.Lock()
+	c.pong = append(c.pong[:0], payload...)
+	c.pongDue = true
+	c.mu.Unlock()
+	c.signal()
+}
+
+// Abort closes the socket at once, without a close frame: for when waiting
+// for the peer is no longer allowed (a drain past its deadline).
+func (c *Conn) Abort() {
+	c.closeByPeer(1006, "aborted by server", false)
+	_ = c.nc.Close()
+}

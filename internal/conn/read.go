@@ -1,0 +1,179 @@
+package conn
+
+import (
+	"errors"
+	"io"
+	"os"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// errProtocol marks a client frame that breaks RFC 6455.
+var errProtocol = errors.New("protocol error")
+
+// readLoop reads frames until the connection ends, then finishes it.
+func (c *Conn) readLoop(writerDone <-chan struct{}) {
+	defer c.finish(writerDone)
+	var msg []byte      // the message being assembled from fragments
+	var msgOp ws.OpCode // its opcode, 0 when no message is in progress
+	for {
+		if !c.armReadDeadline() {
+			c.drain()
+			return
+		}
+		h, err := ws.ReadHeader(c.nc)
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if err := checkHeader(h); err != nil {
+			c.Close(wire.CloseProtocol, err.Error())
+			c.drain()
+			return
+		}
+		if h.OpCode.IsControl() {
+			if !c.readControl(h) {
+				c.drain()
+				return
+			}
+			continue
+		}
+		if h.Length > c.opts.MaxMessageSize-int64(len(msg)) {
+			c.Close(wire.CloseTooBig, "message over the size limit")
+			c.drain()
+			return
+		}
+		switch {
+		case h.OpCode == ws.OpContinuation && msgOp == 0,
+			h.OpCode != ws.OpContinuation && msgOp != 0:
+			c.Close(wire.CloseProtocol, "bad fragmentation")
+			c.drain()
+			return
+		case h.OpCode != ws.OpContinuation:
+			msgOp = h.OpCode
+		}
+		start := len(msg)
+		msg = append(msg, make([]byte, h.Length)...)
+		if _, err := io.ReadFull(c.nc, msg[start:]); err != nil {
+			c.readFailed(err)
+			return
+		}
+		ws.Cipher(msg[start:], h.Mask, 0)
+		if !h.Fin {
+			continue
+		}
+		if msgOp == ws.OpText {
+			c.h.HandleMessage(c, msg)
+		} else {
+			c.h.HandleBinary(c)
+		}
+		msg, msgOp = nil, 0
+	}
+}
+
+// armReadDeadline sets the keep-alive deadline for the next frame, or reports
+// false when a close is under way and the reader should only drain.
+func (c *Conn) armReadDeadline() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return false
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.opts.PingInterval + c.opts.PongTimeout))
+	return true
+}
+
+func checkHeader(h ws.Header) error {
+	switch {
+	case !h.Masked:
+		return errors.New("unmasked client frame")
+	case h.Rsv != 0:
+		return errors.New("reserved bits set")
+	case h.OpCode.IsReserved():
+		return errors.New("reserved opcode")
+	case h.OpCode.IsControl() && (h.Length > 125 || !h.Fin):
+		return errors.New("bad control frame")
+	}
+	return nil
+}
+
+// readControl handles a ping, pong or close; false means the peer closed.
+func (c *Conn) readControl(h ws.Header) bool {
+	var buf [125]byte
+	p := buf[:h.Length]
+	if _, err := io.ReadFull(c.nc, p); err != nil {
+		c.readFailed(err)
+		return false
+	}
+	ws.Cipher(p, h.Mask, 0)
+	switch h.OpCode {
+	case ws.OpPing:
+		c.requestPong(p)
+	case ws.OpClose:
+		code, _ := ws.ParseCloseFrameData(p)
+		if code.Empty() {
+			code = wire.CloseNormal
+		}
+		c.closeByPeer(code, "closed by client", true)
+		return false
+	}
+	return true
+}
+
+// readFailed ends a connection whose socket failed or timed out: nothing more
+// can be read, so no close frame is waited for.
+func (c *Conn) readFailed(err error) {
+	reason := "read: " + err.Error()
+	timeout := errors.Is(err, os.ErrDeadlineExceeded)
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		reason = "connection closed by client"
+	case timeout:
+		reason = "keep-alive timeout"
+	}
+	c.mu.Lock()
+	if c.startCloseLocked(1006, reason, false) {
+		c.closeInfo.ByPeer = true
+		c.closeInfo.Timeout = timeout
+		c.sendCloseFrame = false
+	}
+	c.mu.Unlock()
+	c.signal()
+}
+
+func (c *Conn) closeByPeer(code ws.StatusCode, reason string, echo bool) {
+	c.mu.Lock()
+	if c.startCloseLocked(code, reason, false) {
+		c.closeInfo.ByPeer = true
+		c.sendCloseFrame = echo
+	}
+	c.mu.Unlock()
+	c.signal()
+}
+
+// drain discards input until the peer closes or the close grace ends, so the
+// socket is not reset while the peer still reads our close frame.
+func (c *Conn) drain() {
+	c.mu.Lock()
+	if c.closeDeadline.IsZero() {
+		c.closeDeadline = time.Now().Add(c.opts.CloseGrace + c.opts.WriteTimeout)
+	}
+	_ = c.nc.SetReadDeadline(c.closeDeadline)
+	c.mu.Unlock()
+	_, _ = io.Copy(io.Discard, c.nc)
+}
+
+// finish waits for the writer, closes the socket and tells the handler.
+func (c *Conn) finish(writerDone <-chan struct{}) {
+	c.signal()
+	<-writerDone
+	_ = c.nc.Close()
+	c.mu.Lock()
+	info := c.closeInfo
+	c.mu.Unlock()
+	c.h.HandleClose(c, info)
+	close(c.done)
+}

@@ -1,0 +1,120 @@
+package conn
+
+import (
+	"bufio"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// writers are pooled so an idle connection holds no write buffer.
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 16<<10) }}
+
+// pingFrame is an empty server ping.
+var pingFrame = ws.MustCompileFrame(ws.NewPingFrame(nil))
+
+// maxIdleBatch is the largest batch slice a connection keeps between writes;
+// a larger one (after a burst) is dropped so idle connections stay small.
+const maxIdleBatch = 32
+
+// writeLoop is the only code that writes to the socket: drain the queue into
+// a buffered writer, flush once, block until there is more.
+func (c *Conn) writeLoop() {
+	ping := time.NewTicker(c.opts.PingInterval)
+	defer ping.Stop()
+	var batch []*wire.Frame
+	for {
+		sendPing := false
+		select {
+		case <-c.wake:
+		case <-ping.C:
+			sendPing = true
+		}
+
+		c.mu.Lock()
+		batch, c.queue = c.queue, batch[:0]
+		c.queueBytes = 0
+		var pong []byte
+		if c.pongDue {
+			pong = append([]byte(nil), c.pong...)
+			c.pongDue = false
+		}
+		closing, info, sendClose := c.closing, c.closeInfo, c.sendCloseFrame
+		c.mu.Unlock()
+
+		err := c.writeBatch(batch, pong, sendPing, closing && sendClose, info)
+		clear(batch)
+		if cap(batch) > maxIdleBatch {
+			batch = nil
+		}
+		if err != nil {
+			c.closeByPeer(1006, "write: "+err.Error(), false)
+			_ = c.nc.Close() // unblocks the reader
+			return
+		}
+		if closing {
+			c.afterCloseSent()
+			return
+		}
+	}
+}
+
+func (c *Conn) writeBatch(batch []*wire.Frame, pong []byte, ping, closeFrame bool, info CloseInfo) error {
+	if len(batch) == 0 && pong == nil && !ping && !closeFrame {
+		return nil
+	}
+	bw := writers.Get().(*bufio.Writer)
+	bw.Reset(c.nc)
+	defer func() {
+		bw.Reset(nil)
+		writers.Put(bw)
+	}()
+	if err := c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout)); err != nil {
+		return err
+	}
+	if pong != nil {
+		if err := ws.WriteFrame(bw, ws.NewPongFrame(pong)); err != nil {
+			return err
+		}
+	}
+	for _, f := range batch {
+		if _, err := bw.Write(f.Bytes()); err != nil {
+			return err
+		}
+	}
+	if ping {
+		if _, err := bw.Write(pingFrame); err != nil {
+			return err
+		}
+	}
+	if closeFrame {
+		body := ws.NewCloseFrameBody(info.Code, clipReason(info.Reason))
+		if err := ws.WriteFrame(bw, ws.NewCloseFrame(body)); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// afterCloseSent half-closes the socket so the peer sees the close frame and
+// then EOF, and bounds how long the reader waits for the peer's reply.
+func (c *Conn) afterCloseSent() {
+	if tc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		_ = tc.CloseWrite()
+	}
+	c.mu.Lock()
+	c.closeDeadline = time.Now().Add(c.opts.CloseGrace)
+	_ = c.nc.SetReadDeadline(c.closeDeadline)
+	c.mu.Unlock()
+}
+
+// clipReason keeps a close reason within the 123 bytes a close frame allows.
+func clipReason(s string) string {
+	if len(s) > 123 {
+		return s[:123]
+	}
+	return s
+}

@@ -1,0 +1,208 @@
+// Package edge is the WebSocket front of a node: it accepts connections,
+// checks and upgrades them, runs the session protocol of PROTOCOL.md section 3
+// on each (subscribe, unsubscribe, ping) and drains them on shutdown. Rooms
+// and the bus are reached through room.Hub; socket I/O stays in package conn.
+package edge
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/roomcast/roomcast/internal/conn"
+	"github.com/roomcast/roomcast/internal/metrics"
+	"github.com/roomcast/roomcast/internal/room"
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// Options configure a Server.
+type Options struct {
+	Hub     *room.Hub
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+	Conn    conn.Options
+
+	MaxConnections   int           // 0: unlimited
+	MaxSubscriptions int           // per connection; 0: DefaultMaxSubscriptions
+	AllowedOrigins   []string      // empty: any; "*" matches any
+	HandshakeTimeout time.Duration // 0: DefaultHandshakeTimeout
+	// Available reports whether the bus can serve new subscriptions; nil
+	// means always.
+	Available func() bool
+}
+
+// Defaults of Options.
+const (
+	DefaultMaxSubscriptions = 100
+	DefaultHandshakeTimeout = 10 * time.Second
+)
+
+// Server accepts and serves WebSocket clients.
+type Server struct {
+	// Set at construction.
+	opts      Options
+	connOpts  conn.Options
+	log       *slog.Logger
+	m         *metrics.Metrics
+	msgCount  map[string]prometheus.Counter // websocket_messages_total by type
+	drainedCh chan struct{}                 // closed when the last connection ends while draining
+
+	wg sync.WaitGroup // accept loops and handshakes
+
+	mu       sync.Mutex
+	conns    map[*conn.Conn]struct{} // guarded by mu
+	draining bool                    // guarded by mu
+}
+
+// New returns a Server; call Serve with a listener.
+func New(o Options) *Server {
+	if o.MaxSubscriptions <= 0 {
+		o.MaxSubscriptions = DefaultMaxSubscriptions
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	s := &Server{
+		opts:      o,
+		connOpts:  o.Conn.WithDefaults(),
+		log:       o.Logger,
+		m:         o.Metrics,
+		msgCount:  make(map[string]prometheus.Counter),
+		drainedCh: make(chan struct{}),
+		conns:     make(map[*conn.Conn]struct{}),
+	}
+	for _, t := range []string{wire.TypeRequest, wire.TypeResponse, wire.TypeError, wire.TypePing, wire.TypePong} {
+		s.msgCount[t] = o.Metrics.Messages.WithLabelValues(t)
+	}
+	return s
+}
+
+// Serve accepts connections on ln until ln is closed, which is how a drain
+// stops new upgrades. It returns nil after ln is closed.
+func (s *Server) Serve(ln net.Listener) error {
+	s.wg.Add(1)
+	defer s.wg.Done()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// Out of file descriptors and the like: wait, do not spin.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", "err", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handshake(nc)
+		}()
+	}
+}
+
+// ConnCount is the number of open connections.
+func (s *Server) ConnCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// register admits a new connection unless the node is draining or full.
+func (s *Server) register(c *conn.Conn) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.draining:
+		return errDraining
+	case s.opts.MaxConnections > 0 && len(s.conns) >= s.opts.MaxConnections:
+		return errFull
+	}
+	s.conns[c] = struct{}{}
+	s.m.Connections.Inc()
+	return nil
+}
+
+func (s *Server) unregister(c *conn.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.conns[c]; !ok {
+		return
+	}
+	delete(s.conns, c)
+	s.m.Connections.Dec()
+	if s.draining && len(s.conns) == 0 {
+		close(s.drainedCh)
+	}
+}
+
+var (
+	errDraining = errors.New("server is draining")
+	errFull     = errors.New("server is at its connection limit")
+)
+
+// Drain sends server.draining to every client and closes each with 1001 once
+// its queue is flushed, spreading the closes evenly over window so clients do
+// not all reconnect to the other replicas at once. It returns when every
+// connection has ended or ctx is done; then it closes what is left at once.
+// The caller closes the listeners first, so no new upgrades arrive.
+func (s *Server) Drain(ctx context.Context, window time.Duration) {
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		return
+	}
+	s.draining = true
+	s.m.Draining.Set(1)
+	conns := make([]*conn.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	if len(conns) == 0 {
+		close(s.drainedCh)
+	}
+	s.mu.Unlock()
+
+	frame := wire.DrainingFrame()
+	start := time.Now()
+	for i, c := range conns {
+		if wait := time.Until(start.Add(window * time.Duration(i) / time.Duration(len(conns)))); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+			}
+		}
+		c.Enqueue(frame)
+		c.CloseAfterFlush(wire.CloseGoingAway, "server draining")
+	}
+	select {
+	case <-s.drainedCh:
+	case <-ctx.Done():
+		s.closeAll()
+	}
+	s.wg.Wait()
+}
+
+// closeAll ends every remaining connection and waits for them.
+func (s *Server) closeAll() {
+	s.mu.Lock()
+	conns := make([]*conn.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Abort()
+	}
+	for _, c := range conns {
+		<-c.Done()
+	}
+}

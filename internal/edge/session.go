@@ -1,0 +1,151 @@
+package edge
+
+import (
+	"context"
+
+	"github.com/roomcast/roomcast/internal/conn"
+	"github.com/roomcast/roomcast/internal/metrics"
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// session is the protocol state of one connection. Its fields are owned by
+// the connection's reader: every Handler method runs there.
+type session struct {
+	srv  *Server
+	c    *conn.Conn
+	subs map[string]wire.Room // rooms this connection is a member of
+}
+
+var _ conn.Handler = (*session)(nil)
+
+// HandleMessage decodes and answers one client message.
+func (ss *session) HandleMessage(_ *conn.Conn, p []byte) {
+	req, perr := wire.DecodeRequest(p)
+	if perr != nil {
+		ss.fail(req.Event, req.ID, perr)
+		return
+	}
+	ss.count(req.Type)
+	switch req.Type {
+	case wire.TypePing:
+		ss.send(wire.TypePong, wire.PongFrame(req.ID))
+	case wire.TypePong:
+		// Answers to pings we do not send at the protocol level; ignore.
+	case wire.TypeRequest:
+		ss.handleRequest(req)
+	}
+}
+
+func (ss *session) handleRequest(req wire.Request) {
+	switch req.Event {
+	case wire.EventSubscribe:
+		ss.subscribe(req)
+	case wire.EventUnsubscribe:
+		ss.unsubscribe(req)
+	case wire.EventAuth:
+		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeBadRequest, "authentication is not enabled on this server"))
+	}
+}
+
+func (ss *session) subscribe(req wire.Request) {
+	name := req.Room.String()
+	if _, ok := ss.subs[name]; ok {
+		// Subscribing again starts over (and resumes from since, if given).
+		ss.leave(req.Room)
+	}
+	if len(ss.subs) >= ss.srv.opts.MaxSubscriptions {
+		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeTooManySubscriptions, "at most %d subscriptions per connection", ss.srv.opts.MaxSubscriptions))
+		return
+	}
+	if avail := ss.srv.opts.Available; avail != nil && !avail() {
+		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeUnavailable, "event bus unavailable; retry"))
+		return
+	}
+	err := ss.srv.opts.Hub.Join(context.Background(), req.Room, ss.c, func(seq uint64) {
+		ss.send(wire.TypeResponse, wire.ResponseFrame(req.Event, req.ID, wire.SubscribeResult{
+			Status: "subscribed", Channel: name, Seq: seq, Recovered: true,
+		}))
+	})
+	if err != nil {
+		ss.srv.log.Warn("subscribe failed", "room", name, "err", err)
+		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeUnavailable, "room %s is unavailable; retry", name))
+		return
+	}
+	if ss.subs == nil {
+		ss.subs = make(map[string]wire.Room)
+	}
+	ss.subs[name] = req.Room
+	ss.srv.m.Subscriptions.Inc()
+}
+
+func (ss *session) unsubscribe(req wire.Request) {
+	ss.leave(req.Room)
+	ss.send(wire.TypeResponse, wire.ResponseFrame(req.Event, req.ID, wire.UnsubscribeResult{
+		Status: "unsubscribed", Channel: req.Room.String(),
+	}))
+}
+
+func (ss *session) leave(r wire.Room) {
+	if _, ok := ss.subs[r.String()]; !ok {
+		return
+	}
+	delete(ss.subs, r.String())
+	ss.srv.opts.Hub.Leave(r, ss.c)
+	ss.srv.m.Subscriptions.Dec()
+}
+
+// HandleBinary answers a binary message: the protocol is JSON text frames.
+func (ss *session) HandleBinary(*conn.Conn) {
+	ss.fail("", "", wire.Errorf(wire.CodeBadRequest, "binary messages are not supported; send JSON text frames"))
+}
+
+// HandleClose leaves every room and forgets the connection.
+func (ss *session) HandleClose(c *conn.Conn, info conn.CloseInfo) {
+	for _, r := range ss.subs {
+		ss.leave(r)
+	}
+	ss.srv.m.Closes.WithLabelValues(closeReason(info)).Inc()
+	ss.srv.unregister(c)
+	ss.srv.log.Debug("connection closed", "remote", c.RemoteAddr().String(), "code", int(info.Code), "reason", info.Reason, "by_peer", info.ByPeer)
+}
+
+func (ss *session) fail(event, id string, e *wire.Error) {
+	ss.srv.m.BadRequests.WithLabelValues(e.Code).Inc()
+	ss.send(wire.TypeError, wire.ErrorFrame(event, id, e))
+}
+
+func (ss *session) send(typ string, f *wire.Frame) {
+	if ss.c.Enqueue(f) {
+		ss.srv.msgCount[typ].Inc()
+	}
+}
+
+func (ss *session) count(typ string) {
+	if c, ok := ss.srv.msgCount[typ]; ok {
+		c.Inc()
+	}
+}
+
+func closeReason(info conn.CloseInfo) string {
+	if info.Timeout {
+		return metrics.CloseTimeout
+	}
+	switch info.Code {
+	case 1000, 1006:
+		if info.ByPeer {
+			return metrics.CloseClient
+		}
+	case 1001:
+		return metrics.CloseDraining
+	case 1002, 1003:
+		return metrics.CloseProtocol
+	case 1009:
+		return metrics.CloseTooBig
+	case 4008:
+		return metrics.CloseSlowConsumer
+	}
+	if info.ByPeer {
+		return metrics.CloseClient
+	}
+	return metrics.CloseOther
+}

@@ -1,0 +1,84 @@
+// Package metrics holds every Prometheus collector of an edge node. The names
+// of the websocket_* collectors are PROTOCOL.md section 7's, which existing
+// dashboards query; everything else is roomcast_*.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Close reasons: a fixed set, so the label's cardinality is bounded.
+const (
+	CloseClient       = "client"        // the client closed or went away
+	CloseSlowConsumer = "slow_consumer" // 4008
+	CloseTooBig       = "too_big"       // 1009
+	CloseProtocol     = "protocol"      // 1002, 1003
+	CloseDraining     = "draining"      // 1001
+	CloseTimeout      = "timeout"       // read deadline passed
+	CloseOther        = "other"
+)
+
+// Metrics is the set of collectors one edge node updates.
+type Metrics struct {
+	// PROTOCOL.md section 7.
+	Connections prometheus.Gauge
+	Messages    *prometheus.CounterVec   // message_type
+	Broadcast   *prometheus.HistogramVec // channel (room kind)
+
+	// roomcast_*.
+	Closes        *prometheus.CounterVec // reason
+	Rooms         prometheus.Gauge       // rooms with local members
+	Subscriptions prometheus.Gauge       // client subscriptions on this node
+	BadPayloads   prometheus.Counter     // stored messages that are not valid events
+	Duplicates    prometheus.Counter     // live events dropped as already delivered
+	Gaps          prometheus.Counter     // live-feed gaps found
+	Backfilled    prometheus.Counter     // events delivered by backfill
+	Replayed      prometheus.Counter     // events sent to resuming clients
+	NATSConnected prometheus.Gauge       // 1 while connected
+	Draining      prometheus.Gauge       // 1 while draining
+	BadRequests   *prometheus.CounterVec // code
+}
+
+// New creates the collectors, labelled with the server name, and registers
+// them on reg.
+func New(reg prometheus.Registerer, server string) *Metrics {
+	constLabels := prometheus.Labels{"server": server}
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: constLabels})
+	}
+	gauge := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: constLabels})
+	}
+	m := &Metrics{
+		Connections: gauge("websocket_connections", "Open WebSocket connections."),
+		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "websocket_messages_total", Help: "WebSocket messages by type, both directions.", ConstLabels: constLabels,
+		}, []string{"message_type"}),
+		Broadcast: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "websocket_broadcast_duration_seconds", Help: "Time to queue one event to every local member of its room, by room kind.",
+			ConstLabels: constLabels, Buckets: []float64{1e-6, 5e-6, 25e-6, 1e-4, 5e-4, 2.5e-3, 1e-2, 5e-2, 0.25},
+		}, []string{"channel"}),
+		Closes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roomcast_connection_closes_total", Help: "Closed connections by reason.", ConstLabels: constLabels,
+		}, []string{"reason"}),
+		Rooms:         gauge("roomcast_rooms", "Rooms with at least one member on this node."),
+		Subscriptions: gauge("roomcast_subscriptions", "Client room subscriptions on this node."),
+		BadPayloads:   counter("roomcast_bad_payloads_total", "Stored messages dropped because they are not valid events."),
+		Duplicates:    counter("roomcast_duplicates_total", "Live events dropped because they were already delivered."),
+		Gaps:          counter("roomcast_live_gaps_total", "Gaps found on the live feed."),
+		Backfilled:    counter("roomcast_backfilled_events_total", "Events delivered by backfilling a gap."),
+		Replayed:      counter("roomcast_replayed_events_total", "Events replayed to resuming clients."),
+		NATSConnected: gauge("roomcast_nats_connected", "1 while the NATS connection is up."),
+		Draining:      gauge("roomcast_draining", "1 while the node drains."),
+		BadRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roomcast_request_errors_total", Help: "Error responses by code.", ConstLabels: constLabels,
+		}, []string{"code"}),
+	}
+	reg.MustRegister(m.Connections, m.Messages, m.Broadcast, m.Closes, m.Rooms, m.Subscriptions,
+		m.BadPayloads, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed,
+		m.NATSConnected, m.Draining, m.BadRequests)
+	return m
+}
+
+// NewUnregistered returns collectors registered nowhere, for tests and tools.
+func NewUnregistered() *Metrics { return New(prometheus.NewRegistry(), "roomcast") }

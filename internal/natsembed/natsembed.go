@@ -1,0 +1,129 @@
+// Package natsembed runs a NATS server with JetStream inside the roomcast
+// process: the default of `serve`, so one binary needs nothing installed.
+package natsembed
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Options configure an embedded server.
+type Options struct {
+	// Listen is the client address workers publish to, host:port; port -1
+	// picks a free one (tests).
+	Listen     string
+	DataDir    string // JetStream storage
+	ServerName string
+	MaxPayload int32 // 0: the NATS default
+	Logger     *slog.Logger
+
+	// Cluster, for in-process clusters in tests: a cluster name, the route
+	// listen address (host:port, port -1 for a free one) and the routes to
+	// the other members.
+	ClusterName   string
+	ClusterListen string
+	Routes        []string
+
+	ReadyTimeout time.Duration // 0: 15 s
+}
+
+// Start starts the server and waits until it accepts clients.
+func Start(o Options) (*server.Server, error) {
+	sopts, err := serverOptions(o)
+	if err != nil {
+		return nil, err
+	}
+	s, err := server.NewServer(sopts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS: %w", err)
+	}
+	if o.Logger != nil {
+		s.SetLoggerV2(&slogAdapter{log: o.Logger.With("component", "nats")}, false, false, false)
+	}
+	go s.Start()
+	timeout := o.ReadyTimeout
+	if timeout <= 0 {
+		timeout = 15 * time.Second
+	}
+	if !s.ReadyForConnections(timeout) {
+		s.Shutdown()
+		return nil, fmt.Errorf("embedded NATS not ready within %s (is %s free?)", timeout, o.Listen)
+	}
+	return s, nil
+}
+
+func serverOptions(o Options) (*server.Options, error) {
+	host, port, err := splitHostPort(o.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("NATS listen address: %w", err)
+	}
+	if o.DataDir == "" {
+		return nil, errors.New("embedded NATS needs a data directory for JetStream")
+	}
+	sopts := &server.Options{
+		ServerName: o.ServerName,
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   o.DataDir,
+		MaxPayload: o.MaxPayload,
+		NoSigs:     true, // the roomcast process owns signals
+	}
+	if o.ClusterName != "" {
+		ch, cp, err := splitHostPort(o.ClusterListen)
+		if err != nil {
+			return nil, fmt.Errorf("NATS cluster listen address: %w", err)
+		}
+		sopts.Cluster = server.ClusterOpts{Name: o.ClusterName, Host: ch, Port: cp}
+		for _, r := range o.Routes {
+			u, err := url.Parse(r)
+			if err != nil {
+				return nil, fmt.Errorf("route %q: %w", r, err)
+			}
+			sopts.Routes = append(sopts.Routes, u)
+		}
+	}
+	return sopts, nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, ps, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(ps)
+	if err != nil || port < -1 || port > 65535 {
+		return "", 0, fmt.Errorf("bad port in %q", addr)
+	}
+	return host, port, nil
+}
+
+// Connect opens an in-process client connection to s: no socket, no port.
+// Extra options (handlers, name) are applied after roomcast's own.
+func Connect(s *server.Server, opts ...nats.Option) (*nats.Conn, error) {
+	all := append([]nats.Option{nats.InProcessServer(s), nats.MaxReconnects(-1)}, opts...)
+	nc, err := nats.Connect("", all...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to embedded NATS: %w", err)
+	}
+	return nc, nil
+}
+
+// slogAdapter routes the NATS server's log into roomcast's logger.
+type slogAdapter struct{ log *slog.Logger }
+
+// Noticef is the server's chatter (banner, listeners): debug level.
+func (a *slogAdapter) Noticef(format string, v ...any) { a.log.Debug(fmt.Sprintf(format, v...)) }
+func (a *slogAdapter) Warnf(format string, v ...any)   { a.log.Warn(fmt.Sprintf(format, v...)) }
+func (a *slogAdapter) Fatalf(format string, v ...any)  { a.log.Error(fmt.Sprintf(format, v...)) }
+func (a *slogAdapter) Errorf(format string, v ...any)  { a.log.Error(fmt.Sprintf(format, v...)) }
+func (a *slogAdapter) Debugf(format string, v ...any)  { a.log.Debug(fmt.Sprintf(format, v...)) }
+func (a *slogAdapter) Tracef(format string, v ...any)  { a.log.Debug(fmt.Sprintf(format, v...)) }

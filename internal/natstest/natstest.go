@@ -1,0 +1,61 @@
+// Package natstest starts real NATS servers for tests: embedded single nodes
+// and in-process clusters on free loopback ports, stored under t.TempDir(),
+// shut down by t.Cleanup.
+package natstest
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/roomcast/roomcast/internal/natsembed"
+)
+
+// Quiet is a logger that discards, for servers whose log is noise in tests.
+var Quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// RunServer starts a JetStream-enabled server on a free loopback port.
+func RunServer(t testing.TB) *server.Server {
+	t.Helper()
+	s, err := natsembed.Start(natsembed.Options{
+		Listen:     "127.0.0.1:-1",
+		DataDir:    t.TempDir(),
+		ServerName: "test",
+		Logger:     Quiet,
+	})
+	if err != nil {
+		t.Fatalf("start NATS: %v", err)
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+// Connect opens a client connection to s over loopback TCP, closed on cleanup.
+func Connect(t testing.TB, urls string, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(urls, opts...)
+	if err != nil {
+		t.Fatalf("connect NATS %s: %v", urls, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// WaitFor polls cond every few milliseconds until it returns nil or the
+// timeout passes, then fails the test with cond's last error.
+func WaitFor(t testing.TB, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = cond(); err == nil {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("condition not met within %s: %v", timeout, err)
+}

@@ -1,0 +1,209 @@
+// Package room keeps the rooms of one edge node: who is a member of which
+// room, the room's live feed from the bus (subscribed while the room has a
+// member, unsubscribed when the last one leaves), its place in the stream, and
+// the fan-out of each event to the members.
+//
+// The guarantees the Hub gives its callers:
+//   - A room's events reach its members in stream order, each at most once:
+//     a duplicate on the live feed is dropped, and a gap (the event's previous
+//     sequence is not the last one delivered) is backfilled from the stream
+//     before the event is delivered.
+//   - Each event is encoded once; the same frame is queued to every member
+//     without blocking (see Member).
+//   - A member's join is ordered with the feed: the callback run on joining
+//     sees the room's last delivered sequence, and every later event is
+//     delivered to the member.
+package room
+
+import (
+	"context"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/roomcast/roomcast/internal/metrics"
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// Member receives a room's event frames. Enqueue must not block; a member
+// that cannot keep up deals with it itself (a connection closes with 4008).
+type Member interface {
+	Enqueue(f *wire.Frame) bool
+}
+
+// Source is what the Hub needs of the bus (bus.Bus implements it).
+type Source interface {
+	// SubscribeLive delivers room r's live events to fn, one at a time.
+	SubscribeLive(r wire.Room, fn func(*wire.Event)) (unsubscribe func() error, err error)
+	// LastSeq is the sequence of room r's latest stored event, 0 if none.
+	LastSeq(ctx context.Context, r wire.Room) (uint64, error)
+	// Replay calls fn with room r's stored events in (after, until], in order.
+	Replay(ctx context.Context, r wire.Room, after, until uint64, fn func(*wire.Event) error) error
+}
+
+// Options configure a Hub.
+type Options struct {
+	Source  Source
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+	// StreamTimeout bounds one call to the stream (last sequence, backfill).
+	StreamTimeout time.Duration
+	// RetryDelay is how long a room whose backfill failed waits to retry.
+	RetryDelay time.Duration
+}
+
+const shardCount = 64
+
+// Hub is the registry of one node's rooms. Its methods are safe for
+// concurrent use.
+type Hub struct {
+	// Set at construction.
+	src    Source
+	log    *slog.Logger
+	m      *metrics.Metrics
+	opts   Options
+	seed   maphash.Seed
+	ctx    context.Context // ends with Close; bounds backfills and retries
+	cancel context.CancelFunc
+	events prometheus.Counter // websocket_messages_total{message_type="event"}
+
+	shards [shardCount]shard
+}
+
+type shard struct {
+	mu    sync.Mutex
+	rooms map[string]*room // guarded by mu
+}
+
+// New returns an empty Hub.
+func New(o Options) *Hub {
+	if o.StreamTimeout <= 0 {
+		o.StreamTimeout = 10 * time.Second
+	}
+	if o.RetryDelay <= 0 {
+		o.RetryDelay = time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &Hub{src: o.Source, log: o.Logger, m: o.Metrics, opts: o, seed: maphash.MakeSeed(), ctx: ctx, cancel: cancel,
+		events: o.Metrics.Messages.WithLabelValues(wire.TypeEvent)}
+	for i := range h.shards {
+		h.shards[i].rooms = make(map[string]*room)
+	}
+	return h
+}
+
+// Close stops backfill retries. Members stay; the caller closes connections.
+func (h *Hub) Close() { h.cancel() }
+
+func (h *Hub) shard(name string) *shard {
+	return &h.shards[maphash.String(h.seed, name)%shardCount]
+}
+
+// Join makes m a member of room r. onJoined runs once the room's feed is set
+// up, with the room's last delivered sequence, under the room's lock: what it
+// queues to m comes before every event m receives from the room. Join fails
+// when the room's feed cannot be set up (the bus is unavailable).
+func (h *Hub) Join(ctx context.Context, r wire.Room, m Member, onJoined func(seq uint64)) error {
+	rm, created := h.acquire(r)
+	if created {
+		h.setUp(rm)
+	}
+	select {
+	case <-rm.ready:
+	case <-ctx.Done():
+		h.release(rm)
+		return ctx.Err()
+	}
+	if rm.setUpErr != nil {
+		h.release(rm)
+		return rm.setUpErr
+	}
+	rm.mu.Lock()
+	rm.add(m)
+	onJoined(rm.lastSeq)
+	rm.mu.Unlock()
+	return nil
+}
+
+// Leave removes m from room r; the last member's leaving ends the room's
+// live subscription. It reports whether m was a member.
+func (h *Hub) Leave(r wire.Room, m Member) bool {
+	sh := h.shard(r.String())
+	sh.mu.Lock()
+	rm := sh.rooms[r.String()]
+	if rm == nil {
+		sh.mu.Unlock()
+		return false
+	}
+	rm.mu.Lock()
+	was := rm.remove(m)
+	rm.mu.Unlock()
+	sh.mu.Unlock()
+	if was {
+		h.release(rm)
+	}
+	return was
+}
+
+// Rooms is the number of rooms with members or joins under way.
+func (h *Hub) Rooms() int {
+	n := 0
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.Lock()
+		n += len(sh.rooms)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// Members returns the number of members of room r on this node.
+func (h *Hub) Members(r wire.Room) int {
+	sh := h.shard(r.String())
+	sh.mu.Lock()
+	rm := sh.rooms[r.String()]
+	sh.mu.Unlock()
+	if rm == nil {
+		return 0
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	return len(rm.members)
+}
+
+// acquire returns room r, creating it if needed, and takes a reference that
+// keeps it registered until release.
+func (h *Hub) acquire(r wire.Room) (rm *room, created bool) {
+	sh := h.shard(r.String())
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	rm = sh.rooms[r.String()]
+	if rm == nil {
+		rm = newRoom(r, h.m)
+		sh.rooms[r.String()] = rm
+		created = true
+		h.m.Rooms.Inc()
+	}
+	rm.refs++
+	return rm, created
+}
+
+// release drops a reference; the last one unregisters the room and ends its
+// live subscription.
+func (h *Hub) release(rm *room) {
+	sh := h.shard(rm.name.String())
+	sh.mu.Lock()
+	rm.refs--
+	last := rm.refs == 0
+	if last {
+		delete(sh.rooms, rm.name.String())
+		h.m.Rooms.Dec()
+	}
+	sh.mu.Unlock()
+	if last {
+		rm.tearDown(h.log)
+	}
+}

@@ -1,0 +1,90 @@
+package room
+
+import (
+	"log/slog"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/roomcast/roomcast/internal/metrics"
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// room is one room on this node.
+type room struct {
+	// Set at construction.
+	name      wire.Room
+	broadcast prometheus.Observer // websocket_broadcast_duration_seconds{channel=kind}
+	ready     chan struct{}       // closed when setUp finished
+
+	// Written by setUp before ready is closed; read-only after.
+	setUpErr    error
+	unsubscribe func() error
+
+	// Guarded by the shard's mu.
+	refs int // members plus joins under way
+
+	// feedMu serialises the feed: live events, backfills and resyncs. It is
+	// held across stream reads, so mu, which joins and leaves take, is not.
+	feedMu sync.Mutex
+	stale  bool // guarded by feedMu: a backfill failed and a retry is due
+
+	// Guarded by mu.
+	mu      sync.Mutex
+	members []Member       // dense, for fast fan-out
+	index   map[Member]int // position in members
+	lastSeq uint64         // the last sequence delivered (or skipped) in order
+}
+
+func newRoom(r wire.Room, m *metrics.Metrics) *room {
+	return &room{
+		name:      r,
+		broadcast: m.Broadcast.WithLabelValues(r.Kind()),
+		ready:     make(chan struct{}),
+		index:     make(map[Member]int),
+	}
+}
+
+// add and remove keep members dense: remove moves the last member into the
+// hole. Both need mu.
+func (rm *room) add(m Member) {
+	if _, ok := rm.index[m]; ok {
+		return
+	}
+	rm.index[m] = len(rm.members)
+	rm.members = append(rm.members, m)
+}
+
+func (rm *room) remove(m Member) bool {
+	i, ok := rm.index[m]
+	if !ok {
+		return false
+	}
+	last := len(rm.members) - 1
+	rm.members[i] = rm.members[last]
+	rm.index[rm.members[i]] = i
+	rm.members[last] = nil
+	rm.members = rm.members[:last]
+	delete(rm.index, m)
+	if len(rm.members) == 0 {
+		rm.members = nil // give back a large backing array
+	}
+	return true
+}
+
+func (rm *room) last() uint64 {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	return rm.lastSeq
+}
+
+// tearDown ends the live subscription of a room that has no members left.
+func (rm *room) tearDown(log *slog.Logger) {
+	<-rm.ready
+	if rm.unsubscribe == nil {
+		return
+	}
+	if err := rm.unsubscribe(); err != nil {
+		log.Debug("unsubscribe live feed", "room", rm.name.String(), "err", err)
+	}
+}

@@ -1,0 +1,112 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/roomcast/roomcast/internal/natsembed"
+)
+
+// connectNATS starts the embedded server or dials the configured cluster.
+// Either way the connection reconnects forever; each reconnection triggers a
+// resync of every room, so events published while it was down reach clients.
+func (s *Server) connectNATS(ctx context.Context) error {
+	opts := []nats.Option{
+		nats.Name("roomcast " + s.cfg.ServerName),
+		nats.MaxReconnects(-1),
+		nats.CustomReconnectDelay(reconnectDelay),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			s.m.NATSConnected.Set(0)
+			s.log.Warn("NATS disconnected; new subscriptions get UNAVAILABLE until it is back", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			s.m.NATSConnected.Set(1)
+			s.log.Info("NATS reconnected; resyncing rooms", "url", nc.ConnectedUrlRedacted())
+			select {
+			case s.resync <- struct{}{}:
+			default:
+			}
+		}),
+		nats.ClosedHandler(func(*nats.Conn) { s.m.NATSConnected.Set(0) }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			s.log.Warn("NATS error", "subject", subj, "err", err)
+		}),
+	}
+	if s.cfg.Embedded() {
+		ns, err := natsembed.Start(natsembed.Options{
+			Listen: s.cfg.NATSListen, DataDir: s.cfg.ResolvedDataDir(), ServerName: s.cfg.ServerName,
+			MaxPayload: int32(s.cfg.MaxPayload) + 4096, Logger: s.log,
+		})
+		if err != nil {
+			return err
+		}
+		s.ns = ns
+		if s.nc, err = natsembed.Connect(ns, opts...); err != nil {
+			return err
+		}
+		s.m.NATSConnected.Set(1)
+		return nil
+	}
+	return s.dialNATS(ctx, opts)
+}
+
+// dialNATS connects to an external NATS, retrying with backoff while it is
+// unreachable, so a node started before its NATS comes up waits for it.
+func (s *Server) dialNATS(ctx context.Context, opts []nats.Option) error {
+	urls := strings.Join(s.cfg.NATS, ",")
+	for attempt := 1; ; attempt++ {
+		nc, err := nats.Connect(urls, opts...)
+		if err == nil {
+			s.nc = nc
+			s.m.NATSConnected.Set(1)
+			return nil
+		}
+		delay := reconnectDelay(attempt)
+		s.log.Warn("NATS unreachable; retrying", "urls", redactURLs(s.cfg.NATS), "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("connect to NATS %s: %w", redactURLs(s.cfg.NATS), err)
+		case <-time.After(delay):
+		}
+	}
+}
+
+// reconnectDelay backs off from 250 ms to 5 s.
+func reconnectDelay(attempts int) time.Duration {
+	d := 250 * time.Millisecond
+	for i := 1; i < attempts && d < 5*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 5*time.Second)
+}
+
+// redactURLs hides credentials in NATS URLs before they are logged.
+func redactURLs(urls []string) string {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		if at := strings.LastIndex(u, "@"); at >= 0 {
+			if scheme := strings.Index(u, "://"); scheme >= 0 && scheme < at {
+				u = u[:scheme+3] + "REDACTED" + u[at:]
+			}
+		}
+		out[i] = u
+	}
+	return strings.Join(out, ",")
+}
+
+// waitNATSClosed waits (boundedly) for a drained connection to close.
+func (s *Server) waitNATSClosed() {
+	deadline := time.Now().Add(5 * time.Second)
+	for !s.nc.IsClosed() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.nc.Close()
+}

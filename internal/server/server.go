@@ -1,0 +1,220 @@
+// Package server is the composition root of `roomcast serve`: it builds the
+// parts (NATS, bus, rooms, the WebSocket front, the admin endpoints), runs
+// the listeners, and owns the order of startup and shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/config"
+	"github.com/roomcast/roomcast/internal/conn"
+	"github.com/roomcast/roomcast/internal/edge"
+	"github.com/roomcast/roomcast/internal/metrics"
+	"github.com/roomcast/roomcast/internal/room"
+)
+
+// Server is one running edge node.
+type Server struct {
+	// Set by Start.
+	cfg     *config.Serve
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	m       *metrics.Metrics
+	ns      *natsserver.Server // nil when connected to an external NATS
+	nc      *nats.Conn
+	bus     *bus.Bus
+	hub     *room.Hub
+	edge    *edge.Server
+	wsLn    net.Listener
+	adminLn net.Listener
+	admin   *http.Server
+
+	wg       sync.WaitGroup // the goroutines Start launched
+	started  atomic.Bool    // set when Start is done; guards the fields above for the admin handler
+	draining atomic.Bool
+	resync   chan struct{} // capacity 1: a NATS reconnection asks for a resync
+	stop     chan struct{} // closed by Shutdown; ends the resync loop
+}
+
+// Start builds and starts a node. It returns once the node serves
+// WebSocket clients; Shutdown stops it.
+func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server, err error) {
+	s := &Server{cfg: cfg, log: log, reg: prometheus.NewRegistry(), resync: make(chan struct{}, 1), stop: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			s.closeAll()
+		}
+	}()
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.m = metrics.New(s.reg, cfg.ServerName)
+
+	if s.adminLn, err = net.Listen("tcp", cfg.AdminAddr()); err != nil {
+		return nil, fmt.Errorf("admin listener: %w", err)
+	}
+	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	s.goRun(func() { _ = s.admin.Serve(s.adminLn) })
+
+	if err = s.connectNATS(ctx); err != nil {
+		return nil, err
+	}
+	if s.bus, err = bus.New(s.nc, bus.Options{
+		Prefix: cfg.SubjectPrefix, Logger: log, Metrics: s.m,
+		Stream: bus.StreamConfig{
+			Replicas: cfg.StreamReplicas, MaxAge: cfg.RetentionMaxAge,
+			MaxMsgsPerRoom: cfg.RetentionMaxPerRoom, MaxPayload: int32(cfg.MaxPayload),
+		},
+	}); err != nil {
+		return nil, err
+	}
+	if err = s.ensureStream(ctx); err != nil {
+		return nil, err
+	}
+
+	s.hub = room.New(room.Options{Source: s.bus, Logger: log, Metrics: s.m})
+	s.edge = edge.New(edge.Options{
+		Hub: s.hub, Logger: log, Metrics: s.m,
+		Conn: conn.Options{
+			MaxQueueMessages: cfg.SendQueueMessages, MaxQueueBytes: cfg.SendQueueBytes,
+			MaxMessageSize: int64(cfg.MaxMessageSize), PingInterval: cfg.PingInterval,
+		},
+		MaxConnections: cfg.MaxConnections, MaxSubscriptions: cfg.MaxSubscriptions,
+		AllowedOrigins: cfg.AllowedOrigins, Available: s.bus.Connected,
+	})
+	s.goRun(s.resyncLoop)
+	if s.wsLn, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("WebSocket listener: %w", err)
+	}
+	s.goRun(func() { _ = s.edge.Serve(s.wsLn) })
+	s.started.Store(true)
+	log.Info("roomcast serving", "listen", s.wsLn.Addr().String(), "admin", s.adminLn.Addr().String(),
+		"nats", s.natsDescription(), "stream_replicas", cfg.StreamReplicas)
+	return s, nil
+}
+
+// WSAddr is the WebSocket listener's address.
+func (s *Server) WSAddr() string { return s.wsLn.Addr().String() }
+
+// AdminAddr is the admin listener's address.
+func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
+
+// NATSURL is the client URL of the embedded NATS server, "" when external.
+func (s *Server) NATSURL() string {
+	if s.ns == nil {
+		return ""
+	}
+	return s.ns.ClientURL()
+}
+
+// Hub exposes the rooms, for tests that check interest.
+func (s *Server) Hub() *room.Hub { return s.hub }
+
+// NATSConn is the node's NATS connection, for tests that provoke faults.
+func (s *Server) NATSConn() *nats.Conn { return s.nc }
+
+func (s *Server) goRun(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+func (s *Server) natsDescription() string {
+	if s.ns != nil {
+		return "embedded " + s.ns.ClientURL() + " data " + s.cfg.ResolvedDataDir()
+	}
+	return strings.Join(s.cfg.NATS, ",")
+}
+
+// ensureStream creates or updates the stream, retrying while NATS or
+// JetStream is not there yet (a cluster still electing, say).
+func (s *Server) ensureStream(ctx context.Context) error {
+	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := s.bus.EnsureStream(cctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		s.log.Warn("stream not ready; retrying", "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stream setup: %w (last error: %w)", ctx.Err(), err)
+		case <-time.After(delay):
+		}
+	}
+}
+
+// resyncLoop backfills every room after a NATS reconnection, outside the
+// NATS client's callback goroutine.
+func (s *Server) resyncLoop() {
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.resync:
+			s.hub.Resync()
+		}
+	}
+}
+
+// Shutdown drains the node: readiness goes false, the WebSocket listener
+// closes, clients get server.draining and 1001 spread over most of the drain
+// timeout, then NATS is drained and everything stops. It returns within the
+// drain timeout plus a few seconds.
+func (s *Server) Shutdown() {
+	s.draining.Store(true)
+	s.log.Info("draining", "connections", s.edge.ConnCount(), "timeout", s.cfg.DrainTimeout)
+	_ = s.wsLn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+	defer cancel()
+	s.edge.Drain(ctx, s.cfg.DrainTimeout*6/10)
+	s.closeAll()
+	s.log.Info("stopped")
+}
+
+// closeAll releases whatever Start built, in reverse order.
+func (s *Server) closeAll() {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	if s.wsLn != nil {
+		_ = s.wsLn.Close()
+	}
+	if s.hub != nil {
+		s.hub.Close()
+	}
+	if s.nc != nil {
+		if err := s.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			s.nc.Close()
+		}
+		s.waitNATSClosed()
+	}
+	if s.ns != nil {
+		s.ns.Shutdown()
+		s.ns.WaitForShutdown()
+	}
+	if s.admin != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = s.admin.Shutdown(ctx)
+		cancel()
+	}
+	s.wg.Wait()
+}

@@ -1,0 +1,60 @@
+package wire
+
+import "github.com/gobwas/ws"
+
+// Error codes of PROTOCOL.md section 3.
+const (
+	CodeBadRequest           = "BAD_REQUEST"
+	CodeInvalidRoom          = "INVALID_ROOM"
+	CodeUnauthenticated      = "UNAUTHENTICATED"
+	CodeForbidden            = "FORBIDDEN"
+	CodeTooManySubscriptions = "TOO_MANY_SUBSCRIPTIONS"
+	CodeRateLimited          = "RATE_LIMITED"
+	CodeUnavailable          = "UNAVAILABLE"
+	CodeInternal             = "INTERNAL"
+)
+
+// Close codes of PROTOCOL.md section 3.
+const (
+	CloseNormal       ws.StatusCode = 1000
+	CloseGoingAway    ws.StatusCode = 1001 // draining
+	CloseProtocol     ws.StatusCode = 1002 // malformed WebSocket framing
+	CloseUnsupported  ws.StatusCode = 1003 // binary frames
+	ClosePolicy       ws.StatusCode = 1008 // authentication failed
+	CloseTooBig       ws.StatusCode = 1009 // frame over the inbound limit
+	CloseInternal     ws.StatusCode = 1011
+	CloseTokenExpired ws.StatusCode = 4001
+	CloseSlowConsumer ws.StatusCode = 4008
+	CloseRateLimited  ws.StatusCode = 4029
+)
+
+// Message types.
+const (
+	TypeRequest  = "request"
+	TypeResponse = "response"
+	TypeEvent    = "event"
+	TypeError    = "error"
+	TypePing     = "ping"
+	TypePong     = "pong"
+)
+
+// Request events and server-originated event names.
+const (
+	EventSubscribe   = "subscribe"
+	EventUnsubscribe = "unsubscribe"
+	EventAuth        = "auth"
+	EventDraining    = "server.draining"
+)
+
+// Error is a protocol error: what the client is told in an error message.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: sprintf(format, args...)}
+}

@@ -1,0 +1,61 @@
+package wire
+
+import "encoding/json"
+
+// SubscribeResult is the data of a subscribe response.
+type SubscribeResult struct {
+	Status    string `json:"status"`
+	Channel   string `json:"channel"`
+	Seq       uint64 `json:"seq"`
+	Replayed  int    `json:"replayed"`
+	Recovered bool   `json:"recovered"`
+}
+
+// UnsubscribeResult is the data of an unsubscribe response.
+type UnsubscribeResult struct {
+	Status  string `json:"status"`
+	Channel string `json:"channel"`
+}
+
+// AuthResult is the data of an auth response.
+type AuthResult struct {
+	Status    string `json:"status"`
+	UserID    string `json:"user_id"`
+	ExpiresAt string `json:"expires_at"`
+}
+
+// ErrorData is the data of an error message.
+type ErrorData struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// ResponseFrame answers request id of event with data.
+func ResponseFrame(event, id string, data any) *Frame {
+	return messageFrame(Message{Type: TypeResponse, Event: event, ID: id}, data)
+}
+
+// ErrorFrame answers request id of event with e.
+func ErrorFrame(event, id string, e *Error) *Frame {
+	return messageFrame(Message{Type: TypeError, Event: event, ID: id}, ErrorData{Code: e.Code, Message: e.Message})
+}
+
+// PongFrame answers a ping with the same id.
+func PongFrame(id string) *Frame {
+	return messageFrame(Message{Type: TypePong, ID: id}, nil)
+}
+
+func messageFrame(m Message, data any) *Frame {
+	if data != nil {
+		d, err := json.Marshal(data)
+		if err != nil {
+			panic("wire: encoding server data: " + err.Error()) // our own types; cannot fail
+		}
+		m.Data = d
+	}
+	p, err := json.Marshal(m)
+	if err != nil {
+		panic("wire: encoding server message: " + err.Error())
+	}
+	return NewTextFrame(p)
+}

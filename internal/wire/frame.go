@@ -1,0 +1,57 @@
+package wire
+
+import "encoding/binary"
+
+// maxHeaderLen is the longest header of an unmasked server frame.
+const maxHeaderLen = 10
+
+// Frame is a prepared, immutable server-to-client WebSocket text frame:
+// header and payload in one slice. A room builds it once per event and queues
+// the same Frame to every member; writers copy its bytes to the socket and
+// never modify them.
+type Frame struct {
+	b   []byte // header followed by payload
+	hdr int    // header length
+	// Seq is the event's stream sequence, 0 for frames that are not events.
+	Seq uint64
+}
+
+// NewTextFrame builds the frame for payload. The payload is copied.
+func NewTextFrame(payload []byte) *Frame {
+	buf := make([]byte, maxHeaderLen+len(payload))
+	copy(buf[maxHeaderLen:], payload)
+	return frameIn(buf)
+}
+
+// frameIn turns buf, whose payload starts at maxHeaderLen, into a Frame by
+// writing the header right before the payload, so no copy is needed.
+func frameIn(buf []byte) *Frame {
+	n := len(buf) - maxHeaderLen
+	var h [maxHeaderLen]byte
+	h[0] = 0x81 // FIN, opcode text
+	hl := 2
+	switch {
+	case n < 126:
+		h[1] = byte(n)
+	case n <= 0xFFFF:
+		h[1] = 126
+		binary.BigEndian.PutUint16(h[2:], uint16(n))
+		hl = 4
+	default:
+		h[1] = 127
+		binary.BigEndian.PutUint64(h[2:], uint64(n))
+		hl = 10
+	}
+	start := maxHeaderLen - hl
+	copy(buf[start:], h[:hl])
+	return &Frame{b: buf[start:], hdr: hl}
+}
+
+// Bytes returns the whole frame as it goes on the wire. Do not modify it.
+func (f *Frame) Bytes() []byte { return f.b }
+
+// Payload returns the frame's JSON message. Do not modify it.
+func (f *Frame) Payload() []byte { return f.b[f.hdr:] }
+
+// Len is the frame's size on the wire, what send-queue byte limits count.
+func (f *Frame) Len() int { return len(f.b) }
