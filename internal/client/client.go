@@ -40,7 +40,12 @@ func (e *CloseError) Error() string {
 // Dial connects to a roomcast WebSocket URL (ws:// or wss://). header is
 // sent with the upgrade request (Authorization, for one); it may be nil.
 func Dial(ctx context.Context, url string, header http.Header) (*Conn, error) {
-	d := ws.Dialer{Timeout: 10 * time.Second}
+	return DialWith(ctx, ws.Dialer{Timeout: 10 * time.Second}, url, header)
+}
+
+// DialWith is Dial with a dialer of the caller's (TLS settings, socket
+// options).
+func DialWith(ctx context.Context, d ws.Dialer, url string, header http.Header) (*Conn, error) {
 	if header != nil {
 		d.Header = ws.HandshakeHeaderHTTP(header)
 	}

@@ -45,6 +45,7 @@ type Server struct {
 	admin   *http.Server
 
 	wg       sync.WaitGroup // the goroutines Start launched
+	shutdown sync.Once
 	started  atomic.Bool    // set when Start is done; guards the fields above for the admin handler
 	draining atomic.Bool
 	resync   chan struct{} // capacity 1: a NATS reconnection asks for a resync
@@ -177,7 +178,9 @@ func (s *Server) resyncLoop() {
 // closes, clients get server.draining and 1001 spread over most of the drain
 // timeout, then NATS is drained and everything stops. It returns within the
 // drain timeout plus a few seconds.
-func (s *Server) Shutdown() {
+func (s *Server) Shutdown() { s.shutdown.Do(s.drainAndStop) }
+
+func (s *Server) drainAndStop() {
 	s.draining.Store(true)
 	s.log.Info("draining", "connections", s.edge.ConnCount(), "timeout", s.cfg.DrainTimeout)
 	_ = s.wsLn.Close()
