@@ -46,7 +46,7 @@ type Server struct {
 
 	wg       sync.WaitGroup // the goroutines Start launched
 	shutdown sync.Once
-	started  atomic.Bool    // set when Start is done; guards the fields above for the admin handler
+	started  atomic.Bool // set when Start is done; guards the fields above for the admin handler
 	draining atomic.Bool
 	resync   chan struct{} // capacity 1: a NATS reconnection asks for a resync
 	stop     chan struct{} // closed by Shutdown; ends the resync loop
