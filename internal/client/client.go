@@ -142,5 +142,6 @@ func (l lockedRW) Read(p []byte) (int, error) { return l.c.r.Read(p) }
 func (l lockedRW) Write(p []byte) (int, error) {
 	l.c.wmu.Lock()
 	defer l.c.wmu.Unlock()
+	_ = l.c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	return l.c.nc.Write(p)
 }

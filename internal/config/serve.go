@@ -36,6 +36,7 @@ type Serve struct {
 	SendQueueMessages int
 	SendQueueBytes    int
 	PingInterval      time.Duration
+	WriteTimeout      time.Duration
 	AllowedOrigins    List
 	DrainTimeout      time.Duration
 
@@ -78,6 +79,7 @@ func RegisterServe(fs *flag.FlagSet) *Serve {
 	fs.IntVar(&c.SendQueueMessages, "send-queue-messages", conn.DefaultMaxQueueMessages, "messages queued per connection before it is closed with 4008")
 	fs.IntVar(&c.SendQueueBytes, "send-queue-bytes", conn.DefaultMaxQueueBytes, "bytes queued per connection before it is closed with 4008")
 	fs.DurationVar(&c.PingInterval, "ping-interval", conn.DefaultPingInterval, "WebSocket keep-alive ping period")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", conn.DefaultWriteTimeout, "how long one write to a client may block before the connection is dropped")
 	fs.Var(&c.AllowedOrigins, "allowed-origins", "Origin values browsers may connect from, comma-separated (empty: any)")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", DefaultDrainTimeout, "how long a shutdown may take; closes are spread over most of it")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
@@ -151,8 +153,11 @@ func (c *Serve) Validate() error {
 	if c.MaxConnections < 0 || c.RetentionMaxPerRoom < 0 || c.RetentionMaxAge < 0 {
 		bad("--max-connections, --retention-max-per-room and --retention-max-age cannot be negative")
 	}
-	if c.PingInterval < time.Second || c.DrainTimeout <= 0 {
-		bad("--ping-interval must be at least 1s and --drain-timeout positive")
+	if c.PingInterval < time.Second || c.WriteTimeout < time.Second || c.DrainTimeout <= 0 {
+		bad("--ping-interval and --write-timeout must be at least 1s, --drain-timeout positive")
+	}
+	if c.SendQueueBytes < c.MaxPayload+1024 {
+		bad("--send-queue-bytes (%d) must hold at least one event of --max-payload (%d) plus its envelope", c.SendQueueBytes, c.MaxPayload)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("--log-format %q: want text or json", c.LogFormat)

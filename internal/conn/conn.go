@@ -9,6 +9,8 @@
 package conn
 
 import (
+	"context"
+	"errors"
 	"net"
 	"sync"
 	"time"
@@ -103,7 +105,8 @@ type Conn struct {
 	closing        bool
 	sendCloseFrame bool // false when the socket already failed
 	closeInfo      CloseInfo
-	closeDeadline  time.Time // when the reader stops waiting for the peer
+	closeDeadline  time.Time     // when the reader stops waiting for the peer
+	spaceFreed     chan struct{} // made by a waiting Send, closed by the writer
 
 	// Value is free for the Handler: the session stored with this connection.
 	// Set it before Serve starts the reader; the reader's goroutine reads it.
@@ -158,6 +161,42 @@ func (c *Conn) Enqueue(f *wire.Frame) bool {
 	c.mu.Unlock()
 	c.signal()
 	return true
+}
+
+// ErrClosed is returned by Send on a closing connection.
+var ErrClosed = errors.New("connection closed")
+
+// Send queues f, waiting while the queue is full: for replays, which must
+// neither overflow the queue nor be dropped. It fails when the connection
+// closes or ctx ends. A frame larger than the byte limit is sent alone.
+func (c *Conn) Send(ctx context.Context, f *wire.Frame) error {
+	for {
+		c.mu.Lock()
+		if c.closing {
+			c.mu.Unlock()
+			return ErrClosed
+		}
+		if len(c.queue) < c.opts.MaxQueueMessages && (c.queueBytes+f.Len() <= c.opts.MaxQueueBytes || len(c.queue) == 0) {
+			c.queue = append(c.queue, f)
+			c.queueBytes += f.Len()
+			c.mu.Unlock()
+			c.signal()
+			return nil
+		}
+		if c.spaceFreed == nil {
+			c.spaceFreed = make(chan struct{})
+		}
+		wait := c.spaceFreed
+		c.mu.Unlock()
+		c.signal()
+		select {
+		case <-wait:
+		case <-c.done:
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // Close closes the connection with code, dropping what is still queued.

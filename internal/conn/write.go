@@ -37,6 +37,10 @@ func (c *Conn) writeLoop() {
 		c.mu.Lock()
 		batch, c.queue = c.queue, batch[:0]
 		c.queueBytes = 0
+		if c.spaceFreed != nil {
+			close(c.spaceFreed)
+			c.spaceFreed = nil
+		}
 		var pong []byte
 		if c.pongDue {
 			pong = append([]byte(nil), c.pong...)

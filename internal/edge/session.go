@@ -5,6 +5,7 @@ import (
 
 	"github.com/roomcast/roomcast/internal/conn"
 	"github.com/roomcast/roomcast/internal/metrics"
+	"github.com/roomcast/roomcast/internal/room"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -61,12 +62,19 @@ func (ss *session) subscribe(req wire.Request) {
 		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeUnavailable, "event bus unavailable; retry"))
 		return
 	}
-	err := ss.srv.opts.Hub.Join(context.Background(), req.Room, ss.c, func(seq uint64) {
+	var since *uint64
+	if req.HasSince {
+		since = &req.Since
+	}
+	err := ss.srv.opts.Hub.Join(context.Background(), req.Room, ss.c, since, func(j room.Joined) {
 		ss.send(wire.TypeResponse, wire.ResponseFrame(req.Event, req.ID, wire.SubscribeResult{
-			Status: "subscribed", Channel: name, Seq: seq, Recovered: true,
+			Status: "subscribed", Channel: name, Seq: j.Seq, Replayed: j.Replayed, Recovered: j.Recovered,
 		}))
 	})
 	if err != nil {
+		if ss.c.Closing() {
+			return // the client left during the replay
+		}
 		ss.srv.log.Warn("subscribe failed", "room", name, "err", err)
 		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeUnavailable, "room %s is unavailable; retry", name))
 		return

@@ -157,6 +157,7 @@ func (h *Hub) deliver(rm *room, ev *wire.Event) {
 	start := time.Now()
 	rm.mu.Lock()
 	rm.lastSeq = ev.Seq
+	rm.remember(f)
 	n := fanOut(rm.members, f)
 	rm.mu.Unlock()
 	rm.broadcast.Observe(time.Since(start).Seconds())

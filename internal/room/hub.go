@@ -30,8 +30,10 @@ import (
 
 // Member receives a room's event frames. Enqueue must not block; a member
 // that cannot keep up deals with it itself (a connection closes with 4008).
+// Send may wait for room in the member's queue; replays use it.
 type Member interface {
 	Enqueue(f *wire.Frame) bool
+	Send(ctx context.Context, f *wire.Frame) error
 }
 
 // Source is what the Hub needs of the bus (bus.Bus implements it).
@@ -42,6 +44,9 @@ type Source interface {
 	LastSeq(ctx context.Context, r wire.Room) (uint64, error)
 	// Replay calls fn with room r's stored events in (after, until], in order.
 	Replay(ctx context.Context, r wire.Room, after, until uint64, fn func(*wire.Event) error) error
+	// ResumePoint says after which sequence a resume from since replays,
+	// and whether nothing in between was lost to retention.
+	ResumePoint(ctx context.Context, r wire.Room, since uint64) (after uint64, recovered bool, err error)
 }
 
 // Options configure a Hub.
@@ -102,11 +107,20 @@ func (h *Hub) shard(name string) *shard {
 	return &h.shards[maphash.String(h.seed, name)%shardCount]
 }
 
-// Join makes m a member of room r. onJoined runs once the room's feed is set
-// up, with the room's last delivered sequence, under the room's lock: what it
-// queues to m comes before every event m receives from the room. Join fails
-// when the room's feed cannot be set up (the bus is unavailable).
-func (h *Hub) Join(ctx context.Context, r wire.Room, m Member, onJoined func(seq uint64)) error {
+// Joined describes a completed join, for the subscribe response.
+type Joined struct {
+	Seq       uint64 // the room's last delivered sequence: m gets every later event
+	Replayed  int    // events replayed to m before it joined the live feed
+	Recovered bool   // nothing between since and Seq was lost to retention
+}
+
+// Join makes m a member of room r. With since, m first receives every stored
+// event of the room after since, then the live ones, with no gap and no
+// duplicate between the two. onJoined runs once m is a member, under the
+// room's lock: what it queues to m comes after the replay and before every
+// live event. Join fails when the room's feed cannot be set up or the
+// replay cannot be read (the bus is unavailable), or m closes meanwhile.
+func (h *Hub) Join(ctx context.Context, r wire.Room, m Member, since *uint64, onJoined func(Joined)) error {
 	rm, created := h.acquire(r)
 	if created {
 		h.setUp(rm)
@@ -121,10 +135,17 @@ func (h *Hub) Join(ctx context.Context, r wire.Room, m Member, onJoined func(seq
 		h.release(rm)
 		return rm.setUpErr
 	}
-	rm.mu.Lock()
-	rm.add(m)
-	onJoined(rm.lastSeq)
-	rm.mu.Unlock()
+	if since == nil {
+		rm.mu.Lock()
+		rm.add(m)
+		onJoined(Joined{Seq: rm.lastSeq, Recovered: true})
+		rm.mu.Unlock()
+		return nil
+	}
+	if err := h.catchUp(ctx, rm, m, *since, onJoined); err != nil {
+		h.release(rm)
+		return err
+	}
 	return nil
 }
 

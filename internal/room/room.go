@@ -34,6 +34,12 @@ type room struct {
 	members []Member       // dense, for fast fan-out
 	index   map[Member]int // position in members
 	lastSeq uint64         // the last sequence delivered (or skipped) in order
+
+	// Also guarded by mu: while members catch up, the frames delivered
+	// since ringFrom (exclusive), so a hand-over misses none.
+	catchingUp int
+	ring       []*wire.Frame
+	ringFrom   uint64
 }
 
 func newRoom(r wire.Room, m *metrics.Metrics) *room {

@@ -21,6 +21,9 @@ func (s *Server) connectNATS(ctx context.Context) error {
 		nats.CustomReconnectDelay(reconnectDelay),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			s.m.NATSConnected.Set(0)
+			if err == nil {
+				return // our own close at shutdown
+			}
 			s.log.Warn("NATS disconnected; new subscriptions get UNAVAILABLE until it is back", "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {

@@ -92,6 +92,7 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 		Conn: conn.Options{
 			MaxQueueMessages: cfg.SendQueueMessages, MaxQueueBytes: cfg.SendQueueBytes,
 			MaxMessageSize: int64(cfg.MaxMessageSize), PingInterval: cfg.PingInterval,
+			WriteTimeout: cfg.WriteTimeout,
 		},
 		MaxConnections: cfg.MaxConnections, MaxSubscriptions: cfg.MaxSubscriptions,
 		AllowedOrigins: cfg.AllowedOrigins, Available: s.bus.Connected,

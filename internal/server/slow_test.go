@@ -21,8 +21,12 @@ import (
 // overflows; a reading client in the same room receives every event.
 func TestSlowConsumerIsClosedWith4008(t *testing.T) {
 	srv := startNode(t, nil, func(c *config.Serve) {
-		c.SendQueueMessages = 16
-		c.SendQueueBytes = 256 << 10
+		c.SendQueueMessages = 64
+		c.SendQueueBytes = 2 << 20
+		// The slow client reads nothing until the fast one has everything,
+		// which can take a while on a busy machine; without a reader no
+		// close frame gets through once a write times out.
+		c.WriteTimeout = time.Minute
 	})
 	pub := newPublisher(t, srv.NATSURL())
 	slow := dialSmallBuffer(t, srv)
@@ -30,9 +34,9 @@ func TestSlowConsumerIsClosedWith4008(t *testing.T) {
 	subscribe(t, slow, "pool:slow", nil)
 	subscribe(t, fast, "pool:slow", nil)
 
-	// 200 events of 40 KiB: far more than the socket buffers and the queue
+	// 300 events of 40 KiB: far more than the socket buffers and the queue
 	// hold while the slow client reads nothing.
-	const n = 200
+	const n = 300
 	pad := strings.Repeat("p", 40<<10)
 	done := make(chan struct{})
 	go func() {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // MaxEventNameLen bounds an event name.
@@ -37,6 +38,10 @@ type Payload struct {
 // ParsePayload validates a worker's payload and returns its event name and
 // compacted data.
 func ParsePayload(p []byte) (name string, data json.RawMessage, err error) {
+	if !utf8.Valid(p) {
+		// A text frame must be UTF-8 (RFC 6455); browsers close on anything else.
+		return "", nil, fmt.Errorf("%w: not valid UTF-8", ErrBadPayload)
+	}
 	var pl Payload
 	if err := json.Unmarshal(p, &pl); err != nil {
 		return "", nil, fmt.Errorf("%w: %s", ErrBadPayload, jsonErr(err))
@@ -82,7 +87,8 @@ const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 // EventFrame encodes e as an event message and prepares its frame, in one
 // allocation. Room and Name are validated, so they need no JSON escaping.
 func EventFrame(e *Event) *Frame {
-	size := maxHeaderLen + 96 + len(e.Name) + len(e.Room.name) + len(e.Data)
+	// The fixed part with a 20-digit seq and a ts is under 128 bytes.
+	size := maxHeaderLen + 128 + len(e.Name) + len(e.Room.name) + len(e.Data)
 	buf := make([]byte, maxHeaderLen, size)
 	buf = append(buf, `{"type":"event","event":"`...)
 	buf = append(buf, e.Name...)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Message is the envelope of every message on the WebSocket, both ways.
@@ -35,83 +36,146 @@ type Request struct {
 	Token    string // auth
 }
 
+// envelope is a client message with every field kept raw, so a field of the
+// wrong type does not hide the id and event the error must echo.
+type envelope struct {
+	Type  json.RawMessage `json:"type"`
+	Event json.RawMessage `json:"event"`
+	ID    json.RawMessage `json:"id"`
+	Data  json.RawMessage `json:"data"`
+}
+
 type requestData struct {
-	Channel *string      `json:"channel"`
-	Since   *json.Number `json:"since"`
-	Token   *string      `json:"token"`
+	Channel json.RawMessage `json:"channel"`
+	Since   json.RawMessage `json:"since"`
+	Token   json.RawMessage `json:"token"`
 }
 
 // DecodeRequest parses one client text frame. On failure it returns the
 // request as far as it was understood (Event and ID, so the error can be
 // correlated) and the protocol error to send back.
 func DecodeRequest(p []byte) (Request, *Error) {
-	var m Message
-	dec := json.NewDecoder(bytes.NewReader(p))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
-		return Request{}, Errorf(CodeBadRequest, "not a JSON message object: %s", jsonErr(err))
+	var env envelope
+	if err := decodeObject(p, &env); err != nil {
+		return Request{}, Errorf(CodeBadRequest, "not a JSON message object: %s", err)
 	}
-	if dec.More() {
-		return Request{}, Errorf(CodeBadRequest, "one JSON object per frame")
+	var r Request
+	id, idErr := optString(env.ID, "id")
+	if idErr == nil && len(id) > MaxRequestIDLen {
+		idErr = fmt.Errorf("id longer than %d bytes", MaxRequestIDLen)
 	}
-	r := Request{Type: m.Type, Event: clip(m.Event), ID: m.ID}
-	if len(m.ID) > MaxRequestIDLen {
-		r.ID = ""
-		return r, Errorf(CodeBadRequest, "id longer than %d bytes", MaxRequestIDLen)
+	if idErr == nil {
+		r.ID = id
 	}
-	switch m.Type {
+	typ, typErr := optString(env.Type, "type")
+	event, evErr := optString(env.Event, "event")
+	r.Type, r.Event = typ, clip(event)
+	for _, err := range []error{idErr, typErr, evErr} {
+		if err != nil {
+			return r, &Error{Code: CodeBadRequest, Message: err.Error()}
+		}
+	}
+	switch typ {
 	case TypePing, TypePong:
 		return r, nil
 	case TypeRequest:
 	case "":
 		return r, Errorf(CodeBadRequest, "missing type")
 	default:
-		return r, Errorf(CodeBadRequest, "unknown type %q", clip(m.Type))
+		return r, Errorf(CodeBadRequest, "unknown type %q", clip(typ))
 	}
 	var d requestData
-	if len(m.Data) > 0 && !bytes.Equal(m.Data, []byte("null")) {
-		dd := json.NewDecoder(bytes.NewReader(m.Data))
-		dd.UseNumber()
-		if err := dd.Decode(&d); err != nil {
-			return r, Errorf(CodeBadRequest, "data: %s", jsonErr(err))
+	if len(env.Data) > 0 && string(env.Data) != "null" {
+		if err := decodeObject(env.Data, &d); err != nil {
+			return r, Errorf(CodeBadRequest, "data: %s", err)
 		}
 	}
-	switch m.Event {
+	switch event {
 	case EventSubscribe, EventUnsubscribe:
 		return decodeRoomRequest(r, d)
 	case EventAuth:
-		if d.Token == nil || *d.Token == "" {
+		tok, err := optString(d.Token, "data.token")
+		if err != nil {
+			return r, &Error{Code: CodeBadRequest, Message: err.Error()}
+		}
+		if tok == "" {
 			return r, Errorf(CodeBadRequest, "auth: missing data.token")
 		}
-		r.Token = *d.Token
+		r.Token = tok
 		return r, nil
 	case "":
 		return r, Errorf(CodeBadRequest, "request without event")
 	default:
-		return r, Errorf(CodeBadRequest, "unknown event %q", clip(m.Event))
+		return r, Errorf(CodeBadRequest, "unknown event %q", clip(event))
 	}
 }
 
 func decodeRoomRequest(r Request, d requestData) (Request, *Error) {
-	if d.Channel == nil {
+	channel, err := optString(d.Channel, "data.channel")
+	if err != nil {
+		return r, &Error{Code: CodeBadRequest, Message: err.Error()}
+	}
+	if channel == "" && (len(d.Channel) == 0 || string(d.Channel) == "null") {
 		return r, Errorf(CodeBadRequest, "%s: missing data.channel", r.Event)
 	}
-	room, err := ParseRoom(*d.Channel)
-	if err != nil {
-		return r, &Error{Code: CodeInvalidRoom, Message: clip(err.Error())}
+	room, rerr := ParseRoom(channel)
+	if rerr != nil {
+		return r, &Error{Code: CodeInvalidRoom, Message: roomErr(rerr)}
 	}
 	r.Room = room
-	if d.Since != nil {
-		if r.Event != EventSubscribe {
-			return r, Errorf(CodeBadRequest, "since is only for subscribe")
-		}
-		s, err := strconv.ParseUint(d.Since.String(), 10, 64)
-		if err != nil {
-			return r, Errorf(CodeBadRequest, "since must be a non-negative integer, got %s", clip(d.Since.String()))
-		}
-		r.Since, r.HasSince = s, true
+	if len(d.Since) == 0 || string(d.Since) == "null" {
+		return r, nil
 	}
+	if r.Event != EventSubscribe {
+		return r, Errorf(CodeBadRequest, "since is only for subscribe")
+	}
+	// The raw token must be a plain non-negative integer: no quotes,
+	// fraction or exponent.
+	s, perr := strconv.ParseUint(string(d.Since), 10, 64)
+	if perr != nil {
+		return r, Errorf(CodeBadRequest, "since must be a non-negative integer, got %s", clip(string(d.Since)))
+	}
+	r.Since, r.HasSince = s, true
 	return r, nil
+}
+
+// decodeObject decodes p, which must be exactly one JSON object, into v.
+func decodeObject(p []byte, v any) error {
+	if !json.Valid(p) {
+		var raw json.RawMessage
+		if err := json.Unmarshal(p, &raw); err != nil {
+			return errors.New(jsonErr(err))
+		}
+		return errors.New("invalid JSON")
+	}
+	if trimmed := bytes.TrimLeft(p, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
+		return errors.New("want a JSON object")
+	}
+	if err := json.Unmarshal(p, v); err != nil {
+		return errors.New(jsonErr(err))
+	}
+	return nil
+}
+
+// optString decodes an optional JSON string field; absent and null are "".
+func optString(raw json.RawMessage, field string) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Errorf("%s must be a string", field)
+	}
+	return s, nil
+}
+
+// roomErr keeps the reason of a room error and clips the room it quotes.
+func roomErr(err error) string {
+	msg := err.Error()
+	if len(msg) <= 200 {
+		return msg
+	}
+	return clip(msg) + " (" + msg[strings.LastIndex(msg, ": ")+2:] + ")"
 }
 
 // jsonErr turns a decoding error into a message that does not echo the input.
@@ -123,9 +187,9 @@ func jsonErr(err error) string {
 		return fmt.Sprintf("syntax error at byte %d", se.Offset)
 	case errors.As(err, &te):
 		if te.Field != "" {
-			return fmt.Sprintf("field %s: want %s, got %s", te.Field, te.Type, te.Value)
+			return fmt.Sprintf("field %s: want %s, got %s", clip(te.Field), te.Type, clip(te.Value))
 		}
-		return fmt.Sprintf("want %s, got %s", te.Type, te.Value)
+		return fmt.Sprintf("want %s, got %s", te.Type, clip(te.Value))
 	default:
 		return "unexpected end of input"
 	}

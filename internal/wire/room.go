@@ -52,18 +52,31 @@ func MustRoom(s string) Room {
 // String returns the room name as clients write it.
 func (r Room) String() string { return r.name }
 
-// Kind returns the part before the colon (`pool` in `pool:p1`).
+// Kind returns the part before the colon (`pool` in `pool:p1`), "" for the
+// zero Room.
 func (r Room) Kind() string { return r.name[:r.sep] }
 
-// ID returns the part after the colon (`p1` in `pool:p1`).
-func (r Room) ID() string { return r.name[r.sep+1:] }
+// ID returns the part after the colon (`p1` in `pool:p1`), "" for the zero
+// Room.
+func (r Room) ID() string {
+	if r.name == "" {
+		return ""
+	}
+	return r.name[r.sep+1:]
+}
 
 // IsZero reports whether r is the zero Room.
 func (r Room) IsZero() bool { return r.name == "" }
 
 // Token returns the room as NATS subject tokens, `<kind>.<id>`. It is safe as
 // a subject fragment because validation admits neither dots nor wildcards.
-func (r Room) Token() string { return r.Kind() + "." + r.ID() }
+// The zero Room has no token: "".
+func (r Room) Token() string {
+	if r.name == "" {
+		return ""
+	}
+	return r.Kind() + "." + r.ID()
+}
 
 // RoomFromToken is the inverse of Token: it parses `<kind>.<id>`.
 func RoomFromToken(tok string) (Room, error) {

@@ -1,0 +1,121 @@
+package room
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// maxRing bounds the frames a room keeps for members catching up; a burst
+// larger than this makes them replay further from the stream instead.
+const maxRing = 1024
+
+// catchUp replays room rm's events after since to m, then hands m over to
+// the live feed. The replay reads the stream up to the room's position at
+// the time; events the live feed delivers meanwhile are kept in the room's
+// ring, and the hand-over, under the room's lock, queues those of them m
+// has not had. If the ring no longer reaches back to where the replay
+// ended, it replays again from there.
+func (h *Hub) catchUp(ctx context.Context, rm *room, m Member, since uint64, onJoined func(Joined)) error {
+	sctx, cancel := context.WithTimeout(ctx, h.opts.StreamTimeout)
+	cursor, recovered, err := h.src.ResumePoint(sctx, rm.name, since)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("resume %s: %w", rm.name, err)
+	}
+	if cursor > rm.last() {
+		// The client saw events this node has not delivered yet: bring the
+		// room up to the stream first, or they would reach it twice.
+		rm.feedMu.Lock()
+		h.syncLocked(rm)
+		rm.feedMu.Unlock()
+	}
+	rm.startCatchUp()
+	defer rm.endCatchUp()
+
+	replayed := 0
+	for {
+		if target := rm.last(); target > cursor {
+			err := h.src.Replay(ctx, rm.name, cursor, target, func(ev *wire.Event) error {
+				cursor = ev.Seq
+				if ev.Err != nil {
+					return nil
+				}
+				replayed++
+				return m.Send(ctx, wire.EventFrame(ev))
+			})
+			if err != nil {
+				return err
+			}
+			if cursor < target {
+				// The stream no longer holds the rest: retention removed it
+				// while the replay ran.
+				cursor, recovered = target, false
+			}
+		}
+		if rm.handOver(m, cursor, func(seq uint64, fromRing int) {
+			replayed += fromRing
+			h.m.Replayed.Add(float64(replayed))
+			onJoined(Joined{Seq: seq, Replayed: replayed, Recovered: recovered})
+		}) {
+			return nil
+		}
+	}
+}
+
+// startCatchUp makes the room keep the frames it delivers until no member
+// is catching up any more.
+func (rm *room) startCatchUp() {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	rm.catchingUp++
+	if rm.catchingUp == 1 {
+		rm.ring, rm.ringFrom = nil, rm.lastSeq
+	}
+}
+
+func (rm *room) endCatchUp() {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	rm.catchingUp--
+	if rm.catchingUp == 0 {
+		clear(rm.ring)
+		rm.ring = nil
+	}
+}
+
+// remember keeps a delivered frame for members catching up; needs mu.
+func (rm *room) remember(f *wire.Frame) {
+	if rm.catchingUp == 0 {
+		return
+	}
+	rm.ring = append(rm.ring, f)
+	if len(rm.ring) > maxRing {
+		rm.ringFrom = rm.ring[0].Seq
+		rm.ring[0] = nil
+		rm.ring = rm.ring[1:]
+	}
+}
+
+// handOver makes m a live member if the ring covers everything after
+// cursor: it queues the ring's frames past cursor, adds m and calls
+// onJoined, all under mu, so no live event falls between. It reports false
+// when the ring does not reach back to cursor.
+func (rm *room) handOver(m Member, cursor uint64, onJoined func(seq uint64, fromRing int)) bool {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if cursor < rm.lastSeq && cursor < rm.ringFrom {
+		return false
+	}
+	n := 0
+	for _, f := range rm.ring {
+		if f.Seq > cursor {
+			m.Enqueue(f)
+			n++
+		}
+	}
+	rm.add(m)
+	onJoined(rm.lastSeq, n)
+	return true
+}

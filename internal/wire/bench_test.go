@@ -1,0 +1,35 @@
+package wire_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+func BenchmarkEventFrame(b *testing.B) {
+	ev := &wire.Event{
+		Room: wire.MustRoom("pool:p1"),
+		Seq:  1042,
+		Time: time.Date(2026, 11, 26, 10, 0, 0, 123e6, time.UTC),
+		Name: "worker.status_changed",
+		Data: json.RawMessage(`{"worker_id":"w1","status":"busy","pool_id":"p1"}`),
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(wire.EventFrame(ev).Len()))
+	for b.Loop() {
+		wire.EventFrame(ev)
+	}
+}
+
+func BenchmarkDecodeRequest(b *testing.B) {
+	p := []byte(`{"type":"request","event":"subscribe","id":"sub_1","data":{"channel":"pool:p1","since":1042}}`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		if _, err := wire.DecodeRequest(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
