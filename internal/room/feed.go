@@ -47,10 +47,12 @@ func (h *Hub) onLive(rm *room, ev *wire.Event) {
 		return
 	case rm.stale || ev.Prev > last:
 		// Events between last and this one never reached us: fetch them
-		// (this one included) before anything newer.
+		// before this one. If that fails, this one waits for the retry too.
 		h.m.Gaps.Inc()
-		h.backfill(rm, last, ev.Seq)
-		return
+		h.backfill(rm, last, ev.Seq-1)
+		if rm.stale || ev.Seq <= rm.last() {
+			return
+		}
 	}
 	h.deliver(rm, ev)
 }

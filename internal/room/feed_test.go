@@ -1,0 +1,181 @@
+package room
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/metrics"
+	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// recorder is an in-process member that keeps what it is sent.
+type recorder struct{ frames chan *wire.Frame }
+
+func newRecorder() *recorder { return &recorder{frames: make(chan *wire.Frame, 1024)} }
+
+func (r *recorder) Enqueue(f *wire.Frame) bool {
+	select {
+	case r.frames <- f:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *recorder) Send(ctx context.Context, f *wire.Frame) error {
+	select {
+	case r.frames <- f:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// next returns the next frame's seq within a deadline.
+func (r *recorder) next(t *testing.T) uint64 {
+	t.Helper()
+	select {
+	case f := <-r.frames:
+		return f.Seq
+	case <-time.After(10 * time.Second):
+		t.Fatal("no frame within 10s")
+		return 0
+	}
+}
+
+// fixture is a hub on a real bus on a real NATS server.
+type fixture struct {
+	hub *Hub
+	bus *bus.Bus
+	m   *metrics.Metrics
+	js  jetstream.JetStream
+}
+
+func newFixture(t *testing.T) *fixture {
+	ns := natstest.RunServer(t)
+	nc := natstest.Connect(t, ns.ClientURL())
+	m := metrics.NewUnregistered()
+	b, err := bus.New(nc, bus.Options{Logger: natstest.Quiet, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.EnsureStream(ctx); err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := New(Options{Source: b, Logger: natstest.Quiet, Metrics: m, RetryDelay: 50 * time.Millisecond})
+	t.Cleanup(h.Close)
+	return &fixture{hub: h, bus: b, m: m, js: js}
+}
+
+func (f *fixture) publish(t *testing.T, r wire.Room, n int) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ack, err := f.js.Publish(ctx, f.bus.Subjects().Room(r), []byte(fmt.Sprintf(`{"event":"e","data":{"n":%d}}`, n)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ack.Sequence
+}
+
+func (f *fixture) room(r wire.Room) *room {
+	sh := f.hub.shard(r.String())
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.rooms[r.String()]
+}
+
+func (f *fixture) join(t *testing.T, r wire.Room, m Member) {
+	t.Helper()
+	if err := f.hub.Join(context.Background(), r, m, nil, func(Joined) {}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A live message the node missed is backfilled from the stream before the
+// next one is delivered.
+func TestLiveGapIsBackfilledBeforeTheNextEvent(t *testing.T) {
+	f := newFixture(t)
+	r := wire.MustRoom("pool:gap")
+	m := newRecorder()
+	f.join(t, r, m)
+	s1 := f.publish(t, r, 1)
+	if got := m.next(t); got != s1 {
+		t.Fatalf("first event: seq %d, want %d", got, s1)
+	}
+
+	// Drop the node's live subscription for a moment: the next event is
+	// stored but never reaches this node live.
+	rm := f.room(r)
+	if err := rm.unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := f.publish(t, r, 2)
+	unsub, err := f.bus.SubscribeLive(r, func(ev *wire.Event) { f.hub.onLive(rm, ev) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm.unsubscribe = unsub
+	s3 := f.publish(t, r, 3)
+
+	if got := m.next(t); got != s2 {
+		t.Fatalf("after the gap: seq %d, want the missed %d first", got, s2)
+	}
+	if got := m.next(t); got != s3 {
+		t.Fatalf("then: seq %d, want %d", got, s3)
+	}
+	if g, b := testutil.ToFloat64(f.m.Gaps), testutil.ToFloat64(f.m.Backfilled); g != 1 || b != 1 {
+		t.Fatalf("gaps %v backfilled %v, want 1 and 1", g, b)
+	}
+}
+
+// A live event already delivered is dropped.
+func TestDuplicateLiveEventIsDropped(t *testing.T) {
+	f := newFixture(t)
+	r := wire.MustRoom("pool:dup")
+	m := newRecorder()
+	f.join(t, r, m)
+	s1 := f.publish(t, r, 1)
+	if got := m.next(t); got != s1 {
+		t.Fatalf("seq %d, want %d", got, s1)
+	}
+	f.hub.onLive(f.room(r), &wire.Event{Room: r, Seq: s1, Name: "e"})
+	s2 := f.publish(t, r, 2)
+	if got := m.next(t); got != s2 {
+		t.Fatalf("after a duplicate: seq %d, want %d", got, s2)
+	}
+	if d := testutil.ToFloat64(f.m.Duplicates); d != 1 {
+		t.Fatalf("duplicates %v, want 1", d)
+	}
+}
+
+// Resync (run after a NATS reconnection) delivers what the live feed missed
+// even when nothing newer arrives to reveal the gap.
+func TestResyncDeliversMissedEvents(t *testing.T) {
+	f := newFixture(t)
+	r := wire.MustRoom("pool:resync")
+	m := newRecorder()
+	f.join(t, r, m)
+	rm := f.room(r)
+	if err := rm.unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	s1, s2 := f.publish(t, r, 1), f.publish(t, r, 2)
+	f.hub.Resync()
+	if a, b := m.next(t), m.next(t); a != s1 || b != s2 {
+		t.Fatalf("resync delivered %d %d, want %d %d", a, b, s1, s2)
+	}
+}
