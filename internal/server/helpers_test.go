@@ -3,11 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
 	"testing"
 	"time"
 
@@ -19,53 +15,16 @@ import (
 	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/server"
+	"github.com/roomcast/roomcast/internal/servertest"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
-// testLogger discards logs unless ROOMCAST_TEST_LOG is set.
-func testLogger() *slog.Logger {
-	if os.Getenv("ROOMCAST_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-// testConfig returns serve's defaults on free loopback ports.
-func testConfig(t testing.TB) *config.Serve {
-	cfg := config.RegisterServe(flag.NewFlagSet("serve", flag.ContinueOnError))
-	cfg.Listen = "127.0.0.1:0"
-	cfg.AdminListen = "127.0.0.1:0"
-	cfg.NATSListen = "127.0.0.1:-1"
-	cfg.DataDir = t.TempDir()
-	cfg.DrainTimeout = 3 * time.Second
-	return cfg
-}
-
-// startNode starts a node; with ns it connects to that NATS server,
-// otherwise it embeds its own. edit may change the settings first.
 func startNode(t testing.TB, ns *natsserver.Server, edit func(*config.Serve)) *server.Server {
 	t.Helper()
-	cfg := testConfig(t)
-	if ns != nil {
-		cfg.NATS = config.List{ns.ClientURL()}
-	}
-	if edit != nil {
-		edit(cfg)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("test config: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	srv, err := server.Start(ctx, cfg, testLogger())
-	if err != nil {
-		t.Fatalf("start node: %v", err)
-	}
-	t.Cleanup(srv.Shutdown)
-	return srv
+	return servertest.Start(t, ns, edit)
 }
 
-func wsURL(srv *server.Server) string { return "ws://" + srv.WSAddr() + "/ws" }
+func wsURL(srv *server.Server) string { return servertest.WSURL(srv) }
 
 // dial connects a client to srv, closed on cleanup.
 func dial(t testing.TB, srv *server.Server) *client.Conn {

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/servertest"
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// syncBuffer is a bytes.Buffer safe to write from a command and read from
+// the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// runCmd runs roomcast in-process and returns its exit status and output.
+func runCmd(ctx context.Context, stdin string, args ...string) (int, string, string) {
+	var out, errb syncBuffer
+	code := runWith(ctx, &out, &errb, stdin, args...)
+	return code, out.String(), errb.String()
+}
+
+func runWith(ctx context.Context, out, errb *syncBuffer, stdin string, args ...string) int {
+	env := &environment{stdin: strings.NewReader(stdin), stdout: out, stderr: errb, getenv: func(string) string { return "" }}
+	return run(ctx, env, args)
+}
+
+func TestUsageErrorsExitTwo(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"frobnicate"},
+		{"serve", "--no-such-flag"},
+		{"serve", "--log-format", "xml"},
+		{"serve", "extra-arg"},
+		{"publish", "pool:p1"},
+		{"publish", "pool:a.b", "e", "{}"},
+		{"publish", "pool:p1", "bad name", "{}"},
+		{"publish", "pool:p1", "e", "{not json"},
+		{"publish", "pool:p1", "e", "[1]"},
+		{"tail"},
+		{"tail", "pool:>"},
+		{"tail", "--since", "x", "pool:p1"},
+	} {
+		code, _, stderr := runCmd(t.Context(), "", args...)
+		if code != 2 || stderr == "" {
+			t.Errorf("roomcast %q: exit %d, stderr %q; want 2 and a message", args, code, stderr)
+		}
+	}
+}
+
+func TestPublishToUnreachableNATSFailsClearly(t *testing.T) {
+	code, _, stderr := runCmd(t.Context(), "", "publish", "--nats", "nats://127.0.0.1:1", "--timeout", "2s", "pool:p1", "e", "{}")
+	if code != 1 || !strings.Contains(stderr, "connect to NATS") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// The README's demo: tail in one shell, publish in another.
+func TestPublishShowsUpInTail(t *testing.T) {
+	srv := servertest.Start(t, nil, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	var out, errb syncBuffer
+	done := make(chan int)
+	go func() { done <- runWith(ctx, &out, &errb, "", "tail", "--url", servertest.WSURL(srv), "pool:demo") }()
+	waitOutput(t, &errb, "subscribed to pool:demo")
+
+	code, stdout, stderr := runCmd(t.Context(), "", "publish", "--nats", srv.NATSURL(), "pool:demo",
+		"worker.status_changed", `{"worker_id":"w1","status":"busy","pool_id":"demo"}`)
+	if code != 0 {
+		t.Fatalf("publish: exit %d: %s", code, stderr)
+	}
+	seq := strings.TrimSpace(stdout)
+	waitOutput(t, &out, "pool:demo  #"+seq+"  worker.status_changed  {\"worker_id\":\"w1\",\"status\":\"busy\",\"pool_id\":\"demo\"}")
+
+	// Data from standard input.
+	code, _, stderr = runCmd(t.Context(), `{"n":2}`, "publish", "--nats", srv.NATSURL(), "pool:demo", "task.assigned", "-")
+	if code != 0 {
+		t.Fatalf("publish from stdin: exit %d: %s", code, stderr)
+	}
+	waitOutput(t, &out, `task.assigned  {"n":2}`)
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("tail exit %d: %s", code, errb.String())
+	}
+}
+
+// tail reconnects to the next URL when its edge goes away and resumes after
+// the last seq it printed: every event is printed once.
+func TestTailResumesOnAnotherNode(t *testing.T) {
+	ns := natstest.RunServer(t)
+	a, b := servertest.Start(t, ns, nil), servertest.Start(t, ns, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- runWith(ctx, &out, &errb, "", "tail", "--json", "--url", servertest.WSURL(a), "--url", servertest.WSURL(b), "pool:t")
+	}()
+	waitOutput(t, &errb, "subscribed to pool:t")
+	publish := func(n int) {
+		code, _, stderr := runCmd(t.Context(), "", "publish", "--nats", ns.ClientURL(), "pool:t", "e", fmt.Sprintf(`{"n":%d}`, n))
+		if code != 0 {
+			t.Fatalf("publish %d: %s", n, stderr)
+		}
+	}
+	for i := range 3 {
+		publish(i)
+	}
+	waitOutput(t, &out, `"n":2`)
+	a.Shutdown()
+	for i := 3; i < 6; i++ {
+		publish(i) // while tail reconnects
+	}
+	waitOutput(t, &out, `"n":5`)
+	cancel()
+	<-done
+
+	var got []int
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var m wire.Message
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("--json line %q: %v", line, err)
+		}
+		if m.Event == wire.EventDraining {
+			continue
+		}
+		var d struct{ N int }
+		_ = json.Unmarshal(m.Data, &d)
+		got = append(got, d.N)
+	}
+	if fmt.Sprint(got) != "[0 1 2 3 4 5]" {
+		t.Fatalf("tail printed %v, want each of 0..5 once, in order", got)
+	}
+	if !strings.Contains(errb.String(), "reconnecting") {
+		t.Fatalf("tail did not reconnect: %s", errb.String())
+	}
+}
+
+// waitOutput polls until buf contains want.
+func waitOutput(t *testing.T, buf *syncBuffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(buf.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("output never contained %q; got:\n%s", want, buf.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+

@@ -1,0 +1,158 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// The metrics idle mode reads from the edge's /metrics.
+const (
+	metricRSS         = "process_resident_memory_bytes"
+	metricConnections = "websocket_connections"
+)
+
+// Bounds of the idle measurement.
+const (
+	connectionsWait = 30 * time.Second       // for websocket_connections to reach the target
+	connectionsPoll = 100 * time.Millisecond // how often it is read meanwhile
+	settleWait      = 20 * time.Second       // for the RSS to settle
+	settlePoll      = 500 * time.Millisecond // between two RSS readings
+	settleTolerance = 0.01                   // two readings this close (relative) have settled
+	scrapeTimeout   = 5 * time.Second
+	maxMetricsBytes = 16 << 20
+)
+
+// sample is one reading of an edge's metrics.
+type sample struct {
+	rss   int64
+	conns int64
+}
+
+// admin reads an edge's /metrics.
+type admin struct {
+	url  string // the /metrics URL
+	http *http.Client
+}
+
+// newAdmin takes the admin base URL (http://127.0.0.1:9090) or the full
+// /metrics URL.
+func newAdmin(base string) *admin {
+	u := strings.TrimRight(base, "/")
+	if !strings.HasSuffix(u, "/metrics") {
+		u += "/metrics"
+	}
+	return &admin{url: u, http: &http.Client{Timeout: scrapeTimeout}}
+}
+
+// scrape reads the resident memory and the connection count.
+func (a *admin) scrape(ctx context.Context) (sample, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.url, nil)
+	if err != nil {
+		return sample{}, fmt.Errorf("metrics request: %w", err)
+	}
+	req.Header.Set("Accept", "text/plain")
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return sample{}, fmt.Errorf("read metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return sample{}, fmt.Errorf("read metrics %s: %s", a.url, resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(io.LimitReader(resp.Body, maxMetricsBytes))
+	if err != nil {
+		return sample{}, fmt.Errorf("parse metrics of %s: %w", a.url, err)
+	}
+	sum := func(name string) (int64, error) {
+		f, ok := families[name]
+		if !ok {
+			return 0, fmt.Errorf("%s has no %s", a.url, name)
+		}
+		var v float64
+		for _, m := range f.GetMetric() {
+			switch {
+			case m.GetGauge() != nil:
+				v += m.GetGauge().GetValue()
+			case m.GetUntyped() != nil:
+				v += m.GetUntyped().GetValue()
+			}
+		}
+		return int64(math.Round(v)), nil
+	}
+	var s sample
+	if s.rss, err = sum(metricRSS); err != nil {
+		return sample{}, err
+	}
+	if s.conns, err = sum(metricConnections); err != nil {
+		return sample{}, err
+	}
+	return s, nil
+}
+
+// measureIdle completes the idle measurement once added connections are
+// subscribed: it waits until the edge counts them (websocket_connections at
+// before.conns+added), then until its RSS settles (two readings settlePoll
+// apart within settleTolerance, at most settleWait), and divides the growth
+// of the RSS by the growth of websocket_connections (by added when that did
+// not grow). Nothing is forced (no GC): it measures what the process holds.
+func (a *admin) measureIdle(ctx context.Context, log *slog.Logger, before sample, added int) (*IdleReport, error) {
+	rep := &IdleReport{AdminURL: a.url, RSSBefore: before.rss, ConnectionsBefore: before.conns}
+	target := before.conns + int64(added)
+	deadline := time.Now().Add(connectionsWait)
+	var cur sample
+	for {
+		s, err := a.scrape(ctx)
+		if err != nil {
+			return nil, err
+		}
+		cur = s
+		if cur.conns >= target {
+			break
+		}
+		if !time.Now().Before(deadline) {
+			log.Warn("websocket_connections did not reach the target; measuring anyway",
+				"websocket_connections", cur.conns, "target", target, "waited", connectionsWait)
+			break
+		}
+		if !sleepUntil(ctx, time.Now().Add(connectionsPoll)) {
+			return nil, ctx.Err()
+		}
+	}
+
+	start := time.Now()
+	for time.Since(start) < settleWait {
+		if !sleepUntil(ctx, time.Now().Add(settlePoll)) {
+			return nil, ctx.Err()
+		}
+		next, err := a.scrape(ctx)
+		if err != nil {
+			return nil, err
+		}
+		settled := math.Abs(float64(next.rss-cur.rss)) < settleTolerance*float64(cur.rss)
+		cur = next
+		if settled {
+			rep.Settled = true
+			break
+		}
+	}
+	rep.SettleSeconds = time.Since(start).Seconds()
+	rep.RSSAfter, rep.ConnectionsAfter = cur.rss, cur.conns
+	divisor := cur.conns - before.conns
+	if divisor <= 0 {
+		divisor = int64(added)
+	}
+	if divisor > 0 {
+		rep.BytesPerConn = float64(cur.rss-before.rss) / float64(divisor)
+	}
+	return rep, nil
+}

@@ -1,0 +1,221 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/roomcast/roomcast/internal/client"
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// receiver is one bench connection, subscribed to one room, and what its
+// reader goroutine records about the events it receives.
+type receiver struct {
+	// Set at construction.
+	c    *client.Conn
+	room int    // index of the room
+	name string // the room's name
+
+	// Written by the reader goroutine only; read by others after it ended.
+	hist       histogram
+	lastSeq    uint64 // the latest seq seen
+	lastN      uint64 // the latest counter seen; the publisher starts at 1
+	gaps       int64  // counters skipped
+	outOfOrder int64  // seq not above the previous one, or a counter repeated
+	unexpected int64  // other messages: other rooms, errors, foreign events
+	lastRecv   int64  // unix ns of the latest event
+	err        error  // why the reader ended early; nil when the bench stopped it
+
+	// Written by the reader, read while it runs: the wait for deliveries.
+	received atomic.Int64
+}
+
+// tick is the data of a bench event.
+type tick struct {
+	SentNS int64  `json:"sent_ns"`
+	N      uint64 `json:"n"`
+}
+
+// tickEvent is the event name the publisher uses.
+const tickEvent = "bench.tick"
+
+// dialer opens and subscribes the bench connections.
+type dialer struct {
+	cfg     *Config
+	header  http.Header
+	tally   *tally
+	readers *sync.WaitGroup // the reader goroutines
+	readCtx context.Context // ends the readers
+}
+
+// connectAll opens cfg.Conns connections, cfg.DialConcurrency at a time, each
+// within cfg.DialTimeout, and subscribes connection i to room i mod Rooms on
+// URL i mod len(URLs). Each subscribed connection gets a reader goroutine,
+// which runs until d.readCtx ends or the connection fails. It returns the
+// subscribed connections (failures are nil entries, counted in the tally),
+// and stops early when ctx ends.
+func (d *dialer) connectAll(ctx context.Context) []*receiver {
+	recvs := make([]*receiver, d.cfg.Conns)
+	var next atomic.Int64
+	var workers sync.WaitGroup
+	for range min(d.cfg.DialConcurrency, d.cfg.Conns) {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= len(recvs) {
+					return
+				}
+				r, stage, err := d.connect(ctx, i)
+				if err != nil {
+					if ctx.Err() == nil {
+						d.tally.add(stage, err)
+					}
+					continue
+				}
+				recvs[i] = r
+				d.readers.Add(1)
+				go func() {
+					defer d.readers.Done()
+					r.read(d.readCtx, d.tally)
+				}()
+			}
+		}()
+	}
+	workers.Wait()
+	return recvs
+}
+
+// connect dials connection i and waits for its subscribe response; stage
+// names what failed.
+func (d *dialer) connect(ctx context.Context, i int) (r *receiver, stage string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.DialTimeout)
+	defer cancel()
+	url := d.cfg.URLs[i%len(d.cfg.URLs)]
+	c, err := client.DialWith(ctx, ws.Dialer{Timeout: d.cfg.DialTimeout}, url, d.header)
+	if err != nil {
+		return nil, "dial", err
+	}
+	room := i % d.cfg.Rooms
+	r = &receiver{c: c, room: room, name: RoomName(room)}
+	if err := subscribe(ctx, c, r.name); err != nil {
+		_ = c.Close()
+		return nil, "subscribe", fmt.Errorf("%s on %s: %w", r.name, url, err)
+	}
+	return r, "", nil
+}
+
+// maxBeforeResponse bounds the messages skipped while waiting for the
+// subscribe response.
+const maxBeforeResponse = 1000
+
+// subscribe subscribes c to room and waits, until ctx's deadline, for the
+// response.
+func subscribe(ctx context.Context, c *client.Conn, room string) error {
+	const id = "bench"
+	if err := c.Subscribe(id, room, nil); err != nil {
+		return fmt.Errorf("send subscribe: %w", err)
+	}
+	deadline, _ := ctx.Deadline()
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		_ = c.NetConn().SetReadDeadline(time.Now())
+	})
+	defer func() {
+		if !stop() {
+			<-fired // so it cannot cut short the reader's first read
+		}
+	}()
+	for range maxBeforeResponse {
+		m, err := c.Read(deadline)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("no subscribe response: %w", context.Cause(ctx))
+			}
+			return err
+		}
+		if m.ID != id {
+			continue // an event of a room subscribed by someone else's publisher, a pong
+		}
+		switch m.Type {
+		case wire.TypeResponse:
+			return nil
+		case wire.TypeError:
+			var e wire.ErrorData
+			_ = json.Unmarshal(m.Data, &e)
+			return fmt.Errorf("refused: %s: %s", e.Code, e.Message)
+		}
+	}
+	return errors.New("no subscribe response among the first messages")
+}
+
+// read is the reader goroutine: it records every message until ctx ends,
+// which closes the connection (with a 1000 close frame), or the connection
+// fails. Pings are answered by the client on the way.
+func (r *receiver) read(ctx context.Context, t *tally) {
+	closed := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(closed)
+		_ = r.c.Close()
+	})
+	defer func() {
+		if stop() {
+			_ = r.c.NetConn().Close() // ended by an error: the bench did not close it
+		} else {
+			<-closed
+		}
+	}()
+	for {
+		m, err := r.c.Read(time.Time{})
+		now := time.Now().UnixNano()
+		if err != nil {
+			if ctx.Err() == nil {
+				r.err = err
+				t.add("read", fmt.Errorf("%s: %w", r.name, err))
+			}
+			return
+		}
+		r.handle(m, now)
+	}
+}
+
+// handle records one message received at now (unix ns).
+func (r *receiver) handle(m wire.Message, now int64) {
+	if m.Type != wire.TypeEvent {
+		if m.Type == wire.TypeError {
+			r.unexpected++
+		}
+		return // pongs, responses
+	}
+	var d tick
+	if m.Room != r.name || m.Event != tickEvent || json.Unmarshal(m.Data, &d) != nil || d.N == 0 {
+		r.unexpected++
+		return
+	}
+	r.received.Add(1)
+	r.lastRecv = now
+	r.hist.record(now - d.SentNS)
+	if m.Seq <= r.lastSeq {
+		r.outOfOrder++
+	}
+	r.lastSeq = max(r.lastSeq, m.Seq)
+	switch {
+	case d.N <= r.lastN:
+		r.outOfOrder++
+	case d.N > r.lastN+1:
+		r.gaps += int64(d.N - r.lastN - 1)
+		r.lastN = d.N
+	default:
+		r.lastN = d.N
+	}
+}

@@ -1,0 +1,154 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// ackTimeout bounds the wait for one publish acknowledgement.
+const ackTimeout = 10 * time.Second
+
+// publisher publishes the bench events with JetStream async publish, as
+// workers do, with at most cfg.MaxInFlight waiting for acknowledgement.
+type publisher struct {
+	// Set at construction.
+	cfg      *Config
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	subjects []string // by room index
+	tally    *tally
+}
+
+// publishResult is what the publisher did.
+type publishResult struct {
+	acked  []int64 // acknowledged events by room index
+	errors int64   // events not acknowledged
+	start  time.Time
+	sent   time.Time // when the last event was sent
+}
+
+// newPublisher connects to NATS. The caller closes it.
+func newPublisher(cfg *Config, t *tally) (*publisher, error) {
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name("roomcast bench"), nats.Timeout(cfg.DialTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS %s: %w", cfg.NATSURL, err)
+	}
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(cfg.MaxInFlight+8), // our own bound comes first
+		jetstream.WithPublishAsyncTimeout(ackTimeout))
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	subj := bus.Subjects{Prefix: cfg.Prefix}
+	p := &publisher{cfg: cfg, nc: nc, js: js, tally: t, subjects: make([]string, cfg.Rooms)}
+	for i := range p.subjects {
+		p.subjects[i] = subj.Room(wire.MustRoom(RoomName(i)))
+	}
+	return p, nil
+}
+
+func (p *publisher) close() { p.nc.Close() }
+
+// pending is one event waiting for its acknowledgement.
+type pending struct {
+	f    jetstream.PubAckFuture
+	room int
+}
+
+// run publishes cfg.events() events at cfg.Rate per second, event i to room
+// i mod Rooms with that room's counter n = 1, 2, ..., and waits for every
+// acknowledgement (each bounded by ackTimeout). It stops early when ctx ends.
+func (p *publisher) run(ctx context.Context) publishResult {
+	res := publishResult{acked: make([]int64, p.cfg.Rooms)}
+	futures := make(chan pending, p.cfg.MaxInFlight)
+	var ackErrors int64
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		ackErrors = p.collect(ctx, futures, res.acked)
+	}()
+
+	total := p.cfg.events()
+	counters := make([]uint64, p.cfg.Rooms)
+	res.start = time.Now()
+publish:
+	for i := range total {
+		due := res.start.Add(time.Duration(float64(i) * float64(time.Second) / p.cfg.Rate))
+		if !sleepUntil(ctx, due) {
+			break
+		}
+		room := int(i % int64(p.cfg.Rooms))
+		counters[room]++
+		f, err := p.js.PublishAsync(p.subjects[room], tickPayload(time.Now().UnixNano(), counters[room]))
+		if err != nil {
+			p.tally.add("publish", fmt.Errorf("%s: %w", p.subjects[room], err))
+			res.errors++
+			continue
+		}
+		select {
+		case futures <- pending{f: f, room: room}: // blocks while MaxInFlight wait
+		case <-ctx.Done():
+			res.errors++
+			break publish
+		}
+	}
+	res.sent = time.Now()
+	close(futures)
+	<-collected
+	res.errors += ackErrors
+	return res
+}
+
+// collect waits for each acknowledgement in publishing order, counting the
+// acknowledged events by room, and returns how many failed.
+func (p *publisher) collect(ctx context.Context, futures <-chan pending, acked []int64) (failed int64) {
+	for pd := range futures {
+		select {
+		case <-pd.f.Ok():
+			acked[pd.room]++
+		case err := <-pd.f.Err():
+			p.tally.add("publish", fmt.Errorf("%s: %w", p.subjects[pd.room], err))
+			failed++
+		case <-ctx.Done():
+			failed++ // interrupted: not known to be stored
+		}
+	}
+	return failed
+}
+
+// tickPayload is the worker payload of one bench event:
+// {"event":"bench.tick","data":{"sent_ns":<unix ns>,"n":<counter>}}.
+// Each call returns a new slice: the publisher keeps it for retries.
+func tickPayload(sentNS int64, n uint64) []byte {
+	b := make([]byte, 0, 80)
+	b = append(b, `{"event":"`+tickEvent+`","data":{"sent_ns":`...)
+	b = strconv.AppendInt(b, sentNS, 10)
+	b = append(b, `,"n":`...)
+	b = strconv.AppendUint(b, n, 10)
+	return append(b, "}}"...)
+}
+
+// sleepUntil waits until t; false means ctx ended first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}

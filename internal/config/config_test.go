@@ -1,0 +1,115 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func parseServe(t *testing.T, args []string, env map[string]string) (*Serve, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c := RegisterServe(fs)
+	err := Parse(fs, args, func(k string) string { return env[k] }, ServeCompat)
+	return c, err
+}
+
+func TestDefaultsAreValidOnLoopback(t *testing.T) {
+	c, err := parseServe(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	if c.Listen != "127.0.0.1:8690" || c.AdminAddr() != "127.0.0.1:9090" || c.NATSListen != "127.0.0.1:4222" || !c.Embedded() {
+		t.Fatalf("defaults differ from PROTOCOL.md section 6: %+v", c)
+	}
+}
+
+// A setting given twice follows: flag, ROOMCAST_* variable, compatible name,
+// default.
+func TestPrecedence(t *testing.T) {
+	env := map[string]string{"ROOMCAST_DRAIN_TIMEOUT": "7s", "ROOMCAST_SERVER_NAME": "from-env", "PROMETHEUS_PORT": "9555"}
+	c, err := parseServe(t, []string{"--server-name", "from-flag"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ServerName != "from-flag" || c.DrainTimeout != 7*time.Second {
+		t.Fatalf("server name %q drain %s", c.ServerName, c.DrainTimeout)
+	}
+	if c.AdminAddr() != "127.0.0.1:9555" {
+		t.Fatalf("PROMETHEUS_PORT: admin %q", c.AdminAddr())
+	}
+	env["ROOMCAST_ADMIN_LISTEN"] = "127.0.0.1:9666"
+	c, _ = parseServe(t, nil, env)
+	if c.AdminAddr() != "127.0.0.1:9666" {
+		t.Fatalf("ROOMCAST_ADMIN_LISTEN must win over PROMETHEUS_PORT: %q", c.AdminAddr())
+	}
+}
+
+func TestBadEnvironmentValueNamesTheVariable(t *testing.T) {
+	_, err := parseServe(t, nil, map[string]string{"ROOMCAST_MAX_CONNECTIONS": "lots"})
+	if err == nil || !strings.Contains(err.Error(), "ROOMCAST_MAX_CONNECTIONS") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestUnknownFlagIsAnError(t *testing.T) {
+	if _, err := parseServe(t, []string{"--no-such-flag"}, nil); err == nil {
+		t.Fatal("unknown flag accepted")
+	}
+}
+
+// Validate reports every problem at once.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	c, _ := parseServe(t, []string{
+		"--listen", "nonsense", "--log-format", "xml", "--stream-replicas", "0",
+		"--nats", "localhost:4222", "--subject-prefix", "a.>", "--log-level", "loud",
+	}, nil)
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("invalid settings accepted")
+	}
+	for _, want := range []string{"--listen", "--log-format", "--stream-replicas", "--nats", "--subject-prefix", "--log-level"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s: %v", want, err)
+		}
+	}
+}
+
+// Without keys, serving on a non-loopback address needs --allow-anonymous.
+func TestAnonymousOnlyOnLoopbackUnlessAllowed(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		ok   bool
+	}{
+		{[]string{"--listen", "127.0.0.2:8690"}, true},
+		{[]string{"--listen", "[::1]:8690"}, true},
+		{[]string{"--listen", "localhost:8690"}, true},
+		{[]string{"--listen", "0.0.0.0:8690"}, false},
+		{[]string{"--listen", ":8690"}, false},
+		{[]string{"--listen", "0.0.0.0:8690", "--allow-anonymous"}, true},
+	} {
+		c, err := parseServe(t, tc.args, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Validate(); (err == nil) != tc.ok {
+			t.Errorf("%v: validate = %v, want ok=%v", tc.args, err, tc.ok)
+		}
+	}
+}
+
+func TestListFlagTakesCommasAndRepeats(t *testing.T) {
+	c, err := parseServe(t, []string{"--nats", "nats://a:4222, nats://b:4222", "--nats", "nats://c:4222"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.NATS, "|"); got != "nats://a:4222|nats://b:4222|nats://c:4222" {
+		t.Fatalf("nats %q", got)
+	}
+}

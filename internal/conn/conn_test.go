@@ -1,0 +1,194 @@
+package conn
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// recordingHandler keeps what a connection hands up.
+type recordingHandler struct {
+	mu     sync.Mutex
+	msgs   [][]byte
+	closed chan CloseInfo
+}
+
+func newRecordingHandler() *recordingHandler {
+	return &recordingHandler{closed: make(chan CloseInfo, 1)}
+}
+
+func (h *recordingHandler) HandleMessage(_ *Conn, p []byte) {
+	h.mu.Lock()
+	h.msgs = append(h.msgs, append([]byte(nil), p...))
+	h.mu.Unlock()
+}
+func (h *recordingHandler) HandleBinary(*Conn)               {}
+func (h *recordingHandler) HandleClose(_ *Conn, i CloseInfo) { h.closed <- i }
+
+func (h *recordingHandler) waitClosed(t *testing.T) CloseInfo {
+	t.Helper()
+	select {
+	case i := <-h.closed:
+		return i
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection did not close")
+		return CloseInfo{}
+	}
+}
+
+// pair serves a Conn on one end of a loopback TCP connection and returns
+// the client's raw end.
+func pair(t *testing.T, opts Options) (*Conn, net.Conn, *recordingHandler) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	h := newRecordingHandler()
+	o := opts.WithDefaults()
+	c := New(server, h, &o)
+	c.Serve()
+	t.Cleanup(func() {
+		c.Abort()
+		<-c.Done()
+	})
+	return c, client, h
+}
+
+func readFrame(t *testing.T, nc net.Conn) ws.Frame {
+	t.Helper()
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	f, err := ws.ReadFrame(nc)
+	if err != nil {
+		t.Fatalf("read frame: %v", err)
+	}
+	return f
+}
+
+func TestPingIsAnsweredWithPongBySameWriter(t *testing.T) {
+	_, client, _ := pair(t, Options{})
+	if err := ws.WriteFrame(client, ws.MaskFrame(ws.NewPingFrame([]byte("hi")))); err != nil {
+		t.Fatal(err)
+	}
+	f := readFrame(t, client)
+	if f.Header.OpCode != ws.OpPong || string(f.Payload) != "hi" {
+		t.Fatalf("got %v %q, want pong hi", f.Header.OpCode, f.Payload)
+	}
+}
+
+func TestFragmentedTextIsReassembled(t *testing.T) {
+	c, client, h := pair(t, Options{})
+	for i, part := range []string{`{"type":`, `"ping"}`} {
+		op := ws.OpText
+		if i > 0 {
+			op = ws.OpContinuation
+		}
+		if err := ws.WriteFrame(client, ws.MaskFrame(ws.NewFrame(op, i == 1, []byte(part)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A queued frame proves the reader moved on past the message.
+	c.Enqueue(wire.PongFrame("x"))
+	readFrame(t, client)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.msgs) != 1 || string(h.msgs[0]) != `{"type":"ping"}` {
+		t.Fatalf("messages %q", h.msgs)
+	}
+}
+
+func TestClientCloseIsEchoed(t *testing.T) {
+	_, client, h := pair(t, Options{})
+	body := ws.NewCloseFrameBody(ws.StatusNormalClosure, "bye")
+	if err := ws.WriteFrame(client, ws.MaskFrame(ws.NewCloseFrame(body))); err != nil {
+		t.Fatal(err)
+	}
+	f := readFrame(t, client)
+	code, _ := ws.ParseCloseFrameData(f.Payload)
+	if f.Header.OpCode != ws.OpClose || code != ws.StatusNormalClosure {
+		t.Fatalf("got %v code %d, want close 1000", f.Header.OpCode, code)
+	}
+	client.Close() // the close handshake is done
+	if info := h.waitClosed(t); !info.ByPeer {
+		t.Fatalf("close info %+v: want by peer", info)
+	}
+}
+
+func TestUnmaskedFrameIsAProtocolError(t *testing.T) {
+	_, client, _ := pair(t, Options{})
+	if err := wsutil.WriteServerText(client, []byte(`{"type":"ping"}`)); err != nil { // unmasked
+		t.Fatal(err)
+	}
+	f := readFrame(t, client)
+	code, _ := ws.ParseCloseFrameData(f.Payload)
+	if f.Header.OpCode != ws.OpClose || code != wire.CloseProtocol {
+		t.Fatalf("got %v code %d, want close 1002", f.Header.OpCode, code)
+	}
+}
+
+// A peer that answers no ping is reaped after the keep-alive deadline.
+func TestSilentPeerIsReaped(t *testing.T) {
+	_, client, h := pair(t, Options{PingInterval: 50 * time.Millisecond, PongTimeout: 100 * time.Millisecond})
+	go func() { _, _ = io.Copy(io.Discard, client) }() // reads, never answers
+	info := h.waitClosed(t)
+	if !info.Timeout {
+		t.Fatalf("close info %+v: want a keep-alive timeout", info)
+	}
+}
+
+// CloseAfterFlush writes what was queued before the close frame.
+func TestCloseAfterFlushSendsQueuedFramesFirst(t *testing.T) {
+	c, client, _ := pair(t, Options{})
+	c.Enqueue(wire.DrainingFrame())
+	c.CloseAfterFlush(wire.CloseGoingAway, "draining")
+	f := readFrame(t, client)
+	if f.Header.OpCode != ws.OpText || !bytes.Contains(f.Payload, []byte(wire.EventDraining)) {
+		t.Fatalf("first frame %v %q, want the draining event", f.Header.OpCode, f.Payload)
+	}
+	f = readFrame(t, client)
+	code, _ := ws.ParseCloseFrameData(f.Payload)
+	if f.Header.OpCode != ws.OpClose || code != wire.CloseGoingAway {
+		t.Fatalf("then %v code %d, want close 1001", f.Header.OpCode, code)
+	}
+	if c.Enqueue(wire.PongFrame("late")) {
+		t.Fatal("a closing connection accepted a frame")
+	}
+}
+
+// Send waits for room in a full queue instead of overflowing it.
+func TestSendWaitsForRoomInsteadOfOverflowing(t *testing.T) {
+	c, client, _ := pair(t, Options{MaxQueueMessages: 2})
+	go func() { _, _ = io.Copy(io.Discard, client) }()
+	for i := range 50 {
+		if err := c.Send(t.Context(), wire.PongFrame("x")); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	if c.Closing() {
+		t.Fatal("Send overflowed the queue")
+	}
+	c.Abort()
+	<-c.Done()
+	if err := c.Send(t.Context(), wire.PongFrame("x")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("send on a closed connection: %v, want ErrClosed", err)
+	}
+}
