@@ -168,4 +168,3 @@ func waitOutput(t *testing.T, buf *syncBuffer, want string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
-
