@@ -21,9 +21,27 @@ var Quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // RunServer starts a JetStream-enabled server on a free loopback port.
 func RunServer(t testing.TB) *server.Server {
 	t.Helper()
+	return RunServerAt(t, "127.0.0.1:-1", t.TempDir())
+}
+
+// Restart shuts s down and starts a server on the same address and
+// storage, as a restarted NATS process would be.
+func Restart(t testing.TB, s *server.Server) *server.Server {
+	t.Helper()
+	addr := s.Addr().String()
+	dir := s.JetStreamConfig().StoreDir
+	s.Shutdown()
+	s.WaitForShutdown()
+	return RunServerAt(t, addr, dir)
+}
+
+// RunServerAt starts a JetStream-enabled server on listen with its storage
+// in dir.
+func RunServerAt(t testing.TB, listen, dir string) *server.Server {
+	t.Helper()
 	s, err := natsembed.Start(natsembed.Options{
-		Listen:     "127.0.0.1:-1",
-		DataDir:    t.TempDir(),
+		Listen:     listen,
+		DataDir:    dir,
 		ServerName: "test",
 		Logger:     Quiet,
 	})

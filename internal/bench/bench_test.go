@@ -1,0 +1,190 @@
+package bench
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/roomcast/roomcast/internal/config"
+	"github.com/roomcast/roomcast/internal/server"
+)
+
+// startNode starts an edge node with an embedded NATS server on free
+// loopback ports, shut down on cleanup.
+func startNode(t *testing.T) *server.Server {
+	t.Helper()
+	cfg := config.RegisterServe(flag.NewFlagSet("serve", flag.ContinueOnError))
+	cfg.Listen = "127.0.0.1:0"
+	cfg.AdminListen = "127.0.0.1:0"
+	cfg.NATSListen = "127.0.0.1:-1"
+	cfg.DataDir = t.TempDir()
+	cfg.DrainTimeout = 3 * time.Second
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("test config: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("ROOMCAST_TEST_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, err := server.Start(ctx, cfg, log)
+	if err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	t.Cleanup(srv.Shutdown)
+	return srv
+}
+
+// testLog writes the bench's progress to the test log.
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func TestBenchAgainstNode(t *testing.T) {
+	srv := startNode(t)
+	urls := []string{"ws://" + srv.WSAddr() + "/ws"}
+	adminURL := "http://" + srv.AdminAddr()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	t.Run("load", func(t *testing.T) {
+		rep, err := Run(ctx, Config{
+			URLs: urls, NATSURL: srv.NATSURL(),
+			Conns: 20, Rooms: 4, Rate: 50, Duration: time.Second, Grace: 15 * time.Second,
+			Logger: slog.New(slog.NewTextHandler(testLog{t}, nil)),
+		})
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		var text strings.Builder
+		_ = rep.WriteText(&text)
+		t.Logf("report:\n%s", text.String())
+		if err := rep.Problem(); err != nil {
+			t.Errorf("problem: %v", err)
+		}
+		const published, perRoom = 50, 5 // 20 connections over 4 rooms
+		if rep.Mode != ModeLoad || rep.Subscribed != 20 || rep.DialFailed != 0 {
+			t.Errorf("mode %s, subscribed %d, failed %d; want load, 20, 0", rep.Mode, rep.Subscribed, rep.DialFailed)
+		}
+		if rep.Published != published || rep.PublishErrors != 0 {
+			t.Errorf("published %d with %d errors, want %d and none", rep.Published, rep.PublishErrors, published)
+		}
+		if rep.Expected != published*perRoom || rep.Received != rep.Expected || rep.Lost != 0 {
+			t.Errorf("deliveries: expected %d, received %d, lost %d; want %d, all, none", rep.Expected, rep.Received, rep.Lost, published*perRoom)
+		}
+		if rep.Gaps != 0 || rep.OutOfOrder != 0 || rep.Unexpected != 0 || rep.ConnectionsDropped != 0 || len(rep.Errors) != 0 {
+			t.Errorf("gaps %d, out of order %d, unexpected %d, dropped %d, errors %+v; want none",
+				rep.Gaps, rep.OutOfOrder, rep.Unexpected, rep.ConnectionsDropped, rep.Errors)
+		}
+		l := rep.Latency
+		if l == nil || l.Samples != uint64(rep.Received) || !(l.P50 > 0 && l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.Max && l.Mean > 0) {
+			t.Errorf("latency %+v: want positive, ordered percentiles over every delivery", l)
+		}
+		if rep.DeliveriesPerSec <= 0 {
+			t.Errorf("deliveries/s %v, want positive", rep.DeliveriesPerSec)
+		}
+	})
+
+	// The load run's connections are gone before the idle run counts them.
+	adm := newAdmin(adminURL)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s, err := adm.scrape(ctx)
+		if err == nil && s.conns == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connections still open on the node: %+v, %v", s, err)
+		}
+		if !sleepUntil(ctx, time.Now().Add(20*time.Millisecond)) {
+			t.Fatal(ctx.Err())
+		}
+	}
+
+	t.Run("idle", func(t *testing.T) {
+		const conns = 200
+		rep, err := Run(ctx, Config{
+			URLs: urls, AdminURL: adminURL, Conns: conns, Rooms: 10,
+			Logger: slog.New(slog.NewTextHandler(testLog{t}, nil)),
+		})
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		var text strings.Builder
+		_ = rep.WriteText(&text)
+		t.Logf("report:\n%s", text.String())
+		if err := rep.Problem(); err != nil {
+			t.Errorf("problem: %v", err)
+		}
+		if rep.Mode != ModeIdle || rep.Connections != conns || rep.Subscribed != conns {
+			t.Errorf("mode %s, connections %d, subscribed %d; want idle, %d, %d", rep.Mode, rep.Connections, rep.Subscribed, conns, conns)
+		}
+		d := rep.Idle
+		if d == nil {
+			t.Fatalf("no idle measurement; errors %+v", rep.Errors)
+		}
+		if d.ConnectionsAfter-d.ConnectionsBefore != conns {
+			t.Errorf("websocket_connections %d -> %d, want %d more", d.ConnectionsBefore, d.ConnectionsAfter, conns)
+		}
+		if !(d.BytesPerConn > 0) || d.RSSBefore <= 0 {
+			t.Errorf("bytes per connection %v (RSS %d -> %d), want positive", d.BytesPerConn, d.RSSBefore, d.RSSAfter)
+		}
+	})
+}
+
+func TestConfigRefusesTooManyConnections(t *testing.T) {
+	_, err := Run(context.Background(), Config{Conns: MaxConns + 1})
+	if err == nil || !strings.Contains(err.Error(), "open file") {
+		t.Fatalf("want a refusal naming the file limit, got %v", err)
+	}
+}
+
+func TestHistogramBuckets(t *testing.T) {
+	for _, v := range []int64{0, 1, 63, 64, 65, 100, 1000, 123_456, 5_000_000, 1 << 36, 1<<37 - 1} {
+		i := bucketOf(v)
+		if i < 0 || i >= numBuckets {
+			t.Fatalf("bucketOf(%d) = %d, out of range", v, i)
+		}
+		if got := bucketValue(i); math.Abs(float64(got-v)) > float64(v)/subCount+1 {
+			t.Errorf("value %d: bucket %d reports %d, more than 1/%d off", v, i, got, subCount)
+		}
+	}
+	for v := int64(1); v < 1<<37; v = v*3/2 + 1 {
+		if bucketOf(v) < bucketOf(v-1) {
+			t.Fatalf("buckets not monotonic at %d", v)
+		}
+	}
+	if bucketOf(1<<40) != numBuckets-1 {
+		t.Errorf("a huge value is not clamped into the last bucket")
+	}
+
+	var h histogram
+	var m mergedHistogram
+	for i := int64(1); i <= 1000; i++ {
+		h.record(i * int64(time.Microsecond))
+	}
+	h.record(-5) // clocks: counted as zero
+	m.add(&h)
+	m.add(&histogram{}) // an idle connection's
+	if m.n != 1001 || m.max != int64(time.Millisecond) {
+		t.Fatalf("merged %d samples, max %d", m.n, m.max)
+	}
+	for q, want := range map[float64]float64{0.5: 500e3, 0.9: 900e3, 0.99: 990e3} {
+		if got := float64(m.quantile(q)); math.Abs(got-want) > want*0.04 {
+			t.Errorf("quantile %v = %v, want %v within 4%%", q, got, want)
+		}
+	}
+	if got := m.quantile(1); got != m.max {
+		t.Errorf("quantile 1 = %d, want the max %d", got, m.max)
+	}
+}
