@@ -56,6 +56,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	conns    map[*conn.Conn]struct{} // guarded by mu
+	pending  int                     // guarded by mu: upgrades admitted, not yet registered
 	draining bool                    // guarded by mu
 }
 
@@ -116,15 +117,35 @@ func (s *Server) ConnCount() int {
 	return len(s.conns)
 }
 
-// register admits a new connection unless the node is draining or full.
-func (s *Server) register(c *conn.Conn) error {
+// reserve admits an upgrade unless the node is draining or full; register
+// or unreserve ends the reservation.
+func (s *Server) reserve() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case s.draining:
 		return errDraining
-	case s.opts.MaxConnections > 0 && len(s.conns) >= s.opts.MaxConnections:
+	case s.opts.MaxConnections > 0 && len(s.conns)+s.pending >= s.opts.MaxConnections:
 		return errFull
+	}
+	s.pending++
+	return nil
+}
+
+func (s *Server) unreserve() {
+	s.mu.Lock()
+	s.pending--
+	s.mu.Unlock()
+}
+
+// register turns a reservation into a connection; it fails only when a
+// drain started in between.
+func (s *Server) register(c *conn.Conn) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending--
+	if s.draining {
+		return errDraining
 	}
 	s.conns[c] = struct{}{}
 	s.m.Connections.Inc()

@@ -17,8 +17,16 @@ import (
 // upgrade): no net/http machinery stays behind on the connection.
 func (s *Server) handshake(nc net.Conn) {
 	_ = nc.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
+	reserved := false
 	u := ws.Upgrader{
 		OnRequest: checkPath,
+		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
+			if err := s.reserve(); err != nil {
+				return nil, ws.RejectConnectionError(ws.RejectionStatus(http.StatusServiceUnavailable), ws.RejectionReason(err.Error()))
+			}
+			reserved = true
+			return nil, nil
+		},
 		OnHeader: func(key, value []byte) error {
 			if bytes.EqualFold(key, []byte("Origin")) && !s.originAllowed(string(value)) {
 				return ws.RejectConnectionError(ws.RejectionStatus(http.StatusForbidden), ws.RejectionReason("origin not allowed"))
@@ -27,6 +35,9 @@ func (s *Server) handshake(nc net.Conn) {
 		},
 	}
 	if _, err := u.Upgrade(nc); err != nil {
+		if reserved {
+			s.unreserve()
+		}
 		s.log.Debug("upgrade refused", "remote", nc.RemoteAddr().String(), "err", err)
 		_ = nc.Close()
 		return
@@ -37,9 +48,10 @@ func (s *Server) handshake(nc net.Conn) {
 	c := conn.New(nc, sess, &s.connOpts)
 	sess.c = c
 	if err := s.register(c); err != nil {
-		// The upgrade is done, so say why with a close frame.
-		s.log.Debug("connection refused", "remote", nc.RemoteAddr().String(), "err", err)
-		refuseUpgraded(nc, err)
+		// A drain started during the upgrade: say so with a close frame.
+		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+		_ = ws.WriteFrame(nc, ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusGoingAway, err.Error())))
+		_ = nc.Close()
 		return
 	}
 	c.Serve()
@@ -66,16 +78,4 @@ func (s *Server) originAllowed(origin string) bool {
 		}
 	}
 	return false
-}
-
-// refuseUpgraded closes a just-upgraded socket the node cannot take: 1001
-// when draining (reconnect elsewhere), 1013 (try again later) when full.
-func refuseUpgraded(nc net.Conn, err error) {
-	code := ws.StatusCode(1013)
-	if err == errDraining {
-		code = ws.StatusGoingAway
-	}
-	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-	_ = ws.WriteFrame(nc, ws.NewCloseFrame(ws.NewCloseFrameBody(code, err.Error())))
-	_ = nc.Close()
 }
