@@ -1,0 +1,208 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/roomcast/roomcast/internal/metrics"
+	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+func newBus(t *testing.T, sc StreamConfig) *Bus {
+	t.Helper()
+	ns := natstest.RunServer(t)
+	nc := natstest.Connect(t, ns.ClientURL())
+	b, err := New(nc, Options{Stream: sc, Logger: natstest.Quiet, Metrics: metrics.NewUnregistered()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.EnsureStream(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (b *Bus) mustPublish(t *testing.T, r wire.Room, n int) uint64 {
+	t.Helper()
+	seq, err := b.Publish(t.Context(), r, []byte(`{"event":"e","data":{"n":`+string(rune('0'+n%10))+`}}`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq
+}
+
+func TestSubjects(t *testing.T) {
+	s := Subjects{Prefix: "acme.rc"}
+	r := wire.MustRoom("pool:p1")
+	if s.Room(r) != "acme.rc.rooms.pool.p1" || s.Live(r) != "acme.rc.live.pool.p1" || s.AllRooms() != "acme.rc.rooms.>" {
+		t.Fatalf("subjects %s %s %s", s.Room(r), s.Live(r), s.AllRooms())
+	}
+	for _, subj := range []string{s.Room(r), s.Live(r)} {
+		got, err := s.RoomOf(subj)
+		if err != nil || got != r {
+			t.Fatalf("RoomOf(%s) = %v, %v", subj, got, err)
+		}
+	}
+	for _, bad := range []string{"other.rooms.pool.p1", "acme.rc.rooms.pool", "acme.rc.rooms.pool.p1.x"} {
+		if _, err := s.RoomOf(bad); err == nil {
+			t.Errorf("RoomOf(%s) accepted", bad)
+		}
+	}
+	for _, p := range []string{"", "a..b", "a.*", "a.>", "a b"} {
+		if CheckPrefix(p) == nil {
+			t.Errorf("prefix %q accepted", p)
+		}
+	}
+}
+
+// EnsureStream is idempotent and applies changed settings.
+func TestEnsureStreamIsIdempotent(t *testing.T) {
+	b := newBus(t, StreamConfig{MaxMsgsPerRoom: 10})
+	b.stream.MaxMsgsPerRoom = 20
+	for range 2 {
+		if err := b.EnsureStream(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := b.js.Stream(t.Context(), DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	if cfg.MaxMsgsPerSubject != 20 || cfg.RePublish == nil || cfg.RePublish.Destination != "roomcast.live.>" {
+		t.Fatalf("stream config %+v", cfg)
+	}
+}
+
+func TestPublishRefusesBadPayloadAndDeduplicates(t *testing.T) {
+	b := newBus(t, StreamConfig{})
+	r := wire.MustRoom("pool:p")
+	if _, err := b.Publish(t.Context(), r, []byte(`nope`), ""); !errors.Is(err, wire.ErrBadPayload) {
+		t.Fatalf("bad payload: %v", err)
+	}
+	p := []byte(`{"event":"e"}`)
+	s1, err := b.Publish(t.Context(), r, p, "id-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := b.Publish(t.Context(), r, p, "id-1")
+	if err != nil || s2 != s1 {
+		t.Fatalf("retry with the same id stored %d (first %d), %v", s2, s1, err)
+	}
+	if last, err := b.LastSeq(t.Context(), r); err != nil || last != s1 {
+		t.Fatalf("LastSeq %d %v, want %d", last, err, s1)
+	}
+	if last, err := b.LastSeq(t.Context(), wire.MustRoom("pool:empty")); err != nil || last != 0 {
+		t.Fatalf("LastSeq of an empty room %d %v, want 0", last, err)
+	}
+}
+
+// Replay reads (after, until] of one room only, across several batches.
+func TestReplayRange(t *testing.T) {
+	b := newBus(t, StreamConfig{})
+	r, other := wire.MustRoom("pool:r"), wire.MustRoom("pool:o")
+	var seqs []uint64
+	for i := range ReplayBatch + 40 {
+		seqs = append(seqs, b.mustPublish(t, r, i))
+		b.mustPublish(t, other, i)
+	}
+	var got []uint64
+	err := b.Replay(t.Context(), r, seqs[3], seqs[len(seqs)-5], func(ev *wire.Event) error {
+		if ev.Room != r || ev.Err != nil || ev.Time.IsZero() {
+			t.Fatalf("replayed %+v", ev)
+		}
+		got = append(got, ev.Seq)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := seqs[4 : len(seqs)-4]
+	if len(got) != len(want) || got[0] != want[0] || got[len(got)-1] != want[len(want)-1] {
+		t.Fatalf("replayed %d events %d..%d, want %d events %d..%d", len(got), got[0], got[len(got)-1], len(want), want[0], want[len(want)-1])
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] <= got[i-1] {
+			t.Fatalf("out of order at %d: %d after %d", i, got[i], got[i-1])
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := b.Replay(ctx, r, 0, seqs[len(seqs)-1], func(*wire.Event) error { return nil }); err == nil {
+		t.Fatal("replay with a cancelled context succeeded")
+	}
+}
+
+func TestResumePoint(t *testing.T) {
+	b := newBus(t, StreamConfig{MaxMsgsPerRoom: 3})
+	r, other := wire.MustRoom("pool:rp"), wire.MustRoom("pool:x")
+	var seqs []uint64
+	for i := range 6 {
+		seqs = append(seqs, b.mustPublish(t, r, i))
+	}
+	b.mustPublish(t, other, 0)
+	for _, tc := range []struct {
+		name      string
+		since     uint64
+		after     uint64
+		recovered bool
+	}{
+		{"retained", seqs[4], seqs[4], true},
+		{"removed by the per-room limit", seqs[1], seqs[1], false},
+		{"another room's seq, nothing removed after it", seqs[5] + 1, seqs[5] + 1, true},
+		{"past the end: stream recreated", 1000, 0, false},
+		{"from the start after removals", 0, 0, false},
+	} {
+		after, rec, err := b.ResumePoint(t.Context(), r, tc.since)
+		if err != nil || after != tc.after || rec != tc.recovered {
+			t.Errorf("%s: ResumePoint(%d) = %d, %v, %v; want %d, %v", tc.name, tc.since, after, rec, err, tc.after, tc.recovered)
+		}
+	}
+
+	fresh := newBus(t, StreamConfig{})
+	s := fresh.mustPublish(t, r, 0)
+	for _, since := range []uint64{0, s} {
+		if after, rec, err := fresh.ResumePoint(t.Context(), r, since); err != nil || after != since || !rec {
+			t.Errorf("nothing removed: ResumePoint(%d) = %d, %v, %v", since, after, rec, err)
+		}
+	}
+}
+
+// A live event carries its seq and the room's previous seq; a bad payload
+// still yields its place in the sequence.
+func TestLiveEventsCarrySequences(t *testing.T) {
+	b := newBus(t, StreamConfig{})
+	r := wire.MustRoom("pool:live")
+	got := make(chan *wire.Event, 4)
+	unsub, err := b.SubscribeLive(r, func(ev *wire.Event) { got <- ev })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unsub()
+	if err := b.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	s1 := b.mustPublish(t, r, 1)
+	if _, err := b.js.Publish(t.Context(), b.subj.Room(r), []byte(`garbage`)); err != nil {
+		t.Fatal(err)
+	}
+	next := func() *wire.Event {
+		select {
+		case ev := <-got:
+			return ev
+		case <-time.After(10 * time.Second):
+			t.Fatal("no live event")
+			return nil
+		}
+	}
+	e1, e2 := next(), next()
+	if e1.Seq != s1 || e1.Prev != 0 || e1.Err != nil || e1.Name != "e" {
+		t.Fatalf("first live event %+v", e1)
+	}
+	if e2.Seq != s1+1 || e2.Prev != s1 || !errors.Is(e2.Err, wire.ErrBadPayload) {
+		t.Fatalf("bad live event %+v", e2)
+	}
+}
