@@ -107,10 +107,6 @@ type Conn struct {
 	closeInfo      CloseInfo
 	closeDeadline  time.Time     // when the reader stops waiting for the peer
 	spaceFreed     chan struct{} // made by a waiting Send, closed by the writer
-
-	// Value is free for the Handler: the session stored with this connection.
-	// Set it before Serve starts the reader; the reader's goroutine reads it.
-	Value any
 }
 
 // New wraps an upgraded connection. Call Serve to start it.
