@@ -118,6 +118,9 @@ func (c *Conn) Read(deadline time.Time) (wire.Message, error) {
 		if err != nil {
 			var ce wsutil.ClosedError
 			if errors.As(err, &ce) {
+				// The close reply went out with the read; the handshake is
+				// done, so end the socket as a browser would.
+				_ = c.nc.Close()
 				return wire.Message{}, &CloseError{Code: ce.Code, Reason: ce.Reason}
 			}
 			return wire.Message{}, err
