@@ -34,6 +34,7 @@ var commands = []command{
 	{"serve", "run an edge node", runServe},
 	{"publish", "publish one event: publish ROOM EVENT [JSON]", runPublish},
 	{"tail", "print the events of rooms: tail ROOM...", runTail},
+	{"bench", "load generator: connections, rooms, publish rate; throughput and latency", runBench},
 }
 
 // usageError is a mistake in the command line; the exit status is 2.

@@ -100,11 +100,12 @@ func (a *admin) scrape(ctx context.Context) (sample, error) {
 }
 
 // measureIdle completes the idle measurement once added connections are
-// subscribed: it waits until the edge counts them (websocket_connections at
-// before.conns+added), then until its RSS settles (two readings settlePoll
-// apart within settleTolerance, at most settleWait), and divides the growth
-// of the RSS by the growth of websocket_connections (by added when that did
-// not grow). Nothing is forced (no GC): it measures what the process holds.
+// subscribed on the measured edge: it waits until the edge counts them
+// (websocket_connections at before.conns+added), then until its RSS settles
+// (two readings settlePoll apart within settleTolerance, at most settleWait),
+// and divides the growth of the RSS by the growth of websocket_connections
+// (by added when that did not grow). Nothing is forced (no GC): it measures
+// what the process holds.
 func (a *admin) measureIdle(ctx context.Context, log *slog.Logger, before sample, added int) (*IdleReport, error) {
 	rep := &IdleReport{AdminURL: a.url, RSSBefore: before.rss, ConnectionsBefore: before.conns}
 	target := before.conns + int64(added)

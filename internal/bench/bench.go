@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,7 +73,7 @@ type Config struct {
 	NATSURL  string   // where events are published (load mode)
 	Prefix   string   // NATS subject prefix, bus.DefaultPrefix when empty
 	Token    string   // a JWT sent as Authorization: Bearer, when the edges require one
-	AdminURL string   // an edge's admin base URL, for idle mode's memory measurement
+	AdminURL string   // admin base URL of one of the edges, for idle mode's memory measurement
 
 	Conns    int
 	Rooms    int
@@ -261,7 +262,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		waitDeliveries(ctx, live, acked, cfg.Grace)
 	default:
 		if adm != nil {
-			idle, err := adm.measureIdle(ctx, log, before, len(live))
+			idle, err := adm.measureIdle(ctx, log, before, onEachEdge(live, len(cfg.URLs)))
 			if err != nil {
 				t.add("admin", err)
 			}
@@ -280,6 +281,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, fmt.Errorf("interrupted: %w", err)
 	}
 	return rep, nil
+}
+
+// onEachEdge is how many of the live connections the edge with the fewest
+// has: the growth idle mode waits for on the measured edge, which is one of
+// them (round robin over the URLs, connection i went to URL i mod n).
+func onEachEdge(live []*receiver, edges int) int {
+	if edges <= 1 {
+		return len(live)
+	}
+	counts := make([]int, edges)
+	for _, r := range live {
+		counts[r.index%edges]++
+	}
+	return slices.Min(counts)
 }
 
 // deliveryPoll is how often the wait for deliveries checks the counts.

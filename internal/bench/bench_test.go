@@ -1,12 +1,14 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"io"
 	"log/slog"
 	"math"
 	"os"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +115,10 @@ func TestBenchAgainstNode(t *testing.T) {
 
 	t.Run("idle", func(t *testing.T) {
 		const conns = 200
+		// The node shares this process with the load run and, under -count,
+		// with earlier nodes: give their freed memory back to the OS, or
+		// the new connections reuse it and the RSS need not grow.
+		debug.FreeOSMemory()
 		rep, err := Run(ctx, Config{
 			URLs: urls, AdminURL: adminURL, Conns: conns, Rooms: 10,
 			Logger: slog.New(slog.NewTextHandler(testLog{t}, nil)),
@@ -186,5 +192,29 @@ func TestHistogramBuckets(t *testing.T) {
 	}
 	if got := m.quantile(1); got != m.max {
 		t.Errorf("quantile 1 = %d, want the max %d", got, m.max)
+	}
+}
+
+func TestParseTick(t *testing.T) {
+	p := tickPayload(1234567890123, 42)
+	data, ok := bytes.CutPrefix(p, []byte(`{"event":"bench.tick","data":`))
+	if !ok {
+		t.Fatalf("payload %s", p)
+	}
+	data = data[:len(data)-1] // the payload's closing brace
+	for _, c := range []struct {
+		in   string
+		want tick
+		ok   bool
+	}{
+		{string(data), tick{SentNS: 1234567890123, N: 42}, true},          // as published: the fast path
+		{`{"n": 7, "sent_ns": -5}`, tick{SentNS: -5, N: 7}, true},         // any other layout
+		{`{"sent_ns":1,"n":x}`, tick{}, false},                            // broken
+		{`{"sent_ns":1,"n":2,"extra":true}`, tick{SentNS: 1, N: 2}, true}, // more fields
+	} {
+		got, ok := parseTick([]byte(c.in))
+		if ok != c.ok || (ok && got != c.want) {
+			t.Errorf("parseTick(%s) = %+v, %v; want %+v, %v", c.in, got, ok, c.want, c.ok)
+		}
 	}
 }

@@ -63,28 +63,38 @@ type ErrorCount struct {
 }
 
 // Problem says why the run failed (deliveries lost, gaps, connections that
-// could not be made or dropped, publishes that failed), or nil.
+// could not be made or dropped, publishes or the idle measurement that
+// failed), or nil.
 func (r *Report) Problem() error {
-	var errs []error
+	var errs []string
+	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
 	if r.Subscribed == 0 {
-		errs = append(errs, errors.New("no connection subscribed"))
+		add("no connection subscribed")
 	}
 	if r.DialFailed > 0 {
-		errs = append(errs, fmt.Errorf("%d of %d connections failed to connect or subscribe", r.DialFailed, r.Connections))
+		add("%d of %d connections failed to connect or subscribe", r.DialFailed, r.Connections)
 	}
 	if r.Lost > 0 {
-		errs = append(errs, fmt.Errorf("%d of %d deliveries lost", r.Lost, r.Expected))
+		add("%d of %d deliveries lost", r.Lost, r.Expected)
 	}
 	if r.Gaps > 0 || r.OutOfOrder > 0 {
-		errs = append(errs, fmt.Errorf("%d gaps and %d out-of-order events", r.Gaps, r.OutOfOrder))
+		add("%d gaps and %d out-of-order events", r.Gaps, r.OutOfOrder)
 	}
 	if r.PublishErrors > 0 {
-		errs = append(errs, fmt.Errorf("%d events could not be published", r.PublishErrors))
+		add("%d events could not be published", r.PublishErrors)
 	}
 	if r.ConnectionsDropped > 0 {
-		errs = append(errs, fmt.Errorf("%d connections dropped during the run", r.ConnectionsDropped))
+		add("%d connections dropped during the run", r.ConnectionsDropped)
 	}
-	return errors.Join(errs...)
+	for _, e := range r.Errors {
+		if e.Stage == "admin" {
+			add("the idle measurement failed: %s", e.Example)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(errs, "; "))
 }
 
 // WriteText prints the report as a person reads it.

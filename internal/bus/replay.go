@@ -15,11 +15,17 @@ import (
 // so a large replay never sits in memory whole.
 const ReplayBatch = 256
 
+// fetchTimeout bounds one fetch of a batch the stream said it holds.
+const fetchTimeout = 10 * time.Second
+
 // Replay calls fn, in sequence order, with each stored event of room r whose
-// sequence is in (after, until]. It reads the stream in batches through a
-// short-lived ordered consumer filtered to the room. It stops early when the
-// stream holds nothing more of the room, when fn returns an error (which it
-// returns) or when ctx ends.
+// sequence is in (after, until]. It reads through a short-lived pull
+// consumer filtered to the room, in batches whose sizes come from the
+// consumer's count of pending events, so an event the stream holds is never
+// mistaken for the end of the room: a batch that comes back short (the
+// stream is unreachable, or retention removed events meanwhile) is an error
+// the caller retries. It stops when fn returns an error (which it returns)
+// or ctx ends.
 func (b *Bus) Replay(ctx context.Context, r wire.Room, after, until uint64, fn func(*wire.Event) error) error {
 	if until <= after {
 		return nil
@@ -28,61 +34,77 @@ func (b *Bus) Replay(ctx context.Context, r wire.Room, after, until uint64, fn f
 	if err != nil {
 		return err
 	}
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{b.subj.Room(r)},
+	cons, err := st.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		FilterSubject:     b.subj.Room(r),
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       after + 1,
-		InactiveThreshold: 30 * time.Second,
+		AckPolicy:         jetstream.AckNonePolicy,
+		InactiveThreshold: 30 * time.Second, // cleans up after an edge that died mid-replay
+		MemoryStorage:     true,
+		Replicas:          1,
 	})
 	if err != nil {
 		return fmt.Errorf("replay %s: consumer: %w", r, err)
 	}
-	for {
-		n, done, err := b.replayBatch(ctx, cons, r, until, fn)
-		if err != nil {
+	defer b.deleteConsumer(st, cons.CachedInfo().Name)
+	pending := cons.CachedInfo().NumPending
+	for pending > 0 {
+		n, done, err := b.replayBatch(ctx, cons, r, until, int(min(pending, ReplayBatch)), fn)
+		if err != nil || done {
 			return err
 		}
-		if done || n == 0 {
-			return ctx.Err()
-		}
+		pending -= uint64(n)
 	}
+	return nil
 }
 
-// replayBatch fetches and hands over one batch; done means until, or the
-// end of the room's events, was reached.
-func (b *Bus) replayBatch(ctx context.Context, cons jetstream.Consumer, r wire.Room, until uint64, fn func(*wire.Event) error) (n int, done bool, err error) {
-	if err := ctx.Err(); err != nil {
-		return 0, false, err
-	}
-	// No wait: the stream already holds what is replayed; an empty answer
-	// means the room has nothing more.
-	batch, err := cons.FetchNoWait(ReplayBatch)
+// replayBatch fetches want events and hands them to fn; done means until
+// was reached.
+func (b *Bus) replayBatch(ctx context.Context, cons jetstream.Consumer, r wire.Room, until uint64, want int, fn func(*wire.Event) error) (n int, done bool, err error) {
+	fctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
+	batch, err := cons.Fetch(want, jetstream.FetchContext(fctx))
 	if err != nil {
 		return 0, false, fmt.Errorf("replay %s: fetch: %w", r, err)
 	}
 	for m := range batch.Messages() {
 		n++
-		if done {
-			continue // drain the batch; the ordered consumer needs no acks
+		if done || err != nil {
+			continue // drain the batch; nothing is acknowledged
 		}
-		md, err := m.Metadata()
-		if err != nil {
-			return n, false, fmt.Errorf("replay %s: metadata: %w", r, err)
+		md, merr := m.Metadata()
+		if merr != nil {
+			err = fmt.Errorf("replay %s: metadata: %w", r, merr)
+			continue
 		}
 		seq := md.Sequence.Stream
 		if seq > until {
 			done = true
 			continue
 		}
-		if err := fn(b.decode(r, seq, 0, md.Timestamp, m.Data())); err != nil {
-			return n, false, err
+		if err = fn(b.decode(r, seq, 0, md.Timestamp, m.Data())); err != nil {
+			continue
 		}
-		done = seq == until || md.NumPending == 0
+		done = seq == until
 	}
-	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-		return n, false, fmt.Errorf("replay %s: fetch: %w", r, err)
+	if err != nil || done {
+		return n, done, err
 	}
-	return n, done, nil
+	if berr := batch.Error(); berr != nil && !errors.Is(berr, jetstream.ErrNoMessages) {
+		return n, false, fmt.Errorf("replay %s: fetch: %w", r, berr)
+	}
+	if n < want {
+		return n, false, fmt.Errorf("replay %s: the stream returned %d of %d pending events", r, n, want)
+	}
+	return n, false, nil
+}
+
+func (b *Bus) deleteConsumer(st jetstream.Stream, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := st.DeleteConsumer(ctx, name); err != nil {
+		b.log.Debug("delete replay consumer", "consumer", name, "err", err)
+	}
 }
 
 // ResumePoint says where a resume of room r after since starts and whether

@@ -62,8 +62,10 @@ func (c StreamConfig) jsConfig(s Subjects) jetstream.StreamConfig {
 		MaxMsgSize:        c.MaxPayload,
 		Discard:           jetstream.DiscardOld,
 		Duplicates:        dup,
-		AllowDirect:       true,
-		RePublish:         &jetstream.RePublish{Source: s.AllRooms(), Destination: s.AllLive()},
+		// Reads go to the stream leader: a follower's answer may lag, and a
+		// lagging "last sequence" would let a resume deliver twice.
+		AllowDirect: false,
+		RePublish:   &jetstream.RePublish{Source: s.AllRooms(), Destination: s.AllLive()},
 	}
 }
 

@@ -90,11 +90,12 @@ func (o Options) WithDefaults() Options {
 // Conn is one upgraded WebSocket connection.
 type Conn struct {
 	// Set at construction, read-only after.
-	nc   net.Conn
-	h    Handler
-	opts *Options
-	wake chan struct{} // capacity 1: "the writer has work"
-	done chan struct{} // closed when the connection is finished
+	nc     net.Conn
+	h      Handler
+	opts   *Options
+	wake   chan struct{} // capacity 1: "the writer has work"
+	closed chan struct{} // closed when a close is requested, by either side
+	done   chan struct{} // closed when the connection is finished
 
 	// Guarded by mu: the hand-over between producers and the writer.
 	mu             sync.Mutex
@@ -112,11 +113,12 @@ type Conn struct {
 // New wraps an upgraded connection. Call Serve to start it.
 func New(nc net.Conn, h Handler, opts *Options) *Conn {
 	return &Conn{
-		nc:   nc,
-		h:    h,
-		opts: opts,
-		wake: make(chan struct{}, 1),
-		done: make(chan struct{}),
+		nc:     nc,
+		h:      h,
+		opts:   opts,
+		wake:   make(chan struct{}, 1),
+		closed: make(chan struct{}),
+		done:   make(chan struct{}),
 	}
 }
 
@@ -136,6 +138,10 @@ func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
 // Done is closed when the connection has finished and HandleClose returned.
 func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Closed is closed as soon as a close is requested, by either side: work
+// done for the connection (a replay, say) can stop then.
+func (c *Conn) Closed() <-chan struct{} { return c.closed }
 
 // Enqueue queues f for writing without blocking. It returns false when the
 // connection is closing or f did not fit; a frame that does not fit closes
@@ -159,6 +165,23 @@ func (c *Conn) Enqueue(f *wire.Frame) bool {
 	return true
 }
 
+// Force queues f even past the queue's limits: for the few frames that must
+// follow what is queued without risking a 4008 (a resume's hand-over, the
+// drain notice). Callers bound how many they force. It returns false when
+// the connection is closing.
+func (c *Conn) Force(f *wire.Frame) bool {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return false
+	}
+	c.queue = append(c.queue, f)
+	c.queueBytes += f.Len()
+	c.mu.Unlock()
+	c.signal()
+	return true
+}
+
 // ErrClosed is returned by Send on a closing connection.
 var ErrClosed = errors.New("connection closed")
 
@@ -172,7 +195,7 @@ func (c *Conn) Send(ctx context.Context, f *wire.Frame) error {
 			c.mu.Unlock()
 			return ErrClosed
 		}
-		if len(c.queue) < c.opts.MaxQueueMessages && (c.queueBytes+f.Len() <= c.opts.MaxQueueBytes || len(c.queue) == 0) {
+		if len(c.queue) < c.opts.MaxQueueMessages/2 && (c.queueBytes+f.Len() <= c.opts.MaxQueueBytes/2 || len(c.queue) == 0) {
 			c.queue = append(c.queue, f)
 			c.queueBytes += f.Len()
 			c.mu.Unlock()
@@ -187,7 +210,7 @@ func (c *Conn) Send(ctx context.Context, f *wire.Frame) error {
 		c.signal()
 		select {
 		case <-wait:
-		case <-c.done:
+		case <-c.closed:
 			return ErrClosed
 		case <-ctx.Done():
 			return ctx.Err()
@@ -219,6 +242,7 @@ func (c *Conn) startCloseLocked(code ws.StatusCode, reason string, flush bool) b
 	}
 	c.closing = true
 	c.sendCloseFrame = true
+	close(c.closed)
 	c.closeInfo = CloseInfo{Code: code, Reason: reason}
 	if !flush {
 		clear(c.queue)
@@ -255,6 +279,11 @@ func (c *Conn) requestPong(payload []byte) {
 // Abort closes the socket at once, without a close frame: for when waiting
 // for the peer is no longer allowed (a drain past its deadline).
 func (c *Conn) Abort() {
-	c.closeByPeer(1006, "aborted by server", false)
+	c.mu.Lock()
+	if c.startCloseLocked(wire.CloseGoingAway, "aborted by server", false) {
+		c.sendCloseFrame = false
+	}
+	c.mu.Unlock()
+	c.signal()
 	_ = c.nc.Close()
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 
@@ -113,14 +114,28 @@ func (c *Conn) readControl(h ws.Header) bool {
 	case ws.OpPing:
 		c.requestPong(p)
 	case ws.OpClose:
-		code, _ := ws.ParseCloseFrameData(p)
-		if code.Empty() {
-			code = wire.CloseNormal
-		}
-		c.closeByPeer(code, "closed by client", true)
+		c.closeByPeer(echoCode(p), "closed by client", true)
 		return false
 	}
 	return true
+}
+
+// echoCode is the code to answer a client's close frame with: its own code
+// when it may be sent on the wire (RFC 6455 section 7.4), 1000 for an empty
+// close, 1002 for anything malformed.
+func echoCode(p []byte) ws.StatusCode {
+	if len(p) == 0 {
+		return wire.CloseNormal
+	}
+	if len(p) == 1 || !utf8.Valid(p[2:]) {
+		return wire.CloseProtocol
+	}
+	code, _ := ws.ParseCloseFrameData(p)
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1011, code >= 3000 && code <= 4999:
+		return code
+	}
+	return wire.CloseProtocol
 }
 
 // readFailed ends a connection whose socket failed or timed out: nothing more
@@ -135,7 +150,7 @@ func (c *Conn) readFailed(err error) {
 		reason = "keep-alive timeout"
 	}
 	c.mu.Lock()
-	if c.startCloseLocked(1006, reason, false) {
+	if c.startCloseLocked(wire.CloseAbnormal, reason, false) {
 		c.closeInfo.ByPeer = true
 		c.closeInfo.Timeout = timeout
 		c.sendCloseFrame = false

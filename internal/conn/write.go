@@ -2,6 +2,8 @@ package conn
 
 import (
 	"bufio"
+	"errors"
+	"os"
 	"sync"
 	"time"
 
@@ -55,8 +57,7 @@ func (c *Conn) writeLoop() {
 			batch = nil
 		}
 		if err != nil {
-			c.closeByPeer(1006, "write: "+err.Error(), false)
-			_ = c.nc.Close() // unblocks the reader
+			c.writeFailed(err)
 			return
 		}
 		if closing {
@@ -101,6 +102,19 @@ func (c *Conn) writeBatch(batch []*wire.Frame, pong []byte, ping, closeFrame boo
 		}
 	}
 	return bw.Flush()
+}
+
+// writeFailed ends a connection whose socket cannot take more: a peer that
+// stopped reading (the write deadline passed) or went away.
+func (c *Conn) writeFailed(err error) {
+	c.mu.Lock()
+	if c.startCloseLocked(wire.CloseAbnormal, "write: "+err.Error(), false) {
+		c.sendCloseFrame = false
+		c.closeInfo.Timeout = errors.Is(err, os.ErrDeadlineExceeded)
+		c.closeInfo.ByPeer = !c.closeInfo.Timeout
+	}
+	c.mu.Unlock()
+	_ = c.nc.Close() // unblocks the reader
 }
 
 // afterCloseSent half-closes the socket so the peer sees the close frame and

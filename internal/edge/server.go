@@ -86,7 +86,16 @@ func New(o Options) *Server {
 // Serve accepts connections on ln until ln is closed, which is how a drain
 // stops new upgrades. It returns nil after ln is closed.
 func (s *Server) Serve(ln net.Listener) error {
+	// Counted under mu, so a Drain that has begun either waits for this
+	// loop or is seen by it: a WaitGroup must not grow from zero while
+	// someone waits on it.
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		return nil
+	}
 	s.wg.Add(1)
+	s.mu.Unlock()
 	defer s.wg.Done()
 	var backoff time.Duration
 	for {
@@ -102,7 +111,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		s.wg.Add(1)
+		s.wg.Add(1) // the loop's own count is held, so this never grows from zero
 		go func() {
 			defer s.wg.Done()
 			s.handshake(nc)
@@ -201,7 +210,7 @@ func (s *Server) Drain(ctx context.Context, window time.Duration) {
 			case <-ctx.Done():
 			}
 		}
-		c.Enqueue(frame)
+		c.Force(frame) // a full queue must still end in 1001, not 4008
 		c.CloseAfterFlush(wire.CloseGoingAway, "server draining")
 	}
 	select {

@@ -2,6 +2,8 @@ package edge
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/roomcast/roomcast/internal/conn"
 	"github.com/roomcast/roomcast/internal/metrics"
@@ -66,11 +68,21 @@ func (ss *session) subscribe(req wire.Request) {
 	if req.HasSince {
 		since = &req.Since
 	}
-	err := ss.srv.opts.Hub.Join(context.Background(), req.Room, ss.c, since, func(j room.Joined) {
-		ss.send(wire.TypeResponse, wire.ResponseFrame(req.Event, req.ID, wire.SubscribeResult{
+	// The join stops when the connection closes (a replay waiting for a
+	// client that went away, say).
+	err := ss.srv.opts.Hub.Join(closedContext{ss.c}, req.Room, ss.c, since, func(j room.Joined) {
+		// Forced: the response must follow a replay that may have filled
+		// the queue, not overflow it.
+		if ss.c.Force(wire.ResponseFrame(req.Event, req.ID, wire.SubscribeResult{
 			Status: "subscribed", Channel: name, Seq: j.Seq, Replayed: j.Replayed, Recovered: j.Recovered,
-		}))
+		})) {
+			ss.srv.msgCount[wire.TypeResponse].Inc()
+		}
 	})
+	if errors.Is(err, room.ErrTooSlow) {
+		ss.c.Close(wire.CloseSlowConsumer, "resume could not catch up; resume again")
+		return
+	}
 	if err != nil {
 		if ss.c.Closing() {
 			return // the client left during the replay
@@ -157,3 +169,19 @@ func closeReason(info conn.CloseInfo) string {
 	}
 	return metrics.CloseOther
 }
+
+// closedContext is a context that is done when its connection closes: work
+// for a connection ends with it, without a context allocated per connection.
+type closedContext struct{ c *conn.Conn }
+
+func (closedContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (cc closedContext) Done() <-chan struct{}    { return cc.c.Closed() }
+func (cc closedContext) Err() error {
+	select {
+	case <-cc.c.Closed():
+		return context.Canceled
+	default:
+		return nil
+	}
+}
+func (closedContext) Value(any) any { return nil }

@@ -17,6 +17,7 @@ import (
 type countingMember struct{ n atomic.Int64 }
 
 func (c *countingMember) Enqueue(*wire.Frame) bool { c.n.Add(1); return true }
+func (c *countingMember) Force(*wire.Frame) bool   { c.n.Add(1); return true }
 func (c *countingMember) Send(context.Context, *wire.Frame) error {
 	c.n.Add(1)
 	return nil

@@ -2,6 +2,7 @@ package room
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -40,17 +41,19 @@ func (h *Hub) onLive(rm *room, ev *wire.Event) {
 	}
 	rm.feedMu.Lock()
 	defer rm.feedMu.Unlock()
+	if rm.stale {
+		return // the retry brings the room up to the stream, this event included
+	}
 	last := rm.last()
 	switch {
 	case ev.Seq <= last:
 		h.m.Duplicates.Inc()
 		return
-	case rm.stale || ev.Prev > last:
+	case ev.Prev > last:
 		// Events between last and this one never reached us: fetch them
 		// before this one. If that fails, this one waits for the retry too.
 		h.m.Gaps.Inc()
-		h.backfill(rm, last, ev.Seq-1)
-		if rm.stale || ev.Seq <= rm.last() {
+		if h.backfill(rm, last, ev.Seq-1) != nil || ev.Seq <= rm.last() {
 			return
 		}
 	}
@@ -58,10 +61,10 @@ func (h *Hub) onLive(rm *room, ev *wire.Event) {
 }
 
 // backfill delivers the stored events in (after, until] and needs feedMu.
-// When the stream cannot be read the room is marked stale and a retry is
-// scheduled; nothing after the missing events is delivered meanwhile, so
-// order holds and nothing is lost.
-func (h *Hub) backfill(rm *room, after, until uint64) {
+// When the stream cannot be read the room goes stale: nothing after the
+// missing events is delivered until the retry has fetched them, so order
+// holds and nothing is lost.
+func (h *Hub) backfill(rm *room, after, until uint64) error {
 	ctx, cancel := context.WithTimeout(h.ctx, h.opts.StreamTimeout)
 	defer cancel()
 	err := h.src.Replay(ctx, rm.name, after, until, func(ev *wire.Event) error {
@@ -72,19 +75,26 @@ func (h *Hub) backfill(rm *room, after, until uint64) {
 		return nil
 	})
 	if err != nil {
-		if !rm.stale && h.ctx.Err() == nil {
-			h.log.Warn("backfill failed; will retry", "room", rm.name.String(), "after", after, "until", until, "err", err)
-			time.AfterFunc(h.opts.RetryDelay, func() { h.retry(rm) })
-		}
-		rm.stale = true
-		return
+		h.markStale(rm, fmt.Errorf("backfill (%d, %d]: %w", after, until, err))
 	}
-	rm.stale = false
+	return err
 }
 
-// retry brings a stale room up to the stream's latest event.
+// markStale records that rm is behind the stream and schedules a retry;
+// needs feedMu.
+func (h *Hub) markStale(rm *room, err error) {
+	if rm.stale || h.ctx.Err() != nil {
+		return
+	}
+	rm.stale = true
+	h.log.Warn("room behind the stream; will retry", "room", rm.name.String(), "err", err, "retry_in", h.opts.RetryDelay)
+	time.AfterFunc(h.opts.RetryDelay, func() { h.retry(rm) })
+}
+
+// retry brings a stale room up to the stream's latest event, unless the
+// room has been torn down meanwhile.
 func (h *Hub) retry(rm *room) {
-	if h.ctx.Err() != nil {
+	if h.ctx.Err() != nil || rm.isClosed() {
 		return
 	}
 	rm.feedMu.Lock()
@@ -92,28 +102,33 @@ func (h *Hub) retry(rm *room) {
 	if !rm.stale {
 		return
 	}
-	rm.stale = false // backfill sets it again, and reschedules, on failure
-	h.syncLocked(rm)
+	rm.stale = false // syncLocked marks it again, and reschedules, on failure
+	_ = h.syncLocked(rm)
 }
 
 // syncLocked backfills whatever the stream holds past the last delivered
-// event; it needs feedMu.
-func (h *Hub) syncLocked(rm *room) {
+// event; it needs feedMu. It fails when the stream cannot be read, and then
+// the room is stale.
+func (h *Hub) syncLocked(rm *room) error {
+	if rm.stale {
+		return errStale
+	}
 	ctx, cancel := context.WithTimeout(h.ctx, h.opts.StreamTimeout)
 	latest, err := h.src.LastSeq(ctx, rm.name)
 	cancel()
 	if err != nil {
-		if !rm.stale && h.ctx.Err() == nil {
-			time.AfterFunc(h.opts.RetryDelay, func() { h.retry(rm) })
-		}
-		rm.stale = true
-		return
+		h.markStale(rm, err)
+		return err
 	}
 	if last := rm.last(); latest > last {
 		h.m.Gaps.Inc()
-		h.backfill(rm, last, latest)
+		return h.backfill(rm, last, latest)
 	}
+	return nil
 }
+
+// errStale is what a room behind the stream answers until its retry.
+var errStale = errors.New("room is behind the stream; retrying")
 
 // Resync backfills every room from its last delivered event, for when the
 // live feed may have missed events (after a NATS reconnection).
@@ -128,7 +143,7 @@ func (h *Hub) Resync() {
 			continue
 		}
 		rm.feedMu.Lock()
-		h.syncLocked(rm)
+		_ = h.syncLocked(rm) // a failure schedules its own retry
 		rm.feedMu.Unlock()
 	}
 }

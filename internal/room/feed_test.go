@@ -29,6 +29,8 @@ func (r *recorder) Enqueue(f *wire.Frame) bool {
 	}
 }
 
+func (r *recorder) Force(f *wire.Frame) bool { return r.Enqueue(f) }
+
 func (r *recorder) Send(ctx context.Context, f *wire.Frame) error {
 	select {
 	case r.frames <- f:

@@ -30,10 +30,13 @@ import (
 
 // Member receives a room's event frames. Enqueue must not block; a member
 // that cannot keep up deals with it itself (a connection closes with 4008).
-// Send may wait for room in the member's queue; replays use it.
+// Send may wait for room in the member's queue; replays use it. Force
+// queues past the member's limits; a resume's hand-over uses it for the
+// bounded number of frames that must follow the replay at once.
 type Member interface {
 	Enqueue(f *wire.Frame) bool
 	Send(ctx context.Context, f *wire.Frame) error
+	Force(f *wire.Frame) bool
 }
 
 // Source is what the Hub needs of the bus (bus.Bus implements it).
@@ -155,14 +158,17 @@ func (h *Hub) Leave(r wire.Room, m Member) bool {
 	sh := h.shard(r.String())
 	sh.mu.Lock()
 	rm := sh.rooms[r.String()]
+	sh.mu.Unlock()
 	if rm == nil {
-		sh.mu.Unlock()
 		return false
 	}
+	// m's membership holds a reference, so rm stays registered until the
+	// release below; if m is not a member, rm may be going, which is fine.
+	// The room's lock is not taken under the shard's: a large room's
+	// fan-out holds it for a while.
 	rm.mu.Lock()
 	was := rm.remove(m)
 	rm.mu.Unlock()
-	sh.mu.Unlock()
 	if was {
 		h.release(rm)
 	}

@@ -2,6 +2,7 @@ package room
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/roomcast/roomcast/internal/wire"
@@ -10,6 +11,14 @@ import (
 // maxRing bounds the frames a room keeps for members catching up; a burst
 // larger than this makes them replay further from the stream instead.
 const maxRing = 1024
+
+// maxCatchUpRounds bounds how often a catch-up replays again because the
+// live feed outran it; a member that slow is better off reconnecting.
+const maxCatchUpRounds = 8
+
+// ErrTooSlow is returned by a resume that could not catch up with the live
+// feed: the member reads slower than the room is written.
+var ErrTooSlow = errors.New("resume could not catch up with the live feed")
 
 // catchUp replays room rm's events after since to m, then hands m over to
 // the live feed. The replay reads the stream up to the room's position at
@@ -25,17 +34,21 @@ func (h *Hub) catchUp(ctx context.Context, rm *room, m Member, since uint64, onJ
 		return fmt.Errorf("resume %s: %w", rm.name, err)
 	}
 	if cursor > rm.last() {
-		// The client saw events this node has not delivered yet: bring the
-		// room up to the stream first, or they would reach it twice.
+		// The client saw events this node has not delivered yet. Once the
+		// room is up to the stream, no event of the room up to cursor can
+		// reach the client again; until then, refuse.
 		rm.feedMu.Lock()
-		h.syncLocked(rm)
+		err := h.syncLocked(rm)
 		rm.feedMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("resume %s: %w", rm.name, err)
+		}
 	}
 	rm.startCatchUp()
 	defer rm.endCatchUp()
 
 	replayed := 0
-	for {
+	for range maxCatchUpRounds {
 		if target := rm.last(); target > cursor {
 			err := h.src.Replay(ctx, rm.name, cursor, target, func(ev *wire.Event) error {
 				cursor = ev.Seq
@@ -48,10 +61,13 @@ func (h *Hub) catchUp(ctx context.Context, rm *room, m Member, since uint64, onJ
 			if err != nil {
 				return err
 			}
-			if cursor < target {
-				// The stream no longer holds the rest: retention removed it
-				// while the replay ran.
-				cursor, recovered = target, false
+			cursor = max(cursor, target) // bad events and removed ones count as seen
+		}
+		if recovered && since > 0 {
+			// Retention may have removed events after since while the
+			// replay ran; since itself being gone says so.
+			if _, still, err := h.src.ResumePoint(ctx, rm.name, since); err == nil {
+				recovered = still
 			}
 		}
 		if rm.handOver(m, cursor, func(seq uint64, fromRing int) {
@@ -62,6 +78,7 @@ func (h *Hub) catchUp(ctx context.Context, rm *room, m Member, since uint64, onJ
 			return nil
 		}
 	}
+	return ErrTooSlow
 }
 
 // startCatchUp makes the room keep the frames it delivers until no member
@@ -111,7 +128,7 @@ func (rm *room) handOver(m Member, cursor uint64, onJoined func(seq uint64, from
 	n := 0
 	for _, f := range rm.ring {
 		if f.Seq > cursor {
-			m.Enqueue(f)
+			m.Force(f) // at most maxRing frames, once
 			n++
 		}
 	}

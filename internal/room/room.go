@@ -34,6 +34,7 @@ type room struct {
 	members []Member       // dense, for fast fan-out
 	index   map[Member]int // position in members
 	lastSeq uint64         // the last sequence delivered (or skipped) in order
+	torn    bool           // set when the room is torn down
 
 	// Also guarded by mu: while members catch up, the frames delivered
 	// since ringFrom (exclusive), so a hand-over misses none.
@@ -78,6 +79,13 @@ func (rm *room) remove(m Member) bool {
 	return true
 }
 
+// isClosed reports whether the room was torn down.
+func (rm *room) isClosed() bool {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	return rm.torn
+}
+
 func (rm *room) last() uint64 {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
@@ -86,6 +94,9 @@ func (rm *room) last() uint64 {
 
 // tearDown ends the live subscription of a room that has no members left.
 func (rm *room) tearDown(log *slog.Logger) {
+	rm.mu.Lock()
+	rm.torn = true
+	rm.mu.Unlock()
 	<-rm.ready
 	if rm.unsubscribe == nil {
 		return

@@ -1,13 +1,11 @@
 package server_test
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/natstest"
-	"github.com/roomcast/roomcast/internal/wire"
 )
 
 // A client that saw events on node A, dropped, and resumes on node B with
@@ -133,8 +131,6 @@ func TestResumePastRetentionIsNotRecovered(t *testing.T) {
 // resume point.
 func TestRandomResumesMatchTheStream(t *testing.T) {
 	ns := natstest.RunServer(t)
-	nodes := []*struct{ url string }{}
-	_ = nodes
 	a, b := startNode(t, ns, nil), startNode(t, ns, nil)
 	pub := newPublisher(t, ns.ClientURL())
 	rooms := []string{"pool:r0", "pool:r1", "workflow:r2"}
@@ -180,6 +176,4 @@ func TestRandomResumesMatchTheStream(t *testing.T) {
 		}
 		_ = c.NetConn().Close()
 	}
-	_ = fmt.Sprint()
-	_ = wire.TypeEvent
 }

@@ -1,6 +1,10 @@
 package wire
 
-import "github.com/gobwas/ws"
+import (
+	"fmt"
+
+	"github.com/gobwas/ws"
+)
 
 // Error codes of PROTOCOL.md section 3.
 const (
@@ -22,6 +26,7 @@ const (
 	CloseUnsupported  ws.StatusCode = 1003 // binary frames
 	ClosePolicy       ws.StatusCode = 1008 // authentication failed
 	CloseTooBig       ws.StatusCode = 1009 // frame over the inbound limit
+	CloseAbnormal     ws.StatusCode = 1006 // never sent: the socket ended without a close
 	CloseInternal     ws.StatusCode = 1011
 	CloseTokenExpired ws.StatusCode = 4001
 	CloseSlowConsumer ws.StatusCode = 4008
@@ -56,5 +61,5 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 // Errorf returns an *Error with a formatted message.
 func Errorf(code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: sprintf(format, args...)}
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }

@@ -203,5 +203,3 @@ func clip(s string) string {
 	}
 	return s[:max] + "..."
 }
-
-func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
