@@ -3,46 +3,18 @@ package bench
 import (
 	"bytes"
 	"context"
-	"flag"
-	"io"
 	"log/slog"
 	"math"
-	"os"
 	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/server"
+	"github.com/roomcast/roomcast/internal/servertest"
 )
 
-// startNode starts an edge node with an embedded NATS server on free
-// loopback ports, shut down on cleanup.
-func startNode(t *testing.T) *server.Server {
-	t.Helper()
-	cfg := config.RegisterServe(flag.NewFlagSet("serve", flag.ContinueOnError))
-	cfg.Listen = "127.0.0.1:0"
-	cfg.AdminListen = "127.0.0.1:0"
-	cfg.NATSListen = "127.0.0.1:-1"
-	cfg.DataDir = t.TempDir()
-	cfg.DrainTimeout = 3 * time.Second
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("test config: %v", err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if os.Getenv("ROOMCAST_TEST_LOG") != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	srv, err := server.Start(ctx, cfg, log)
-	if err != nil {
-		t.Fatalf("start node: %v", err)
-	}
-	t.Cleanup(srv.Shutdown)
-	return srv
-}
+func startNode(t *testing.T) *server.Server { return servertest.Start(t, nil, nil) }
 
 // testLog writes the bench's progress to the test log.
 type testLog struct{ t *testing.T }
