@@ -147,22 +147,8 @@ func (c *Conn) Closed() <-chan struct{} { return c.closed }
 // connection is closing or f did not fit; a frame that does not fit closes
 // the connection with 4008 (slow consumer), so nothing is dropped silently.
 func (c *Conn) Enqueue(f *wire.Frame) bool {
-	c.mu.Lock()
-	if c.closing {
-		c.mu.Unlock()
-		return false
-	}
-	if len(c.queue) >= c.opts.MaxQueueMessages || c.queueBytes+f.Len() > c.opts.MaxQueueBytes {
-		c.startCloseLocked(wire.CloseSlowConsumer, "send queue overflow", false)
-		c.mu.Unlock()
-		c.signal()
-		return false
-	}
-	c.queue = append(c.queue, f)
-	c.queueBytes += f.Len()
-	c.mu.Unlock()
-	c.signal()
-	return true
+	ok, _ := c.push(f, pushLive)
+	return ok
 }
 
 // Force queues f even past the queue's limits: for the few frames that must
@@ -170,44 +156,27 @@ func (c *Conn) Enqueue(f *wire.Frame) bool {
 // drain notice). Callers bound how many they force. It returns false when
 // the connection is closing.
 func (c *Conn) Force(f *wire.Frame) bool {
-	c.mu.Lock()
-	if c.closing {
-		c.mu.Unlock()
-		return false
-	}
-	c.queue = append(c.queue, f)
-	c.queueBytes += f.Len()
-	c.mu.Unlock()
-	c.signal()
-	return true
+	ok, _ := c.push(f, pushForce)
+	return ok
 }
 
 // ErrClosed is returned by Send on a closing connection.
 var ErrClosed = errors.New("connection closed")
 
-// Send queues f, waiting while the queue is full: for replays, which must
-// neither overflow the queue nor be dropped. It fails when the connection
-// closes or ctx ends. A frame larger than the byte limit is sent alone.
+// Send queues f, waiting while the queue is half full: for replays, which
+// must neither overflow the queue nor be dropped, and which leave the other
+// half for the live events that follow them. It fails once a close is
+// requested or ctx ends. A frame larger than half the byte limit is sent
+// alone.
 func (c *Conn) Send(ctx context.Context, f *wire.Frame) error {
 	for {
-		c.mu.Lock()
-		if c.closing {
-			c.mu.Unlock()
+		ok, wait := c.push(f, pushReplay)
+		switch {
+		case ok:
+			return nil
+		case wait == nil:
 			return ErrClosed
 		}
-		if len(c.queue) < c.opts.MaxQueueMessages/2 && (c.queueBytes+f.Len() <= c.opts.MaxQueueBytes/2 || len(c.queue) == 0) {
-			c.queue = append(c.queue, f)
-			c.queueBytes += f.Len()
-			c.mu.Unlock()
-			c.signal()
-			return nil
-		}
-		if c.spaceFreed == nil {
-			c.spaceFreed = make(chan struct{})
-		}
-		wait := c.spaceFreed
-		c.mu.Unlock()
-		c.signal()
 		select {
 		case <-wait:
 		case <-c.closed:
@@ -216,6 +185,49 @@ func (c *Conn) Send(ctx context.Context, f *wire.Frame) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// pushMode says how a frame is admitted to the queue.
+type pushMode int
+
+const (
+	pushLive   pushMode = iota // within the limits, or close with 4008
+	pushReplay                 // within half the limits, or wait for the writer
+	pushForce                  // past the limits
+)
+
+// push queues f as mode says. For pushReplay over the limits it returns the
+// channel closed when the writer next takes the queue. A closing connection
+// takes nothing and returns no channel.
+func (c *Conn) push(f *wire.Frame, mode pushMode) (bool, <-chan struct{}) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return false, nil
+	}
+	div := 1
+	if mode == pushReplay {
+		div = 2
+	}
+	fits := mode == pushForce ||
+		len(c.queue) < c.opts.MaxQueueMessages/div && c.queueBytes+f.Len() <= c.opts.MaxQueueBytes/div ||
+		mode == pushReplay && len(c.queue) == 0
+	var wait chan struct{}
+	switch {
+	case fits:
+		c.queue = append(c.queue, f)
+		c.queueBytes += f.Len()
+	case mode == pushLive:
+		c.startCloseLocked(wire.CloseSlowConsumer, "send queue overflow", false)
+	default:
+		if c.spaceFreed == nil {
+			c.spaceFreed = make(chan struct{})
+		}
+		wait = c.spaceFreed
+	}
+	c.mu.Unlock()
+	c.signal()
+	return fits, wait
 }
 
 // Close closes the connection with code, dropping what is still queued.
