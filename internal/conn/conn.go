@@ -103,6 +103,7 @@ type Conn struct {
 	queueBytes     int
 	pong           []byte // payload of the latest unanswered ping, nil if none
 	pongDue        bool
+	pingDue        bool // the reader asks for a keep-alive ping
 	closing        bool
 	sendCloseFrame bool // false when the socket already failed
 	closeInfo      CloseInfo
@@ -276,6 +277,14 @@ func (c *Conn) signal() {
 	case c.wake <- struct{}{}:
 	default:
 	}
+}
+
+// requestPing asks the writer for a keep-alive ping.
+func (c *Conn) requestPing() {
+	c.mu.Lock()
+	c.pingDue = true
+	c.mu.Unlock()
+	c.signal()
 }
 
 // requestPong asks the writer to answer a ping; only the latest is kept, as

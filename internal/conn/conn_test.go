@@ -192,3 +192,31 @@ func TestSendWaitsForRoomInsteadOfOverflowing(t *testing.T) {
 		t.Fatalf("send on a closed connection: %v, want ErrClosed", err)
 	}
 }
+
+// A peer that answers the keep-alive pings stays connected however quiet it
+// is otherwise.
+func TestPeerAnsweringPingsStays(t *testing.T) {
+	_, client, h := pair(t, Options{PingInterval: 30 * time.Millisecond, PongTimeout: 200 * time.Millisecond})
+	pings := make(chan struct{}, 100)
+	go func() {
+		for {
+			f, err := ws.ReadFrame(client)
+			if err != nil {
+				return
+			}
+			if f.Header.OpCode == ws.OpPing {
+				_ = ws.WriteFrame(client, ws.MaskFrame(ws.NewPongFrame(f.Payload)))
+				pings <- struct{}{}
+			}
+		}
+	}()
+	for i := range 5 {
+		select {
+		case <-pings:
+		case info := <-h.closed:
+			t.Fatalf("closed after %d pings: %+v", i, info)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %d pings in 10s", i)
+		}
+	}
+}

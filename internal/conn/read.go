@@ -12,24 +12,32 @@ import (
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
-// errProtocol marks a client frame that breaks RFC 6455.
-var errProtocol = errors.New("protocol error")
-
 // readLoop reads frames until the connection ends, then finishes it.
 func (c *Conn) readLoop(writerDone <-chan struct{}) {
 	defer c.finish(writerDone)
 	var msg []byte      // the message being assembled from fragments
 	var msgOp ws.OpCode // its opcode, 0 when no message is in progress
+	pinged := false     // a keep-alive ping is out and unanswered
+	cr := &countingReader{r: c.nc}
 	for {
-		if !c.armReadDeadline() {
+		if !c.armReadDeadline(pinged) {
 			c.drain()
 			return
 		}
-		h, err := ws.ReadHeader(c.nc)
+		cr.n = 0
+		h, err := ws.ReadHeader(cr)
 		if err != nil {
+			if !pinged && cr.n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+				// Quiet for a ping interval: ask the peer for a pong. The
+				// connection needs no timer of its own for this.
+				c.requestPing()
+				pinged = true
+				continue
+			}
 			c.readFailed(err)
 			return
 		}
+		pinged = false // any frame shows the peer is alive
 		if err := checkHeader(h); err != nil {
 			c.Close(wire.CloseProtocol, err.Error())
 			c.drain()
@@ -75,16 +83,34 @@ func (c *Conn) readLoop(writerDone <-chan struct{}) {
 	}
 }
 
-// armReadDeadline sets the keep-alive deadline for the next frame, or reports
+// armReadDeadline sets the keep-alive deadline for the next frame: a ping
+// interval of quiet, or the pong timeout once a ping is out. It reports
 // false when a close is under way and the reader should only drain.
-func (c *Conn) armReadDeadline() bool {
+func (c *Conn) armReadDeadline(pinged bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing {
 		return false
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(c.opts.PingInterval + c.opts.PongTimeout))
+	wait := c.opts.PingInterval
+	if pinged {
+		wait = c.opts.PongTimeout
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(wait))
 	return true
+}
+
+// countingReader counts what a frame header read consumed, so a deadline
+// that passes before any byte of a frame can be told from one mid-frame.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (cr *countingReader) Read(p []byte) (int, error) {
+	n, err := cr.r.Read(p)
+	cr.n += n
+	return n, err
 }
 
 func checkHeader(h ws.Header) error {

@@ -23,19 +23,13 @@ var pingFrame = ws.MustCompileFrame(ws.NewPingFrame(nil))
 const maxIdleBatch = 32
 
 // writeLoop is the only code that writes to the socket: drain the queue into
-// a buffered writer, flush once, block until there is more.
+// a buffered writer, flush once, block until there is more. It has no timer:
+// keep-alive pings are asked for by the reader, whose read deadline notices
+// a quiet peer.
 func (c *Conn) writeLoop() {
-	ping := time.NewTicker(c.opts.PingInterval)
-	defer ping.Stop()
 	var batch []*wire.Frame
 	for {
-		sendPing := false
-		select {
-		case <-c.wake:
-		case <-ping.C:
-			sendPing = true
-		}
-
+		<-c.wake
 		c.mu.Lock()
 		batch, c.queue = c.queue, batch[:0]
 		c.queueBytes = 0
@@ -48,6 +42,8 @@ func (c *Conn) writeLoop() {
 			pong = append([]byte(nil), c.pong...)
 			c.pongDue = false
 		}
+		sendPing := c.pingDue
+		c.pingDue = false
 		closing, info, sendClose := c.closing, c.closeInfo, c.sendCloseFrame
 		c.mu.Unlock()
 

@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/roomcast/roomcast/internal/conn"
@@ -16,7 +17,8 @@ import (
 type session struct {
 	srv  *Server
 	c    *conn.Conn
-	subs map[string]wire.Room // rooms this connection is a member of
+	subs []wire.Room // rooms this connection is a member of; a slice, since
+	// most connections hold one or a few and a map costs ten times more
 }
 
 var _ conn.Handler = (*session)(nil)
@@ -52,7 +54,7 @@ func (ss *session) handleRequest(req wire.Request) {
 
 func (ss *session) subscribe(req wire.Request) {
 	name := req.Room.String()
-	if _, ok := ss.subs[name]; ok {
+	if ss.member(req.Room) >= 0 {
 		// Subscribing again starts over (and resumes from since, if given).
 		ss.leave(req.Room)
 	}
@@ -91,10 +93,7 @@ func (ss *session) subscribe(req wire.Request) {
 		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeUnavailable, "room %s is unavailable; retry", name))
 		return
 	}
-	if ss.subs == nil {
-		ss.subs = make(map[string]wire.Room)
-	}
-	ss.subs[name] = req.Room
+	ss.subs = append(ss.subs, req.Room)
 	ss.srv.m.Subscriptions.Inc()
 }
 
@@ -106,12 +105,18 @@ func (ss *session) unsubscribe(req wire.Request) {
 }
 
 func (ss *session) leave(r wire.Room) {
-	if _, ok := ss.subs[r.String()]; !ok {
+	i := ss.member(r)
+	if i < 0 {
 		return
 	}
-	delete(ss.subs, r.String())
+	ss.subs = slices.Delete(ss.subs, i, i+1)
 	ss.srv.opts.Hub.Leave(r, ss.c)
 	ss.srv.m.Subscriptions.Dec()
+}
+
+// member returns r's index in subs, -1 if absent.
+func (ss *session) member(r wire.Room) int {
+	return slices.Index(ss.subs, r)
 }
 
 // HandleBinary answers a binary message: the protocol is JSON text frames.
@@ -121,8 +126,8 @@ func (ss *session) HandleBinary(*conn.Conn) {
 
 // HandleClose leaves every room and forgets the connection.
 func (ss *session) HandleClose(c *conn.Conn, info conn.CloseInfo) {
-	for _, r := range ss.subs {
-		ss.leave(r)
+	for len(ss.subs) > 0 {
+		ss.leave(ss.subs[len(ss.subs)-1])
 	}
 	ss.srv.m.Closes.WithLabelValues(closeReason(info)).Inc()
 	ss.srv.unregister(c)
