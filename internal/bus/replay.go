@@ -16,7 +16,7 @@ import (
 const ReplayBatch = 256
 
 // fetchTimeout bounds one fetch of a batch the stream said it holds.
-const fetchTimeout = 10 * time.Second
+const fetchTimeout = 5 * time.Second
 
 // Replay calls fn, in sequence order, with each stored event of room r whose
 // sequence is in (after, until]. It reads through a short-lived pull
@@ -35,11 +35,15 @@ func (b *Bus) Replay(ctx context.Context, r wire.Room, after, until uint64, fn f
 		return err
 	}
 	cons, err := st.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		FilterSubject:     b.subj.Room(r),
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       after + 1,
-		AckPolicy:         jetstream.AckNonePolicy,
-		InactiveThreshold: 30 * time.Second, // cleans up after an edge that died mid-replay
+		FilterSubject: b.subj.Room(r),
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   after + 1,
+		AckPolicy:     jetstream.AckNonePolicy,
+		// Deleted when the replay ends; the threshold only reclaims the
+		// consumer of an edge that died mid-replay. It is long because the
+		// server counts inactivity from the last fetch, and handing one
+		// batch to a slow client may take a while.
+		InactiveThreshold: 10 * time.Minute,
 		MemoryStorage:     true,
 		Replicas:          1,
 	})
@@ -48,24 +52,46 @@ func (b *Bus) Replay(ctx context.Context, r wire.Room, after, until uint64, fn f
 	}
 	defer b.deleteConsumer(st, cons.CachedInfo().Name)
 	pending := cons.CachedInfo().NumPending
+	cursor := after
 	for pending > 0 {
-		n, done, err := b.replayBatch(ctx, cons, r, until, int(min(pending, ReplayBatch)), fn)
+		want := int(min(pending, ReplayBatch))
+		n, last, done, err := b.replayBatch(ctx, cons, r, until, want, fn)
 		if err != nil || done {
 			return err
+		}
+		cursor = max(cursor, last)
+		if n < want {
+			// Fewer than counted: retention removed some meanwhile, or the
+			// stream is not answering. Only the stream can tell which.
+			return b.checkRemoved(ctx, st, r, cursor, until, n, want)
 		}
 		pending -= uint64(n)
 	}
 	return nil
 }
 
-// replayBatch fetches want events and hands them to fn; done means until
-// was reached.
-func (b *Bus) replayBatch(ctx context.Context, cons jetstream.Consumer, r wire.Room, until uint64, want int, fn func(*wire.Event) error) (n int, done bool, err error) {
+// checkRemoved explains a short batch: nil when the room has no stored
+// event left in (cursor, until] (retention removed them, which the caller
+// sees as a cursor short of until), an error otherwise.
+func (b *Bus) checkRemoved(ctx context.Context, st jetstream.Stream, r wire.Room, cursor, until uint64, n, want int) error {
+	m, err := st.GetMsg(ctx, cursor+1, jetstream.WithGetMsgSubject(b.subj.Room(r)))
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound), err == nil && m.Sequence > until:
+		return nil
+	case err != nil:
+		return fmt.Errorf("replay %s: the stream returned %d of %d pending events: %w", r, n, want, err)
+	}
+	return fmt.Errorf("replay %s: the stream returned %d of %d pending events", r, n, want)
+}
+
+// replayBatch fetches up to want events and hands them to fn. last is the
+// sequence of the last one fetched; done means until was reached.
+func (b *Bus) replayBatch(ctx context.Context, cons jetstream.Consumer, r wire.Room, until uint64, want int, fn func(*wire.Event) error) (n int, last uint64, done bool, err error) {
 	fctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	batch, err := cons.Fetch(want, jetstream.FetchContext(fctx))
 	if err != nil {
-		return 0, false, fmt.Errorf("replay %s: fetch: %w", r, err)
+		return 0, 0, false, fmt.Errorf("replay %s: fetch: %w", r, err)
 	}
 	for m := range batch.Messages() {
 		n++
@@ -78,6 +104,7 @@ func (b *Bus) replayBatch(ctx context.Context, cons jetstream.Consumer, r wire.R
 			continue
 		}
 		seq := md.Sequence.Stream
+		last = seq
 		if seq > until {
 			done = true
 			continue
@@ -88,15 +115,12 @@ func (b *Bus) replayBatch(ctx context.Context, cons jetstream.Consumer, r wire.R
 		done = seq == until
 	}
 	if err != nil || done {
-		return n, done, err
+		return n, last, done, err
 	}
-	if berr := batch.Error(); berr != nil && !errors.Is(berr, jetstream.ErrNoMessages) {
-		return n, false, fmt.Errorf("replay %s: fetch: %w", r, berr)
+	if berr := batch.Error(); berr != nil && !errors.Is(berr, jetstream.ErrNoMessages) && !(n > 0 && errors.Is(berr, context.DeadlineExceeded)) {
+		return n, last, false, fmt.Errorf("replay %s: fetch: %w", r, berr)
 	}
-	if n < want {
-		return n, false, fmt.Errorf("replay %s: the stream returned %d of %d pending events", r, n, want)
-	}
-	return n, false, nil
+	return n, last, false, nil
 }
 
 func (b *Bus) deleteConsumer(st jetstream.Stream, name string) {

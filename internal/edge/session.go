@@ -175,8 +175,9 @@ func closeReason(info conn.CloseInfo) string {
 	return metrics.CloseOther
 }
 
-// closedContext is a context that is done when its connection closes: work
-// for a connection ends with it, without a context allocated per connection.
+// closedContext is a context that is done when its connection closes, so
+// work for a connection ends with it. (Contexts derived from it watch it
+// with a goroutine of their own while they live.)
 type closedContext struct{ c *conn.Conn }
 
 func (closedContext) Deadline() (time.Time, bool) { return time.Time{}, false }

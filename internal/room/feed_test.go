@@ -60,11 +60,11 @@ type fixture struct {
 	js  jetstream.JetStream
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, sc bus.StreamConfig) *fixture {
 	ns := natstest.RunServer(t)
 	nc := natstest.Connect(t, ns.ClientURL())
 	m := metrics.NewUnregistered()
-	b, err := bus.New(nc, bus.Options{Logger: natstest.Quiet, Metrics: m})
+	b, err := bus.New(nc, bus.Options{Logger: natstest.Quiet, Metrics: m, Stream: sc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func (f *fixture) join(t *testing.T, r wire.Room, m Member) {
 // A live message the node missed is backfilled from the stream before the
 // next one is delivered.
 func TestLiveGapIsBackfilledBeforeTheNextEvent(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, bus.StreamConfig{})
 	r := wire.MustRoom("pool:gap")
 	m := newRecorder()
 	f.join(t, r, m)
@@ -146,7 +146,7 @@ func TestLiveGapIsBackfilledBeforeTheNextEvent(t *testing.T) {
 
 // A live event already delivered is dropped.
 func TestDuplicateLiveEventIsDropped(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, bus.StreamConfig{})
 	r := wire.MustRoom("pool:dup")
 	m := newRecorder()
 	f.join(t, r, m)
@@ -167,7 +167,7 @@ func TestDuplicateLiveEventIsDropped(t *testing.T) {
 // Resync (run after a NATS reconnection) delivers what the live feed missed
 // even when nothing newer arrives to reveal the gap.
 func TestResyncDeliversMissedEvents(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, bus.StreamConfig{})
 	r := wire.MustRoom("pool:resync")
 	m := newRecorder()
 	f.join(t, r, m)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/roomcast/roomcast/internal/wire"
 )
@@ -11,6 +12,10 @@ import (
 // maxRing bounds the frames a room keeps for members catching up; a burst
 // larger than this makes them replay further from the stream instead.
 const maxRing = 1024
+
+// maxHandOver bounds the frames a hand-over forces past the member's queue
+// limit; with more to send, the catch-up replays another round instead.
+const maxHandOver = 64
 
 // maxCatchUpRounds bounds how often a catch-up replays again because the
 // live feed outran it; a member that slow is better off reconnecting.
@@ -63,9 +68,10 @@ func (h *Hub) catchUp(ctx context.Context, rm *room, m Member, since uint64, onJ
 			}
 			cursor = max(cursor, target) // bad events and removed ones count as seen
 		}
-		if recovered && since > 0 {
+		if recovered {
 			// Retention may have removed events after since while the
-			// replay ran; since itself being gone says so.
+			// replay ran; since itself being gone (or, from 0, anything
+			// removed at all) says so.
 			if _, still, err := h.src.ResumePoint(ctx, rm.name, since); err == nil {
 				recovered = still
 			}
@@ -125,10 +131,13 @@ func (rm *room) handOver(m Member, cursor uint64, onJoined func(seq uint64, from
 	if cursor < rm.lastSeq && cursor < rm.ringFrom {
 		return false
 	}
+	if behind := len(rm.ring) - sort.Search(len(rm.ring), func(i int) bool { return rm.ring[i].Seq > cursor }); behind > maxHandOver {
+		return false // too many to force at once: replay further, paced by the writer
+	}
 	n := 0
 	for _, f := range rm.ring {
 		if f.Seq > cursor {
-			m.Force(f) // at most maxRing frames, once
+			m.Force(f) // at most maxHandOver frames, once
 			n++
 		}
 	}
