@@ -16,6 +16,23 @@ import (
 
 func startNode(t *testing.T) *server.Server { return servertest.Start(t, nil, nil) }
 
+// runBench runs cfg, logging to the test, and reports any problem found.
+func runBench(ctx context.Context, t *testing.T, cfg Config) *Report {
+	t.Helper()
+	cfg.Logger = slog.New(slog.NewTextHandler(testLog{t}, nil))
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	var text strings.Builder
+	_ = rep.WriteText(&text)
+	t.Logf("report:\n%s", text.String())
+	if err := rep.Problem(); err != nil {
+		t.Errorf("problem: %v", err)
+	}
+	return rep
+}
+
 // testLog writes the bench's progress to the test log.
 type testLog struct{ t *testing.T }
 
@@ -32,20 +49,10 @@ func TestBenchAgainstNode(t *testing.T) {
 	defer cancel()
 
 	t.Run("load", func(t *testing.T) {
-		rep, err := Run(ctx, Config{
+		rep := runBench(ctx, t, Config{
 			URLs: urls, NATSURL: srv.NATSURL(),
 			Conns: 20, Rooms: 4, Rate: 50, Duration: time.Second, Grace: 15 * time.Second,
-			Logger: slog.New(slog.NewTextHandler(testLog{t}, nil)),
 		})
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-		var text strings.Builder
-		_ = rep.WriteText(&text)
-		t.Logf("report:\n%s", text.String())
-		if err := rep.Problem(); err != nil {
-			t.Errorf("problem: %v", err)
-		}
 		const published, perRoom = 50, 5 // 20 connections over 4 rooms
 		if rep.Mode != ModeLoad || rep.Subscribed != 20 || rep.DialFailed != 0 {
 			t.Errorf("mode %s, subscribed %d, failed %d; want load, 20, 0", rep.Mode, rep.Subscribed, rep.DialFailed)
@@ -91,19 +98,7 @@ func TestBenchAgainstNode(t *testing.T) {
 		// with earlier nodes: give their freed memory back to the OS, or
 		// the new connections reuse it and the RSS need not grow.
 		debug.FreeOSMemory()
-		rep, err := Run(ctx, Config{
-			URLs: urls, AdminURL: adminURL, Conns: conns, Rooms: 10,
-			Logger: slog.New(slog.NewTextHandler(testLog{t}, nil)),
-		})
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-		var text strings.Builder
-		_ = rep.WriteText(&text)
-		t.Logf("report:\n%s", text.String())
-		if err := rep.Problem(); err != nil {
-			t.Errorf("problem: %v", err)
-		}
+		rep := runBench(ctx, t, Config{URLs: urls, AdminURL: adminURL, Conns: conns, Rooms: 10})
 		if rep.Mode != ModeIdle || rep.Connections != conns || rep.Subscribed != conns {
 			t.Errorf("mode %s, connections %d, subscribed %d; want idle, %d, %d", rep.Mode, rep.Connections, rep.Subscribed, conns, conns)
 		}
