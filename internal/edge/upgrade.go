@@ -10,6 +10,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/roomcast/roomcast/internal/conn"
+	"github.com/roomcast/roomcast/internal/wire"
 )
 
 // handshake upgrades one accepted socket and starts its connection. The
@@ -48,10 +49,11 @@ func (s *Server) handshake(nc net.Conn) {
 	c := conn.New(nc, sess, &s.connOpts)
 	sess.c = c
 	if err := s.register(c); err != nil {
-		// A drain started during the upgrade: say so with a close frame.
-		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-		_ = ws.WriteFrame(nc, ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusGoingAway, err.Error())))
-		_ = nc.Close()
+		// A drain started during the upgrade, after it took its list of
+		// connections: drain this one the same way, on its own.
+		c.Serve()
+		c.Force(wire.DrainingFrame())
+		c.CloseAfterFlush(wire.CloseGoingAway, "server draining")
 		return
 	}
 	c.Serve()
