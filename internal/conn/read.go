@@ -74,13 +74,27 @@ func (c *Conn) readLoop(writerDone <-chan struct{}) {
 		if !h.Fin {
 			continue
 		}
-		if msgOp == ws.OpText {
+		c.dispatch(msgOp, msg)
+		msg, msgOp = nil, 0
+	}
+}
+
+// dispatch hands a complete message to the handler on a goroutine of its
+// own and waits for it: the handler's deep calls (JSON, joining a room,
+// NATS requests) grow that goroutine's stack, not the reader's, which then
+// stays small while the connection idles. Messages are rare next to the
+// time a connection spends idle, so the goroutine per message is cheap.
+func (c *Conn) dispatch(op ws.OpCode, msg []byte) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if op == ws.OpText {
 			c.h.HandleMessage(c, msg)
 		} else {
 			c.h.HandleBinary(c)
 		}
-		msg, msgOp = nil, 0
-	}
+	}()
+	<-done
 }
 
 // armReadDeadline sets the keep-alive deadline for the next frame: a ping
