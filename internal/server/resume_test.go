@@ -166,9 +166,7 @@ func TestRandomResumesMatchTheStream(t *testing.T) {
 				want = append(want, seq)
 			}
 		}
-		for _, m := range readEvents(t, c, len(want)-len(got)) {
-			got = append(got, m)
-		}
+		got = append(got, readEvents(t, c, len(want)-len(got))...)
 		for i := range want {
 			if got[i].Seq != want[i] || got[i].Room != room {
 				t.Fatalf("trial %d, %s from %v: event %d is %s seq %d, want seq %d", trial, room, since, i, got[i].Room, got[i].Seq, want[i])

@@ -196,7 +196,7 @@ func TestRoomZero(t *testing.T) {
 	if wire.MustRoom("pool:p1").IsZero() {
 		t.Error("parsed room reports IsZero")
 	}
-	if wire.MustRoom("pool:p1") != wire.MustRoom("pool:p1") {
+	if a, b := wire.MustRoom("pool:p1"), wire.MustRoom("pool:"+"p1"); a != b {
 		t.Error("equal names give unequal rooms")
 	}
 	if wire.MustRoom("pool:p1") == wire.MustRoom("pool:p2") {
