@@ -3,9 +3,13 @@
 // Handler, a single writer that owns the socket for writing, a bounded send
 // queue of prepared frames, keep-alive pings, deadlines and typed closes.
 //
+// An idle connection costs one goroutine, its reader, blocked in a read with
+// a small stack: the writer runs only while there is something to write,
+// handlers run on a goroutine per message, and keep-alive needs no timer.
 // Everything above this package (rooms, sessions, the bus) sees only
-// Enqueue, Close and the Handler callbacks, so the I/O model (a goroutine
-// pair today, an epoll loop for idle connections later) can change here alone.
+// Enqueue, Send, Force, Close and the Handler callbacks, so the I/O model
+// (an epoll loop instead of the reader goroutine, later) can change here
+// alone.
 package conn
 
 import (
@@ -20,8 +24,8 @@ import (
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
-// Handler receives what a connection reads. Its methods are called from the
-// connection's reader, one at a time.
+// Handler receives what a connection reads. Its methods are called one at a
+// time, in order, on behalf of the connection's reader.
 type Handler interface {
 	// HandleMessage is called with each complete text message. p is only
 	// valid during the call.
@@ -93,7 +97,6 @@ type Conn struct {
 	nc     net.Conn
 	h      Handler
 	opts   *Options
-	wake   chan struct{} // capacity 1: "the writer has work"
 	closed chan struct{} // closed when a close is requested, by either side
 	done   chan struct{} // closed when the connection is finished
 
@@ -109,6 +112,9 @@ type Conn struct {
 	closeInfo      CloseInfo
 	closeDeadline  time.Time     // when the reader stops waiting for the peer
 	spaceFreed     chan struct{} // made by a waiting Send, closed by the writer
+	writing        bool          // a writer goroutine runs
+	writerDone     bool          // the close is written (or the socket failed): no more writers
+	writerStopped  chan struct{} // made by finish while it waits, closed by the writer
 }
 
 // New wraps an upgraded connection. Call Serve to start it.
@@ -117,21 +123,17 @@ func New(nc net.Conn, h Handler, opts *Options) *Conn {
 		nc:     nc,
 		h:      h,
 		opts:   opts,
-		wake:   make(chan struct{}, 1),
 		closed: make(chan struct{}),
 		done:   make(chan struct{}),
 	}
 }
 
-// Serve starts the reader and the writer. They stop by themselves when the
-// connection closes, from either side; Close asks them to.
+// Serve starts the reader. A writer goroutine runs only while there is
+// something to write, so an idle connection costs one goroutine. Both stop
+// by themselves when the connection closes, from either side; Close asks
+// them to.
 func (c *Conn) Serve() {
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writeLoop()
-	}()
-	go c.readLoop(writerDone)
+	go c.readLoop()
 }
 
 // RemoteAddr is the peer's address.
@@ -226,8 +228,7 @@ func (c *Conn) push(f *wire.Frame, mode pushMode) (bool, <-chan struct{}) {
 		}
 		wait = c.spaceFreed
 	}
-	c.mu.Unlock()
-	c.signal()
+	c.unlockKick()
 	return fits, wait
 }
 
@@ -244,8 +245,7 @@ func (c *Conn) CloseAfterFlush(code ws.StatusCode, reason string) {
 func (c *Conn) close(code ws.StatusCode, reason string, flush bool) {
 	c.mu.Lock()
 	c.startCloseLocked(code, reason, flush)
-	c.mu.Unlock()
-	c.signal()
+	c.unlockKick()
 }
 
 // startCloseLocked records the first close request; later ones are ignored.
@@ -272,10 +272,18 @@ func (c *Conn) Closing() bool {
 	return c.closing
 }
 
-func (c *Conn) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
+// unlockKick releases mu, first making sure a writer runs for what the
+// caller has just asked of it under mu (frames, a pong, a ping, a close).
+// Setting writing under the same lock as the request means no request is
+// left without a writer, and finish sees a writer that is about to start.
+func (c *Conn) unlockKick() {
+	start := !c.writing && !c.writerDone
+	if start {
+		c.writing = true
+	}
+	c.mu.Unlock()
+	if start {
+		go c.writeLoop()
 	}
 }
 
@@ -283,8 +291,7 @@ func (c *Conn) signal() {
 func (c *Conn) requestPing() {
 	c.mu.Lock()
 	c.pingDue = true
-	c.mu.Unlock()
-	c.signal()
+	c.unlockKick()
 }
 
 // requestPong asks the writer to answer a ping; only the latest is kept, as
@@ -293,8 +300,7 @@ func (c *Conn) requestPong(payload []byte) {
 	c.mu.Lock()
 	c.pong = append(c.pong[:0], payload...)
 	c.pongDue = true
-	c.mu.Unlock()
-	c.signal()
+	c.unlockKick()
 }
 
 // Abort closes the socket at once, without a close frame: for when waiting
@@ -304,7 +310,6 @@ func (c *Conn) Abort() {
 	if c.startCloseLocked(wire.CloseGoingAway, "aborted by server", false) {
 		c.sendCloseFrame = false
 	}
-	c.mu.Unlock()
-	c.signal()
+	c.unlockKick()
 	_ = c.nc.Close()
 }

@@ -13,8 +13,8 @@ import (
 )
 
 // readLoop reads frames until the connection ends, then finishes it.
-func (c *Conn) readLoop(writerDone <-chan struct{}) {
-	defer c.finish(writerDone)
+func (c *Conn) readLoop() {
+	defer c.finish()
 	var msg []byte      // the message being assembled from fragments
 	var msgOp ws.OpCode // its opcode, 0 when no message is in progress
 	pinged := false     // a keep-alive ping is out and unanswered
@@ -195,8 +195,7 @@ func (c *Conn) readFailed(err error) {
 		c.closeInfo.Timeout = timeout
 		c.sendCloseFrame = false
 	}
-	c.mu.Unlock()
-	c.signal()
+	c.unlockKick()
 }
 
 func (c *Conn) closeByPeer(code ws.StatusCode, reason string, echo bool) {
@@ -205,8 +204,7 @@ func (c *Conn) closeByPeer(code ws.StatusCode, reason string, echo bool) {
 		c.closeInfo.ByPeer = true
 		c.sendCloseFrame = echo
 	}
-	c.mu.Unlock()
-	c.signal()
+	c.unlockKick()
 }
 
 // drain discards input until the peer closes or the close grace ends, so the
@@ -221,10 +219,28 @@ func (c *Conn) drain() {
 	_, _ = io.Copy(io.Discard, c.nc)
 }
 
+// waitWriter waits until no writer runs, and lets none start after. The
+// reader gets here only once a close was requested, and that request
+// started a writer to write it, so the close is on the wire (or the socket
+// failed) when it returns.
+func (c *Conn) waitWriter() {
+	c.mu.Lock()
+	for c.writing {
+		if c.writerStopped == nil {
+			c.writerStopped = make(chan struct{})
+		}
+		stopped := c.writerStopped
+		c.mu.Unlock()
+		<-stopped
+		c.mu.Lock()
+	}
+	c.writerDone = true
+	c.mu.Unlock()
+}
+
 // finish waits for the writer, closes the socket and tells the handler.
-func (c *Conn) finish(writerDone <-chan struct{}) {
-	c.signal()
-	<-writerDone
+func (c *Conn) finish() {
+	c.waitWriter()
 	_ = c.nc.Close()
 	c.mu.Lock()
 	info := c.closeInfo

@@ -18,19 +18,27 @@ var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 16<<10
 // pingFrame is an empty server ping.
 var pingFrame = ws.MustCompileFrame(ws.NewPingFrame(nil))
 
-// maxIdleBatch is the largest batch slice a connection keeps between writes;
-// a larger one (after a burst) is dropped so idle connections stay small.
-const maxIdleBatch = 32
+// maxIdleBatch is the largest queue slice a connection keeps between
+// bursts; a larger one is dropped so idle connections stay small.
+const maxIdleBatch = 8
 
 // writeLoop is the only code that writes to the socket: drain the queue into
-// a buffered writer, flush once, block until there is more. It has no timer:
-// keep-alive pings are asked for by the reader, whose read deadline notices
-// a quiet peer.
+// a buffered writer, flush once, and again while there is more; then end.
+// It is started by unlockKick when there is work and no writer, so it has no
+// timer and no idle goroutine: keep-alive pings are asked for by the reader,
+// whose read deadline notices a quiet peer.
 func (c *Conn) writeLoop() {
 	var batch []*wire.Frame
 	for {
-		<-c.wake
 		c.mu.Lock()
+		if len(c.queue) == 0 && !c.pongDue && !c.pingDue && !c.closing {
+			if cap(c.queue) > maxIdleBatch {
+				c.queue = nil
+			}
+			c.stopWriterLocked(false)
+			c.mu.Unlock()
+			return
+		}
 		batch, c.queue = c.queue, batch[:0]
 		c.queueBytes = 0
 		if c.spaceFreed != nil {
@@ -49,17 +57,30 @@ func (c *Conn) writeLoop() {
 
 		err := c.writeBatch(batch, pong, sendPing, closing && sendClose, info)
 		clear(batch)
-		if cap(batch) > maxIdleBatch {
-			batch = nil
-		}
 		if err != nil {
 			c.writeFailed(err)
-			return
-		}
-		if closing {
+		} else if closing {
 			c.afterCloseSent()
+		}
+		if err != nil || closing {
+			c.mu.Lock()
+			c.stopWriterLocked(true)
+			c.mu.Unlock()
 			return
 		}
+	}
+}
+
+// stopWriterLocked records that the writer ends; final means no writer may
+// start again (the close is written or the socket failed).
+func (c *Conn) stopWriterLocked(final bool) {
+	c.writing = false
+	if final {
+		c.writerDone = true
+	}
+	if c.writerStopped != nil {
+		close(c.writerStopped)
+		c.writerStopped = nil
 	}
 }
 
