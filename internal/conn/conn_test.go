@@ -228,3 +228,36 @@ func TestPeerAnsweringPingsStays(t *testing.T) {
 		}
 	}
 }
+
+// A frame whose header arrives just before the keep-alive deadline and its
+// payload just after is read whole, not cut off.
+func TestFrameStraddlingTheKeepAliveDeadline(t *testing.T) {
+	_, client, h := pair(t, Options{PingInterval: 300 * time.Millisecond, PongTimeout: 2 * time.Second})
+	time.Sleep(280 * time.Millisecond) // quiet for almost a ping interval: the scenario itself
+	fr := ws.MaskFrame(ws.NewTextFrame(bytes.Repeat([]byte("x"), 1000)))
+	if err := ws.WriteHeader(client, fr.Header); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the payload comes after the deadline: the scenario itself
+	if _, err := client.Write(fr.Payload); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case info := <-h.closed:
+			t.Fatalf("live client dropped: %+v", info)
+		default:
+		}
+		h.mu.Lock()
+		n := len(h.msgs)
+		h.mu.Unlock()
+		if n == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages after 10s", n)
+		}
+		time.Sleep(time.Millisecond) // polling with a deadline
+	}
+}

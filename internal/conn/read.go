@@ -38,6 +38,13 @@ func (c *Conn) readLoop() {
 			return
 		}
 		pinged = false // any frame shows the peer is alive
+		// The rest of the frame gets a pong timeout of its own: a header
+		// that arrived just before the keep-alive deadline must not have
+		// its payload cut off by it.
+		if !c.armFrameDeadline() {
+			c.drain()
+			return
+		}
 		if err := checkHeader(h); err != nil {
 			c.Close(wire.CloseProtocol, err.Error())
 			c.drain()
@@ -111,6 +118,18 @@ func (c *Conn) armReadDeadline(pinged bool) bool {
 		wait = c.opts.PongTimeout
 	}
 	_ = c.nc.SetReadDeadline(time.Now().Add(wait))
+	return true
+}
+
+// armFrameDeadline gives the rest of a frame a pong timeout to arrive; it
+// reports false when a close is under way.
+func (c *Conn) armFrameDeadline() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return false
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.opts.PongTimeout))
 	return true
 }
 
