@@ -163,6 +163,14 @@ func (c *Conn) Force(f *wire.Frame) bool {
 	return ok
 }
 
+// CanTake reports whether frames more frames of bytes in all fit in the
+// queue now, within its limits.
+func (c *Conn) CanTake(frames, bytes int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.closing && len(c.queue)+frames <= c.opts.MaxQueueMessages && c.queueBytes+bytes <= c.opts.MaxQueueBytes
+}
+
 // ErrClosed is returned by Send on a closing connection.
 var ErrClosed = errors.New("connection closed")
 

@@ -13,7 +13,8 @@ import (
 )
 
 // session is the protocol state of one connection. Its fields are owned by
-// the connection's reader: every Handler method runs there.
+// the connection's reader: the Handler methods run one at a time, in order,
+// on its behalf.
 type session struct {
 	srv  *Server
 	c    *conn.Conn

@@ -18,6 +18,7 @@ type countingMember struct{ n atomic.Int64 }
 
 func (c *countingMember) Enqueue(*wire.Frame) bool { c.n.Add(1); return true }
 func (c *countingMember) Force(*wire.Frame) bool   { c.n.Add(1); return true }
+func (c *countingMember) CanTake(int, int) bool    { return true }
 func (c *countingMember) Send(context.Context, *wire.Frame) error {
 	c.n.Add(1)
 	return nil

@@ -30,6 +30,7 @@ func (r *recorder) Enqueue(f *wire.Frame) bool {
 }
 
 func (r *recorder) Force(f *wire.Frame) bool { return r.Enqueue(f) }
+func (r *recorder) CanTake(int, int) bool    { return true }
 
 func (r *recorder) Send(ctx context.Context, f *wire.Frame) error {
 	select {

@@ -30,13 +30,14 @@ import (
 
 // Member receives a room's event frames. Enqueue must not block; a member
 // that cannot keep up deals with it itself (a connection closes with 4008).
-// Send may wait for room in the member's queue; replays use it. Force
-// queues past the member's limits; a resume's hand-over uses it for the
-// bounded number of frames that must follow the replay at once.
+// Send may wait for room in the member's queue; replays use it. A resume's
+// hand-over asks CanTake whether the frames that must follow the replay at
+// once fit, then Forces them (and the response) in.
 type Member interface {
 	Enqueue(f *wire.Frame) bool
 	Send(ctx context.Context, f *wire.Frame) error
 	Force(f *wire.Frame) bool
+	CanTake(frames, bytes int) bool
 }
 
 // Source is what the Hub needs of the bus (bus.Bus implements it).

@@ -131,17 +131,20 @@ func (rm *room) handOver(m Member, cursor uint64, onJoined func(seq uint64, from
 	if cursor < rm.lastSeq && cursor < rm.ringFrom {
 		return false
 	}
-	if behind := len(rm.ring) - sort.Search(len(rm.ring), func(i int) bool { return rm.ring[i].Seq > cursor }); behind > maxHandOver {
-		return false // too many to force at once: replay further, paced by the writer
+	tail := rm.ring[sort.Search(len(rm.ring), func(i int) bool { return rm.ring[i].Seq > cursor }):]
+	size := 0
+	for _, f := range tail {
+		size += f.Len()
 	}
-	n := 0
-	for _, f := range rm.ring {
-		if f.Seq > cursor {
-			m.Force(f) // at most maxHandOver frames, once
-			n++
-		}
+	if len(tail) > maxHandOver || !m.CanTake(len(tail), size) {
+		// More than the member's queue takes now: replay further, paced
+		// by its writer, rather than overflow it.
+		return false
+	}
+	for _, f := range tail {
+		m.Force(f) // they fit; forced so a concurrent fan-out cannot refuse them
 	}
 	rm.add(m)
-	onJoined(rm.lastSeq, n)
+	onJoined(rm.lastSeq, len(tail))
 	return true
 }

@@ -26,6 +26,7 @@ func (m *pausingMember) add(f *wire.Frame) {
 }
 func (m *pausingMember) Enqueue(f *wire.Frame) bool { m.add(f); return true }
 func (m *pausingMember) Force(f *wire.Frame) bool   { m.add(f); return true }
+func (m *pausingMember) CanTake(int, int) bool      { return true }
 func (m *pausingMember) Send(_ context.Context, f *wire.Frame) error {
 	m.add(f)
 	m.once.Do(func() { close(m.first); <-m.release })
