@@ -34,6 +34,32 @@ func (h *recordingHandler) HandleMessage(_ *Conn, p []byte) {
 func (h *recordingHandler) HandleBinary(*Conn)               {}
 func (h *recordingHandler) HandleClose(_ *Conn, i CloseInfo) { h.closed <- i }
 
+// waitMessages polls until n messages arrived and returns them; more than
+// n, or the connection closing first, fails the test.
+func (h *recordingHandler) waitMessages(t *testing.T, n int) [][]byte {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case info := <-h.closed:
+			t.Fatalf("connection closed waiting for %d messages: %+v", n, info)
+		default:
+		}
+		h.mu.Lock()
+		msgs := h.msgs
+		h.mu.Unlock()
+		switch {
+		case len(msgs) > n:
+			t.Fatalf("messages %q, want %d", msgs, n)
+		case len(msgs) == n:
+			return msgs
+		case time.Now().After(deadline):
+			t.Fatalf("%d messages after 10s, want %d", len(msgs), n)
+		}
+		time.Sleep(time.Millisecond) // polling with a deadline
+	}
+}
+
 func (h *recordingHandler) waitClosed(t *testing.T) CloseInfo {
 	t.Helper()
 	select {
@@ -106,21 +132,8 @@ func TestFragmentedTextIsReassembled(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		h.mu.Lock()
-		msgs := h.msgs
-		h.mu.Unlock()
-		if len(msgs) > 0 {
-			if len(msgs) != 1 || string(msgs[0]) != `{"type":"ping"}` {
-				t.Fatalf("messages %q", msgs)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no message within 10s")
-		}
-		time.Sleep(time.Millisecond) // polling with a deadline
+	if msgs := h.waitMessages(t, 1); string(msgs[0]) != `{"type":"ping"}` {
+		t.Fatalf("messages %q", msgs)
 	}
 }
 
@@ -242,22 +255,5 @@ func TestFrameStraddlingTheKeepAliveDeadline(t *testing.T) {
 	if _, err := client.Write(fr.Payload); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case info := <-h.closed:
-			t.Fatalf("live client dropped: %+v", info)
-		default:
-		}
-		h.mu.Lock()
-		n := len(h.msgs)
-		h.mu.Unlock()
-		if n == 1 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d messages after 10s", n)
-		}
-		time.Sleep(time.Millisecond) // polling with a deadline
-	}
+	h.waitMessages(t, 1)
 }

@@ -201,7 +201,6 @@ func (s *Server) Drain(ctx context.Context, window time.Duration) {
 	}
 	s.mu.Unlock()
 
-	frame := wire.DrainingFrame()
 	start := time.Now()
 	for i, c := range conns {
 		if wait := time.Until(start.Add(window * time.Duration(i) / time.Duration(len(conns)))); wait > 0 {
@@ -210,19 +209,26 @@ func (s *Server) Drain(ctx context.Context, window time.Duration) {
 			case <-ctx.Done():
 			}
 		}
-		c.Force(frame) // a full queue must still end in 1001, not 4008
-		c.CloseAfterFlush(wire.CloseGoingAway, "server draining")
+		drainConn(c)
 	}
 	select {
 	case <-s.drainedCh:
 	case <-ctx.Done():
-		s.closeAll()
+		s.abortAll()
 	}
 	s.wg.Wait()
 }
 
-// closeAll ends every remaining connection and waits for them.
-func (s *Server) closeAll() {
+// drainConn tells c the node is draining and closes it with 1001 once its
+// queue is written. The notice is forced: a full queue must still end in
+// 1001, not 4008.
+func drainConn(c *conn.Conn) {
+	c.Force(wire.DrainingFrame())
+	c.CloseAfterFlush(wire.CloseGoingAway, "server draining")
+}
+
+// abortAll ends every remaining connection at once and waits for them.
+func (s *Server) abortAll() {
 	s.mu.Lock()
 	conns := make([]*conn.Conn, 0, len(s.conns))
 	for c := range s.conns {

@@ -76,11 +76,9 @@ func (ss *session) subscribe(req wire.Request) {
 	err := ss.srv.opts.Hub.Join(closedContext{ss.c}, req.Room, ss.c, since, func(j room.Joined) {
 		// Forced: the response must follow a replay that may have filled
 		// the queue, not overflow it.
-		if ss.c.Force(wire.ResponseFrame(req.Event, req.ID, wire.SubscribeResult{
+		ss.queue(wire.TypeResponse, wire.ResponseFrame(req.Event, req.ID, wire.SubscribeResult{
 			Status: "subscribed", Channel: name, Seq: j.Seq, Replayed: j.Replayed, Recovered: j.Recovered,
-		})) {
-			ss.srv.msgCount[wire.TypeResponse].Inc()
-		}
+		}), true)
 	})
 	if errors.Is(err, room.ErrTooSlow) {
 		ss.c.Close(wire.CloseSlowConsumer, "resume could not catch up; resume again")
@@ -140,8 +138,18 @@ func (ss *session) fail(event, id string, e *wire.Error) {
 	ss.send(wire.TypeError, wire.ErrorFrame(event, id, e))
 }
 
-func (ss *session) send(typ string, f *wire.Frame) {
-	if ss.c.Enqueue(f) {
+func (ss *session) send(typ string, f *wire.Frame) { ss.queue(typ, f, false) }
+
+// queue queues f, forced past the queue's limits when force is set, and
+// counts it by type.
+func (ss *session) queue(typ string, f *wire.Frame, force bool) {
+	var ok bool
+	if force {
+		ok = ss.c.Force(f)
+	} else {
+		ok = ss.c.Enqueue(f)
+	}
+	if ok {
 		ss.srv.msgCount[typ].Inc()
 	}
 }

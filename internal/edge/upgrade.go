@@ -10,7 +10,6 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/roomcast/roomcast/internal/conn"
-	"github.com/roomcast/roomcast/internal/wire"
 )
 
 // handshake upgrades one accepted socket and starts its connection. The
@@ -52,8 +51,7 @@ func (s *Server) handshake(nc net.Conn) {
 		// A drain started during the upgrade, after it took its list of
 		// connections: drain this one the same way, on its own.
 		c.Serve()
-		c.Force(wire.DrainingFrame())
-		c.CloseAfterFlush(wire.CloseGoingAway, "server draining")
+		drainConn(c)
 		return
 	}
 	c.Serve()

@@ -94,7 +94,7 @@ func (h *Hub) markStale(rm *room, err error) {
 // retry brings a stale room up to the stream's latest event, unless the
 // room has been torn down meanwhile.
 func (h *Hub) retry(rm *room) {
-	if h.ctx.Err() != nil || rm.isClosed() {
+	if h.ctx.Err() != nil || rm.isTornDown() {
 		return
 	}
 	rm.feedMu.Lock()

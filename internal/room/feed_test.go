@@ -108,17 +108,24 @@ func (f *fixture) join(t *testing.T, r wire.Room, m Member) {
 	}
 }
 
-// A live message the node missed is backfilled from the stream before the
-// next one is delivered.
-func TestLiveGapIsBackfilledBeforeTheNextEvent(t *testing.T) {
-	f := newFixture(t, bus.StreamConfig{})
-	r := wire.MustRoom("pool:gap")
+// liveMember joins a member to r and checks that a first event reaches it.
+func (f *fixture) liveMember(t *testing.T, r wire.Room) *recorder {
+	t.Helper()
 	m := newRecorder()
 	f.join(t, r, m)
 	s1 := f.publish(t, r, 1)
 	if got := m.next(t); got != s1 {
 		t.Fatalf("first event: seq %d, want %d", got, s1)
 	}
+	return m
+}
+
+// A live message the node missed is backfilled from the stream before the
+// next one is delivered.
+func TestLiveGapIsBackfilledBeforeTheNextEvent(t *testing.T) {
+	f := newFixture(t, bus.StreamConfig{})
+	r := wire.MustRoom("pool:gap")
+	m := f.liveMember(t, r)
 
 	// Drop the node's live subscription for a moment: the next event is
 	// stored but never reaches this node live.
@@ -149,13 +156,8 @@ func TestLiveGapIsBackfilledBeforeTheNextEvent(t *testing.T) {
 func TestDuplicateLiveEventIsDropped(t *testing.T) {
 	f := newFixture(t, bus.StreamConfig{})
 	r := wire.MustRoom("pool:dup")
-	m := newRecorder()
-	f.join(t, r, m)
-	s1 := f.publish(t, r, 1)
-	if got := m.next(t); got != s1 {
-		t.Fatalf("seq %d, want %d", got, s1)
-	}
-	f.hub.onLive(f.room(r), &wire.Event{Room: r, Seq: s1, Name: "e"})
+	m := f.liveMember(t, r)
+	f.hub.onLive(f.room(r), &wire.Event{Room: r, Seq: f.room(r).last(), Name: "e"})
 	s2 := f.publish(t, r, 2)
 	if got := m.next(t); got != s2 {
 		t.Fatalf("after a duplicate: seq %d, want %d", got, s2)

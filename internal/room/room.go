@@ -30,11 +30,11 @@ type room struct {
 	stale  bool // guarded by feedMu: a backfill failed and a retry is due
 
 	// Guarded by mu.
-	mu      sync.Mutex
-	members []Member       // dense, for fast fan-out
-	index   map[Member]int // position in members
-	lastSeq uint64         // the last sequence delivered (or skipped) in order
-	torn    bool           // set when the room is torn down
+	mu       sync.Mutex
+	members  []Member       // dense, for fast fan-out
+	index    map[Member]int // position in members
+	lastSeq  uint64         // the last sequence delivered (or skipped) in order
+	tornDown bool           // set when the room is torn down
 
 	// Also guarded by mu: while members catch up, the frames delivered
 	// since ringFrom (exclusive), so a hand-over misses none.
@@ -79,11 +79,11 @@ func (rm *room) remove(m Member) bool {
 	return true
 }
 
-// isClosed reports whether the room was torn down.
-func (rm *room) isClosed() bool {
+// isTornDown reports whether the room was torn down.
+func (rm *room) isTornDown() bool {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
-	return rm.torn
+	return rm.tornDown
 }
 
 func (rm *room) last() uint64 {
@@ -95,7 +95,7 @@ func (rm *room) last() uint64 {
 // tearDown ends the live subscription of a room that has no members left.
 func (rm *room) tearDown(log *slog.Logger) {
 	rm.mu.Lock()
-	rm.torn = true
+	rm.tornDown = true
 	rm.mu.Unlock()
 	<-rm.ready
 	if rm.unsubscribe == nil {
