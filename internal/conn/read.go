@@ -180,8 +180,11 @@ func (c *Conn) readControl(h ws.Header) bool {
 }
 
 // echoCode is the code to answer a client's close frame with: its own code
-// when it may be sent on the wire (RFC 6455 section 7.4), 1000 for an empty
-// close, 1002 for anything malformed.
+// when it may be sent on the wire, 1000 for an empty close, 1002 for
+// anything malformed. The codes allowed are RFC 6455 section 7.4's plus
+// those the IANA registry added since (1012 service restart, 1013 try again
+// later, 1014 bad gateway); 1004 is reserved and 1005, 1006 and 1015 only
+// ever describe a close locally, so a peer must not send them.
 func echoCode(p []byte) ws.StatusCode {
 	if len(p) == 0 {
 		return wire.CloseNormal
@@ -191,7 +194,7 @@ func echoCode(p []byte) ws.StatusCode {
 	}
 	code, _ := ws.ParseCloseFrameData(p)
 	switch {
-	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1011, code >= 3000 && code <= 4999:
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014, code >= 3000 && code <= 4999:
 		return code
 	}
 	return wire.CloseProtocol

@@ -1,0 +1,52 @@
+package conn
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/gobwas/ws"
+
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// closeBody is a close frame's payload: the code, then the reason.
+func closeBody(code uint16, reason string) []byte {
+	p := binary.BigEndian.AppendUint16(nil, code)
+	return append(p, reason...)
+}
+
+// A client's close code is echoed when RFC 6455 section 7.4 (and the IANA
+// registry it points to) lets it be sent on the wire, and answered with
+// 1002 otherwise.
+func TestEchoCode(t *testing.T) {
+	for _, tc := range []struct {
+		body []byte
+		want ws.StatusCode
+	}{
+		{nil, wire.CloseNormal},
+		{[]byte{0x03}, wire.CloseProtocol}, // one byte: no room for a code
+		{closeBody(1000, "bye"), 1000},
+		{closeBody(1001, ""), 1001},
+		{closeBody(1003, ""), 1003},
+		{closeBody(1007, ""), 1007},
+		{closeBody(1011, ""), 1011},
+		{closeBody(1012, ""), 1012}, // service restart
+		{closeBody(1013, ""), 1013}, // try again later
+		{closeBody(1014, ""), 1014}, // bad gateway
+		{closeBody(3000, ""), 3000},
+		{closeBody(4999, ""), 4999},
+		{closeBody(999, ""), wire.CloseProtocol},
+		{closeBody(1004, ""), wire.CloseProtocol}, // reserved
+		{closeBody(1005, ""), wire.CloseProtocol}, // never on the wire
+		{closeBody(1006, ""), wire.CloseProtocol}, // never on the wire
+		{closeBody(1015, ""), wire.CloseProtocol}, // TLS failure, never on the wire
+		{closeBody(1016, ""), wire.CloseProtocol}, // unassigned
+		{closeBody(2999, ""), wire.CloseProtocol},
+		{closeBody(5000, ""), wire.CloseProtocol},
+		{closeBody(1000, "\xff"), wire.CloseProtocol}, // reason not UTF-8
+	} {
+		if got := echoCode(tc.body); got != tc.want {
+			t.Errorf("echoCode(%x) = %d, want %d", tc.body, got, tc.want)
+		}
+	}
+}
