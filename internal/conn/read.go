@@ -34,6 +34,11 @@ func (c *Conn) readLoop() {
 				pinged = true
 				continue
 			}
+			if isHeaderError(err) {
+				c.Close(wire.CloseProtocol, err.Error())
+				c.drain()
+				return
+			}
 			c.readFailed(err)
 			return
 		}
@@ -146,6 +151,15 @@ func (cr *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// isHeaderError tells a header ws.ReadHeader refused as malformed, which
+// is the peer's protocol error (answered with 1002), from a failed read of
+// the socket (EOF, reset, deadline), after which nothing can be answered.
+func isHeaderError(err error) bool {
+	return errors.Is(err, ws.ErrHeaderLengthMSB) || errors.Is(err, ws.ErrHeaderLengthUnexpected)
+}
+
+// checkHeader applies RFC 6455 section 5's rules that ws.ReadHeader leaves
+// to its caller.
 func checkHeader(h ws.Header) error {
 	switch {
 	case !h.Masked:

@@ -2,6 +2,7 @@ package conn
 
 import (
 	"encoding/binary"
+	"net"
 	"testing"
 
 	"github.com/gobwas/ws"
@@ -48,5 +49,37 @@ func TestEchoCode(t *testing.T) {
 		if got := echoCode(tc.body); got != tc.want {
 			t.Errorf("echoCode(%x) = %d, want %d", tc.body, got, tc.want)
 		}
+	}
+}
+
+// expectClose reads frames until the server's close frame and checks its
+// code; the socket ending without one fails the test.
+func expectClose(t *testing.T, client net.Conn, want ws.StatusCode) {
+	t.Helper()
+	for {
+		f := readFrame(t, client)
+		if f.Header.OpCode != ws.OpClose {
+			continue
+		}
+		if code, reason := ws.ParseCloseFrameData(f.Payload); code != want {
+			t.Fatalf("close %d %q, want %d", code, reason, want)
+		}
+		return
+	}
+}
+
+// A header the frame parser refuses (a 64-bit length with its most
+// significant bit set, which RFC 6455 section 5.2 forbids) is a protocol
+// error: it ends with a 1002 close frame, not a silent drop.
+func TestBadHeaderLengthClosesWith1002(t *testing.T) {
+	_, client, h := pair(t, Options{})
+	hdr := []byte{0x81, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4} // FIN text, masked, 8-byte length, mask
+	if _, err := client.Write(hdr); err != nil {
+		t.Fatal(err)
+	}
+	expectClose(t, client, wire.CloseProtocol)
+	client.Close()
+	if info := h.waitClosed(t); info.Code != wire.CloseProtocol || info.ByPeer {
+		t.Fatalf("close info %+v, want 1002 by the server", info)
 	}
 }
