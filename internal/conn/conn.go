@@ -45,6 +45,10 @@ type CloseInfo struct {
 	Timeout bool // the peer went silent past the keep-alive deadline
 }
 
+// CloseInvalidPayload (1007, RFC 6455 section 7.4.1) closes a connection
+// whose text message is not valid UTF-8.
+const CloseInvalidPayload ws.StatusCode = 1007
+
 // Options bound a connection's resources. Zero fields take defaults.
 type Options struct {
 	MaxQueueMessages int           // frames waiting to be written

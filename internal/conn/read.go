@@ -86,6 +86,13 @@ func (c *Conn) readLoop() {
 		if !h.Fin {
 			continue
 		}
+		// Checked on the whole message, not per fragment: a character may
+		// be split between two fragments.
+		if msgOp == ws.OpText && !utf8.Valid(msg) {
+			c.Close(CloseInvalidPayload, "text message is not valid UTF-8")
+			c.drain()
+			return
+		}
 		c.dispatch(msgOp, msg)
 		msg, msgOp = nil, 0
 	}

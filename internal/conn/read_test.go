@@ -83,3 +83,59 @@ func TestBadHeaderLengthClosesWith1002(t *testing.T) {
 		t.Fatalf("close info %+v, want 1002 by the server", info)
 	}
 }
+
+// writeFragments writes parts as one message of op, one frame each.
+func writeFragments(t *testing.T, client net.Conn, op ws.OpCode, parts ...[]byte) {
+	t.Helper()
+	for i, p := range parts {
+		if i > 0 {
+			op = ws.OpContinuation
+		}
+		if err := ws.WriteFrame(client, ws.MaskFrame(ws.NewFrame(op, i == len(parts)-1, p))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A text message that is not UTF-8 closes with 1007 (RFC 6455 section
+// 8.1) instead of reaching the handler, which would see U+FFFD in it.
+func TestInvalidUTF8TextClosesWith1007(t *testing.T) {
+	_, client, h := pair(t, Options{})
+	writeFragments(t, client, ws.OpText, []byte(`{"type":"ping","id":"`), []byte("\xff\xfe\"}"))
+	expectClose(t, client, CloseInvalidPayload)
+	client.Close()
+	if info := h.waitClosed(t); info.Code != CloseInvalidPayload {
+		t.Fatalf("close info %+v, want 1007", info)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.msgs) != 0 {
+		t.Fatalf("the handler got %q", h.msgs)
+	}
+}
+
+// UTF-8 is checked on the whole message: a character split between two
+// fragments is valid.
+func TestCharacterSplitBetweenFragmentsIsValid(t *testing.T) {
+	_, client, h := pair(t, Options{})
+	e := []byte("é") // two bytes
+	writeFragments(t, client, ws.OpText, append([]byte(`{"id":"`), e[0]), append([]byte{e[1]}, `"}`...))
+	if msgs := h.waitMessages(t, 1); string(msgs[0]) != `{"id":"é"}` {
+		t.Fatalf("messages %q", msgs)
+	}
+}
+
+// Binary messages are not text: no UTF-8 check applies to them.
+func TestBinaryMessageIsNotCheckedAsText(t *testing.T) {
+	c, client, _ := pair(t, Options{})
+	writeFragments(t, client, ws.OpBinary, []byte{0xff, 0xfe})
+	if err := ws.WriteFrame(client, ws.MaskFrame(ws.NewPingFrame([]byte("after")))); err != nil {
+		t.Fatal(err)
+	}
+	if f := readFrame(t, client); f.Header.OpCode != ws.OpPong || string(f.Payload) != "after" {
+		t.Fatalf("got %v %q, want the pong", f.Header.OpCode, f.Payload)
+	}
+	if c.Closing() {
+		t.Fatal("a binary message closed the connection")
+	}
+}
