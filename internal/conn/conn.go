@@ -54,17 +54,21 @@ type Options struct {
 	MaxQueueMessages int           // frames waiting to be written
 	MaxQueueBytes    int           // bytes waiting to be written
 	MaxMessageSize   int64         // inbound message limit; over it closes with 1009
+	MessageTimeout   time.Duration // from a message's first header to its last frame; past it closes with 1008
 	PingInterval     time.Duration // keep-alive ping period
 	PongTimeout      time.Duration // how long past a ping a silent peer is kept
 	WriteTimeout     time.Duration // one flush to the socket
 	CloseGrace       time.Duration // how long to wait for the peer's close reply
 }
 
-// Defaults for Options.
+// Defaults for Options. DefaultMessageTimeout lets the largest default
+// message (64 KiB) arrive over a link of a few KB/s, yet keeps a client from
+// pinning a message buffer for long by trickling fragments.
 const (
 	DefaultMaxQueueMessages = 1024
 	DefaultMaxQueueBytes    = 4 << 20
 	DefaultMaxMessageSize   = 64 << 10
+	DefaultMessageTimeout   = 30 * time.Second
 	DefaultPingInterval     = 25 * time.Second
 	DefaultPongTimeout      = 20 * time.Second
 	DefaultWriteTimeout     = 10 * time.Second
@@ -88,6 +92,7 @@ func (o Options) WithDefaults() Options {
 	if o.MaxMessageSize <= 0 {
 		o.MaxMessageSize = DefaultMaxMessageSize
 	}
+	dur(&o.MessageTimeout, DefaultMessageTimeout)
 	dur(&o.PingInterval, DefaultPingInterval)
 	dur(&o.PongTimeout, DefaultPongTimeout)
 	dur(&o.WriteTimeout, DefaultWriteTimeout)

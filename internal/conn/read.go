@@ -15,87 +15,156 @@ import (
 // readLoop reads frames until the connection ends, then finishes it.
 func (c *Conn) readLoop() {
 	defer c.finish()
-	var msg []byte      // the message being assembled from fragments
-	var msgOp ws.OpCode // its opcode, 0 when no message is in progress
-	pinged := false     // a keep-alive ping is out and unanswered
-	cr := &countingReader{r: c.nc}
+	r := &reader{c: c, cr: countingReader{r: c.nc}}
 	for {
-		if !c.armReadDeadline(pinged) {
+		switch r.readFrame() {
+		case readDrain:
 			c.drain()
 			return
-		}
-		cr.n = 0
-		h, err := ws.ReadHeader(cr)
-		if err != nil {
-			if !pinged && cr.n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-				// Quiet for a ping interval: ask the peer for a pong. The
-				// connection needs no timer of its own for this.
-				c.requestPing()
-				pinged = true
-				continue
-			}
-			if isHeaderError(err) {
-				c.Close(wire.CloseProtocol, err.Error())
-				c.drain()
-				return
-			}
-			c.readFailed(err)
+		case readEnd:
 			return
 		}
-		pinged = false // any frame shows the peer is alive
-		// The rest of the frame gets a pong timeout of its own: a header
-		// that arrived just before the keep-alive deadline must not have
-		// its payload cut off by it.
-		if !c.armFrameDeadline() {
-			c.drain()
-			return
-		}
-		if err := checkHeader(h); err != nil {
-			c.Close(wire.CloseProtocol, err.Error())
-			c.drain()
-			return
-		}
-		if h.OpCode.IsControl() {
-			if !c.readControl(h) {
-				c.drain()
-				return
-			}
-			continue
-		}
-		if h.Length > c.opts.MaxMessageSize-int64(len(msg)) {
-			c.Close(wire.CloseTooBig, "message over the size limit")
-			c.drain()
-			return
-		}
-		switch {
-		case h.OpCode == ws.OpContinuation && msgOp == 0,
-			h.OpCode != ws.OpContinuation && msgOp != 0:
-			c.Close(wire.CloseProtocol, "bad fragmentation")
-			c.drain()
-			return
-		case h.OpCode != ws.OpContinuation:
-			msgOp = h.OpCode
-		}
-		start := len(msg)
-		msg = append(msg, make([]byte, h.Length)...)
-		if _, err := io.ReadFull(c.nc, msg[start:]); err != nil {
-			c.readFailed(err)
-			return
-		}
-		ws.Cipher(msg[start:], h.Mask, 0)
-		if !h.Fin {
-			continue
-		}
-		// Checked on the whole message, not per fragment: a character may
-		// be split between two fragments.
-		if msgOp == ws.OpText && !utf8.Valid(msg) {
-			c.Close(CloseInvalidPayload, "text message is not valid UTF-8")
-			c.drain()
-			return
-		}
-		c.dispatch(msgOp, msg)
-		msg, msgOp = nil, 0
 	}
+}
+
+// reader is the state the reader goroutine keeps between frames; it is
+// owned by that goroutine alone.
+type reader struct {
+	c      *Conn
+	cr     countingReader
+	msg    []byte    // the message being assembled from fragments
+	msgOp  ws.OpCode // its opcode, 0 when no message is in progress
+	msgDue time.Time // when the message in progress must be complete
+	pinged bool      // a keep-alive ping is out and unanswered
+}
+
+// readNext says what the reader does after a frame.
+type readNext int
+
+const (
+	readMore  readNext = iota // read the next frame
+	readDrain                 // a close is under way: wait for the peer's
+	readEnd                   // the socket failed: nothing more to read
+)
+
+// readFrame reads and handles one frame.
+func (r *reader) readFrame() readNext {
+	c := r.c
+	wait := c.opts.PingInterval
+	if r.pinged {
+		wait = c.opts.PongTimeout
+	}
+	if !c.armReadDeadline(r.bound(time.Now().Add(wait))) {
+		return readDrain
+	}
+	r.cr.n = 0
+	h, err := ws.ReadHeader(&r.cr)
+	if err != nil {
+		return r.headerFailed(err)
+	}
+	r.pinged = false // any frame shows the peer is alive
+	if err := checkHeader(h); err != nil {
+		return r.refuse(wire.CloseProtocol, err.Error())
+	}
+	if h.OpCode.IsControl() {
+		return r.readControl(h)
+	}
+	return r.readData(h)
+}
+
+// bound brings deadline forward to the end of the message in progress.
+func (r *reader) bound(deadline time.Time) time.Time {
+	if r.msgOp != 0 && r.msgDue.Before(deadline) {
+		return r.msgDue
+	}
+	return deadline
+}
+
+// armFrame gives the rest of a frame whose header arrived a pong timeout
+// of its own (within the message's time): a header that arrived just
+// before the keep-alive deadline must not have its payload cut off by it.
+// It reports false when a close is under way.
+func (r *reader) armFrame() bool {
+	return r.c.armReadDeadline(r.bound(time.Now().Add(r.c.opts.PongTimeout)))
+}
+
+// headerFailed handles a header that could not be read.
+func (r *reader) headerFailed(err error) readNext {
+	switch {
+	case isHeaderError(err):
+		return r.refuse(wire.CloseProtocol, err.Error())
+	case !r.pinged && r.cr.n == 0 && errors.Is(err, os.ErrDeadlineExceeded) && !r.overdue():
+		// Quiet for a ping interval: ask the peer for a pong. The
+		// connection needs no timer of its own for this.
+		r.c.requestPing()
+		r.pinged = true
+		return readMore
+	}
+	return r.failed(err)
+}
+
+// overdue reports whether the message in progress is past its time.
+func (r *reader) overdue() bool {
+	return r.msgOp != 0 && !time.Now().Before(r.msgDue)
+}
+
+// failed ends the reading after a failed read: a message past its time is
+// refused with a close frame (the socket still works); anything else
+// means the socket failed or the peer went silent.
+func (r *reader) failed(err error) readNext {
+	if errors.Is(err, os.ErrDeadlineExceeded) && r.overdue() {
+		// 1008, not 1002: the client broke no framing rule, only this
+		// server's bound on how long one message may take.
+		return r.refuse(wire.ClosePolicy, "message not completed in time")
+	}
+	r.c.readFailed(err)
+	return readEnd
+}
+
+// refuse closes the connection with code for what the peer sent.
+func (r *reader) refuse(code ws.StatusCode, reason string) readNext {
+	r.c.Close(code, reason)
+	return readDrain
+}
+
+// readData reads a text, binary or continuation frame and dispatches the
+// message it completes.
+func (r *reader) readData(h ws.Header) readNext {
+	c := r.c
+	switch {
+	case h.Length > c.opts.MaxMessageSize-int64(len(r.msg)):
+		return r.refuse(wire.CloseTooBig, "message over the size limit")
+	case h.OpCode == ws.OpContinuation && r.msgOp == 0,
+		h.OpCode != ws.OpContinuation && r.msgOp != 0:
+		return r.refuse(wire.CloseProtocol, "bad fragmentation")
+	case h.OpCode != ws.OpContinuation:
+		// A message's time counts from its first header, so a client
+		// cannot hold one open by trickling fragments, each of which
+		// would keep the keep-alive deadline at bay.
+		r.msgOp = h.OpCode
+		r.msgDue = time.Now().Add(c.opts.MessageTimeout)
+	}
+	if !r.armFrame() {
+		return readDrain
+	}
+	start := len(r.msg)
+	r.msg = append(r.msg, make([]byte, h.Length)...)
+	if _, err := io.ReadFull(c.nc, r.msg[start:]); err != nil {
+		return r.failed(err)
+	}
+	ws.Cipher(r.msg[start:], h.Mask, 0)
+	if !h.Fin {
+		return readMore
+	}
+	msg, op := r.msg, r.msgOp
+	r.msg, r.msgOp, r.msgDue = nil, 0, time.Time{}
+	// Checked on the whole message, not per fragment: a character may be
+	// split between two fragments.
+	if op == ws.OpText && !utf8.Valid(msg) {
+		return r.refuse(CloseInvalidPayload, "text message is not valid UTF-8")
+	}
+	c.dispatch(op, msg)
+	return readMore
 }
 
 // dispatch hands a complete message to the handler on a goroutine of its
@@ -116,32 +185,16 @@ func (c *Conn) dispatch(op ws.OpCode, msg []byte) {
 	<-done
 }
 
-// armReadDeadline sets the keep-alive deadline for the next frame: a ping
-// interval of quiet, or the pong timeout once a ping is out. It reports
-// false when a close is under way and the reader should only drain.
-func (c *Conn) armReadDeadline(pinged bool) bool {
+// armReadDeadline sets the deadline of the next read. It reports false,
+// leaving the deadline alone, when a close is under way: the reader should
+// only drain then, within the deadline the close set.
+func (c *Conn) armReadDeadline(deadline time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing {
 		return false
 	}
-	wait := c.opts.PingInterval
-	if pinged {
-		wait = c.opts.PongTimeout
-	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(wait))
-	return true
-}
-
-// armFrameDeadline gives the rest of a frame a pong timeout to arrive; it
-// reports false when a close is under way.
-func (c *Conn) armFrameDeadline() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closing {
-		return false
-	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(c.opts.PongTimeout))
+	_ = c.nc.SetReadDeadline(deadline)
 	return true
 }
 
@@ -181,13 +234,16 @@ func checkHeader(h ws.Header) error {
 	return nil
 }
 
-// readControl handles a ping, pong or close; false means the peer closed.
-func (c *Conn) readControl(h ws.Header) bool {
+// readControl reads and handles a ping, pong or close frame.
+func (r *reader) readControl(h ws.Header) readNext {
+	c := r.c
+	if !r.armFrame() {
+		return readDrain
+	}
 	var buf [125]byte
 	p := buf[:h.Length]
 	if _, err := io.ReadFull(c.nc, p); err != nil {
-		c.readFailed(err)
-		return false
+		return r.failed(err)
 	}
 	ws.Cipher(p, h.Mask, 0)
 	switch h.OpCode {
@@ -195,9 +251,9 @@ func (c *Conn) readControl(h ws.Header) bool {
 		c.requestPong(p)
 	case ws.OpClose:
 		c.closeByPeer(echoCode(p), "closed by client", true)
-		return false
+		return readDrain
 	}
-	return true
+	return readMore
 }
 
 // echoCode is the code to answer a client's close frame with: its own code

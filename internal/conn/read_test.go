@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/gobwas/ws"
 
@@ -137,5 +138,80 @@ func TestBinaryMessageIsNotCheckedAsText(t *testing.T) {
 	}
 	if c.Closing() {
 		t.Fatal("a binary message closed the connection")
+	}
+}
+
+// A client that starts a message and then trickles fragments and pings,
+// each well within the keep-alive deadline, is closed with 1008 once the
+// message is older than MessageTimeout.
+func TestTricklingMessageIsClosedAfterMessageTimeout(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	_, client, h := pair(t, Options{MessageTimeout: timeout, PingInterval: 2 * time.Second, PongTimeout: 2 * time.Second})
+	start := time.Now()
+	if err := ws.WriteFrame(client, ws.MaskFrame(ws.NewFrame(ws.OpText, false, []byte(`{"type":`)))); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	trickled := make(chan struct{})
+	go func() {
+		defer close(trickled)
+		tick := time.NewTicker(20 * time.Millisecond) // the pace of the trickle, not a synchronisation
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			f := ws.NewFrame(ws.OpContinuation, false, []byte(" "))
+			if i%2 == 1 {
+				f = ws.NewPingFrame(nil)
+			}
+			if ws.WriteFrame(client, ws.MaskFrame(f)) != nil {
+				return
+			}
+		}
+	}()
+	expectClose(t, client, wire.ClosePolicy)
+	close(stop)
+	<-trickled
+	if elapsed := time.Since(start); elapsed < timeout {
+		t.Fatalf("closed after %s, before the message timeout %s", elapsed, timeout)
+	}
+	client.Close()
+	if info := h.waitClosed(t); info.Code != wire.ClosePolicy || info.ByPeer {
+		t.Fatalf("close info %+v, want 1008 by the server", info)
+	}
+}
+
+// The message timeout bounds messages, not connections: after a message
+// completes, a connection that answers pings stays open past it.
+func TestMessageTimeoutLeavesKeepAliveAlone(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	_, client, h := pair(t, Options{MessageTimeout: timeout, PingInterval: 30 * time.Millisecond, PongTimeout: 2 * time.Second})
+	writeFragments(t, client, ws.OpText, []byte(`{"type":`), []byte(`"ping"}`))
+	h.waitMessages(t, 1)
+	quietSince := time.Now()
+	pings := make(chan struct{}, 100)
+	go func() {
+		for {
+			f, err := ws.ReadFrame(client)
+			if err != nil {
+				return
+			}
+			if f.Header.OpCode == ws.OpPing {
+				_ = ws.WriteFrame(client, ws.MaskFrame(ws.NewPongFrame(f.Payload)))
+				pings <- struct{}{}
+			}
+		}
+	}()
+	for i := 0; i < 5 || time.Since(quietSince) < 2*timeout; i++ {
+		select {
+		case <-pings:
+		case info := <-h.closed:
+			t.Fatalf("closed after %d pings: %+v", i, info)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %d pings in 10s", i)
+		}
 	}
 }
