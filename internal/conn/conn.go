@@ -5,7 +5,9 @@
 //
 // An idle connection costs one goroutine, its reader, blocked in a read with
 // a small stack: the writer runs only while there is something to write,
-// handlers run on a goroutine per message, and keep-alive needs no timer.
+// the handler goroutine only while there is a message to handle, and
+// keep-alive needs no timer. The reader goes on reading while a handler
+// runs, so pings are answered and closes noticed during a long subscribe.
 // Everything above this package (rooms, sessions, the bus) sees only
 // Enqueue, Send, Force, Close and the Handler callbacks, so the I/O model
 // (an epoll loop instead of the reader goroutine, later) can change here
@@ -25,7 +27,10 @@ import (
 )
 
 // Handler receives what a connection reads. Its methods are called one at a
-// time, in order, on behalf of the connection's reader.
+// time, in the order the messages came, on a handler goroutine (not the
+// reader, which goes on reading meanwhile); HandleClose comes last, after
+// the last HandleMessage or HandleBinary has returned. A handler doing long
+// work watches Closed to stop when the connection closes.
 type Handler interface {
 	// HandleMessage is called with each complete text message. p is only
 	// valid during the call.
@@ -124,6 +129,12 @@ type Conn struct {
 	writing        bool          // a writer goroutine runs
 	writerDone     bool          // the close is written (or the socket failed): no more writers
 	writerStopped  chan struct{} // made by finish while it waits, closed by the writer
+
+	// Guarded by mu too: the hand-over between the reader and the handler
+	// goroutine.
+	handling     bool          // a handler goroutine runs
+	pending      message       // the message it takes next; op 0 if none
+	handlerFreed chan struct{} // made by a waiting reader or finish, closed by the handler goroutine when it takes pending or ends
 }
 
 // New wraps an upgraded connection. Call Serve to start it.

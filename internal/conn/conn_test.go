@@ -71,9 +71,19 @@ func (h *recordingHandler) waitClosed(t *testing.T) CloseInfo {
 	}
 }
 
-// pair serves a Conn on one end of a loopback TCP connection and returns
-// the client's raw end.
+// pair serves a Conn with a recordingHandler on one end of a loopback TCP
+// connection and returns the client's raw end.
 func pair(t *testing.T, opts Options) (*Conn, net.Conn, *recordingHandler) {
+	t.Helper()
+	h := newRecordingHandler()
+	c, client := pairWith(t, opts, h)
+	return c, client, h
+}
+
+// pairWith serves a Conn with h on one end of a loopback TCP connection and
+// returns the client's raw end. The connection is aborted on cleanup, and
+// the cleanup waits until it is done.
+func pairWith(t *testing.T, opts Options, h Handler) (*Conn, net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -89,7 +99,6 @@ func pair(t *testing.T, opts Options) (*Conn, net.Conn, *recordingHandler) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	h := newRecordingHandler()
 	o := opts.WithDefaults()
 	c := New(server, h, &o)
 	c.Serve()
@@ -97,7 +106,7 @@ func pair(t *testing.T, opts Options) (*Conn, net.Conn, *recordingHandler) {
 		c.Abort()
 		<-c.Done()
 	})
-	return c, client, h
+	return c, client
 }
 
 func readFrame(t *testing.T, nc net.Conn) ws.Frame {

@@ -163,26 +163,103 @@ func (r *reader) readData(h ws.Header) readNext {
 	if op == ws.OpText && !utf8.Valid(msg) {
 		return r.refuse(CloseInvalidPayload, "text message is not valid UTF-8")
 	}
-	c.dispatch(op, msg)
+	c.dispatch(message{op: op, p: msg})
 	return readMore
 }
 
-// dispatch hands a complete message to the handler on a goroutine of its
-// own and waits for it: the handler's deep calls (JSON, joining a room,
-// NATS requests) grow that goroutine's stack, not the reader's, which then
-// stays small while the connection idles. Messages are rare next to the
-// time a connection spends idle, so the goroutine per message is cheap.
-func (c *Conn) dispatch(op ws.OpCode, msg []byte) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if op == ws.OpText {
-			c.h.HandleMessage(c, msg)
-		} else {
-			c.h.HandleBinary(c)
+// message is a complete client message on its way to the handler.
+type message struct {
+	op ws.OpCode // ws.OpText or ws.OpBinary; 0 for no message
+	p  []byte
+}
+
+// dispatch hands a complete message to the handler goroutine, starting one
+// if none runs, and returns: the reader goes on reading while the handler
+// works, so pings are answered and a client's close is noticed (firing
+// Closed, which cancels the handler's work) however long a subscribe
+// takes. Handler calls stay one at a time and in order: one message may
+// wait while the handler runs, and the reader, with a second one, waits
+// for the handler to take the first. That bounds what a client can queue
+// to two messages, and the reader's wait is the backpressure a client that
+// pipelines requests gets.
+//
+// The handler goroutine exists only while there is a message to handle,
+// so an idle connection still costs one goroutine. Its deep calls (JSON,
+// joining a room, NATS requests) grow its stack, not the reader's, which
+// stays small while the connection idles.
+func (c *Conn) dispatch(m message) {
+	c.mu.Lock()
+	for c.handling && c.pending.op != 0 && !c.closing {
+		freed := c.handlerFreedLocked()
+		c.mu.Unlock()
+		select {
+		case <-freed:
+		case <-c.closed:
 		}
-	}()
-	<-done
+		c.mu.Lock()
+	}
+	switch {
+	case c.closing:
+		// Nobody will read the answers: drop it.
+	case c.handling:
+		c.pending = m
+	default:
+		c.handling = true
+		go c.handleLoop(m)
+	}
+	c.mu.Unlock()
+}
+
+// handleLoop is the handler goroutine: it handles m, then the message that
+// came meanwhile, if any, and ends when there is none. Once a close is
+// requested a waiting message is dropped.
+func (c *Conn) handleLoop(m message) {
+	for m.op != 0 {
+		c.handle(m)
+		c.mu.Lock()
+		m = c.pending
+		c.pending = message{}
+		if c.closing {
+			m = message{}
+		}
+		c.handling = m.op != 0
+		if c.handlerFreed != nil {
+			close(c.handlerFreed)
+			c.handlerFreed = nil
+		}
+		c.mu.Unlock()
+	}
+}
+
+func (c *Conn) handle(m message) {
+	if m.op == ws.OpText {
+		c.h.HandleMessage(c, m.p)
+	} else {
+		c.h.HandleBinary(c)
+	}
+}
+
+// handlerFreedLocked returns the channel the handler goroutine closes when
+// it next takes the waiting message or ends.
+func (c *Conn) handlerFreedLocked() <-chan struct{} {
+	if c.handlerFreed == nil {
+		c.handlerFreed = make(chan struct{})
+	}
+	return c.handlerFreed
+}
+
+// waitHandler waits until the handler goroutine has ended. The reader gets
+// here only once a close was requested, so no message waits any more and
+// none is dispatched after.
+func (c *Conn) waitHandler() {
+	c.mu.Lock()
+	for c.handling {
+		freed := c.handlerFreedLocked()
+		c.mu.Unlock()
+		<-freed
+		c.mu.Lock()
+	}
+	c.mu.Unlock()
 }
 
 // armReadDeadline sets the deadline of the next read. It reports false,
@@ -337,10 +414,13 @@ func (c *Conn) waitWriter() {
 	c.mu.Unlock()
 }
 
-// finish waits for the writer, closes the socket and tells the handler.
+// finish waits for the writer, closes the socket, waits for a handler that
+// still runs (it was told by Closed), and tells the handler: HandleClose
+// comes after the last HandleMessage has returned.
 func (c *Conn) finish() {
 	c.waitWriter()
 	_ = c.nc.Close()
+	c.waitHandler()
 	c.mu.Lock()
 	info := c.closeInfo
 	c.mu.Unlock()
