@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -26,7 +27,24 @@ type Options struct {
 	Stream  StreamConfig
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
+	// RequestTimeout bounds one request to JetStream (a batch of a replay,
+	// a head check). Requests in flight when the NATS connection drops end
+	// at once instead (see Disconnected).
+	RequestTimeout time.Duration
 }
+
+// DefaultRequestTimeout is Options.RequestTimeout's default. Direct gets are
+// answered by the nearest replica in milliseconds; a request that takes
+// longer went to a node that is going away, and is better retried.
+const DefaultRequestTimeout = 2 * time.Second
+
+// Live subscription limits: small, so that a room whose feed is held up
+// (a backfill in progress) drops early and resyncs from the stream, rather
+// than buffering up to nats.go's default of 64 MiB per room.
+const (
+	livePendingMsgs  = 4096
+	livePendingBytes = 8 << 20
+)
 
 // Bus is one edge's view of NATS. Its methods are safe for concurrent use.
 type Bus struct {
@@ -37,9 +55,15 @@ type Bus struct {
 	stream StreamConfig
 	log    *slog.Logger
 	m      *metrics.Metrics
+	// The JetStream API subjects of the stream's direct and leader gets.
+	apiDirect, apiMsgGet string
+	timeout              time.Duration
+	highSeq              atomic.Uint64 // the highest stream sequence seen
 
-	mu sync.Mutex
-	st jetstream.Stream // guarded by mu; nil until first looked up
+	mu       sync.Mutex
+	connLost context.Context    // guarded by mu: done when the connection drops
+	lose     context.CancelFunc // guarded by mu: ends connLost
+	onDrop   map[*nats.Subscription]func() // guarded by mu: live subscriptions' drop handlers
 }
 
 // New returns a Bus on an established NATS connection, which the caller owns.
@@ -54,14 +78,56 @@ func New(nc *nats.Conn, o Options) (*Bus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	return &Bus{
-		nc:     nc,
-		js:     js,
-		subj:   Subjects{Prefix: o.Prefix},
-		stream: o.Stream.withDefaults(),
-		log:    o.Logger,
-		m:      o.Metrics,
-	}, nil
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = DefaultRequestTimeout
+	}
+	stream := o.Stream.withDefaults()
+	b := &Bus{
+		nc:        nc,
+		js:        js,
+		subj:      Subjects{Prefix: o.Prefix},
+		stream:    stream,
+		log:       o.Logger,
+		m:         o.Metrics,
+		apiDirect: "$JS.API.DIRECT.GET." + stream.Name,
+		apiMsgGet: "$JS.API.STREAM.MSG.GET." + stream.Name,
+		timeout:   o.RequestTimeout,
+		onDrop:    make(map[*nats.Subscription]func()),
+	}
+	b.connLost, b.lose = context.WithCancel(context.Background())
+	return b, nil
+}
+
+// Disconnected ends every request in flight: the connection they were sent
+// on is gone, and their answers with it. The owner of the NATS connection
+// calls it from its disconnect handler, and Reconnected once it is back.
+func (b *Bus) Disconnected() {
+	b.mu.Lock()
+	b.lose()
+	b.mu.Unlock()
+}
+
+// Reconnected lets requests run again after Disconnected.
+func (b *Bus) Reconnected() {
+	b.mu.Lock()
+	if b.connLost.Err() != nil {
+		b.connLost, b.lose = context.WithCancel(context.Background())
+	}
+	b.mu.Unlock()
+}
+
+// requestCtx bounds one request: by the request timeout, and by the
+// connection it goes out on.
+func (b *Bus) requestCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	b.mu.Lock()
+	lost := b.connLost
+	b.mu.Unlock()
+	rctx, cancel := context.WithTimeout(ctx, b.timeout)
+	stop := context.AfterFunc(lost, cancel)
+	return rctx, func() {
+		stop()
+		cancel()
+	}
 }
 
 // Subjects returns the bus's subject mapping.
@@ -70,32 +136,93 @@ func (b *Bus) Subjects() Subjects { return b.subj }
 // Connected reports whether the NATS connection is up.
 func (b *Bus) Connected() bool { return b.nc.IsConnected() }
 
-// SubscribeLive delivers room r's republished events to fn, one at a time in
-// arrival order, on a goroutine of the subscription's own. Messages that carry
-// no stream sequence (not from the stream) are dropped and counted. It
-// returns the function that ends the subscription.
-func (b *Bus) SubscribeLive(r wire.Room, fn func(*wire.Event)) (unsubscribe func() error, err error) {
+// SubscribeLive delivers room r's republished events to onEvent, one at a
+// time in arrival order, on a goroutine of the subscription's own. Messages
+// not republished by the stream are dropped and counted. When NATS drops
+// messages because onEvent fell behind (a slow consumer), onDrop is called
+// (on another goroutine), so the caller can fetch what was lost from the
+// stream. It returns the function that ends the subscription.
+func (b *Bus) SubscribeLive(r wire.Room, onEvent func(*wire.Event), onDrop func()) (unsubscribe func() error, err error) {
 	sub, err := b.nc.Subscribe(b.subj.Live(r), func(m *nats.Msg) {
 		if ev := b.liveEvent(r, m); ev != nil {
-			fn(ev)
+			onEvent(ev)
 		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", b.subj.Live(r), err)
 	}
-	return sub.Unsubscribe, nil
+	if err := sub.SetPendingLimits(livePendingMsgs, livePendingBytes); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("subscribe %s: %w", b.subj.Live(r), err)
+	}
+	b.mu.Lock()
+	b.onDrop[sub] = onDrop
+	b.mu.Unlock()
+	return func() error {
+		b.mu.Lock()
+		delete(b.onDrop, sub)
+		b.mu.Unlock()
+		return sub.Unsubscribe()
+	}, nil
 }
 
+// AsyncError routes an error NATS reports for a subscription: a slow
+// consumer on a live subscription calls its drop handler. It reports
+// whether the error was one of the bus's. The owner of the NATS connection
+// calls it from its error handler.
+func (b *Bus) AsyncError(sub *nats.Subscription, err error) bool {
+	if sub == nil {
+		return false
+	}
+	b.mu.Lock()
+	onDrop, ok := b.onDrop[sub]
+	b.mu.Unlock()
+	if ok && errors.Is(err, nats.ErrSlowConsumer) {
+		b.m.LiveDrops.Inc()
+		onDrop()
+	}
+	return ok
+}
+
+// liveEvent checks and decodes a message of a live subject. Only the
+// stream's republish gives it the stream's name and the stored subject of
+// the same room; anything else (a client publishing to a live subject by
+// mistake or with intent) is refused. The real protection is that only the
+// stream may publish there (natsconf/ and the embedded server's
+// permissions); this check keeps a misconfigured deployment from being
+// fooled by the common mistakes.
 func (b *Bus) liveEvent(r wire.Room, m *nats.Msg) *wire.Event {
-	seq, err1 := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
-	prev, err2 := strconv.ParseUint(m.Header.Get(jetstream.LastSequenceHeader), 10, 64)
-	if err1 != nil || err2 != nil || seq == 0 {
-		b.m.BadPayloads.Inc()
-		b.log.Warn("dropped live message without stream sequence headers", "subject", m.Subject, "room", r.String())
+	seq, prev, ts, err := b.liveHeaders(r, m.Header)
+	if err != nil {
+		b.m.ForgedLive.Inc()
+		b.log.Warn("dropped a live message the stream did not republish", "subject", m.Subject, "room", r.String(), "err", err)
 		return nil
 	}
-	ts, _ := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
+	b.noteSeq(seq)
 	return b.decode(r, seq, prev, ts, m.Data)
+}
+
+// liveHeaders parses and checks the headers the stream's republish sets.
+func (b *Bus) liveHeaders(r wire.Room, h nats.Header) (seq, prev uint64, ts time.Time, err error) {
+	if got := h.Get(jetstream.StreamHeader); got != b.stream.Name {
+		return 0, 0, ts, fmt.Errorf("stream header %q, want %q", got, b.stream.Name)
+	}
+	if got := h.Get(jetstream.SubjectHeader); got != b.subj.Room(r) {
+		return 0, 0, ts, fmt.Errorf("subject header %q, want %q", got, b.subj.Room(r))
+	}
+	seq, err = strconv.ParseUint(h.Get(jetstream.SequenceHeader), 10, 64)
+	if err != nil || seq == 0 {
+		return 0, 0, ts, fmt.Errorf("bad sequence header %q", h.Get(jetstream.SequenceHeader))
+	}
+	prev, err = strconv.ParseUint(h.Get(jetstream.LastSequenceHeader), 10, 64)
+	if err != nil || prev >= seq {
+		return 0, 0, ts, fmt.Errorf("bad last sequence header %q", h.Get(jetstream.LastSequenceHeader))
+	}
+	ts, err = time.Parse(time.RFC3339Nano, h.Get(jetstream.TimeStampHeaer))
+	if err != nil {
+		return 0, 0, ts, fmt.Errorf("bad time stamp header %q", h.Get(jetstream.TimeStampHeaer))
+	}
+	return seq, prev, ts, nil
 }
 
 // decode builds the event of a stored message; an invalid payload yields an
@@ -111,22 +238,6 @@ func (b *Bus) decode(r wire.Room, seq, prev uint64, ts time.Time, data []byte) *
 	}
 	ev.Name, ev.Data = name, d
 	return ev
-}
-
-// LastSeq returns the sequence of room r's latest stored event, 0 if none.
-func (b *Bus) LastSeq(ctx context.Context, r wire.Room) (uint64, error) {
-	st, err := b.streamHandle(ctx)
-	if err != nil {
-		return 0, err
-	}
-	m, err := st.GetLastMsgForSubject(ctx, b.subj.Room(r))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("last event of %s: %w", r, err)
-	}
-	return m.Sequence, nil
 }
 
 // Publish stores one event of room r and returns its sequence. The payload is

@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -92,11 +93,9 @@ func TestPublishRefusesBadPayloadAndDeduplicates(t *testing.T) {
 	if err != nil || s2 != s1 {
 		t.Fatalf("retry with the same id stored %d (first %d), %v", s2, s1, err)
 	}
-	if last, err := b.LastSeq(t.Context(), r); err != nil || last != s1 {
-		t.Fatalf("LastSeq %d %v, want %d", last, err, s1)
-	}
-	if last, err := b.LastSeq(t.Context(), wire.MustRoom("pool:empty")); err != nil || last != 0 {
-		t.Fatalf("LastSeq of an empty room %d %v, want 0", last, err)
+	heads, _, err := b.Heads(t.Context(), []wire.Room{r, wire.MustRoom("pool:empty")})
+	if err != nil || heads[r] != s1 || len(heads) != 1 {
+		t.Fatalf("Heads %v %v, want %s at %d and nothing for the empty room", heads, err, r, s1)
 	}
 }
 
@@ -110,15 +109,15 @@ func TestReplayRange(t *testing.T) {
 		b.mustPublish(t, other, i)
 	}
 	var got []uint64
-	err := b.Replay(t.Context(), r, seqs[3], seqs[len(seqs)-5], func(ev *wire.Event) error {
+	intact, err := b.Replay(t.Context(), r, seqs[3], seqs[len(seqs)-5], func(ev *wire.Event) error {
 		if ev.Room != r || ev.Err != nil || ev.Time.IsZero() {
 			t.Fatalf("replayed %+v", ev)
 		}
 		got = append(got, ev.Seq)
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || !intact {
+		t.Fatalf("replay: intact %v, %v", intact, err)
 	}
 	want := seqs[4 : len(seqs)-4]
 	if len(got) != len(want) || got[0] != want[0] || got[len(got)-1] != want[len(want)-1] {
@@ -131,12 +130,14 @@ func TestReplayRange(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if err := b.Replay(ctx, r, 0, seqs[len(seqs)-1], func(*wire.Event) error { return nil }); err == nil {
+	if _, err := b.Replay(ctx, r, 0, seqs[len(seqs)-1], func(*wire.Event) error { return nil }); err == nil {
 		t.Fatal("replay with a cancelled context succeeded")
 	}
 }
 
-func TestResumePoint(t *testing.T) {
+// Replay says whether the range is intact: its start still stored, so
+// retention removed nothing after it.
+func TestReplayReportsRemovals(t *testing.T) {
 	b := newBus(t, StreamConfig{MaxMsgsPerRoom: 3})
 	r, other := wire.MustRoom("pool:rp"), wire.MustRoom("pool:x")
 	var seqs []uint64
@@ -145,29 +146,28 @@ func TestResumePoint(t *testing.T) {
 	}
 	b.mustPublish(t, other, 0)
 	for _, tc := range []struct {
-		name      string
-		since     uint64
-		after     uint64
-		recovered bool
+		name   string
+		after  uint64
+		want   []uint64
+		intact bool
 	}{
-		{"retained", seqs[4], seqs[4], true},
-		{"removed by the per-room limit", seqs[1], seqs[1], false},
-		{"another room's seq, nothing removed after it", seqs[5] + 1, seqs[5] + 1, true},
-		{"past the end: stream recreated", 1000, 0, false},
-		{"from the start after removals", 0, 0, false},
+		{"from a retained event", seqs[3], seqs[4:], true},
+		{"from a removed event", seqs[1], seqs[3:], false},
+		{"from the start after removals", 0, seqs[3:], false},
 	} {
-		after, rec, err := b.ResumePoint(t.Context(), r, tc.since)
-		if err != nil || after != tc.after || rec != tc.recovered {
-			t.Errorf("%s: ResumePoint(%d) = %d, %v, %v; want %d, %v", tc.name, tc.since, after, rec, err, tc.after, tc.recovered)
+		var got []uint64
+		intact, err := b.Replay(t.Context(), r, tc.after, seqs[5], func(ev *wire.Event) error {
+			got = append(got, ev.Seq)
+			return nil
+		})
+		if err != nil || intact != tc.intact || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: Replay(%d] = %v, intact %v, %v; want %v, %v", tc.name, tc.after, got, intact, err, tc.want, tc.intact)
 		}
 	}
-
 	fresh := newBus(t, StreamConfig{})
 	s := fresh.mustPublish(t, r, 0)
-	for _, since := range []uint64{0, s} {
-		if after, rec, err := fresh.ResumePoint(t.Context(), r, since); err != nil || after != since || !rec {
-			t.Errorf("nothing removed: ResumePoint(%d) = %d, %v, %v", since, after, rec, err)
-		}
+	if intact, err := fresh.Replay(t.Context(), r, 0, s, func(*wire.Event) error { return nil }); err != nil || !intact {
+		t.Errorf("nothing removed: Replay from 0 intact %v, %v", intact, err)
 	}
 }
 
@@ -177,7 +177,7 @@ func TestLiveEventsCarrySequences(t *testing.T) {
 	b := newBus(t, StreamConfig{})
 	r := wire.MustRoom("pool:live")
 	got := make(chan *wire.Event, 4)
-	unsub, err := b.SubscribeLive(r, func(ev *wire.Event) { got <- ev })
+	unsub, err := b.SubscribeLive(r, func(ev *wire.Event) { got <- ev }, func() {})
 	if err != nil {
 		t.Fatal(err)
 	}

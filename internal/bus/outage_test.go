@@ -32,13 +32,14 @@ func TestReplayEndsWhenNATSGoesAway(t *testing.T) {
 	done := make(chan error, 1)
 	n := 0
 	go func() {
-		done <- b.Replay(ctx, r, 0, last, func(*wire.Event) error {
+		_, err := b.Replay(ctx, r, 0, last, func(*wire.Event) error {
 			n++
 			if n == 1 {
 				ns.Shutdown()
 			}
 			return nil
 		})
+		done <- err
 	}()
 	select {
 	case err := <-done:

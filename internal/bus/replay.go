@@ -6,164 +6,196 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
-// ReplayBatch is how many events a replay fetches from the stream at a time,
-// so a large replay never sits in memory whole.
+// ReplayBatch is how many events one direct get of a replay asks for, so a
+// large replay never sits in memory whole and costs one request per batch.
 const ReplayBatch = 256
 
-// fetchTimeout bounds one fetch of a batch the stream said it holds.
-const fetchTimeout = 5 * time.Second
-
-// Replay calls fn, in sequence order, with each stored event of room r whose
-// sequence is in (after, until]. It reads through a short-lived pull
-// consumer filtered to the room, in batches whose sizes come from the
-// consumer's count of pending events, so an event the stream holds is never
-// mistaken for the end of the room: a batch that comes back short (the
-// stream is unreachable, or retention removed events meanwhile) is an error
-// the caller retries. It stops when fn returns an error (which it returns)
-// or ctx ends.
-func (b *Bus) Replay(ctx context.Context, r wire.Room, after, until uint64, fn func(*wire.Event) error) error {
+// Replay calls fn, in sequence order, with each stored event of room r
+// whose sequence is in (after, until]. until should be a sequence of one of
+// r's events (the room's latest known one): reaching it is how a read knows
+// it is complete.
+//
+// It reads with batched direct gets that any replica may answer. A batch
+// that ends before until (the replica has no more) is checked against the
+// stream leader: if the leader holds an event the replica did not return,
+// the replica lags, and the read goes on (from the leader while the
+// replica stays behind); if the leader holds none up to until, retention
+// removed them and the read is done.
+//
+// intact reports that nothing in (after, until] was removed before it was
+// read: each batch starts at the last event read (after itself for the
+// first, which is not delivered again), and retention removes a room's
+// oldest events first, so finding that event still stored proves nothing
+// after it is gone. With after 0 it is intact only when the stream has
+// never removed anything. It stops when fn returns an error (which it
+// returns) or ctx ends.
+func (b *Bus) Replay(ctx context.Context, r wire.Room, after, until uint64, fn func(*wire.Event) error) (intact bool, err error) {
 	if until <= after {
-		return nil
+		return true, nil
 	}
-	st, err := b.streamHandle(ctx)
-	if err != nil {
+	rd := &reader{b: b, r: r, subject: b.subj.Room(r), cursor: after, until: until, fn: fn, intact: true}
+	if after == 0 {
+		if rd.intact, err = b.neverRemoved(ctx); err != nil {
+			return false, err
+		}
+	}
+	for rd.cursor < until {
+		more, err := rd.batch(ctx)
+		if err != nil {
+			return false, fmt.Errorf("replay %s (%d, %d]: %w", r, after, until, err)
+		}
+		if more {
+			continue
+		}
+		// The replica has nothing more: ask the leader.
+		if done, err := rd.checkLeader(ctx); err != nil || done {
+			if err != nil {
+				err = fmt.Errorf("replay %s (%d, %d]: %w", r, after, until, err)
+			}
+			return rd.intact, err
+		}
+	}
+	return rd.intact, nil
+}
+
+// reader is one Replay in progress.
+type reader struct {
+	b       *Bus
+	r       wire.Room
+	subject string
+	cursor  uint64 // the last sequence delivered (or after)
+	until   uint64
+	fn      func(*wire.Event) error
+	intact  bool
+	// unconfirmed: the replica had nothing at or after the cursor, so
+	// whether the cursor's event is still stored is for the leader to say.
+	unconfirmed bool
+	lags        int // consecutive times the replica was found behind the leader
+}
+
+// maxLags is how often a read waits for a lagging replica before it reads
+// the rest from the leader, one event per request.
+const maxLags = 4
+
+// batch reads one batch from the replica, starting at the cursor's own
+// event (the proof that nothing after it was removed). more reports that
+// the replica holds more events of the room past what it returned.
+func (rd *reader) batch(ctx context.Context) (more bool, err error) {
+	if rd.lags >= maxLags {
+		return false, nil // the replica is too far behind; only the leader now
+	}
+	start := max(rd.cursor, 1)
+	first := true
+	rctx, cancel := rd.b.requestCtx(ctx)
+	defer cancel()
+	n := 0
+	end, err := rd.b.direct(rctx, directRequest{Seq: start, NextFor: rd.subject, Batch: ReplayBatch + 1, MaxBytes: maxBatchBytes},
+		func(m storedMsg) error {
+			n++
+			if first {
+				first = false
+				if rd.cursor > 0 && m.Seq != rd.cursor {
+					rd.intact = false // the cursor's event is gone: maybe more after it
+				}
+				if m.Seq == rd.cursor {
+					return nil
+				}
+			}
+			return rd.deliver(m)
+		})
+	switch {
+	case errors.Is(err, errNoResults):
+		// A replica holds a prefix of the leader's history: with nothing
+		// at or after the cursor it either lags or lost the cursor too.
+		rd.unconfirmed = rd.cursor > 0
+		return false, nil
+	case errors.Is(err, errReachedUntil):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	if n > 0 && rd.cursor > start {
+		rd.lags = 0
+	}
+	return end.Pending > 0, nil
+}
+
+// errReachedUntil stops a batch at the end of the range.
+var errReachedUntil = errors.New("reached the end of the range")
+
+// deliver hands one stored event in range to fn and moves the cursor.
+func (rd *reader) deliver(m storedMsg) error {
+	if m.Seq > rd.until {
+		return errReachedUntil
+	}
+	if err := rd.fn(rd.b.decode(rd.r, m.Seq, 0, m.Time, m.Data)); err != nil {
 		return err
 	}
-	cons, err := st.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		FilterSubject: b.subj.Room(r),
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   after + 1,
-		AckPolicy:     jetstream.AckNonePolicy,
-		// Deleted when the replay ends; the threshold only reclaims the
-		// consumer of an edge that died mid-replay. It is long because the
-		// server counts inactivity from the last fetch, and handing one
-		// batch to a slow client may take a while.
-		InactiveThreshold: 10 * time.Minute,
-		MemoryStorage:     true,
-		Replicas:          1,
-	})
-	if err != nil {
-		return fmt.Errorf("replay %s: consumer: %w", r, err)
-	}
-	defer b.deleteConsumer(st, cons.CachedInfo().Name)
-	pending := cons.CachedInfo().NumPending
-	cursor := after
-	for pending > 0 {
-		want := int(min(pending, ReplayBatch))
-		n, last, done, err := b.replayBatch(ctx, cons, r, until, want, fn)
-		if err != nil || done {
-			return err
-		}
-		cursor = max(cursor, last)
-		if n < want {
-			// Fewer than counted: retention removed some meanwhile, or the
-			// stream is not answering. Only the stream can tell which.
-			return b.checkRemoved(ctx, st, r, cursor, until, n, want)
-		}
-		pending -= uint64(n)
+	rd.cursor = m.Seq
+	if m.Seq == rd.until {
+		return errReachedUntil
 	}
 	return nil
 }
 
-// checkRemoved explains a short batch: nil when the room has no stored
-// event left in (cursor, until] (retention removed them, which the caller
-// sees as a cursor short of until), an error otherwise.
-func (b *Bus) checkRemoved(ctx context.Context, st jetstream.Stream, r wire.Room, cursor, until uint64, n, want int) error {
-	m, err := st.GetMsg(ctx, cursor+1, jetstream.WithGetMsgSubject(b.subj.Room(r)))
+// checkLeader asks the stream leader for the room's next event after the
+// cursor, once the replica had no more. done reports that the range is
+// finished: reached, or removed by retention up to until.
+func (rd *reader) checkLeader(ctx context.Context) (done bool, err error) {
+	if rd.cursor >= rd.until {
+		return true, nil
+	}
+	if rd.unconfirmed {
+		rd.unconfirmed = false
+		m, found, err := rd.leaderNext(ctx, rd.cursor)
+		if err != nil {
+			return false, err
+		}
+		if !found || m.Seq != rd.cursor {
+			rd.intact = false
+		}
+	}
+	m, found, err := rd.leaderNext(ctx, rd.cursor+1)
 	switch {
-	case errors.Is(err, jetstream.ErrMsgNotFound), err == nil && m.Sequence > until:
-		return nil
 	case err != nil:
-		return fmt.Errorf("replay %s: the stream returned %d of %d pending events: %w", r, n, want, err)
+		return false, err
+	case !found || m.Seq > rd.until:
+		// Retention removed the rest of the range (until included).
+		rd.intact = false
+		return true, nil
 	}
-	return fmt.Errorf("replay %s: the stream returned %d of %d pending events", r, n, want)
+	// The replica is behind the leader: take this event from the leader
+	// and give the replica a moment before asking it again.
+	rd.b.m.ReplicaLags.Inc()
+	if err := rd.deliver(m); err != nil && !errors.Is(err, errReachedUntil) {
+		return false, err
+	}
+	rd.lags++
+	if rd.lags < maxLags {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(time.Duration(rd.lags) * 10 * time.Millisecond):
+		}
+	}
+	return rd.cursor >= rd.until, nil
 }
 
-// replayBatch fetches up to want events and hands them to fn. last is the
-// sequence of the last one fetched; done means until was reached.
-func (b *Bus) replayBatch(ctx context.Context, cons jetstream.Consumer, r wire.Room, until uint64, want int, fn func(*wire.Event) error) (n int, last uint64, done bool, err error) {
-	fctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+func (rd *reader) leaderNext(ctx context.Context, seq uint64) (storedMsg, bool, error) {
+	rctx, cancel := rd.b.requestCtx(ctx)
 	defer cancel()
-	batch, err := cons.Fetch(want, jetstream.FetchContext(fctx))
-	if err != nil {
-		return 0, 0, false, fmt.Errorf("replay %s: fetch: %w", r, err)
-	}
-	for m := range batch.Messages() {
-		n++
-		if done || err != nil {
-			continue // drain the batch; nothing is acknowledged
-		}
-		md, merr := m.Metadata()
-		if merr != nil {
-			err = fmt.Errorf("replay %s: metadata: %w", r, merr)
-			continue
-		}
-		seq := md.Sequence.Stream
-		last = seq
-		if seq > until {
-			done = true
-			continue
-		}
-		if err = fn(b.decode(r, seq, 0, md.Timestamp, m.Data())); err != nil {
-			continue
-		}
-		done = seq == until
-	}
-	if err != nil || done {
-		return n, last, done, err
-	}
-	if berr := batch.Error(); berr != nil && !errors.Is(berr, jetstream.ErrNoMessages) && !(n > 0 && errors.Is(berr, context.DeadlineExceeded)) {
-		return n, last, false, fmt.Errorf("replay %s: fetch: %w", r, berr)
-	}
-	return n, last, false, nil
+	return rd.b.leaderNext(rctx, rd.subject, seq)
 }
 
-func (b *Bus) deleteConsumer(st jetstream.Stream, name string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := st.DeleteConsumer(ctx, name); err != nil {
-		b.log.Debug("delete replay consumer", "consumer", name, "err", err)
-	}
-}
-
-// ResumePoint says where a resume of room r after since starts and whether
-// it is complete (PROTOCOL.md section 3, "Resume"):
-//   - since is still stored as an event of r: nothing after it can have been
-//     removed (retention removes a room's oldest events first), so the
-//     replay starts after since and is complete;
-//   - since is past the end of the stream: the stream was recreated, so the
-//     replay starts from the beginning and is not complete;
-//   - otherwise, complete only when the stream has removed nothing after
-//     since at all (a conservative answer: "false" means "maybe lost").
-func (b *Bus) ResumePoint(ctx context.Context, r wire.Room, since uint64) (after uint64, recovered bool, err error) {
-	st, err := b.streamHandle(ctx)
+// neverRemoved reports whether the stream still holds every message it
+// ever stored, so a replay from the very start misses nothing.
+func (b *Bus) neverRemoved(ctx context.Context) (bool, error) {
+	st, err := b.StreamState(ctx)
 	if err != nil {
-		return 0, false, err
+		return false, err
 	}
-	if since > 0 {
-		m, err := st.GetMsg(ctx, since)
-		switch {
-		case err == nil && m.Subject == b.subj.Room(r):
-			return since, true, nil
-		case err != nil && !errors.Is(err, jetstream.ErrMsgNotFound):
-			return 0, false, fmt.Errorf("resume %s: %w", r, err)
-		}
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return 0, false, fmt.Errorf("resume %s: stream info: %w", r, err)
-	}
-	s := info.State
-	switch {
-	case since > s.LastSeq:
-		return 0, false, nil
-	case s.FirstSeq > since+1 || s.NumDeleted > 0:
-		return since, false, nil
-	}
-	return since, true, nil
+	return st.FirstSeq <= max(st.ID.BaseSeq, 1) && st.Deleted == 0, nil
 }

@@ -2,10 +2,14 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/roomcast/roomcast/internal/wire"
 )
 
 // StreamConfig is what an operator sets about the stream.
@@ -62,42 +66,98 @@ func (c StreamConfig) jsConfig(s Subjects) jetstream.StreamConfig {
 		MaxMsgSize:        c.MaxPayload,
 		Discard:           jetstream.DiscardOld,
 		Duplicates:        dup,
-		// Reads go to the stream leader: a follower's answer may lag, and a
-		// lagging "last sequence" would let a resume deliver twice.
-		AllowDirect: false,
+		// Replays and head checks are direct gets that any replica
+		// answers; a read that comes back short is checked against the
+		// leader (see Replay), so a lagging replica costs time, never
+		// events.
+		AllowDirect: true,
 		RePublish:   &jetstream.RePublish{Source: s.AllRooms(), Destination: s.AllLive()},
 	}
 }
 
 // EnsureStream creates the stream or updates it to the configuration; it is
-// idempotent, so every edge runs it at start.
+// idempotent, so every edge runs it at start, and the hub runs it again
+// when the stream has gone (a wiped store). A stream it creates anew after
+// having seen an older one starts past every sequence that one used (see
+// recreateMargin), so a client's position from the old stream can never be
+// taken for a position in the new one.
 func (b *Bus) EnsureStream(ctx context.Context) error {
 	cfg := b.stream.jsConfig(b.subj)
-	st, err := b.js.CreateOrUpdateStream(ctx, cfg)
+	_, err := b.js.Stream(ctx, cfg.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		cfg.FirstSeq = b.recreateBase()
+		_, err = b.js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			err = nil // another edge was first
+		}
+	case err == nil:
+		err = b.updateStream(ctx, cfg)
+	}
 	if err != nil {
 		return fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
 	}
-	b.mu.Lock()
-	b.st = st
-	b.mu.Unlock()
 	return nil
 }
 
-func (b *Bus) streamHandle(ctx context.Context) (jetstream.Stream, error) {
-	b.mu.Lock()
-	st := b.st
-	b.mu.Unlock()
-	if st != nil {
-		return st, nil
-	}
-	st, err := b.js.Stream(ctx, b.stream.Name)
+// updateStream applies cfg to the existing stream, keeping its first_seq,
+// which is part of its identity.
+func (b *Bus) updateStream(ctx context.Context, cfg jetstream.StreamConfig) error {
+	st, err := b.js.Stream(ctx, cfg.Name)
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", b.stream.Name, err)
+		return err
 	}
-	b.mu.Lock()
-	b.st = st
-	b.mu.Unlock()
-	return st, nil
+	cfg.FirstSeq = st.CachedInfo().Config.FirstSeq
+	_, err = b.js.UpdateStream(ctx, cfg)
+	return err
+}
+
+// recreateMargin is how far past the highest sequence this edge has seen
+// a recreated stream starts: other edges may have delivered events this
+// one never saw before the old stream went, and their clients' positions
+// must still read as "before the new stream".
+const recreateMargin = 1 << 20
+
+// recreateBase is the first sequence of a stream created anew: 0 (the
+// default) when this edge never saw one.
+func (b *Bus) recreateBase() uint64 {
+	if hi := b.highSeq.Load(); hi > 0 {
+		return hi + recreateMargin
+	}
+	return 0
+}
+
+// noteSeq records a sequence the edge has seen in the stream.
+func (b *Bus) noteSeq(seq uint64) {
+	for {
+		hi := b.highSeq.Load()
+		if seq <= hi || b.highSeq.CompareAndSwap(hi, seq) {
+			return
+		}
+	}
+}
+
+// StreamState asks the stream leader for the stream's identity and state;
+// it fails with wire.ErrStreamGone when the stream does not exist.
+func (b *Bus) StreamState(ctx context.Context) (wire.StreamState, error) {
+	rctx, cancel := b.requestCtx(ctx)
+	defer cancel()
+	b.m.StreamCalls.WithLabelValues("stream_info").Inc()
+	st, err := b.js.Stream(rctx, b.stream.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return wire.StreamState{}, fmt.Errorf("stream %s: %w", b.stream.Name, wire.ErrStreamGone)
+	}
+	if err != nil {
+		return wire.StreamState{}, fmt.Errorf("stream %s: %w", b.stream.Name, err)
+	}
+	info := st.CachedInfo()
+	b.noteSeq(info.State.LastSeq)
+	return wire.StreamState{
+		ID:       wire.StreamID{Created: info.Created, BaseSeq: info.Config.FirstSeq},
+		FirstSeq: info.State.FirstSeq,
+		LastSeq:  info.State.LastSeq,
+		Deleted:  uint64(info.State.NumDeleted),
+	}, nil
 }
 
 // CheckStream verifies the stream is reachable, for readiness probes.
@@ -107,4 +167,37 @@ func (b *Bus) CheckStream(ctx context.Context) error {
 		return fmt.Errorf("stream %s: %w", b.stream.Name, err)
 	}
 	return nil
+}
+
+// WatchStream calls onLeader when the stream elects a leader and onChange
+// when it is created or deleted, from JetStream's advisories. A new leader
+// may not have had every message the old one republished, so the caller
+// checks its rooms then; a created or deleted stream is a new identity.
+// It returns the function that ends the watch.
+func (b *Bus) WatchStream(onLeader, onChange func()) (stop func(), err error) {
+	prefix := "$JS.EVENT.ADVISORY.STREAM."
+	watches := []struct {
+		subject string
+		fn      func()
+	}{
+		{prefix + "LEADER_ELECTED." + b.stream.Name, onLeader},
+		{prefix + "CREATED." + b.stream.Name, onChange},
+		{prefix + "DELETED." + b.stream.Name, onChange},
+	}
+	var subs []*nats.Subscription
+	stop = func() {
+		for _, sub := range subs {
+			_ = sub.Unsubscribe()
+		}
+	}
+	for _, w := range watches {
+		fn := w.fn
+		sub, err := b.nc.Subscribe(w.subject, func(*nats.Msg) { fn() })
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("watch %s: %w", w.subject, err)
+		}
+		subs = append(subs, sub)
+	}
+	return stop, nil
 }

@@ -34,6 +34,12 @@ type Metrics struct {
 	Gaps          prometheus.Counter     // live-feed gaps found
 	Backfilled    prometheus.Counter     // events delivered by backfill
 	Replayed      prometheus.Counter     // events sent to resuming clients
+	LiveDrops     prometheus.Counter     // live subscriptions that dropped messages (slow consumer)
+	ForgedLive    prometheus.Counter     // live messages not republished by the stream
+	ReplicaLags   prometheus.Counter     // reads that found a replica behind the stream leader
+	StreamResets  prometheus.Counter     // times the stream was found recreated
+	StreamCalls   *prometheus.CounterVec // JetStream requests by kind
+	Resumes       *prometheus.CounterVec // resumed subscribes by source (tail, stream) and recovered
 	NATSConnected prometheus.Gauge       // 1 while connected
 	Draining      prometheus.Gauge       // 1 while draining
 	BadRequests   *prometheus.CounterVec // code
@@ -68,6 +74,16 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		Gaps:          counter("roomcast_live_gaps_total", "Gaps found on the live feed."),
 		Backfilled:    counter("roomcast_backfilled_events_total", "Events delivered by backfilling a gap."),
 		Replayed:      counter("roomcast_replayed_events_total", "Events replayed to resuming clients."),
+		LiveDrops:     counter("roomcast_live_drops_total", "Times a room's live subscription dropped messages because the room fell behind (the room resyncs)."),
+		ForgedLive:    counter("roomcast_live_refused_total", "Live messages refused because the stream did not republish them."),
+		ReplicaLags:   counter("roomcast_replica_lag_reads_total", "Stream reads that found the answering replica behind the stream leader."),
+		StreamResets:  counter("roomcast_stream_resets_total", "Times the stream was found deleted or recreated."),
+		StreamCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roomcast_stream_requests_total", Help: "JetStream requests by kind (direct_get, multi_last, leader_get, stream_info).", ConstLabels: constLabels,
+		}, []string{"kind"}),
+		Resumes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roomcast_resumes_total", Help: "Subscribes with since, by where the missed events came from (tail, stream) and whether nothing was lost.", ConstLabels: constLabels,
+		}, []string{"source", "recovered"}),
 		NATSConnected: gauge("roomcast_nats_connected", "1 while the NATS connection is up."),
 		Draining:      gauge("roomcast_draining", "1 while the node drains."),
 		BadRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -76,6 +92,7 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 	}
 	reg.MustRegister(m.Connections, m.Messages, m.Broadcast, m.Closes, m.Rooms, m.Subscriptions,
 		m.BadPayloads, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed,
+		m.LiveDrops, m.ForgedLive, m.ReplicaLags, m.StreamResets, m.StreamCalls, m.Resumes,
 		m.NATSConnected, m.Draining, m.BadRequests)
 	return m
 }

@@ -12,49 +12,56 @@ import (
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
-// flakySource is an in-memory stream of one room whose LastSeq fails on
+// flakySource is an in-memory stream of one room whose Heads fails on
 // demand. It is a fake because the fault it injects (JetStream failing one
 // request while the live feed works) cannot be produced on cue with a real
 // server.
 type flakySource struct {
 	mu       sync.Mutex
 	stored   []uint64
-	failLast int // LastSeq fails this many more times
+	failLast int // Heads fails this many more times
 }
 
-func (s *flakySource) SubscribeLive(wire.Room, func(*wire.Event)) (func() error, error) {
+func (s *flakySource) SubscribeLive(wire.Room, func(*wire.Event), func()) (func() error, error) {
 	return func() error { return nil }, nil
 }
 
-func (s *flakySource) LastSeq(context.Context, wire.Room) (uint64, error) {
+func (s *flakySource) Heads(_ context.Context, rooms []wire.Room) (map[wire.Room]uint64, uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failLast > 0 {
 		s.failLast--
-		return 0, errors.New("jetstream unavailable")
+		return nil, 0, errors.New("jetstream unavailable")
 	}
+	heads := make(map[wire.Room]uint64)
 	if len(s.stored) == 0 {
-		return 0, nil
+		return heads, 0, nil
 	}
-	return s.stored[len(s.stored)-1], nil
+	last := s.stored[len(s.stored)-1]
+	for _, r := range rooms {
+		heads[r] = last
+	}
+	return heads, last, nil
 }
 
-func (s *flakySource) Replay(_ context.Context, r wire.Room, after, until uint64, fn func(*wire.Event) error) error {
+func (s *flakySource) StreamState(context.Context) (wire.StreamState, error) {
+	return wire.StreamState{FirstSeq: 1}, nil
+}
+
+func (s *flakySource) EnsureStream(context.Context) error { return nil }
+
+func (s *flakySource) Replay(_ context.Context, r wire.Room, after, until uint64, fn func(*wire.Event) error) (bool, error) {
 	s.mu.Lock()
 	stored := append([]uint64(nil), s.stored...)
 	s.mu.Unlock()
 	for _, q := range stored {
 		if q > after && q <= until {
 			if err := fn(&wire.Event{Room: r, Seq: q, Name: "e"}); err != nil {
-				return err
+				return false, err
 			}
 		}
 	}
-	return nil
-}
-
-func (s *flakySource) ResumePoint(_ context.Context, _ wire.Room, since uint64) (uint64, bool, error) {
-	return since, true, nil
+	return true, nil
 }
 
 // A client resumes on a node that is behind it (it saw seq 3 elsewhere;

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
+
 	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/wire"
 )
@@ -16,9 +18,10 @@ import (
 // connection's share of each delivery.
 type countingMember struct{ n atomic.Int64 }
 
-func (c *countingMember) Enqueue(*wire.Frame) bool { c.n.Add(1); return true }
-func (c *countingMember) Force(*wire.Frame) bool   { c.n.Add(1); return true }
-func (c *countingMember) CanTake(int, int) bool    { return true }
+func (c *countingMember) Enqueue(*wire.Frame) bool    { c.n.Add(1); return true }
+func (c *countingMember) Force(*wire.Frame) bool      { c.n.Add(1); return true }
+func (c *countingMember) CanTake(int, int) bool       { return true }
+func (c *countingMember) Close(ws.StatusCode, string) {}
 func (c *countingMember) Send(context.Context, *wire.Frame) error {
 	c.n.Add(1)
 	return nil

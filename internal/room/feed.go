@@ -1,8 +1,6 @@
 package room
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -15,21 +13,21 @@ import (
 // or after it (delivered).
 func (h *Hub) setUp(rm *room) {
 	defer close(rm.ready)
-	unsub, err := h.src.SubscribeLive(rm.name, func(ev *wire.Event) { h.onLive(rm, ev) })
+	unsub, err := h.src.SubscribeLive(rm.name,
+		func(ev *wire.Event) { h.onLive(rm, ev) },
+		func() { h.schedule(rm, 0) })
 	if err != nil {
 		rm.setUpErr = fmt.Errorf("live feed of %s: %w", rm.name, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(h.ctx, h.opts.StreamTimeout)
-	defer cancel()
-	last, err := h.src.LastSeq(ctx, rm.name)
+	heads, _, err := h.src.Heads(h.ctx, []wire.Room{rm.name})
 	if err != nil {
 		_ = unsub()
 		rm.setUpErr = fmt.Errorf("position of %s: %w", rm.name, err)
 		return
 	}
 	rm.unsubscribe = unsub
-	rm.lastSeq = last // nobody else sees rm before ready is closed
+	rm.setPosition(heads[rm.name]) // nobody else sees rm before ready is closed
 }
 
 // onLive is the live subscription's handler; calls for one room come one at
@@ -42,18 +40,30 @@ func (h *Hub) onLive(rm *room, ev *wire.Event) {
 	rm.feedMu.Lock()
 	defer rm.feedMu.Unlock()
 	if rm.stale {
-		return // the retry brings the room up to the stream, this event included
+		return // the sync brings the room up to the stream, this event included
 	}
 	last := rm.last()
 	switch {
 	case ev.Seq <= last:
 		h.m.Duplicates.Inc()
+		if ev.Prev == 0 {
+			// A room's first event again: the stream may have been
+			// recreated with sequences starting over.
+			h.sync.checkStream()
+		}
+		return
+	case ev.Prev < last:
+		// The stream says the room's previous event is older than one we
+		// delivered: not the stream we were reading. Hold the room until
+		// the stream's identity is checked, then sync it.
+		h.markStale(rm, fmt.Errorf("event %d follows %d, but %d was delivered", ev.Seq, ev.Prev, last))
+		h.sync.checkStream()
 		return
 	case ev.Prev > last:
 		// Events between last and this one never reached us: fetch them
-		// before this one. If that fails, this one waits for the retry too.
+		// before this one. If that fails, this one waits for the sync too.
 		h.m.Gaps.Inc()
-		if h.backfill(rm, last, ev.Seq-1) != nil || ev.Seq <= rm.last() {
+		if h.backfill(rm, last, ev.Prev) != nil || ev.Seq <= rm.last() {
 			return
 		}
 	}
@@ -62,12 +72,10 @@ func (h *Hub) onLive(rm *room, ev *wire.Event) {
 
 // backfill delivers the stored events in (after, until] and needs feedMu.
 // When the stream cannot be read the room goes stale: nothing after the
-// missing events is delivered until the retry has fetched them, so order
+// missing events is delivered until the sync has fetched them, so order
 // holds and nothing is lost.
 func (h *Hub) backfill(rm *room, after, until uint64) error {
-	ctx, cancel := context.WithTimeout(h.ctx, h.opts.StreamTimeout)
-	defer cancel()
-	err := h.src.Replay(ctx, rm.name, after, until, func(ev *wire.Event) error {
+	_, err := h.src.Replay(h.ctx, rm.name, after, until, func(ev *wire.Event) error {
 		if ev.Seq > rm.last() {
 			h.deliver(rm, ev)
 			h.m.Backfilled.Inc()
@@ -76,89 +84,24 @@ func (h *Hub) backfill(rm *room, after, until uint64) error {
 	})
 	if err != nil {
 		h.markStale(rm, fmt.Errorf("backfill (%d, %d]: %w", after, until, err))
-	}
-	return err
-}
-
-// markStale records that rm is behind the stream and schedules a retry;
-// needs feedMu.
-func (h *Hub) markStale(rm *room, err error) {
-	if rm.stale || h.ctx.Err() != nil {
-		return
-	}
-	rm.stale = true
-	h.log.Warn("room behind the stream; will retry", "room", rm.name.String(), "err", err, "retry_in", h.opts.RetryDelay)
-	time.AfterFunc(h.opts.RetryDelay, func() { h.retry(rm) })
-}
-
-// retry brings a stale room up to the stream's latest event, unless the
-// room has been torn down meanwhile.
-func (h *Hub) retry(rm *room) {
-	if h.ctx.Err() != nil || rm.isTornDown() {
-		return
-	}
-	rm.feedMu.Lock()
-	defer rm.feedMu.Unlock()
-	if !rm.stale {
-		return
-	}
-	rm.stale = false // syncLocked marks it again, and reschedules, on failure
-	_ = h.syncLocked(rm)
-}
-
-// syncLocked backfills whatever the stream holds past the last delivered
-// event; it needs feedMu. It fails when the stream cannot be read, and then
-// the room is stale.
-func (h *Hub) syncLocked(rm *room) error {
-	if rm.stale {
-		return errStale
-	}
-	ctx, cancel := context.WithTimeout(h.ctx, h.opts.StreamTimeout)
-	latest, err := h.src.LastSeq(ctx, rm.name)
-	cancel()
-	if err != nil {
-		h.markStale(rm, err)
 		return err
 	}
-	if last := rm.last(); latest > last {
-		h.m.Gaps.Inc()
-		return h.backfill(rm, last, latest)
-	}
+	rm.syncAttempts = 0
 	return nil
 }
 
-// errStale is what a room behind the stream answers until its retry.
-var errStale = errors.New("room is behind the stream; retrying")
-
-// Resync backfills every room from its last delivered event, for when the
-// live feed may have missed events (after a NATS reconnection).
-func (h *Hub) Resync() {
-	for _, rm := range h.snapshot() {
-		select {
-		case <-rm.ready:
-		default:
-			continue // still setting up: it reads its position itself
-		}
-		if rm.setUpErr != nil {
-			continue
-		}
-		rm.feedMu.Lock()
-		_ = h.syncLocked(rm) // a failure schedules its own retry
-		rm.feedMu.Unlock()
+// markStale records that rm is behind the stream and schedules a sync with
+// backoff; needs feedMu.
+func (h *Hub) markStale(rm *room, err error) {
+	if h.ctx.Err() != nil {
+		return
 	}
-}
-
-func (h *Hub) snapshot() []*room {
-	var out []*room
-	for i := range h.shards {
-		sh := &h.shards[i]
-		sh.mu.Lock()
-		for _, rm := range sh.rooms {
-			out = append(out, rm)
-		}
-		sh.mu.Unlock()
+	rm.stale = true
+	rm.syncAttempts++
+	delay := h.schedule(rm, rm.syncAttempts)
+	if rm.syncAttempts == 1 {
+		h.log.Warn("room behind the stream; will sync", "room", rm.name.String(), "err", err, "retry_in", delay)
 	}
-	return out
 }
 
 // deliver queues ev to every member and advances the room's position. An
@@ -174,17 +117,21 @@ func (h *Hub) deliver(rm *room, ev *wire.Event) {
 	start := time.Now()
 	rm.mu.Lock()
 	rm.lastSeq = ev.Seq
-	rm.remember(f)
+	rm.remember(f, h.opts.TailEvents, h.opts.TailBytes)
 	n := fanOut(rm.members, f)
 	rm.mu.Unlock()
 	rm.broadcast.Observe(time.Since(start).Seconds())
 	h.events.Add(float64(n))
 }
 
-// fanOut queues the same frame to each member; it is the per-delivery hot path.
+// fanOut queues the same frame to each member and counts those that took
+// it; it is the per-delivery hot path.
 func fanOut(members []Member, f *wire.Frame) int {
+	n := 0
 	for _, m := range members {
-		m.Enqueue(f)
+		if m.Enqueue(f) {
+			n++
+		}
 	}
-	return len(members)
+	return n
 }

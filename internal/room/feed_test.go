@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -16,9 +17,14 @@ import (
 )
 
 // recorder is an in-process member that keeps what it is sent.
-type recorder struct{ frames chan *wire.Frame }
+type recorder struct {
+	frames chan *wire.Frame
+	closed chan struct{} // gets a value when the hub closes the member
+}
 
-func newRecorder() *recorder { return &recorder{frames: make(chan *wire.Frame, 1024)} }
+func newRecorder() *recorder {
+	return &recorder{frames: make(chan *wire.Frame, 1024), closed: make(chan struct{}, 1)}
+}
 
 func (r *recorder) Enqueue(f *wire.Frame) bool {
 	select {
@@ -31,6 +37,12 @@ func (r *recorder) Enqueue(f *wire.Frame) bool {
 
 func (r *recorder) Force(f *wire.Frame) bool { return r.Enqueue(f) }
 func (r *recorder) CanTake(int, int) bool    { return true }
+func (r *recorder) Close(ws.StatusCode, string) {
+	select {
+	case r.closed <- struct{}{}:
+	default:
+	}
+}
 
 func (r *recorder) Send(ctx context.Context, f *wire.Frame) error {
 	select {
@@ -134,7 +146,7 @@ func TestLiveGapIsBackfilledBeforeTheNextEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2 := f.publish(t, r, 2)
-	unsub, err := f.bus.SubscribeLive(r, func(ev *wire.Event) { f.hub.onLive(rm, ev) })
+	unsub, err := f.bus.SubscribeLive(r, func(ev *wire.Event) { f.hub.onLive(rm, ev) }, func() {})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,15 +13,27 @@
 //   - A member's join is ordered with the feed: the callback run on joining
 //     sees the room's last delivered sequence, and every later event is
 //     delivered to the member.
+//   - A lost tail is found without a later event: a sync loop compares
+//     every room's position with the stream's heads (a few batched
+//     requests for all rooms) every AntiEntropyInterval, at once after a
+//     reconnection (Resync) and when a live subscription drops messages,
+//     and delivers what is missing. Rooms that fail to sync retry with
+//     exponential backoff and jitter, batched, so an outage does not turn
+//     into a storm of requests.
+//   - A recreated stream is noticed (its identity changes): every member
+//     is closed with 4010 and the rooms start again in the new stream; a
+//     stream that has gone is created again.
 package room
 
 import (
 	"context"
+	"errors"
 	"hash/maphash"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/roomcast/roomcast/internal/metrics"
@@ -32,36 +44,83 @@ import (
 // that cannot keep up deals with it itself (a connection closes with 4008).
 // Send may wait for room in the member's queue; replays use it. A resume's
 // hand-over asks CanTake whether the frames that must follow the replay at
-// once fit, then Forces them (and the response) in.
+// once fit, then Forces them (and the response) in. Close ends the member
+// (a stream reset closes every member with 4010).
 type Member interface {
 	Enqueue(f *wire.Frame) bool
 	Send(ctx context.Context, f *wire.Frame) error
 	Force(f *wire.Frame) bool
 	CanTake(frames, bytes int) bool
+	Close(code ws.StatusCode, reason string)
 }
 
-// Source is what the Hub needs of the bus (bus.Bus implements it).
+// Source is what the Hub needs of the bus (bus.Bus implements it). Each
+// call is one or a few bounded requests.
 type Source interface {
-	// SubscribeLive delivers room r's live events to fn, one at a time.
-	SubscribeLive(r wire.Room, fn func(*wire.Event)) (unsubscribe func() error, err error)
-	// LastSeq is the sequence of room r's latest stored event, 0 if none.
-	LastSeq(ctx context.Context, r wire.Room) (uint64, error)
-	// Replay calls fn with room r's stored events in (after, until], in order.
-	Replay(ctx context.Context, r wire.Room, after, until uint64, fn func(*wire.Event) error) error
-	// ResumePoint says after which sequence a resume from since replays,
-	// and whether nothing in between was lost to retention.
-	ResumePoint(ctx context.Context, r wire.Room, since uint64) (after uint64, recovered bool, err error)
+	// SubscribeLive delivers room r's live events to onEvent, one at a
+	// time, and calls onDrop when the subscription dropped some.
+	SubscribeLive(r wire.Room, onEvent func(*wire.Event), onDrop func()) (unsubscribe func() error, err error)
+	// Heads returns the sequence of each room's latest stored event
+	// (rooms with none are absent) and the stream's last sequence.
+	Heads(ctx context.Context, rooms []wire.Room) (heads map[wire.Room]uint64, streamLast uint64, err error)
+	// Replay calls fn with room r's stored events in (after, until], in
+	// order; intact reports that none of them was removed before it was
+	// read.
+	Replay(ctx context.Context, r wire.Room, after, until uint64, fn func(*wire.Event) error) (intact bool, err error)
+	// StreamState is the stream's identity and extent; wire.ErrStreamGone
+	// when it does not exist.
+	StreamState(ctx context.Context) (wire.StreamState, error)
+	// EnsureStream creates the stream when it does not exist.
+	EnsureStream(ctx context.Context) error
 }
 
-// Options configure a Hub.
+// Options configure a Hub. Zero fields take defaults.
 type Options struct {
 	Source  Source
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
-	// StreamTimeout bounds one call to the stream (last sequence, backfill).
-	StreamTimeout time.Duration
-	// RetryDelay is how long a room whose backfill failed waits to retry.
-	RetryDelay time.Duration
+	// AntiEntropyInterval is how often every room's position is checked
+	// against the stream; it bounds how long a lost last event of a room
+	// stays undelivered.
+	AntiEntropyInterval time.Duration
+	// RetryDelay is the first wait before a room that failed to sync tries
+	// again; it doubles (with jitter) up to MaxRetryDelay.
+	RetryDelay    time.Duration
+	MaxRetryDelay time.Duration
+	// TailEvents and TailBytes bound the frames each room keeps of its
+	// latest events for resumes; 0 takes the defaults, negative keeps none.
+	TailEvents int
+	TailBytes  int
+}
+
+// Defaults of Options.
+const (
+	DefaultAntiEntropyInterval = 5 * time.Second
+	DefaultRetryDelay          = 100 * time.Millisecond
+	DefaultMaxRetryDelay       = 10 * time.Second
+	DefaultTailEvents          = 128
+	DefaultTailBytes           = 64 << 10
+)
+
+func (o Options) withDefaults() Options {
+	dur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	dur(&o.AntiEntropyInterval, DefaultAntiEntropyInterval)
+	dur(&o.RetryDelay, DefaultRetryDelay)
+	dur(&o.MaxRetryDelay, DefaultMaxRetryDelay)
+	switch {
+	case o.TailEvents == 0:
+		o.TailEvents = DefaultTailEvents
+	case o.TailEvents < 0:
+		o.TailEvents = 0
+	}
+	if o.TailBytes <= 0 {
+		o.TailBytes = DefaultTailBytes
+	}
+	return o
 }
 
 const shardCount = 64
@@ -75,11 +134,13 @@ type Hub struct {
 	m      *metrics.Metrics
 	opts   Options
 	seed   maphash.Seed
-	ctx    context.Context // ends with Close; bounds backfills and retries
+	ctx    context.Context // ends with Close; bounds backfills and the sync loop
 	cancel context.CancelFunc
 	events prometheus.Counter // websocket_messages_total{message_type="event"}
+	loop   chan struct{}      // closed when the sync loop has ended
 
 	shards [shardCount]shard
+	sync   syncState
 }
 
 type shard struct {
@@ -87,25 +148,26 @@ type shard struct {
 	rooms map[string]*room // guarded by mu
 }
 
-// New returns an empty Hub.
+// New returns an empty Hub and starts its sync loop; Close stops it.
 func New(o Options) *Hub {
-	if o.StreamTimeout <= 0 {
-		o.StreamTimeout = 10 * time.Second
-	}
-	if o.RetryDelay <= 0 {
-		o.RetryDelay = time.Second
-	}
+	o = o.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{src: o.Source, log: o.Logger, m: o.Metrics, opts: o, seed: maphash.MakeSeed(), ctx: ctx, cancel: cancel,
-		events: o.Metrics.Messages.WithLabelValues(wire.TypeEvent)}
+		events: o.Metrics.Messages.WithLabelValues(wire.TypeEvent), loop: make(chan struct{})}
 	for i := range h.shards {
 		h.shards[i].rooms = make(map[string]*room)
 	}
+	h.sync.init()
+	go h.runSync()
 	return h
 }
 
-// Close stops backfill retries. Members stay; the caller closes connections.
-func (h *Hub) Close() { h.cancel() }
+// Close stops the sync loop and backfills and waits for the loop. Members
+// stay; the caller closes connections.
+func (h *Hub) Close() {
+	h.cancel()
+	<-h.loop
+}
 
 func (h *Hub) shard(name string) *shard {
 	return &h.shards[maphash.String(h.seed, name)%shardCount]
@@ -117,6 +179,10 @@ type Joined struct {
 	Replayed  int    // events replayed to m before it joined the live feed
 	Recovered bool   // nothing between since and Seq was lost to retention
 }
+
+// ErrStreamReset is returned by a join whose resume spanned a stream reset:
+// its position means nothing in the new stream (close code 4010).
+var ErrStreamReset = errors.New("the stream was recreated during the resume")
 
 // Join makes m a member of room r. With since, m first receives every stored
 // event of the room after since, then the live ones, with no gap and no

@@ -5,19 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
-// maxRing bounds the frames a room keeps for members catching up; a burst
-// larger than this makes them replay further from the stream instead.
-const maxRing = 1024
-
 // maxHandOver bounds the frames a hand-over forces past the member's queue
-// limit; with more to send, the catch-up replays another round instead.
+// limit; with more to send, they are sent paced by the member's writer
+// first.
 const maxHandOver = 64
 
-// maxCatchUpRounds bounds how often a catch-up replays again because the
+// maxCatchUpRounds bounds how often a catch-up goes round again because the
 // live feed outran it; a member that slow is better off reconnecting.
 const maxCatchUpRounds = 8
 
@@ -25,126 +23,159 @@ const maxCatchUpRounds = 8
 // feed: the member reads slower than the room is written.
 var ErrTooSlow = errors.New("resume could not catch up with the live feed")
 
-// catchUp replays room rm's events after since to m, then hands m over to
-// the live feed. The replay reads the stream up to the room's position at
-// the time; events the live feed delivers meanwhile are kept in the room's
-// ring, and the hand-over, under the room's lock, queues those of them m
-// has not had. If the ring no longer reaches back to where the replay
-// ended, it replays again from there.
+// resume is one member's catch-up from a position to the live feed.
+type resume struct {
+	h         *Hub
+	rm        *room
+	m         Member
+	cursor    uint64 // the last event the member has (or need not have)
+	epoch     uint64 // the room's stream epoch when the resume began
+	recovered bool
+	fromStore bool // some events came from the stream, not the tail
+	replayed  int
+}
+
+// catchUp sends m room rm's events after since, then hands m over to the
+// live feed, with no gap and no duplicate between the two. Events within
+// the room's tail are sent from memory; older ones are read from the
+// stream up to where the tail begins, so most resumes cost no request at
+// all and a long one costs one request per batch. The hand-over, under the
+// room's lock, queues the tail's frames the member has not had and makes
+// it a member.
 func (h *Hub) catchUp(ctx context.Context, rm *room, m Member, since uint64, onJoined func(Joined)) error {
-	sctx, cancel := context.WithTimeout(ctx, h.opts.StreamTimeout)
-	cursor, recovered, err := h.src.ResumePoint(sctx, rm.name, since)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("resume %s: %w", rm.name, err)
+	rs := &resume{h: h, rm: rm, m: m, cursor: since, recovered: true}
+	rm.mu.Lock()
+	rs.epoch = rm.epoch
+	rm.mu.Unlock()
+	if since > 0 && since < h.baseSeq() {
+		// A position in an older incarnation of the stream: what followed
+		// it there is gone. Everything the new one holds follows.
+		rs.cursor, rs.recovered = 0, false
 	}
-	if cursor > rm.last() {
-		// The client saw events this node has not delivered yet. Once the
-		// room is up to the stream, no event of the room up to cursor can
-		// reach the client again; until then, refuse.
-		rm.feedMu.Lock()
-		err := h.syncLocked(rm)
-		rm.feedMu.Unlock()
-		if err != nil {
+	if rs.cursor > rm.last() {
+		if err := rs.catchUpNode(ctx); err != nil {
 			return fmt.Errorf("resume %s: %w", rm.name, err)
 		}
 	}
-	rm.startCatchUp()
-	defer rm.endCatchUp()
-
-	replayed := 0
 	for range maxCatchUpRounds {
-		if target := rm.last(); target > cursor {
-			err := h.src.Replay(ctx, rm.name, cursor, target, func(ev *wire.Event) error {
-				cursor = ev.Seq
-				if ev.Err != nil {
-					return nil
-				}
-				replayed++
-				return m.Send(ctx, wire.EventFrame(ev))
-			})
-			if err != nil {
-				return err
-			}
-			cursor = max(cursor, target) // bad events and removed ones count as seen
-		}
-		if recovered {
-			// Retention may have removed events after since while the
-			// replay ran; since itself being gone (or, from 0, anything
-			// removed at all) says so.
-			if _, still, err := h.src.ResumePoint(ctx, rm.name, since); err == nil {
-				recovered = still
-			}
-		}
-		if rm.handOver(m, cursor, func(seq uint64, fromRing int) {
-			replayed += fromRing
-			h.m.Replayed.Add(float64(replayed))
-			onJoined(Joined{Seq: seq, Replayed: replayed, Recovered: recovered})
-		}) {
-			return nil
+		joined, err := rs.round(ctx, onJoined)
+		if joined || err != nil {
+			return err
 		}
 	}
 	return ErrTooSlow
 }
 
-// startCatchUp makes the room keep the frames it delivers until no member
-// is catching up any more.
-func (rm *room) startCatchUp() {
-	rm.mu.Lock()
-	defer rm.mu.Unlock()
-	rm.catchingUp++
-	if rm.catchingUp == 1 {
-		rm.ring, rm.ringFrom = nil, rm.lastSeq
+// catchUpNode handles a member that has seen events this node has not
+// delivered yet: it brings the room up to the stream first, so none of
+// them can reach the member again. A position past the end of the whole
+// stream is from an older incarnation of it.
+func (rs *resume) catchUpNode(ctx context.Context) error {
+	heads, streamLast, err := rs.h.src.Heads(ctx, []wire.Room{rs.rm.name})
+	if err != nil {
+		return err
 	}
+	head := heads[rs.rm.name]
+	rs.h.syncRoom(rs.rm, head)
+	if last := rs.rm.last(); last < head {
+		return fmt.Errorf("the room is behind the stream (%d of %d); retrying", last, head)
+	}
+	if rs.cursor > streamLast {
+		rs.cursor, rs.recovered = 0, false
+	}
+	return nil
 }
 
-func (rm *room) endCatchUp() {
-	rm.mu.Lock()
-	defer rm.mu.Unlock()
-	rm.catchingUp--
-	if rm.catchingUp == 0 {
-		clear(rm.ring)
-		rm.ring = nil
+// round hands the member over if the tail reaches back to the cursor, and
+// otherwise moves the cursor closer: through the tail, paced by the
+// member's writer, or through the stream up to where the tail begins.
+func (rs *resume) round(ctx context.Context, onJoined func(Joined)) (joined bool, err error) {
+	joined, pending, covered, err := rs.rm.handOver(rs.m, rs.cursor, rs.epoch, func(seq uint64, fromTail int) {
+		rs.replayed += fromTail
+		rs.h.m.Replayed.Add(float64(rs.replayed))
+		source := "tail"
+		if rs.fromStore {
+			source = "stream"
+		}
+		rs.h.m.Resumes.WithLabelValues(source, strconv.FormatBool(rs.recovered)).Inc()
+		onJoined(Joined{Seq: seq, Replayed: rs.replayed, Recovered: rs.recovered})
+	})
+	if joined || err != nil {
+		return joined, err
 	}
+	if covered {
+		return false, rs.send(ctx, pending)
+	}
+	return false, rs.readStore(ctx)
 }
 
-// remember keeps a delivered frame for members catching up; needs mu.
-func (rm *room) remember(f *wire.Frame) {
-	if rm.catchingUp == 0 {
-		return
+// send queues frames to the member, waiting for room in its queue.
+func (rs *resume) send(ctx context.Context, frames []*wire.Frame) error {
+	for _, f := range frames {
+		if err := rs.m.Send(ctx, f); err != nil {
+			return err
+		}
+		rs.cursor = f.Seq
+		rs.replayed++
 	}
-	rm.ring = append(rm.ring, f)
-	if len(rm.ring) > maxRing {
-		rm.ringFrom = rm.ring[0].Seq
-		rm.ring[0] = nil
-		rm.ring = rm.ring[1:]
-	}
+	return nil
 }
 
-// handOver makes m a live member if the ring covers everything after
-// cursor: it queues the ring's frames past cursor, adds m and calls
-// onJoined, all under mu, so no live event falls between. It reports false
-// when the ring does not reach back to cursor.
-func (rm *room) handOver(m Member, cursor uint64, onJoined func(seq uint64, fromRing int)) bool {
+// readStore sends the events from the cursor up to where the room's tail
+// begins, read from the stream.
+func (rs *resume) readStore(ctx context.Context) error {
+	target := rs.rm.tailStart()
+	rs.fromStore = true
+	intact, err := rs.h.src.Replay(ctx, rs.rm.name, rs.cursor, target, func(ev *wire.Event) error {
+		rs.cursor = ev.Seq
+		if ev.Err != nil {
+			return nil
+		}
+		rs.replayed++
+		return rs.m.Send(ctx, wire.EventFrame(ev))
+	})
+	if err != nil {
+		return err
+	}
+	rs.recovered = rs.recovered && intact
+	rs.cursor = max(rs.cursor, target) // bad events and removed ones count as seen
+	return nil
+}
+
+// tailStart is the position the tail reaches back to.
+func (rm *room) tailStart() uint64 {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
-	if cursor < rm.lastSeq && cursor < rm.ringFrom {
-		return false
+	return rm.tailFrom
+}
+
+// handOver makes m a live member if the tail covers everything after
+// cursor and the tail's frames past cursor fit in m's queue: it queues
+// them, adds m and calls onJoined, all under mu, so no live event falls
+// between. When the tail covers the cursor but holds too much to force,
+// it returns those frames (covered) to be sent paced first. It fails with
+// ErrStreamReset when the stream was reset since the resume began.
+func (rm *room) handOver(m Member, cursor, epoch uint64, onJoined func(seq uint64, fromTail int)) (joined bool, pending []*wire.Frame, covered bool, err error) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if rm.epoch != epoch {
+		return false, nil, false, ErrStreamReset
 	}
-	tail := rm.ring[sort.Search(len(rm.ring), func(i int) bool { return rm.ring[i].Seq > cursor }):]
+	if cursor < rm.tailFrom && cursor < rm.lastSeq {
+		return false, nil, false, nil
+	}
+	tail := rm.tail[sort.Search(len(rm.tail), func(i int) bool { return rm.tail[i].Seq > cursor }):]
 	size := 0
 	for _, f := range tail {
 		size += f.Len()
 	}
 	if len(tail) > maxHandOver || !m.CanTake(len(tail), size) {
-		// More than the member's queue takes now: replay further, paced
-		// by its writer, rather than overflow it.
-		return false
+		return false, append([]*wire.Frame(nil), tail...), true, nil
 	}
 	for _, f := range tail {
 		m.Force(f) // they fit; forced so a concurrent fan-out cannot refuse them
 	}
 	rm.add(m)
 	onJoined(rm.lastSeq, len(tail))
-	return true
+	return true, nil, true, nil
 }

@@ -27,7 +27,10 @@ type room struct {
 	// feedMu serialises the feed: live events, backfills and resyncs. It is
 	// held across stream reads, so mu, which joins and leaves take, is not.
 	feedMu sync.Mutex
-	stale  bool // guarded by feedMu: a backfill failed and a retry is due
+	stale  bool // guarded by feedMu: the room is behind the stream; a sync is due
+	// syncAttempts, guarded by feedMu, counts failed syncs in a row, for
+	// the backoff of the next.
+	syncAttempts int
 
 	// Guarded by mu.
 	mu       sync.Mutex
@@ -35,12 +38,15 @@ type room struct {
 	index    map[Member]int // position in members
 	lastSeq  uint64         // the last sequence delivered (or skipped) in order
 	tornDown bool           // set when the room is torn down
+	epoch    uint64         // counts stream resets; a resume spanning one fails
 
-	// Also guarded by mu: while members catch up, the frames delivered
-	// since ringFrom (exclusive), so a hand-over misses none.
-	catchingUp int
-	ring       []*wire.Frame
-	ringFrom   uint64
+	// Also guarded by mu: the tail, the frames of the room's latest events
+	// (those after tailFrom), kept so a resume from within it needs nothing
+	// from the stream, and a resume from further back can be handed over
+	// to the live feed without missing what arrived while it replayed.
+	tail      []*wire.Frame
+	tailBytes int
+	tailFrom  uint64
 }
 
 func newRoom(r wire.Room, m *metrics.Metrics) *room {
@@ -90,6 +96,36 @@ func (rm *room) last() uint64 {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	return rm.lastSeq
+}
+
+// setPosition places the room at seq with an empty tail: at set-up, and
+// after a stream reset. Needs mu.
+func (rm *room) setPosition(seq uint64) {
+	rm.lastSeq = seq
+	clear(rm.tail)
+	rm.tail, rm.tailBytes, rm.tailFrom = nil, 0, seq
+}
+
+// remember appends a delivered frame to the tail, dropping the oldest past
+// either bound. Needs mu.
+func (rm *room) remember(f *wire.Frame, maxFrames, maxBytes int) {
+	if maxFrames <= 0 {
+		rm.tailFrom = f.Seq
+		return
+	}
+	rm.tail = append(rm.tail, f)
+	rm.tailBytes += f.Len()
+	drop := 0
+	for len(rm.tail)-drop > maxFrames || rm.tailBytes > maxBytes && len(rm.tail)-drop > 1 {
+		old := rm.tail[drop]
+		rm.tailFrom = old.Seq
+		rm.tailBytes -= old.Len()
+		rm.tail[drop] = nil
+		drop++
+	}
+	if drop > 0 {
+		rm.tail = rm.tail[drop:]
+	}
 }
 
 // tearDown ends the live subscription of a room that has no members left.

@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/roomcast/roomcast/internal/bus"
 	"github.com/roomcast/roomcast/internal/natsembed"
+	"github.com/roomcast/roomcast/internal/room"
 )
 
 // connectNATS starts the embedded server or dials the configured cluster.
@@ -21,6 +24,7 @@ func (s *Server) connectNATS(ctx context.Context) error {
 		nats.CustomReconnectDelay(reconnectDelay),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			s.m.NATSConnected.Set(0)
+			s.hooks.disconnected()
 			if err == nil {
 				return // our own close at shutdown
 			}
@@ -29,10 +33,7 @@ func (s *Server) connectNATS(ctx context.Context) error {
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			s.m.NATSConnected.Set(1)
 			s.log.Info("NATS reconnected; resyncing rooms", "url", nc.ConnectedUrlRedacted())
-			select {
-			case s.resync <- struct{}{}:
-			default:
-			}
+			s.hooks.reconnected()
 		}),
 		nats.ClosedHandler(func(*nats.Conn) { s.m.NATSConnected.Set(0) }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
@@ -41,6 +42,7 @@ func (s *Server) connectNATS(ctx context.Context) error {
 				subj = sub.Subject
 			}
 			s.log.Warn("NATS error", "subject", subj, "err", err)
+			s.hooks.asyncError(sub, err)
 		}),
 	}
 	if s.cfg.Embedded() {
@@ -112,4 +114,34 @@ func (s *Server) waitNATSClosed() {
 		time.Sleep(10 * time.Millisecond)
 	}
 	s.nc.Close()
+}
+
+// natsHooks forwards the NATS connection's events to the parts built after
+// the connection: the bus (requests in flight end on a disconnect; a live
+// subscription that dropped messages) and the hub (a resync after a
+// reconnection). Until a part exists its events have nothing to act on.
+type natsHooks struct {
+	bus atomic.Pointer[bus.Bus]
+	hub atomic.Pointer[room.Hub]
+}
+
+func (h *natsHooks) disconnected() {
+	if b := h.bus.Load(); b != nil {
+		b.Disconnected()
+	}
+}
+
+func (h *natsHooks) reconnected() {
+	if b := h.bus.Load(); b != nil {
+		b.Reconnected()
+	}
+	if hub := h.hub.Load(); hub != nil {
+		hub.Resync()
+	}
+}
+
+func (h *natsHooks) asyncError(sub *nats.Subscription, err error) {
+	if b := h.bus.Load(); b != nil {
+		b.AsyncError(sub, err)
+	}
 }

@@ -43,19 +43,20 @@ type Server struct {
 	wsLn    net.Listener
 	adminLn net.Listener
 	admin   *http.Server
+	// stopWatch ends the watch of the stream's advisories.
+	stopWatch func()
 
 	wg       sync.WaitGroup // the goroutines Start launched
 	shutdown sync.Once
 	started  atomic.Bool // set when Start is done; guards the fields above for the admin handler
 	draining atomic.Bool
-	resync   chan struct{} // capacity 1: a NATS reconnection asks for a resync
-	stop     chan struct{} // closed by Shutdown; ends the resync loop
+	hooks    natsHooks
 }
 
 // Start builds and starts a node. It returns once the node serves
 // WebSocket clients; Shutdown stops it.
 func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server, err error) {
-	s := &Server{cfg: cfg, log: log, reg: prometheus.NewRegistry(), resync: make(chan struct{}, 1), stop: make(chan struct{})}
+	s := &Server{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
 			s.closeAll()
@@ -82,11 +83,16 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 	}); err != nil {
 		return nil, err
 	}
+	s.hooks.bus.Store(s.bus)
 	if err = s.ensureStream(ctx); err != nil {
 		return nil, err
 	}
 
 	s.hub = room.New(room.Options{Source: s.bus, Logger: log, Metrics: s.m})
+	s.hooks.hub.Store(s.hub)
+	if s.stopWatch, err = s.bus.WatchStream(s.hub.Resync, s.hub.CheckStream); err != nil {
+		return nil, err
+	}
 	s.edge = edge.New(edge.Options{
 		Hub: s.hub, Logger: log, Metrics: s.m,
 		Conn: conn.Options{
@@ -97,7 +103,6 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 		MaxConnections: cfg.MaxConnections, MaxSubscriptions: cfg.MaxSubscriptions,
 		AllowedOrigins: cfg.AllowedOrigins, Available: s.bus.Connected,
 	})
-	s.goRun(s.resyncLoop)
 	if s.wsLn, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("WebSocket listener: %w", err)
 	}
@@ -162,19 +167,6 @@ func (s *Server) ensureStream(ctx context.Context) error {
 	}
 }
 
-// resyncLoop backfills every room after a NATS reconnection, outside the
-// NATS client's callback goroutine.
-func (s *Server) resyncLoop() {
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-s.resync:
-			s.hub.Resync()
-		}
-	}
-}
-
 // Shutdown drains the node: readiness goes false, the WebSocket listener
 // closes, clients get server.draining and 1001 spread over most of the drain
 // timeout, then NATS is drained and everything stops. It returns within the
@@ -194,13 +186,11 @@ func (s *Server) drainAndStop() {
 
 // closeAll releases whatever Start built, in reverse order.
 func (s *Server) closeAll() {
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
 	if s.wsLn != nil {
 		_ = s.wsLn.Close()
+	}
+	if s.stopWatch != nil {
+		s.stopWatch()
 	}
 	if s.hub != nil {
 		s.hub.Close()

@@ -30,6 +30,7 @@ const (
 	CloseInternal     ws.StatusCode = 1011
 	CloseTokenExpired ws.StatusCode = 4001
 	CloseSlowConsumer ws.StatusCode = 4008
+	CloseStreamReset  ws.StatusCode = 4010 // the stream was recreated
 	CloseRateLimited  ws.StatusCode = 4029
 )
 

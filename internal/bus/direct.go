@@ -1,0 +1,178 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The stream is read with JetStream's direct get API: batched requests that
+// any replica answers (the one nearest the edge, since NATS prefers local
+// queue subscribers), without creating a consumer, so a resume costs no
+// Raft proposal and no state on the stream leader. A replica may lag behind
+// the leader, so every read that ends short of what it was asked for is
+// checked against the leader (see leaderNext).
+
+// directRequest is JetStream's JSApiMsgGetRequest, the fields roomcast uses.
+type directRequest struct {
+	Seq       uint64   `json:"seq,omitempty"`
+	NextFor   string   `json:"next_by_subj,omitempty"`
+	Batch     int      `json:"batch,omitempty"`
+	MaxBytes  int      `json:"max_bytes,omitempty"`
+	MultiLast []string `json:"multi_last,omitempty"`
+	UpToSeq   uint64   `json:"up_to_seq,omitempty"`
+}
+
+// storedMsg is one message of a direct get answer.
+type storedMsg struct {
+	Subject string
+	Seq     uint64
+	Time    time.Time
+	Data    []byte
+}
+
+// batchEnd is what the end-of-batch marker of a direct get says.
+type batchEnd struct {
+	Pending uint64 // messages matching the request past the last one sent
+	UpTo    uint64 // for multi_last: the stream's last sequence it read up to
+}
+
+// errNoResults is a direct get's 404: nothing matched.
+var errNoResults = errors.New("no stored message matched")
+
+// Direct get limits.
+const (
+	// maxBatchBytes bounds one replay batch, so a room of large events is
+	// read in slices that neither swamp the edge nor hold a room's feed
+	// for long.
+	maxBatchBytes = 1 << 20
+	// maxMultiLast is below the server's limit of 1024 subjects a
+	// multi_last request may match.
+	maxMultiLast = 1000
+	// maxMultiLastBytes keeps a multi_last request well under the
+	// smallest max_payload an edge runs with (64 KiB and a margin).
+	maxMultiLastBytes = 32 << 10
+)
+
+// direct sends one batched direct get and calls fn with each message, in
+// stream order, until the end-of-batch marker.
+func (b *Bus) direct(ctx context.Context, req directRequest, fn func(storedMsg) error) (batchEnd, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return batchEnd{}, err
+	}
+	inbox := b.nc.NewInbox()
+	sub, err := b.nc.SubscribeSync(inbox)
+	if err != nil {
+		return batchEnd{}, fmt.Errorf("direct get: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	kind := "direct_get"
+	if len(req.MultiLast) > 0 {
+		kind = "multi_last"
+	}
+	b.m.StreamCalls.WithLabelValues(kind).Inc()
+	// Generous, so a large answer is never cut off by the client's own
+	// limits; the request's max_bytes bounds it.
+	_ = sub.SetPendingLimits(-1, -1)
+	if err := b.nc.PublishRequest(b.apiDirect, inbox, body); err != nil {
+		return batchEnd{}, fmt.Errorf("direct get: %w", err)
+	}
+	var fnErr error
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return batchEnd{}, fmt.Errorf("direct get: %w", err)
+		}
+		end, done, err := b.directMsg(m, fn, &fnErr)
+		if done || err != nil {
+			if err == nil {
+				err = fnErr
+			}
+			return end, err
+		}
+	}
+}
+
+// directMsg handles one message of a direct get answer: a stored message
+// (handed to fn unless fn already failed), the end-of-batch marker, or an
+// error status.
+func (b *Bus) directMsg(m *nats.Msg, fn func(storedMsg) error, fnErr *error) (end batchEnd, done bool, err error) {
+	if len(m.Data) == 0 && m.Header.Get("Status") != "" {
+		switch status := m.Header.Get("Status"); status {
+		case "204": // end of batch
+			end.Pending, _ = strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
+			end.UpTo, _ = strconv.ParseUint(m.Header.Get("Nats-UpTo-Sequence"), 10, 64)
+			return end, true, nil
+		case "404":
+			return end, true, errNoResults
+		default:
+			return end, true, fmt.Errorf("direct get: status %s %s", status, m.Header.Get("Description"))
+		}
+	}
+	seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+	if err != nil {
+		return end, true, fmt.Errorf("direct get: answer without a sequence (is the stream's allow_direct on?)")
+	}
+	if *fnErr != nil {
+		return end, false, nil // read to the end of the batch, deliver nothing more
+	}
+	ts, _ := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
+	*fnErr = fn(storedMsg{Subject: m.Header.Get(jetstream.SubjectHeader), Seq: seq, Time: ts, Data: m.Data})
+	return end, false, nil
+}
+
+// leaderGetRequest and leaderGetResponse are JetStream's message get API
+// (not direct), which only the stream leader answers: the authority on
+// what the stream holds.
+type leaderGetRequest struct {
+	Seq     uint64 `json:"seq"`
+	NextFor string `json:"next_by_subj"`
+}
+
+type leaderGetResponse struct {
+	Message *struct {
+		Subject string    `json:"subject"`
+		Seq     uint64    `json:"seq"`
+		Data    []byte    `json:"data"`
+		Time    time.Time `json:"time"`
+	} `json:"message"`
+	Error *struct {
+		Code        int    `json:"code"`
+		ErrCode     int    `json:"err_code"`
+		Description string `json:"description"`
+	} `json:"error"`
+}
+
+// errCodeNoMessage is JetStream's "no message found".
+const errCodeNoMessage = 10037
+
+// leaderNext asks the stream leader for the first stored message of
+// subject at or after seq; found is false when there is none.
+func (b *Bus) leaderNext(ctx context.Context, subject string, seq uint64) (m storedMsg, found bool, err error) {
+	body, _ := json.Marshal(leaderGetRequest{Seq: seq, NextFor: subject})
+	b.m.StreamCalls.WithLabelValues("leader_get").Inc()
+	resp, err := b.nc.RequestWithContext(ctx, b.apiMsgGet, body)
+	if err != nil {
+		return m, false, fmt.Errorf("stream leader get: %w", err)
+	}
+	var r leaderGetResponse
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return m, false, fmt.Errorf("stream leader get: %w", err)
+	}
+	switch {
+	case r.Error != nil && r.Error.ErrCode == errCodeNoMessage:
+		return m, false, nil
+	case r.Error != nil:
+		return m, false, fmt.Errorf("stream leader get: %s (%d)", r.Error.Description, r.Error.ErrCode)
+	case r.Message == nil:
+		return m, false, errors.New("stream leader get: empty answer")
+	}
+	return storedMsg{Subject: r.Message.Subject, Seq: r.Message.Seq, Time: r.Message.Time, Data: r.Message.Data}, true, nil
+}

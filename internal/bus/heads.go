@@ -1,0 +1,82 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// Heads returns the sequence of the latest stored event of each of rooms
+// (rooms with none are absent) and the stream's last sequence when it was
+// read. It asks with batched direct gets (multi_last), a thousand rooms a
+// request, so checking every room of an edge costs a few requests, not one
+// a room. A replica may answer, and one that lags reports older heads: a
+// caller comparing heads with what it delivered sees nothing to do until
+// the replica catches up, never a false gap.
+func (b *Bus) Heads(ctx context.Context, rooms []wire.Room) (heads map[wire.Room]uint64, streamLast uint64, err error) {
+	heads = make(map[wire.Room]uint64, len(rooms))
+	for len(rooms) > 0 {
+		chunk, rest := b.headsChunk(rooms)
+		rooms = rest
+		last, err := b.headsOf(ctx, chunk, heads)
+		if err != nil {
+			return nil, 0, err
+		}
+		streamLast = max(streamLast, last)
+	}
+	return heads, streamLast, nil
+}
+
+// headsChunk splits off as many rooms as one multi_last request takes.
+func (b *Bus) headsChunk(rooms []wire.Room) (chunk, rest []wire.Room) {
+	size := 0
+	for i, r := range rooms {
+		size += len(b.subj.Room(r)) + 3 // quotes and comma
+		if i == maxMultiLast || size > maxMultiLastBytes {
+			return rooms[:i], rooms[i:]
+		}
+	}
+	return rooms, nil
+}
+
+// headsOf reads the heads of one chunk of rooms into heads. The answer is
+// bounded by bytes (it carries each room's last event whole), so it may
+// come in several parts: each continues past the last sequence returned,
+// up to the stream position the first one read to.
+func (b *Bus) headsOf(ctx context.Context, rooms []wire.Room, heads map[wire.Room]uint64) (streamLast uint64, err error) {
+	subjects := make([]string, len(rooms))
+	for i, r := range rooms {
+		subjects[i] = b.subj.Room(r)
+	}
+	req := directRequest{MultiLast: subjects, MaxBytes: maxBatchBytes}
+	for {
+		var last uint64
+		rctx, cancel := b.requestCtx(ctx)
+		end, err := b.direct(rctx, req, func(m storedMsg) error {
+			r, err := b.subj.RoomOf(m.Subject)
+			if err != nil {
+				return err
+			}
+			heads[r] = max(heads[r], m.Seq)
+			last = max(last, m.Seq)
+			return nil
+		})
+		cancel()
+		switch {
+		case errors.Is(err, errNoResults):
+			return max(streamLast, req.UpToSeq), nil
+		case err != nil:
+			return 0, fmt.Errorf("heads of %d rooms: %w", len(rooms), err)
+		}
+		if req.UpToSeq == 0 {
+			req.UpToSeq = end.UpTo
+		}
+		b.noteSeq(req.UpToSeq)
+		if end.Pending == 0 || last == 0 {
+			return req.UpToSeq, nil
+		}
+		req.Seq = last + 1
+	}
+}

@@ -1,0 +1,338 @@
+package room
+
+import (
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// syncState is the work of the hub's sync loop: which rooms to bring up to
+// the stream, and when. Anything may ask for work (schedule, resyncAll,
+// checkStream); only the loop (runSync) does it, one room at a time, so
+// however many rooms are behind, an edge has at most one request to the
+// stream in flight for them.
+type syncState struct {
+	kick chan struct{} // capacity 1: there is new work
+
+	mu      sync.Mutex
+	all     bool                // guarded by mu: check every room
+	checkID bool                // guarded by mu: check the stream's identity
+	due     map[*room]time.Time // guarded by mu: rooms to sync, and from when
+
+	// Owned by the loop.
+	checkedUpTo uint64 // the stream position of the last full check
+	failures    int    // failed full checks in a row
+
+	id atomic.Pointer[wire.StreamID] // the stream's identity, once known
+}
+
+func (s *syncState) init() {
+	s.kick = make(chan struct{}, 1)
+	s.due = make(map[*room]time.Time)
+}
+
+func (s *syncState) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// schedule asks for a sync of rm: now for attempt 0, otherwise after an
+// exponential backoff with jitter. It returns the delay.
+func (h *Hub) schedule(rm *room, attempt int) time.Duration {
+	d := backoff(attempt, h.opts.RetryDelay, h.opts.MaxRetryDelay)
+	s := &h.sync
+	s.mu.Lock()
+	s.dueAtLocked(rm, time.Now().Add(d))
+	s.mu.Unlock()
+	s.wake()
+	return d
+}
+
+// backoff is the wait before the attempt-th retry: RetryDelay doubling up
+// to MaxRetryDelay, spread by ±50% so rooms and edges that failed together
+// do not retry together.
+func backoff(attempt int, base, ceiling time.Duration) time.Duration {
+	if attempt <= 0 {
+		return 0
+	}
+	d := base
+	for i := 1; i < attempt && d < ceiling; i++ {
+		d *= 2
+	}
+	d = min(d, ceiling)
+	return d/2 + rand.N(d)
+}
+
+// resyncAll asks for every room to be checked against the stream, at once.
+func (s *syncState) resyncAll() {
+	s.mu.Lock()
+	s.all = true
+	s.mu.Unlock()
+	s.wake()
+}
+
+// checkStream asks for the stream's identity to be checked, at once.
+func (s *syncState) checkStream() {
+	s.mu.Lock()
+	s.checkID = true
+	s.mu.Unlock()
+	s.wake()
+}
+
+// take returns the work due now and when the next scheduled sync is due.
+func (s *syncState) take(now time.Time) (all, checkID bool, rooms []*room, next time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all, checkID = s.all, s.checkID
+	s.all, s.checkID = false, false
+	for rm, at := range s.due {
+		if all || !at.After(now) {
+			rooms = append(rooms, rm)
+			delete(s.due, rm)
+		} else if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	return all, checkID, rooms, next
+}
+
+// Resync checks every room against the stream at once, for when the live
+// feed may have missed events (after a NATS reconnection, a stream leader
+// change).
+func (h *Hub) Resync() { h.sync.resyncAll() }
+
+// CheckStream checks the stream's identity at once (after a stream
+// advisory says it was created or deleted).
+func (h *Hub) CheckStream() { h.sync.checkStream() }
+
+// runSync is the sync loop: every AntiEntropyInterval, and whenever work is
+// asked for, it checks the stream's identity and brings rooms up to the
+// stream.
+func (h *Hub) runSync() {
+	defer close(h.loop)
+	tick := time.NewTicker(h.opts.AntiEntropyInterval)
+	defer tick.Stop()
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
+	h.sync.checkStream() // learn the identity at start
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-tick.C:
+			h.sync.mu.Lock()
+			h.sync.all, h.sync.checkID = true, true
+			h.sync.mu.Unlock()
+		case <-h.sync.kick:
+		case <-retry.C:
+		}
+		next := h.syncOnce()
+		if !next.IsZero() {
+			retry.Reset(time.Until(next))
+		}
+	}
+}
+
+// syncOnce does the work due now and returns when the next scheduled sync
+// is due (zero when none is).
+func (h *Hub) syncOnce() time.Time {
+	all, checkID, rooms, next := h.sync.take(time.Now())
+	if checkID || all {
+		st, changed, ok := h.checkIdentity()
+		if !ok {
+			h.retryLater(all, checkID, rooms)
+			return h.nextDue(next)
+		}
+		if all && !changed && st.LastSeq == h.sync.checkedUpTo {
+			// Nothing was stored since the last full check, which left
+			// every room at its head: only rooms due on their own remain.
+			all = false
+		}
+		all = all || changed
+	}
+	if all {
+		rooms = h.readyRooms()
+	}
+	if len(rooms) == 0 {
+		return next
+	}
+	names := make([]wire.Room, len(rooms))
+	for i, rm := range rooms {
+		names[i] = rm.name
+	}
+	heads, upTo, err := h.src.Heads(h.ctx, names)
+	if err != nil {
+		h.log.Warn("cannot check rooms against the stream; will retry", "rooms", len(rooms), "err", err)
+		h.retryLater(all, false, rooms)
+		return h.nextDue(next)
+	}
+	if all {
+		h.sync.failures = 0
+		h.sync.checkedUpTo = upTo
+	}
+	for _, rm := range rooms {
+		h.syncRoom(rm, heads[rm.name])
+	}
+	return h.nextDue(next)
+}
+
+// retryLater puts work that failed back, due after a backoff.
+func (h *Hub) retryLater(all, checkID bool, rooms []*room) {
+	h.sync.failures++
+	at := time.Now().Add(backoff(h.sync.failures, h.opts.RetryDelay, h.opts.MaxRetryDelay))
+	if all {
+		rooms = h.readyRooms()
+	}
+	s := &h.sync
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, rm := range rooms {
+		s.dueAtLocked(rm, at)
+	}
+	if checkID && len(rooms) == 0 && !all {
+		s.checkID = true // retried with the next tick or kick
+	}
+}
+
+func (s *syncState) dueAtLocked(rm *room, at time.Time) {
+	if old, ok := s.due[rm]; !ok || at.Before(old) {
+		s.due[rm] = at
+	}
+}
+
+// nextDue is the earliest of next and what is scheduled now.
+func (h *Hub) nextDue(next time.Time) time.Time {
+	s := &h.sync
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, at := range s.due {
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	return next
+}
+
+// syncRoom brings rm up to head, the latest stored event of the room.
+func (h *Hub) syncRoom(rm *room, head uint64) {
+	if rm.isTornDown() {
+		return
+	}
+	rm.feedMu.Lock()
+	defer rm.feedMu.Unlock()
+	rm.stale = false
+	last := rm.last()
+	if head <= last {
+		rm.syncAttempts = 0
+		return // up to date, or the answering replica lags: nothing to do
+	}
+	h.m.Gaps.Inc()
+	_ = h.backfill(rm, last, head) // a failure schedules the next try
+}
+
+// readyRooms returns the rooms whose set-up succeeded.
+func (h *Hub) readyRooms() []*room {
+	var out []*room
+	for _, rm := range h.snapshot() {
+		select {
+		case <-rm.ready:
+			if rm.setUpErr == nil {
+				out = append(out, rm)
+			}
+		default: // still setting up: it reads its position itself
+		}
+	}
+	return out
+}
+
+func (h *Hub) snapshot() []*room {
+	var out []*room
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.Lock()
+		for _, rm := range sh.rooms {
+			out = append(out, rm)
+		}
+		sh.mu.Unlock()
+	}
+	return out
+}
+
+// checkIdentity reads the stream's identity and acts on a change: a stream
+// that has gone is created again; a stream that is not the one the rooms
+// were reading resets them. ok is false when the stream could not be read
+// (or recreated).
+func (h *Hub) checkIdentity() (st wire.StreamState, changed, ok bool) {
+	st, err := h.src.StreamState(h.ctx)
+	if errors.Is(err, wire.ErrStreamGone) {
+		h.log.Warn("the stream has gone; creating it again")
+		if err = h.src.EnsureStream(h.ctx); err == nil {
+			st, err = h.src.StreamState(h.ctx)
+		}
+	}
+	if err != nil {
+		h.log.Warn("cannot read the stream's identity; will retry", "err", err)
+		return st, false, false
+	}
+	old := h.sync.id.Load()
+	h.sync.id.Store(&st.ID)
+	if old == nil || old.Equal(st.ID) {
+		return st, false, true
+	}
+	h.sync.checkedUpTo = 0
+	h.reset(*old, st.ID)
+	return st, true, true
+}
+
+// reset starts every room again in a new stream: what the rooms delivered
+// was from the old one, so their members are closed with 4010 (they
+// subscribe again, and a position from the old stream gets recovered:
+// false), and each room takes the new stream's head as its position.
+func (h *Hub) reset(old, now wire.StreamID) {
+	h.m.StreamResets.Inc()
+	rooms := h.readyRooms()
+	h.log.Warn("the stream was recreated; closing members of every room so they subscribe again",
+		"rooms", len(rooms), "old_created", old.Created, "new_created", now.Created, "new_first_seq", now.BaseSeq)
+	names := make([]wire.Room, len(rooms))
+	for i, rm := range rooms {
+		names[i] = rm.name
+	}
+	heads, _, err := h.src.Heads(h.ctx, names)
+	if err != nil {
+		heads = nil // every room starts at 0 and the sync that follows catches up
+	}
+	for _, rm := range rooms {
+		for _, m := range rm.restart(heads[rm.name]) {
+			m.Close(wire.CloseStreamReset, "the stream was recreated; subscribe again")
+		}
+	}
+}
+
+// restart moves the room to seq in a new stream and returns its members,
+// who are to be closed.
+func (rm *room) restart(seq uint64) []Member {
+	rm.feedMu.Lock()
+	defer rm.feedMu.Unlock()
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	rm.stale = false
+	rm.syncAttempts = 0
+	rm.epoch++
+	rm.setPosition(seq)
+	return append([]Member(nil), rm.members...)
+}
+
+// baseSeq is the first sequence of the stream the rooms read, 0 while its
+// identity is not known.
+func (h *Hub) baseSeq() uint64 {
+	if id := h.sync.id.Load(); id != nil {
+		return id.BaseSeq
+	}
+	return 0
+}
