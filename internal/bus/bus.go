@@ -61,8 +61,8 @@ type Bus struct {
 	highSeq              atomic.Uint64 // the highest stream sequence seen
 
 	mu       sync.Mutex
-	connLost context.Context    // guarded by mu: done when the connection drops
-	lose     context.CancelFunc // guarded by mu: ends connLost
+	connLost context.Context               // guarded by mu: done when the connection drops
+	lose     context.CancelFunc            // guarded by mu: ends connLost
 	onDrop   map[*nats.Subscription]func() // guarded by mu: live subscriptions' drop handlers
 }
 
@@ -180,9 +180,34 @@ func (b *Bus) AsyncError(sub *nats.Subscription, err error) bool {
 	if ok && errors.Is(err, nats.ErrSlowConsumer) {
 		b.m.LiveDrops.Inc()
 		onDrop()
+		go b.afterDrain(sub, onDrop)
 	}
 	return ok
 }
+
+// afterDrain calls onDrop once more when sub has no messages pending. NATS
+// reports a slow consumer once, when it starts dropping, and goes on
+// dropping while the subscription stays full; a sync the first call
+// starts may read the stream before the last of those were dropped. Once
+// the subscription has drained, no drop can still be to come, so a sync
+// then finds them all. It ends by itself: when the subscription drains or
+// ends.
+func (b *Bus) afterDrain(sub *nats.Subscription, onDrop func()) {
+	for {
+		n, _, err := sub.Pending()
+		if err != nil {
+			return // unsubscribed or the connection closed
+		}
+		if n == 0 {
+			onDrop()
+			return
+		}
+		time.Sleep(drainPoll)
+	}
+}
+
+// drainPoll is how often afterDrain looks at a full subscription.
+const drainPoll = 20 * time.Millisecond
 
 // liveEvent checks and decodes a message of a live subject. Only the
 // stream's republish gives it the stream's name and the stored subject of

@@ -80,8 +80,12 @@ func (ss *session) subscribe(req wire.Request) {
 			Status: "subscribed", Channel: name, Seq: j.Seq, Replayed: j.Replayed, Recovered: j.Recovered,
 		}), true)
 	})
-	if errors.Is(err, room.ErrTooSlow) {
+	switch {
+	case errors.Is(err, room.ErrTooSlow):
 		ss.c.Close(wire.CloseSlowConsumer, "resume could not catch up; resume again")
+		return
+	case errors.Is(err, room.ErrStreamReset):
+		ss.c.Close(wire.CloseStreamReset, "the stream was recreated; subscribe again")
 		return
 	}
 	if err != nil {
@@ -177,6 +181,8 @@ func closeReason(info conn.CloseInfo) string {
 		return metrics.CloseTooBig
 	case 4008:
 		return metrics.CloseSlowConsumer
+	case 4010:
+		return metrics.CloseStreamReset
 	}
 	if info.ByPeer {
 		return metrics.CloseClient

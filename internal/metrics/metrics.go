@@ -14,6 +14,7 @@ const (
 	CloseTooBig       = "too_big"       // 1009
 	CloseProtocol     = "protocol"      // 1002, 1003
 	CloseDraining     = "draining"      // 1001
+	CloseStreamReset  = "stream_reset"  // 4010
 	CloseTimeout      = "timeout"       // read deadline passed
 	CloseOther        = "other"
 )

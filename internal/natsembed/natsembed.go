@@ -33,7 +33,21 @@ type Options struct {
 	Routes        []string
 
 	ReadyTimeout time.Duration // 0: 15 s
+
+	// LivePrefix, when set, protects the live subjects under it
+	// (LivePrefix.>): only the stream's republish, which no user's
+	// permissions limit, publishes there, so no client can forge a live
+	// event (with a large Nats-Sequence, edges would drop real events as
+	// duplicates). Clients without credentials are workers and may publish
+	// anything else; the edge connects as EdgeUser with EdgePassword.
+	LivePrefix   string
+	EdgeUser     string
+	EdgePassword string
 }
+
+// workerUser is the user every client without credentials becomes.
+const workerUser = "worker"
+
 
 // Start starts the server and waits until it accepts clients.
 func Start(o Options) (*server.Server, error) {
@@ -76,6 +90,19 @@ func serverOptions(o Options) (*server.Options, error) {
 		StoreDir:   o.DataDir,
 		MaxPayload: o.MaxPayload,
 		NoSigs:     true, // the roomcast process owns signals
+	}
+	if o.LivePrefix != "" {
+		if o.EdgeUser == "" || o.EdgePassword == "" || o.EdgeUser == workerUser {
+			return nil, errors.New("embedded NATS: protecting the live subjects needs the edge's user and password")
+		}
+		noLive := &server.Permissions{
+			Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: []string{o.LivePrefix + ".>"}},
+		}
+		sopts.Users = []*server.User{
+			{Username: o.EdgeUser, Password: o.EdgePassword, Permissions: noLive},
+			{Username: workerUser, Permissions: noLive},
+		}
+		sopts.NoAuthUser = workerUser
 	}
 	if o.ClusterName != "" {
 		ch, cp, err := splitHostPort(o.ClusterListen)

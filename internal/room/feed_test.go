@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -71,13 +73,29 @@ type fixture struct {
 	bus *bus.Bus
 	m   *metrics.Metrics
 	js  jetstream.JetStream
+	ns  *natsserver.Server
 }
 
 func newFixture(t *testing.T, sc bus.StreamConfig) *fixture {
+	return newFixtureWith(t, sc, nil)
+}
+
+// newFixtureWith lets a test change the hub's options. The NATS connection
+// routes its events to the bus the way the server does.
+func newFixtureWith(t *testing.T, sc bus.StreamConfig, edit func(*Options)) *fixture {
 	ns := natstest.RunServer(t)
-	nc := natstest.Connect(t, ns.ClientURL())
+	var b *bus.Bus
+	ready := make(chan struct{})
+	nc := natstest.Connect(t, ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			<-ready
+			b.AsyncError(sub, err)
+		}),
+		nats.DisconnectErrHandler(func(*nats.Conn, error) { <-ready; b.Disconnected() }),
+		nats.ReconnectHandler(func(*nats.Conn) { <-ready; b.Reconnected() }))
 	m := metrics.NewUnregistered()
 	b, err := bus.New(nc, bus.Options{Logger: natstest.Quiet, Metrics: m, Stream: sc})
+	close(ready)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,9 +108,13 @@ func newFixture(t *testing.T, sc bus.StreamConfig) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := New(Options{Source: b, Logger: natstest.Quiet, Metrics: m, RetryDelay: 50 * time.Millisecond})
+	o := Options{Source: b, Logger: natstest.Quiet, Metrics: m, RetryDelay: 50 * time.Millisecond}
+	if edit != nil {
+		edit(&o)
+	}
+	h := New(o)
 	t.Cleanup(h.Close)
-	return &fixture{hub: h, bus: b, m: m, js: js}
+	return &fixture{hub: h, bus: b, m: m, js: js, ns: ns}
 }
 
 func (f *fixture) publish(t *testing.T, r wire.Room, n int) uint64 {

@@ -21,11 +21,15 @@ type syncState struct {
 	mu      sync.Mutex
 	all     bool                // guarded by mu: check every room
 	checkID bool                // guarded by mu: check the stream's identity
+	fresh   bool                // guarded by mu: news (a reconnection) ends the backoff
 	due     map[*room]time.Time // guarded by mu: rooms to sync, and from when
+
+	// Guarded by mu too: the backoff after failed checks.
+	failures  int       // failed checks in a row
+	notBefore time.Time // no check before then
 
 	// Owned by the loop.
 	checkedUpTo uint64 // the stream position of the last full check
-	failures    int    // failed full checks in a row
 
 	id atomic.Pointer[wire.StreamID] // the stream's identity, once known
 }
@@ -69,10 +73,11 @@ func backoff(attempt int, base, ceiling time.Duration) time.Duration {
 	return d/2 + rand.N(d)
 }
 
-// resyncAll asks for every room to be checked against the stream, at once.
+// resyncAll asks for every room to be checked against the stream, at once,
+// even while failed checks back off: it is called when something changed.
 func (s *syncState) resyncAll() {
 	s.mu.Lock()
-	s.all = true
+	s.all, s.fresh = true, true
 	s.mu.Unlock()
 	s.wake()
 }
@@ -86,9 +91,17 @@ func (s *syncState) checkStream() {
 }
 
 // take returns the work due now and when the next scheduled sync is due.
+// While failures back off (until notBefore) nothing is due but what news
+// asked for.
 func (s *syncState) take(now time.Time) (all, checkID bool, rooms []*room, next time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.fresh {
+		s.fresh, s.notBefore, s.failures = false, time.Time{}, 0
+	}
+	if now.Before(s.notBefore) {
+		return false, false, nil, s.notBefore
+	}
 	all, checkID = s.all, s.checkID
 	s.all, s.checkID = false, false
 	for rm, at := range s.due {
@@ -172,8 +185,10 @@ func (h *Hub) syncOnce() time.Time {
 		h.retryLater(all, false, rooms)
 		return h.nextDue(next)
 	}
+	h.sync.mu.Lock()
+	h.sync.failures = 0
+	h.sync.mu.Unlock()
 	if all {
-		h.sync.failures = 0
 		h.sync.checkedUpTo = upTo
 	}
 	for _, rm := range rooms {
@@ -182,21 +197,19 @@ func (h *Hub) syncOnce() time.Time {
 	return h.nextDue(next)
 }
 
-// retryLater puts work that failed back, due after a backoff.
+// retryLater puts work that failed back, and holds every check back until
+// a backoff has passed: when the stream cannot be reached, one request per
+// attempt finds out, and attempts thin out.
 func (h *Hub) retryLater(all, checkID bool, rooms []*room) {
-	h.sync.failures++
-	at := time.Now().Add(backoff(h.sync.failures, h.opts.RetryDelay, h.opts.MaxRetryDelay))
-	if all {
-		rooms = h.readyRooms()
-	}
 	s := &h.sync
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.failures++
+	s.notBefore = time.Now().Add(backoff(s.failures, h.opts.RetryDelay, h.opts.MaxRetryDelay))
+	s.all = s.all || all
+	s.checkID = s.checkID || checkID
 	for _, rm := range rooms {
-		s.dueAtLocked(rm, at)
-	}
-	if checkID && len(rooms) == 0 && !all {
-		s.checkID = true // retried with the next tick or kick
+		s.dueAtLocked(rm, s.notBefore)
 	}
 }
 
@@ -211,6 +224,9 @@ func (h *Hub) nextDue(next time.Time) time.Time {
 	s := &h.sync
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if (s.all || s.checkID) && (next.IsZero() || s.notBefore.Before(next)) {
+		next = s.notBefore
+	}
 	for _, at := range s.due {
 		if next.IsZero() || at.Before(next) {
 			next = at
@@ -281,6 +297,16 @@ func (h *Hub) checkIdentity() (st wire.StreamState, changed, ok bool) {
 		return st, false, false
 	}
 	old := h.sync.id.Load()
+	if old != nil && !old.Equal(st.ID) {
+		// A stream made by someone else may lack what edges rely on
+		// (direct gets, the republish): bring its configuration back
+		// first, so the members closed below find it working when they
+		// come back.
+		if err := h.src.EnsureStream(h.ctx); err != nil {
+			h.log.Warn("cannot configure the recreated stream; will retry", "err", err)
+			return st, false, false
+		}
+	}
 	h.sync.id.Store(&st.ID)
 	if old == nil || old.Equal(st.ID) {
 		return st, false, true

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -46,14 +47,17 @@ func (s *Server) connectNATS(ctx context.Context) error {
 		}),
 	}
 	if s.cfg.Embedded() {
+		secret := rand.Text() // the edge's own password, never leaves the process
 		ns, err := natsembed.Start(natsembed.Options{
 			Listen: s.cfg.NATSListen, DataDir: s.cfg.ResolvedDataDir(), ServerName: s.cfg.ServerName,
 			MaxPayload: int32(s.cfg.MaxPayload) + 4096, Logger: s.log,
+			LivePrefix: s.cfg.SubjectPrefix + ".live", EdgeUser: edgeUser, EdgePassword: secret,
 		})
 		if err != nil {
 			return err
 		}
 		s.ns = ns
+		opts = append(opts, nats.UserInfo(edgeUser, secret))
 		if s.nc, err = natsembed.Connect(ns, opts...); err != nil {
 			return err
 		}
@@ -62,6 +66,10 @@ func (s *Server) connectNATS(ctx context.Context) error {
 	}
 	return s.dialNATS(ctx, opts)
 }
+
+// edgeUser is the embedded NATS user of the node's own connection, the one
+// allowed to publish to the live subjects besides the stream.
+const edgeUser = "roomcast-edge"
 
 // dialNATS connects to an external NATS, retrying with backoff while it is
 // unreachable, so a node started before its NATS comes up waits for it.
