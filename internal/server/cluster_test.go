@@ -56,6 +56,7 @@ func TestClusterNodeLossLosesNothing(t *testing.T) {
 		done <- nil
 	}()
 
+	var stall time.Duration // the longest time from an event's storing to its arrival
 	for i := range total {
 		m, err := c.Read(time.Now().Add(60 * time.Second))
 		if err != nil {
@@ -64,9 +65,21 @@ func TestClusterNodeLossLosesNothing(t *testing.T) {
 		if got := counterOf(t, m); got != i {
 			t.Fatalf("event %d has counter %d (seq %d): a gap or a duplicate", i, got, m.Seq)
 		}
+		stored, err := time.Parse(time.RFC3339Nano, m.TS)
+		if err != nil {
+			t.Fatalf("event %d: ts %q: %v", i, m.TS, err)
+		}
+		stall = max(stall, time.Since(stored))
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	// Failover costs tens of milliseconds to a couple of seconds (a leader
+	// election); a request left waiting on the dead node used to make it
+	// 11 s. The bound is loose so a busy machine does not fail it.
+	t.Logf("longest from storing to delivery: %s", stall)
+	if stall > 6*time.Second {
+		t.Fatalf("an event took %s from storing to delivery across the failover", stall)
 	}
 	if n := edge.NATSConn().Stats().Reconnects; n == 0 {
 		t.Fatal("the edge never reconnected: the node loss was not exercised")
