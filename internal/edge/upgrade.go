@@ -12,10 +12,69 @@ import (
 	"github.com/roomcast/roomcast/internal/conn"
 )
 
+// DefaultMaxHandshakes bounds the handshakes in progress on a node: far
+// more than a burst of reconnecting clients needs (a handshake takes a
+// round trip or two), few enough that clients which open sockets and then
+// send their request slowly, or never, cannot pile up goroutines and
+// buffers. It does not derive from MaxConnections: a small limit there
+// would let a few slow sockets lock everyone out.
+const DefaultMaxHandshakes = 1024
+
+// handshakeGate bounds the handshakes in progress by count; HandshakeTimeout
+// bounds each by time. It is a semaphore: a slot per handshake, taken
+// before its goroutine starts and given back when the handshake ends.
+type handshakeGate struct {
+	slots chan struct{}
+}
+
+// newHandshakeGate returns a gate for limit handshakes at once
+// (DefaultMaxHandshakes when limit is not positive).
+func newHandshakeGate(limit int) *handshakeGate {
+	if limit <= 0 {
+		limit = DefaultMaxHandshakes
+	}
+	return &handshakeGate{slots: make(chan struct{}, limit)}
+}
+
+// enter takes a slot without waiting; false means the gate is full.
+func (g *handshakeGate) enter() bool {
+	select {
+	case g.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// leave gives back the slot enter took.
+func (g *handshakeGate) leave() { <-g.slots }
+
+// admitHandshake starts the handshake of a socket just accepted on a
+// goroutine of its own, counted in s.wg, if gate has a slot; otherwise it
+// closes the socket at once, so slow handshakes past the limit cost neither
+// a goroutine nor a buffer. The accept loop calls it, holding a count of
+// s.wg itself, so the count never grows from zero while Drain waits.
+func (s *Server) admitHandshake(gate *handshakeGate, nc net.Conn) {
+	if !gate.enter() {
+		s.log.Debug("handshake refused: too many in progress", "remote", nc.RemoteAddr().String())
+		_ = nc.Close()
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer gate.leave()
+		s.handshake(nc)
+	}()
+}
+
 // handshake upgrades one accepted socket and starts its connection. The
 // upgrade reads the request straight from the socket (gobwas/ws's zero-copy
 // upgrade): no net/http machinery stays behind on the connection.
 func (s *Server) handshake(nc net.Conn) {
+	// First, before anything reads: the handshake's time counts from the
+	// accept (this goroutine starts right after it), so a client sending
+	// its request slowly, or not at all, holds its slot for at most this.
 	_ = nc.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
 	reserved := false
 	u := ws.Upgrader{
