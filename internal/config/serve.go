@@ -115,6 +115,39 @@ func (c *Serve) ResolvedDataDir() string {
 	return filepath.Join(os.TempDir(), "roomcast", "jetstream")
 }
 
+// CheckDataDir makes sure the embedded NATS server can store its JetStream
+// data: it creates the data directory if it is missing and checks that it
+// is writable by creating and removing a file in it, so a bad --data-dir
+// fails at once and by name instead of as an embedded server that never
+// gets ready. It does nothing when serve uses an external NATS. Unlike
+// Validate it touches the file system, so serve calls it just before it
+// starts the embedded server.
+func (c *Serve) CheckDataDir() error {
+	if !c.Embedded() {
+		return nil
+	}
+	dir := c.ResolvedDataDir()
+	if err := checkWritableDir(dir); err != nil {
+		return fmt.Errorf("data directory %s (--data-dir) cannot hold JetStream storage: %w", dir, err)
+	}
+	return nil
+}
+
+// checkWritableDir creates dir if needed and writes a file in it. Trying
+// is the only check that holds everywhere: permission bits say nothing to
+// root, nor about a read-only mount or a full disk.
+func checkWritableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".roomcast-write-check-*")
+	if err != nil {
+		return err
+	}
+	_, werr := f.WriteString("roomcast")
+	return errors.Join(werr, f.Close(), os.Remove(f.Name()))
+}
+
 // Validate reports every problem of c at once.
 func (c *Serve) Validate() error {
 	var errs []error
