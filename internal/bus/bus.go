@@ -31,7 +31,15 @@ type Options struct {
 	// a head check). Requests in flight when the NATS connection drops end
 	// at once instead (see Disconnected).
 	RequestTimeout time.Duration
+	// MaxConcurrentReads bounds the stream reads in flight. Each answer may
+	// be up to a megabyte, and NATS cuts off a client that lets more than
+	// its max_pending (64 MiB by default) wait: a crowd of clients resuming
+	// at once must queue here, not there.
+	MaxConcurrentReads int
 }
+
+// DefaultMaxConcurrentReads is Options.MaxConcurrentReads's default.
+const DefaultMaxConcurrentReads = 16
 
 // DefaultRequestTimeout is Options.RequestTimeout's default. Direct gets are
 // answered by the nearest replica in milliseconds; a request that takes
@@ -58,6 +66,7 @@ type Bus struct {
 	// The JetStream API subjects of the stream's direct and leader gets.
 	apiDirect, apiMsgGet string
 	timeout              time.Duration
+	reads                chan struct{} // a slot per stream read in flight
 	highSeq              atomic.Uint64 // the highest stream sequence seen
 
 	mu       sync.Mutex
@@ -81,6 +90,9 @@ func New(nc *nats.Conn, o Options) (*Bus, error) {
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = DefaultRequestTimeout
 	}
+	if o.MaxConcurrentReads <= 0 {
+		o.MaxConcurrentReads = DefaultMaxConcurrentReads
+	}
 	stream := o.Stream.withDefaults()
 	b := &Bus{
 		nc:        nc,
@@ -92,6 +104,7 @@ func New(nc *nats.Conn, o Options) (*Bus, error) {
 		apiDirect: "$JS.API.DIRECT.GET." + stream.Name,
 		apiMsgGet: "$JS.API.STREAM.MSG.GET." + stream.Name,
 		timeout:   o.RequestTimeout,
+		reads:     make(chan struct{}, o.MaxConcurrentReads),
 		onDrop:    make(map[*nats.Subscription]func()),
 	}
 	b.connLost, b.lose = context.WithCancel(context.Background())
@@ -114,6 +127,23 @@ func (b *Bus) Reconnected() {
 		b.connLost, b.lose = context.WithCancel(context.Background())
 	}
 	b.mu.Unlock()
+}
+
+// startRead waits for a read slot, for as long as ctx allows, and returns
+// the request's context and the function that ends it and frees the slot.
+// The request timeout starts once the slot is taken: waiting in line is
+// not the stream being slow.
+func (b *Bus) startRead(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	select {
+	case b.reads <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+	rctx, cancel := b.requestCtx(ctx)
+	return rctx, func() {
+		cancel()
+		<-b.reads
+	}, nil
 }
 
 // requestCtx bounds one request: by the request timeout, and by the

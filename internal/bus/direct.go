@@ -67,6 +67,11 @@ func (b *Bus) direct(ctx context.Context, req directRequest, fn func(storedMsg) 
 	if err != nil {
 		return batchEnd{}, err
 	}
+	ctx, done, err := b.startRead(ctx)
+	if err != nil {
+		return batchEnd{}, fmt.Errorf("direct get: %w", err)
+	}
+	defer done()
 	inbox := b.nc.NewInbox()
 	sub, err := b.nc.SubscribeSync(inbox)
 	if err != nil {
@@ -157,6 +162,11 @@ const errCodeNoMessage = 10037
 // subject at or after seq; found is false when there is none.
 func (b *Bus) leaderNext(ctx context.Context, subject string, seq uint64) (m storedMsg, found bool, err error) {
 	body, _ := json.Marshal(leaderGetRequest{Seq: seq, NextFor: subject})
+	ctx, done, err := b.startRead(ctx)
+	if err != nil {
+		return m, false, fmt.Errorf("stream leader get: %w", err)
+	}
+	defer done()
 	b.m.StreamCalls.WithLabelValues("leader_get").Inc()
 	resp, err := b.nc.RequestWithContext(ctx, b.apiMsgGet, body)
 	if err != nil {

@@ -53,8 +53,7 @@ func (b *Bus) headsOf(ctx context.Context, rooms []wire.Room, heads map[wire.Roo
 	req := directRequest{MultiLast: subjects, MaxBytes: maxBatchBytes}
 	for {
 		var last uint64
-		rctx, cancel := b.requestCtx(ctx)
-		end, err := b.direct(rctx, req, func(m storedMsg) error {
+		end, err := b.direct(ctx, req, func(m storedMsg) error {
 			r, err := b.subj.RoomOf(m.Subject)
 			if err != nil {
 				return err
@@ -63,7 +62,6 @@ func (b *Bus) headsOf(ctx context.Context, rooms []wire.Room, heads map[wire.Roo
 			last = max(last, m.Seq)
 			return nil
 		})
-		cancel()
 		switch {
 		case errors.Is(err, errNoResults):
 			return max(streamLast, req.UpToSeq), nil

@@ -89,10 +89,8 @@ func (rd *reader) batch(ctx context.Context) (more bool, err error) {
 	}
 	start := max(rd.cursor, 1)
 	first := true
-	rctx, cancel := rd.b.requestCtx(ctx)
-	defer cancel()
 	n := 0
-	end, err := rd.b.direct(rctx, directRequest{Seq: start, NextFor: rd.subject, Batch: ReplayBatch + 1, MaxBytes: maxBatchBytes},
+	end, err := rd.b.direct(ctx, directRequest{Seq: start, NextFor: rd.subject, Batch: ReplayBatch + 1, MaxBytes: maxBatchBytes},
 		func(m storedMsg) error {
 			n++
 			if first {
@@ -150,7 +148,7 @@ func (rd *reader) checkLeader(ctx context.Context) (done bool, err error) {
 	}
 	if rd.unconfirmed {
 		rd.unconfirmed = false
-		m, found, err := rd.leaderNext(ctx, rd.cursor)
+		m, found, err := rd.b.leaderNext(ctx, rd.subject, rd.cursor)
 		if err != nil {
 			return false, err
 		}
@@ -158,7 +156,7 @@ func (rd *reader) checkLeader(ctx context.Context) (done bool, err error) {
 			rd.intact = false
 		}
 	}
-	m, found, err := rd.leaderNext(ctx, rd.cursor+1)
+	m, found, err := rd.b.leaderNext(ctx, rd.subject, rd.cursor+1)
 	switch {
 	case err != nil:
 		return false, err
@@ -182,12 +180,6 @@ func (rd *reader) checkLeader(ctx context.Context) (done bool, err error) {
 		}
 	}
 	return rd.cursor >= rd.until, nil
-}
-
-func (rd *reader) leaderNext(ctx context.Context, seq uint64) (storedMsg, bool, error) {
-	rctx, cancel := rd.b.requestCtx(ctx)
-	defer cancel()
-	return rd.b.leaderNext(rctx, rd.subject, seq)
 }
 
 // neverRemoved reports whether the stream still holds every message it

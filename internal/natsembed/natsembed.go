@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 )
 
 // Options configure an embedded server.
@@ -39,10 +40,10 @@ type Options struct {
 	// permissions limit, publishes there, so no client can forge a live
 	// event (with a large Nats-Sequence, edges would drop real events as
 	// duplicates). Clients without credentials are workers and may publish
-	// anything else; the edge connects as EdgeUser with EdgePassword.
-	LivePrefix   string
-	EdgeUser     string
-	EdgePassword string
+	// anything else; the edge connects with the NKey EdgeKey (a user
+	// public key, see nkeys.CreateUser), whose seed never leaves it.
+	LivePrefix string
+	EdgeKey    string
 }
 
 // workerUser is the user every client without credentials becomes.
@@ -92,16 +93,14 @@ func serverOptions(o Options) (*server.Options, error) {
 		NoSigs:     true, // the roomcast process owns signals
 	}
 	if o.LivePrefix != "" {
-		if o.EdgeUser == "" || o.EdgePassword == "" || o.EdgeUser == workerUser {
-			return nil, errors.New("embedded NATS: protecting the live subjects needs the edge's user and password")
+		if !nkeys.IsValidPublicUserKey(o.EdgeKey) {
+			return nil, errors.New("embedded NATS: protecting the live subjects needs the edge's NKey (a user public key)")
 		}
 		noLive := &server.Permissions{
 			Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: []string{o.LivePrefix + ".>"}},
 		}
-		sopts.Users = []*server.User{
-			{Username: o.EdgeUser, Password: o.EdgePassword, Permissions: noLive},
-			{Username: workerUser, Permissions: noLive},
-		}
+		sopts.Nkeys = []*server.NkeyUser{{Nkey: o.EdgeKey, Permissions: noLive}}
+		sopts.Users = []*server.User{{Username: workerUser, Permissions: noLive}}
 		sopts.NoAuthUser = workerUser
 	}
 	if o.ClusterName != "" {

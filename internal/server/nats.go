@@ -2,13 +2,13 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 
 	"github.com/roomcast/roomcast/internal/bus"
 	"github.com/roomcast/roomcast/internal/natsembed"
@@ -47,17 +47,23 @@ func (s *Server) connectNATS(ctx context.Context) error {
 		}),
 	}
 	if s.cfg.Embedded() {
-		secret := rand.Text() // the edge's own password, never leaves the process
+		// The node's own identity on its NATS; the seed never leaves the
+		// process.
+		key, err := nkeys.CreateUser()
+		if err != nil {
+			return fmt.Errorf("embedded NATS: edge key: %w", err)
+		}
+		pub, _ := key.PublicKey()
 		ns, err := natsembed.Start(natsembed.Options{
 			Listen: s.cfg.NATSListen, DataDir: s.cfg.ResolvedDataDir(), ServerName: s.cfg.ServerName,
 			MaxPayload: int32(s.cfg.MaxPayload) + 4096, Logger: s.log,
-			LivePrefix: s.cfg.SubjectPrefix + ".live", EdgeUser: edgeUser, EdgePassword: secret,
+			LivePrefix: s.cfg.SubjectPrefix + ".live", EdgeKey: pub,
 		})
 		if err != nil {
 			return err
 		}
 		s.ns = ns
-		opts = append(opts, nats.UserInfo(edgeUser, secret))
+		opts = append(opts, nats.Nkey(pub, key.Sign))
 		if s.nc, err = natsembed.Connect(ns, opts...); err != nil {
 			return err
 		}
@@ -66,10 +72,6 @@ func (s *Server) connectNATS(ctx context.Context) error {
 	}
 	return s.dialNATS(ctx, opts)
 }
-
-// edgeUser is the embedded NATS user of the node's own connection, the one
-// allowed to publish to the live subjects besides the stream.
-const edgeUser = "roomcast-edge"
 
 // dialNATS connects to an external NATS, retrying with backoff while it is
 // unreachable, so a node started before its NATS comes up waits for it.

@@ -15,14 +15,22 @@ import (
 // fillRoom stores n events in room with async publishes.
 func fillRoom(b *testing.B, srv *server.Server, room string, n int) {
 	b.Helper()
-	nc := natstest.Connect(b, srv.NATSURL())
+	fillRoomAt(b, srv.NATSURL(), room, n)
+}
+
+// fillRoomAt stores n events in room through the NATS at url and returns
+// the sequence of the last.
+func fillRoomAt(b *testing.B, url, room string, n int) uint64 {
+	b.Helper()
+	nc := natstest.Connect(b, url)
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
 	if err != nil {
 		b.Fatal(err)
 	}
 	subject := "roomcast.rooms." + room[:4] + "." + room[5:]
+	var last jetstream.PubAckFuture
 	for i := range n {
-		if _, err := js.PublishAsync(subject, fmt.Appendf(nil, `{"event":"task.assigned","data":{"n":%d,"task_id":"t%d","pool_id":"p1"}}`, i, i)); err != nil {
+		if last, err = js.PublishAsync(subject, fmt.Appendf(nil, `{"event":"task.assigned","data":{"n":%d,"task_id":"t%d","pool_id":"p1"}}`, i, i)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -31,6 +39,13 @@ func fillRoom(b *testing.B, srv *server.Server, room string, n int) {
 	case <-time.After(2 * time.Minute):
 		b.Fatal("publishing did not complete")
 	}
+	select {
+	case ack := <-last.Ok():
+		return ack.Sequence
+	case err := <-last.Err():
+		b.Fatal(err)
+	}
+	return 0
 }
 
 // BenchmarkReplay100k replays a 100,000-event room to one client from the
