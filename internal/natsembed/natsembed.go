@@ -49,7 +49,6 @@ type Options struct {
 // workerUser is the user every client without credentials becomes.
 const workerUser = "worker"
 
-
 // Start starts the server and waits until it accepts clients.
 func Start(o Options) (*server.Server, error) {
 	sopts, err := serverOptions(o)
