@@ -14,40 +14,34 @@ import (
 	"github.com/roomcast/roomcast/internal/metrics"
 )
 
-// serveGated runs a Server on a loopback listener whose accept loop admits
-// handshakes through a gate of limit, as Serve does. Cleanup stops the
-// listener and drains the server, which waits for every handshake.
+// serveGated runs a Server admitting at most limit handshakes at once on a
+// loopback listener. Cleanup stops the listener and drains the server,
+// which waits for every handshake.
 func serveGated(t *testing.T, handshakeTimeout time.Duration, limit int) (*handshakeGate, string) {
 	t.Helper()
 	s := New(Options{
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Metrics:          metrics.NewUnregistered(),
 		HandshakeTimeout: handshakeTimeout,
+		MaxHandshakes:    limit,
 	})
-	gate := newHandshakeGate(limit)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	acceptDone := make(chan struct{})
+	served := make(chan struct{})
 	go func() {
-		defer close(acceptDone)
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.admitHandshake(gate, nc)
-		}
+		defer close(served)
+		_ = s.Serve(ln)
 	}()
 	t.Cleanup(func() {
 		ln.Close()
-		<-acceptDone
+		<-served
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		s.Drain(ctx, 0)
 	})
-	return gate, ln.Addr().String()
+	return s.handshakes, ln.Addr().String()
 }
 
 // dialRaw opens a TCP connection, closed on cleanup (before the server's).

@@ -31,6 +31,7 @@ type Options struct {
 	MaxSubscriptions int           // per connection; 0: DefaultMaxSubscriptions
 	AllowedOrigins   []string      // empty: any; "*" matches any
 	HandshakeTimeout time.Duration // 0: DefaultHandshakeTimeout
+	MaxHandshakes    int           // handshakes in progress; 0: DefaultMaxHandshakes
 	// Available reports whether the bus can serve new subscriptions; nil
 	// means always.
 	Available func() bool
@@ -45,12 +46,13 @@ const (
 // Server accepts and serves WebSocket clients.
 type Server struct {
 	// Set at construction.
-	opts      Options
-	connOpts  conn.Options
-	log       *slog.Logger
-	m         *metrics.Metrics
-	msgCount  map[string]prometheus.Counter // websocket_messages_total by type
-	drainedCh chan struct{}                 // closed when the last connection ends while draining
+	opts       Options
+	connOpts   conn.Options
+	log        *slog.Logger
+	m          *metrics.Metrics
+	msgCount   map[string]prometheus.Counter // websocket_messages_total by type
+	drainedCh  chan struct{}                 // closed when the last connection ends while draining
+	handshakes *handshakeGate                // bounds the handshakes in progress
 
 	wg sync.WaitGroup // accept loops and handshakes
 
@@ -69,13 +71,14 @@ func New(o Options) *Server {
 		o.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	s := &Server{
-		opts:      o,
-		connOpts:  o.Conn.WithDefaults(),
-		log:       o.Logger,
-		m:         o.Metrics,
-		msgCount:  make(map[string]prometheus.Counter),
-		drainedCh: make(chan struct{}),
-		conns:     make(map[*conn.Conn]struct{}),
+		opts:       o,
+		connOpts:   o.Conn.WithDefaults(),
+		log:        o.Logger,
+		m:          o.Metrics,
+		msgCount:   make(map[string]prometheus.Counter),
+		drainedCh:  make(chan struct{}),
+		conns:      make(map[*conn.Conn]struct{}),
+		handshakes: newHandshakeGate(o.MaxHandshakes),
 	}
 	for _, t := range []string{wire.TypeRequest, wire.TypeResponse, wire.TypeError, wire.TypePing, wire.TypePong} {
 		s.msgCount[t] = o.Metrics.Messages.WithLabelValues(t)
@@ -111,11 +114,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		s.wg.Add(1) // the loop's own count is held, so this never grows from zero
-		go func() {
-			defer s.wg.Done()
-			s.handshake(nc)
-		}()
+		s.admitHandshake(nc)
 	}
 }
 

@@ -13,8 +13,7 @@ import (
 )
 
 // session is the protocol state of one connection. Its fields are owned by
-// the connection's reader: the Handler methods run one at a time, in order,
-// on its behalf.
+// the connection's handler calls, which run one at a time, in order.
 type session struct {
 	srv  *Server
 	c    *conn.Conn
@@ -175,7 +174,7 @@ func closeReason(info conn.CloseInfo) string {
 		}
 	case 1001:
 		return metrics.CloseDraining
-	case 1002, 1003:
+	case 1002, 1003, 1007:
 		return metrics.CloseProtocol
 	case 1009:
 		return metrics.CloseTooBig

@@ -50,11 +50,12 @@ func (g *handshakeGate) enter() bool {
 func (g *handshakeGate) leave() { <-g.slots }
 
 // admitHandshake starts the handshake of a socket just accepted on a
-// goroutine of its own, counted in s.wg, if gate has a slot; otherwise it
+// goroutine of its own, counted in s.wg, if there is a slot; otherwise it
 // closes the socket at once, so slow handshakes past the limit cost neither
 // a goroutine nor a buffer. The accept loop calls it, holding a count of
 // s.wg itself, so the count never grows from zero while Drain waits.
-func (s *Server) admitHandshake(gate *handshakeGate, nc net.Conn) {
+func (s *Server) admitHandshake(nc net.Conn) {
+	gate := s.handshakes
 	if !gate.enter() {
 		s.log.Debug("handshake refused: too many in progress", "remote", nc.RemoteAddr().String())
 		_ = nc.Close()

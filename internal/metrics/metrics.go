@@ -12,7 +12,7 @@ const (
 	CloseClient       = "client"        // the client closed or went away
 	CloseSlowConsumer = "slow_consumer" // 4008
 	CloseTooBig       = "too_big"       // 1009
-	CloseProtocol     = "protocol"      // 1002, 1003
+	CloseProtocol     = "protocol"      // 1002, 1003, 1007
 	CloseDraining     = "draining"      // 1001
 	CloseStreamReset  = "stream_reset"  // 4010
 	CloseTimeout      = "timeout"       // read deadline passed

@@ -297,22 +297,20 @@ func (h *Hub) checkIdentity() (st wire.StreamState, changed, ok bool) {
 		return st, false, false
 	}
 	old := h.sync.id.Load()
-	if old != nil && !old.Equal(st.ID) {
-		// A stream made by someone else may lack what edges rely on
-		// (direct gets, the republish): bring its configuration back
-		// first, so the members closed below find it working when they
-		// come back.
-		if err := h.src.EnsureStream(h.ctx); err != nil {
-			h.log.Warn("cannot configure the recreated stream; will retry", "err", err)
-			return st, false, false
-		}
-	}
 	h.sync.id.Store(&st.ID)
 	if old == nil || old.Equal(st.ID) {
 		return st, false, true
 	}
 	h.sync.checkedUpTo = 0
 	h.reset(*old, st.ID)
+	// A stream made by someone else may lack what edges rely on (direct
+	// gets, the republish): bring its configuration back. Until then the
+	// members closed above get UNAVAILABLE and retry.
+	if err := h.src.EnsureStream(h.ctx); err != nil {
+		h.log.Warn("cannot configure the recreated stream; will retry", "err", err)
+		h.sync.id.Store(old) // so the next check sees the change, and tries again
+		return st, false, false
+	}
 	return st, true, true
 }
 

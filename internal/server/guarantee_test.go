@@ -133,15 +133,35 @@ func TestStreamRecreatedByAnOperatorResetsRooms(t *testing.T) {
 	}
 	cfg := st.CachedInfo().Config
 	cfg.AllowDirect = false // an operator's own configuration; the edge restores its own
-	if err := js.DeleteStream(t.Context(), "ROOMCAST"); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if _, err := js.CreateStream(ctx, cfg); err != nil {
-		t.Fatal(err)
+	// The edge recreates a stream it finds gone, and may do so between the
+	// operator's delete and create: then the operator tries again.
+	for attempt := 1; ; attempt++ {
+		if err := js.DeleteStream(t.Context(), "ROOMCAST"); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		_, err := js.CreateStream(ctx, cfg)
+		cancel()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) || attempt == 20 {
+			t.Fatalf("operator's create, attempt %d: %v", attempt, err)
+		}
 	}
 	expectClose(t, c, int(wire.CloseStreamReset))
+	// The edge resets its rooms, then gives the stream its configuration
+	// back: once it has, a new client is not caught by the reset.
+	natstest.WaitFor(t, 20*time.Second, func() error {
+		st, err := js.Stream(t.Context(), "ROOMCAST")
+		if err != nil {
+			return err
+		}
+		if !st.CachedInfo().Config.AllowDirect {
+			return errors.New("the edge has not configured the new stream yet")
+		}
+		return nil
+	})
 
 	c2 := dial(t, srv)
 	subscribe(t, c2, room, nil)

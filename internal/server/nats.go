@@ -47,6 +47,9 @@ func (s *Server) connectNATS(ctx context.Context) error {
 		}),
 	}
 	if s.cfg.Embedded() {
+		if err := s.cfg.CheckDataDir(); err != nil {
+			return err
+		}
 		// The node's own identity on its NATS; the seed never leaves the
 		// process.
 		key, err := nkeys.CreateUser()
