@@ -117,7 +117,7 @@ func (h *Hub) deliver(rm *room, ev *wire.Event) {
 	start := time.Now()
 	rm.mu.Lock()
 	rm.lastSeq = ev.Seq
-	rm.remember(f, h.opts.TailEvents, h.opts.TailBytes)
+	rm.remember(f, h.tail)
 	n := fanOut(rm.members, f)
 	rm.mu.Unlock()
 	rm.broadcast.Observe(time.Since(start).Seconds())

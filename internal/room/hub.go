@@ -89,8 +89,13 @@ type Options struct {
 	MaxRetryDelay time.Duration
 	// TailEvents and TailBytes bound the frames each room keeps of its
 	// latest events for resumes; 0 takes the defaults, negative keeps none.
-	TailEvents int
-	TailBytes  int
+	// While a resume of the room is catching up, the tail may hold up to
+	// CatchUpTailEvents and CatchUpTailBytes, so the resume can hand over
+	// to the live feed even when the room is busy or its events large.
+	TailEvents        int
+	TailBytes         int
+	CatchUpTailEvents int
+	CatchUpTailBytes  int
 }
 
 // Defaults of Options.
@@ -100,6 +105,8 @@ const (
 	DefaultMaxRetryDelay       = 10 * time.Second
 	DefaultTailEvents          = 128
 	DefaultTailBytes           = 64 << 10
+	DefaultCatchUpTailEvents   = 1024
+	DefaultCatchUpTailBytes    = 4 << 20
 )
 
 func (o Options) withDefaults() Options {
@@ -120,6 +127,12 @@ func (o Options) withDefaults() Options {
 	if o.TailBytes <= 0 {
 		o.TailBytes = DefaultTailBytes
 	}
+	if o.CatchUpTailEvents <= 0 {
+		o.CatchUpTailEvents = DefaultCatchUpTailEvents
+	}
+	if o.CatchUpTailBytes <= 0 {
+		o.CatchUpTailBytes = DefaultCatchUpTailBytes
+	}
 	return o
 }
 
@@ -138,6 +151,7 @@ type Hub struct {
 	cancel context.CancelFunc
 	events prometheus.Counter // websocket_messages_total{message_type="event"}
 	loop   chan struct{}      // closed when the sync loop has ended
+	tail   tailBounds
 
 	shards [shardCount]shard
 	sync   syncState
@@ -153,7 +167,8 @@ func New(o Options) *Hub {
 	o = o.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{src: o.Source, log: o.Logger, m: o.Metrics, opts: o, seed: maphash.MakeSeed(), ctx: ctx, cancel: cancel,
-		events: o.Metrics.Messages.WithLabelValues(wire.TypeEvent), loop: make(chan struct{})}
+		events: o.Metrics.Messages.WithLabelValues(wire.TypeEvent), loop: make(chan struct{}),
+		tail: tailBounds{o.TailEvents, o.TailBytes, o.CatchUpTailEvents, o.CatchUpTailBytes}}
 	for i := range h.shards {
 		h.shards[i].rooms = make(map[string]*room)
 	}

@@ -46,7 +46,14 @@ func (h *Hub) catchUp(ctx context.Context, rm *room, m Member, since uint64, onJ
 	rs := &resume{h: h, rm: rm, m: m, cursor: since, recovered: true}
 	rm.mu.Lock()
 	rs.epoch = rm.epoch
+	rm.catchingUp++
 	rm.mu.Unlock()
+	defer func() {
+		rm.mu.Lock()
+		rm.catchingUp--
+		rm.trimTail(h.tail)
+		rm.mu.Unlock()
+	}()
 	if since > 0 && since < h.baseSeq() {
 		// A position in an older incarnation of the stream: what followed
 		// it there is gone. Everything the new one holds follows.

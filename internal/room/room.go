@@ -44,9 +44,10 @@ type room struct {
 	// (those after tailFrom), kept so a resume from within it needs nothing
 	// from the stream, and a resume from further back can be handed over
 	// to the live feed without missing what arrived while it replayed.
-	tail      []*wire.Frame
-	tailBytes int
-	tailFrom  uint64
+	tail       []*wire.Frame
+	tailBytes  int
+	tailFrom   uint64
+	catchingUp int // resumes under way: the tail may grow to the catch-up bounds
 }
 
 func newRoom(r wire.Room, m *metrics.Metrics) *room {
@@ -106,15 +107,33 @@ func (rm *room) setPosition(seq uint64) {
 	rm.tail, rm.tailBytes, rm.tailFrom = nil, 0, seq
 }
 
+// tailBounds are the limits of a room's tail: small in the steady state,
+// larger while a resume is catching up, so a room of large or frequent
+// events still gives the resume a window to hand over in.
+type tailBounds struct {
+	frames, bytes           int // steady state
+	catchUpFrames, catchUpB int // while resumes are under way
+}
+
 // remember appends a delivered frame to the tail, dropping the oldest past
-// either bound. Needs mu.
-func (rm *room) remember(f *wire.Frame, maxFrames, maxBytes int) {
-	if maxFrames <= 0 {
+// the bounds. Needs mu.
+func (rm *room) remember(f *wire.Frame, b tailBounds) {
+	if b.frames <= 0 && rm.catchingUp == 0 {
 		rm.tailFrom = f.Seq
 		return
 	}
 	rm.tail = append(rm.tail, f)
 	rm.tailBytes += f.Len()
+	rm.trimTail(b)
+}
+
+// trimTail drops the tail's oldest frames past the bounds in force, but
+// never the newest. Needs mu.
+func (rm *room) trimTail(b tailBounds) {
+	maxFrames, maxBytes := b.frames, b.bytes
+	if rm.catchingUp > 0 {
+		maxFrames, maxBytes = max(maxFrames, b.catchUpFrames), max(maxBytes, b.catchUpB)
+	}
 	drop := 0
 	for len(rm.tail)-drop > maxFrames || rm.tailBytes > maxBytes && len(rm.tail)-drop > 1 {
 		old := rm.tail[drop]
@@ -125,6 +144,9 @@ func (rm *room) remember(f *wire.Frame, maxFrames, maxBytes int) {
 	}
 	if drop > 0 {
 		rm.tail = rm.tail[drop:]
+	}
+	if len(rm.tail) == 0 {
+		rm.tail = nil // give back the backing array
 	}
 }
 
