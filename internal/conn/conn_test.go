@@ -223,10 +223,9 @@ func TestSendWaitsForRoomInsteadOfOverflowing(t *testing.T) {
 	}
 }
 
-// A peer that answers the keep-alive pings stays connected however quiet it
-// is otherwise.
-func TestPeerAnsweringPingsStays(t *testing.T) {
-	_, client, h := pair(t, Options{PingInterval: 30 * time.Millisecond, PongTimeout: 200 * time.Millisecond})
+// answerPings answers the server's pings on client until it closes, and
+// reports each on the returned channel.
+func answerPings(client net.Conn) <-chan struct{} {
 	pings := make(chan struct{}, 100)
 	go func() {
 		for {
@@ -240,6 +239,14 @@ func TestPeerAnsweringPingsStays(t *testing.T) {
 			}
 		}
 	}()
+	return pings
+}
+
+// A peer that answers the keep-alive pings stays connected however quiet it
+// is otherwise.
+func TestPeerAnsweringPingsStays(t *testing.T) {
+	_, client, h := pair(t, Options{PingInterval: 30 * time.Millisecond, PongTimeout: 200 * time.Millisecond})
+	pings := answerPings(client)
 	for i := range 5 {
 		select {
 		case <-pings:

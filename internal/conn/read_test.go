@@ -192,19 +192,7 @@ func TestMessageTimeoutLeavesKeepAliveAlone(t *testing.T) {
 	writeFragments(t, client, ws.OpText, []byte(`{"type":`), []byte(`"ping"}`))
 	h.waitMessages(t, 1)
 	quietSince := time.Now()
-	pings := make(chan struct{}, 100)
-	go func() {
-		for {
-			f, err := ws.ReadFrame(client)
-			if err != nil {
-				return
-			}
-			if f.Header.OpCode == ws.OpPing {
-				_ = ws.WriteFrame(client, ws.MaskFrame(ws.NewPongFrame(f.Payload)))
-				pings <- struct{}{}
-			}
-		}
-	}()
+	pings := answerPings(client)
 	for i := 0; i < 5 || time.Since(quietSince) < 2*timeout; i++ {
 		select {
 		case <-pings:
