@@ -206,3 +206,31 @@ func TestLiveEventsCarrySequences(t *testing.T) {
 		t.Fatalf("bad live event %+v", e2)
 	}
 }
+
+// A replay to a reader slower than the request timeout still completes:
+// the timeout bounds the stream's answer, not the reader.
+func TestSlowReaderOutlastsTheRequestTimeout(t *testing.T) {
+	ns := natstest.RunServer(t)
+	nc := natstest.Connect(t, ns.ClientURL())
+	b, err := New(nc, Options{Logger: natstest.Quiet, Metrics: metrics.NewUnregistered(), RequestTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.EnsureStream(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r := wire.MustRoom("pool:slowreader")
+	var last uint64
+	for i := range 60 {
+		last = b.mustPublish(t, r, i)
+	}
+	n := 0
+	_, err = b.Replay(t.Context(), r, 0, last, func(*wire.Event) error {
+		n++
+		time.Sleep(5 * time.Millisecond) // a slow reader: 300 ms for the batch, past the 100 ms timeout
+		return nil
+	})
+	if err != nil || n != 60 {
+		t.Fatalf("replayed %d of 60 to a slow reader: %v", n, err)
+	}
+}

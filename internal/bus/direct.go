@@ -48,10 +48,10 @@ var errNoResults = errors.New("no stored message matched")
 
 // Direct get limits.
 const (
-	// maxBatchBytes bounds one replay batch, so a room of large events is
-	// read in slices that neither swamp the edge nor hold a room's feed
-	// for long.
-	maxBatchBytes = 1 << 20
+	// maxBatchBytes bounds one batch, which is held in memory while its
+	// events are handed on, so a room of large events is read in slices
+	// that neither swamp the edge nor hold a room's feed for long.
+	maxBatchBytes = 256 << 10
 	// maxMultiLast is below the server's limit of 1024 subjects a
 	// multi_last request may match.
 	maxMultiLast = 1000
@@ -60,22 +60,25 @@ const (
 	maxMultiLastBytes = 32 << 10
 )
 
-// direct sends one batched direct get and calls fn with each message, in
-// stream order, until the end-of-batch marker.
-func (b *Bus) direct(ctx context.Context, req directRequest, fn func(storedMsg) error) (batchEnd, error) {
+// direct sends one batched direct get and returns its messages, in stream
+// order, and what its end-of-batch marker says. The whole answer (bounded
+// by the request's max_bytes) is read before anything is done with it, so
+// the read slot and the request's timeout cover the stream's answer only,
+// never a client slow to take the events.
+func (b *Bus) direct(ctx context.Context, req directRequest) ([]storedMsg, batchEnd, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
-		return batchEnd{}, err
+		return nil, batchEnd{}, err
 	}
 	ctx, done, err := b.startRead(ctx)
 	if err != nil {
-		return batchEnd{}, fmt.Errorf("direct get: %w", err)
+		return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
 	}
 	defer done()
 	inbox := b.nc.NewInbox()
 	sub, err := b.nc.SubscribeSync(inbox)
 	if err != nil {
-		return batchEnd{}, fmt.Errorf("direct get: %w", err)
+		return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 	kind := "direct_get"
@@ -87,50 +90,46 @@ func (b *Bus) direct(ctx context.Context, req directRequest, fn func(storedMsg) 
 	// limits; the request's max_bytes bounds it.
 	_ = sub.SetPendingLimits(-1, -1)
 	if err := b.nc.PublishRequest(b.apiDirect, inbox, body); err != nil {
-		return batchEnd{}, fmt.Errorf("direct get: %w", err)
+		return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
 	}
-	var fnErr error
+	var msgs []storedMsg
 	for {
 		m, err := sub.NextMsgWithContext(ctx)
 		if err != nil {
-			return batchEnd{}, fmt.Errorf("direct get: %w", err)
+			return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
 		}
-		end, done, err := b.directMsg(m, fn, &fnErr)
-		if done || err != nil {
-			if err == nil {
-				err = fnErr
-			}
-			return end, err
+		sm, end, last, err := parseDirect(m)
+		switch {
+		case err != nil:
+			return nil, batchEnd{}, err
+		case last:
+			return msgs, end, nil
 		}
+		msgs = append(msgs, sm)
 	}
 }
 
-// directMsg handles one message of a direct get answer: a stored message
-// (handed to fn unless fn already failed), the end-of-batch marker, or an
-// error status.
-func (b *Bus) directMsg(m *nats.Msg, fn func(storedMsg) error, fnErr *error) (end batchEnd, done bool, err error) {
+// parseDirect reads one message of a direct get answer: a stored message,
+// the end-of-batch marker (last), or an error status.
+func parseDirect(m *nats.Msg) (sm storedMsg, end batchEnd, last bool, err error) {
 	if len(m.Data) == 0 && m.Header.Get("Status") != "" {
 		switch status := m.Header.Get("Status"); status {
 		case "204": // end of batch
 			end.Pending, _ = strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
 			end.UpTo, _ = strconv.ParseUint(m.Header.Get("Nats-UpTo-Sequence"), 10, 64)
-			return end, true, nil
+			return sm, end, true, nil
 		case "404":
-			return end, true, errNoResults
+			return sm, end, true, errNoResults
 		default:
-			return end, true, fmt.Errorf("direct get: status %s %s", status, m.Header.Get("Description"))
+			return sm, end, true, fmt.Errorf("direct get: status %s %s", status, m.Header.Get("Description"))
 		}
 	}
 	seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
 	if err != nil {
-		return end, true, fmt.Errorf("direct get: answer without a sequence (is the stream's allow_direct on?)")
-	}
-	if *fnErr != nil {
-		return end, false, nil // read to the end of the batch, deliver nothing more
+		return sm, end, true, fmt.Errorf("direct get: answer without a sequence (is the stream's allow_direct on?)")
 	}
 	ts, _ := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
-	*fnErr = fn(storedMsg{Subject: m.Header.Get(jetstream.SubjectHeader), Seq: seq, Time: ts, Data: m.Data})
-	return end, false, nil
+	return storedMsg{Subject: m.Header.Get(jetstream.SubjectHeader), Seq: seq, Time: ts, Data: m.Data}, end, false, nil
 }
 
 // leaderGetRequest and leaderGetResponse are JetStream's message get API

@@ -52,21 +52,21 @@ func (b *Bus) headsOf(ctx context.Context, rooms []wire.Room, heads map[wire.Roo
 	}
 	req := directRequest{MultiLast: subjects, MaxBytes: maxBatchBytes}
 	for {
-		var last uint64
-		end, err := b.direct(ctx, req, func(m storedMsg) error {
-			r, err := b.subj.RoomOf(m.Subject)
-			if err != nil {
-				return err
-			}
-			heads[r] = max(heads[r], m.Seq)
-			last = max(last, m.Seq)
-			return nil
-		})
+		msgs, end, err := b.direct(ctx, req)
 		switch {
 		case errors.Is(err, errNoResults):
 			return max(streamLast, req.UpToSeq), nil
 		case err != nil:
 			return 0, fmt.Errorf("heads of %d rooms: %w", len(rooms), err)
+		}
+		var last uint64
+		for _, m := range msgs {
+			r, err := b.subj.RoomOf(m.Subject)
+			if err != nil {
+				return 0, fmt.Errorf("heads of %d rooms: %w", len(rooms), err)
+			}
+			heads[r] = max(heads[r], m.Seq)
+			last = max(last, m.Seq)
 		}
 		if req.UpToSeq == 0 {
 			req.UpToSeq = end.UpTo

@@ -88,34 +88,32 @@ func (rd *reader) batch(ctx context.Context) (more bool, err error) {
 		return false, nil // the replica is too far behind; only the leader now
 	}
 	start := max(rd.cursor, 1)
-	first := true
-	n := 0
-	end, err := rd.b.direct(ctx, directRequest{Seq: start, NextFor: rd.subject, Batch: ReplayBatch + 1, MaxBytes: maxBatchBytes},
-		func(m storedMsg) error {
-			n++
-			if first {
-				first = false
-				if rd.cursor > 0 && m.Seq != rd.cursor {
-					rd.intact = false // the cursor's event is gone: maybe more after it
-				}
-				if m.Seq == rd.cursor {
-					return nil
-				}
-			}
-			return rd.deliver(m)
-		})
+	msgs, end, err := rd.b.direct(ctx, directRequest{Seq: start, NextFor: rd.subject, Batch: ReplayBatch + 1, MaxBytes: maxBatchBytes})
 	switch {
 	case errors.Is(err, errNoResults):
 		// A replica holds a prefix of the leader's history: with nothing
 		// at or after the cursor it either lags or lost the cursor too.
 		rd.unconfirmed = rd.cursor > 0
 		return false, nil
-	case errors.Is(err, errReachedUntil):
-		return false, nil
 	case err != nil:
 		return false, err
+	case len(msgs) == 0:
+		return end.Pending > 0, nil
 	}
-	if n > 0 && rd.cursor > start {
+	if rd.cursor > 0 && msgs[0].Seq != rd.cursor {
+		rd.intact = false // the cursor's event is gone: maybe more after it
+	}
+	for _, m := range msgs {
+		if m.Seq == rd.cursor {
+			continue
+		}
+		if err := rd.deliver(m); errors.Is(err, errReachedUntil) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+	}
+	if rd.cursor > start {
 		rd.lags = 0
 	}
 	return end.Pending > 0, nil
