@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/natstest"
@@ -233,4 +237,54 @@ func TestSlowReaderOutlastsTheRequestTimeout(t *testing.T) {
 	if err != nil || n != 60 {
 		t.Fatalf("replayed %d of 60 to a slow reader: %v", n, err)
 	}
+}
+
+// Heads of more rooms than one request takes, whose last events together
+// exceed one answer's byte limit: every room's head comes back, in a few
+// requests.
+func TestHeadsOfManyRooms(t *testing.T) {
+	b := newBus(t, StreamConfig{})
+	const n = maxMultiLast + 100
+	pad := strings.Repeat("x", 1024) // 1,100 KiB of last events: several answers
+	rooms := make([]wire.Room, n)
+	futures := make([]jetstream.PubAckFuture, n)
+	for i := range n {
+		rooms[i] = wire.MustRoom(fmt.Sprintf("pool:h%d", i))
+		f, err := b.js.PublishAsync(b.subj.Room(rooms[i]), []byte(fmt.Sprintf(`{"event":"e","data":{"pad":%q}}`, pad)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		futures[i] = f
+	}
+	want := make(map[wire.Room]uint64, n)
+	for i, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			want[rooms[i]] = ack.Sequence
+		case err := <-f.Err():
+			t.Fatal(err)
+		case <-time.After(20 * time.Second):
+			t.Fatal("no publish ack")
+		}
+	}
+	calls := multiLastCalls(b)
+	heads, last, err := b.Heads(t.Context(), append(rooms, wire.MustRoom("pool:none")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(heads) != n || last != want[rooms[n-1]] {
+		t.Fatalf("%d heads up to %d, want %d up to %d", len(heads), last, n, want[rooms[n-1]])
+	}
+	for r, seq := range want {
+		if heads[r] != seq {
+			t.Fatalf("head of %s is %d, want %d", r, heads[r], seq)
+		}
+	}
+	if c := multiLastCalls(b) - calls; c < 3 || c > 10 {
+		t.Fatalf("%v requests for %d heads, want a few (two chunks, several answers)", c, n)
+	}
+}
+
+func multiLastCalls(b *Bus) float64 {
+	return testutil.ToFloat64(b.m.StreamCalls.WithLabelValues("multi_last"))
 }

@@ -20,11 +20,11 @@ func (b *Bus) Heads(ctx context.Context, rooms []wire.Room) (heads map[wire.Room
 	for len(rooms) > 0 {
 		chunk, rest := b.headsChunk(rooms)
 		rooms = rest
-		last, err := b.headsOf(ctx, chunk, heads)
-		if err != nil {
+		// Every chunk reads up to where the first one did, so the heads
+		// all describe the stream at one position.
+		if streamLast, err = b.headsOf(ctx, chunk, streamLast, heads); err != nil {
 			return nil, 0, err
 		}
-		streamLast = max(streamLast, last)
 	}
 	return heads, streamLast, nil
 }
@@ -41,21 +41,22 @@ func (b *Bus) headsChunk(rooms []wire.Room) (chunk, rest []wire.Room) {
 	return rooms, nil
 }
 
-// headsOf reads the heads of one chunk of rooms into heads. The answer is
-// bounded by bytes (it carries each room's last event whole), so it may
-// come in several parts: each continues past the last sequence returned,
-// up to the stream position the first one read to.
-func (b *Bus) headsOf(ctx context.Context, rooms []wire.Room, heads map[wire.Room]uint64) (streamLast uint64, err error) {
+// headsOf reads the heads of one chunk of rooms into heads, as of the
+// stream position upTo (0: the stream's last), and returns that position.
+// The answer is bounded by bytes (it carries each room's last event
+// whole), so it may come in several parts: each continues past the last
+// sequence returned, up to the same position.
+func (b *Bus) headsOf(ctx context.Context, rooms []wire.Room, upTo uint64, heads map[wire.Room]uint64) (uint64, error) {
 	subjects := make([]string, len(rooms))
 	for i, r := range rooms {
 		subjects[i] = b.subj.Room(r)
 	}
-	req := directRequest{MultiLast: subjects, MaxBytes: maxBatchBytes}
+	req := directRequest{MultiLast: subjects, MaxBytes: maxBatchBytes, UpToSeq: upTo}
 	for {
 		msgs, end, err := b.direct(ctx, req)
 		switch {
 		case errors.Is(err, errNoResults):
-			return max(streamLast, req.UpToSeq), nil
+			return req.UpToSeq, nil
 		case err != nil:
 			return 0, fmt.Errorf("heads of %d rooms: %w", len(rooms), err)
 		}
