@@ -69,10 +69,15 @@ type Bus struct {
 	reads                chan struct{} // a slot per stream read in flight
 	highSeq              atomic.Uint64 // the highest stream sequence seen
 
+	// stateMu serialises refreshes of the cached stream state.
+	stateMu sync.Mutex
+	state   wire.StreamState // guarded by stateMu
+	stateAt time.Time        // guarded by stateMu: when state was read
+
 	mu       sync.Mutex
-	connLost context.Context               // guarded by mu: done when the connection drops
-	lose     context.CancelFunc            // guarded by mu: ends connLost
-	onDrop   map[*nats.Subscription]func() // guarded by mu: live subscriptions' drop handlers
+	connLost context.Context                 // guarded by mu: done when the connection drops
+	lose     context.CancelFunc              // guarded by mu: ends connLost
+	onDrop   map[*nats.Subscription]*liveSub // guarded by mu: live subscriptions' drop handlers
 }
 
 // New returns a Bus on an established NATS connection, which the caller owns.
@@ -105,7 +110,7 @@ func New(nc *nats.Conn, o Options) (*Bus, error) {
 		apiMsgGet: "$JS.API.STREAM.MSG.GET." + stream.Name,
 		timeout:   o.RequestTimeout,
 		reads:     make(chan struct{}, o.MaxConcurrentReads),
-		onDrop:    make(map[*nats.Subscription]func()),
+		onDrop:    make(map[*nats.Subscription]*liveSub),
 	}
 	b.connLost, b.lose = context.WithCancel(context.Background())
 	return b, nil
@@ -186,7 +191,7 @@ func (b *Bus) SubscribeLive(r wire.Room, onEvent func(*wire.Event), onDrop func(
 		return nil, fmt.Errorf("subscribe %s: %w", b.subj.Live(r), err)
 	}
 	b.mu.Lock()
-	b.onDrop[sub] = onDrop
+	b.onDrop[sub] = &liveSub{onDrop: onDrop}
 	b.mu.Unlock()
 	return func() error {
 		b.mu.Lock()
@@ -205,14 +210,22 @@ func (b *Bus) AsyncError(sub *nats.Subscription, err error) bool {
 		return false
 	}
 	b.mu.Lock()
-	onDrop, ok := b.onDrop[sub]
+	ls, ok := b.onDrop[sub]
 	b.mu.Unlock()
 	if ok && errors.Is(err, nats.ErrSlowConsumer) {
 		b.m.LiveDrops.Inc()
-		onDrop()
-		go b.afterDrain(sub, onDrop)
+		ls.onDrop()
+		if ls.draining.CompareAndSwap(false, true) {
+			go b.afterDrain(sub, ls)
+		}
 	}
 	return ok
+}
+
+// liveSub is what the bus keeps of a live subscription.
+type liveSub struct {
+	onDrop   func()
+	draining atomic.Bool // an afterDrain watches the subscription
 }
 
 // afterDrain calls onDrop once more when sub has no messages pending. NATS
@@ -222,14 +235,15 @@ func (b *Bus) AsyncError(sub *nats.Subscription, err error) bool {
 // the subscription has drained, no drop can still be to come, so a sync
 // then finds them all. It ends by itself: when the subscription drains or
 // ends.
-func (b *Bus) afterDrain(sub *nats.Subscription, onDrop func()) {
+func (b *Bus) afterDrain(sub *nats.Subscription, ls *liveSub) {
+	defer ls.draining.Store(false)
 	for {
 		n, _, err := sub.Pending()
 		if err != nil {
 			return // unsubscribed or the connection closed
 		}
 		if n == 0 {
-			onDrop()
+			ls.onDrop()
 			return
 		}
 		time.Sleep(drainPoll)

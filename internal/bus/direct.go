@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/roomcast/roomcast/internal/wire"
 )
 
 // The stream is read with JetStream's direct get API: batched requests that
@@ -136,8 +138,9 @@ func parseDirect(m *nats.Msg) (sm storedMsg, end batchEnd, last bool, err error)
 // (not direct), which only the stream leader answers: the authority on
 // what the stream holds.
 type leaderGetRequest struct {
-	Seq     uint64 `json:"seq"`
-	NextFor string `json:"next_by_subj"`
+	Seq     uint64 `json:"seq,omitempty"`
+	NextFor string `json:"next_by_subj,omitempty"`
+	LastFor string `json:"last_by_subj,omitempty"`
 }
 
 type leaderGetResponse struct {
@@ -160,7 +163,23 @@ const errCodeNoMessage = 10037
 // leaderNext asks the stream leader for the first stored message of
 // subject at or after seq; found is false when there is none.
 func (b *Bus) leaderNext(ctx context.Context, subject string, seq uint64) (m storedMsg, found bool, err error) {
-	body, _ := json.Marshal(leaderGetRequest{Seq: seq, NextFor: subject})
+	return b.leaderGet(ctx, leaderGetRequest{Seq: seq, NextFor: subject})
+}
+
+// LeaderHead asks the stream leader for the sequence of room r's latest
+// stored event, 0 if none: the authority, where Heads may hear from a
+// replica that lags.
+func (b *Bus) LeaderHead(ctx context.Context, r wire.Room) (uint64, error) {
+	m, found, err := b.leaderGet(ctx, leaderGetRequest{LastFor: b.subj.Room(r)})
+	if err != nil || !found {
+		return 0, err
+	}
+	return m.Seq, nil
+}
+
+// leaderGet sends one message get to the stream leader.
+func (b *Bus) leaderGet(ctx context.Context, req leaderGetRequest) (m storedMsg, found bool, err error) {
+	body, _ := json.Marshal(req)
 	ctx, done, err := b.startRead(ctx)
 	if err != nil {
 		return m, false, fmt.Errorf("stream leader get: %w", err)

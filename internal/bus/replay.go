@@ -29,7 +29,8 @@ const ReplayBatch = 256
 // read: each batch starts at the last event read (after itself for the
 // first, which is not delivered again), and retention removes a room's
 // oldest events first, so finding that event still stored proves nothing
-// after it is gone. With after 0 it is intact only when the stream has
+// after it is gone. (An operator deleting single messages by hand is not
+// retention, and is not noticed.) With after 0 it is intact only when the stream has
 // never removed anything. It stops when fn returns an error (which it
 // returns) or ctx ends.
 func (b *Bus) Replay(ctx context.Context, r wire.Room, after, until uint64, fn func(*wire.Event) error) (intact bool, err error) {
@@ -74,18 +75,23 @@ type reader struct {
 	// whether the cursor's event is still stored is for the leader to say.
 	unconfirmed bool
 	lags        int // consecutive times the replica was found behind the leader
+	fromLeader  int // events still to read from the leader before asking the replica again
 }
 
 // maxLags is how often a read waits for a lagging replica before it reads
-// the rest from the leader, one event per request.
-const maxLags = 4
+// from the leader, one event per request, for leaderStint events; then it
+// gives the replica another chance.
+const (
+	maxLags     = 4
+	leaderStint = 64
+)
 
 // batch reads one batch from the replica, starting at the cursor's own
 // event (the proof that nothing after it was removed). more reports that
 // the replica holds more events of the room past what it returned.
 func (rd *reader) batch(ctx context.Context) (more bool, err error) {
-	if rd.lags >= maxLags {
-		return false, nil // the replica is too far behind; only the leader now
+	if rd.fromLeader > 0 {
+		return false, nil // the replica is too far behind: the leader, for a while
 	}
 	start := max(rd.cursor, 1)
 	msgs, end, err := rd.b.direct(ctx, directRequest{Seq: start, NextFor: rd.subject, Batch: ReplayBatch + 1, MaxBytes: maxBatchBytes})
@@ -163,19 +169,30 @@ func (rd *reader) checkLeader(ctx context.Context) (done bool, err error) {
 		rd.intact = false
 		return true, nil
 	}
-	// The replica is behind the leader: take this event from the leader
-	// and give the replica a moment before asking it again.
-	rd.b.m.ReplicaLags.Inc()
 	if err := rd.deliver(m); err != nil && !errors.Is(err, errReachedUntil) {
 		return false, err
 	}
-	rd.lags++
-	if rd.lags < maxLags {
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-time.After(time.Duration(rd.lags) * 10 * time.Millisecond):
+	if rd.fromLeader > 0 {
+		// Reading from the leader for a while; then the replica again.
+		rd.fromLeader--
+		if rd.fromLeader == 0 {
+			rd.lags = 0
 		}
+		return rd.cursor >= rd.until, nil
+	}
+	// The replica is behind the leader: this event came from the leader;
+	// give the replica a moment before asking it again, or after a few
+	// times, read on from the leader for a while.
+	rd.b.m.ReplicaLags.Inc()
+	rd.lags++
+	if rd.lags >= maxLags {
+		rd.fromLeader = leaderStint
+		return rd.cursor >= rd.until, nil
+	}
+	select {
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-time.After(time.Duration(rd.lags) * 10 * time.Millisecond):
 	}
 	return rd.cursor >= rd.until, nil
 }
@@ -183,7 +200,7 @@ func (rd *reader) checkLeader(ctx context.Context) (done bool, err error) {
 // neverRemoved reports whether the stream still holds every message it
 // ever stored, so a replay from the very start misses nothing.
 func (b *Bus) neverRemoved(ctx context.Context) (bool, error) {
-	st, err := b.StreamState(ctx)
+	st, err := b.recentState(ctx)
 	if err != nil {
 		return false, err
 	}

@@ -160,6 +160,25 @@ func (b *Bus) StreamState(ctx context.Context) (wire.StreamState, error) {
 	}, nil
 }
 
+// stateMaxAge is how old a stream state recentState hands out may be.
+const stateMaxAge = time.Second
+
+// recentState is StreamState at most stateMaxAge old, for the checks that
+// many resumes may need at once: one request serves them all.
+func (b *Bus) recentState(ctx context.Context) (wire.StreamState, error) {
+	b.stateMu.Lock()
+	defer b.stateMu.Unlock()
+	if !b.stateAt.IsZero() && time.Since(b.stateAt) < stateMaxAge {
+		return b.state, nil
+	}
+	st, err := b.StreamState(ctx)
+	if err != nil {
+		return st, err
+	}
+	b.state, b.stateAt = st, time.Now()
+	return st, nil
+}
+
 // CheckStream verifies the stream is reachable, for readiness probes.
 func (b *Bus) CheckStream(ctx context.Context) error {
 	_, err := b.js.Stream(ctx, b.stream.Name)

@@ -184,11 +184,47 @@ func (c *Conn) Force(f *wire.Frame) bool {
 }
 
 // CanTake reports whether frames more frames of bytes in all fit in the
-// queue now, within its limits.
+// queue now within half its limits, as replays do: the other half is left
+// for the live events that follow, so forcing them in cannot make the next
+// live event overflow the queue.
 func (c *Conn) CanTake(frames, bytes int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return !c.closing && len(c.queue)+frames <= c.opts.MaxQueueMessages && c.queueBytes+bytes <= c.opts.MaxQueueBytes
+	return !c.closing && c.roomForLocked(frames, bytes)
+}
+
+// roomForLocked is CanTake's test; it needs mu.
+func (c *Conn) roomForLocked(frames, bytes int) bool {
+	return len(c.queue)+frames <= c.opts.MaxQueueMessages/2 && c.queueBytes+bytes <= c.opts.MaxQueueBytes/2
+}
+
+// WaitRoom waits until frames more frames of bytes would pass CanTake, the
+// connection closes (ErrClosed) or ctx ends: for a hand-over that found
+// the queue too full to add to.
+func (c *Conn) WaitRoom(ctx context.Context, frames, bytes int) error {
+	for {
+		c.mu.Lock()
+		switch {
+		case c.closing:
+			c.mu.Unlock()
+			return ErrClosed
+		case c.roomForLocked(frames, bytes):
+			c.mu.Unlock()
+			return nil
+		}
+		if c.spaceFreed == nil {
+			c.spaceFreed = make(chan struct{})
+		}
+		wait := c.spaceFreed
+		c.mu.Unlock()
+		select {
+		case <-wait:
+		case <-c.closed:
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // ErrClosed is returned by Send on a closing connection.

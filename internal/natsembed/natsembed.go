@@ -35,11 +35,13 @@ type Options struct {
 
 	ReadyTimeout time.Duration // 0: 15 s
 
-	// LivePrefix, when set, protects the live subjects under it
-	// (LivePrefix.>): only the stream's republish, which no user's
-	// permissions limit, publishes there, so no client can forge a live
+	// LivePrefix, when set, protects what edges trust: the live subjects
+	// under it (LivePrefix.>), where only the stream's republish, which no
+	// user's permissions limit, publishes, so no client can forge a live
 	// event (with a large Nats-Sequence, edges would drop real events as
-	// duplicates). Clients without credentials are workers and may publish
+	// duplicates); the edges' reply subjects (EdgeInboxPrefix.>), so no
+	// client can forge an answer to an edge's stream read; and JetStream's
+	// advisories. Clients without credentials are workers and may publish
 	// anything else; the edge connects with the NKey EdgeKey (a user
 	// public key, see nkeys.CreateUser), whose seed never leaves it.
 	LivePrefix string
@@ -48,6 +50,12 @@ type Options struct {
 
 // workerUser is the user every client without credentials becomes.
 const workerUser = "worker"
+
+// EdgeInboxPrefix is the prefix of the subjects an edge's requests are
+// answered on (nats.CustomInboxPrefix): apart from the _INBOX.> of other
+// clients, so permissions can keep publishers from answering in a
+// stream's place.
+const EdgeInboxPrefix = "_ROOMCAST_EDGE"
 
 // Start starts the server and waits until it accepts clients.
 func Start(o Options) (*server.Server, error) {
@@ -95,11 +103,10 @@ func serverOptions(o Options) (*server.Options, error) {
 		if !nkeys.IsValidPublicUserKey(o.EdgeKey) {
 			return nil, errors.New("embedded NATS: protecting the live subjects needs the edge's NKey (a user public key)")
 		}
-		noLive := &server.Permissions{
-			Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: []string{o.LivePrefix + ".>"}},
-		}
-		sopts.Nkeys = []*server.NkeyUser{{Nkey: o.EdgeKey, Permissions: noLive}}
-		sopts.Users = []*server.User{{Username: workerUser, Permissions: noLive}}
+		trusted := []string{o.LivePrefix + ".>", EdgeInboxPrefix + ".>", "$JS.EVENT.>"}
+		noForging := &server.Permissions{Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: trusted}}
+		sopts.Nkeys = []*server.NkeyUser{{Nkey: o.EdgeKey, Permissions: noForging}}
+		sopts.Users = []*server.User{{Username: workerUser, Permissions: noForging}}
 		sopts.NoAuthUser = workerUser
 	}
 	if o.ClusterName != "" {

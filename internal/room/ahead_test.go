@@ -44,6 +44,11 @@ func (s *flakySource) Heads(_ context.Context, rooms []wire.Room) (map[wire.Room
 	return heads, last, nil
 }
 
+func (s *flakySource) LeaderHead(ctx context.Context, r wire.Room) (uint64, error) {
+	heads, _, err := s.Heads(ctx, []wire.Room{r})
+	return heads[r], err
+}
+
 func (s *flakySource) StreamState(context.Context) (wire.StreamState, error) {
 	return wire.StreamState{FirstSeq: 1}, nil
 }

@@ -18,10 +18,11 @@ import (
 // connection's share of each delivery.
 type countingMember struct{ n atomic.Int64 }
 
-func (c *countingMember) Enqueue(*wire.Frame) bool    { c.n.Add(1); return true }
-func (c *countingMember) Force(*wire.Frame) bool      { c.n.Add(1); return true }
-func (c *countingMember) CanTake(int, int) bool       { return true }
-func (c *countingMember) Close(ws.StatusCode, string) {}
+func (c *countingMember) Enqueue(*wire.Frame) bool                 { c.n.Add(1); return true }
+func (c *countingMember) Force(*wire.Frame) bool                   { c.n.Add(1); return true }
+func (c *countingMember) CanTake(int, int) bool                    { return true }
+func (c *countingMember) WaitRoom(context.Context, int, int) error { return nil }
+func (c *countingMember) Close(ws.StatusCode, string)              {}
 func (c *countingMember) Send(context.Context, *wire.Frame) error {
 	c.n.Add(1)
 	return nil

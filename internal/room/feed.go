@@ -40,7 +40,9 @@ func (h *Hub) onLive(rm *room, ev *wire.Event) {
 	rm.feedMu.Lock()
 	defer rm.feedMu.Unlock()
 	if rm.stale {
-		return // the sync brings the room up to the stream, this event included
+		// The sync brings the room up to the stream, this event included.
+		rm.staleSeen = max(rm.staleSeen, ev.Seq)
+		return
 	}
 	last := rm.last()
 	switch {
@@ -53,12 +55,12 @@ func (h *Hub) onLive(rm *room, ev *wire.Event) {
 		}
 		return
 	case ev.Prev < last:
-		// The stream says the room's previous event is older than one we
-		// delivered: not the stream we were reading. Hold the room until
-		// the stream's identity is checked, then sync it.
-		h.markStale(rm, fmt.Errorf("event %d follows %d, but %d was delivered", ev.Seq, ev.Prev, last))
+		// The stream says the room's previous event is older than the
+		// last one delivered: that one was deleted or expired since (the
+		// room's history aged out), or this is a new stream. Nothing of
+		// the room lies between, so the event is delivered; the stream's
+		// identity is checked, in case.
 		h.sync.checkStream()
-		return
 	case ev.Prev > last:
 		// Events between last and this one never reached us: fetch them
 		// before this one. If that fails, this one waits for the sync too.
@@ -73,9 +75,12 @@ func (h *Hub) onLive(rm *room, ev *wire.Event) {
 // backfill delivers the stored events in (after, until] and needs feedMu.
 // When the stream cannot be read the room goes stale: nothing after the
 // missing events is delivered until the sync has fetched them, so order
-// holds and nothing is lost.
+// holds and no stored event is skipped. When retention removed some before
+// they could be read, the room's tail is emptied: it no longer holds every
+// event after its start, so a resume from before the hole reads the stream
+// and learns it is not recovered.
 func (h *Hub) backfill(rm *room, after, until uint64) error {
-	_, err := h.src.Replay(h.ctx, rm.name, after, until, func(ev *wire.Event) error {
+	intact, err := h.src.Replay(h.ctx, rm.name, after, until, func(ev *wire.Event) error {
 		if ev.Seq > rm.last() {
 			h.deliver(rm, ev)
 			h.m.Backfilled.Inc()
@@ -85,6 +90,12 @@ func (h *Hub) backfill(rm *room, after, until uint64) error {
 	if err != nil {
 		h.markStale(rm, fmt.Errorf("backfill (%d, %d]: %w", after, until, err))
 		return err
+	}
+	if !intact && after > 0 {
+		rm.mu.Lock()
+		rm.forgetTail()
+		rm.mu.Unlock()
+		h.log.Warn("events of the room were removed before this node could deliver them", "room", rm.name.String(), "after", after, "until", until)
 	}
 	rm.syncAttempts = 0
 	return nil

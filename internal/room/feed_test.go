@@ -37,8 +37,9 @@ func (r *recorder) Enqueue(f *wire.Frame) bool {
 	}
 }
 
-func (r *recorder) Force(f *wire.Frame) bool { return r.Enqueue(f) }
-func (r *recorder) CanTake(int, int) bool    { return true }
+func (r *recorder) Force(f *wire.Frame) bool                 { return r.Enqueue(f) }
+func (r *recorder) CanTake(int, int) bool                    { return true }
+func (r *recorder) WaitRoom(context.Context, int, int) error { return nil }
 func (r *recorder) Close(ws.StatusCode, string) {
 	select {
 	case r.closed <- struct{}{}:

@@ -44,13 +44,15 @@ import (
 // that cannot keep up deals with it itself (a connection closes with 4008).
 // Send may wait for room in the member's queue; replays use it. A resume's
 // hand-over asks CanTake whether the frames that must follow the replay at
-// once fit, then Forces them (and the response) in. Close ends the member
-// (a stream reset closes every member with 4010).
+// once fit, then Forces them (and the response) in; when they do not,
+// WaitRoom waits for the member's writer to make room. Close ends the
+// member (a stream reset closes every member with 4010).
 type Member interface {
 	Enqueue(f *wire.Frame) bool
 	Send(ctx context.Context, f *wire.Frame) error
 	Force(f *wire.Frame) bool
 	CanTake(frames, bytes int) bool
+	WaitRoom(ctx context.Context, frames, bytes int) error
 	Close(code ws.StatusCode, reason string)
 }
 
@@ -61,8 +63,12 @@ type Source interface {
 	// time, and calls onDrop when the subscription dropped some.
 	SubscribeLive(r wire.Room, onEvent func(*wire.Event), onDrop func()) (unsubscribe func() error, err error)
 	// Heads returns the sequence of each room's latest stored event
-	// (rooms with none are absent) and the stream's last sequence.
+	// (rooms with none are absent) and the stream's last sequence, as a
+	// replica that may lag behind the stream leader knows them.
 	Heads(ctx context.Context, rooms []wire.Room) (heads map[wire.Room]uint64, streamLast uint64, err error)
+	// LeaderHead is room r's latest stored event as the stream leader
+	// knows it.
+	LeaderHead(ctx context.Context, r wire.Room) (uint64, error)
 	// Replay calls fn with room r's stored events in (after, until], in
 	// order; intact reports that none of them was removed before it was
 	// read.

@@ -15,9 +15,12 @@ import (
 // first.
 const maxHandOver = 64
 
+// maxResponseLen is a bound on a subscribe response frame's length.
+const maxResponseLen = 512
+
 // maxCatchUpRounds bounds how often a catch-up goes round again because the
 // live feed outran it; a member that slow is better off reconnecting.
-const maxCatchUpRounds = 8
+const maxCatchUpRounds = 32
 
 // ErrTooSlow is returned by a resume that could not catch up with the live
 // feed: the member reads slower than the room is written.
@@ -75,20 +78,35 @@ func (h *Hub) catchUp(ctx context.Context, rm *room, m Member, since uint64, onJ
 
 // catchUpNode handles a member that has seen events this node has not
 // delivered yet: it brings the room up to the stream first, so none of
-// them can reach the member again. A position past the end of the whole
-// stream is from an older incarnation of it.
+// them can reach the member again. What a replica says is checked with the
+// leader before the member's position is judged: a position past the end
+// of the whole stream is from an older incarnation of it.
 func (rs *resume) catchUpNode(ctx context.Context) error {
-	heads, streamLast, err := rs.h.src.Heads(ctx, []wire.Room{rs.rm.name})
+	heads, _, err := rs.h.src.Heads(ctx, []wire.Room{rs.rm.name})
 	if err != nil {
 		return err
 	}
 	head := heads[rs.rm.name]
+	if head < rs.cursor {
+		// The replica that answered may lag: the leader decides.
+		if head, err = rs.h.src.LeaderHead(ctx, rs.rm.name); err != nil {
+			return err
+		}
+		if head < rs.cursor {
+			st, err := rs.h.src.StreamState(ctx)
+			if err != nil {
+				return err
+			}
+			if rs.cursor > st.LastSeq {
+				rs.cursor, rs.recovered = 0, false
+			}
+			// Otherwise no event of the room lies between its head and
+			// the position: the member joins at the head.
+		}
+	}
 	rs.h.syncRoom(rs.rm, head)
 	if last := rs.rm.last(); last < head {
 		return fmt.Errorf("the room is behind the stream (%d of %d); retrying", last, head)
-	}
-	if rs.cursor > streamLast {
-		rs.cursor, rs.recovered = 0, false
 	}
 	return nil
 }
@@ -107,10 +125,14 @@ func (rs *resume) round(ctx context.Context, onJoined func(Joined)) (joined bool
 		rs.h.m.Resumes.WithLabelValues(source, strconv.FormatBool(rs.recovered)).Inc()
 		onJoined(Joined{Seq: seq, Replayed: rs.replayed, Recovered: rs.recovered})
 	})
-	if joined || err != nil {
+	switch {
+	case joined || err != nil:
 		return joined, err
-	}
-	if covered {
+	case covered && len(pending) == 0:
+		// Nothing to send, but the member's queue is too full to hand
+		// over into: wait for its writer.
+		return false, rs.m.WaitRoom(ctx, 1, maxResponseLen)
+	case covered:
 		return false, rs.send(ctx, pending)
 	}
 	return false, rs.readStore(ctx)
@@ -176,7 +198,8 @@ func (rm *room) handOver(m Member, cursor, epoch uint64, onJoined func(seq uint6
 	for _, f := range tail {
 		size += f.Len()
 	}
-	if len(tail) > maxHandOver || !m.CanTake(len(tail), size) {
+	// One frame more: the subscribe response, which onJoined forces in.
+	if len(tail) > maxHandOver || !m.CanTake(len(tail)+1, size+maxResponseLen) {
 		return false, append([]*wire.Frame(nil), tail...), true, nil
 	}
 	for _, f := range tail {

@@ -25,10 +25,11 @@ func (m *pausingMember) add(f *wire.Frame) {
 	m.seqs = append(m.seqs, f.Seq)
 	m.mu.Unlock()
 }
-func (m *pausingMember) Enqueue(f *wire.Frame) bool  { m.add(f); return true }
-func (m *pausingMember) Force(f *wire.Frame) bool    { m.add(f); return true }
-func (m *pausingMember) CanTake(int, int) bool       { return true }
-func (m *pausingMember) Close(ws.StatusCode, string) {}
+func (m *pausingMember) Enqueue(f *wire.Frame) bool               { m.add(f); return true }
+func (m *pausingMember) Force(f *wire.Frame) bool                 { m.add(f); return true }
+func (m *pausingMember) CanTake(int, int) bool                    { return true }
+func (m *pausingMember) WaitRoom(context.Context, int, int) error { return nil }
+func (m *pausingMember) Close(ws.StatusCode, string)              {}
 func (m *pausingMember) Send(_ context.Context, f *wire.Frame) error {
 	m.add(f)
 	m.once.Do(func() { close(m.first); <-m.release })

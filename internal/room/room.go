@@ -28,6 +28,9 @@ type room struct {
 	// held across stream reads, so mu, which joins and leaves take, is not.
 	feedMu sync.Mutex
 	stale  bool // guarded by feedMu: the room is behind the stream; a sync is due
+	// staleSeen, guarded by feedMu, is the newest live event dropped while
+	// stale: the sync brings the room at least up to it.
+	staleSeen uint64
 	// syncAttempts, guarded by feedMu, counts failed syncs in a row, for
 	// the backoff of the next.
 	syncAttempts int
@@ -103,8 +106,14 @@ func (rm *room) last() uint64 {
 // after a stream reset. Needs mu.
 func (rm *room) setPosition(seq uint64) {
 	rm.lastSeq = seq
+	rm.forgetTail()
+}
+
+// forgetTail empties the tail: resumes from before the room's position read
+// the stream. Needs mu.
+func (rm *room) forgetTail() {
 	clear(rm.tail)
-	rm.tail, rm.tailBytes, rm.tailFrom = nil, 0, seq
+	rm.tail, rm.tailBytes, rm.tailFrom = nil, 0, rm.lastSeq
 }
 
 // tailBounds are the limits of a room's tail: small in the steady state,

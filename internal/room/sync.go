@@ -12,9 +12,10 @@ import (
 
 // syncState is the work of the hub's sync loop: which rooms to bring up to
 // the stream, and when. Anything may ask for work (schedule, resyncAll,
-// checkStream); only the loop (runSync) does it, one room at a time, so
-// however many rooms are behind, an edge has at most one request to the
-// stream in flight for them.
+// checkStream); the loop (runSync) does it, one room at a time, so however
+// many rooms are behind, their syncs add one request at a time to the
+// stream. (A live gap is still backfilled at once on the room's own feed,
+// and a resume ahead of the node syncs its room itself.)
 type syncState struct {
 	kick chan struct{} // capacity 1: there is new work
 
@@ -30,6 +31,7 @@ type syncState struct {
 
 	// Owned by the loop.
 	checkedUpTo uint64 // the stream position of the last full check
+	configure   bool   // a recreated stream still needs the edge's configuration
 
 	id atomic.Pointer[wire.StreamID] // the stream's identity, once known
 }
@@ -242,7 +244,10 @@ func (h *Hub) syncRoom(rm *room, head uint64) {
 	}
 	rm.feedMu.Lock()
 	defer rm.feedMu.Unlock()
-	rm.stale = false
+	// A live event dropped while the room was stale is stored: it is a
+	// head too, perhaps newer than the one read.
+	head = max(head, rm.staleSeen)
+	rm.stale, rm.staleSeen = false, 0
 	last := rm.last()
 	if head <= last {
 		rm.syncAttempts = 0
@@ -282,8 +287,8 @@ func (h *Hub) snapshot() []*room {
 
 // checkIdentity reads the stream's identity and acts on a change: a stream
 // that has gone is created again; a stream that is not the one the rooms
-// were reading resets them. ok is false when the stream could not be read
-// (or recreated).
+// were reading resets them, once per new identity. ok is false when the
+// stream could not be read, created or configured.
 func (h *Hub) checkIdentity() (st wire.StreamState, changed, ok bool) {
 	st, err := h.src.StreamState(h.ctx)
 	if errors.Is(err, wire.ErrStreamGone) {
@@ -296,43 +301,41 @@ func (h *Hub) checkIdentity() (st wire.StreamState, changed, ok bool) {
 		h.log.Warn("cannot read the stream's identity; will retry", "err", err)
 		return st, false, false
 	}
-	old := h.sync.id.Load()
-	h.sync.id.Store(&st.ID)
-	if old == nil || old.Equal(st.ID) {
-		return st, false, true
+	old := h.sync.id.Swap(&st.ID)
+	if old != nil && !old.Equal(st.ID) {
+		h.sync.checkedUpTo = 0
+		h.sync.configure = true
+		h.reset(*old, st)
+		changed = true
 	}
-	h.sync.checkedUpTo = 0
-	h.reset(*old, st.ID)
-	// A stream made by someone else may lack what edges rely on (direct
-	// gets, the republish): bring its configuration back. Until then the
-	// members closed above get UNAVAILABLE and retry.
-	if err := h.src.EnsureStream(h.ctx); err != nil {
-		h.log.Warn("cannot configure the recreated stream; will retry", "err", err)
-		h.sync.id.Store(old) // so the next check sees the change, and tries again
-		return st, false, false
+	if h.sync.configure {
+		// A stream made by someone else may lack what edges rely on
+		// (direct gets, the republish): bring the edge's configuration
+		// back, retrying with the others until it takes. Meanwhile the
+		// members closed by the reset get UNAVAILABLE and retry.
+		if err := h.src.EnsureStream(h.ctx); err != nil {
+			h.log.Warn("cannot configure the recreated stream; will retry", "err", err)
+			return st, changed, false
+		}
+		h.sync.configure = false
 	}
-	return st, true, true
+	return st, changed, true
 }
 
 // reset starts every room again in a new stream: what the rooms delivered
 // was from the old one, so their members are closed with 4010 (they
 // subscribe again, and a position from the old stream gets recovered:
-// false), and each room takes the new stream's head as its position.
-func (h *Hub) reset(old, now wire.StreamID) {
+// false). Each room starts at the new stream's last sequence, a position
+// no room's head is past, so no event already in the new stream is sent
+// to a member joining live; the sync that follows finds nothing to do, and
+// what is stored next arrives live.
+func (h *Hub) reset(old wire.StreamID, now wire.StreamState) {
 	h.m.StreamResets.Inc()
 	rooms := h.readyRooms()
 	h.log.Warn("the stream was recreated; closing members of every room so they subscribe again",
-		"rooms", len(rooms), "old_created", old.Created, "new_created", now.Created, "new_first_seq", now.BaseSeq)
-	names := make([]wire.Room, len(rooms))
-	for i, rm := range rooms {
-		names[i] = rm.name
-	}
-	heads, _, err := h.src.Heads(h.ctx, names)
-	if err != nil {
-		heads = nil // every room starts at 0 and the sync that follows catches up
-	}
+		"rooms", len(rooms), "old_created", old.Created, "new_created", now.ID.Created, "new_first_seq", now.ID.BaseSeq)
 	for _, rm := range rooms {
-		for _, m := range rm.restart(heads[rm.name]) {
+		for _, m := range rm.restart(now.LastSeq) {
 			m.Close(wire.CloseStreamReset, "the stream was recreated; subscribe again")
 		}
 	}
@@ -345,7 +348,7 @@ func (rm *room) restart(seq uint64) []Member {
 	defer rm.feedMu.Unlock()
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
-	rm.stale = false
+	rm.stale, rm.staleSeen = false, 0
 	rm.syncAttempts = 0
 	rm.epoch++
 	rm.setPosition(seq)

@@ -33,6 +33,7 @@ func (m *seqMember) Enqueue(f *wire.Frame) bool                  { return m.add(
 func (m *seqMember) Force(f *wire.Frame) bool                    { return m.add(f) }
 func (m *seqMember) Send(_ context.Context, f *wire.Frame) error { m.add(f); return nil }
 func (m *seqMember) CanTake(int, int) bool                       { return true }
+func (m *seqMember) WaitRoom(context.Context, int, int) error    { return nil }
 func (m *seqMember) Close(ws.StatusCode, string)                 {}
 
 // waitFor waits until the member has want, in order, and fails on anything

@@ -46,6 +46,22 @@ func TestForgedLiveEventIsRefused(t *testing.T) {
 		t.Fatal("publishing to a live subject was not refused")
 	}
 
+	// Nor can it answer the edge's stream reads in the stream's place, or
+	// forge JetStream's advisories.
+	for _, subject := range []string{"_ROOMCAST_EDGE.forged", "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.ROOMCAST"} {
+		if err := forger.Publish(subject, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-violations:
+			if !errors.Is(err, nats.ErrPermissionViolation) {
+				t.Fatalf("publishing to %s: %v, want a permissions violation", subject, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("publishing to %s was not refused", subject)
+		}
+	}
+
 	real := newPublisher(t, srv.NATSURL()).event(room, "worker.status_changed", 1)
 	if m := readEvents(t, c, 1)[0]; m.Seq != real || counterOf(t, m) != 1 {
 		t.Fatalf("after the forgery the client got seq %d (%s), want the real event %d", m.Seq, m.Data, real)

@@ -25,7 +25,7 @@ func TestResumeOverBacklogWithASlowLinkHandsOver(t *testing.T) {
 	go func() { // live traffic during the replay
 		p2 := newPublisher(t, srv.NATSURL())
 		for i := range 100 {
-			time.Sleep(2 * time.Millisecond) // pacing live traffic, not a synchronisation
+			time.Sleep(5 * time.Millisecond) // live traffic the client can keep up with: pacing, not a synchronisation
 			p2.raw(room, []byte(fmt.Sprintf(`{"event":"e","data":{"n":%d,"pad":%q}}`, 1000+i, pad)))
 		}
 	}()

@@ -23,6 +23,7 @@ func (s *Server) connectNATS(ctx context.Context) error {
 		nats.Name("roomcast " + s.cfg.ServerName),
 		nats.MaxReconnects(-1),
 		nats.CustomReconnectDelay(reconnectDelay),
+		nats.CustomInboxPrefix(natsembed.EdgeInboxPrefix),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			s.m.NATSConnected.Set(0)
 			s.hooks.disconnected()
