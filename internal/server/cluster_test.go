@@ -27,7 +27,7 @@ func TestClusterNodeLossLosesNothing(t *testing.T) {
 	})
 	c := dial(t, edge)
 	const room, total = "pool:ha", 200
-	subscribe(t, c, room, nil)
+	subscribeWhenAvailable(t, c, room)
 
 	victim := cluster.ServerFor(edge.NATSConn().ConnectedUrl())
 	if victim == nil {

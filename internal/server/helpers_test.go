@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,6 +70,32 @@ func subscribe(t testing.TB, c *client.Conn, room string, since *uint64) (wire.S
 			return r, before
 		case m.Type == wire.TypeEvent:
 			before = append(before, m)
+		default:
+			t.Fatalf("subscribe %s: got %+v (data %s)", room, m, m.Data)
+		}
+	}
+}
+
+// subscribeWhenAvailable subscribes as clients do on a cluster that may
+// still be electing the stream's leader: an UNAVAILABLE answer is retried.
+func subscribeWhenAvailable(t testing.TB, c *client.Conn, room string) wire.SubscribeResult {
+	t.Helper()
+	id := "sub-" + room
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := c.Subscribe(id, room, nil); err != nil {
+			t.Fatalf("send subscribe: %v", err)
+		}
+		m := read(t, c)
+		switch {
+		case m.Type == wire.TypeResponse && m.ID == id:
+			var r wire.SubscribeResult
+			if err := json.Unmarshal(m.Data, &r); err != nil || r.Status != "subscribed" {
+				t.Fatalf("subscribe response %s: %+v (%v)", m.Data, r, err)
+			}
+			return r
+		case m.Type == wire.TypeError && strings.Contains(string(m.Data), wire.CodeUnavailable) && time.Now().Before(deadline):
+			time.Sleep(100 * time.Millisecond) // a client's back-off before it asks again
 		default:
 			t.Fatalf("subscribe %s: got %+v (data %s)", room, m, m.Data)
 		}
