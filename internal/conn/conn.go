@@ -212,18 +212,33 @@ func (c *Conn) WaitRoom(ctx context.Context, frames, bytes int) error {
 			c.mu.Unlock()
 			return nil
 		}
-		if c.spaceFreed == nil {
-			c.spaceFreed = make(chan struct{})
-		}
-		wait := c.spaceFreed
+		wait := c.spaceFreedLocked()
 		c.mu.Unlock()
-		select {
-		case <-wait:
-		case <-c.closed:
-			return ErrClosed
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := c.awaitSpace(ctx, wait); err != nil {
+			return err
 		}
+	}
+}
+
+// spaceFreedLocked returns the channel the writer closes when it next takes
+// the queue; it needs mu.
+func (c *Conn) spaceFreedLocked() <-chan struct{} {
+	if c.spaceFreed == nil {
+		c.spaceFreed = make(chan struct{})
+	}
+	return c.spaceFreed
+}
+
+// awaitSpace waits until wait is closed (the writer took the queue), the
+// connection closes (ErrClosed) or ctx ends.
+func (c *Conn) awaitSpace(ctx context.Context, wait <-chan struct{}) error {
+	select {
+	case <-wait:
+		return nil
+	case <-c.closed:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -244,12 +259,8 @@ func (c *Conn) Send(ctx context.Context, f *wire.Frame) error {
 		case wait == nil:
 			return ErrClosed
 		}
-		select {
-		case <-wait:
-		case <-c.closed:
-			return ErrClosed
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := c.awaitSpace(ctx, wait); err != nil {
+			return err
 		}
 	}
 }
@@ -279,7 +290,7 @@ func (c *Conn) push(f *wire.Frame, mode pushMode) (bool, <-chan struct{}) {
 	fits := mode == pushForce ||
 		len(c.queue) < c.opts.MaxQueueMessages/div && c.queueBytes+f.Len() <= c.opts.MaxQueueBytes/div ||
 		mode == pushReplay && len(c.queue) == 0
-	var wait chan struct{}
+	var wait <-chan struct{}
 	switch {
 	case fits:
 		c.queue = append(c.queue, f)
@@ -287,10 +298,7 @@ func (c *Conn) push(f *wire.Frame, mode pushMode) (bool, <-chan struct{}) {
 	case mode == pushLive:
 		c.startCloseLocked(wire.CloseSlowConsumer, "send queue overflow", false)
 	default:
-		if c.spaceFreed == nil {
-			c.spaceFreed = make(chan struct{})
-		}
-		wait = c.spaceFreed
+		wait = c.spaceFreedLocked()
 	}
 	c.unlockKick()
 	return fits, wait
