@@ -154,8 +154,23 @@ type slogAdapter struct{ log *slog.Logger }
 
 // Noticef is the server's chatter (banner, listeners): debug level.
 func (a *slogAdapter) Noticef(format string, v ...any) { a.log.Debug(fmt.Sprintf(format, v...)) }
-func (a *slogAdapter) Warnf(format string, v ...any)   { a.log.Warn(fmt.Sprintf(format, v...)) }
-func (a *slogAdapter) Fatalf(format string, v ...any)  { a.log.Error(fmt.Sprintf(format, v...)) }
-func (a *slogAdapter) Errorf(format string, v ...any)  { a.log.Error(fmt.Sprintf(format, v...)) }
-func (a *slogAdapter) Debugf(format string, v ...any)  { a.log.Debug(fmt.Sprintf(format, v...)) }
-func (a *slogAdapter) Tracef(format string, v ...any)  { a.log.Debug(fmt.Sprintf(format, v...)) }
+func (a *slogAdapter) Warnf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	if msg == plaintextWarning {
+		// The only user with a password field is the worker user, the
+		// anonymous one, whose password is empty on purpose: nothing to
+		// warn an operator about.
+		a.log.Debug(msg)
+		return
+	}
+	a.log.Warn(msg)
+}
+
+// plaintextWarning is what NATS says of any user whose password is not a
+// bcrypt hash, the empty one of the worker user included.
+const plaintextWarning = "Plaintext passwords detected, use nkeys or bcrypt"
+
+func (a *slogAdapter) Fatalf(format string, v ...any) { a.log.Error(fmt.Sprintf(format, v...)) }
+func (a *slogAdapter) Errorf(format string, v ...any) { a.log.Error(fmt.Sprintf(format, v...)) }
+func (a *slogAdapter) Debugf(format string, v ...any) { a.log.Debug(fmt.Sprintf(format, v...)) }
+func (a *slogAdapter) Tracef(format string, v ...any) { a.log.Debug(fmt.Sprintf(format, v...)) }
