@@ -113,3 +113,35 @@ func TestListFlagTakesCommasAndRepeats(t *testing.T) {
 		t.Fatalf("nats %q", got)
 	}
 }
+
+// The TLS files come from the flags, ROOMCAST_TLS_* or the deployment
+// guide's WEBSOCKET_*_FILE names; a certificate needs its key, and a client
+// CA needs TLS.
+func TestTLSSettings(t *testing.T) {
+	c, err := parseServe(t, nil, map[string]string{
+		"WEBSOCKET_CERT_FILE": "/etc/tls/tls.crt", "WEBSOCKET_KEY_FILE": "/etc/tls/tls.key",
+		"WEBSOCKET_CA_FILE": "/etc/tls/ca.crt", "ROOMCAST_TLS_CA": "/etc/other/ca.crt",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TLSCert != "/etc/tls/tls.crt" || c.TLSKey != "/etc/tls/tls.key" || c.TLSCA != "/etc/other/ca.crt" || !c.TLS() {
+		t.Fatalf("TLS settings %q %q %q", c.TLSCert, c.TLSKey, c.TLSCA)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("complete TLS settings: %v", err)
+	}
+	for name, args := range map[string][]string{
+		"cert without key": {"--tls-cert", "c.pem"},
+		"key without cert": {"--tls-key", "k.pem"},
+		"CA without TLS":   {"--tls-ca", "ca.pem"},
+	} {
+		c, err := parseServe(t, args, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--tls-") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

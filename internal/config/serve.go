@@ -40,6 +40,10 @@ type Serve struct {
 	AllowedOrigins    List
 	DrainTimeout      time.Duration
 
+	TLSCert string // WebSocket listener's certificate; empty: plain ws://
+	TLSKey  string
+	TLSCA   string // client CA: client certificates are required
+
 	LogFormat      string
 	LogLevel       string
 	AllowAnonymous bool
@@ -57,6 +61,9 @@ const (
 // ServeCompat are the compatible environment names of section 5.
 var ServeCompat = map[string][]string{
 	"admin-listen": {"PROMETHEUS_PORT"}, // a port: see AdminAddr
+	"tls-cert":     {"WEBSOCKET_CERT_FILE"},
+	"tls-key":      {"WEBSOCKET_KEY_FILE"},
+	"tls-ca":       {"WEBSOCKET_CA_FILE"},
 }
 
 // RegisterServe defines serve's flags on fs and returns the settings they fill.
@@ -82,6 +89,9 @@ func RegisterServe(fs *flag.FlagSet) *Serve {
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", conn.DefaultWriteTimeout, "how long one write to a client may block before the connection is dropped")
 	fs.Var(&c.AllowedOrigins, "allowed-origins", "Origin values browsers may connect from, comma-separated (empty: any)")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", DefaultDrainTimeout, "how long a shutdown may take; closes are spread over most of it")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) of the WebSocket listener: serve wss://; reloaded when the file changes")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&c.TLSCA, "tls-ca", "", "PEM CA bundle: clients must present a certificate it signed (mTLS)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&c.AllowAnonymous, "allow-anonymous", false, "serve without authentication on a non-loopback address")
@@ -198,11 +208,20 @@ func (c *Serve) Validate() error {
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		bad("--log-level: %v", err)
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("--tls-cert and --tls-key go together (or WEBSOCKET_CERT_FILE and WEBSOCKET_KEY_FILE)")
+	}
+	if c.TLSCA != "" && c.TLSCert == "" {
+		bad("--tls-ca verifies client certificates, which needs TLS: set --tls-cert and --tls-key too")
+	}
 	if err := c.checkAnonymous(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
+
+// TLS reports whether the WebSocket listener serves TLS.
+func (c *Serve) TLS() bool { return c.TLSCert != "" }
 
 // checkAnonymous applies PROTOCOL.md section 4: without keys, serve only on
 // loopback unless the operator opts in.

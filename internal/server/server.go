@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,7 @@ import (
 	"github.com/roomcast/roomcast/internal/edge"
 	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/room"
+	"github.com/roomcast/roomcast/internal/tlsconf"
 )
 
 // Server is one running edge node.
@@ -103,14 +105,35 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 		MaxConnections: cfg.MaxConnections, MaxSubscriptions: cfg.MaxSubscriptions,
 		AllowedOrigins: cfg.AllowedOrigins, Available: s.bus.Connected,
 	})
-	if s.wsLn, err = net.Listen("tcp", cfg.Listen); err != nil {
-		return nil, fmt.Errorf("WebSocket listener: %w", err)
+	if s.wsLn, err = s.listenWS(); err != nil {
+		return nil, err
 	}
 	s.goRun(func() { _ = s.edge.Serve(s.wsLn) })
 	s.started.Store(true)
-	log.Info("roomcast serving", "listen", s.wsLn.Addr().String(), "admin", s.adminLn.Addr().String(),
-		"nats", s.natsDescription(), "stream_replicas", cfg.StreamReplicas)
+	log.Info("roomcast serving", "listen", s.wsLn.Addr().String(), "tls", cfg.TLS(), "client_certificates", cfg.TLSCA != "",
+		"admin", s.adminLn.Addr().String(), "nats", s.natsDescription(), "stream_replicas", cfg.StreamReplicas)
 	return s, nil
+}
+
+// listenWS opens the WebSocket listener, with TLS when configured (its
+// certificate reloaded from disk when the files change).
+func (s *Server) listenWS() (net.Listener, error) {
+	var cfg *tls.Config
+	if s.cfg.TLS() {
+		r, err := tlsconf.New(tlsconf.Files{Cert: s.cfg.TLSCert, Key: s.cfg.TLSKey, CA: s.cfg.TLSCA}, s.log)
+		if err != nil {
+			return nil, fmt.Errorf("WebSocket listener: %w", err)
+		}
+		cfg = r.Config()
+	}
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("WebSocket listener: %w", err)
+	}
+	if cfg != nil {
+		ln = tls.NewListener(ln, cfg)
+	}
+	return ln, nil
 }
 
 // WSAddr is the WebSocket listener's address.
