@@ -12,6 +12,7 @@ import (
 
 	"github.com/roomcast/roomcast/internal/bus"
 	"github.com/roomcast/roomcast/internal/conn"
+	"github.com/roomcast/roomcast/internal/edge"
 )
 
 // Serve is the configuration of `roomcast serve`.
@@ -87,7 +88,7 @@ func RegisterServe(fs *flag.FlagSet) *Serve {
 	fs.IntVar(&c.SendQueueBytes, "send-queue-bytes", conn.DefaultMaxQueueBytes, "bytes queued per connection before it is closed with 4008")
 	fs.DurationVar(&c.PingInterval, "ping-interval", conn.DefaultPingInterval, "WebSocket keep-alive ping period")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", conn.DefaultWriteTimeout, "how long one write to a client may block before the connection is dropped")
-	fs.Var(&c.AllowedOrigins, "allowed-origins", "Origin values browsers may connect from, comma-separated (empty: any)")
+	fs.Var(&c.AllowedOrigins, "allowed-origins", "browser origins that may connect, comma-separated; * in one stands for any run of characters but / (https://*.example.com), * alone for any origin (default: the same host and loopback pages)")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", DefaultDrainTimeout, "how long a shutdown may take; closes are spread over most of it")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) of the WebSocket listener: serve wss://; reloaded when the file changes")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
@@ -207,6 +208,9 @@ func (c *Serve) Validate() error {
 	}
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		bad("--log-level: %v", err)
+	}
+	if err := edge.CheckOrigins(c.AllowedOrigins); err != nil {
+		bad("--allowed-origins: %v", err)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("--tls-cert and --tls-key go together (or WEBSOCKET_CERT_FILE and WEBSOCKET_KEY_FILE)")

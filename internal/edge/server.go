@@ -29,7 +29,7 @@ type Options struct {
 
 	MaxConnections   int           // 0: unlimited
 	MaxSubscriptions int           // per connection; 0: DefaultMaxSubscriptions
-	AllowedOrigins   []string      // empty: any; "*" matches any
+	AllowedOrigins   []string      // browser origins (patterns, see CheckOrigins); empty: the same host and loopback
 	HandshakeTimeout time.Duration // 0: DefaultHandshakeTimeout
 	MaxHandshakes    int           // handshakes in progress; 0: DefaultMaxHandshakes
 	// Available reports whether the bus can serve new subscriptions; nil
@@ -53,6 +53,7 @@ type Server struct {
 	msgCount   map[string]prometheus.Counter // websocket_messages_total by type
 	drainedCh  chan struct{}                 // closed when the last connection ends while draining
 	handshakes *handshakeGate                // bounds the handshakes in progress
+	origins    originPolicy                  // which browser pages may connect
 
 	wg sync.WaitGroup // accept loops and handshakes
 
@@ -79,6 +80,13 @@ func New(o Options) *Server {
 		drainedCh:  make(chan struct{}),
 		conns:      make(map[*conn.Conn]struct{}),
 		handshakes: newHandshakeGate(o.MaxHandshakes),
+	}
+	var err error
+	if s.origins, err = newOriginPolicy(o.AllowedOrigins); err != nil {
+		// Settings are checked before (CheckOrigins); if one slips
+		// through, no browser page gets in rather than every one.
+		o.Logger.Error("allowed origins refused; no browser origin will be accepted", "err", err)
+		s.origins = originPolicy{denyAll: true}
 	}
 	for _, t := range []string{wire.TypeRequest, wire.TypeResponse, wire.TypeError, wire.TypePing, wire.TypePong} {
 		s.msgCount[t] = o.Metrics.Messages.WithLabelValues(t)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -78,9 +77,17 @@ func (s *Server) handshake(nc net.Conn) {
 	// its request slowly, or not at all, holds its slot for at most this.
 	_ = nc.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
 	reserved := false
+	var origin, host string
 	u := ws.Upgrader{
 		OnRequest: checkPath,
+		OnHost: func(h []byte) error {
+			host = string(h)
+			return nil
+		},
 		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
+			if !s.origins.allows(origin, host) {
+				return nil, ws.RejectConnectionError(ws.RejectionStatus(http.StatusForbidden), ws.RejectionReason("origin not allowed"))
+			}
 			if err := s.reserve(); err != nil {
 				return nil, ws.RejectConnectionError(ws.RejectionStatus(http.StatusServiceUnavailable), ws.RejectionReason(err.Error()))
 			}
@@ -88,8 +95,8 @@ func (s *Server) handshake(nc net.Conn) {
 			return nil, nil
 		},
 		OnHeader: func(key, value []byte) error {
-			if bytes.EqualFold(key, []byte("Origin")) && !s.originAllowed(string(value)) {
-				return ws.RejectConnectionError(ws.RejectionStatus(http.StatusForbidden), ws.RejectionReason("origin not allowed"))
+			if bytes.EqualFold(key, []byte("Origin")) {
+				origin = string(value)
 			}
 			return nil
 		},
@@ -128,14 +135,3 @@ func checkPath(uri []byte) error {
 	return ws.RejectConnectionError(ws.RejectionStatus(http.StatusNotFound), ws.RejectionReason("WebSocket endpoint is / or /ws"))
 }
 
-func (s *Server) originAllowed(origin string) bool {
-	if len(s.opts.AllowedOrigins) == 0 {
-		return true
-	}
-	for _, o := range s.opts.AllowedOrigins {
-		if o == "*" || strings.EqualFold(o, origin) {
-			return true
-		}
-	}
-	return false
-}

@@ -43,3 +43,32 @@ func TestUpgradeChecks(t *testing.T) {
 		t.Fatalf("third upgrade: %v, want a 503 refusal", err)
 	}
 }
+
+// Without --allowed-origins a browser page may connect from the node's own
+// host and from loopback only; clients without an Origin are not browsers.
+func TestDefaultOriginPolicy(t *testing.T) {
+	srv := startNode(t, nil, nil)
+	try := func(origin string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		h := http.Header{}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		c, err := client.Dial(ctx, "ws://"+srv.WSAddr()+"/ws", h)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err
+	}
+	for _, origin := range []string{"", "http://" + srv.WSAddr(), "http://localhost:5173", "http://127.0.0.1:3000"} {
+		if err := try(origin); err != nil {
+			t.Errorf("origin %q refused: %v", origin, err)
+		}
+	}
+	for _, origin := range []string{"https://evil.example", "null"} {
+		if err := try(origin); err == nil || !strings.Contains(err.Error(), "403") {
+			t.Errorf("origin %q: %v, want a 403 refusal", origin, err)
+		}
+	}
+}

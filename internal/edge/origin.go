@@ -1,0 +1,82 @@
+package edge
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path"
+	"strings"
+)
+
+// originPolicy decides which browser origins may open a WebSocket: a page
+// on another site must not use a visitor's browser (its cookies, its
+// network position) to read rooms. Clients that are not browsers send no
+// Origin and are not concerned.
+type originPolicy struct {
+	patterns []string // lower case; empty: the request's own host and loopback pages only
+	denyAll  bool     // no browser page at all
+}
+
+// newOriginPolicy checks the patterns of --allowed-origins: an origin
+// (https://dash.example.com), "*" for any, or a glob whose * stands for
+// any run of characters but "/" (https://*.example.com).
+func newOriginPolicy(patterns []string) (originPolicy, error) {
+	var p originPolicy
+	for _, pat := range patterns {
+		pat = strings.ToLower(strings.TrimSpace(pat))
+		if _, err := path.Match(pat, ""); err != nil {
+			return p, fmt.Errorf("allowed origin %q: %w", pat, err)
+		}
+		p.patterns = append(p.patterns, pat)
+	}
+	return p, nil
+}
+
+// CheckOrigins reports whether patterns are valid --allowed-origins.
+func CheckOrigins(patterns []string) error {
+	_, err := newOriginPolicy(patterns)
+	return err
+}
+
+// allows reports whether a browser page of origin may connect with host
+// as the request's Host.
+func (p originPolicy) allows(origin, host string) bool {
+	switch {
+	case origin == "":
+		return true // not a browser
+	case p.denyAll:
+		return false
+	}
+	origin = strings.ToLower(origin)
+	if len(p.patterns) == 0 {
+		return sameHostOrLoopback(origin, host)
+	}
+	for _, pat := range p.patterns {
+		if pat == "*" || pat == origin {
+			return true
+		}
+		if ok, _ := path.Match(pat, origin); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// sameHostOrLoopback is the default: a page served by the same host and
+// port as the WebSocket (the dashboard), or from a loopback address (a
+// developer's local page).
+func sameHostOrLoopback(origin, host string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, host) {
+		return true
+	}
+	name := u.Hostname()
+	if name == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(name)
+	return ip != nil && ip.IsLoopback()
+}

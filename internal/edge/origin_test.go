@@ -1,0 +1,48 @@
+package edge
+
+import "testing"
+
+func TestOriginPolicy(t *testing.T) {
+	def, err := newOriginPolicy(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed, err := newOriginPolicy([]string{"https://Dash.Example", "https://*.pools.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	any, err := newOriginPolicy([]string{"*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const host = "edge.example:8690"
+	for _, tc := range []struct {
+		name   string
+		p      originPolicy
+		origin string
+		want   bool
+	}{
+		{"no origin: not a browser", def, "", true},
+		{"the same host and port", def, "https://edge.example:8690", true},
+		{"the same name, another port", def, "https://edge.example:443", false},
+		{"another site", def, "https://evil.example", false},
+		{"a loopback page", def, "http://127.0.0.1:3000", true},
+		{"a localhost page", def, "http://localhost:5173", true},
+		{"IPv6 loopback", def, "http://[::1]:8080", true},
+		{"a site named like loopback", def, "http://localhost.evil.example", false},
+		{"not a URL", def, "null", false},
+		{"listed, any case", listed, "https://dash.example", true},
+		{"listed glob", listed, "https://eu.pools.example", true},
+		{"glob does not cross /", listed, "https://evil.example/x.pools.example", false},
+		{"glob is not a suffix match", listed, "https://pools.example.evil", false},
+		{"listed policy drops the default", listed, "http://127.0.0.1:3000", false},
+		{"star", any, "https://whatever.example", true},
+	} {
+		if got := tc.p.allows(tc.origin, host); got != tc.want {
+			t.Errorf("%s: allows(%q) = %v, want %v", tc.name, tc.origin, got, tc.want)
+		}
+	}
+	if _, err := newOriginPolicy([]string{"https://[bad"}); err == nil {
+		t.Error("a malformed pattern was accepted")
+	}
+}
