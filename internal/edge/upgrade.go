@@ -134,4 +134,3 @@ func checkPath(uri []byte) error {
 	}
 	return ws.RejectConnectionError(ws.RejectionStatus(http.StatusNotFound), ws.RejectionReason("WebSocket endpoint is / or /ws"))
 }
-
