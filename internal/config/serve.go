@@ -33,6 +33,7 @@ type Serve struct {
 
 	MaxConnections    int
 	MaxSubscriptions  int
+	RateLimit         int
 	MaxMessageSize    int
 	SendQueueMessages int
 	SendQueueBytes    int
@@ -57,6 +58,7 @@ const (
 	DefaultNATSListen   = "127.0.0.1:4222"
 	DefaultServerName   = "roomcast"
 	DefaultDrainTimeout = 25 * time.Second
+	DefaultRateLimit    = 50
 )
 
 // ServeCompat are the compatible environment names of section 5.
@@ -83,6 +85,7 @@ func RegisterServe(fs *flag.FlagSet) *Serve {
 	fs.IntVar(&c.MaxPayload, "max-payload", bus.DefaultMaxPayload, "largest event payload a worker may publish, bytes")
 	fs.IntVar(&c.MaxConnections, "max-connections", 0, "connection limit of this node (0: none)")
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", 100, "subscriptions per connection")
+	fs.IntVar(&c.RateLimit, "rate-limit", DefaultRateLimit, "messages a second a connection may send, with a burst as large (RATE_LIMITED; going on past it closes with 4029); 0: no limit")
 	fs.IntVar(&c.MaxMessageSize, "max-message-size", conn.DefaultMaxMessageSize, "largest client message, bytes; larger closes with 1009")
 	fs.IntVar(&c.SendQueueMessages, "send-queue-messages", conn.DefaultMaxQueueMessages, "messages queued per connection before it is closed with 4008")
 	fs.IntVar(&c.SendQueueBytes, "send-queue-bytes", conn.DefaultMaxQueueBytes, "bytes queued per connection before it is closed with 4008")
@@ -194,8 +197,8 @@ func (c *Serve) Validate() error {
 	if c.StreamReplicas > 5 {
 		bad("--stream-replicas at most 5, got %d", c.StreamReplicas)
 	}
-	if c.MaxConnections < 0 || c.RetentionMaxPerRoom < 0 || c.RetentionMaxAge < 0 {
-		bad("--max-connections, --retention-max-per-room and --retention-max-age cannot be negative")
+	if c.MaxConnections < 0 || c.RetentionMaxPerRoom < 0 || c.RetentionMaxAge < 0 || c.RateLimit < 0 {
+		bad("--max-connections, --rate-limit, --retention-max-per-room and --retention-max-age cannot be negative")
 	}
 	if c.PingInterval < time.Second || c.WriteTimeout < time.Second || c.DrainTimeout <= 0 {
 		bad("--ping-interval and --write-timeout must be at least 1s, --drain-timeout positive")

@@ -29,6 +29,7 @@ type Options struct {
 
 	MaxConnections   int           // 0: unlimited
 	MaxSubscriptions int           // per connection; 0: DefaultMaxSubscriptions
+	RateLimit        int           // messages a second per connection; 0: none
 	AllowedOrigins   []string      // browser origins (patterns, see CheckOrigins); empty: the same host and loopback
 	HandshakeTimeout time.Duration // 0: DefaultHandshakeTimeout
 	MaxHandshakes    int           // handshakes in progress; 0: DefaultMaxHandshakes

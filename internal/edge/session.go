@@ -19,6 +19,7 @@ type session struct {
 	c    *conn.Conn
 	subs []wire.Room // rooms this connection is a member of; a slice, since
 	// most connections hold one or a few and a map costs ten times more
+	limit limiter
 }
 
 var _ conn.Handler = (*session)(nil)
@@ -26,6 +27,10 @@ var _ conn.Handler = (*session)(nil)
 // HandleMessage decodes and answers one client message.
 func (ss *session) HandleMessage(_ *conn.Conn, p []byte) {
 	req, perr := wire.DecodeRequest(p)
+	if !ss.limit.allow(time.Now()) {
+		ss.refuse(req)
+		return
+	}
 	if perr != nil {
 		ss.fail(req.Event, req.ID, perr)
 		return
@@ -39,6 +44,16 @@ func (ss *session) HandleMessage(_ *conn.Conn, p []byte) {
 	case wire.TypeRequest:
 		ss.handleRequest(req)
 	}
+}
+
+// refuse answers a message over the rate limit with RATE_LIMITED, and
+// closes a connection that keeps sending regardless with 4029.
+func (ss *session) refuse(req wire.Request) {
+	if ss.limit.abusive() {
+		ss.c.Close(wire.CloseRateLimited, "sustained rate-limit violations")
+		return
+	}
+	ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeRateLimited, "more than %d messages a second; slow down", ss.srv.opts.RateLimit))
 }
 
 func (ss *session) handleRequest(req wire.Request) {
@@ -182,6 +197,8 @@ func closeReason(info conn.CloseInfo) string {
 		return metrics.CloseSlowConsumer
 	case 4010:
 		return metrics.CloseStreamReset
+	case 4029:
+		return metrics.CloseRateLimited
 	}
 	if info.ByPeer {
 		return metrics.CloseClient

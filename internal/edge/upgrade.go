@@ -111,7 +111,7 @@ func (s *Server) handshake(nc net.Conn) {
 	}
 	_ = nc.SetDeadline(time.Time{})
 
-	sess := &session{srv: s}
+	sess := &session{srv: s, limit: newLimiter(s.opts.RateLimit)}
 	c := conn.New(nc, sess, &s.connOpts)
 	sess.c = c
 	if err := s.register(c); err != nil {

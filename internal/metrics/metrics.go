@@ -15,6 +15,7 @@ const (
 	CloseProtocol     = "protocol"      // 1002, 1003, 1007
 	CloseDraining     = "draining"      // 1001
 	CloseStreamReset  = "stream_reset"  // 4010
+	CloseRateLimited  = "rate_limited"  // 4029
 	CloseTimeout      = "timeout"       // read deadline passed
 	CloseOther        = "other"
 )

@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"bytes"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/gobwas/ws"
@@ -125,4 +127,30 @@ func TestTooManySubscriptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectError(t, c, "third", wire.CodeTooManySubscriptions)
+}
+
+// A connection over --rate-limit gets RATE_LIMITED errors; one that goes on
+// regardless is closed with 4029.
+func TestRateLimit(t *testing.T) {
+	srv := startNode(t, nil, func(c *config.Serve) { c.RateLimit = 5 })
+	c := dial(t, srv)
+	for i := range 40 {
+		if err := c.Send(wire.Message{Type: wire.TypePing, ID: fmt.Sprint(i)}); err != nil {
+			break // closed by the server already
+		}
+	}
+	pongs, limited := 0, 0
+	for _, m := range expectClose(t, c, int(wire.CloseRateLimited)) {
+		switch {
+		case m.Type == wire.TypePong:
+			pongs++
+		case m.Type == wire.TypeError && strings.Contains(string(m.Data), wire.CodeRateLimited):
+			limited++
+		default:
+			t.Fatalf("unexpected %+v %s", m, m.Data)
+		}
+	}
+	if pongs < 5 || limited == 0 {
+		t.Fatalf("%d pongs and %d RATE_LIMITED errors before the close; want the burst of 5 answered, then refusals", pongs, limited)
+	}
 }

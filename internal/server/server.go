@@ -102,7 +102,7 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 			MaxMessageSize: int64(cfg.MaxMessageSize), PingInterval: cfg.PingInterval,
 			WriteTimeout: cfg.WriteTimeout,
 		},
-		MaxConnections: cfg.MaxConnections, MaxSubscriptions: cfg.MaxSubscriptions,
+		MaxConnections: cfg.MaxConnections, MaxSubscriptions: cfg.MaxSubscriptions, RateLimit: cfg.RateLimit,
 		AllowedOrigins: cfg.AllowedOrigins, Available: s.bus.Connected,
 	})
 	if s.wsLn, err = s.listenWS(); err != nil {
