@@ -101,6 +101,26 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 		return nil, fmt.Errorf("auth: %w: %d bytes, limit %d", ErrTooLarge, len(token), v.opts.MaxTokenSize)
 	}
 	keys := v.src.Keys("")
+	c, tok, err := v.verifyWith(keys, token)
+	if err == nil {
+		return c, nil
+	}
+	// A kid the keys do not know may be a rotated key, possibly of a new
+	// type (so refused as ErrAlgorithm): ask the source, which may refresh
+	// (rate-limited), and try once more if that gave other keys.
+	if r := Reason(err); (r == "no_key" || r == "algorithm") && tok != nil {
+		if kid, ok := tok.Header["kid"].(string); ok && kid != "" && !keys.hasKID(kid) {
+			if fresh := v.src.Keys(kid); fresh != keys {
+				c, _, err = v.verifyWith(fresh, token)
+			}
+		}
+	}
+	return c, err
+}
+
+// verifyWith verifies token against one snapshot of keys. It returns the
+// parsed (unverified) token too, for its header.
+func (v *Verifier) verifyWith(keys *Keys, token string) (*Claims, *jwt.Token, error) {
 	algs := keys.Algorithms()
 	popts := []jwt.ParserOption{
 		// Belt and braces with the check in keyfunc: the library refuses
@@ -120,10 +140,10 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	}
 	var tc tokenClaims
 	tok, err := jwt.NewParser(popts...).ParseWithClaims(token, &tc, func(t *jwt.Token) (any, error) {
-		return v.keyfunc(keys, t)
+		return keyfunc(keys, t)
 	})
 	if err != nil {
-		return nil, classify(err, tok, algs)
+		return nil, tok, classify(err, tok, algs)
 	}
 	c := &Claims{UserID: tc.UserID, Permissions: tc.Permissions}
 	if c.UserID == "" {
@@ -131,22 +151,18 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	}
 	// WithExpirationRequired guarantees exp is present.
 	c.ExpiresAt = tc.ExpiresAt.Time
-	return c, nil
+	return c, tok, nil
 }
 
 // keyfunc selects the keys for a token: those of the token's algorithm,
 // filtered by kid. Only keys whose Go type fits the algorithm are returned,
 // so even if the valid-methods check were bypassed, an HS256 token could
 // never be checked against an RSA key's bytes.
-func (v *Verifier) keyfunc(keys *Keys, t *jwt.Token) (any, error) {
+func keyfunc(keys *Keys, t *jwt.Token) (any, error) {
 	alg := t.Method.Alg()
 	kid, ok := t.Header["kid"].(string)
 	if _, present := t.Header["kid"]; present && !ok {
 		return nil, fmt.Errorf("auth: %w: kid is not a string", ErrMalformed)
-	}
-	if kid != "" && !keys.hasKID(kid) {
-		// Possibly a rotated key: let the source refresh, rate-limited.
-		keys = v.src.Keys(kid)
 	}
 	// alg is safe to print: t.Method is set, so it is one of the library's
 	// registered algorithm names, not arbitrary token text.
