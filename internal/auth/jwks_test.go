@@ -49,7 +49,7 @@ func TestParseJWKS(t *testing.T) {
 		"not JSON":   "{",
 		"no keys":    `{"keys":[]}`,
 		"only oct":   string(jwksJSON(t, oct)),
-		"alg misfit": `{"keys":[` + strings.TrimSuffix(strings.TrimPrefix(string(jwksJSON(t, jwkOf(t, k.ed.Public(), "e"))), `{"keys":[`), `]}`) + `]}`,
+		"alg misfit": "", // built below
 	} {
 		if name == "alg misfit" {
 			j := jwkOf(t, k.ed.Public(), "e")

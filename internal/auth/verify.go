@@ -122,6 +122,10 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 // parsed (unverified) token too, for its header.
 func (v *Verifier) verifyWith(keys *Keys, token string) (*Claims, *jwt.Token, error) {
 	algs := keys.Algorithms()
+	if len(algs) == 0 {
+		// WithValidMethods(nil) would allow every method; refuse outright.
+		return nil, nil, fmt.Errorf("auth: %w: the key set is empty", ErrNoKey)
+	}
 	popts := []jwt.ParserOption{
 		// Belt and braces with the check in keyfunc: the library refuses
 		// any alg outside the configured keys' algorithms, `none` included,

@@ -170,6 +170,14 @@ func TestVerifyOptions(t *testing.T) {
 	if _, err := small.Verify(tok); Reason(err) != "too_large" {
 		t.Errorf("MaxTokenSize: Reason = %s", Reason(err))
 	}
+	empty, err := NewVerifier(&Keys{}, Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	none := forge(t, map[string]any{"alg": "none"}, claims(), nil, nil)
+	if _, err := empty.Verify(none); Reason(err) != "no_key" {
+		t.Errorf("alg none against no keys: Reason = %s (err: %v)", Reason(err), err)
+	}
 	if _, err := NewVerifier(nil, Options{}); err == nil {
 		t.Error("NewVerifier(nil) succeeded")
 	}
