@@ -34,6 +34,7 @@ var commands = []command{
 	{"serve", "run an edge node", runServe},
 	{"publish", "publish one event: publish ROOM EVENT [JSON]", runPublish},
 	{"tail", "print the events of rooms: tail ROOM...", runTail},
+	{"token", "mint a token for development and tests: token --perm P [--user U] [--ttl D]", runToken},
 	{"bench", "load generator: connections, rooms, publish rate; throughput and latency", runBench},
 }
 

@@ -42,6 +42,8 @@ type Serve struct {
 	AllowedOrigins    List
 	DrainTimeout      time.Duration
 
+	Auth Auth
+
 	TLSCert string // WebSocket listener's certificate; empty: plain ws://
 	TLSKey  string
 	TLSCA   string // client CA: client certificates are required
@@ -93,6 +95,7 @@ func RegisterServe(fs *flag.FlagSet) *Serve {
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", conn.DefaultWriteTimeout, "how long one write to a client may block before the connection is dropped")
 	fs.Var(&c.AllowedOrigins, "allowed-origins", "browser origins that may connect, comma-separated; * in one stands for any run of characters but / (https://*.example.com), * alone for any origin (default: the same host and loopback pages)")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", DefaultDrainTimeout, "how long a shutdown may take; closes are spread over most of it")
+	c.Auth.register(fs)
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) of the WebSocket listener: serve wss://; reloaded when the file changes")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&c.TLSCA, "tls-ca", "", "PEM CA bundle: clients must present a certificate it signed (mTLS)")
@@ -212,6 +215,7 @@ func (c *Serve) Validate() error {
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		bad("--log-level: %v", err)
 	}
+	errs = append(errs, c.Auth.validate()...)
 	if err := edge.CheckOrigins(c.AllowedOrigins); err != nil {
 		bad("--allowed-origins: %v", err)
 	}
@@ -233,7 +237,7 @@ func (c *Serve) TLS() bool { return c.TLSCert != "" }
 // checkAnonymous applies PROTOCOL.md section 4: without keys, serve only on
 // loopback unless the operator opts in.
 func (c *Serve) checkAnonymous() error {
-	if c.AllowAnonymous {
+	if c.AllowAnonymous || c.Auth.Configured() {
 		return nil
 	}
 	host, _, err := net.SplitHostPort(c.Listen)

@@ -30,6 +30,8 @@ type Options struct {
 	MaxConnections   int           // 0: unlimited
 	MaxSubscriptions int           // per connection; 0: DefaultMaxSubscriptions
 	RateLimit        int           // messages a second per connection; 0: none
+	Auth             Verifier      // nil: anonymous, every room readable
+	AuthTimeout      time.Duration // to send a token when the upgrade had none; 0: DefaultAuthTimeout
 	AllowedOrigins   []string      // browser origins (patterns, see CheckOrigins); empty: the same host and loopback
 	HandshakeTimeout time.Duration // 0: DefaultHandshakeTimeout
 	MaxHandshakes    int           // handshakes in progress; 0: DefaultMaxHandshakes
@@ -42,6 +44,7 @@ type Options struct {
 const (
 	DefaultMaxSubscriptions = 100
 	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultAuthTimeout      = 10 * time.Second
 )
 
 // Server accepts and serves WebSocket clients.
@@ -71,6 +74,9 @@ func New(o Options) *Server {
 	}
 	if o.HandshakeTimeout <= 0 {
 		o.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if o.AuthTimeout <= 0 {
+		o.AuthTimeout = DefaultAuthTimeout
 	}
 	s := &Server{
 		opts:       o,

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/roomcast/roomcast/internal/auth"
 	"github.com/roomcast/roomcast/internal/conn"
 	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/room"
@@ -20,6 +21,9 @@ type session struct {
 	subs []wire.Room // rooms this connection is a member of; a slice, since
 	// most connections hold one or a few and a map costs ten times more
 	limit limiter
+
+	claims    *auth.Claims // the token in force; nil before the first (or anonymous)
+	authTimer *time.Timer  // closes the connection: no token in time (1008), or expired (4001)
 }
 
 var _ conn.Handler = (*session)(nil)
@@ -63,12 +67,15 @@ func (ss *session) handleRequest(req wire.Request) {
 	case wire.EventUnsubscribe:
 		ss.unsubscribe(req)
 	case wire.EventAuth:
-		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeBadRequest, "authentication is not enabled on this server"))
+		ss.authRequest(req)
 	}
 }
 
 func (ss *session) subscribe(req wire.Request) {
 	name := req.Room.String()
+	if !ss.authorized(req) {
+		return
+	}
 	if ss.member(req.Room) >= 0 {
 		// Subscribing again starts over (and resumes from since, if given).
 		ss.leave(req.Room)
@@ -143,6 +150,7 @@ func (ss *session) HandleBinary(*conn.Conn) {
 
 // HandleClose leaves every room and forgets the connection.
 func (ss *session) HandleClose(c *conn.Conn, info conn.CloseInfo) {
+	ss.stopAuthTimer()
 	for len(ss.subs) > 0 {
 		ss.leave(ss.subs[len(ss.subs)-1])
 	}
@@ -199,6 +207,8 @@ func closeReason(info conn.CloseInfo) string {
 		return metrics.CloseStreamReset
 	case 4029:
 		return metrics.CloseRateLimited
+	case 1008, 4001:
+		return metrics.CloseAuth
 	}
 	if info.ByPeer {
 		return metrics.CloseClient

@@ -78,8 +78,12 @@ func (s *Server) handshake(nc net.Conn) {
 	_ = nc.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
 	reserved := false
 	var origin, host string
+	var tok upgradeToken
 	u := ws.Upgrader{
-		OnRequest: checkPath,
+		OnRequest: func(uri []byte) error {
+			tok.onURI(uri)
+			return checkPath(uri)
+		},
 		OnHost: func(h []byte) error {
 			host = string(h)
 			return nil
@@ -98,6 +102,7 @@ func (s *Server) handshake(nc net.Conn) {
 			if bytes.EqualFold(key, []byte("Origin")) {
 				origin = string(value)
 			}
+			tok.onHeader(key, value)
 			return nil
 		},
 	}
@@ -121,6 +126,7 @@ func (s *Server) handshake(nc net.Conn) {
 		drainConn(c)
 		return
 	}
+	sess.startAuth(tok.token()) // before Serve: the handlers see its outcome
 	c.Serve()
 }
 

@@ -16,6 +16,7 @@ const (
 	CloseDraining     = "draining"      // 1001
 	CloseStreamReset  = "stream_reset"  // 4010
 	CloseRateLimited  = "rate_limited"  // 4029
+	CloseAuth         = "auth"          // 1008, 4001
 	CloseTimeout      = "timeout"       // read deadline passed
 	CloseOther        = "other"
 )
@@ -45,6 +46,7 @@ type Metrics struct {
 	NATSConnected prometheus.Gauge       // 1 while connected
 	Draining      prometheus.Gauge       // 1 while draining
 	BadRequests   *prometheus.CounterVec // code
+	AuthFailures  *prometheus.CounterVec // reason (auth.Reason)
 }
 
 // New creates the collectors, labelled with the server name, and registers
@@ -91,11 +93,14 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		BadRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "roomcast_request_errors_total", Help: "Error responses by code.", ConstLabels: constLabels,
 		}, []string{"code"}),
+		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roomcast_auth_failures_total", Help: "Tokens refused, by reason.", ConstLabels: constLabels,
+		}, []string{"reason"}),
 	}
 	reg.MustRegister(m.Connections, m.Messages, m.Broadcast, m.Closes, m.Rooms, m.Subscriptions,
 		m.BadPayloads, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed,
 		m.LiveDrops, m.ForgedLive, m.ReplicaLags, m.StreamResets, m.StreamCalls, m.Resumes,
-		m.NATSConnected, m.Draining, m.BadRequests)
+		m.NATSConnected, m.Draining, m.BadRequests, m.AuthFailures)
 	return m
 }
 

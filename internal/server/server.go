@@ -47,6 +47,8 @@ type Server struct {
 	admin   *http.Server
 	// stopWatch ends the watch of the stream's advisories.
 	stopWatch func()
+	// stopAuth ends the JWKS refresh, if any.
+	stopAuth context.CancelFunc
 
 	wg       sync.WaitGroup // the goroutines Start launched
 	shutdown sync.Once
@@ -90,6 +92,13 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 		return nil, err
 	}
 
+	authCtx, stopAuth := context.WithCancel(context.Background())
+	s.stopAuth = stopAuth
+	verifier, err := s.verifier(authCtx)
+	if err != nil {
+		return nil, err
+	}
+
 	s.hub = room.New(room.Options{Source: s.bus, Logger: log, Metrics: s.m})
 	s.hooks.hub.Store(s.hub)
 	if s.stopWatch, err = s.bus.WatchStream(s.hub.Resync, s.hub.CheckStream); err != nil {
@@ -103,6 +112,7 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 			WriteTimeout: cfg.WriteTimeout,
 		},
 		MaxConnections: cfg.MaxConnections, MaxSubscriptions: cfg.MaxSubscriptions, RateLimit: cfg.RateLimit,
+		Auth: verifier, AuthTimeout: cfg.Auth.Timeout,
 		AllowedOrigins: cfg.AllowedOrigins, Available: s.bus.Connected,
 	})
 	if s.wsLn, err = s.listenWS(); err != nil {
@@ -111,6 +121,7 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 	s.goRun(func() { _ = s.edge.Serve(s.wsLn) })
 	s.started.Store(true)
 	log.Info("roomcast serving", "listen", s.wsLn.Addr().String(), "tls", cfg.TLS(), "client_certificates", cfg.TLSCA != "",
+		"auth", cfg.Auth.Configured(),
 		"admin", s.adminLn.Addr().String(), "nats", s.natsDescription(), "stream_replicas", cfg.StreamReplicas)
 	return s, nil
 }
@@ -214,6 +225,9 @@ func (s *Server) closeAll() {
 	}
 	if s.stopWatch != nil {
 		s.stopWatch()
+	}
+	if s.stopAuth != nil {
+		s.stopAuth()
 	}
 	if s.hub != nil {
 		s.hub.Close()

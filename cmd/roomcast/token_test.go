@@ -1,0 +1,50 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/roomcast/roomcast/internal/auth"
+)
+
+// roomcast token mints what serve verifies with the same secret.
+func TestTokenCommand(t *testing.T) {
+	secret := []byte("the shared secret, thirty-two bytes or more")
+	file := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(file, append(secret, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCmd(t.Context(), "", "token", "--jwt-secret-file", file, "--user", "ops", "--perm", "pool:read,workflow:read:w1", "--ttl", "10m")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	keys, err := auth.HMACKeys(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.NewVerifier(keys, auth.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := v.Verify(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatalf("the minted token does not verify: %v", err)
+	}
+	if c.UserID != "ops" || !slices.Equal(c.Permissions, []string{"pool:read", "workflow:read:w1"}) || !c.MayRead("pool", "p9") || c.MayRead("workflow", "w2") {
+		t.Fatalf("claims %+v", c)
+	}
+	for name, args := range map[string][]string{
+		"no permission": {"token", "--jwt-secret-file", file},
+		"no key":        {"token", "--perm", "admin"},
+	} {
+		if code, _, errs := runCmd(t.Context(), "", args...); code != 2 || errs == "" {
+			t.Errorf("%s: exit %d (%q), want 2 with a message", name, code, errs)
+		}
+	}
+	if strings.Contains(errs, string(secret)) {
+		t.Fatal("the secret was printed")
+	}
+}

@@ -1,0 +1,146 @@
+package edge
+
+import (
+	"bytes"
+	"net/url"
+	"time"
+
+	"github.com/roomcast/roomcast/internal/auth"
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// Verifier checks tokens (auth.Verifier does).
+type Verifier interface {
+	Verify(token string) (*auth.Claims, error)
+}
+
+// expiryGrace is how long past its token's exp a connection may stay open
+// for the client's refresh to arrive before it is closed with 4001.
+const expiryGrace = 5 * time.Second
+
+// upgradeToken takes the token of an upgrade request: the Authorization
+// header's bearer token, else the token query parameter (browsers cannot
+// set headers).
+type upgradeToken struct {
+	header, query string
+}
+
+func (u *upgradeToken) onURI(uri []byte) {
+	_, q, ok := bytes.Cut(uri, []byte("?"))
+	if !ok {
+		return
+	}
+	if v, err := url.ParseQuery(string(q)); err == nil {
+		u.query = v.Get("token")
+	}
+}
+
+func (u *upgradeToken) onHeader(key, value []byte) {
+	if !bytes.EqualFold(key, []byte("Authorization")) {
+		return
+	}
+	if scheme, tok, ok := bytes.Cut(value, []byte(" ")); ok && bytes.EqualFold(scheme, []byte("Bearer")) {
+		u.header = string(bytes.TrimSpace(tok))
+	}
+}
+
+func (u *upgradeToken) token() string {
+	if u.header != "" {
+		return u.header
+	}
+	return u.query
+}
+
+// startAuth begins a session's authentication: with the upgrade's token
+// at once; without one, the client has the auth timeout to send it.
+func (ss *session) startAuth(token string) {
+	if ss.srv.opts.Auth == nil {
+		return // anonymous: every room readable (loopback or opted in)
+	}
+	if token != "" {
+		ss.authenticate(token, "", "") // a refused token closes with 1008
+		return
+	}
+	ss.authTimer = time.AfterFunc(ss.srv.opts.AuthTimeout, func() {
+		ss.c.Close(wire.ClosePolicy, "no token within the auth timeout")
+	})
+}
+
+// authRequest handles an auth request: the first token, or a refresh.
+func (ss *session) authRequest(req wire.Request) {
+	if ss.srv.opts.Auth == nil {
+		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeBadRequest, "authentication is not enabled on this server"))
+		return
+	}
+	if req.Token == "" {
+		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeBadRequest, "auth needs data.token"))
+		return
+	}
+	ss.authenticate(req.Token, req.Event, req.ID)
+}
+
+// authenticate verifies token and makes it the session's. A first token
+// that fails closes the connection with 1008; a refresh that fails is
+// answered with UNAUTHENTICATED and the token in force stays until it
+// expires. A token from an auth request is answered.
+func (ss *session) authenticate(token, event, id string) {
+	claims, err := ss.srv.opts.Auth.Verify(token)
+	if err != nil {
+		reason := auth.Reason(err)
+		ss.srv.m.AuthFailures.WithLabelValues(reason).Inc()
+		ss.srv.log.Debug("token refused", "remote", ss.c.RemoteAddr().String(), "reason", reason)
+		if ss.claims == nil {
+			ss.c.Close(wire.ClosePolicy, "authentication failed: "+reason)
+			return
+		}
+		ss.fail(event, id, wire.Errorf(wire.CodeUnauthenticated, "token refused: %s", reason))
+		return
+	}
+	ss.claims = claims
+	ss.stopAuthTimer()
+	ss.authTimer = time.AfterFunc(time.Until(claims.ExpiresAt)+expiryGrace, func() {
+		ss.c.Close(wire.CloseTokenExpired, "token expired")
+	})
+	if id != "" || event != "" {
+		ss.send(wire.TypeResponse, wire.ResponseFrame(event, id, wire.AuthResult{
+			Status: "authenticated", UserID: claims.UserID, ExpiresAt: claims.ExpiresAt.UTC().Format(time.RFC3339),
+		}))
+	}
+	ss.dropForbidden()
+}
+
+// dropForbidden leaves the rooms the session's token no longer allows,
+// telling the client for each.
+func (ss *session) dropForbidden() {
+	for i := len(ss.subs) - 1; i >= 0; i-- {
+		r := ss.subs[i]
+		if ss.claims.MayRead(r.Kind(), r.ID()) {
+			continue
+		}
+		ss.leave(r)
+		ss.fail(wire.EventSubscribe, "", wire.Errorf(wire.CodeForbidden, "the new token does not allow %s; unsubscribed", r))
+	}
+}
+
+// authorized reports whether the session may read r, answering the
+// request with an error when not.
+func (ss *session) authorized(req wire.Request) bool {
+	switch {
+	case ss.srv.opts.Auth == nil:
+		return true
+	case ss.claims == nil:
+		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeUnauthenticated, "send an auth request with a token first"))
+		return false
+	case !ss.claims.MayRead(req.Room.Kind(), req.Room.ID()):
+		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeForbidden, "not authorized to subscribe to %s", req.Room))
+		return false
+	}
+	return true
+}
+
+func (ss *session) stopAuthTimer() {
+	if ss.authTimer != nil {
+		ss.authTimer.Stop()
+		ss.authTimer = nil
+	}
+}

@@ -1,0 +1,70 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/roomcast/roomcast/internal/auth"
+	"github.com/roomcast/roomcast/internal/edge"
+)
+
+// verifier builds the token verifier of the configured keys, nil when none
+// is configured (anonymous). A JWKS URL is fetched now and refreshed in the
+// background until ctx ends.
+func (s *Server) verifier(ctx context.Context) (edge.Verifier, error) {
+	a := s.cfg.Auth
+	if !a.Configured() {
+		return nil, nil
+	}
+	var sets []*auth.Keys
+	if len(a.Secret) > 0 {
+		k, err := auth.HMACKeys(a.Secret)
+		if err != nil {
+			return nil, err
+		}
+		sets = append(sets, k)
+	}
+	for _, f := range a.PublicKeys {
+		k, err := auth.LoadPEMFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("--jwt-public-key %s: %w", f, err)
+		}
+		sets = append(sets, k)
+	}
+	src := keySources{static: auth.MergeKeys(sets...)}
+	switch {
+	case strings.HasPrefix(a.JWKS, "https://"):
+		j, err := auth.NewJWKSSource(ctx, a.JWKS, auth.JWKSOptions{
+			Client:  &http.Client{},
+			OnError: func(err error) { s.log.Warn("JWKS refresh failed; the cached keys stay in use", "err", err) },
+		})
+		if err != nil {
+			return nil, fmt.Errorf("--jwks: %w", err)
+		}
+		src.jwks = j
+	case a.JWKS != "":
+		k, err := auth.LoadJWKSFile(a.JWKS)
+		if err != nil {
+			return nil, fmt.Errorf("--jwks %s: %w", a.JWKS, err)
+		}
+		src.static = auth.MergeKeys(src.static, k)
+	}
+	return auth.NewVerifier(src, auth.Options{Issuer: a.Issuer, Audience: a.Audience, Leeway: a.Leeway})
+}
+
+// keySources is the configured keys: fixed ones (secret, PEM files, a
+// JWKS file) and, when set, a JWKS fetched over HTTPS.
+type keySources struct {
+	static *auth.Keys
+	jwks   *auth.JWKSSource
+}
+
+// Keys implements auth.KeySource.
+func (k keySources) Keys(kid string) *auth.Keys {
+	if k.jwks == nil {
+		return k.static
+	}
+	return auth.MergeKeys(k.static, k.jwks.Keys(kid))
+}

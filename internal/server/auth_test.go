@@ -1,0 +1,186 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/roomcast/roomcast/internal/auth"
+	"github.com/roomcast/roomcast/internal/client"
+	"github.com/roomcast/roomcast/internal/config"
+	"github.com/roomcast/roomcast/internal/server"
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+var testSecret = []byte("a test secret of at least thirty-two bytes")
+
+// authNode starts a node that requires HMAC tokens.
+func authNode(t *testing.T, edit func(*config.Serve)) (*server.Server, *auth.Signer) {
+	t.Helper()
+	srv := startNode(t, nil, func(c *config.Serve) {
+		c.Auth.Secret = testSecret
+		if edit != nil {
+			edit(c)
+		}
+	})
+	signer, err := auth.NewHMACSigner(testSecret, auth.SignerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, signer
+}
+
+func mint(t *testing.T, s *auth.Signer, ttl time.Duration, perms ...string) string {
+	t.Helper()
+	tok, err := s.Sign("u-1", perms, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func dialWith(t *testing.T, srv *server.Server, query string, h http.Header) *client.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, wsURL(srv)+query, h)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Each token source works: the Authorization header, the token query
+// parameter, and an auth request as the first message.
+func TestTokenSources(t *testing.T) {
+	srv, signer := authNode(t, nil)
+	tok := mint(t, signer, time.Hour, "pool:read")
+	for name, c := range map[string]*client.Conn{
+		"header": dialWith(t, srv, "", http.Header{"Authorization": {"Bearer " + tok}}),
+		"query":  dialWith(t, srv, "?token="+url.QueryEscape(tok), nil),
+	} {
+		if res, _ := subscribe(t, c, "pool:p1", nil); res.Status != "subscribed" {
+			t.Fatalf("%s: %+v", name, res)
+		}
+	}
+	c := dial(t, srv)
+	if err := c.Request(wire.EventAuth, "a1", map[string]string{"token": tok}); err != nil {
+		t.Fatal(err)
+	}
+	m := read(t, c)
+	var res wire.AuthResult
+	if m.Type != wire.TypeResponse || json.Unmarshal(m.Data, &res) != nil || res.Status != "authenticated" || res.UserID != "u-1" || res.ExpiresAt == "" {
+		t.Fatalf("auth response %+v %s", m, m.Data)
+	}
+	subscribe(t, c, "pool:p2", nil)
+}
+
+// Tokens that must not pass close the connection with 1008; a connection
+// that sends none within the auth timeout too.
+func TestBadTokensAndNoTokenClose1008(t *testing.T) {
+	srv, signer := authNode(t, func(c *config.Serve) {
+		c.Auth.Timeout = 300 * time.Millisecond
+		c.Auth.Audience = "roomcast"
+	})
+	wrong, err := auth.NewHMACSigner([]byte("another secret of at least thirty-two bytes"), auth.SignerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tok := range map[string]string{
+		"expired":      expiredToken(t),
+		"no audience":  mint(t, signer, time.Hour, "admin"),
+		"wrong secret": mint(t, wrong, time.Hour, "admin"),
+		"garbage":      "not.a.token",
+		"alg none":     "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJleHAiOjk5OTk5OTk5OTksInBlcm1pc3Npb25zIjpbImFkbWluIl19.",
+		"oversized":    strings.Repeat("a", 9<<10),
+	} {
+		c := dialWith(t, srv, "", http.Header{"Authorization": {"Bearer " + tok}})
+		if got := expectClose(t, c, int(wire.ClosePolicy)); len(got) != 0 {
+			t.Errorf("%s: got %d messages before the close", name, len(got))
+		}
+	}
+	silent := dial(t, srv)
+	expectClose(t, silent, int(wire.ClosePolicy))
+}
+
+// expiredToken is a token of the test secret that expired an hour ago (a
+// Signer refuses to make one).
+func expiredToken(t *testing.T) string {
+	t.Helper()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"exp": time.Now().Add(-time.Hour).Unix(), "permissions": []string{"admin"},
+	}).SignedString(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// Permissions decide the rooms: admin, K:read, K:read:<id>; default deny.
+func TestPermissions(t *testing.T) {
+	srv, signer := authNode(t, nil)
+	for _, tc := range []struct {
+		perms []string
+		room  string
+		ok    bool
+	}{
+		{[]string{"admin"}, "workflow:w1", true},
+		{[]string{"pool:read"}, "pool:p1", true},
+		{[]string{"pool:read"}, "workflow:w1", false},
+		{[]string{"pool:read:p1"}, "pool:p1", true},
+		{[]string{"pool:read:p1"}, "pool:p10", false},
+		{nil, "pool:p1", false},
+	} {
+		c := dialWith(t, srv, "", http.Header{"Authorization": {"Bearer " + mint(t, signer, time.Hour, tc.perms...)}})
+		if tc.ok {
+			subscribe(t, c, tc.room, nil)
+			continue
+		}
+		if err := c.Subscribe("s", tc.room, nil); err != nil {
+			t.Fatal(err)
+		}
+		expectError(t, c, "s", wire.CodeForbidden)
+	}
+}
+
+// A token refreshed before it expires keeps the connection; one that
+// expires without refresh closes it with 4001; a refresh that no longer
+// allows a room leaves it with an error.
+func TestRefreshAndExpiry(t *testing.T) {
+	srv, signer := authNode(t, nil)
+	short := mint(t, signer, time.Second, "pool:read")
+	c := dialWith(t, srv, "", http.Header{"Authorization": {"Bearer " + short}})
+	expiring := dialWith(t, srv, "", http.Header{"Authorization": {"Bearer " + short}})
+	subscribe(t, c, "pool:p1", nil)
+	if err := c.Request(wire.EventAuth, "r", map[string]string{"token": mint(t, signer, time.Hour, "workflow:read")}); err != nil {
+		t.Fatal(err)
+	}
+	var sawResponse, sawDrop bool
+	for !(sawResponse && sawDrop) {
+		m := read(t, c)
+		switch {
+		case m.Type == wire.TypeResponse && m.ID == "r":
+			sawResponse = true
+		case m.Type == wire.TypeError && strings.Contains(string(m.Data), wire.CodeForbidden) && strings.Contains(string(m.Data), "pool:p1"):
+			sawDrop = true
+		default:
+			t.Fatalf("after the refresh: %+v %s", m, m.Data)
+		}
+	}
+	// Past the first token's expiry and grace, the connection is still up.
+	time.Sleep(7 * time.Second) // the expiry being tested is a wall-clock time
+	if err := c.Send(wire.Message{Type: wire.TypePing, ID: "alive"}); err != nil {
+		t.Fatal(err)
+	}
+	if m := read(t, c); m.Type != wire.TypePong {
+		t.Fatalf("after the refresh and past the old expiry: %+v", m)
+	}
+	expectClose(t, expiring, int(wire.CloseTokenExpired))
+}
