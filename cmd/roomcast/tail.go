@@ -69,8 +69,7 @@ func (t *tailer) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		var ce *client.CloseError
-		if errors.As(err, &ce) && (ce.Code == wire.ClosePolicy || ce.Code == wire.CloseTooBig) {
+		if final(err) {
 			return err // reconnecting will not help
 		}
 		backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
@@ -141,9 +140,33 @@ func (t *tailer) handle(m wire.Message) error {
 	case wire.TypeError:
 		var e wire.ErrorData
 		_ = json.Unmarshal(m.Data, &e)
-		return fmt.Errorf("%s %s: %s: %s", m.Event, m.ID, e.Code, e.Message)
+		err := fmt.Errorf("%s %s: %s: %s", m.Event, m.ID, e.Code, e.Message)
+		switch e.Code {
+		case wire.CodeUnauthenticated, wire.CodeForbidden, wire.CodeInvalidRoom, wire.CodeBadRequest, wire.CodeTooManySubscriptions:
+			return refusal{err} // the same request would be refused again
+		}
+		return err
 	}
 	return nil
+}
+
+// refusal is an error the server will give again on every reconnection.
+type refusal struct{ error }
+
+func (r refusal) Unwrap() error { return r.error }
+
+// final reports whether err ends tail instead of a reconnection: the
+// server refused the token (1008), let it expire (4001), refused a frame
+// as too big (1009), or refused a request for good.
+func final(err error) bool {
+	var ce *client.CloseError
+	if errors.As(err, &ce) {
+		switch ce.Code {
+		case wire.ClosePolicy, wire.CloseTooBig, wire.CloseTokenExpired:
+			return true
+		}
+	}
+	return errors.As(err, new(refusal))
 }
 
 func (t *tailer) print(m wire.Message) error {

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/roomcast/roomcast/internal/auth"
+	"github.com/roomcast/roomcast/internal/config"
+	"github.com/roomcast/roomcast/internal/servertest"
+	"github.com/roomcast/roomcast/internal/wire"
 )
 
 // roomcast token mints what serve verifies with the same secret.
@@ -46,5 +51,33 @@ func TestTokenCommand(t *testing.T) {
 	}
 	if strings.Contains(errs, string(secret)) {
 		t.Fatal("the secret was printed")
+	}
+}
+
+// tail stops with a clear message when the edge refuses its token or a
+// room, instead of reconnecting forever.
+func TestTailStopsOnAuthRefusals(t *testing.T) {
+	secret := []byte("the shared secret, thirty-two bytes or more")
+	srv := servertest.Start(t, nil, func(c *config.Serve) { c.Auth.Secret = secret })
+	signer, err := auth.NewHMACSigner(secret, auth.SignerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	poolOnly, err := signer.Sign("u", []string{"pool:read"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		token, room, want string
+	}{
+		"forbidden room": {poolOnly, "workflow:w1", wire.CodeForbidden},
+		"bad token":      {"not.a.token", "pool:p1", "1008"},
+	} {
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		code, _, errs := runCmd(ctx, "", "tail", "--url", servertest.WSURL(srv), "--token", tc.token, tc.room)
+		cancel()
+		if code != 1 || !strings.Contains(errs, tc.want) || strings.Contains(errs, "reconnecting") {
+			t.Errorf("%s: exit %d, stderr %q; want exit 1 naming %s, no reconnection", name, code, errs, tc.want)
+		}
 	}
 }
