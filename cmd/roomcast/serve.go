@@ -16,7 +16,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments %q", fs.Args())
 	}
-	if err := cfg.Auth.ReadSecrets(env.getenv); err != nil {
+	if err := cfg.ReadSecrets(env.getenv); err != nil {
 		return usagef("invalid settings:\n%w", err)
 	}
 	if err := cfg.Validate(); err != nil {

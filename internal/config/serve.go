@@ -42,7 +42,8 @@ type Serve struct {
 	AllowedOrigins    List
 	DrainTimeout      time.Duration
 
-	Auth Auth
+	Auth     Auth
+	NATSAuth NATSAuth
 
 	TLSCert string // WebSocket listener's certificate; empty: plain ws://
 	TLSKey  string
@@ -96,6 +97,7 @@ func RegisterServe(fs *flag.FlagSet) *Serve {
 	fs.Var(&c.AllowedOrigins, "allowed-origins", "browser origins that may connect, comma-separated; * in one stands for any run of characters but / (https://*.example.com), * alone for any origin (default: the same host and loopback pages)")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", DefaultDrainTimeout, "how long a shutdown may take; closes are spread over most of it")
 	c.Auth.register(fs)
+	c.NATSAuth.register(fs)
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) of the WebSocket listener: serve wss://; reloaded when the file changes")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&c.TLSCA, "tls-ca", "", "PEM CA bundle: clients must present a certificate it signed (mTLS)")
@@ -216,6 +218,7 @@ func (c *Serve) Validate() error {
 		bad("--log-level: %v", err)
 	}
 	errs = append(errs, c.Auth.validate()...)
+	errs = append(errs, c.NATSAuth.validate(c.Embedded())...)
 	if err := edge.CheckOrigins(c.AllowedOrigins); err != nil {
 		bad("--allowed-origins: %v", err)
 	}
@@ -229,6 +232,13 @@ func (c *Serve) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// ReadSecrets reads the secrets that never come from flags: the JWT HMAC
+// secret and the NATS password or token.
+func (c *Serve) ReadSecrets(getenv func(string) string) error {
+	c.NATSAuth.readSecrets(getenv)
+	return c.Auth.ReadSecrets(getenv)
 }
 
 // TLS reports whether the WebSocket listener serves TLS.

@@ -35,6 +35,11 @@ type Options struct {
 
 	ReadyTimeout time.Duration // 0: 15 s
 
+	// Configure, when set, makes a last change to the server's options:
+	// for tests that need a server roomcast itself never runs (one that
+	// requires a token, or TLS).
+	Configure func(*server.Options)
+
 	// LivePrefix, when set, protects what edges trust: the live subjects
 	// under it (LivePrefix.>), where only the stream's republish, which no
 	// user's permissions limit, publishes, so no client can forge a live
@@ -62,6 +67,9 @@ func Start(o Options) (*server.Server, error) {
 	sopts, err := serverOptions(o)
 	if err != nil {
 		return nil, err
+	}
+	if o.Configure != nil {
+		o.Configure(sopts)
 	}
 	s, err := server.NewServer(sopts)
 	if err != nil {

@@ -39,11 +39,24 @@ func Restart(t testing.TB, s *server.Server) *server.Server {
 // in dir.
 func RunServerAt(t testing.TB, listen, dir string) *server.Server {
 	t.Helper()
+	return runServer(t, listen, dir, nil)
+}
+
+// RunServerWith starts a JetStream-enabled server on a free loopback port
+// after edit has changed its options (authorization, TLS).
+func RunServerWith(t testing.TB, edit func(*server.Options)) *server.Server {
+	t.Helper()
+	return runServer(t, "127.0.0.1:-1", t.TempDir(), edit)
+}
+
+func runServer(t testing.TB, listen, dir string, edit func(*server.Options)) *server.Server {
+	t.Helper()
 	s, err := natsembed.Start(natsembed.Options{
 		Listen:     listen,
 		DataDir:    dir,
 		ServerName: "test",
 		Logger:     Quiet,
+		Configure:  edit,
 	})
 	if err != nil {
 		t.Fatalf("start NATS: %v", err)

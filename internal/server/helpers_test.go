@@ -148,7 +148,11 @@ type publisher struct {
 }
 
 func newPublisher(t testing.TB, natsURL string) *publisher {
-	nc := natstest.Connect(t, natsURL)
+	return publisherOn(t, natstest.Connect(t, natsURL))
+}
+
+// publisherOn publishes through an open connection.
+func publisherOn(t testing.TB, nc *nats.Conn) *publisher {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
