@@ -17,6 +17,7 @@ type Auth struct {
 	SecretFile string
 	PublicKeys List   // PEM files
 	JWKS       string // a file, or an https:// URL
+	JWKSCA     string // CA of the JWKS endpoint; empty: the system's
 	Issuer     string
 	Audience   string
 	Leeway     time.Duration
@@ -34,6 +35,7 @@ func (a *Auth) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.SecretFile, "jwt-secret-file", "", "file holding the HMAC secret of HS256/384/512 tokens (or "+strings.Join(SecretEnv, ", ")+")")
 	fs.Var(&a.PublicKeys, "jwt-public-key", "PEM public key file (RSA, ECDSA or Ed25519) of RS/ES/EdDSA tokens; repeatable")
 	fs.StringVar(&a.JWKS, "jwks", "", "JWKS document: a file, or an https:// URL (cached, refreshed)")
+	fs.StringVar(&a.JWKSCA, "jwks-ca", "", "PEM CA of the --jwks https endpoint (default: the system's roots)")
 	fs.StringVar(&a.Issuer, "jwt-issuer", "", "required iss of tokens (empty: not checked)")
 	fs.StringVar(&a.Audience, "jwt-audience", "", "required aud of tokens (empty: not checked)")
 	fs.DurationVar(&a.Leeway, "jwt-leeway", 5*time.Second, "clock skew allowed on exp, nbf and iat")

@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/roomcast/roomcast/internal/auth"
@@ -36,8 +39,12 @@ func (s *Server) verifier(ctx context.Context) (edge.Verifier, error) {
 	src := keySources{static: auth.MergeKeys(sets...)}
 	switch {
 	case strings.HasPrefix(a.JWKS, "https://"):
+		client, err := jwksClient(a.JWKSCA)
+		if err != nil {
+			return nil, err
+		}
 		j, err := auth.NewJWKSSource(ctx, a.JWKS, auth.JWKSOptions{
-			Client:  &http.Client{},
+			Client:  client,
 			OnError: func(err error) { s.log.Warn("JWKS refresh failed; the cached keys stay in use", "err", err) },
 		})
 		if err != nil {
@@ -52,6 +59,25 @@ func (s *Server) verifier(ctx context.Context) (edge.Verifier, error) {
 		src.static = auth.MergeKeys(src.static, k)
 	}
 	return auth.NewVerifier(src, auth.Options{Issuer: a.Issuer, Audience: a.Audience, Leeway: a.Leeway})
+}
+
+// jwksClient is the HTTP client of the JWKS endpoint: trusting caFile's
+// CAs when given, the system's otherwise.
+func jwksClient(caFile string) (*http.Client, error) {
+	if caFile == "" {
+		return &http.Client{}, nil
+	}
+	pemData, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("--jwks-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemData) {
+		return nil, fmt.Errorf("--jwks-ca %s: no PEM certificate in it", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}, nil
 }
 
 // keySources is the configured keys: fixed ones (secret, PEM files, a

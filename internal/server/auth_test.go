@@ -2,9 +2,15 @@ package server_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -88,18 +94,22 @@ func TestBadTokensAndNoTokenClose1008(t *testing.T) {
 	srv, signer := authNode(t, func(c *config.Serve) {
 		c.Auth.Timeout = 300 * time.Millisecond
 		c.Auth.Audience = "roomcast"
+		c.Auth.Issuer = "pools"
 	})
 	wrong, err := auth.NewHMACSigner([]byte("another secret of at least thirty-two bytes"), auth.SignerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, tok := range map[string]string{
-		"expired":      expiredToken(t),
-		"no audience":  mint(t, signer, time.Hour, "admin"),
-		"wrong secret": mint(t, wrong, time.Hour, "admin"),
-		"garbage":      "not.a.token",
-		"alg none":     "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJleHAiOjk5OTk5OTk5OTksInBlcm1pc3Npb25zIjpbImFkbWluIl19.",
-		"oversized":    strings.Repeat("a", 9<<10),
+		"expired":       handMade(t, jwt.MapClaims{"exp": time.Now().Add(-time.Hour).Unix(), "aud": "roomcast"}),
+		"without exp":   handMade(t, jwt.MapClaims{"aud": "roomcast"}),
+		"not yet valid": handMade(t, jwt.MapClaims{"exp": time.Now().Add(2 * time.Hour).Unix(), "nbf": time.Now().Add(time.Hour).Unix(), "aud": "roomcast"}),
+		"wrong issuer":  handMade(t, jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix(), "aud": "roomcast", "iss": "someone-else"}),
+		"no audience":   mint(t, signer, time.Hour, "admin"),
+		"wrong secret":  mint(t, wrong, time.Hour, "admin"),
+		"garbage":       "not.a.token",
+		"alg none":      "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJleHAiOjk5OTk5OTk5OTksInBlcm1pc3Npb25zIjpbImFkbWluIl19.",
+		"oversized":     strings.Repeat("a", 9<<10),
 	} {
 		c := dialWith(t, srv, "", http.Header{"Authorization": {"Bearer " + tok}})
 		if got := expectClose(t, c, int(wire.ClosePolicy)); len(got) != 0 {
@@ -108,15 +118,47 @@ func TestBadTokensAndNoTokenClose1008(t *testing.T) {
 	}
 	silent := dial(t, srv)
 	expectClose(t, silent, int(wire.ClosePolicy))
+
+	good := handMade(t, jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix(), "aud": "roomcast", "iss": "pools"})
+	subscribe(t, dialWith(t, srv, "", http.Header{"Authorization": {"Bearer " + good}}), "pool:p1", nil)
 }
 
-// expiredToken is a token of the test secret that expired an hour ago (a
-// Signer refuses to make one).
-func expiredToken(t *testing.T) string {
+// A node that verifies RS256 tokens with an RSA public key refuses an HS256
+// token whose HMAC key is that public key (key-type confusion).
+func TestKeyTypeConfusionIsRefused(t *testing.T) {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	file := filepath.Join(t.TempDir(), "pub.pem")
+	if err := os.WriteFile(file, pubPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startNode(t, nil, func(c *config.Serve) { c.Auth.PublicKeys = config.List{file} })
+	claims := jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix(), "permissions": []string{"admin"}}
+	forged, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(pubPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectClose(t, dialWith(t, srv, "", http.Header{"Authorization": {"Bearer " + forged}}), int(wire.ClosePolicy))
+	real, err := jwt.NewWithClaims(jwt.SigningMethodRS256, claims).SignedString(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subscribe(t, dialWith(t, srv, "", http.Header{"Authorization": {"Bearer " + real}}), "pool:p1", nil)
+}
+
+// handMade signs claims with the test secret: tokens a Signer refuses to
+// make (expired, without exp, not yet valid).
+func handMade(t *testing.T, claims jwt.MapClaims) string {
 	t.Helper()
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
-		"exp": time.Now().Add(-time.Hour).Unix(), "permissions": []string{"admin"},
-	}).SignedString(testSecret)
+	claims["permissions"] = []string{"admin"}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(testSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
