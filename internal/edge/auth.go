@@ -131,6 +131,11 @@ func (ss *session) authorized(req wire.Request) bool {
 	case ss.claims == nil:
 		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeUnauthenticated, "send an auth request with a token first"))
 		return false
+	case time.Now().After(ss.claims.ExpiresAt):
+		// In the grace before the 4001 close: what is subscribed stays
+		// until then, nothing new is opened.
+		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeUnauthenticated, "the token has expired; refresh it with an auth request"))
+		return false
 	case !ss.claims.MayRead(req.Room.Kind(), req.Room.ID()):
 		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeForbidden, "not authorized to subscribe to %s", req.Room))
 		return false
