@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -216,8 +217,25 @@ func TestRefreshAndExpiry(t *testing.T) {
 			t.Fatalf("after the refresh: %+v %s", m, m.Data)
 		}
 	}
-	// Past the first token's expiry and grace, the connection is still up.
-	time.Sleep(7 * time.Second) // the expiry being tested is a wall-clock time
+	// Past its exp, in the grace before 4001, a connection subscribes to
+	// nothing new.
+	for i := 0; ; i++ {
+		room := fmt.Sprintf("pool:late%d", i)
+		if err := expiring.Subscribe("late", room, nil); err != nil {
+			t.Fatal(err)
+		}
+		m := read(t, expiring)
+		if m.Type == wire.TypeError && strings.Contains(string(m.Data), wire.CodeUnauthenticated) {
+			break
+		}
+		if m.Type != wire.TypeResponse || i > 100 {
+			t.Fatalf("subscribing with a token about to expire: %+v %s", m, m.Data)
+		}
+		time.Sleep(50 * time.Millisecond) // until the token's exp passes
+	}
+	// Past the first token's expiry and grace, the refreshed connection is
+	// still up.
+	time.Sleep(6 * time.Second) // the expiry being tested is a wall-clock time
 	if err := c.Send(wire.Message{Type: wire.TypePing, ID: "alive"}); err != nil {
 		t.Fatal(err)
 	}
