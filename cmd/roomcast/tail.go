@@ -157,12 +157,13 @@ func (r refusal) Unwrap() error { return r.error }
 
 // final reports whether err ends tail instead of a reconnection: the
 // server refused the token (1008), let it expire (4001), refused a frame
-// as too big (1009), or refused a request for good.
+// as too big (1009), closed it for its rate (4029), or refused a request
+// for good.
 func final(err error) bool {
 	var ce *client.CloseError
 	if errors.As(err, &ce) {
 		switch ce.Code {
-		case wire.ClosePolicy, wire.CloseTooBig, wire.CloseTokenExpired:
+		case wire.ClosePolicy, wire.CloseTooBig, wire.CloseTokenExpired, wire.CloseRateLimited:
 			return true
 		}
 	}

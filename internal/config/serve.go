@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -181,9 +182,10 @@ func (c *Serve) Validate() error {
 			bad("--nats-listen %q: %v", c.NATSListen, err)
 		}
 	}
-	for _, u := range c.NATS {
-		if !strings.Contains(u, "://") {
-			bad("--nats %q: want a URL such as nats://host:4222", u)
+	for i, u := range c.NATS {
+		// Never quoted: a NATS URL may carry a user's password or token.
+		if pu, err := url.Parse(u); err != nil || pu.Scheme == "" || pu.Host == "" {
+			bad("--nats: URL %d of %d is not a URL such as nats://host:4222 (an unescaped %%, @ or , in a password?)", i+1, len(c.NATS))
 		}
 	}
 	if err := bus.CheckPrefix(c.SubjectPrefix); err != nil {

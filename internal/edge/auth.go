@@ -98,8 +98,15 @@ func (ss *session) authenticate(token, event, id string) {
 	}
 	ss.claims = claims
 	ss.stopAuthTimer()
-	ss.authTimer = time.AfterFunc(time.Until(claims.ExpiresAt)+expiryGrace, func() {
-		ss.c.Close(wire.CloseTokenExpired, "token expired")
+	// The generation tells this timer from one a refresh replaced, whose
+	// callback may already be running when it is stopped. The close lets
+	// what is queued (this auth's response) go out first: a token taken
+	// within the leeway past its exp is already due.
+	gen := ss.authGen.Add(1)
+	ss.authTimer = time.AfterFunc(time.Until(claims.ExpiresAt.Add(expiryGrace)), func() {
+		if ss.authGen.Load() == gen {
+			ss.c.CloseAfterFlush(wire.CloseTokenExpired, "token expired")
+		}
 	})
 	if id != "" || event != "" {
 		ss.send(wire.TypeResponse, wire.ResponseFrame(event, id, wire.AuthResult{

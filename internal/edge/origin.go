@@ -62,18 +62,28 @@ func (p originPolicy) allows(origin, host string) bool {
 	return false
 }
 
-// sameHostOrLoopback is the default: a page served by the same host and
-// port as the WebSocket (the dashboard), or from a loopback address (a
-// developer's local page).
+// sameHostOrLoopback is the default: a page from a loopback address (a
+// developer's local page), or served by the same host and port as the
+// WebSocket (the dashboard) when that host is an IP address. A host name
+// is not enough: a page that rebinds its own name's DNS to this node sends
+// an Origin equal to the Host it asks for; a deployment behind a name lists
+// its origins.
 func sameHostOrLoopback(origin, host string) bool {
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" {
 		return false
 	}
-	if strings.EqualFold(u.Host, host) {
+	if isLoopback(u.Hostname()) {
 		return true
 	}
-	name := u.Hostname()
+	h, _, err := net.SplitHostPort(host)
+	if err != nil {
+		h = host
+	}
+	return strings.EqualFold(u.Host, host) && net.ParseIP(strings.Trim(h, "[]")) != nil
+}
+
+func isLoopback(name string) bool {
 	if name == "localhost" {
 		return true
 	}

@@ -15,7 +15,7 @@ func TestOriginPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const host = "edge.example:8690"
+	const host, ipHost = "edge.example:8690", "10.1.2.3:8690"
 	for _, tc := range []struct {
 		name   string
 		p      originPolicy
@@ -23,8 +23,7 @@ func TestOriginPolicy(t *testing.T) {
 		want   bool
 	}{
 		{"no origin: not a browser", def, "", true},
-		{"the same host and port", def, "https://edge.example:8690", true},
-		{"the same name, another port", def, "https://edge.example:443", false},
+		{"the same name and port: DNS rebinding looks the same", def, "https://edge.example:8690", false},
 		{"another site", def, "https://evil.example", false},
 		{"a loopback page", def, "http://127.0.0.1:3000", true},
 		{"a localhost page", def, "http://localhost:5173", true},
@@ -40,6 +39,15 @@ func TestOriginPolicy(t *testing.T) {
 	} {
 		if got := tc.p.allows(tc.origin, host); got != tc.want {
 			t.Errorf("%s: allows(%q) = %v, want %v", tc.name, tc.origin, got, tc.want)
+		}
+	}
+	for origin, want := range map[string]bool{
+		"http://10.1.2.3:8690": true,  // the node's own address: its dashboard
+		"http://10.1.2.3:9000": false, // another port of it
+		"http://10.9.9.9:8690": false,
+	} {
+		if got := def.allows(origin, ipHost); got != want {
+			t.Errorf("host %s: allows(%q) = %v, want %v", ipHost, origin, got, want)
 		}
 	}
 	if _, err := newOriginPolicy([]string{"https://[bad"}); err == nil {

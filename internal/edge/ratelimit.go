@@ -3,12 +3,13 @@ package edge
 import "time"
 
 // limiter bounds the messages one connection may send: a token bucket of
-// rate tokens a second holding at most rate (so a dashboard may subscribe
-// to a second's worth of rooms at once). It is owned by its session, whose
+// rate tokens a second holding at most burst, so a client coming back may
+// subscribe again to every room it may hold at once. It is owned by its session, whose
 // handler calls run one at a time, so it needs no lock. Per connection
 // it costs a few words, not a timer.
 type limiter struct {
 	rate   float64 // tokens a second; 0: no limit
+	burst  float64
 	tokens float64
 	last   time.Time
 
@@ -21,8 +22,11 @@ type limiter struct {
 // abuseWindow is the window over which refusals are counted.
 const abuseWindow = 10 * time.Second
 
-func newLimiter(rate int) limiter {
-	return limiter{rate: float64(rate), tokens: float64(rate)}
+// newLimiter returns a limiter of rate messages a second with a burst of
+// at least burst.
+func newLimiter(rate, burst int) limiter {
+	b := float64(max(rate, burst))
+	return limiter{rate: float64(rate), burst: b, tokens: b}
 }
 
 // allow takes a token for a message at now; false means refuse it.
@@ -34,7 +38,7 @@ func (l *limiter) allow(now time.Time) bool {
 		l.windowStart, l.refused = now, 0
 	}
 	if !l.last.IsZero() {
-		l.tokens = min(l.rate, l.tokens+now.Sub(l.last).Seconds()*l.rate)
+		l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
 	}
 	l.last = now
 	if l.tokens >= 1 {
@@ -46,7 +50,7 @@ func (l *limiter) allow(now time.Time) bool {
 }
 
 // abusive reports whether the connection was refused more messages in the
-// window than it may send in a second: it is not slowing down.
+// window than its burst: it is not slowing down.
 func (l *limiter) abusive() bool {
-	return l.rate > 0 && float64(l.refused) > l.rate
+	return l.rate > 0 && float64(l.refused) > l.burst
 }

@@ -7,7 +7,7 @@ import (
 
 func TestLimiter(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
-	l := newLimiter(5)
+	l := newLimiter(5, 0)
 	for i := range 5 {
 		if !l.allow(now) {
 			t.Fatalf("message %d of the first second's 5 refused", i+1)
@@ -33,7 +33,13 @@ func TestLimiter(t *testing.T) {
 	if !l.allow(now) || l.abusive() {
 		t.Fatal("after a quiet window the client starts afresh")
 	}
-	off := newLimiter(0)
+	big := newLimiter(5, 100) // a client re-subscribing 100 rooms at once
+	for i := range 100 {
+		if !big.allow(now) {
+			t.Fatalf("message %d of a burst of 100 refused", i+1)
+		}
+	}
+	off := newLimiter(0, 0)
 	for range 1000 {
 		if !off.allow(now) {
 			t.Fatal("rate 0 limits nothing")

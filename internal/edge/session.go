@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/roomcast/roomcast/internal/auth"
@@ -22,8 +23,9 @@ type session struct {
 	// most connections hold one or a few and a map costs ten times more
 	limit limiter
 
-	claims    *auth.Claims // the token in force; nil before the first (or anonymous)
-	authTimer *time.Timer  // closes the connection: no token in time (1008), or expired (4001)
+	claims    *auth.Claims  // the token in force; nil before the first (or anonymous)
+	authTimer *time.Timer   // closes the connection: no token in time (1008), or expired (4001)
+	authGen   atomic.Uint64 // which expiry timer is current; read by its callback
 }
 
 var _ conn.Handler = (*session)(nil)
@@ -145,6 +147,10 @@ func (ss *session) member(r wire.Room) int {
 
 // HandleBinary answers a binary message: the protocol is JSON text frames.
 func (ss *session) HandleBinary(*conn.Conn) {
+	if !ss.limit.allow(time.Now()) {
+		ss.refuse(wire.Request{})
+		return
+	}
 	ss.fail("", "", wire.Errorf(wire.CodeBadRequest, "binary messages are not supported; send JSON text frames"))
 }
 

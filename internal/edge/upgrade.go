@@ -116,7 +116,9 @@ func (s *Server) handshake(nc net.Conn) {
 	}
 	_ = nc.SetDeadline(time.Time{})
 
-	sess := &session{srv: s, limit: newLimiter(s.opts.RateLimit)}
+	// The burst lets a client that comes back subscribe again to all its
+	// rooms, and send a few more messages, at once.
+	sess := &session{srv: s, limit: newLimiter(s.opts.RateLimit, s.opts.MaxSubscriptions+10)}
 	c := conn.New(nc, sess, &s.connOpts)
 	sess.c = c
 	if err := s.register(c); err != nil {

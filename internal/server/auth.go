@@ -58,7 +58,11 @@ func (s *Server) verifier(ctx context.Context) (edge.Verifier, error) {
 		}
 		src.static = auth.MergeKeys(src.static, k)
 	}
-	return auth.NewVerifier(src, auth.Options{Issuer: a.Issuer, Audience: a.Audience, Leeway: a.Leeway})
+	leeway := a.Leeway
+	if leeway == 0 {
+		leeway = -1 // the operator asked for none; auth's 0 means its default
+	}
+	return auth.NewVerifier(src, auth.Options{Issuer: a.Issuer, Audience: a.Audience, Leeway: leeway})
 }
 
 // jwksClient is the HTTP client of the JWKS endpoint: trusting caFile's

@@ -130,11 +130,12 @@ func TestTooManySubscriptions(t *testing.T) {
 }
 
 // A connection over --rate-limit gets RATE_LIMITED errors; one that goes on
-// regardless is closed with 4029.
+// regardless is closed with 4029. Binary frames count too.
 func TestRateLimit(t *testing.T) {
-	srv := startNode(t, nil, func(c *config.Serve) { c.RateLimit = 5 })
+	// The burst is the subscription limit and a few: 11 here.
+	srv := startNode(t, nil, func(c *config.Serve) { c.RateLimit, c.MaxSubscriptions = 5, 1 })
 	c := dial(t, srv)
-	for i := range 40 {
+	for i := range 80 {
 		if err := c.Send(wire.Message{Type: wire.TypePing, ID: fmt.Sprint(i)}); err != nil {
 			break // closed by the server already
 		}

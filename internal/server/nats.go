@@ -2,7 +2,10 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -79,6 +82,9 @@ func (s *Server) connectNATS(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if a := s.cfg.NATSAuth; (a.Password != "" || a.Token != "") && a.TLSCA == "" && !allLocal(s.cfg.NATS) {
+		s.log.Warn("the NATS password or token goes over the network without TLS; set --nats-tls-ca (or use tls:// URLs)")
+	}
 	return s.dialNATS(ctx, append(opts, security...))
 }
 
@@ -119,6 +125,11 @@ func (s *Server) dialNATS(ctx context.Context, opts []nats.Option) error {
 			s.m.NATSConnected.Set(1)
 			return nil
 		}
+		if errors.As(err, new(*url.Error)) {
+			// It will never parse, and its text would quote the URL with
+			// any password in it.
+			return fmt.Errorf("NATS URLs %s do not parse: check for unescaped characters in a user or password", redactURLs(s.cfg.NATS))
+		}
 		delay := reconnectDelay(attempt)
 		s.log.Warn("NATS unreachable; retrying", "urls", redactURLs(s.cfg.NATS), "err", err, "retry_in", delay)
 		select {
@@ -136,6 +147,25 @@ func reconnectDelay(attempts int) time.Duration {
 		d *= 2
 	}
 	return min(d, 5*time.Second)
+}
+
+// allLocal reports whether every URL is TLS or points at loopback, where
+// credentials do not cross a network in clear.
+func allLocal(urls []string) bool {
+	for _, u := range urls {
+		pu, err := url.Parse(u)
+		if err != nil {
+			return false
+		}
+		if pu.Scheme == "tls" {
+			continue
+		}
+		host := pu.Hostname()
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return false
+		}
+	}
+	return true
 }
 
 // redactURLs hides credentials in NATS URLs before they are logged.

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -179,7 +178,7 @@ func (s *Server) natsDescription() string {
 	if s.ns != nil {
 		return "embedded " + s.ns.ClientURL() + " data " + s.cfg.ResolvedDataDir()
 	}
-	return strings.Join(s.cfg.NATS, ",")
+	return redactURLs(s.cfg.NATS)
 }
 
 // ensureStream creates or updates the stream, retrying while NATS or
