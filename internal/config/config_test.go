@@ -145,3 +145,17 @@ func TestTLSSettings(t *testing.T) {
 		}
 	}
 }
+
+// A NATS URL may carry a password: a bad one is reported without quoting it.
+func TestBadNATSURLIsNotQuoted(t *testing.T) {
+	for _, u := range []string{"nats://user:p%zzSECRET@127.0.0.1:4222", "user:SECRET@host:4222"} {
+		c, err := parseServe(t, []string{"--nats", u}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.Validate()
+		if err == nil || strings.Contains(err.Error(), "SECRET") || !strings.Contains(err.Error(), "--nats") {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+}

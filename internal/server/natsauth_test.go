@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"crypto/tls"
+	"strings"
 	"testing"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/server"
 	"github.com/roomcast/roomcast/internal/servertest"
 	"github.com/roomcast/roomcast/internal/tlsconf/tlstest"
 )
@@ -63,5 +65,13 @@ func TestNATSAuthSettingsAreChecked(t *testing.T) {
 		if err := cfg.Validate(); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// URLs in the node's log lines carry no credentials.
+func TestNATSURLsAreRedacted(t *testing.T) {
+	got := server.RedactURLs([]string{"nats://edge:s3cret@10.0.0.1:4222", "tls://TOKEN@nats.example:4222", "nats://plain:4222"})
+	if strings.Contains(got, "s3cret") || strings.Contains(got, "TOKEN") || !strings.Contains(got, "nats://plain:4222") {
+		t.Fatalf("redacted: %s", got)
 	}
 }
