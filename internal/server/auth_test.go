@@ -244,3 +244,21 @@ func TestRefreshAndExpiry(t *testing.T) {
 	}
 	expectClose(t, expiring, int(wire.CloseTokenExpired))
 }
+
+// A token valid for centuries keeps its connection (its expiry once
+// overflowed into an immediate 4001); with --jwt-leeway 0 a token a few
+// seconds past exp is refused (0 once meant the 5 s default).
+func TestExpiryEdges(t *testing.T) {
+	srv, _ := authNode(t, func(c *config.Serve) { c.Auth.Leeway = 0 })
+	far := handMade(t, jwt.MapClaims{"exp": time.Date(2400, 1, 1, 0, 0, 0, 0, time.UTC).Unix()})
+	c := dialWith(t, srv, "", http.Header{"Authorization": {"Bearer " + far}})
+	subscribe(t, c, "pool:long", nil)
+	if err := c.Send(wire.Message{Type: wire.TypePing, ID: "still"}); err != nil {
+		t.Fatal(err)
+	}
+	if m := read(t, c); m.Type != wire.TypePong {
+		t.Fatalf("with a far-future token: %+v", m)
+	}
+	late := handMade(t, jwt.MapClaims{"exp": time.Now().Add(-2 * time.Second).Unix()})
+	expectClose(t, dialWith(t, srv, "", http.Header{"Authorization": {"Bearer " + late}}), int(wire.ClosePolicy))
+}
