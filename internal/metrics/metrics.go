@@ -59,18 +59,17 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 	gauge := func(name, help string) prometheus.Gauge {
 		return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: constLabels})
 	}
+	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: constLabels}, labels)
+	}
 	m := &Metrics{
 		Connections: gauge("websocket_connections", "Open WebSocket connections."),
-		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "websocket_messages_total", Help: "WebSocket messages by type, both directions.", ConstLabels: constLabels,
-		}, []string{"message_type"}),
+		Messages:    counterVec("websocket_messages_total", "WebSocket messages by type, both directions.", "message_type"),
 		Broadcast: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "websocket_broadcast_duration_seconds", Help: "Time to queue one event to every local member of its room, by room kind.",
 			ConstLabels: constLabels, Buckets: []float64{1e-6, 5e-6, 25e-6, 1e-4, 5e-4, 2.5e-3, 1e-2, 5e-2, 0.25},
 		}, []string{"channel"}),
-		Closes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "roomcast_connection_closes_total", Help: "Closed connections by reason.", ConstLabels: constLabels,
-		}, []string{"reason"}),
+		Closes:        counterVec("roomcast_connection_closes_total", "Closed connections by reason.", "reason"),
 		Rooms:         gauge("roomcast_rooms", "Rooms with at least one member on this node."),
 		Subscriptions: gauge("roomcast_subscriptions", "Client room subscriptions on this node."),
 		BadPayloads:   counter("roomcast_bad_payloads_total", "Stored messages dropped because they are not valid events."),
@@ -82,20 +81,12 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		ForgedLive:    counter("roomcast_live_refused_total", "Live messages refused because the stream did not republish them."),
 		ReplicaLags:   counter("roomcast_replica_lag_reads_total", "Stream reads that found the answering replica behind the stream leader."),
 		StreamResets:  counter("roomcast_stream_resets_total", "Times the stream was found deleted or recreated."),
-		StreamCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "roomcast_stream_requests_total", Help: "JetStream requests by kind (direct_get, multi_last, leader_get, stream_info).", ConstLabels: constLabels,
-		}, []string{"kind"}),
-		Resumes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "roomcast_resumes_total", Help: "Subscribes with since, by where the missed events came from (tail, stream) and whether nothing was lost.", ConstLabels: constLabels,
-		}, []string{"source", "recovered"}),
+		StreamCalls:   counterVec("roomcast_stream_requests_total", "JetStream requests by kind (direct_get, multi_last, leader_get, stream_info).", "kind"),
+		Resumes:       counterVec("roomcast_resumes_total", "Subscribes with since, by where the missed events came from (tail, stream) and whether nothing was lost.", "source", "recovered"),
 		NATSConnected: gauge("roomcast_nats_connected", "1 while the NATS connection is up."),
 		Draining:      gauge("roomcast_draining", "1 while the node drains."),
-		BadRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "roomcast_request_errors_total", Help: "Error responses by code.", ConstLabels: constLabels,
-		}, []string{"code"}),
-		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "roomcast_auth_failures_total", Help: "Tokens refused, by reason.", ConstLabels: constLabels,
-		}, []string{"reason"}),
+		BadRequests:   counterVec("roomcast_request_errors_total", "Error responses by code.", "code"),
+		AuthFailures:  counterVec("roomcast_auth_failures_total", "Tokens refused, by reason.", "reason"),
 	}
 	reg.MustRegister(m.Connections, m.Messages, m.Broadcast, m.Closes, m.Rooms, m.Subscriptions,
 		m.BadPayloads, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed,
