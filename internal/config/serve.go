@@ -42,6 +42,8 @@ type Serve struct {
 	WriteTimeout      time.Duration
 	AllowedOrigins    List
 	DrainTimeout      time.Duration
+	DrainDelay        time.Duration
+	Pprof             bool
 
 	Auth     Auth
 	NATSAuth NATSAuth
@@ -97,6 +99,8 @@ func RegisterServe(fs *flag.FlagSet) *Serve {
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", conn.DefaultWriteTimeout, "how long one write to a client may block before the connection is dropped")
 	fs.Var(&c.AllowedOrigins, "allowed-origins", "browser origins that may connect, comma-separated; * in one stands for any run of characters but / (https://*.example.com), * alone for any origin (default: the same host and loopback pages)")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", DefaultDrainTimeout, "how long a shutdown may take; closes are spread over most of it")
+	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "on shutdown, how long /readyz says 503 before the listener closes, so load balancers stop sending clients first")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve /debug/pprof/ on the admin listener")
 	c.Auth.register(fs)
 	c.NATSAuth.register(fs)
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) of the WebSocket listener: serve wss://; reloaded when the file changes")
@@ -206,6 +210,9 @@ func (c *Serve) Validate() error {
 	}
 	if c.MaxConnections < 0 || c.RetentionMaxPerRoom < 0 || c.RetentionMaxAge < 0 || c.RateLimit < 0 {
 		bad("--max-connections, --rate-limit, --retention-max-per-room and --retention-max-age cannot be negative")
+	}
+	if c.DrainDelay < 0 {
+		bad("--drain-delay cannot be negative")
 	}
 	if c.PingInterval < time.Second || c.WriteTimeout < time.Second || c.DrainTimeout <= 0 {
 		bad("--ping-interval and --write-timeout must be at least 1s, --drain-timeout positive")

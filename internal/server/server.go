@@ -208,7 +208,12 @@ func (s *Server) Shutdown() { s.shutdown.Do(s.drainAndStop) }
 
 func (s *Server) drainAndStop() {
 	s.draining.Store(true)
-	s.log.Info("draining", "connections", s.edge.ConnCount(), "timeout", s.cfg.DrainTimeout)
+	s.log.Info("draining", "connections", s.edge.ConnCount(), "timeout", s.cfg.DrainTimeout, "ready_false_for", s.cfg.DrainDelay)
+	// Readiness is false from now on; load balancers take a moment to
+	// notice, during which new clients still arrive and are served.
+	if s.cfg.DrainDelay > 0 {
+		time.Sleep(s.cfg.DrainDelay)
+	}
 	_ = s.wsLn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
 	defer cancel()

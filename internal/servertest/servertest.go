@@ -40,6 +40,12 @@ func Config(t testing.TB) *config.Serve {
 // it embeds its own. edit may change the settings first.
 func Start(t testing.TB, ns *natsserver.Server, edit func(*config.Serve)) *server.Server {
 	t.Helper()
+	return StartLogged(t, ns, edit, Logger())
+}
+
+// StartLogged is Start with the node's logger, for tests that read its log.
+func StartLogged(t testing.TB, ns *natsserver.Server, edit func(*config.Serve), log *slog.Logger) *server.Server {
+	t.Helper()
 	cfg := Config(t)
 	if ns != nil {
 		cfg.NATS = config.List{ns.ClientURL()}
@@ -52,7 +58,7 @@ func Start(t testing.TB, ns *natsserver.Server, edit func(*config.Serve)) *serve
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv, err := server.Start(ctx, cfg, Logger())
+	srv, err := server.Start(ctx, cfg, log)
 	if err != nil {
 		t.Fatalf("start node: %v", err)
 	}
