@@ -44,6 +44,18 @@ func (u *upgradeToken) onHeader(key, value []byte) {
 	}
 }
 
+// tokenSource names where the upgrade's token came from, for the log:
+// never the token.
+func tokenSource(u upgradeToken) string {
+	switch {
+	case u.header != "":
+		return "header"
+	case u.query != "":
+		return "query"
+	}
+	return "none"
+}
+
 func (u *upgradeToken) token() string {
 	if u.header != "" {
 		return u.header
@@ -88,7 +100,7 @@ func (ss *session) authenticate(token, event, id string) {
 	if err != nil {
 		reason := auth.Reason(err)
 		ss.srv.m.AuthFailures.WithLabelValues(reason).Inc()
-		ss.srv.log.Debug("token refused", "remote", ss.c.RemoteAddr().String(), "reason", reason)
+		ss.srv.log.Info("token refused", "conn", ss.id, "reason", reason)
 		if ss.claims == nil {
 			ss.c.Close(wire.ClosePolicy, "authentication failed: "+reason)
 			return
@@ -96,6 +108,7 @@ func (ss *session) authenticate(token, event, id string) {
 		ss.fail(event, id, wire.Errorf(wire.CodeUnauthenticated, "token refused: %s", reason))
 		return
 	}
+	ss.srv.log.Info("connection authenticated", "conn", ss.id, "user", claims.UserID, "expires_at", claims.ExpiresAt, "refresh", ss.claims != nil)
 	ss.claims = claims
 	ss.stopAuthTimer()
 	// The generation tells this timer from one a refresh replaced, whose

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,7 +60,8 @@ type Server struct {
 	handshakes *handshakeGate                // bounds the handshakes in progress
 	origins    originPolicy                  // which browser pages may connect
 
-	wg sync.WaitGroup // accept loops and handshakes
+	wg     sync.WaitGroup // accept loops and handshakes
+	nextID atomic.Uint64  // the last connection id given
 
 	mu       sync.Mutex
 	conns    map[*conn.Conn]struct{} // guarded by mu

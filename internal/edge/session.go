@@ -26,6 +26,9 @@ type session struct {
 	claims    *auth.Claims  // the token in force; nil before the first (or anonymous)
 	authTimer *time.Timer   // closes the connection: no token in time (1008), or expired (4001)
 	authGen   atomic.Uint64 // which expiry timer is current; read by its callback
+
+	id     uint64 // the connection's id in this node's log lines
+	opened int64  // when, in Unix nanoseconds
 }
 
 var _ conn.Handler = (*session)(nil)
@@ -162,7 +165,8 @@ func (ss *session) HandleClose(c *conn.Conn, info conn.CloseInfo) {
 	}
 	ss.srv.m.Closes.WithLabelValues(closeReason(info)).Inc()
 	ss.srv.unregister(c)
-	ss.srv.log.Debug("connection closed", "remote", c.RemoteAddr().String(), "code", int(info.Code), "reason", info.Reason, "by_peer", info.ByPeer)
+	ss.srv.log.Info("connection closed", "conn", ss.id, "code", int(info.Code), "reason", info.Reason, "by_peer", info.ByPeer,
+		"duration", time.Duration(time.Now().UnixNano()-ss.opened).Round(time.Millisecond))
 }
 
 func (ss *session) fail(event, id string, e *wire.Error) {

@@ -118,7 +118,8 @@ func (s *Server) handshake(nc net.Conn) {
 
 	// The burst lets a client that comes back subscribe again to all its
 	// rooms, and send a few more messages, at once.
-	sess := &session{srv: s, limit: newLimiter(s.opts.RateLimit, s.opts.MaxSubscriptions+10)}
+	sess := &session{srv: s, limit: newLimiter(s.opts.RateLimit, s.opts.MaxSubscriptions+10),
+		id: s.nextID.Add(1), opened: time.Now().UnixNano()}
 	c := conn.New(nc, sess, &s.connOpts)
 	sess.c = c
 	if err := s.register(c); err != nil {
@@ -128,6 +129,8 @@ func (s *Server) handshake(nc net.Conn) {
 		drainConn(c)
 		return
 	}
+	s.m.Accepted.Inc()
+	s.log.Info("connection opened", "conn", sess.id, "remote", nc.RemoteAddr().String(), "origin", origin, "token", tokenSource(tok))
 	sess.startAuth(tok.token()) // before Serve: the handlers see its outcome
 	c.Serve()
 }

@@ -29,6 +29,7 @@ type Metrics struct {
 	Broadcast   *prometheus.HistogramVec // channel (room kind)
 
 	// roomcast_*.
+	Accepted      prometheus.Counter     // upgrades accepted
 	Closes        *prometheus.CounterVec // reason
 	Rooms         prometheus.Gauge       // rooms with local members
 	Subscriptions prometheus.Gauge       // client subscriptions on this node
@@ -37,6 +38,9 @@ type Metrics struct {
 	Gaps          prometheus.Counter     // live-feed gaps found
 	Backfilled    prometheus.Counter     // events delivered by backfill
 	Replayed      prometheus.Counter     // events sent to resuming clients
+	Delivered     prometheus.Counter     // bytes of event frames queued to members
+	Latency       prometheus.Histogram   // from an event's storing to its fan-out
+	Reconnects    prometheus.Counter     // NATS reconnections
 	LiveDrops     prometheus.Counter     // live subscriptions that dropped messages (slow consumer)
 	ForgedLive    prometheus.Counter     // live messages not republished by the stream
 	ReplicaLags   prometheus.Counter     // reads that found a replica behind the stream leader
@@ -69,6 +73,7 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 			Name: "websocket_broadcast_duration_seconds", Help: "Time to queue one event to every local member of its room, by room kind.",
 			ConstLabels: constLabels, Buckets: []float64{1e-6, 5e-6, 25e-6, 1e-4, 5e-4, 2.5e-3, 1e-2, 5e-2, 0.25},
 		}, []string{"channel"}),
+		Accepted:      counter("roomcast_connections_accepted_total", "WebSocket connections accepted (upgraded)."),
 		Closes:        counterVec("roomcast_connection_closes_total", "Closed connections by reason.", "reason"),
 		Rooms:         gauge("roomcast_rooms", "Rooms with at least one member on this node."),
 		Subscriptions: gauge("roomcast_subscriptions", "Client room subscriptions on this node."),
@@ -76,6 +81,12 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		Duplicates:    counter("roomcast_duplicates_total", "Live events dropped because they were already delivered."),
 		Gaps:          counter("roomcast_live_gaps_total", "Gaps found on the live feed."),
 		Backfilled:    counter("roomcast_backfilled_events_total", "Events delivered by backfilling a gap."),
+		Delivered:     counter("roomcast_delivered_bytes_total", "Bytes of event frames queued to members (each member counted)."),
+		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "roomcast_publish_to_delivery_seconds", Help: "From an event's storing in the stream to its fan-out to the members of its room.",
+			ConstLabels: constLabels, Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+		}),
+		Reconnects:    counter("roomcast_nats_reconnects_total", "NATS reconnections."),
 		Replayed:      counter("roomcast_replayed_events_total", "Events replayed to resuming clients."),
 		LiveDrops:     counter("roomcast_live_drops_total", "Times a room's live subscription dropped messages because the room fell behind (the room resyncs)."),
 		ForgedLive:    counter("roomcast_live_refused_total", "Live messages refused because the stream did not republish them."),
@@ -88,8 +99,8 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		BadRequests:   counterVec("roomcast_request_errors_total", "Error responses by code.", "code"),
 		AuthFailures:  counterVec("roomcast_auth_failures_total", "Tokens refused, by reason.", "reason"),
 	}
-	reg.MustRegister(m.Connections, m.Messages, m.Broadcast, m.Closes, m.Rooms, m.Subscriptions,
-		m.BadPayloads, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed,
+	reg.MustRegister(m.Connections, m.Messages, m.Broadcast, m.Accepted, m.Closes, m.Rooms, m.Subscriptions,
+		m.BadPayloads, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed, m.Delivered, m.Latency, m.Reconnects,
 		m.LiveDrops, m.ForgedLive, m.ReplicaLags, m.StreamResets, m.StreamCalls, m.Resumes,
 		m.NATSConnected, m.Draining, m.BadRequests, m.AuthFailures)
 	return m

@@ -38,6 +38,7 @@ func (s *Server) connectNATS(ctx context.Context) error {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			s.m.NATSConnected.Set(1)
+			s.m.Reconnects.Inc()
 			s.log.Info("NATS reconnected; resyncing rooms", "url", nc.ConnectedUrlRedacted())
 			s.hooks.reconnected()
 		}),
