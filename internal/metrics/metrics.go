@@ -4,6 +4,8 @@
 package metrics
 
 import (
+	"strings"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -23,6 +25,8 @@ const (
 
 // Metrics is the set of collectors one edge node updates.
 type Metrics struct {
+	all []prometheus.Collector // every collector below, in registration order
+
 	// PROTOCOL.md section 7.
 	Connections prometheus.Gauge
 	Messages    *prometheus.CounterVec   // message_type
@@ -99,11 +103,43 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		BadRequests:   counterVec("roomcast_request_errors_total", "Error responses by code.", "code"),
 		AuthFailures:  counterVec("roomcast_auth_failures_total", "Tokens refused, by reason.", "reason"),
 	}
-	reg.MustRegister(m.Connections, m.Messages, m.Broadcast, m.Accepted, m.Closes, m.Rooms, m.Subscriptions,
+	m.all = []prometheus.Collector{m.Connections, m.Messages, m.Broadcast, m.Accepted, m.Closes, m.Rooms, m.Subscriptions,
 		m.BadPayloads, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed, m.Delivered, m.Latency, m.Reconnects,
 		m.LiveDrops, m.ForgedLive, m.ReplicaLags, m.StreamResets, m.StreamCalls, m.Resumes,
-		m.NATSConnected, m.Draining, m.BadRequests, m.AuthFailures)
+		m.NATSConnected, m.Draining, m.BadRequests, m.AuthFailures}
+	reg.MustRegister(m.all...)
 	return m
+}
+
+// Names returns the name of every metric of m, histograms' series suffixes
+// (_bucket, _sum, _count) included, for checking what refers to them (the
+// dashboard, the alert rules, the README).
+func (m *Metrics) Names() []string {
+	var names []string
+	for _, c := range m.all {
+		descs := make(chan *prometheus.Desc, 1) // one metric per collector
+		c.Describe(descs)
+		name := descName(<-descs)
+		names = append(names, name)
+		switch c.(type) {
+		case prometheus.Histogram, *prometheus.HistogramVec:
+			names = append(names, name+"_bucket", name+"_sum", name+"_count")
+		}
+	}
+	return names
+}
+
+// descName takes the metric name out of a Desc, which keeps it private
+// (its String is `Desc{fqName: "name", ...}`).
+func descName(d *prometheus.Desc) string {
+	s := d.String()
+	const key = `fqName: "`
+	i := strings.Index(s, key)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(key):]
+	return s[:strings.IndexByte(s, '"')]
 }
 
 // NewUnregistered returns collectors registered nowhere, for tests and tools.

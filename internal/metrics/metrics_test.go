@@ -1,0 +1,64 @@
+package metrics
+
+import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"slices"
+	"testing"
+)
+
+// dashboard is the Grafana dashboard the Helm chart ships.
+const dashboard = "../../charts/roomcast/dashboards/roomcast.json"
+
+// Every metric the dashboard queries exists: it cannot drift from the code.
+func TestDashboardQueriesExistingMetrics(t *testing.T) {
+	raw, err := os.ReadFile(dashboard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+		Templating struct {
+			List []struct {
+				Name       string `json:"name"`
+				Definition string `json:"definition"`
+			} `json:"list"`
+		} `json:"templating"`
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatalf("%s: %v", dashboard, err)
+	}
+	names := NewUnregistered().Names()
+	metric := regexp.MustCompile(`\b(?:websocket|roomcast)_[a-z_]+\b`)
+	queries := 0
+	check := func(where, expr string) {
+		queries++
+		for _, name := range metric.FindAllString(expr, -1) {
+			if !slices.Contains(names, name) {
+				t.Errorf("%s queries %s, which the node does not export", where, name)
+			}
+		}
+	}
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			check("panel "+p.Title, tg.Expr)
+		}
+	}
+	for _, v := range d.Templating.List {
+		if v.Definition != "" {
+			check("variable "+v.Name, v.Definition)
+		}
+	}
+	if queries < 10 {
+		t.Fatalf("only %d queries found in the dashboard", queries)
+	}
+	if !slices.Contains(names, "websocket_connections") || !slices.Contains(names, "websocket_broadcast_duration_seconds_bucket") {
+		t.Fatalf("Names misses the compatible metrics: %v", names)
+	}
+}
