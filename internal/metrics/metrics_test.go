@@ -62,3 +62,24 @@ func TestDashboardQueriesExistingMetrics(t *testing.T) {
 		t.Fatalf("Names misses the compatible metrics: %v", names)
 	}
 }
+
+// rules are the alerting rules the Helm chart ships.
+const rules = "../../charts/roomcast/alerts/roomcast-rules.yaml"
+
+// Every metric the alert rules use exists.
+func TestAlertRulesUseExistingMetrics(t *testing.T) {
+	raw, err := os.ReadFile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := NewUnregistered().Names()
+	found := regexp.MustCompile(`\b(?:websocket|roomcast)_[a-z_]+\b`).FindAllString(string(raw), -1)
+	if len(found) < 6 {
+		t.Fatalf("only %d metric references in %s", len(found), rules)
+	}
+	for _, name := range found {
+		if !slices.Contains(names, name) {
+			t.Errorf("%s uses %s, which the node does not export", rules, name)
+		}
+	}
+}
