@@ -5,8 +5,12 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 )
+
+// metricName finds the names of roomcast's metrics in a text.
+var metricName = regexp.MustCompile(`\b(?:websocket|roomcast)_[a-z_]+\b`)
 
 // dashboard is the Grafana dashboard the Helm chart ships.
 const dashboard = "../../charts/roomcast/dashboards/roomcast.json"
@@ -35,11 +39,10 @@ func TestDashboardQueriesExistingMetrics(t *testing.T) {
 		t.Fatalf("%s: %v", dashboard, err)
 	}
 	names := NewUnregistered().Names()
-	metric := regexp.MustCompile(`\b(?:websocket|roomcast)_[a-z_]+\b`)
 	queries := 0
 	check := func(where, expr string) {
 		queries++
-		for _, name := range metric.FindAllString(expr, -1) {
+		for _, name := range metricName.FindAllString(expr, -1) {
 			if !slices.Contains(names, name) {
 				t.Errorf("%s queries %s, which the node does not export", where, name)
 			}
@@ -73,13 +76,39 @@ func TestAlertRulesUseExistingMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := NewUnregistered().Names()
-	found := regexp.MustCompile(`\b(?:websocket|roomcast)_[a-z_]+\b`).FindAllString(string(raw), -1)
+	found := metricName.FindAllString(string(raw), -1)
 	if len(found) < 6 {
 		t.Fatalf("only %d metric references in %s", len(found), rules)
 	}
 	for _, name := range found {
 		if !slices.Contains(names, name) {
 			t.Errorf("%s uses %s, which the node does not export", rules, name)
+		}
+	}
+}
+
+// readme is the project's README, whose metrics table operators read.
+const readme = "../../README.md"
+
+// The README lists every metric, and names none the node does not export.
+func TestREADMEListsEveryMetric(t *testing.T) {
+	raw, err := os.ReadFile(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(raw)
+	names := NewUnregistered().Names()
+	for _, name := range names {
+		if strings.HasSuffix(name, "_bucket") || strings.HasSuffix(name, "_sum") || strings.HasSuffix(name, "_count") {
+			continue
+		}
+		if !strings.Contains(text, "| `"+name+"` |") {
+			t.Errorf("the README's metrics table lacks %s", name)
+		}
+	}
+	for _, name := range metricName.FindAllString(text, -1) {
+		if !slices.Contains(names, name) {
+			t.Errorf("the README names %s, which the node does not export", name)
 		}
 	}
 }
