@@ -268,6 +268,7 @@ func (b *Bus) liveEvent(r wire.Room, m *nats.Msg) *wire.Event {
 		return nil
 	}
 	b.noteSeq(seq)
+	b.m.Received.Inc()
 	return b.decode(r, seq, prev, ts, m.Data)
 }
 

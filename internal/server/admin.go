@@ -20,10 +20,12 @@ func (s *Server) adminHandler() http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if err := s.ready(r.Context()); err != nil {
+			s.m.Ready.Set(0)
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_ = json.NewEncoder(w).Encode(readiness{Ready: false, Reason: err.Error()})
 			return
 		}
+		s.m.Ready.Set(1)
 		_ = json.NewEncoder(w).Encode(readiness{Ready: true})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
