@@ -56,6 +56,9 @@ func (c *Conn) writeLoop() {
 		c.mu.Unlock()
 
 		err := c.writeBatch(batch, pong, sendPing, closing && sendClose, info)
+		if err == nil && len(batch) > 0 && c.opts.Written != nil {
+			c.opts.Written(len(batch), oldestStored(batch))
+		}
 		clear(batch)
 		if err != nil {
 			c.writeFailed(err)
@@ -69,6 +72,17 @@ func (c *Conn) writeLoop() {
 			return
 		}
 	}
+}
+
+// oldestStored is the earliest stored time of the batch's events.
+func oldestStored(batch []*wire.Frame) time.Time {
+	var oldest time.Time
+	for _, f := range batch {
+		if t := f.Stored; !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
+			oldest = t
+		}
+	}
+	return oldest
 }
 
 // stopWriterLocked records that the writer ends; final means no writer may

@@ -80,9 +80,16 @@ func New(o Options) *Server {
 	if o.AuthTimeout <= 0 {
 		o.AuthTimeout = DefaultAuthTimeout
 	}
+	connOpts := o.Conn.WithDefaults()
+	connOpts.Written = func(frames int, oldestStored time.Time) {
+		o.Metrics.QueueDepth.Observe(float64(frames))
+		if !oldestStored.IsZero() {
+			o.Metrics.Latency.Observe(time.Since(oldestStored).Seconds())
+		}
+	}
 	s := &Server{
 		opts:       o,
-		connOpts:   o.Conn.WithDefaults(),
+		connOpts:   connOpts,
 		log:        o.Logger,
 		m:          o.Metrics,
 		msgCount:   make(map[string]prometheus.Counter),

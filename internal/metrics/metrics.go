@@ -43,7 +43,8 @@ type Metrics struct {
 	Backfilled    prometheus.Counter     // events delivered by backfill
 	Replayed      prometheus.Counter     // events sent to resuming clients
 	Delivered     prometheus.Counter     // bytes of event frames queued to members
-	Latency       prometheus.Histogram   // from an event's storing to its fan-out
+	Latency       prometheus.Histogram   // from an event's storing to its write to a client
+	QueueDepth    prometheus.Histogram   // frames a writer found queued and wrote at once
 	Reconnects    prometheus.Counter     // NATS reconnections
 	LiveDrops     prometheus.Counter     // live subscriptions that dropped messages (slow consumer)
 	ForgedLive    prometheus.Counter     // live messages not republished by the stream
@@ -89,8 +90,12 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		Backfilled:    counter("roomcast_backfilled_events_total", "Events delivered by backfilling a gap."),
 		Delivered:     counter("roomcast_delivered_bytes_total", "Bytes of event frames queued to members (each member counted)."),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "roomcast_publish_to_delivery_seconds", Help: "From an event's storing in the stream to its fan-out to the members of its room.",
+			Name: "roomcast_publish_to_delivery_seconds", Help: "From an event's storing in the stream to its write to a client's socket (the oldest event of each write).",
 			ConstLabels: constLabels, Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+		}),
+		QueueDepth: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "roomcast_send_batch_frames", Help: "Frames a connection's writer found queued and wrote at once: how deep send queues run.",
+			ConstLabels: constLabels, Buckets: prometheus.ExponentialBuckets(1, 2, 11),
 		}),
 		Reconnects:    counter("roomcast_nats_reconnects_total", "NATS reconnections."),
 		Replayed:      counter("roomcast_replayed_events_total", "Events replayed to resuming clients."),
@@ -108,7 +113,7 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		AuthFailures:  counterVec("roomcast_auth_failures_total", "Tokens refused, by reason.", "reason"),
 	}
 	m.all = []prometheus.Collector{m.Connections, m.Messages, m.Broadcast, m.Accepted, m.Closes, m.Rooms, m.Subscriptions,
-		m.BadPayloads, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed, m.Delivered, m.Latency, m.Reconnects,
+		m.BadPayloads, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed, m.Delivered, m.Latency, m.QueueDepth, m.Reconnects,
 		m.LiveDrops, m.ForgedLive, m.ReplicaLags, m.StreamResets, m.StreamCalls, m.Resumes,
 		m.Received, m.Ready, m.NATSConnected, m.Draining, m.BadRequests, m.AuthFailures}
 	reg.MustRegister(m.all...)

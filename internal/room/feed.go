@@ -134,9 +134,6 @@ func (h *Hub) deliver(rm *room, ev *wire.Event) {
 	rm.broadcast.Observe(time.Since(start).Seconds())
 	h.events.Add(float64(n))
 	h.m.Delivered.Add(float64(n * f.Len()))
-	if !ev.Time.IsZero() && n > 0 {
-		h.m.Latency.Observe(start.Sub(ev.Time).Seconds())
-	}
 }
 
 // fanOut queues the same frame to each member and counts those that took

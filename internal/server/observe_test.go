@@ -52,8 +52,11 @@ func TestCompatibleMetrics(t *testing.T) {
 		if v := value(families, "roomcast_delivered_bytes_total"); v < 3*60 {
 			return fmt.Errorf("delivered bytes %v, want three frames' worth", v)
 		}
-		if h := families["roomcast_publish_to_delivery_seconds"]; h == nil || h.Metric[0].GetHistogram().GetSampleCount() != 1 {
-			return fmt.Errorf("publish-to-delivery latency %v, want one observation", h)
+		if h := families["roomcast_publish_to_delivery_seconds"]; h == nil || h.Metric[0].GetHistogram().GetSampleCount() != 3 {
+			return fmt.Errorf("publish-to-delivery latency %v, want an observation per client's write", h)
+		}
+		if h := families["roomcast_send_batch_frames"]; h == nil || h.Metric[0].GetHistogram().GetSampleCount() < 3 {
+			return fmt.Errorf("send batches %v, want at least the three events' writes", h)
 		}
 		for _, m := range families["websocket_broadcast_duration_seconds"].GetMetric() {
 			if label(m, "channel") == "pool" && m.GetHistogram().GetSampleCount() == 1 {

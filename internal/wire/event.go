@@ -107,7 +107,7 @@ func EventFrame(e *Event) *Frame {
 	}
 	buf = append(buf, '}')
 	f := frameIn(buf)
-	f.Seq = e.Seq
+	f.Seq, f.Stored = e.Seq, e.Time
 	return f
 }
 

@@ -1,6 +1,9 @@
 package wire
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"time"
+)
 
 // maxHeaderLen is the longest header of an unmasked server frame.
 const maxHeaderLen = 10
@@ -14,6 +17,8 @@ type Frame struct {
 	hdr int    // header length
 	// Seq is the event's stream sequence, 0 for frames that are not events.
 	Seq uint64
+	// Stored is when the stream stored the event, zero for other frames.
+	Stored time.Time
 }
 
 // NewTextFrame builds the frame for payload. The payload is copied.
