@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,9 @@ func (ss *session) HandleMessage(_ *conn.Conn, p []byte) {
 	if perr != nil {
 		ss.fail(req.Event, req.ID, perr)
 		return
+	}
+	if ss.srv.log.Enabled(context.Background(), slog.LevelDebug) { // no arguments built otherwise
+		ss.srv.log.Debug("client message", "conn", ss.id, "type", req.Type, "event", req.Event, "id", req.ID, "room", req.Room.String())
 	}
 	ss.count(req.Type)
 	switch req.Type {
