@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,33 +13,14 @@ import (
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
-// syncBuffer is a bytes.Buffer safe to write from a command and read from
-// the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runCmd runs roomcast in-process and returns its exit status and output.
 func runCmd(ctx context.Context, stdin string, args ...string) (int, string, string) {
-	var out, errb syncBuffer
+	var out, errb servertest.SyncBuffer
 	code := runWith(ctx, &out, &errb, stdin, args...)
 	return code, out.String(), errb.String()
 }
 
-func runWith(ctx context.Context, out, errb *syncBuffer, stdin string, args ...string) int {
+func runWith(ctx context.Context, out, errb *servertest.SyncBuffer, stdin string, args ...string) int {
 	env := &environment{stdin: strings.NewReader(stdin), stdout: out, stderr: errb, getenv: func(string) string { return "" }}
 	return run(ctx, env, args)
 }
@@ -80,7 +59,7 @@ func TestPublishToUnreachableNATSFailsClearly(t *testing.T) {
 func TestPublishShowsUpInTail(t *testing.T) {
 	srv := servertest.Start(t, nil, nil)
 	ctx, cancel := context.WithCancel(t.Context())
-	var out, errb syncBuffer
+	var out, errb servertest.SyncBuffer
 	done := make(chan int)
 	go func() { done <- runWith(ctx, &out, &errb, "", "tail", "--url", servertest.WSURL(srv), "pool:demo") }()
 	waitOutput(t, &errb, "subscribed to pool:demo")
@@ -112,7 +91,7 @@ func TestTailResumesOnAnotherNode(t *testing.T) {
 	a, b := servertest.Start(t, ns, nil), servertest.Start(t, ns, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb servertest.SyncBuffer
 	done := make(chan int)
 	go func() {
 		done <- runWith(ctx, &out, &errb, "", "tail", "--json", "--url", servertest.WSURL(a), "--url", servertest.WSURL(b), "pool:t")
@@ -158,7 +137,7 @@ func TestTailResumesOnAnotherNode(t *testing.T) {
 }
 
 // waitOutput polls until buf contains want.
-func waitOutput(t *testing.T, buf *syncBuffer, want string) {
+func waitOutput(t *testing.T, buf *servertest.SyncBuffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !strings.Contains(buf.String(), want) {

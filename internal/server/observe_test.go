@@ -1,13 +1,11 @@
 package server_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -107,7 +105,7 @@ func TestPprofOnlyWhenEnabled(t *testing.T) {
 // Each connection's lifecycle is logged with its id; no token reaches the
 // log, at debug level, refused tokens included.
 func TestTokensStayOutOfTheLog(t *testing.T) {
-	var logBuf syncBuffer
+	var logBuf servertest.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := servertest.StartLogged(t, nil, func(c *config.Serve) { c.Auth.Secret = testSecret }, log)
 	signer, err := auth.NewHMACSigner(testSecret, auth.SignerOptions{})
@@ -199,22 +197,4 @@ func label(m *dto.Metric, name string) string {
 		}
 	}
 	return ""
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -3,11 +3,13 @@
 package servertest
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,3 +70,23 @@ func StartLogged(t testing.TB, ns *natsserver.Server, edit func(*config.Serve), 
 
 // WSURL is the node's WebSocket URL.
 func WSURL(srv *server.Server) string { return "ws://" + srv.WSAddr() + "/ws" }
+
+// SyncBuffer is a bytes.Buffer that a logger or a command may write while a
+// test reads it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
