@@ -10,6 +10,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/roomcast/roomcast/internal/metrics"
+	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -33,7 +34,7 @@ func (c *countingMember) Send(context.Context, *wire.Frame) error {
 func BenchmarkFanOut(b *testing.B) {
 	for _, members := range []int{1_000, 10_000} {
 		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
-			h := New(Options{Metrics: metrics.NewUnregistered()})
+			h := New(Options{Source: &flakySource{}, Logger: natstest.Quiet, Metrics: metrics.NewUnregistered()})
 			defer h.Close()
 			r := wire.MustRoom("pool:bench")
 			rm := newRoom(r, h.m)

@@ -80,7 +80,8 @@ type Source interface {
 	EnsureStream(ctx context.Context) error
 }
 
-// Options configure a Hub. Zero fields take defaults.
+// Options configure a Hub. Zero fields take defaults; Source, Logger and
+// Metrics are required.
 type Options struct {
 	Source  Source
 	Logger  *slog.Logger
