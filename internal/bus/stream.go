@@ -181,11 +181,8 @@ func (b *Bus) recentState(ctx context.Context) (wire.StreamState, error) {
 
 // CheckStream verifies the stream is reachable, for readiness probes.
 func (b *Bus) CheckStream(ctx context.Context) error {
-	_, err := b.js.Stream(ctx, b.stream.Name)
-	if err != nil {
-		return fmt.Errorf("stream %s: %w", b.stream.Name, err)
-	}
-	return nil
+	_, err := b.StreamState(ctx)
+	return err
 }
 
 // WatchStream calls onLeader when the stream elects a leader and onChange

@@ -66,11 +66,11 @@ type Options struct {
 	CloseGrace       time.Duration // how long to wait for the peer's close reply
 
 	// Written, when set, is called after each write of queued frames to
-	// the socket with how many there were and the oldest event's stored
-	// time among them (zero when none is an event): what a node measures
+	// the socket with how many there were and the stored time of the first
+	// event among them (zero when none is an event): what a node measures
 	// its queues and its publish-to-write latency by. It runs on the
 	// writer and must be quick.
-	Written func(frames int, oldestStored time.Time)
+	Written func(frames int, firstStored time.Time)
 }
 
 // Defaults for Options. DefaultMessageTimeout lets the largest default

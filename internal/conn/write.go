@@ -57,7 +57,7 @@ func (c *Conn) writeLoop() {
 
 		err := c.writeBatch(batch, pong, sendPing, closing && sendClose, info)
 		if err == nil && len(batch) > 0 && c.opts.Written != nil {
-			c.opts.Written(len(batch), oldestStored(batch))
+			c.opts.Written(len(batch), firstStored(batch))
 		}
 		clear(batch)
 		if err != nil {
@@ -74,15 +74,16 @@ func (c *Conn) writeLoop() {
 	}
 }
 
-// oldestStored is the earliest stored time of the batch's events.
-func oldestStored(batch []*wire.Frame) time.Time {
-	var oldest time.Time
+// firstStored is the stored time of the batch's first event, the one that
+// waited longest in the queue; it stops at the first event, so a batch of
+// events costs one look, not one per frame.
+func firstStored(batch []*wire.Frame) time.Time {
 	for _, f := range batch {
-		if t := f.Stored; !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
-			oldest = t
+		if !f.Stored.IsZero() {
+			return f.Stored
 		}
 	}
-	return oldest
+	return time.Time{}
 }
 
 // stopWriterLocked records that the writer ends; final means no writer may

@@ -81,10 +81,10 @@ func New(o Options) *Server {
 		o.AuthTimeout = DefaultAuthTimeout
 	}
 	connOpts := o.Conn.WithDefaults()
-	connOpts.Written = func(frames int, oldestStored time.Time) {
+	connOpts.Written = func(frames int, firstStored time.Time) {
 		o.Metrics.QueueDepth.Observe(float64(frames))
-		if !oldestStored.IsZero() {
-			o.Metrics.Latency.Observe(time.Since(oldestStored).Seconds())
+		if !firstStored.IsZero() {
+			o.Metrics.Latency.Observe(time.Since(firstStored).Seconds())
 		}
 	}
 	s := &Server{

@@ -90,7 +90,7 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		Backfilled:    counter("roomcast_backfilled_events_total", "Events delivered by backfilling a gap."),
 		Delivered:     counter("roomcast_delivered_bytes_total", "Bytes of event frames queued to members (each member counted)."),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "roomcast_publish_to_delivery_seconds", Help: "From an event's storing in the stream to its write to a client's socket (the oldest event of each write).",
+			Name: "roomcast_publish_to_delivery_seconds", Help: "From an event's storing in the stream to its write to a client's socket (the first event of each write).",
 			ConstLabels: constLabels, Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
 		}),
 		QueueDepth: prometheus.NewHistogram(prometheus.HistogramOpts{
