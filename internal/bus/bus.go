@@ -6,10 +6,8 @@ package bus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,14 +44,6 @@ const DefaultMaxConcurrentReads = 16
 // longer went to a node that is going away, and is better retried.
 const DefaultRequestTimeout = 2 * time.Second
 
-// Live subscription limits: small, so that a room whose feed is held up
-// (a backfill in progress) drops early and resyncs from the stream, rather
-// than buffering up to nats.go's default of 64 MiB per room.
-const (
-	livePendingMsgs  = 4096
-	livePendingBytes = 8 << 20
-)
-
 // Bus is one edge's view of NATS. Its methods are safe for concurrent use.
 type Bus struct {
 	// Set at construction.
@@ -74,10 +64,11 @@ type Bus struct {
 	state   wire.StreamState // guarded by stateMu
 	stateAt time.Time        // guarded by stateMu: when state was read
 
+	live live // the live subscriptions and their dispatcher
+
 	mu       sync.Mutex
-	connLost context.Context                 // guarded by mu: done when the connection drops
-	lose     context.CancelFunc              // guarded by mu: ends connLost
-	onDrop   map[*nats.Subscription]*liveSub // guarded by mu: live subscriptions' drop handlers
+	connLost context.Context    // guarded by mu: done when the connection drops
+	lose     context.CancelFunc // guarded by mu: ends connLost
 }
 
 // New returns a Bus on an established NATS connection, which the caller owns.
@@ -110,8 +101,8 @@ func New(nc *nats.Conn, o Options) (*Bus, error) {
 		apiMsgGet: "$JS.API.STREAM.MSG.GET." + stream.Name,
 		timeout:   o.RequestTimeout,
 		reads:     make(chan struct{}, o.MaxConcurrentReads),
-		onDrop:    make(map[*nats.Subscription]*liveSub),
 	}
+	b.live.init()
 	b.connLost, b.lose = context.WithCancel(context.Background())
 	return b, nil
 }
@@ -170,130 +161,6 @@ func (b *Bus) Subjects() Subjects { return b.subj }
 
 // Connected reports whether the NATS connection is up.
 func (b *Bus) Connected() bool { return b.nc.IsConnected() }
-
-// SubscribeLive delivers room r's republished events to onEvent, one at a
-// time in arrival order, on a goroutine of the subscription's own. Messages
-// not republished by the stream are dropped and counted. When NATS drops
-// messages because onEvent fell behind (a slow consumer), onDrop is called
-// (on another goroutine), so the caller can fetch what was lost from the
-// stream. It returns the function that ends the subscription.
-func (b *Bus) SubscribeLive(r wire.Room, onEvent func(*wire.Event), onDrop func()) (unsubscribe func() error, err error) {
-	sub, err := b.nc.Subscribe(b.subj.Live(r), func(m *nats.Msg) {
-		if ev := b.liveEvent(r, m); ev != nil {
-			onEvent(ev)
-		}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("subscribe %s: %w", b.subj.Live(r), err)
-	}
-	if err := sub.SetPendingLimits(livePendingMsgs, livePendingBytes); err != nil {
-		_ = sub.Unsubscribe()
-		return nil, fmt.Errorf("subscribe %s: %w", b.subj.Live(r), err)
-	}
-	b.mu.Lock()
-	b.onDrop[sub] = &liveSub{onDrop: onDrop}
-	b.mu.Unlock()
-	return func() error {
-		b.mu.Lock()
-		delete(b.onDrop, sub)
-		b.mu.Unlock()
-		return sub.Unsubscribe()
-	}, nil
-}
-
-// AsyncError routes an error NATS reports for a subscription: a slow
-// consumer on a live subscription calls its drop handler. It reports
-// whether the error was one of the bus's. The owner of the NATS connection
-// calls it from its error handler.
-func (b *Bus) AsyncError(sub *nats.Subscription, err error) bool {
-	if sub == nil {
-		return false
-	}
-	b.mu.Lock()
-	ls, ok := b.onDrop[sub]
-	b.mu.Unlock()
-	if ok && errors.Is(err, nats.ErrSlowConsumer) {
-		b.m.LiveDrops.Inc()
-		ls.onDrop()
-		if ls.draining.CompareAndSwap(false, true) {
-			go b.afterDrain(sub, ls)
-		}
-	}
-	return ok
-}
-
-// liveSub is what the bus keeps of a live subscription.
-type liveSub struct {
-	onDrop   func()
-	draining atomic.Bool // an afterDrain watches the subscription
-}
-
-// afterDrain calls onDrop once more when sub has no messages pending. NATS
-// reports a slow consumer once, when it starts dropping, and goes on
-// dropping while the subscription stays full; a sync the first call
-// starts may read the stream before the last of those were dropped. Once
-// the subscription has drained, no drop can still be to come, so a sync
-// then finds them all. It ends by itself: when the subscription drains or
-// ends.
-func (b *Bus) afterDrain(sub *nats.Subscription, ls *liveSub) {
-	defer ls.draining.Store(false)
-	for {
-		n, _, err := sub.Pending()
-		if err != nil {
-			return // unsubscribed or the connection closed
-		}
-		if n == 0 {
-			ls.onDrop()
-			return
-		}
-		time.Sleep(drainPoll)
-	}
-}
-
-// drainPoll is how often afterDrain looks at a full subscription.
-const drainPoll = 20 * time.Millisecond
-
-// liveEvent checks and decodes a message of a live subject. Only the
-// stream's republish gives it the stream's name and the stored subject of
-// the same room; anything else (a client publishing to a live subject by
-// mistake or with intent) is refused. The real protection is that only the
-// stream may publish there (natsconf/ and the embedded server's
-// permissions); this check keeps a misconfigured deployment from being
-// fooled by the common mistakes.
-func (b *Bus) liveEvent(r wire.Room, m *nats.Msg) *wire.Event {
-	seq, prev, ts, err := b.liveHeaders(r, m.Header)
-	if err != nil {
-		b.m.ForgedLive.Inc()
-		b.log.Warn("dropped a live message the stream did not republish", "subject", m.Subject, "room", r.String(), "err", err)
-		return nil
-	}
-	b.noteSeq(seq)
-	b.m.Received.Inc()
-	return b.decode(r, seq, prev, ts, m.Data)
-}
-
-// liveHeaders parses and checks the headers the stream's republish sets.
-func (b *Bus) liveHeaders(r wire.Room, h nats.Header) (seq, prev uint64, ts time.Time, err error) {
-	if got := h.Get(jetstream.StreamHeader); got != b.stream.Name {
-		return 0, 0, ts, fmt.Errorf("stream header %q, want %q", got, b.stream.Name)
-	}
-	if got := h.Get(jetstream.SubjectHeader); got != b.subj.Room(r) {
-		return 0, 0, ts, fmt.Errorf("subject header %q, want %q", got, b.subj.Room(r))
-	}
-	seq, err = strconv.ParseUint(h.Get(jetstream.SequenceHeader), 10, 64)
-	if err != nil || seq == 0 {
-		return 0, 0, ts, fmt.Errorf("bad sequence header %q", h.Get(jetstream.SequenceHeader))
-	}
-	prev, err = strconv.ParseUint(h.Get(jetstream.LastSequenceHeader), 10, 64)
-	if err != nil || prev >= seq {
-		return 0, 0, ts, fmt.Errorf("bad last sequence header %q", h.Get(jetstream.LastSequenceHeader))
-	}
-	ts, err = time.Parse(time.RFC3339Nano, h.Get(jetstream.TimeStampHeaer))
-	if err != nil {
-		return 0, 0, ts, fmt.Errorf("bad time stamp header %q", h.Get(jetstream.TimeStampHeaer))
-	}
-	return seq, prev, ts, nil
-}
 
 // decode builds the event of a stored message; an invalid payload yields an
 // event with Err set, so the room's sequence still advances past it.

@@ -24,6 +24,7 @@ func newBus(t *testing.T, sc StreamConfig) *Bus {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(b.Close)
 	if err := b.EnsureStream(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 func (h *Hub) setUp(rm *room) {
 	defer close(rm.ready)
 	unsub, err := h.src.SubscribeLive(rm.name,
-		func(ev *wire.Event) { h.onLive(rm, ev) },
+		func(ev *wire.Event) { h.enqueueLive(rm, ev) },
 		func() { h.schedule(rm, 0) })
 	if err != nil {
 		rm.setUpErr = fmt.Errorf("live feed of %s: %w", rm.name, err)
@@ -30,8 +30,8 @@ func (h *Hub) setUp(rm *room) {
 	rm.setPosition(heads[rm.name]) // nobody else sees rm before ready is closed
 }
 
-// onLive is the live subscription's handler; calls for one room come one at
-// a time, in arrival order.
+// onLive handles one live event; it runs on the room's feed goroutine, so
+// calls for one room come one at a time, in arrival order.
 func (h *Hub) onLive(rm *room, ev *wire.Event) {
 	<-rm.ready
 	if rm.setUpErr != nil {

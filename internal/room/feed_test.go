@@ -100,6 +100,7 @@ func newFixtureWith(t *testing.T, sc bus.StreamConfig, edit func(*Options)) *fix
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(b.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := b.EnsureStream(ctx); err != nil {

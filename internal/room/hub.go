@@ -60,7 +60,8 @@ type Member interface {
 // call is one or a few bounded requests.
 type Source interface {
 	// SubscribeLive delivers room r's live events to onEvent, one at a
-	// time, and calls onDrop when the subscription dropped some.
+	// time, and calls onDrop when the subscription dropped some. onEvent
+	// must not block: one dispatcher may serve every room.
 	SubscribeLive(r wire.Room, onEvent func(*wire.Event), onDrop func()) (unsubscribe func() error, err error)
 	// Heads returns the sequence of each room's latest stored event
 	// (rooms with none are absent) and the stream's last sequence, as a
@@ -158,7 +159,9 @@ type Hub struct {
 	cancel context.CancelFunc
 	events prometheus.Counter // websocket_messages_total{message_type="event"}
 	loop   chan struct{}      // closed when the sync loop has ended
-	tail   tailBounds
+
+	feeders group // the rooms' feed goroutines
+	tail    tailBounds
 
 	shards [shardCount]shard
 	sync   syncState
@@ -184,11 +187,12 @@ func New(o Options) *Hub {
 	return h
 }
 
-// Close stops the sync loop and backfills and waits for the loop. Members
-// stay; the caller closes connections.
+// Close stops the sync loop and backfills and waits for the loop and the
+// rooms' feed goroutines. Members stay; the caller closes connections.
 func (h *Hub) Close() {
 	h.cancel()
 	<-h.loop
+	h.feeders.Close()
 }
 
 func (h *Hub) shard(name string) *shard {

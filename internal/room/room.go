@@ -24,6 +24,14 @@ type room struct {
 	// Guarded by the shard's mu.
 	refs int // members plus joins under way
 
+	// inMu guards the inbox: live events from the bus's dispatcher waiting
+	// for the room's feed goroutine (see enqueueLive).
+	inMu       sync.Mutex
+	inbox      []*wire.Event
+	inboxBytes int
+	feeding    bool // a feed goroutine runs
+	overflowed bool // events were dropped since the feed last emptied the inbox
+
 	// feedMu serialises the feed: live events, backfills and resyncs. It is
 	// held across stream reads, so mu, which joins and leaves take, is not.
 	feedMu sync.Mutex

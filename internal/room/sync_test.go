@@ -92,24 +92,32 @@ func TestDroppedLiveMessagesAreFetched(t *testing.T) {
 	rm := f.room(r)
 
 	rm.feedMu.Lock() // hold the feed, as a long backfill would
-	const n = 6000   // more than a live subscription keeps pending
+	var release sync.Once
+	unhold := func() { release.Do(rm.feedMu.Unlock) }
+	defer unhold() // a failing test must not leave the hub's Close waiting
+	const n = 6000 // more than a room's inbox keeps
 	want := make([]uint64, 0, n)
-	acks := make([]jetstream.PubAckFuture, 0, n)
-	for i := range n {
-		a, err := f.js.PublishAsync(f.bus.Subjects().Room(r), []byte(fmt.Sprintf(`{"event":"e","data":{"n":%d}}`, i)))
-		if err != nil {
-			t.Fatal(err)
+	// Acknowledgements are awaited a batch at a time: nats.go stalls past
+	// 4,000 outstanding asynchronous publishes.
+	const batch = 1000
+	for start := 0; start < n; start += batch {
+		acks := make([]jetstream.PubAckFuture, 0, batch)
+		for i := start; i < start+batch; i++ {
+			a, err := f.js.PublishAsync(f.bus.Subjects().Room(r), []byte(fmt.Sprintf(`{"event":"e","data":{"n":%d}}`, i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			acks = append(acks, a)
 		}
-		acks = append(acks, a)
-	}
-	for _, a := range acks {
-		select {
-		case ack := <-a.Ok():
-			want = append(want, ack.Sequence)
-		case err := <-a.Err():
-			t.Fatal(err)
-		case <-time.After(20 * time.Second):
-			t.Fatal("no publish ack")
+		for _, a := range acks {
+			select {
+			case ack := <-a.Ok():
+				want = append(want, ack.Sequence)
+			case err := <-a.Err():
+				t.Fatal(err)
+			case <-time.After(20 * time.Second):
+				t.Fatal("no publish ack")
+			}
 		}
 	}
 	natstest.WaitFor(t, 20*time.Second, func() error {
@@ -118,7 +126,7 @@ func TestDroppedLiveMessagesAreFetched(t *testing.T) {
 		}
 		return nil
 	})
-	rm.feedMu.Unlock()
+	unhold()
 	m.waitFor(t, want)
 }
 

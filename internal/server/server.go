@@ -242,6 +242,9 @@ func (s *Server) closeAll() {
 		}
 		s.waitNATSClosed()
 	}
+	if s.bus != nil {
+		s.bus.Close()
+	}
 	if s.ns != nil {
 		s.ns.Shutdown()
 		s.ns.WaitForShutdown()

@@ -1,0 +1,103 @@
+package room
+
+import (
+	"sync"
+
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// A room's inbox bounds: small, so that a room whose feed is held up (a
+// backfill in progress) drops early and resyncs from the stream rather than
+// buffering without end.
+const (
+	maxInboxEvents = 4096
+	maxInboxBytes  = 8 << 20
+)
+
+// enqueueLive is a room's live handler, called by the bus's dispatcher,
+// which serves every room and so must not wait: it puts ev in the room's
+// inbox and makes sure a feed goroutine runs to deliver it. A room costs no
+// goroutine while no event is on its way. An event that does not fit is
+// dropped, and the room resyncs from the stream once its feed has caught
+// up with the inbox.
+func (h *Hub) enqueueLive(rm *room, ev *wire.Event) {
+	rm.inMu.Lock()
+	size := len(ev.Data)
+	if len(rm.inbox) >= maxInboxEvents || rm.inboxBytes+size > maxInboxBytes && len(rm.inbox) > 0 {
+		first := !rm.overflowed
+		rm.overflowed = true
+		rm.inMu.Unlock()
+		if first {
+			h.m.LiveDrops.Inc()
+		}
+		return
+	}
+	rm.inbox = append(rm.inbox, ev)
+	rm.inboxBytes += size
+	start := !rm.feeding
+	rm.feeding = true
+	rm.inMu.Unlock()
+	if start && !h.feeders.Go(func() { h.feed(rm) }) {
+		rm.inMu.Lock()
+		rm.feeding = false
+		rm.inMu.Unlock()
+	}
+}
+
+// group runs goroutines that its owner waits for when it closes, and
+// refuses new ones after that.
+type group struct {
+	mu     sync.Mutex
+	closed bool // guarded by mu
+	wg     sync.WaitGroup
+}
+
+// Go runs f on a new goroutine unless the group is closed; it reports
+// whether it did.
+func (g *group) Go(f func()) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.wg.Go(f)
+	return true
+}
+
+// Close refuses new goroutines and waits for those running.
+func (g *group) Close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	g.wg.Wait()
+}
+
+// feed is a room's feed goroutine: it delivers the inbox's events in order
+// and ends when the inbox is empty. It may wait for the stream (a
+// backfill), holding up only its own room.
+func (h *Hub) feed(rm *room) {
+	var batch []*wire.Event
+	for {
+		rm.inMu.Lock()
+		if len(rm.inbox) == 0 {
+			rm.feeding = false
+			resync := rm.overflowed
+			rm.overflowed = false
+			rm.inbox = nil // give back the backing array
+			rm.inMu.Unlock()
+			if resync {
+				// Everything dropped came before what the inbox held, so
+				// a sync from now on finds it all.
+				h.schedule(rm, 0)
+			}
+			return
+		}
+		batch, rm.inbox = rm.inbox, batch[:0]
+		rm.inboxBytes = 0
+		rm.inMu.Unlock()
+		for _, ev := range batch {
+			h.onLive(rm, ev)
+		}
+		clear(batch)
+	}
+}

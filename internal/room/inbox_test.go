@@ -1,0 +1,62 @@
+package room
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// A room costs no goroutine while no event is on its way: a node can follow
+// thousands of rooms with one member each. Subscribing a goroutine per
+// room (nats.go's async subscriptions) would add one per room here.
+func TestIdleRoomsCostNoGoroutine(t *testing.T) {
+	f := newFixture(t, bus.StreamConfig{})
+	const rooms = 500
+	before := runtime.NumGoroutine()
+	members := make([]*recorder, rooms)
+	for i := range rooms {
+		members[i] = f.liveMember(t, wire.MustRoom(fmt.Sprintf("pool:idle%d", i)))
+	}
+	// Every room works: an event of the last reaches its member.
+	last := wire.MustRoom(fmt.Sprintf("pool:idle%d", rooms-1))
+	seq := f.publish(t, last, 1)
+	if got := members[rooms-1].next(t); got != seq {
+		t.Fatalf("got seq %d, want %d", got, seq)
+	}
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		if grown := runtime.NumGoroutine() - before; grown > 20 {
+			return fmt.Errorf("%d rooms left %d more goroutines", rooms, grown)
+		}
+		return nil
+	})
+}
+
+// A room whose feed is held up (a long backfill) does not hold up the
+// others: the dispatcher hands events on without waiting for any room.
+func TestAHeldRoomDoesNotHoldUpOthers(t *testing.T) {
+	f := newFixture(t, bus.StreamConfig{})
+	held, free := wire.MustRoom("pool:held"), wire.MustRoom("pool:free")
+	heldM, freeM := f.liveMember(t, held), f.liveMember(t, free)
+	rm := f.room(held)
+	rm.feedMu.Lock()
+	var release sync.Once
+	unhold := func() { release.Do(rm.feedMu.Unlock) }
+	defer unhold() // a failing test must not leave the hub's Close waiting
+	first := f.publish(t, held, 1)
+	for i := range 3 {
+		seq := f.publish(t, free, i)
+		if got := freeM.next(t); got != seq {
+			t.Fatalf("free room: got seq %d, want %d", got, seq)
+		}
+	}
+	unhold()
+	if got := heldM.next(t); got != first {
+		t.Fatalf("held room: got seq %d, want %d", got, first)
+	}
+}
