@@ -23,11 +23,13 @@ import (
 // receiver is one bench connection, subscribed to one room, and what its
 // reader goroutine records about the events it receives.
 type receiver struct {
-	// Set at construction.
+	// Set at construction. Exactly one of c (roomcast) and nats (the
+	// reference) is set.
 	c     *client.Conn
+	nats  *natsConn
 	index int    // of the connection: it went to URL index mod len(URLs)
 	room  int    // index of the room
-	name  string // the room's name
+	name  string // the room's name, or its subject on the reference
 
 	// Written by the reader goroutine only; read by others after it ended.
 	hist       histogram
@@ -132,11 +134,20 @@ func (d *dialer) connect(ctx context.Context, i int) (r *receiver, stage string,
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.DialTimeout)
 	defer cancel()
 	url := d.cfg.URLs[i%len(d.cfg.URLs)]
-	c, err := client.DialWith(ctx, ws.Dialer{Timeout: d.cfg.DialTimeout, NetDial: dialBuffered}, url, d.header)
+	room := i % d.cfg.Rooms
+	wd := ws.Dialer{Timeout: d.cfg.DialTimeout, NetDial: dialBuffered}
+	if d.cfg.Protocol == ProtocolNATS {
+		subject := natsSubject(room)
+		nc, err := dialNATS(ctx, wd, url, subject)
+		if err != nil {
+			return nil, "subscribe", err
+		}
+		return &receiver{nats: nc, index: i, room: room, name: subject}, "", nil
+	}
+	c, err := client.DialWith(ctx, wd, url, d.header)
 	if err != nil {
 		return nil, "dial", err
 	}
-	room := i % d.cfg.Rooms
 	r = &receiver{c: c, index: i, room: room, name: RoomName(room)}
 	if err := subscribe(ctx, c, r.name); err != nil {
 		_ = c.Close()
@@ -219,6 +230,10 @@ func subscribe(ctx context.Context, c *client.Conn, room string) error {
 // which closes the connection (with a 1000 close frame), or the connection
 // fails. Pings are answered by the client on the way.
 func (r *receiver) read(ctx context.Context, t *tally) {
+	if r.nats != nil {
+		r.readNATS(ctx, t)
+		return
+	}
 	closed := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		defer close(closed)
@@ -258,13 +273,19 @@ func (r *receiver) handle(m wire.Message, now int64) {
 		r.unexpected++
 		return
 	}
-	r.received.Add(1)
-	r.lastRecv = now
-	r.hist.record(now - d.SentNS)
 	if m.Seq <= r.lastSeq {
 		r.outOfOrder++
 	}
 	r.lastSeq = max(r.lastSeq, m.Seq)
+	r.count(d, now)
+}
+
+// count records one bench event received at now: its latency, and its
+// counter against the previous one.
+func (r *receiver) count(d tick, now int64) {
+	r.received.Add(1)
+	r.lastRecv = now
+	r.hist.record(now - d.SentNS)
 	switch {
 	case d.N <= r.lastN:
 		r.outOfOrder++
