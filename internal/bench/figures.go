@@ -59,7 +59,8 @@ type Result struct {
 	Median *float64  `json:"median"` // nil: no run measured it
 	Runs   []float64 `json:"runs"`   // the measured runs' values
 	Failed int       `json:"failed_runs,omitempty"`
-	NA     string    `json:"na,omitempty"` // why the target has no such figure
+	AtMax  int       `json:"runs_at_max_rate,omitempty"` // searches that never failed: the figure is a lower bound
+	NA     string    `json:"na,omitempty"`               // why the target has no such figure
 }
 
 // Summary is the outcome of a scenario: the last --json line.
@@ -181,6 +182,9 @@ func formatRuns(r *Result) string {
 	}
 	if r.Failed > 0 {
 		parts = append(parts, strconv.Itoa(r.Failed)+" failed")
+	}
+	if r.AtMax > 0 {
+		parts = append(parts, strconv.Itoa(r.AtMax)+" at --max-rate")
 	}
 	return strings.Join(parts, ", ")
 }
