@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"flag"
+	"slices"
+	"strings"
 
 	"github.com/roomcast/roomcast/internal/bench"
 	"github.com/roomcast/roomcast/internal/config"
@@ -57,6 +59,9 @@ func runScenario(ctx context.Context, env *environment, f *benchFlags, set map[s
 		if set[name] {
 			return usagef("--%s is for the load and idle modes: a scenario starts and measures its own servers", name)
 		}
+	}
+	if !slices.Contains(bench.Scenarios, *f.scen.scenario) {
+		return usagef("--scenario: want one of %s, got %q", strings.Join(bench.Scenarios, ", "), *f.scen.scenario)
 	}
 	cfg := bench.ScenarioConfig{Scenario: *f.scen.scenario, Runs: *f.scen.runs}
 	for _, t := range f.scen.targets {
