@@ -111,7 +111,7 @@ func runScenario(ctx context.Context, env *environment, f *benchFlags, set map[s
 		}
 	}
 	sum, err := bench.RunScenario(ctx, cfg)
-	if sum != nil {
+	if sum != nil && (len(sum.Figures) > 0 || err == nil) {
 		var perr error
 		if *f.asJSON {
 			perr = printJSON(env, sum)

@@ -17,7 +17,13 @@
 //     holds the connections for Hold.
 //
 // Run reports setup failures as errors and the outcome of the run in a
-// Report, whose Problem says whether deliveries were lost.
+// Report, whose Problem says whether deliveries were lost. With Protocol
+// nats, the same run goes to a nats-server's WebSocket listener (the
+// reference); with ServerPID, the server's CPU and memory are read from /proc.
+//
+// RunScenario builds the scenarios of `roomcast bench --scenario` from runs:
+// it starts roomcast and the reference as child processes, runs each
+// scenario's steps on both and summarises medians and their ratios.
 package bench
 
 import (

@@ -134,8 +134,8 @@ func preload(ctx context.Context, js jetstream.JetStream, subject string, n int)
 	return first, last, nil
 }
 
-// resumeReader is one client catching up: it reads until it has want
-// events of room, in counter order, or an error or the deadline.
+// catchUp reads c until it has received want events of room, which must
+// come in counter order (1, 2, ...), or until an error or the deadline.
 func catchUp(c *client.Conn, room string, want int, deadline time.Time) (got int, err error) {
 	for got < want {
 		m, err := c.Read(deadline)
@@ -157,6 +157,7 @@ func catchUp(c *client.Conn, room string, want int, deadline time.Time) (got int
 	return got, nil
 }
 
+// dialEdge connects one resume client.
 func dialEdge(ctx context.Context, url string) (*client.Conn, error) {
 	return client.DialWith(ctx, ws.Dialer{Timeout: DefaultDialTimeout, NetDial: dialBuffered}, url, nil)
 }
