@@ -65,13 +65,19 @@ func runScenario(ctx context.Context, env *environment, f *benchFlags, set map[s
 	}
 	cfg := bench.ScenarioConfig{Scenario: *f.scen.scenario, Runs: *f.scen.runs}
 	for _, t := range f.scen.targets {
+		var add []string
 		switch t {
 		case "both":
-			cfg.Targets = append(cfg.Targets, bench.TargetRoomcast, bench.TargetNATS)
+			add = []string{bench.TargetRoomcast, bench.TargetNATS}
 		case bench.TargetRoomcast, bench.TargetNATS:
-			cfg.Targets = append(cfg.Targets, t)
+			add = []string{t}
 		default:
 			return usagef("--target: want roomcast, nats or both, got %q", t)
+		}
+		for _, a := range add {
+			if !slices.Contains(cfg.Targets, a) {
+				cfg.Targets = append(cfg.Targets, a)
+			}
 		}
 	}
 	// Unset flags leave the scenario's own defaults.

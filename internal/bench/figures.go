@@ -21,8 +21,8 @@ type Step struct {
 	Expected             int64   `json:"deliveries_expected"`
 	Delivered            int64   `json:"delivered"`
 	Lost                 int64   `json:"lost"`
-	P50                  float64 `json:"p50_ms"`
-	P99                  float64 `json:"p99_ms"`
+	P50                  float64 `json:"p50_ms,omitempty"` // load steps only
+	P99                  float64 `json:"p99_ms,omitempty"`
 	CPUMicrosPerDelivery float64 `json:"cpu_us_per_delivery,omitempty"`
 	RSSBytesPerConn      float64 `json:"rss_bytes_per_conn,omitempty"`
 	EventsPerSec         float64 `json:"events_per_second,omitempty"`
