@@ -28,7 +28,8 @@ nats-server module; its clients speak the NATS protocol over WebSocket); figures
 and the ratio is roomcast/reference:
   idle       server RSS per idle subscribed connection, one room each and 100 shared rooms (--conns, default 1000)
   broadcast  --conns subscribers (default 1000) of one room: server CPU per delivery at --rate (default 100/s),
-             and the highest passing rate (every event delivered, p99 < 250ms), stepping from --rate up to --max-rate
+             (CPU time comes in 10ms ticks: give it steps of a few seconds), and the highest passing rate
+             (every event delivered, p99 < 250ms), doubling from --rate up to --max-rate, then bisecting
   rooms      --conns connections (default 10000) over --rooms (default 1000): highest passing rate, p99 at --rate (default 3000/s)
   resume     replay speed to one client from a --events room (default 100000), and --resume-clients (1000)
              resuming at once --resume-behind (100) events behind: time until all are live. The reference has

@@ -66,8 +66,11 @@ func TestBroadcastScenarioOnBothTargets(t *testing.T) {
 	if len(sum.Figures) != 2 {
 		t.Fatalf("figures %+v, want CPU per delivery and highest passing rate", sum.Figures)
 	}
+	// CPU time comes in 10ms ticks: a short run may use less than one on
+	// a target, a failed measurement without a ratio. The rate always has one.
 	for _, f := range sum.Figures {
-		if f.Ratio == nil || !(*f.Ratio > 0) {
+		measured := f.Targets[TargetRoomcast].Median != nil && f.Targets[TargetNATS].Median != nil
+		if (measured || f.Unit != "µs") && (f.Ratio == nil || !(*f.Ratio > 0)) {
 			t.Errorf("figure %q: ratio %v, want a positive one", f.Name, f.Ratio)
 		}
 	}
