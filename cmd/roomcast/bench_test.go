@@ -14,7 +14,7 @@ import (
 // asBinary, set in the environment, makes the test binary run as roomcast
 // itself: the scenarios start their servers from os.Executable(), which in
 // a test is this binary.
-const asBinary = "ROOMCAST_BENCH_TEST_AS_BINARY"
+const asBinary = "BENCH_TEST_RUN_AS_ROOMCAST" // not ROOMCAST_*: the bench keeps those from its servers
 
 func TestMain(m *testing.M) {
 	if os.Getenv(asBinary) == "1" {

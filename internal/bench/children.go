@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -118,6 +119,23 @@ func (s *Servers) startEdge(ctx context.Context, exe string) error {
 	return nil
 }
 
+// settingsPrefixes are the environment variables serve reads its settings
+// from (PROTOCOL.md sections 5 and 6).
+var settingsPrefixes = []string{"ROOMCAST_", "MAHAVISHNU_", "WEBSOCKET_", "PROMETHEUS_PORT="}
+
+// childEnv is env without serve's settings: the operator's settings for
+// their own edge (a JWT secret, TLS files, ports) must not change the one
+// the bench measures, which its flags alone configure.
+func childEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if !slices.ContainsFunc(settingsPrefixes, func(p string) bool { return strings.HasPrefix(kv, p) }) {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
 // child is a server process and the watch on its output.
 type child struct {
 	cmd  *exec.Cmd
@@ -131,6 +149,7 @@ type child struct {
 func startChild(ctx context.Context, exe string, args []string, ready func([]byte) bool) (*child, error) {
 	w := &lineWatch{ready: ready, found: make(chan struct{})}
 	cmd := exec.Command(exe, args...)
+	cmd.Env = childEnv(os.Environ())
 	cmd.Stdout, cmd.Stderr = w, w
 	setChildAttrs(cmd)
 	if err := cmd.Start(); err != nil {

@@ -133,3 +133,10 @@ func TestSearchSteps(t *testing.T) {
 		}
 	}
 }
+
+func TestChildEnvDropsServeSettings(t *testing.T) {
+	got := childEnv([]string{"PATH=/bin", "ROOMCAST_JWT_SECRET=s", "MAHAVISHNU_JWT_SECRET=s", "WEBSOCKET_CERT_FILE=f", "PROMETHEUS_PORT=1", "PROMETHEUS_PORTS=x", "HOME=/root"})
+	if strings.Join(got, " ") != "PATH=/bin PROMETHEUS_PORTS=x HOME=/root" {
+		t.Fatalf("child environment %q", got)
+	}
+}
