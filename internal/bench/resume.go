@@ -169,6 +169,7 @@ func replayOne(ctx context.Context, cfg ResumeConfig, since uint64, rep *ResumeR
 		return err
 	}
 	defer c.Close()
+	defer context.AfterFunc(ctx, func() { _ = c.NetConn().Close() })() // ends the read when interrupted
 	start := time.Now()
 	if err := c.Subscribe("replay", replayRoom, &since); err != nil {
 		return fmt.Errorf("subscribe with since: %w", err)
@@ -176,6 +177,9 @@ func replayOne(ctx context.Context, cfg ResumeConfig, since uint64, rep *ResumeR
 	got, err := catchUp(c, replayRoom, cfg.Events, start.Add(cfg.Timeout))
 	took := time.Since(start)
 	rep.Replayed, rep.ReplaySeconds = int64(got), took.Seconds()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
 	if err != nil {
 		rep.ReplayProblem = fmt.Sprintf("%d of %d events replayed: %v", got, cfg.Events, err)
 		return nil
@@ -216,6 +220,12 @@ func resumeMany(ctx context.Context, cfg ResumeConfig, since uint64, rep *Resume
 		return fmt.Errorf("connect the resuming clients: %w", *p)
 	}
 
+	// Interrupted: closing the sockets ends the readers.
+	defer context.AfterFunc(ctx, func() {
+		for _, c := range conns {
+			_ = c.NetConn().Close()
+		}
+	})()
 	start := time.Now()
 	deadline := start.Add(cfg.Timeout)
 	var readers sync.WaitGroup
@@ -243,6 +253,9 @@ func resumeMany(ctx context.Context, cfg ResumeConfig, since uint64, rep *Resume
 		})
 	}
 	readers.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
 	rep.CaughtUp = int(caught.Load())
 	if end := lastDone.Load(); end > 0 {
 		rep.AllLiveSeconds = time.Unix(0, end).Sub(start).Seconds()
