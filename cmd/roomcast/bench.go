@@ -3,66 +3,129 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"os"
+	"slices"
+	"time"
 
 	"github.com/roomcast/roomcast/internal/bench"
 	"github.com/roomcast/roomcast/internal/bus"
 	"github.com/roomcast/roomcast/internal/config"
 )
 
+// benchFlags are the flags of `roomcast bench`: the load and idle modes
+// against running servers, and the scenarios (scenario.go).
+type benchFlags struct {
+	urls        config.List
+	natsURL     *string
+	prefix      *string
+	conns       *int
+	rooms       *int
+	rate        *float64
+	duration    *time.Duration
+	grace       *time.Duration
+	admin       *string
+	hold        *time.Duration
+	dialConc    *int
+	dialTimeout *time.Duration
+	inFlight    *int
+	token       *string
+	protocol    *string
+	serverPID   *int
+	asJSON      *bool
+	scen        scenarioFlags
+}
+
 func runBench(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet(env, "bench", "")
-	var urls config.List
-	fs.Var(&urls, "url", "edge WebSocket URL; repeat for several edges, used round robin (default "+bench.DefaultURL+")")
-	natsURL := fs.String("nats", bench.DefaultNATSURL, "NATS URL events are published to")
-	prefix := fs.String("subject-prefix", bus.DefaultPrefix, "NATS subject prefix")
-	conns := fs.Int("conns", bench.DefaultConns, fmt.Sprintf("WebSocket connections, each subscribed to one room (at most %d)", bench.MaxConns))
-	rooms := fs.Int("rooms", bench.DefaultRooms, "rooms bench:r0 .. bench:rN-1, connections spread round robin")
-	rate := fs.Float64("rate", 100, "events per second over all rooms; 0 measures idle connections instead")
-	duration := fs.Duration("duration", bench.DefaultDuration, "how long to publish")
-	grace := fs.Duration("grace", bench.DefaultGrace, "how long to wait after publishing for deliveries in flight")
-	admin := fs.String("admin", "", "admin base URL of the edge (http://127.0.0.1:9090): with --rate 0, measure its memory per idle connection")
-	hold := fs.Duration("hold", 0, "with --rate 0, keep the connections open this long after measuring")
-	dialConc := fs.Int("dial-concurrency", bench.DefaultDialConcurrency, "connections being opened at once")
-	dialTimeout := fs.Duration("dial-timeout", bench.DefaultDialTimeout, "to connect and be subscribed, per connection")
-	inFlight := fs.Int("max-in-flight", bench.DefaultMaxInFlight, "published events waiting for their acknowledgement")
-	token := fs.String("token", "", "JWT for the edges (or ROOMCAST_TOKEN)")
-	asJSON := fs.Bool("json", false, "print the report as one JSON object")
+	// `roomcast bench broadcast [flags]`: a leading scenario name, which the
+	// flag package would otherwise take for the end of the flags.
+	var scenarioArg string
+	if len(args) > 0 && slices.Contains(bench.Scenarios, args[0]) {
+		scenarioArg, args = args[0], args[1:]
+	}
+	fs := newFlagSet(env, "bench", "\n       roomcast bench SCENARIO [flags]   (idle, broadcast, rooms or resume; see --scenario)")
+	f := &benchFlags{}
+	fs.Var(&f.urls, "url", "edge WebSocket URL; repeat for several edges, used round robin (default "+bench.DefaultURL+")")
+	f.natsURL = fs.String("nats", bench.DefaultNATSURL, "NATS URL events are published to")
+	f.prefix = fs.String("subject-prefix", bus.DefaultPrefix, "NATS subject prefix")
+	f.conns = fs.Int("conns", bench.DefaultConns, fmt.Sprintf("WebSocket connections, each subscribed to one room (at most %d; scenarios have their own default)", bench.MaxConns))
+	f.rooms = fs.Int("rooms", bench.DefaultRooms, "rooms bench:r0 .. bench:rN-1, connections spread round robin (scenario rooms: default 1000)")
+	f.rate = fs.Float64("rate", 100, "events per second over all rooms; 0 measures idle connections instead (scenarios: the fixed rate, default 100 for broadcast, 3000 for rooms)")
+	f.duration = fs.Duration("duration", bench.DefaultDuration, "how long to publish (scenarios: per step, default 5s)")
+	f.grace = fs.Duration("grace", bench.DefaultGrace, "how long to wait after publishing for deliveries in flight (scenarios: default 3s)")
+	f.admin = fs.String("admin", "", "admin base URL of the edge (http://127.0.0.1:9090): with --rate 0, measure its memory per idle connection")
+	f.hold = fs.Duration("hold", 0, "with --rate 0, keep the connections open this long after measuring")
+	f.dialConc = fs.Int("dial-concurrency", bench.DefaultDialConcurrency, "connections being opened at once")
+	f.dialTimeout = fs.Duration("dial-timeout", bench.DefaultDialTimeout, "to connect and be subscribed, per connection")
+	f.inFlight = fs.Int("max-in-flight", bench.DefaultMaxInFlight, "published events waiting for their acknowledgement")
+	f.token = fs.String("token", "", "JWT for the edges (or ROOMCAST_TOKEN)")
+	f.protocol = fs.String("protocol", bench.ProtocolRoomcast, "what --url speaks: roomcast, or nats (a nats-server's WebSocket listener; events published with core NATS to bench.r<i>)")
+	f.serverPID = fs.Int("server-pid", 0, "pid of the server behind --url on this machine: report its CPU per delivery (load) or RSS per idle connection (--rate 0) from /proc")
+	f.asJSON = fs.Bool("json", false, "print the report as one JSON object (scenarios: one JSON line per step, then a summary line)")
+	f.scen.register(fs)
 	if err := parseFlags(fs, env, args, nil); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments %q", fs.Args())
 	}
-	switch {
-	case *conns > bench.MaxConns:
-		return usagef("--conns %d: at most %d, each connection is an open file and a process may hold 20,000 (the edge needs as many)", *conns, bench.MaxConns)
-	case *conns < 1:
-		return usagef("--conns must be at least 1, got %d", *conns)
-	case *rooms < 1:
-		return usagef("--rooms must be at least 1, got %d", *rooms)
-	case *rate < 0:
-		return usagef("--rate must be ≥ 0, got %v", *rate)
-	case *rate > 0 && *duration <= 0:
-		return usagef("--duration must be positive, got %s", *duration)
-	case *grace < 0 || *hold < 0 || *dialTimeout <= 0:
-		return usagef("--grace and --hold must be ≥ 0, --dial-timeout positive")
-	case *dialConc < 1 || *inFlight < 1:
-		return usagef("--dial-concurrency and --max-in-flight must be at least 1")
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if scenarioArg != "" {
+		if set["scenario"] && *f.scen.scenario != scenarioArg {
+			return usagef("scenario %q and --scenario %q disagree", scenarioArg, *f.scen.scenario)
+		}
+		*f.scen.scenario = scenarioArg
 	}
+	if *f.scen.scenario != "" {
+		return runScenario(ctx, env, f, set)
+	}
+	for _, name := range f.scen.names() {
+		if set[name] {
+			return usagef("--%s needs --scenario", name)
+		}
+	}
+	return runLoad(ctx, env, f)
+}
+
+// runLoad is bench's load or idle mode against running servers.
+func runLoad(ctx context.Context, env *environment, f *benchFlags) error {
+	switch {
+	case *f.conns > bench.MaxConns:
+		return usagef("--conns %d: at most %d, each connection is an open file and a process may hold 20,000 (the edge needs as many)", *f.conns, bench.MaxConns)
+	case *f.conns < 1:
+		return usagef("--conns must be at least 1, got %d", *f.conns)
+	case *f.rooms < 1:
+		return usagef("--rooms must be at least 1, got %d", *f.rooms)
+	case *f.rate < 0:
+		return usagef("--rate must be ≥ 0, got %v", *f.rate)
+	case *f.rate > 0 && *f.duration <= 0:
+		return usagef("--duration must be positive, got %s", *f.duration)
+	case *f.grace < 0 || *f.hold < 0 || *f.dialTimeout <= 0:
+		return usagef("--grace and --hold must be ≥ 0, --dial-timeout positive")
+	case *f.dialConc < 1 || *f.inFlight < 1:
+		return usagef("--dial-concurrency and --max-in-flight must be at least 1")
+	case *f.protocol != bench.ProtocolRoomcast && *f.protocol != bench.ProtocolNATS:
+		return usagef("--protocol: want roomcast or nats, got %q", *f.protocol)
+	case *f.serverPID < 0:
+		return usagef("--server-pid must be a process id, got %d", *f.serverPID)
+	}
+	urls := f.urls
 	if len(urls) == 0 {
 		urls = config.List{bench.DefaultURL}
 	}
 
 	log := config.NewLogger(env.stderr, "text", "info") // progress; the report goes to standard output
 	rep, err := bench.Run(ctx, bench.Config{
-		URLs: urls, NATSURL: *natsURL, Prefix: *prefix, Token: *token, AdminURL: *admin,
-		Conns: *conns, Rooms: *rooms, Rate: *rate, Duration: *duration, Grace: *grace, Hold: *hold,
-		DialConcurrency: *dialConc, DialTimeout: *dialTimeout, MaxInFlight: *inFlight,
+		URLs: urls, NATSURL: *f.natsURL, Prefix: *f.prefix, Token: *f.token, AdminURL: *f.admin,
+		Conns: *f.conns, Rooms: *f.rooms, Rate: *f.rate, Duration: *f.duration, Grace: *f.grace, Hold: *f.hold,
+		DialConcurrency: *f.dialConc, DialTimeout: *f.dialTimeout, MaxInFlight: *f.inFlight,
+		Protocol: *f.protocol, ServerPID: *f.serverPID,
 		Logger: log,
 	})
 	if rep != nil {
-		if perr := printReport(env, rep, *asJSON); perr != nil {
+		if perr := printReport(env, rep, *f.asJSON); perr != nil {
 			return perr
 		}
 	}
@@ -76,10 +139,41 @@ func printReport(env *environment, rep *bench.Report, asJSON bool) error {
 	if !asJSON {
 		return rep.WriteText(env.stdout)
 	}
-	b, err := json.Marshal(rep)
+	return printJSON(env, rep)
+}
+
+// printJSON prints v as one line of JSON.
+func printJSON(env *environment, v any) error {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode report: %w", err)
 	}
 	_, err = fmt.Fprintf(env.stdout, "%s\n", b)
 	return err
+}
+
+// runNATSServer is the hidden `roomcast bench-nats-server`: the NATS server
+// a scenario starts as a child process, the reference or the one behind the
+// roomcast edge.
+func runNATSServer(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "bench-nats-server", "")
+	wsOn := fs.Bool("websocket", false, "add a WebSocket listener (no TLS) on a free loopback port")
+	store := fs.String("jetstream", "", "enable JetStream with its storage in this directory")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected arguments %q", fs.Args())
+	}
+	return bench.RunNATSServer(ctx, bench.NATSServerOptions{WebSocket: *wsOn, StoreDir: *store}, env.stdout)
+}
+
+// benchExecutable is the roomcast binary the scenarios start the servers
+// from: this one.
+func benchExecutable() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find the roomcast binary to start the servers: %w", err)
+	}
+	return exe, nil
 }

@@ -19,6 +19,7 @@ type command struct {
 	name    string
 	summary string
 	run     func(ctx context.Context, env *environment, args []string) error
+	hidden  bool // internal: not listed in the usage
 }
 
 // environment is what a subcommand may touch of the process, injected so
@@ -31,11 +32,13 @@ type environment struct {
 }
 
 var commands = []command{
-	{"serve", "run an edge node", runServe},
-	{"publish", "publish one event: publish ROOM EVENT [JSON]", runPublish},
-	{"tail", "print the events of rooms: tail ROOM...", runTail},
-	{"token", "mint a token for development and tests: token --perm P [--user U] [--ttl D]", runToken},
-	{"bench", "load generator: connections, rooms, publish rate; throughput and latency", runBench},
+	{"serve", "run an edge node", runServe, false},
+	{"publish", "publish one event: publish ROOM EVENT [JSON]", runPublish, false},
+	{"tail", "print the events of rooms: tail ROOM...", runTail, false},
+	{"token", "mint a token for development and tests: token --perm P [--user U] [--ttl D]", runToken, false},
+	{"bench", "load generator: connections, rooms, publish rate; throughput and latency; scenarios against a reference", runBench, false},
+	// The NATS server bench scenarios start as a child process.
+	{"bench-nats-server", "", runNATSServer, true},
 }
 
 // usageError is a mistake in the command line; the exit status is 2.
@@ -92,6 +95,9 @@ func run(ctx context.Context, env *environment, args []string) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: roomcast COMMAND [flags]\n\ncommands:")
 	for _, c := range commands {
+		if c.hidden {
+			continue
+		}
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nroomcast COMMAND -h shows a command's flags; each flag --x-y may also be set as ROOMCAST_X_Y.")

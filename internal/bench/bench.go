@@ -17,7 +17,13 @@
 //     holds the connections for Hold.
 //
 // Run reports setup failures as errors and the outcome of the run in a
-// Report, whose Problem says whether deliveries were lost.
+// Report, whose Problem says whether deliveries were lost. With Protocol
+// nats, the same run goes to a nats-server's WebSocket listener (the
+// reference); with ServerPID, the server's CPU and memory are read from /proc.
+//
+// RunScenario builds the scenarios of `roomcast bench --scenario` from runs:
+// it starts roomcast and the reference as child processes, runs each
+// scenario's steps on both and summarises medians and their ratios.
 package bench
 
 import (
@@ -60,6 +66,12 @@ const reservedFiles = 100
 // maxEvents bounds the events of one run.
 const maxEvents = 100_000_000
 
+// Protocols a run's clients speak.
+const (
+	ProtocolRoomcast = "roomcast" // roomcast's JSON protocol; events published through JetStream
+	ProtocolNATS     = "nats"     // NATS over WebSocket to a nats-server; events published with core NATS
+)
+
 // Modes of a run.
 const (
 	ModeLoad = "load"
@@ -85,6 +97,15 @@ type Config struct {
 	DialConcurrency int           // connections being opened at once
 	DialTimeout     time.Duration // to connect, upgrade and be subscribed, per connection
 	MaxInFlight     int           // published events waiting for their acknowledgement
+
+	// Protocol is ProtocolRoomcast (the default) or ProtocolNATS, the
+	// reference: URLs are then a nats-server's WebSocket listener and
+	// NATSURL its client port.
+	Protocol string
+	// ServerPID, when set, is the server process measured through /proc:
+	// its CPU time while publishing and delivering (load mode), or its
+	// resident memory per idle connection (idle mode, instead of AdminURL).
+	ServerPID int
 
 	Logger *slog.Logger // progress; nil discards
 }
@@ -113,6 +134,7 @@ func (c Config) withDefaults() Config {
 	}
 	setString(&c.NATSURL, DefaultNATSURL)
 	setString(&c.Prefix, bus.DefaultPrefix)
+	setString(&c.Protocol, ProtocolRoomcast)
 	setInt(&c.Conns, DefaultConns)
 	setInt(&c.Rooms, DefaultRooms)
 	setInt(&c.DialConcurrency, DefaultDialConcurrency)
@@ -134,6 +156,12 @@ func (c *Config) validate() error {
 		if !strings.HasPrefix(u, "ws://") && !strings.HasPrefix(u, "wss://") {
 			bad("edge URL %q: want ws:// or wss://", u)
 		}
+	}
+	if c.Protocol != ProtocolRoomcast && c.Protocol != ProtocolNATS {
+		bad("protocol: want %s or %s, got %q", ProtocolRoomcast, ProtocolNATS, c.Protocol)
+	}
+	if c.ServerPID < 0 {
+		bad("server pid: want > 0, got %d", c.ServerPID)
 	}
 	if err := bus.CheckPrefix(c.Prefix); err != nil {
 		bad("subject prefix: %w", err)
@@ -211,7 +239,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	var adm *admin
 	var before sample
-	if cfg.Rate == 0 && cfg.AdminURL != "" {
+	var procBefore int64
+	if cfg.Rate == 0 && cfg.ServerPID > 0 {
+		rss, err := settledRSS(ctx, cfg.ServerPID)
+		if err != nil {
+			return nil, fmt.Errorf("idle measurement: %w", err)
+		}
+		procBefore = rss
+		log.Info("server before connecting", "pid", cfg.ServerPID, "rss_bytes", rss)
+	} else if cfg.Rate == 0 && cfg.AdminURL != "" {
 		adm = newAdmin(cfg.AdminURL)
 		s, err := adm.scrape(ctx)
 		if err != nil {
@@ -252,6 +288,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	case ctx.Err() != nil || len(live) == 0:
 	case pub != nil:
 		log.Info("publishing", "rate", cfg.Rate, "duration", cfg.Duration, "events", cfg.events())
+		cpu := cpuWindow{pid: cfg.ServerPID}
+		cpu.begin(t)
 		res := pub.run(ctx)
 		acked, pubStart = res.acked, res.start
 		for _, n := range acked {
@@ -260,8 +298,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.PublishErrors, rep.PublishSeconds = res.errors, res.sent.Sub(res.start).Seconds()
 		log.Info("published", "events", rep.Published, "errors", res.errors, "seconds", rep.PublishSeconds)
 		waitDeliveries(ctx, live, acked, cfg.Grace)
+		rep.ServerCPUSeconds = cpu.end(t)
 	default:
-		if adm != nil {
+		if cfg.ServerPID > 0 {
+			idle, err := measureIdleProc(ctx, log, cfg.ServerPID, procBefore, len(live))
+			if err != nil {
+				t.add("admin", err)
+			}
+			rep.Idle = idle
+		} else if adm != nil {
 			idle, err := adm.measureIdle(ctx, log, before, onEachEdge(live, len(cfg.URLs)))
 			if err != nil {
 				t.add("admin", err)
@@ -341,6 +386,9 @@ func summarize(rep *Report, live []*receiver, acked []int64, pubStart time.Time)
 	}
 	if acked == nil {
 		return
+	}
+	if rep.ServerCPUSeconds > 0 && rep.Received > 0 {
+		rep.CPUMicrosPerDelivery = rep.ServerCPUSeconds * 1e6 / float64(rep.Received)
 	}
 	l := merged.latency()
 	rep.Latency = &l

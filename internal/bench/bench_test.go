@@ -12,6 +12,7 @@ import (
 
 	"github.com/roomcast/roomcast/internal/server"
 	"github.com/roomcast/roomcast/internal/servertest"
+	"github.com/roomcast/roomcast/internal/wire"
 )
 
 func startNode(t *testing.T) *server.Server { return servertest.Start(t, nil, nil) }
@@ -182,6 +183,27 @@ func TestParseTick(t *testing.T) {
 		got, ok := parseTick([]byte(c.in))
 		if ok != c.ok || (ok && got != c.want) {
 			t.Errorf("parseTick(%s) = %+v, %v; want %+v, %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+// The hand parser of bench events agrees with the edge's encoder, and
+// refuses what it does not know (which then goes through encoding/json).
+func TestParseEventFrame(t *testing.T) {
+	data := []byte(`{"sent_ns":123,"n":4}`)
+	for _, e := range []*wire.Event{
+		{Room: wire.MustRoom("bench:r7"), Seq: 99, Time: time.Now(), Name: tickEvent, Data: data},
+		{Room: wire.MustRoom("bench:r7"), Seq: 1, Name: tickEvent, Data: data}, // no ts
+	} {
+		seq, got, ok := parseEventFrame(wire.EventFrame(e).Payload(), "bench:r7")
+		if !ok || seq != e.Seq || string(got) != string(data) {
+			t.Errorf("%s: seq %d, data %s, %v", wire.EventFrame(e).Payload(), seq, got, ok)
+		}
+	}
+	other := wire.EventFrame(&wire.Event{Room: wire.MustRoom("bench:r70"), Seq: 5, Name: tickEvent, Data: data}).Payload()
+	for _, p := range []string{string(other), `{"type":"pong","id":"x"}`, `{"type":"event","event":"bench.tick","room":"bench:r7","seq":x,"data":{}}`} {
+		if _, _, ok := parseEventFrame([]byte(p), "bench:r7"); ok {
+			t.Errorf("parsed %s as an event of bench:r7", p)
 		}
 	}
 }

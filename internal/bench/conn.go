@@ -23,11 +23,13 @@ import (
 // receiver is one bench connection, subscribed to one room, and what its
 // reader goroutine records about the events it receives.
 type receiver struct {
-	// Set at construction.
+	// Set at construction. Exactly one of c (roomcast) and nats (the
+	// reference) is set.
 	c     *client.Conn
+	nats  *natsConn
 	index int    // of the connection: it went to URL index mod len(URLs)
 	room  int    // index of the room
-	name  string // the room's name
+	name  string // the room's name, or its subject on the reference
 
 	// Written by the reader goroutine only; read by others after it ended.
 	hist       histogram
@@ -132,11 +134,20 @@ func (d *dialer) connect(ctx context.Context, i int) (r *receiver, stage string,
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.DialTimeout)
 	defer cancel()
 	url := d.cfg.URLs[i%len(d.cfg.URLs)]
-	c, err := client.DialWith(ctx, ws.Dialer{Timeout: d.cfg.DialTimeout, NetDial: dialBuffered}, url, d.header)
+	room := i % d.cfg.Rooms
+	wd := ws.Dialer{Timeout: d.cfg.DialTimeout, NetDial: dialBuffered}
+	if d.cfg.Protocol == ProtocolNATS {
+		subject := natsSubject(room)
+		nc, err := dialNATS(ctx, wd, url, subject)
+		if err != nil {
+			return nil, "subscribe", err
+		}
+		return &receiver{nats: nc, index: i, room: room, name: subject}, "", nil
+	}
+	c, err := client.DialWith(ctx, wd, url, d.header)
 	if err != nil {
 		return nil, "dial", err
 	}
-	room := i % d.cfg.Rooms
 	r = &receiver{c: c, index: i, room: room, name: RoomName(room)}
 	if err := subscribe(ctx, c, r.name); err != nil {
 		_ = c.Close()
@@ -219,6 +230,10 @@ func subscribe(ctx context.Context, c *client.Conn, room string) error {
 // which closes the connection (with a 1000 close frame), or the connection
 // fails. Pings are answered by the client on the way.
 func (r *receiver) read(ctx context.Context, t *tally) {
+	if r.nats != nil {
+		r.readNATS(ctx, t)
+		return
+	}
 	closed := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		defer close(closed)
@@ -232,8 +247,11 @@ func (r *receiver) read(ctx context.Context, t *tally) {
 		}
 	}()
 	for {
-		m, err := r.c.Read(time.Time{})
+		p, err := r.c.ReadText(time.Time{})
 		now := time.Now().UnixNano()
+		if err == nil {
+			err = r.handleText(p, now)
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				r.err = err
@@ -241,8 +259,65 @@ func (r *receiver) read(ctx context.Context, t *tally) {
 			}
 			return
 		}
-		r.handle(m, now)
 	}
+}
+
+// handleText records one text message received at now. The bench's events
+// are parsed by hand in the layout the edge writes them (wire.EventFrame),
+// which keeps the bench's decoding cost near the reference client's;
+// anything else goes through encoding/json.
+func (r *receiver) handleText(p []byte, now int64) error {
+	if seq, data, ok := parseEventFrame(p, r.name); ok {
+		if d, ok := parseTick(data); ok && d.N > 0 {
+			r.countSeq(seq)
+			r.count(d, now)
+			return nil
+		}
+	}
+	var m wire.Message
+	if err := json.Unmarshal(p, &m); err != nil {
+		return fmt.Errorf("server sent invalid JSON: %w", err)
+	}
+	r.handle(m, now)
+	return nil
+}
+
+// eventPrefix starts every bench event as wire.EventFrame writes it.
+const eventPrefix = `{"type":"event","event":"` + tickEvent + `","room":"`
+
+// parseEventFrame reads a bench event of room in wire.EventFrame's layout:
+// {"type":"event","event":"bench.tick","room":"<room>","seq":N[,"ts":"..."],"data":<data>}.
+func parseEventFrame(p []byte, room string) (seq uint64, data []byte, ok bool) {
+	rest, ok := bytes.CutPrefix(p, []byte(eventPrefix))
+	if !ok {
+		return 0, nil, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(room)); !ok {
+		return 0, nil, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`","seq":`)); !ok {
+		return 0, nil, false
+	}
+	digits, rest, ok := bytes.Cut(rest, []byte(","))
+	if !ok {
+		return 0, nil, false
+	}
+	seq, err := strconv.ParseUint(string(digits), 10, 64)
+	if err != nil {
+		return 0, nil, false
+	}
+	if after, isTS := bytes.CutPrefix(rest, []byte(`"ts":"`)); isTS {
+		_, after, ok = bytes.Cut(after, []byte(`",`))
+		if !ok {
+			return 0, nil, false
+		}
+		rest = after
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`"data":`)); !ok {
+		return 0, nil, false
+	}
+	data, ok = bytes.CutSuffix(rest, []byte("}"))
+	return seq, data, ok
 }
 
 // handle records one message received at now (unix ns).
@@ -258,13 +333,24 @@ func (r *receiver) handle(m wire.Message, now int64) {
 		r.unexpected++
 		return
 	}
+	r.countSeq(m.Seq)
+	r.count(d, now)
+}
+
+// countSeq checks an event's seq against the previous one.
+func (r *receiver) countSeq(seq uint64) {
+	if seq <= r.lastSeq {
+		r.outOfOrder++
+	}
+	r.lastSeq = max(r.lastSeq, seq)
+}
+
+// count records one bench event received at now: its latency, and its
+// counter against the previous one.
+func (r *receiver) count(d tick, now int64) {
 	r.received.Add(1)
 	r.lastRecv = now
 	r.hist.record(now - d.SentNS)
-	if m.Seq <= r.lastSeq {
-		r.outOfOrder++
-	}
-	r.lastSeq = max(r.lastSeq, m.Seq)
 	switch {
 	case d.N <= r.lastN:
 		r.outOfOrder++

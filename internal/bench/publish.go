@@ -17,13 +17,15 @@ import (
 const ackTimeout = 10 * time.Second
 
 // publisher publishes the bench events with JetStream async publish, as
-// workers do, with at most cfg.MaxInFlight waiting for acknowledgement.
+// workers do, with at most cfg.MaxInFlight waiting for acknowledgement; or,
+// for the reference (ProtocolNATS), with core NATS, where an event counts
+// as acknowledged once a flush proves the server has it.
 type publisher struct {
 	// Set at construction.
 	cfg      *Config
 	nc       *nats.Conn
-	js       jetstream.JetStream
-	subjects []string // by room index
+	js       jetstream.JetStream // nil: core NATS
+	subjects []string            // by room index
 	tally    *tally
 }
 
@@ -40,6 +42,13 @@ func newPublisher(cfg *Config, t *tally) (*publisher, error) {
 	nc, err := nats.Connect(cfg.NATSURL, nats.Name("roomcast bench"), nats.Timeout(cfg.DialTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS %s: %w", cfg.NATSURL, err)
+	}
+	if cfg.Protocol == ProtocolNATS {
+		p := &publisher{cfg: cfg, nc: nc, tally: t, subjects: make([]string, cfg.Rooms)}
+		for i := range p.subjects {
+			p.subjects[i] = natsSubject(i)
+		}
+		return p, nil
 	}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(cfg.MaxInFlight+8), // our own bound comes first
@@ -68,6 +77,9 @@ type pending struct {
 // i mod Rooms with that room's counter n = 1, 2, ..., and waits for every
 // acknowledgement (each bounded by ackTimeout). It stops early when ctx ends.
 func (p *publisher) run(ctx context.Context) publishResult {
+	if p.js == nil {
+		return p.runCore(ctx)
+	}
 	res := publishResult{acked: make([]int64, p.cfg.Rooms)}
 	futures := make(chan pending, p.cfg.MaxInFlight)
 	var ackErrors int64
@@ -105,6 +117,40 @@ publish:
 	close(futures)
 	<-collected
 	res.errors += ackErrors
+	return res
+}
+
+// runCore is run with core NATS: events are sent at the rate, and counted
+// as acknowledged after a flush (a PING answered behind them) succeeds.
+func (p *publisher) runCore(ctx context.Context) publishResult {
+	res := publishResult{acked: make([]int64, p.cfg.Rooms)}
+	sent := make([]int64, p.cfg.Rooms)
+	total := p.cfg.events()
+	counters := make([]uint64, p.cfg.Rooms)
+	res.start = time.Now()
+	for i := range total {
+		due := res.start.Add(time.Duration(float64(i) * float64(time.Second) / p.cfg.Rate))
+		if !sleepUntil(ctx, due) {
+			break
+		}
+		room := int(i % int64(p.cfg.Rooms))
+		counters[room]++
+		if err := p.nc.Publish(p.subjects[room], tickPayload(time.Now().UnixNano(), counters[room])); err != nil {
+			p.tally.add("publish", fmt.Errorf("%s: %w", p.subjects[room], err))
+			res.errors++
+			continue
+		}
+		sent[room]++
+	}
+	res.sent = time.Now()
+	if err := p.nc.FlushTimeout(ackTimeout); err != nil {
+		p.tally.add("publish", fmt.Errorf("flush: %w", err))
+		for _, n := range sent {
+			res.errors += n
+		}
+		return res
+	}
+	copy(res.acked, sent)
 	return res
 }
 

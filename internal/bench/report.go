@@ -35,6 +35,12 @@ type Report struct {
 	Latency            *Latency `json:"latency,omitempty"`
 	ConnectionsDropped int      `json:"connections_dropped"` // readers ended by an error before the end
 
+	// Load mode with a server pid: the server's CPU time (user and
+	// system) from the start of publishing until every delivery arrived
+	// (or the grace ended), and that per delivery.
+	ServerCPUSeconds     float64 `json:"server_cpu_seconds,omitempty"`
+	CPUMicrosPerDelivery float64 `json:"cpu_us_per_delivery,omitempty"`
+
 	// Idle mode with an admin URL.
 	Idle *IdleReport `json:"idle,omitempty"`
 
@@ -44,7 +50,8 @@ type Report struct {
 // IdleReport is the server-side memory measurement of idle mode, read from
 // the edge's /metrics.
 type IdleReport struct {
-	AdminURL          string  `json:"admin_url"`
+	AdminURL          string  `json:"admin_url,omitempty"`
+	PID               int     `json:"pid,omitempty"` // measured through /proc instead
 	RSSBefore         int64   `json:"rss_before_bytes"`
 	RSSAfter          int64   `json:"rss_after_bytes"`
 	ConnectionsBefore int64   `json:"websocket_connections_before"`
@@ -115,6 +122,9 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "latency       p50 %.2fms  p90 %.2fms  p99 %.2fms  max %.2fms  (mean %.2fms)\n",
 				l.P50, l.P90, l.P99, l.Max, l.Mean)
 		}
+		if r.ServerCPUSeconds > 0 {
+			fmt.Fprintf(&b, "server CPU    %.3fs, %.2fµs per delivery\n", r.ServerCPUSeconds, r.CPUMicrosPerDelivery)
+		}
 		fmt.Fprintf(&b, "order         %d gaps, %d out of order, %d unexpected messages, %d connections dropped\n",
 			r.Gaps, r.OutOfOrder, r.Unexpected, r.ConnectionsDropped)
 	}
@@ -123,8 +133,12 @@ func (r *Report) WriteText(w io.Writer) error {
 		if !d.Settled {
 			settled = fmt.Sprintf("not settled within %.1fs", d.SettleSeconds)
 		}
-		fmt.Fprintf(&b, "server        RSS %s before, %s after (%s); websocket_connections %d -> %d\n",
-			mib(d.RSSBefore), mib(d.RSSAfter), settled, d.ConnectionsBefore, d.ConnectionsAfter)
+		if d.PID > 0 {
+			fmt.Fprintf(&b, "server        pid %d RSS %s before, %s after (%s)\n", d.PID, mib(d.RSSBefore), mib(d.RSSAfter), settled)
+		} else {
+			fmt.Fprintf(&b, "server        RSS %s before, %s after (%s); websocket_connections %d -> %d\n",
+				mib(d.RSSBefore), mib(d.RSSAfter), settled, d.ConnectionsBefore, d.ConnectionsAfter)
+		}
 		fmt.Fprintf(&b, "memory        %.0f bytes per idle subscribed connection\n", d.BytesPerConn)
 	}
 	if len(r.Errors) == 0 {

@@ -112,6 +112,21 @@ func (c *Conn) Subscribe(id, room string, since *uint64) error {
 // Read returns the next message. Pings are answered on the way; a close
 // from the server is returned as *CloseError. A zero deadline waits forever.
 func (c *Conn) Read(deadline time.Time) (wire.Message, error) {
+	p, err := c.ReadText(deadline)
+	if err != nil {
+		return wire.Message{}, err
+	}
+	var m wire.Message
+	if err := json.Unmarshal(p, &m); err != nil {
+		return wire.Message{}, fmt.Errorf("server sent invalid JSON: %w", err)
+	}
+	return m, nil
+}
+
+// ReadText is Read without the decoding: the payload of the next text
+// message, for readers that parse the frames they expect themselves (the
+// bench, whose decoding competes with the server for CPU).
+func (c *Conn) ReadText(deadline time.Time) ([]byte, error) {
 	_ = c.nc.SetReadDeadline(deadline)
 	for {
 		p, op, err := wsutil.ReadServerData(lockedRW{c})
@@ -121,18 +136,13 @@ func (c *Conn) Read(deadline time.Time) (wire.Message, error) {
 				// The close reply went out with the read; the handshake is
 				// done, so end the socket as a browser would.
 				_ = c.nc.Close()
-				return wire.Message{}, &CloseError{Code: ce.Code, Reason: ce.Reason}
+				return nil, &CloseError{Code: ce.Code, Reason: ce.Reason}
 			}
-			return wire.Message{}, err
+			return nil, err
 		}
-		if op != ws.OpText {
-			continue
+		if op == ws.OpText {
+			return p, nil
 		}
-		var m wire.Message
-		if err := json.Unmarshal(p, &m); err != nil {
-			return wire.Message{}, fmt.Errorf("server sent invalid JSON: %w", err)
-		}
-		return m, nil
 	}
 }
 

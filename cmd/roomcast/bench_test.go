@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/roomcast/roomcast/internal/bench"
+)
+
+// asBinary, set in the environment, makes the test binary run as roomcast
+// itself: the scenarios start their servers from os.Executable(), which in
+// a test is this binary.
+const asBinary = "BENCH_TEST_RUN_AS_ROOMCAST" // not ROOMCAST_*: the bench keeps those from its servers
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asBinary) == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+func TestBenchUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "--scenario", "nope"},
+		{"bench", "--scenario", "idle", "--runs", "0"},
+		{"bench", "broadcast", "--target", "redis"},
+		{"bench", "broadcast", "--scenario", "idle"},
+		{"bench", "--target", "nats"}, // needs a scenario
+		{"bench", "--runs", "2"},
+		{"bench", "idle", "--url", "ws://127.0.0.1:1"},
+		{"bench", "broadcast", "--rooms", "3"},
+		{"bench", "rooms", "--rate", "-1"},
+		{"bench", "rooms", "--rate", "0"},
+		{"bench", "broadcast", "--max-rate", "-5"},
+		{"bench", "broadcast", "--conns", "20000"},
+		{"bench", "resume", "--resume-clients", "0"},
+		{"bench", "broadcast", "--duration", "0s"},
+		{"bench", "--protocol", "mqtt"},
+		{"bench", "--server-pid", "-3"},
+		{"bench", "broadcast", "extra"},
+		{"bench", "--rate", "fast"},
+	} {
+		code, stdout, stderr := runCmd(t.Context(), "", args...)
+		if code != 2 || stderr == "" || stdout != "" {
+			t.Errorf("roomcast %q: exit %d, stdout %q, stderr %q; want 2 and a message", args, code, stdout, stderr)
+		}
+	}
+}
+
+// A short broadcast scenario with the servers as real child processes:
+// a step per target with deliveries, and a ratio in the summary.
+func TestBenchScenarioStartsServers(t *testing.T) {
+	t.Setenv(asBinary, "1") // for the children only: this process is past TestMain
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	code, stdout, stderr := runCmd(ctx, "", "bench", "broadcast", "--conns", "3", "--rate", "20",
+		"--duration", "500ms", "--grace", "10s", "--runs", "1", "--max-rate", "-1", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s\n%s", code, stdout, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("want a step per target and a summary, got:\n%s", stdout)
+	}
+	for i, target := range []string{bench.TargetRoomcast, bench.TargetNATS} {
+		var st bench.Step
+		if err := json.Unmarshal([]byte(lines[i]), &st); err != nil {
+			t.Fatalf("step line %q: %v", lines[i], err)
+		}
+		if st.Target != target || st.Delivered != 30 || !st.Passed {
+			t.Errorf("step %+v: want %s, 30 deliveries, passed", st, target)
+		}
+	}
+	var sum bench.Summary
+	if err := json.Unmarshal([]byte(lines[2]), &sum); err != nil || !sum.Summary || len(sum.Figures) != 1 {
+		t.Fatalf("summary %q: %v", lines[2], err)
+	}
+	f := sum.Figures[0]
+	for _, target := range []string{bench.TargetRoomcast, bench.TargetNATS} {
+		if r := f.Targets[target]; r == nil || len(r.Runs) != 1 && r.Failed != 1 {
+			t.Errorf("%s: %+v, want one run", target, r)
+		}
+	}
+	// CPU time comes in 10ms ticks: a 0.5s run of 30 deliveries may take
+	// less than one, then the figure is a failed measurement, not a ratio.
+	if r := f.Targets[bench.TargetRoomcast]; r.Median != nil && f.Targets[bench.TargetNATS].Median != nil && f.Ratio == nil {
+		t.Errorf("both measured but no ratio: %s", lines[2])
+	}
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"slices"
+	"strings"
+
+	"github.com/roomcast/roomcast/internal/bench"
+	"github.com/roomcast/roomcast/internal/config"
+)
+
+// scenarioFlags are bench's flags for the scenarios.
+type scenarioFlags struct {
+	scenario      *string
+	targets       config.List
+	runs          *int
+	maxRate       *float64
+	events        *int
+	resumeClients *int
+	resumeBehind  *int
+}
+
+const scenarioHelp = `run a scenario, starting the servers itself as child processes of this binary and
+measuring them through /proc (Linux), against roomcast (an edge, the measured process, in front of a
+NATS JetStream server) and the reference (a nats-server with a WebSocket listener, built from the same
+nats-server module; its clients speak the NATS protocol over WebSocket); figures are medians over --runs,
+and the ratio is roomcast/reference:
+  idle       server RSS per idle subscribed connection, one room each and 100 shared rooms (--conns, default 1000)
+  broadcast  --conns subscribers (default 1000) of one room: server CPU per delivery at --rate (default 100/s),
+             (CPU time comes in 10ms ticks: give it steps of a few seconds), and the highest passing rate
+             (every event delivered, p99 < 250ms), doubling from --rate up to --max-rate, then bisecting
+  rooms      --conns connections (default 10000) over --rooms (default 1000): highest passing rate, p99 at --rate (default 3000/s)
+  resume     replay speed to one client from a --events room (default 100000), and --resume-clients (1000)
+             resuming at once --resume-behind (100) events behind: time until all are live. The reference has
+             no resume (a JetStream ordered consumer over WebSocket would be one; not measured): n/a`
+
+func (s *scenarioFlags) register(fs *flag.FlagSet) {
+	s.scenario = fs.String("scenario", "", scenarioHelp)
+	fs.Var(&s.targets, "target", "scenario targets: roomcast, nats or both (default both)")
+	s.runs = fs.Int("runs", 3, "scenario runs per target; each figure is their median")
+	s.maxRate = fs.Float64("max-rate", 0, "scenario rate search: the highest rate tried (default 20000 broadcast, 100000 rooms); -1 skips the search")
+	s.events = fs.Int("events", 100_000, "resume scenario: events stored in the replayed room")
+	s.resumeClients = fs.Int("resume-clients", 1000, "resume scenario: clients resuming at once")
+	s.resumeBehind = fs.Int("resume-behind", 100, "resume scenario: events each resuming client missed")
+}
+
+// names are the flags that only a scenario uses.
+func (s *scenarioFlags) names() []string {
+	return []string{"target", "runs", "max-rate", "events", "resume-clients", "resume-behind"}
+}
+
+// notForScenarios are load-mode flags a scenario has no use for: it starts
+// and measures its own servers.
+var notForScenarios = []string{"url", "nats", "subject-prefix", "admin", "hold", "token", "protocol", "server-pid", "dial-concurrency", "dial-timeout", "max-in-flight"}
+
+// runScenario is `roomcast bench --scenario S`.
+func runScenario(ctx context.Context, env *environment, f *benchFlags, set map[string]bool) error {
+	for _, name := range notForScenarios {
+		if set[name] {
+			return usagef("--%s is for the load and idle modes: a scenario starts and measures its own servers", name)
+		}
+	}
+	if !slices.Contains(bench.Scenarios, *f.scen.scenario) {
+		return usagef("--scenario: want one of %s, got %q", strings.Join(bench.Scenarios, ", "), *f.scen.scenario)
+	}
+	cfg := bench.ScenarioConfig{Scenario: *f.scen.scenario, Runs: *f.scen.runs}
+	for _, t := range f.scen.targets {
+		var add []string
+		switch t {
+		case "both":
+			add = []string{bench.TargetRoomcast, bench.TargetNATS}
+		case bench.TargetRoomcast, bench.TargetNATS:
+			add = []string{t}
+		default:
+			return usagef("--target: want roomcast, nats or both, got %q", t)
+		}
+		for _, a := range add {
+			if !slices.Contains(cfg.Targets, a) {
+				cfg.Targets = append(cfg.Targets, a)
+			}
+		}
+	}
+	// Unset flags leave the scenario's own defaults.
+	if set["conns"] {
+		cfg.Conns = *f.conns
+	}
+	if set["rooms"] {
+		cfg.Rooms = *f.rooms
+	}
+	if set["rate"] {
+		cfg.Rate = *f.rate
+	}
+	if set["duration"] {
+		cfg.Duration = *f.duration
+	}
+	if set["grace"] {
+		cfg.Grace = *f.grace
+	}
+	cfg.MaxRate, cfg.Events, cfg.ResumeClients, cfg.ResumeBehind = *f.scen.maxRate, *f.scen.events, *f.scen.resumeClients, *f.scen.resumeBehind
+	if err := checkScenarioFlags(cfg, set); err != nil {
+		return err
+	}
+	exe, err := benchExecutable()
+	if err != nil {
+		return err
+	}
+	cfg.Start = func(ctx context.Context, target string) (*bench.Servers, error) {
+		return bench.StartServers(ctx, exe, target)
+	}
+	cfg.Logger = config.NewLogger(env.stderr, "text", "info")
+	var printErr error
+	if *f.asJSON {
+		cfg.OnStep = func(st bench.Step) {
+			if err := printJSON(env, st); err != nil && printErr == nil {
+				printErr = err
+			}
+		}
+	}
+	sum, err := bench.RunScenario(ctx, cfg)
+	if sum != nil && (len(sum.Figures) > 0 || err == nil) {
+		var perr error
+		if *f.asJSON {
+			perr = printJSON(env, sum)
+		} else {
+			perr = sum.WriteTable(env.stdout)
+		}
+		if printErr == nil {
+			printErr = perr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return printErr
+}
+
+// checkScenarioFlags refuses values no scenario can use, as usage errors
+// (RunScenario checks them again, after its defaults).
+func checkScenarioFlags(cfg bench.ScenarioConfig, set map[string]bool) error {
+	switch {
+	case cfg.Runs < 1 || cfg.Runs > 100:
+		return usagef("--runs: want 1 to 100, got %d", cfg.Runs)
+	case set["conns"] && (cfg.Conns < 1 || cfg.Conns > bench.MaxConns):
+		return usagef("--conns: want 1 to %d (each connection is an open file; a process may hold 20,000), got %d", bench.MaxConns, cfg.Conns)
+	case set["rooms"] && cfg.Rooms < 1:
+		return usagef("--rooms must be at least 1, got %d", cfg.Rooms)
+	case set["rooms"] && cfg.Scenario != bench.ScenarioRooms:
+		return usagef("--rooms is for the rooms scenario: broadcast uses one room, idle measures one room each and %d shared rooms", bench.IdleSharedRooms)
+	case set["rate"] && !(cfg.Rate > 0):
+		return usagef("--rate: a scenario needs events per second > 0, got %v", cfg.Rate)
+	case cfg.MaxRate != -1 && cfg.MaxRate < 0:
+		return usagef("--max-rate: want > 0, or -1 to skip the search, got %v", cfg.MaxRate)
+	case set["duration"] && cfg.Duration <= 0, set["grace"] && cfg.Grace < 0:
+		return usagef("--duration must be positive and --grace ≥ 0")
+	case cfg.Events < 1 || cfg.ResumeClients < 1 || cfg.ResumeClients > bench.MaxConns || cfg.ResumeBehind < 1:
+		return usagef("--events and --resume-behind must be at least 1, --resume-clients 1 to %d", bench.MaxConns)
+	}
+	return nil
+}

@@ -1,0 +1,229 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Targets a scenario measures.
+const (
+	TargetRoomcast = "roomcast" // a roomcast edge (measured) in front of a NATS JetStream server
+	TargetNATS     = "nats"     // the reference: a nats-server with a WebSocket listener
+)
+
+// Servers are the processes of one target, started by the bench so that
+// the measured process (PID) runs nothing but the server.
+type Servers struct {
+	Target  string
+	WSURL   string // where the bench connects
+	NATSURL string // where the bench publishes
+	PID     int    // the measured process: the edge, or the reference
+
+	children []*child
+	dir      string // JetStream storage, removed on Close
+}
+
+// Close kills the processes (the last started first) and removes their
+// storage. It is safe to call more than once.
+func (s *Servers) Close() {
+	for i := len(s.children) - 1; i >= 0; i-- {
+		s.children[i].kill()
+	}
+	s.children = nil
+	if s.dir != "" {
+		_ = os.RemoveAll(s.dir)
+		s.dir = ""
+	}
+}
+
+// StartServers starts target's processes from exe, the roomcast binary:
+// `exe bench-nats-server` (the NATS server) and, for roomcast, `exe serve`
+// connected to it. Every address is on loopback with a port the OS picks.
+func StartServers(ctx context.Context, exe, target string) (*Servers, error) {
+	s := &Servers{Target: target}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+	switch target {
+	case TargetNATS:
+		ready, pid, err := s.startNATS(ctx, exe, "--websocket")
+		if err != nil {
+			return nil, err
+		}
+		s.WSURL, s.NATSURL, s.PID = ready.WSURL, ready.NATSURL, pid
+	case TargetRoomcast:
+		dir, err := os.MkdirTemp("", "roomcast-bench-")
+		if err != nil {
+			return nil, fmt.Errorf("JetStream storage: %w", err)
+		}
+		s.dir = dir
+		ready, _, err := s.startNATS(ctx, exe, "--jetstream", dir)
+		if err != nil {
+			return nil, err
+		}
+		s.NATSURL = ready.NATSURL
+		if err := s.startEdge(ctx, exe); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("unknown target %q", target)
+	}
+	ok = true
+	return s, nil
+}
+
+func (s *Servers) startNATS(ctx context.Context, exe string, args ...string) (NATSServerReady, int, error) {
+	var ready NATSServerReady
+	c, err := startChild(ctx, exe, append([]string{"bench-nats-server"}, args...), func(line []byte) bool {
+		return json.Unmarshal(line, &ready) == nil && ready.NATSURL != ""
+	})
+	if err != nil {
+		return ready, 0, fmt.Errorf("start the NATS server: %w", err)
+	}
+	s.children = append(s.children, c)
+	return ready, c.cmd.Process.Pid, nil
+}
+
+// servingLine is the part of the edge's JSON log line that announces it.
+type servingLine struct {
+	Msg    string `json:"msg"`
+	Listen string `json:"listen"`
+}
+
+func (s *Servers) startEdge(ctx context.Context, exe string) error {
+	var serving servingLine
+	args := []string{"serve", "--nats", s.NATSURL,
+		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+		"--server-name", "bench", "--log-format", "json",
+		"--retention-max-per-room", "0", // the resume scenario stores 100,000 events in one room
+		"--rate-limit", "0", "--drain-timeout", "1s"}
+	c, err := startChild(ctx, exe, args, func(line []byte) bool {
+		return json.Unmarshal(line, &serving) == nil && serving.Msg == "roomcast serving" && serving.Listen != ""
+	})
+	if err != nil {
+		return fmt.Errorf("start the roomcast edge: %w", err)
+	}
+	s.children = append(s.children, c)
+	s.WSURL, s.PID = "ws://"+serving.Listen+"/ws", c.cmd.Process.Pid
+	return nil
+}
+
+// settingsPrefixes are the environment variables serve reads its settings
+// from (PROTOCOL.md sections 5 and 6).
+var settingsPrefixes = []string{"ROOMCAST_", "MAHAVISHNU_", "WEBSOCKET_", "PROMETHEUS_PORT="}
+
+// childEnv is env without serve's settings: the operator's settings for
+// their own edge (a JWT secret, TLS files, ports) must not change the one
+// the bench measures, which its flags alone configure.
+func childEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if !slices.ContainsFunc(settingsPrefixes, func(p string) bool { return strings.HasPrefix(kv, p) }) {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// child is a server process and the watch on its output.
+type child struct {
+	cmd  *exec.Cmd
+	out  *lineWatch
+	done chan struct{} // closed when the process has ended and been waited for
+	err  error         // the exit, once done is closed
+}
+
+// startChild starts exe with args and waits (at most readyTimeout, or until
+// ctx ends or the process exits) for an output line that ready accepts.
+func startChild(ctx context.Context, exe string, args []string, ready func([]byte) bool) (*child, error) {
+	w := &lineWatch{ready: ready, found: make(chan struct{})}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = childEnv(os.Environ())
+	cmd.Stdout, cmd.Stderr = w, w
+	setChildAttrs(cmd)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", exe, args[0], err)
+	}
+	c := &child{cmd: cmd, out: w, done: make(chan struct{})}
+	go func() { // owned by c: ends with the process, which kill ends
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
+	timer := time.NewTimer(readyTimeout)
+	defer timer.Stop()
+	select {
+	case <-w.found:
+		return c, nil
+	case <-c.done:
+		return nil, fmt.Errorf("%s exited before it was ready (%v); its last output:\n%s", args[0], c.err, w.tail())
+	case <-timer.C:
+		c.kill()
+		return nil, fmt.Errorf("%s not ready within %s; its last output:\n%s", args[0], readyTimeout, w.tail())
+	case <-ctx.Done():
+		c.kill()
+		return nil, ctx.Err()
+	}
+}
+
+// kill ends the process and waits until it is gone.
+func (c *child) kill() {
+	_ = c.cmd.Process.Kill()
+	<-c.done
+}
+
+// lineWatch is a child's standard output and error: it reports the first
+// line ready accepts and keeps the last lines for error messages.
+type lineWatch struct {
+	ready func([]byte) bool // called under mu
+	found chan struct{}     // closed after the first line ready accepts
+
+	mu      sync.Mutex
+	partial []byte
+	last    []string
+	done    bool
+}
+
+// tailLines is how many of a child's last output lines an error shows.
+const tailLines = 20
+
+func (w *lineWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.partial = append(w.partial, p...)
+	for {
+		line, rest, ok := bytes.Cut(w.partial, []byte("\n"))
+		if !ok {
+			break
+		}
+		if !w.done && w.ready(line) {
+			w.done = true
+			close(w.found)
+		}
+		w.last = append(w.last, string(line))
+		if len(w.last) > tailLines {
+			w.last = w.last[1:]
+		}
+		w.partial = rest
+	}
+	if len(w.partial) > 64<<10 {
+		w.partial = w.partial[:0] // a line no one reads
+	}
+	return len(p), nil
+}
+
+func (w *lineWatch) tail() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.last, "\n")
+}

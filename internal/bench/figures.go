@@ -1,0 +1,198 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// Step is one measured step of a scenario: one --json line.
+type Step struct {
+	Scenario             string  `json:"scenario"`
+	Target               string  `json:"target"`
+	Run                  int     `json:"run"`
+	Step                 string  `json:"step"` // idle, fixed-rate, search, replay, mass-resume, resume (n/a)
+	Rate                 float64 `json:"rate,omitempty"`
+	Connections          int     `json:"connections"`
+	Rooms                int     `json:"rooms"`
+	Expected             int64   `json:"deliveries_expected"`
+	Delivered            int64   `json:"delivered"`
+	Lost                 int64   `json:"lost"`
+	P50                  float64 `json:"p50_ms,omitempty"` // load steps only
+	P99                  float64 `json:"p99_ms,omitempty"`
+	CPUMicrosPerDelivery float64 `json:"cpu_us_per_delivery,omitempty"`
+	RSSBytesPerConn      float64 `json:"rss_bytes_per_conn,omitempty"`
+	EventsPerSec         float64 `json:"events_per_second,omitempty"`
+	Seconds              float64 `json:"seconds,omitempty"`
+	Passed               bool    `json:"passed"`
+	Problem              string  `json:"problem,omitempty"`
+}
+
+// Which way a figure improves.
+const (
+	lower  = "lower"
+	higher = "higher"
+)
+
+// figureSpec names a figure.
+type figureSpec struct {
+	name, unit, better string
+}
+
+// Figure is one measured quantity of a scenario on each target: the
+// summary's rows.
+type Figure struct {
+	Name    string             `json:"figure"`
+	Unit    string             `json:"unit"`
+	Better  string             `json:"better"` // lower or higher
+	Targets map[string]*Result `json:"targets"`
+	// Ratio is the roomcast median over the reference's, measured in the
+	// same invocation; nil when either is missing.
+	Ratio *float64 `json:"ratio"`
+}
+
+// Result is one figure on one target.
+type Result struct {
+	Median *float64  `json:"median"` // nil: no run measured it
+	Runs   []float64 `json:"runs"`   // the measured runs' values
+	Failed int       `json:"failed_runs,omitempty"`
+	AtMax  int       `json:"runs_at_max_rate,omitempty"` // searches that never failed: the figure is a lower bound
+	NA     string    `json:"na,omitempty"`               // why the target has no such figure
+}
+
+// Summary is the outcome of a scenario: the last --json line.
+type Summary struct {
+	Summary  bool      `json:"summary"` // always true: tells this line from the steps
+	Scenario string    `json:"scenario"`
+	Runs     int       `json:"runs"`
+	Targets  []string  `json:"targets"`
+	Figures  []*Figure `json:"figures"`
+}
+
+// figures collects the values of each figure by target, in the order
+// figures first appear.
+type figures struct {
+	list []*Figure
+}
+
+func (f *figures) get(spec figureSpec) *Figure {
+	for _, g := range f.list {
+		if g.Name == spec.name {
+			return g
+		}
+	}
+	g := &Figure{Name: spec.name, Unit: spec.unit, Better: spec.better, Targets: map[string]*Result{}}
+	f.list = append(f.list, g)
+	return g
+}
+
+func (f *figures) result(spec figureSpec, target string) *Result {
+	g := f.get(spec)
+	r := g.Targets[target]
+	if r == nil {
+		r = &Result{Runs: []float64{}}
+		g.Targets[target] = r
+	}
+	return r
+}
+
+// add records one run's value; ok false counts a run that failed to
+// measure it.
+func (f *figures) add(spec figureSpec, target string, v float64, ok bool) {
+	r := f.result(spec, target)
+	if !ok {
+		r.Failed++
+		return
+	}
+	r.Runs = append(r.Runs, v)
+}
+
+// na marks a figure the target cannot have.
+func (f *figures) na(spec figureSpec, target, why string) {
+	f.result(spec, target).NA = why
+}
+
+func (f *figures) summary(cfg *ScenarioConfig) *Summary {
+	for _, g := range f.list {
+		for _, r := range g.Targets {
+			if len(r.Runs) > 0 {
+				m := median(r.Runs)
+				r.Median = &m
+			}
+		}
+		rc, ref := g.Targets[TargetRoomcast], g.Targets[TargetNATS]
+		if rc != nil && ref != nil && rc.Median != nil && ref.Median != nil && *ref.Median != 0 {
+			ratio := *rc.Median / *ref.Median
+			g.Ratio = &ratio
+		}
+	}
+	return &Summary{Summary: true, Scenario: cfg.Scenario, Runs: cfg.Runs, Targets: cfg.Targets, Figures: f.list}
+}
+
+// median of a non-empty list.
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// WriteTable prints the summary as a table: one row per figure and target,
+// the ratio on the roomcast row.
+func (s *Summary) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SCENARIO\tFIGURE\tTARGET\tMEDIAN\tRUNS\tRATIO roomcast/nats")
+	for _, g := range s.Figures {
+		for _, t := range s.Targets {
+			r := g.Targets[t]
+			if r == nil {
+				continue
+			}
+			median, runs := "n/a", r.NA
+			if r.NA == "" {
+				median = "failed"
+				if r.Median != nil {
+					median = formatValue(*r.Median) + " " + g.Unit
+				}
+				runs = formatRuns(r)
+			}
+			ratio := ""
+			if t == TargetRoomcast && len(s.Targets) > 1 {
+				ratio = "n/a"
+				if g.Ratio != nil {
+					ratio = fmt.Sprintf("%.2f (%s is better)", *g.Ratio, g.Better)
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Scenario, g.Name, t, median, runs, ratio)
+		}
+	}
+	return tw.Flush()
+}
+
+func formatRuns(r *Result) string {
+	parts := make([]string, 0, len(r.Runs)+1)
+	for _, v := range r.Runs {
+		parts = append(parts, formatValue(v))
+	}
+	if r.Failed > 0 {
+		parts = append(parts, strconv.Itoa(r.Failed)+" failed")
+	}
+	if r.AtMax > 0 {
+		parts = append(parts, strconv.Itoa(r.AtMax)+" at --max-rate")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// formatValue prints 3 significant digits, as integers from 100 up.
+func formatValue(v float64) string {
+	if v >= 100 || v <= -100 {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
+}
