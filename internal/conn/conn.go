@@ -19,10 +19,13 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
 
+	"github.com/roomcast/roomcast/internal/netpoll"
+	"github.com/roomcast/roomcast/internal/wheel"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -64,6 +67,13 @@ type Options struct {
 	PongTimeout      time.Duration // how long past a ping a silent peer is kept
 	WriteTimeout     time.Duration // one flush to the socket
 	CloseGrace       time.Duration // how long to wait for the peer's close reply
+
+	// Poller and Wheel, when both are set, let an idle plain-TCP
+	// connection wait without a reader goroutine: its socket is watched
+	// by Poller and its keep-alive kept by Wheel (see poll.go). They are
+	// the node's, shared by every connection.
+	Poller *netpoll.Poller
+	Wheel  *wheel.Wheel
 
 	// Written, when set, is called after each write of queued frames to
 	// the socket with how many there were and the stored time of the first
@@ -142,6 +152,17 @@ type Conn struct {
 	handling     bool          // a handler goroutine runs
 	pending      message       // the message it takes next; op 0 if none
 	handlerFreed chan struct{} // made by a waiting reader or finish, closed by the handler goroutine when it takes pending or ends
+
+	// A polled connection's reading (see poll.go). rd and timer are set by
+	// Serve; rd is used by one reading goroutine at a time, which parked
+	// hands from one to the next.
+	rd       *reader
+	timer    *wheel.Timer
+	watch    *netpoll.Watch // guarded by mu; nil once the socket is closed
+	parked   bool           // guarded by mu: no goroutine reads; the poller watches
+	lastRead atomic.Int64   // unix ns of the last frame's header
+	pingAt   atomic.Int64   // unix ns of the keep-alive ping awaiting an answer, 0 if none
+	msgDue   atomic.Int64   // unix ns by which the message in progress must be complete, 0 if none
 }
 
 // New wraps an upgraded connection. Call Serve to start it.
@@ -155,12 +176,15 @@ func New(nc net.Conn, h Handler, opts *Options) *Conn {
 	}
 }
 
-// Serve starts the reader. A writer goroutine runs only while there is
-// something to write, so an idle connection costs one goroutine. Both stop
-// by themselves when the connection closes, from either side; Close asks
-// them to.
+// Serve starts reading: on the node's poller when Options allow it, so an
+// idle connection costs no goroutine, else on a reader goroutine of its
+// own. A writer goroutine runs only while there is something to write.
+// Both stop by themselves when the connection closes, from either side;
+// Close asks them to.
 func (c *Conn) Serve() {
-	go c.readLoop()
+	if !c.servePolled() {
+		go c.readLoop()
+	}
 }
 
 // RemoteAddr is the peer's address.
@@ -360,6 +384,7 @@ func (c *Conn) unlockKick() {
 	if start {
 		c.writing = true
 	}
+	c.handOverLocked()
 	c.mu.Unlock()
 	if start {
 		go c.writeLoop()
@@ -390,5 +415,5 @@ func (c *Conn) Abort() {
 		c.sendCloseFrame = false
 	}
 	c.unlockKick()
-	_ = c.nc.Close()
+	c.closeSocket()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -99,6 +100,9 @@ func pairWith(t *testing.T, opts Options, h Handler) (*Conn, net.Conn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
+	if opts.Poller == nil {
+		opts.Poller, opts.Wheel = testPoll.poller, testPoll.wheel
+	}
 	o := opts.WithDefaults()
 	c := New(server, h, &o)
 	c.Serve()
@@ -272,4 +276,33 @@ func TestFrameStraddlingTheKeepAliveDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitMessages(t, 1)
+}
+
+// An idle polled connection costs no goroutine: nothing reads it until the
+// poller sees data. A connection with a reader goroutine costs one.
+func TestIdleConnectionGoroutines(t *testing.T) {
+	const n = 200
+	before := runtime.NumGoroutine()
+	clients := make([]net.Conn, n)
+	for i := range clients {
+		_, clients[i], _ = pair(t, Options{})
+	}
+	grown := runtime.NumGoroutine() - before
+	if testPoll.poller != nil && grown > n/10 {
+		t.Fatalf("%d idle polled connections added %d goroutines", n, grown)
+	}
+	if testPoll.poller == nil && grown < n*9/10 {
+		t.Fatalf("%d idle connections with reader goroutines added only %d goroutines", n, grown)
+	}
+	// Every one of them still reads: a ping on each is answered.
+	for _, client := range clients {
+		if err := ws.WriteFrame(client, ws.MaskFrame(ws.NewPingFrame([]byte("p")))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, client := range clients {
+		if f := readFrame(t, client); f.Header.OpCode != ws.OpPong {
+			t.Fatalf("got %v, want a pong", f.Header.OpCode)
+		}
+	}
 }

@@ -36,6 +36,7 @@ type reader struct {
 	msgOp  ws.OpCode // its opcode, 0 when no message is in progress
 	msgDue time.Time // when the message in progress must be complete
 	pinged bool      // a keep-alive ping is out and unanswered
+	polled bool      // read only when the poller saw data: keep-alive is the wheel's
 }
 
 // readNext says what the reader does after a frame.
@@ -51,7 +52,9 @@ const (
 func (r *reader) readFrame() readNext {
 	c := r.c
 	wait := c.opts.PingInterval
-	if r.pinged {
+	if r.pinged || r.polled {
+		// A polled reader starts with data waiting: the frame is due
+		// now, not at the next keep-alive.
 		wait = c.opts.PongTimeout
 	}
 	if !c.armReadDeadline(r.bound(time.Now().Add(wait))) {
@@ -62,7 +65,15 @@ func (r *reader) readFrame() readNext {
 	if err != nil {
 		return r.headerFailed(err)
 	}
-	r.pinged = false // any frame shows the peer is alive
+	// Any frame shows the peer is alive.
+	r.pinged = false
+	now := time.Now()
+	c.lastRead.Store(now.UnixNano())
+	if c.pingAt.Swap(0) != 0 && c.timer != nil {
+		// The wheel waits for the answer until PongTimeout, which may be
+		// longer than the ping interval: the next ping is due sooner.
+		c.timer.Schedule(now.Add(c.opts.PingInterval))
+	}
 	if err := checkHeader(h); err != nil {
 		return r.refuse(wire.CloseProtocol, err.Error())
 	}
@@ -93,7 +104,7 @@ func (r *reader) headerFailed(err error) readNext {
 	switch {
 	case isHeaderError(err):
 		return r.refuse(wire.CloseProtocol, err.Error())
-	case !r.pinged && r.cr.n == 0 && errors.Is(err, os.ErrDeadlineExceeded) && !r.overdue():
+	case !r.polled && !r.pinged && r.cr.n == 0 && errors.Is(err, os.ErrDeadlineExceeded) && !r.overdue():
 		// Quiet for a ping interval: ask the peer for a pong. The
 		// connection needs no timer of its own for this.
 		r.c.requestPing()
@@ -143,6 +154,7 @@ func (r *reader) readData(h ws.Header) readNext {
 		// would keep the keep-alive deadline at bay.
 		r.msgOp = h.OpCode
 		r.msgDue = time.Now().Add(c.opts.MessageTimeout)
+		c.msgDue.Store(r.msgDue.UnixNano()) // for the wheel, while parked between fragments
 	}
 	if !r.armFrame() {
 		return readDrain
@@ -158,6 +170,7 @@ func (r *reader) readData(h ws.Header) readNext {
 	}
 	msg, op := r.msg, r.msgOp
 	r.msg, r.msgOp, r.msgDue = nil, 0, time.Time{}
+	c.msgDue.Store(0)
 	// Checked on the whole message, not per fragment: a character may be
 	// split between two fragments.
 	if op == ws.OpText && !utf8.Valid(msg) {
@@ -419,7 +432,10 @@ func (c *Conn) waitWriter() {
 // comes after the last HandleMessage has returned.
 func (c *Conn) finish() {
 	c.waitWriter()
-	_ = c.nc.Close()
+	c.closeSocket()
+	if c.timer != nil {
+		c.timer.Stop()
+	}
 	c.waitHandler()
 	c.mu.Lock()
 	info := c.closeInfo

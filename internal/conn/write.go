@@ -145,8 +145,8 @@ func (c *Conn) writeFailed(err error) {
 		c.closeInfo.Timeout = errors.Is(err, os.ErrDeadlineExceeded)
 		c.closeInfo.ByPeer = !c.closeInfo.Timeout
 	}
-	c.mu.Unlock()
-	_ = c.nc.Close() // unblocks the reader
+	c.unlockKick()
+	c.closeSocket() // unblocks the reader
 }
 
 // afterCloseSent half-closes the socket so the peer sees the close frame and

@@ -3,9 +3,11 @@ package edge
 import (
 	"bytes"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/roomcast/roomcast/internal/auth"
+	"github.com/roomcast/roomcast/internal/wheel"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -73,9 +75,7 @@ func (ss *session) startAuth(token string) {
 		ss.authenticate(token, "", "") // a refused token closes with 1008
 		return
 	}
-	ss.authTimer = time.AfterFunc(ss.srv.opts.AuthTimeout, func() {
-		ss.c.Close(wire.ClosePolicy, "no token within the auth timeout")
-	})
+	ss.authClose.set(ss, time.Now().Add(ss.srv.opts.AuthTimeout), false)
 }
 
 // authRequest handles an auth request: the first token, or a refresh.
@@ -110,17 +110,7 @@ func (ss *session) authenticate(token, event, id string) {
 	}
 	ss.srv.log.Info("connection authenticated", "conn", ss.id, "user", claims.UserID, "expires_at", claims.ExpiresAt, "refresh", ss.claims != nil)
 	ss.claims = claims
-	ss.stopAuthTimer()
-	// The generation tells this timer from one a refresh replaced, whose
-	// callback may already be running when it is stopped. The close lets
-	// what is queued (this auth's response) go out first: a token taken
-	// within the leeway past its exp is already due.
-	gen := ss.authGen.Add(1)
-	ss.authTimer = time.AfterFunc(time.Until(claims.ExpiresAt.Add(expiryGrace)), func() {
-		if ss.authGen.Load() == gen {
-			ss.c.CloseAfterFlush(wire.CloseTokenExpired, "token expired")
-		}
-	})
+	ss.authClose.set(ss, claims.ExpiresAt.Add(expiryGrace), true)
 	if id != "" || event != "" {
 		ss.send(wire.TypeResponse, wire.ResponseFrame(event, id, wire.AuthResult{
 			Status: "authenticated", UserID: claims.UserID, ExpiresAt: claims.ExpiresAt.UTC().Format(time.RFC3339),
@@ -163,9 +153,58 @@ func (ss *session) authorized(req wire.Request) bool {
 	return true
 }
 
-func (ss *session) stopAuthTimer() {
-	if ss.authTimer != nil {
-		ss.authTimer.Stop()
-		ss.authTimer = nil
+// authDeadline is when a session is closed for want of a valid token: no
+// token within the auth timeout (1008), or the token in force expired
+// (4001). Its timer is on the node's wheel, not a runtime timer per
+// connection; a refresh only moves the deadline, and the timer, when it
+// fires, finds the deadline moved and waits again.
+type authDeadline struct {
+	mu      sync.Mutex
+	due     time.Time // zero: none
+	expired bool      // a token was taken: its expiry, not its absence
+	timer   *wheel.Timer
+}
+
+// set makes the session close at due; expired says why.
+func (d *authDeadline) set(ss *session, due time.Time, expired bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer == nil {
+		d.timer = ss.srv.connOpts.Wheel.NewTimer(func(now time.Time) time.Time { return d.fire(ss, now) })
 	}
+	d.due, d.expired = due, expired
+	d.timer.Schedule(due)
+}
+
+// stop cancels the deadline: the connection has closed.
+func (d *authDeadline) stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.due = time.Time{}
+	if d.timer != nil {
+		d.timer.Stop()
+	}
+}
+
+// fire is the timer's function, on the wheel's goroutine.
+func (d *authDeadline) fire(ss *session, now time.Time) time.Time {
+	d.mu.Lock()
+	due, expired := d.due, d.expired
+	if !due.IsZero() && !now.Before(due) {
+		d.due = time.Time{}
+	}
+	d.mu.Unlock()
+	switch {
+	case due.IsZero():
+		return time.Time{}
+	case now.Before(due):
+		return due // a refresh moved it
+	case expired:
+		// What is queued (a refresh's response) goes out first: a token
+		// taken within the leeway past its exp is already due.
+		ss.c.CloseAfterFlush(wire.CloseTokenExpired, "token expired")
+	default:
+		ss.c.Close(wire.ClosePolicy, "no token within the auth timeout")
+	}
+	return time.Time{}
 }

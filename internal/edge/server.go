@@ -80,6 +80,9 @@ func New(o Options) *Server {
 	if o.AuthTimeout <= 0 {
 		o.AuthTimeout = DefaultAuthTimeout
 	}
+	if o.Auth != nil && o.Conn.Wheel == nil {
+		panic("edge: Options.Conn.Wheel is required with Auth: token deadlines run on it")
+	}
 	connOpts := o.Conn.WithDefaults()
 	connOpts.Written = func(frames int, firstStored time.Time) {
 		o.Metrics.QueueDepth.Observe(float64(frames))

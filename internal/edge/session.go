@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/roomcast/roomcast/internal/auth"
@@ -24,9 +23,8 @@ type session struct {
 	// most connections hold one or a few and a map costs ten times more
 	limit limiter
 
-	claims    *auth.Claims  // the token in force; nil before the first (or anonymous)
-	authTimer *time.Timer   // closes the connection: no token in time (1008), or expired (4001)
-	authGen   atomic.Uint64 // which expiry timer is current; read by its callback
+	claims    *auth.Claims // the token in force; nil before the first (or anonymous)
+	authClose authDeadline // closes the connection: no token in time (1008), or expired (4001)
 
 	id     uint64 // the connection's id in this node's log lines
 	opened int64  // when, in Unix nanoseconds
@@ -163,7 +161,7 @@ func (ss *session) HandleBinary(*conn.Conn) {
 
 // HandleClose leaves every room and forgets the connection.
 func (ss *session) HandleClose(c *conn.Conn, info conn.CloseInfo) {
-	ss.stopAuthTimer()
+	ss.authClose.stop()
 	for len(ss.subs) > 0 {
 		ss.leave(ss.subs[len(ss.subs)-1])
 	}

@@ -25,8 +25,10 @@ import (
 	"github.com/roomcast/roomcast/internal/conn"
 	"github.com/roomcast/roomcast/internal/edge"
 	"github.com/roomcast/roomcast/internal/metrics"
+	"github.com/roomcast/roomcast/internal/netpoll"
 	"github.com/roomcast/roomcast/internal/room"
 	"github.com/roomcast/roomcast/internal/tlsconf"
+	"github.com/roomcast/roomcast/internal/wheel"
 )
 
 // Server is one running edge node.
@@ -41,6 +43,8 @@ type Server struct {
 	bus     *bus.Bus
 	hub     *room.Hub
 	edge    *edge.Server
+	poller  *netpoll.Poller // nil where there is none: connections keep reader goroutines
+	wheel   *wheel.Wheel    // keep-alive and token deadlines of every connection
 	wsLn    net.Listener
 	adminLn net.Listener
 	admin   *http.Server
@@ -103,12 +107,13 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 	if s.stopWatch, err = s.bus.WatchStream(s.hub.Resync, s.hub.CheckStream); err != nil {
 		return nil, err
 	}
+	s.startIdleMachinery()
 	s.edge = edge.New(edge.Options{
 		Hub: s.hub, Logger: log, Metrics: s.m,
 		Conn: conn.Options{
 			MaxQueueMessages: cfg.SendQueueMessages, MaxQueueBytes: cfg.SendQueueBytes,
 			MaxMessageSize: int64(cfg.MaxMessageSize), PingInterval: cfg.PingInterval,
-			WriteTimeout: cfg.WriteTimeout,
+			WriteTimeout: cfg.WriteTimeout, Poller: s.poller, Wheel: s.wheel,
 		},
 		MaxConnections: cfg.MaxConnections, MaxSubscriptions: cfg.MaxSubscriptions, RateLimit: cfg.RateLimit,
 		Auth: verifier, AuthTimeout: cfg.Auth.Timeout,
@@ -123,6 +128,22 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 		"auth", cfg.Auth.Configured(),
 		"admin", s.adminLn.Addr().String(), "nats", s.natsDescription(), "stream_replicas", cfg.StreamReplicas)
 	return s, nil
+}
+
+// wheelTick is the precision of keep-alive and token deadlines.
+const wheelTick = 100 * time.Millisecond
+
+// startIdleMachinery starts what lets idle connections cost no goroutine:
+// the timer wheel, and the poller where the platform has one (without it
+// each connection keeps a reader goroutine, and works the same).
+func (s *Server) startIdleMachinery() {
+	s.wheel = wheel.New(wheelTick)
+	p, err := netpoll.New()
+	if err != nil {
+		s.log.Warn("no socket poller: each connection keeps a reader goroutine", "err", err)
+		return
+	}
+	s.poller = p
 }
 
 // listenWS opens the WebSocket listener, with TLS when configured (its
@@ -248,6 +269,12 @@ func (s *Server) closeAll() {
 	if s.ns != nil {
 		s.ns.Shutdown()
 		s.ns.WaitForShutdown()
+	}
+	if s.poller != nil {
+		s.poller.Close()
+	}
+	if s.wheel != nil {
+		s.wheel.Close()
 	}
 	if s.admin != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
