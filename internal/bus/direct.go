@@ -77,8 +77,12 @@ func (b *Bus) direct(ctx context.Context, req directRequest) ([]storedMsg, batch
 		return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
 	}
 	defer done()
+	// The answer's channel holds the whole answer: the messages asked for
+	// and the end-of-batch marker. (A sync subscription's channel would
+	// be nats.go's default of 65,536 slots, half a megabyte a request.)
 	inbox := b.nc.NewInbox()
-	sub, err := b.nc.SubscribeSync(inbox)
+	answer := make(chan *nats.Msg, max(req.Batch, len(req.MultiLast), 1)+1)
+	sub, err := b.nc.ChanSubscribe(inbox, answer)
 	if err != nil {
 		return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
 	}
@@ -88,17 +92,16 @@ func (b *Bus) direct(ctx context.Context, req directRequest) ([]storedMsg, batch
 		kind = "multi_last"
 	}
 	b.m.StreamCalls.WithLabelValues(kind).Inc()
-	// Generous, so a large answer is never cut off by the client's own
-	// limits; the request's max_bytes bounds it.
-	_ = sub.SetPendingLimits(-1, -1)
 	if err := b.nc.PublishRequest(b.apiDirect, inbox, body); err != nil {
 		return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
 	}
 	var msgs []storedMsg
 	for {
-		m, err := sub.NextMsgWithContext(ctx)
-		if err != nil {
-			return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
+		var m *nats.Msg
+		select {
+		case m = <-answer:
+		case <-ctx.Done():
+			return nil, batchEnd{}, fmt.Errorf("direct get: %w", ctx.Err())
 		}
 		sm, end, last, err := parseDirect(m)
 		switch {
