@@ -46,7 +46,7 @@ type room struct {
 	// Guarded by mu.
 	mu       sync.Mutex
 	members  []Member       // dense, for fast fan-out
-	index    map[Member]int // position in members
+	index    map[Member]int // position in members; nil while the room is small
 	lastSeq  uint64         // the last sequence delivered (or skipped) in order
 	tornDown bool           // set when the room is torn down
 	epoch    uint64         // counts stream resets; a resume spanning one fails
@@ -66,31 +66,66 @@ func newRoom(r wire.Room, m *metrics.Metrics) *room {
 		name:      r,
 		broadcast: m.Broadcast.WithLabelValues(r.Kind()),
 		ready:     make(chan struct{}),
-		index:     make(map[Member]int),
 	}
 }
+
+// indexFrom is the room size from which members are indexed by a map: a
+// map costs hundreds of bytes, more than a scan of a few members takes,
+// and most rooms have one or a few members on a node.
+const indexFrom = 16
 
 // add and remove keep members dense: remove moves the last member into the
 // hole. Both need mu.
 func (rm *room) add(m Member) {
-	if _, ok := rm.index[m]; ok {
+	if rm.find(m) >= 0 {
 		return
 	}
-	rm.index[m] = len(rm.members)
 	rm.members = append(rm.members, m)
+	switch {
+	case rm.index != nil:
+		rm.index[m] = len(rm.members) - 1
+	case len(rm.members) >= indexFrom:
+		rm.index = make(map[Member]int, len(rm.members))
+		for i, mm := range rm.members {
+			rm.index[mm] = i
+		}
+	}
+}
+
+// find is m's position in members, -1 if it is not a member. Needs mu.
+func (rm *room) find(m Member) int {
+	if rm.index != nil {
+		if i, ok := rm.index[m]; ok {
+			return i
+		}
+		return -1
+	}
+	for i, mm := range rm.members {
+		if mm == m {
+			return i
+		}
+	}
+	return -1
 }
 
 func (rm *room) remove(m Member) bool {
-	i, ok := rm.index[m]
-	if !ok {
+	i := rm.find(m)
+	if i < 0 {
 		return false
 	}
 	last := len(rm.members) - 1
 	rm.members[i] = rm.members[last]
-	rm.index[rm.members[i]] = i
 	rm.members[last] = nil
 	rm.members = rm.members[:last]
-	delete(rm.index, m)
+	if rm.index != nil {
+		if i < last {
+			rm.index[rm.members[i]] = i
+		}
+		delete(rm.index, m)
+		if len(rm.members) < indexFrom/2 {
+			rm.index = nil // small again: scanning is cheaper than the map
+		}
+	}
 	if len(rm.members) == 0 {
 		rm.members = nil // give back a large backing array
 	}
