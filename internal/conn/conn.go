@@ -3,15 +3,17 @@
 // Handler, a single writer that owns the socket for writing, a bounded send
 // queue of prepared frames, keep-alive pings, deadlines and typed closes.
 //
-// An idle connection costs one goroutine, its reader, blocked in a read with
-// a small stack: the writer runs only while there is something to write,
-// the handler goroutine only while there is a message to handle, and
-// keep-alive needs no timer. The reader goes on reading while a handler
-// runs, so pings are answered and closes noticed during a long subscribe.
-// Everything above this package (rooms, sessions, the bus) sees only
-// Enqueue, Send, Force, Close and the Handler callbacks, so the I/O model
-// (an epoll loop instead of the reader goroutine, later) can change here
-// alone.
+// An idle connection costs no goroutine: its socket is watched by the
+// node's poller (netpoll), and a reader goroutine starts only when a frame
+// arrives; keep-alive and message deadlines come from the node's timer
+// wheel (see poll.go). TLS connections, which the poller cannot see into,
+// keep a reader goroutine blocked in a read, with keep-alive from its read
+// deadline. The writer runs only while there is something to write, the
+// handler goroutine only while there is a message to handle. The reader
+// goes on reading while a handler runs, so pings are answered and closes
+// noticed during a long subscribe. Everything above this package (rooms,
+// sessions, the bus) sees only Enqueue, Send, Force, Close and the Handler
+// callbacks.
 package conn
 
 import (
@@ -125,14 +127,15 @@ func (o Options) WithDefaults() Options {
 // Conn is one upgraded WebSocket connection.
 type Conn struct {
 	// Set at construction, read-only after.
-	nc     net.Conn
-	h      Handler
-	opts   *Options
-	closed chan struct{} // closed when a close is requested, by either side
-	done   chan struct{} // closed when the connection is finished
+	nc   net.Conn
+	h    Handler
+	opts *Options
 
 	// Guarded by mu: the hand-over between producers and the writer.
 	mu             sync.Mutex
+	closed         chan struct{} // made on demand (Closed); closed when a close is requested, by either side
+	done           chan struct{} // made on demand (Done); closed when the connection is finished
+	finished       bool          // HandleClose has returned
 	queue          []*wire.Frame
 	queueBytes     int
 	pong           []byte // payload of the latest unanswered ping, nil if none
@@ -168,11 +171,9 @@ type Conn struct {
 // New wraps an upgraded connection. Call Serve to start it.
 func New(nc net.Conn, h Handler, opts *Options) *Conn {
 	return &Conn{
-		nc:     nc,
-		h:      h,
-		opts:   opts,
-		closed: make(chan struct{}),
-		done:   make(chan struct{}),
+		nc:   nc,
+		h:    h,
+		opts: opts,
 	}
 }
 
@@ -191,11 +192,49 @@ func (c *Conn) Serve() {
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
 // Done is closed when the connection has finished and HandleClose returned.
-func (c *Conn) Done() <-chan struct{} { return c.done }
+func (c *Conn) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return lazyChan(&c.done, c.finished)
+}
 
 // Closed is closed as soon as a close is requested, by either side: work
 // done for the connection (a replay, say) can stop then.
-func (c *Conn) Closed() <-chan struct{} { return c.closed }
+func (c *Conn) Closed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return lazyChan(&c.closed, c.closing)
+}
+
+// lazyChan returns *ch, making it first: closed already when fired, to be
+// closed by fire otherwise. An idle connection that nobody waits on holds
+// no channel. Needs mu.
+func lazyChan(ch *chan struct{}, fired bool) chan struct{} {
+	switch {
+	case *ch != nil:
+	case fired:
+		*ch = closedChan
+	default:
+		*ch = make(chan struct{})
+	}
+	return *ch
+}
+
+// fireChan closes *ch if anyone made it; later waiters get closedChan.
+// Needs mu.
+func fireChan(ch *chan struct{}) {
+	if *ch != nil && *ch != closedChan {
+		close(*ch)
+	}
+	*ch = closedChan
+}
+
+// closedChan is a channel closed for good.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
 
 // Enqueue queues f for writing without blocking. It returns false when the
 // connection is closing or f did not fit; a frame that does not fit closes
@@ -266,7 +305,7 @@ func (c *Conn) awaitSpace(ctx context.Context, wait <-chan struct{}) error {
 	select {
 	case <-wait:
 		return nil
-	case <-c.closed:
+	case <-c.Closed():
 		return ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
@@ -358,7 +397,7 @@ func (c *Conn) startCloseLocked(code ws.StatusCode, reason string, flush bool) b
 	}
 	c.closing = true
 	c.sendCloseFrame = true
-	close(c.closed)
+	fireChan(&c.closed)
 	c.closeInfo = CloseInfo{Code: code, Reason: reason}
 	if !flush {
 		clear(c.queue)

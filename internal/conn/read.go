@@ -196,10 +196,9 @@ type message struct {
 // to two messages, and the reader's wait is the backpressure a client that
 // pipelines requests gets.
 //
-// The handler goroutine exists only while there is a message to handle,
-// so an idle connection still costs one goroutine. Its deep calls (JSON,
-// joining a room, NATS requests) grow its stack, not the reader's, which
-// stays small while the connection idles.
+// The handler goroutine exists only while there is a message to handle, so
+// an idle connection costs none. Its deep calls (JSON, joining a room, NATS
+// requests) grow its stack, not the reader's.
 func (c *Conn) dispatch(m message) {
 	c.mu.Lock()
 	for c.handling && c.pending.op != 0 && !c.closing {
@@ -207,7 +206,7 @@ func (c *Conn) dispatch(m message) {
 		c.mu.Unlock()
 		select {
 		case <-freed:
-		case <-c.closed:
+		case <-c.Closed():
 		}
 		c.mu.Lock()
 	}
@@ -441,5 +440,8 @@ func (c *Conn) finish() {
 	info := c.closeInfo
 	c.mu.Unlock()
 	c.h.HandleClose(c, info)
-	close(c.done)
+	c.mu.Lock()
+	c.finished = true
+	fireChan(&c.done)
+	c.mu.Unlock()
 }
