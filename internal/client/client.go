@@ -112,6 +112,22 @@ func (c *Conn) Subscribe(id, room string, since *uint64) error {
 // Read returns the next message. Pings are answered on the way; a close
 // from the server is returned as *CloseError. A zero deadline waits forever.
 func (c *Conn) Read(deadline time.Time) (wire.Message, error) {
+	p, err := c.ReadRaw(deadline)
+	if err != nil {
+		return wire.Message{}, err
+	}
+	var m wire.Message
+	if err := json.Unmarshal(p, &m); err != nil {
+		return wire.Message{}, fmt.Errorf("server sent invalid JSON: %w", err)
+	}
+	return m, nil
+}
+
+// ReadRaw returns the next text message undecoded, for callers that look
+// at a few fields of many messages (a replay's benchmark, a raw printer)
+// and need not pay for decoding each whole. Pings and closes are handled
+// as by Read.
+func (c *Conn) ReadRaw(deadline time.Time) ([]byte, error) {
 	_ = c.nc.SetReadDeadline(deadline)
 	for {
 		p, op, err := wsutil.ReadServerData(lockedRW{c})
@@ -121,18 +137,13 @@ func (c *Conn) Read(deadline time.Time) (wire.Message, error) {
 				// The close reply went out with the read; the handshake is
 				// done, so end the socket as a browser would.
 				_ = c.nc.Close()
-				return wire.Message{}, &CloseError{Code: ce.Code, Reason: ce.Reason}
+				return nil, &CloseError{Code: ce.Code, Reason: ce.Reason}
 			}
-			return wire.Message{}, err
+			return nil, err
 		}
-		if op != ws.OpText {
-			continue
+		if op == ws.OpText {
+			return p, nil
 		}
-		var m wire.Message
-		if err := json.Unmarshal(p, &m); err != nil {
-			return wire.Message{}, fmt.Errorf("server sent invalid JSON: %w", err)
-		}
-		return m, nil
 	}
 }
 
