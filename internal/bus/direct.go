@@ -77,8 +77,11 @@ func (b *Bus) direct(ctx context.Context, req directRequest) ([]storedMsg, batch
 		return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
 	}
 	defer done()
-	inbox := b.nc.NewInbox()
-	sub, err := b.nc.SubscribeSync(inbox)
+	// A channel of our own, sized for the whole answer: a sync
+	// subscription would make one of 64k slots (512 KiB) per request.
+	// The answer is read as it comes, so the channel never fills.
+	ch := make(chan *nats.Msg, max(req.Batch, len(req.MultiLast))+2)
+	sub, err := b.nc.ChanSubscribe(b.nc.NewInbox(), ch)
 	if err != nil {
 		return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
 	}
@@ -88,17 +91,19 @@ func (b *Bus) direct(ctx context.Context, req directRequest) ([]storedMsg, batch
 		kind = "multi_last"
 	}
 	b.m.StreamCalls.WithLabelValues(kind).Inc()
-	// Generous, so a large answer is never cut off by the client's own
-	// limits; the request's max_bytes bounds it.
-	_ = sub.SetPendingLimits(-1, -1)
-	if err := b.nc.PublishRequest(b.apiDirect, inbox, body); err != nil {
+	if err := b.nc.PublishRequest(b.apiDirect, sub.Subject, body); err != nil {
 		return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
 	}
-	var msgs []storedMsg
+	msgs := make([]storedMsg, 0, min(req.Batch, 64))
 	for {
-		m, err := sub.NextMsgWithContext(ctx)
-		if err != nil {
-			return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
+		var m *nats.Msg
+		select {
+		case m = <-ch:
+			if m == nil {
+				return nil, batchEnd{}, fmt.Errorf("direct get: %w", nats.ErrConnectionClosed)
+			}
+		case <-ctx.Done():
+			return nil, batchEnd{}, fmt.Errorf("direct get: %w", ctx.Err())
 		}
 		sm, end, last, err := parseDirect(m)
 		switch {
