@@ -50,7 +50,9 @@ type room struct {
 	tail       []*wire.Frame
 	tailBytes  int
 	tailFrom   uint64
-	catchingUp int // resumes under way: the tail may grow to the catch-up bounds
+	catchingUp int    // resumes under way: the tail may grow to the catch-up bounds
+	tailResets uint64 // counts forgetTail: a seed read before one must not extend the tail
+	seeding    *seed  // a resume's stream read that will extend the tail back, or nil
 }
 
 func newRoom(r wire.Room, m *metrics.Metrics) *room {
@@ -112,6 +114,7 @@ func (rm *room) setPosition(seq uint64) {
 // forgetTail empties the tail: resumes from before the room's position read
 // the stream. Needs mu.
 func (rm *room) forgetTail() {
+	rm.tailResets++
 	clear(rm.tail)
 	rm.tail, rm.tailBytes, rm.tailFrom = nil, 0, rm.lastSeq
 }
