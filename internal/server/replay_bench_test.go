@@ -146,20 +146,25 @@ func dialBuffered(b *testing.B, srv *server.Server) *client.Conn {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	c, err := dialBufferedURL(ctx, wsURL(srv), 32<<10)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// dialBufferedURL connects a client that reads through a buffer of size.
+func dialBufferedURL(ctx context.Context, url string, size int) (*client.Conn, error) {
 	d := ws.Dialer{Timeout: 10 * time.Second, NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var d net.Dialer
 		nc, err := d.DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
-		return &bufferedConn{Conn: nc, br: bufio.NewReaderSize(nc, 32<<10)}, nil
+		return &bufferedConn{Conn: nc, br: bufio.NewReaderSize(nc, size)}, nil
 	}}
-	c, err := client.DialWith(ctx, d, wsURL(srv), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = c.Close() })
-	return c
+	return client.DialWith(ctx, d, url, nil)
 }
 
 // bufferedConn is a socket that reads through a buffer.
