@@ -106,7 +106,7 @@ func EventFrame(e *Event) *Frame {
 	buf = strconv.AppendUint(buf, e.Seq, 10)
 	if !e.Time.IsZero() {
 		buf = append(buf, `,"ts":"`...)
-		buf = e.Time.UTC().AppendFormat(buf, TimeFormat)
+		buf = appendTS(buf, e.Time)
 		buf = append(buf, '"')
 	}
 	if len(e.Data) > 0 {
