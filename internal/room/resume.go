@@ -151,22 +151,17 @@ func (rs *resume) send(ctx context.Context, frames []*wire.Frame) error {
 }
 
 // readStore sends the events from the cursor up to where the room's tail
-// begins, read from the stream. When another resume of the room is
-// already reading that stretch from at or before the cursor, it waits for
-// that read to extend the tail instead (see seed.go), and the next round
-// finds the events in the tail.
+// begins, read from the stream. Resumes of one room from about the same
+// position share the read (see seed.go): one reads, the others wait for it
+// to extend the tail and find the events there in the next round.
 func (rs *resume) readStore(ctx context.Context) error {
-	s, mine := rs.rm.startSeed(rs.cursor, rs.epoch)
-	if s != nil && !mine {
+	switch s, mine := rs.rm.startSeed(rs.cursor, rs.epoch); {
+	case mine:
+		return rs.seed(ctx, s)
+	case s != nil:
 		return s.wait(ctx)
 	}
 	target := rs.rm.tailStart()
-	var kept *window
-	if mine {
-		target = s.to
-		kept = &window{seed: s, from: s.from, bounds: rs.h.tail}
-		defer func() { rs.rm.endSeed(s, kept) }()
-	}
 	rs.fromStore = true
 	intact, err := rs.h.src.Replay(ctx, rs.rm.name, rs.cursor, target, func(ev *wire.Event) error {
 		rs.cursor = ev.Seq
@@ -174,17 +169,10 @@ func (rs *resume) readStore(ctx context.Context) error {
 			return nil
 		}
 		rs.replayed++
-		f := wire.EventFrame(ev)
-		if kept != nil {
-			kept.add(f)
-		}
-		return rs.m.Send(ctx, f)
+		return rs.m.Send(ctx, wire.EventFrame(ev))
 	})
 	if err != nil {
 		return err
-	}
-	if kept != nil {
-		kept.complete = intact
 	}
 	rs.recovered = rs.recovered && intact
 	rs.cursor = max(rs.cursor, target) // bad events and removed ones count as seen

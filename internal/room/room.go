@@ -142,10 +142,7 @@ func (rm *room) remember(f *wire.Frame, b tailBounds) {
 // trimTail drops the tail's oldest frames past the bounds in force, but
 // never the newest. Needs mu.
 func (rm *room) trimTail(b tailBounds) {
-	maxFrames, maxBytes := b.frames, b.bytes
-	if rm.catchingUp > 0 {
-		maxFrames, maxBytes = max(maxFrames, b.catchUpFrames), max(maxBytes, b.catchUpB)
-	}
+	maxFrames, maxBytes := rm.tailLimits(b)
 	drop := 0
 	for len(rm.tail)-drop > maxFrames || rm.tailBytes > maxBytes && len(rm.tail)-drop > 1 {
 		old := rm.tail[drop]
@@ -160,6 +157,15 @@ func (rm *room) trimTail(b tailBounds) {
 	if len(rm.tail) == 0 {
 		rm.tail = nil // give back the backing array
 	}
+}
+
+// tailLimits are the bounds of the tail in force: the catch-up bounds
+// while resumes are under way. Needs mu.
+func (rm *room) tailLimits(b tailBounds) (frames, bytes int) {
+	if rm.catchingUp > 0 {
+		return max(b.frames, b.catchUpFrames), max(b.bytes, b.catchUpB)
+	}
+	return b.frames, b.bytes
 }
 
 // tearDown ends the live subscription of a room that has no members left.

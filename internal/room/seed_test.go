@@ -123,3 +123,96 @@ func TestResumesAfterRemovedEventsAreNotRecovered(t *testing.T) {
 		t.Fatalf("%d stream reads for 4 resumes, want one each", n)
 	}
 }
+
+// The resume whose read the others wait for has a client that stops
+// reading: the others still join, since the shared read is paced by no
+// client; the stalled one catches up when its client reads again.
+func TestStalledReaderDoesNotHoldTheOthers(t *testing.T) {
+	f := newFixture(t, bus.StreamConfig{})
+	g := &gatedReplay{Source: f.bus, entered: make(chan struct{}), release: make(chan struct{})}
+	f.withSource(t, g, nil)
+	r := wire.MustRoom("pool:stall")
+	since := f.publish(t, r, 0)
+	var want []uint64
+	for i := range 2 * maxHandOver { // more than a hand-over forces: sent paced
+		want = append(want, f.publish(t, r, 1+i))
+	}
+	stalled := &pausingMember{first: make(chan struct{}), release: make(chan struct{})}
+	stalledDone := make(chan error, 1)
+	go func() {
+		s := since
+		stalledDone <- f.hub.Join(context.Background(), r, stalled, &s, func(Joined) {})
+	}()
+	<-g.entered // the stalled member's resume reads for the room
+	const others = 5
+	errs := make(chan error, others)
+	members := make([]*seqMember, others)
+	for i := range members {
+		members[i] = &seqMember{}
+		go func() {
+			s := since
+			errs <- f.hub.Join(context.Background(), r, members[i], &s, func(Joined) {})
+		}()
+	}
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		rm := f.room(r)
+		rm.mu.Lock()
+		defer rm.mu.Unlock()
+		if rm.catchingUp < others+1 {
+			return fmt.Errorf("%d of %d resumes under way", rm.catchingUp, others+1)
+		}
+		return nil
+	})
+	close(g.release)
+	<-stalled.first // its client has stopped reading
+	for range others {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("resumes held up by the stalled member's")
+		}
+	}
+	for _, m := range members {
+		m.waitFor(t, want)
+	}
+	close(stalled.release)
+	if err := <-stalledDone; err != nil {
+		t.Fatal(err)
+	}
+	stalled.mu.Lock()
+	defer stalled.mu.Unlock()
+	if len(stalled.seqs) != len(want) || stalled.seqs[0] != want[0] || stalled.seqs[len(want)-1] != want[len(want)-1] {
+		t.Fatalf("stalled member got %d events, want %d", len(stalled.seqs), len(want))
+	}
+	if n := g.calls.Load(); n != 1 {
+		t.Fatalf("%d stream reads, want 1", n)
+	}
+}
+
+// A stretch longer than the tail may hold: the reader sends what leaves
+// its window itself, and the resumes that waited read for themselves;
+// every one gets every event once, in order, recovered.
+func TestResumesPastTheTailBoundsReadForThemselves(t *testing.T) {
+	f := newFixture(t, bus.StreamConfig{})
+	g := &gatedReplay{Source: f.bus, entered: make(chan struct{}), release: make(chan struct{})}
+	f.withSource(t, g, func(o *Options) { o.TailEvents, o.CatchUpTailEvents = 4, 16 })
+	r := wire.MustRoom("pool:long")
+	since := f.publish(t, r, 0)
+	var want []uint64
+	for i := range 100 {
+		want = append(want, f.publish(t, r, 1+i))
+	}
+	members, joined := resumeAll(t, f, g, r, since, 4)
+	for i, m := range members {
+		m.waitFor(t, want)
+		if j := joined[i]; !j.Recovered || j.Replayed != len(want) {
+			t.Fatalf("member %d joined %+v; want recovered, %d replayed", i, j, len(want))
+		}
+	}
+	if n := g.calls.Load(); n != 4 {
+		t.Fatalf("%d stream reads, want one each: the stretch does not fit the tail", n)
+	}
+}
