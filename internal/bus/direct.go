@@ -77,12 +77,11 @@ func (b *Bus) direct(ctx context.Context, req directRequest) ([]storedMsg, batch
 		return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
 	}
 	defer done()
-	// The answer's channel holds the whole answer: the messages asked for
-	// and the end-of-batch marker. (A sync subscription's channel would
-	// be nats.go's default of 65,536 slots, half a megabyte a request.)
-	inbox := b.nc.NewInbox()
-	answer := make(chan *nats.Msg, max(req.Batch, len(req.MultiLast), 1)+1)
-	sub, err := b.nc.ChanSubscribe(inbox, answer)
+	// A channel of our own, sized for the whole answer: a sync
+	// subscription would make one of 64k slots (512 KiB) per request.
+	// The answer is read as it comes, so the channel never fills.
+	ch := make(chan *nats.Msg, max(req.Batch, len(req.MultiLast))+2)
+	sub, err := b.nc.ChanSubscribe(b.nc.NewInbox(), ch)
 	if err != nil {
 		return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
 	}
@@ -92,14 +91,17 @@ func (b *Bus) direct(ctx context.Context, req directRequest) ([]storedMsg, batch
 		kind = "multi_last"
 	}
 	b.m.StreamCalls.WithLabelValues(kind).Inc()
-	if err := b.nc.PublishRequest(b.apiDirect, inbox, body); err != nil {
+	if err := b.nc.PublishRequest(b.apiDirect, sub.Subject, body); err != nil {
 		return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
 	}
-	var msgs []storedMsg
+	msgs := make([]storedMsg, 0, min(req.Batch, 64))
 	for {
 		var m *nats.Msg
 		select {
-		case m = <-answer:
+		case m = <-ch:
+			if m == nil {
+				return nil, batchEnd{}, fmt.Errorf("direct get: %w", nats.ErrConnectionClosed)
+			}
 		case <-ctx.Done():
 			return nil, batchEnd{}, fmt.Errorf("direct get: %w", ctx.Err())
 		}

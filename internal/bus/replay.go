@@ -11,7 +11,9 @@ import (
 
 // ReplayBatch is how many events one direct get of a replay asks for, so a
 // large replay never sits in memory whole and costs one request per batch.
-const ReplayBatch = 256
+// The byte bound (maxBatchBytes) applies too, whichever comes first; a
+// replay holds at most two answers: the one it delivers and the next.
+const ReplayBatch = 1024
 
 // Replay calls fn, in sequence order, with each stored event of room r
 // whose sequence is in (after, until]. until should be a sequence of one of
@@ -38,6 +40,7 @@ func (b *Bus) Replay(ctx context.Context, r wire.Room, after, until uint64, fn f
 		return true, nil
 	}
 	rd := &reader{b: b, r: r, subject: b.subj.Room(r), cursor: after, until: until, fn: fn, intact: true}
+	defer rd.dropPrefetch()
 	if after == 0 {
 		if rd.intact, err = b.neverRemoved(ctx); err != nil {
 			return false, err
@@ -74,8 +77,9 @@ type reader struct {
 	// unconfirmed: the replica had nothing at or after the cursor, so
 	// whether the cursor's event is still stored is for the leader to say.
 	unconfirmed bool
-	lags        int // consecutive times the replica was found behind the leader
-	fromLeader  int // events still to read from the leader before asking the replica again
+	lags        int       // consecutive times the replica was found behind the leader
+	fromLeader  int       // events still to read from the leader before asking the replica again
+	next        *prefetch // the next batch, asked for while this one is delivered
 }
 
 // maxLags is how often a read waits for a lagging replica before it reads
@@ -94,7 +98,7 @@ func (rd *reader) batch(ctx context.Context) (more bool, err error) {
 		return false, nil // the replica is too far behind: the leader, for a while
 	}
 	start := max(rd.cursor, 1)
-	msgs, end, err := rd.b.direct(ctx, directRequest{Seq: start, NextFor: rd.subject, Batch: ReplayBatch + 1, MaxBytes: maxBatchBytes})
+	msgs, end, err := rd.fetch(ctx, start)
 	switch {
 	case errors.Is(err, errNoResults):
 		// A replica holds a prefix of the leader's history: with nothing
@@ -108,6 +112,11 @@ func (rd *reader) batch(ctx context.Context) (more bool, err error) {
 	}
 	if rd.cursor > 0 && msgs[0].Seq != rd.cursor {
 		rd.intact = false // the cursor's event is gone: maybe more after it
+	}
+	if last := msgs[len(msgs)-1].Seq; end.Pending > 0 && last < rd.until {
+		// The next batch starts at this one's last event, which will be
+		// the cursor once this one is delivered.
+		rd.prefetch(ctx, last)
 	}
 	for _, m := range msgs {
 		if m.Seq == rd.cursor {

@@ -151,8 +151,16 @@ func (rs *resume) send(ctx context.Context, frames []*wire.Frame) error {
 }
 
 // readStore sends the events from the cursor up to where the room's tail
-// begins, read from the stream.
+// begins, read from the stream. Resumes of one room from about the same
+// position share the read (see seed.go): one reads, the others wait for it
+// to extend the tail and find the events there in the next round.
 func (rs *resume) readStore(ctx context.Context) error {
+	switch s, mine := rs.rm.startSeed(rs.cursor, rs.epoch); {
+	case mine:
+		return rs.seed(ctx, s)
+	case s != nil:
+		return s.wait(ctx)
+	}
 	target := rs.rm.tailStart()
 	rs.fromStore = true
 	intact, err := rs.h.src.Replay(ctx, rs.rm.name, rs.cursor, target, func(ev *wire.Event) error {

@@ -38,11 +38,14 @@ func (m *pausingMember) Send(_ context.Context, f *wire.Frame) error {
 
 // A resume from 0 on a stream that had removed nothing, during which the
 // per-room limit removes events the replay has not reached: the events are
-// gone, and the response must say recovered: false.
+// gone, and the response must say recovered: false. The room spans three
+// batches: the replay has the first when it pauses and may have read the
+// second ahead, but not the third.
 func TestRetentionDuringReplayIsReported(t *testing.T) {
-	f := newFixture(t, bus.StreamConfig{MaxMsgsPerRoom: 300})
+	const n = 2*bus.ReplayBatch + 300
+	f := newFixture(t, bus.StreamConfig{MaxMsgsPerRoom: n})
 	r := wire.MustRoom("pool:lim")
-	for i := range 300 {
+	for i := range n {
 		f.publish(t, r, i)
 	}
 	mem := &pausingMember{first: make(chan struct{}), release: make(chan struct{})}
@@ -53,7 +56,7 @@ func TestRetentionDuringReplayIsReported(t *testing.T) {
 		errs <- f.hub.Join(context.Background(), r, mem, &since, func(j Joined) { done <- j })
 	}()
 	<-mem.first
-	for i := range 300 { // the room goes on being written: 1..300 leave the stream
+	for i := range n { // the room goes on being written: 1..n leave the stream
 		f.publish(t, r, 1000+i)
 	}
 	close(mem.release)
@@ -75,7 +78,7 @@ func TestRetentionDuringReplayIsReported(t *testing.T) {
 	if missing == 0 || j.Recovered {
 		t.Fatalf("joined %+v with %d events missing; want some missing and recovered=false", j, missing)
 	}
-	if j.Seq != 600 || mem.seqs[len(mem.seqs)-1] != 600 {
-		t.Fatalf("joined at %d, last event %d; want both 600", j.Seq, mem.seqs[len(mem.seqs)-1])
+	if j.Seq != 2*n || mem.seqs[len(mem.seqs)-1] != 2*n {
+		t.Fatalf("joined at %d, last event %d; want both %d", j.Seq, mem.seqs[len(mem.seqs)-1], 2*n)
 	}
 }

@@ -58,7 +58,9 @@ type room struct {
 	tail       []*wire.Frame
 	tailBytes  int
 	tailFrom   uint64
-	catchingUp int // resumes under way: the tail may grow to the catch-up bounds
+	catchingUp int    // resumes under way: the tail may grow to the catch-up bounds
+	tailResets uint64 // counts forgetTail: a seed read before one must not extend the tail
+	seeding    *seed  // a resume's stream read that will extend the tail back, or nil
 }
 
 func newRoom(r wire.Room, m *metrics.Metrics) *room {
@@ -155,6 +157,7 @@ func (rm *room) setPosition(seq uint64) {
 // forgetTail empties the tail: resumes from before the room's position read
 // the stream. Needs mu.
 func (rm *room) forgetTail() {
+	rm.tailResets++
 	clear(rm.tail)
 	rm.tail, rm.tailBytes, rm.tailFrom = nil, 0, rm.lastSeq
 }
@@ -182,10 +185,7 @@ func (rm *room) remember(f *wire.Frame, b tailBounds) {
 // trimTail drops the tail's oldest frames past the bounds in force, but
 // never the newest. Needs mu.
 func (rm *room) trimTail(b tailBounds) {
-	maxFrames, maxBytes := b.frames, b.bytes
-	if rm.catchingUp > 0 {
-		maxFrames, maxBytes = max(maxFrames, b.catchUpFrames), max(maxBytes, b.catchUpB)
-	}
+	maxFrames, maxBytes := rm.tailLimits(b)
 	drop := 0
 	for len(rm.tail)-drop > maxFrames || rm.tailBytes > maxBytes && len(rm.tail)-drop > 1 {
 		old := rm.tail[drop]
@@ -200,6 +200,15 @@ func (rm *room) trimTail(b tailBounds) {
 	if len(rm.tail) == 0 {
 		rm.tail = nil // give back the backing array
 	}
+}
+
+// tailLimits are the bounds of the tail in force: the catch-up bounds
+// while resumes are under way. Needs mu.
+func (rm *room) tailLimits(b tailBounds) (frames, bytes int) {
+	if rm.catchingUp > 0 {
+		return max(b.frames, b.catchUpFrames), max(b.bytes, b.catchUpB)
+	}
+	return b.frames, b.bytes
 }
 
 // tearDown ends the live subscription of a room that has no members left.

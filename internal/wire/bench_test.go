@@ -33,3 +33,14 @@ func BenchmarkDecodeRequest(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkParsePayload(b *testing.B) {
+	p := []byte(`{"event":"task.assigned","data":{"n":42,"task_id":"t42","pool_id":"p1"}}`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		if _, _, err := wire.ParsePayload(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

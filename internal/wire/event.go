@@ -36,12 +36,20 @@ type Payload struct {
 }
 
 // ParsePayload validates a worker's payload and returns its event name and
-// compacted data.
+// compacted data. data may share p's memory.
 func ParsePayload(p []byte) (name string, data json.RawMessage, err error) {
 	if !utf8.Valid(p) {
 		// A text frame must be UTF-8 (RFC 6455); browsers close on anything else.
 		return "", nil, fmt.Errorf("%w: not valid UTF-8", ErrBadPayload)
 	}
+	if name, data, ok := parsePayloadFast(p); ok {
+		return name, data, nil
+	}
+	return parsePayloadSlow(p)
+}
+
+// parsePayloadSlow is ParsePayload for any payload that is valid UTF-8.
+func parsePayloadSlow(p []byte) (name string, data json.RawMessage, err error) {
 	var pl Payload
 	if err := json.Unmarshal(p, &pl); err != nil {
 		return "", nil, fmt.Errorf("%w: %s", ErrBadPayload, jsonErr(err))
@@ -98,7 +106,7 @@ func EventFrame(e *Event) *Frame {
 	buf = strconv.AppendUint(buf, e.Seq, 10)
 	if !e.Time.IsZero() {
 		buf = append(buf, `,"ts":"`...)
-		buf = e.Time.UTC().AppendFormat(buf, TimeFormat)
+		buf = appendTS(buf, e.Time)
 		buf = append(buf, '"')
 	}
 	if len(e.Data) > 0 {

@@ -1,0 +1,218 @@
+package room
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// gatedReplay is the real bus with its first Replay held at the start
+// until released, so a test can line resumes up behind it. It adds no
+// fault: the stream read is the real one.
+type gatedReplay struct {
+	Source
+	calls   atomic.Int64
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedReplay) Replay(ctx context.Context, r wire.Room, after, until uint64, fn func(*wire.Event) error) (bool, error) {
+	if g.calls.Add(1) == 1 {
+		close(g.entered)
+		<-g.release
+	}
+	return g.Source.Replay(ctx, r, after, until, fn)
+}
+
+// resumeAll joins n members to r from since at once, the first alone
+// until its stream read has begun, and returns the members and what each
+// join reported once all have joined.
+func resumeAll(t *testing.T, f *fixture, g *gatedReplay, r wire.Room, since uint64, n int) ([]*seqMember, []Joined) {
+	t.Helper()
+	members := make([]*seqMember, n)
+	joined := make([]Joined, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	join := func(i int) {
+		defer wg.Done()
+		s := since
+		errs <- f.hub.Join(context.Background(), r, members[i], &s, func(j Joined) { joined[i] = j })
+	}
+	for i := range members {
+		members[i] = &seqMember{}
+	}
+	wg.Add(n)
+	go join(0)
+	<-g.entered
+	for i := 1; i < n; i++ {
+		go join(i)
+	}
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		rm := f.room(r)
+		rm.mu.Lock()
+		defer rm.mu.Unlock()
+		if rm.catchingUp < n {
+			return fmt.Errorf("%d of %d resumes under way", rm.catchingUp, n)
+		}
+		return nil
+	})
+	close(g.release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return members, joined
+}
+
+// Resumes of a room this node has no tail for, from the same position,
+// read the stream once: the others wait for that read to fill the tail and
+// take the events from it. Each gets every event once, in order, and
+// recovered.
+func TestColdResumesFromOnePositionReadTheStreamOnce(t *testing.T) {
+	f := newFixture(t, bus.StreamConfig{})
+	g := &gatedReplay{Source: f.bus, entered: make(chan struct{}), release: make(chan struct{})}
+	f.withSource(t, g, nil)
+	r := wire.MustRoom("pool:seed")
+	since := f.publish(t, r, 0)
+	var want []uint64
+	for i := range 300 {
+		want = append(want, f.publish(t, r, 1+i))
+	}
+	members, joined := resumeAll(t, f, g, r, since, 8)
+	for i, m := range members {
+		m.waitFor(t, want)
+		if j := joined[i]; !j.Recovered || j.Replayed != len(want) || j.Seq != want[len(want)-1] {
+			t.Fatalf("member %d joined %+v; want recovered, %d replayed, at %d", i, j, len(want), want[len(want)-1])
+		}
+	}
+	if n := g.calls.Load(); n != 1 {
+		t.Fatalf("%d stream reads for 8 resumes from one position, want 1", n)
+	}
+}
+
+// A read that finds events removed by retention does not fill the tail:
+// every resume reads for itself and learns it is not recovered.
+func TestResumesAfterRemovedEventsAreNotRecovered(t *testing.T) {
+	f := newFixture(t, bus.StreamConfig{MaxMsgsPerRoom: 50})
+	g := &gatedReplay{Source: f.bus, entered: make(chan struct{}), release: make(chan struct{})}
+	f.withSource(t, g, nil)
+	r := wire.MustRoom("pool:gone")
+	since := f.publish(t, r, 0)
+	var seqs []uint64
+	for i := range 100 {
+		seqs = append(seqs, f.publish(t, r, 1+i))
+	}
+	members, joined := resumeAll(t, f, g, r, since, 4)
+	for i, m := range members {
+		m.waitFor(t, seqs[50:])
+		if joined[i].Recovered {
+			t.Fatalf("member %d joined %+v: recovered though 50 events were removed", i, joined[i])
+		}
+	}
+	if n := g.calls.Load(); n != 4 {
+		t.Fatalf("%d stream reads for 4 resumes, want one each", n)
+	}
+}
+
+// The resume whose read the others wait for has a client that stops
+// reading: the others still join, since the shared read is paced by no
+// client; the stalled one catches up when its client reads again.
+func TestStalledReaderDoesNotHoldTheOthers(t *testing.T) {
+	f := newFixture(t, bus.StreamConfig{})
+	g := &gatedReplay{Source: f.bus, entered: make(chan struct{}), release: make(chan struct{})}
+	f.withSource(t, g, nil)
+	r := wire.MustRoom("pool:stall")
+	since := f.publish(t, r, 0)
+	var want []uint64
+	for i := range 2 * maxHandOver { // more than a hand-over forces: sent paced
+		want = append(want, f.publish(t, r, 1+i))
+	}
+	stalled := &pausingMember{first: make(chan struct{}), release: make(chan struct{})}
+	stalledDone := make(chan error, 1)
+	go func() {
+		s := since
+		stalledDone <- f.hub.Join(context.Background(), r, stalled, &s, func(Joined) {})
+	}()
+	<-g.entered // the stalled member's resume reads for the room
+	const others = 5
+	errs := make(chan error, others)
+	members := make([]*seqMember, others)
+	for i := range members {
+		members[i] = &seqMember{}
+		go func() {
+			s := since
+			errs <- f.hub.Join(context.Background(), r, members[i], &s, func(Joined) {})
+		}()
+	}
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		rm := f.room(r)
+		rm.mu.Lock()
+		defer rm.mu.Unlock()
+		if rm.catchingUp < others+1 {
+			return fmt.Errorf("%d of %d resumes under way", rm.catchingUp, others+1)
+		}
+		return nil
+	})
+	close(g.release)
+	<-stalled.first // its client has stopped reading
+	for range others {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("resumes held up by the stalled member's")
+		}
+	}
+	for _, m := range members {
+		m.waitFor(t, want)
+	}
+	close(stalled.release)
+	if err := <-stalledDone; err != nil {
+		t.Fatal(err)
+	}
+	stalled.mu.Lock()
+	defer stalled.mu.Unlock()
+	if len(stalled.seqs) != len(want) || stalled.seqs[0] != want[0] || stalled.seqs[len(want)-1] != want[len(want)-1] {
+		t.Fatalf("stalled member got %d events, want %d", len(stalled.seqs), len(want))
+	}
+	if n := g.calls.Load(); n != 1 {
+		t.Fatalf("%d stream reads, want 1", n)
+	}
+}
+
+// A stretch longer than the tail may hold: the reader sends what leaves
+// its window itself, and the resumes that waited read for themselves;
+// every one gets every event once, in order, recovered.
+func TestResumesPastTheTailBoundsReadForThemselves(t *testing.T) {
+	f := newFixture(t, bus.StreamConfig{})
+	g := &gatedReplay{Source: f.bus, entered: make(chan struct{}), release: make(chan struct{})}
+	f.withSource(t, g, func(o *Options) { o.TailEvents, o.CatchUpTailEvents = 4, 16 })
+	r := wire.MustRoom("pool:long")
+	since := f.publish(t, r, 0)
+	var want []uint64
+	for i := range 100 {
+		want = append(want, f.publish(t, r, 1+i))
+	}
+	members, joined := resumeAll(t, f, g, r, since, 4)
+	for i, m := range members {
+		m.waitFor(t, want)
+		if j := joined[i]; !j.Recovered || j.Replayed != len(want) {
+			t.Fatalf("member %d joined %+v; want recovered, %d replayed", i, j, len(want))
+		}
+	}
+	if n := g.calls.Load(); n != 4 {
+		t.Fatalf("%d stream reads, want one each: the stretch does not fit the tail", n)
+	}
+}
