@@ -3,6 +3,7 @@ package conn
 import (
 	"bufio"
 	"errors"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -40,7 +41,8 @@ func (c *Conn) writeLoop() {
 			return
 		}
 		batch, c.queue = c.queue, batch[:0]
-		c.queueBytes = 0
+		off := c.queueOff
+		c.queueBytes, c.queueOff = 0, 0
 		if c.spaceFreed != nil {
 			close(c.spaceFreed)
 			c.spaceFreed = nil
@@ -55,7 +57,7 @@ func (c *Conn) writeLoop() {
 		closing, info, sendClose := c.closing, c.closeInfo, c.sendCloseFrame
 		c.mu.Unlock()
 
-		err := c.writeBatch(batch, pong, sendPing, closing && sendClose, info)
+		err := c.writeBatch(batch, off, pong, sendPing, closing && sendClose, info)
 		if err == nil && len(batch) > 0 && c.opts.Written != nil {
 			c.opts.Written(len(batch), firstStored(batch))
 		}
@@ -99,41 +101,102 @@ func (c *Conn) stopWriterLocked(final bool) {
 	}
 }
 
-func (c *Conn) writeBatch(batch []*wire.Frame, pong []byte, ping, closeFrame bool, info CloseInfo) error {
+// writeBatch writes the batch (the first frame from off on, its start
+// having been written straight to the socket), preceded by a pong and
+// followed by a ping and the close frame as asked, under one deadline.
+func (c *Conn) writeBatch(batch []*wire.Frame, off int, pong []byte, ping, closeFrame bool, info CloseInfo) error {
 	if len(batch) == 0 && pong == nil && !ping && !closeFrame {
 		return nil
 	}
-	bw := writers.Get().(*bufio.Writer)
-	bw.Reset(c.nc)
-	defer func() {
-		bw.Reset(nil)
-		writers.Put(bw)
-	}()
 	if err := c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout)); err != nil {
 		return err
 	}
+	w := frameWriter{off: off}
+	if c.raw != nil {
+		w.vec = vectors.Get().(*net.Buffers)
+		defer w.putVectors()
+	} else {
+		// TLS would make a record of each frame written on its own.
+		w.buf = writers.Get().(*bufio.Writer)
+		w.buf.Reset(c.nc)
+		defer w.putBuffer()
+	}
 	if pong != nil {
-		if err := ws.WriteFrame(bw, ws.NewPongFrame(pong)); err != nil {
-			return err
-		}
+		w.control(ws.NewPongFrame(pong))
 	}
 	for _, f := range batch {
-		if _, err := bw.Write(f.Bytes()); err != nil {
-			return err
-		}
+		w.frame(f.Bytes())
 	}
 	if ping {
-		if _, err := bw.Write(pingFrame); err != nil {
-			return err
-		}
+		w.frame(pingFrame)
 	}
 	if closeFrame {
-		body := ws.NewCloseFrameBody(info.Code, clipReason(info.Reason))
-		if err := ws.WriteFrame(bw, ws.NewCloseFrame(body)); err != nil {
-			return err
-		}
+		w.control(ws.NewCloseFrame(ws.NewCloseFrameBody(info.Code, clipReason(info.Reason))))
 	}
-	return bw.Flush()
+	return w.flush(c.nc)
+}
+
+// vectors are pooled like writers: a plain TCP connection's batch is
+// written with one writev of the shared frames, copying none of them.
+var vectors = sync.Pool{New: func() any { return new(net.Buffers) }}
+
+// frameWriter gathers a batch's frames for one write: as a vector of the
+// frames themselves (plain TCP), or copied into a buffer (TLS).
+type frameWriter struct {
+	vec *net.Buffers
+	buf *bufio.Writer
+	off int // bytes of the first frame already written
+	err error
+}
+
+func (w *frameWriter) frame(p []byte) {
+	if w.off > 0 {
+		p, w.off = p[w.off:], 0
+	}
+	switch {
+	case w.err != nil:
+	case w.vec != nil:
+		*w.vec = append(*w.vec, p)
+	default:
+		_, w.err = w.buf.Write(p)
+	}
+}
+
+// control adds a frame made for this write (a pong, a close).
+func (w *frameWriter) control(f ws.Frame) {
+	p, err := ws.CompileFrame(f)
+	if err != nil {
+		w.err = err
+		return
+	}
+	w.frame(p)
+}
+
+func (w *frameWriter) flush(nc net.Conn) error {
+	switch {
+	case w.err != nil:
+		return w.err
+	case w.vec != nil:
+		v := *w.vec // WriteTo consumes its receiver; the backing array is kept
+		_, err := v.WriteTo(nc)
+		return err
+	default:
+		return w.buf.Flush()
+	}
+}
+
+func (w *frameWriter) putVectors() {
+	clear((*w.vec)[:cap(*w.vec)])
+	if cap(*w.vec) > 1024 {
+		return // an outsized batch's vector goes to the collector
+	}
+	*w.vec = (*w.vec)[:0]
+	vectors.Put(w.vec)
+}
+
+func (w *frameWriter) putBuffer() {
+	w.buf.Reset(nil)
+	writers.Put(w.buf)
 }
 
 // writeFailed ends a connection whose socket cannot take more: a peer that
