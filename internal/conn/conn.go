@@ -22,7 +22,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -129,7 +128,7 @@ func (o Options) WithDefaults() Options {
 type Conn struct {
 	// Set at construction, read-only after.
 	nc   net.Conn
-	raw  syscall.RawConn // a plain TCP socket's descriptor, for writes that cannot block; nil for TLS
+	tcp  bool // a plain TCP socket: batches go out with writev; TLS needs them copied into records
 	h    Handler
 	opts *Options
 
@@ -173,11 +172,8 @@ type Conn struct {
 
 // New wraps an upgraded connection. Call Serve to start it.
 func New(nc net.Conn, h Handler, opts *Options) *Conn {
-	c := &Conn{nc: nc, h: h, opts: opts}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		c.raw, _ = tc.SyscallConn() // nil on error: everything goes through the writer
-	}
-	return c
+	_, tcp := nc.(*net.TCPConn)
+	return &Conn{nc: nc, h: h, opts: opts, tcp: tcp}
 }
 
 // Serve starts reading: on the node's poller when Options allow it, so an
@@ -365,12 +361,6 @@ func (c *Conn) push(f *wire.Frame, mode pushMode) (bool, <-chan struct{}) {
 		mode == pushReplay && len(c.queue) == 0
 	var wait <-chan struct{}
 	switch {
-	case fits && c.writeNowLocked(f):
-		c.mu.Unlock() // written: the writer has nothing to do
-		if c.opts.Written != nil {
-			c.opts.Written(1, f.Stored)
-		}
-		return true, nil
 	case fits:
 		c.queue = append(c.queue, f)
 		c.queueBytes += f.Len()
@@ -409,27 +399,11 @@ func (c *Conn) startCloseLocked(code ws.StatusCode, reason string, flush bool) b
 	fireChan(&c.closed)
 	c.closeInfo = CloseInfo{Code: code, Reason: reason}
 	if !flush {
-		c.dropQueueLocked()
+		clear(c.queue)
+		c.queue = nil
+		c.queueBytes = 0
 	}
 	return true
-}
-
-// dropQueueLocked empties the queue for a close that does not flush it,
-// but for a frame partly written straight to the socket, whose rest must
-// precede the close frame or the peer would read garbage. Needs mu.
-func (c *Conn) dropQueueLocked() {
-	keep := 0
-	if c.queueOff > 0 {
-		keep = 1
-	}
-	clear(c.queue[keep:])
-	c.queue = c.queue[:keep]
-	c.queueBytes = 0
-	if keep == 1 {
-		c.queueBytes = c.queue[0].Len()
-	} else {
-		c.queue = nil
-	}
 }
 
 // Closing reports whether a close has been requested.

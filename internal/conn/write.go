@@ -41,8 +41,7 @@ func (c *Conn) writeLoop() {
 			return
 		}
 		batch, c.queue = c.queue, batch[:0]
-		off := c.queueOff
-		c.queueBytes, c.queueOff = 0, 0
+		c.queueBytes = 0
 		if c.spaceFreed != nil {
 			close(c.spaceFreed)
 			c.spaceFreed = nil
@@ -57,7 +56,7 @@ func (c *Conn) writeLoop() {
 		closing, info, sendClose := c.closing, c.closeInfo, c.sendCloseFrame
 		c.mu.Unlock()
 
-		err := c.writeBatch(batch, off, pong, sendPing, closing && sendClose, info)
+		err := c.writeBatch(batch, pong, sendPing, closing && sendClose, info)
 		if err == nil && len(batch) > 0 && c.opts.Written != nil {
 			c.opts.Written(len(batch), firstStored(batch))
 		}
@@ -101,18 +100,17 @@ func (c *Conn) stopWriterLocked(final bool) {
 	}
 }
 
-// writeBatch writes the batch (the first frame from off on, its start
-// having been written straight to the socket), preceded by a pong and
-// followed by a ping and the close frame as asked, under one deadline.
-func (c *Conn) writeBatch(batch []*wire.Frame, off int, pong []byte, ping, closeFrame bool, info CloseInfo) error {
+// writeBatch writes the batch, preceded by a pong and followed by a ping
+// and the close frame as asked, under one deadline.
+func (c *Conn) writeBatch(batch []*wire.Frame, pong []byte, ping, closeFrame bool, info CloseInfo) error {
 	if len(batch) == 0 && pong == nil && !ping && !closeFrame {
 		return nil
 	}
 	if err := c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout)); err != nil {
 		return err
 	}
-	w := frameWriter{off: off}
-	if c.raw != nil {
+	var w frameWriter
+	if c.tcp {
 		w.vec = vectors.Get().(*net.Buffers)
 		defer w.putVectors()
 	} else {
@@ -145,14 +143,10 @@ var vectors = sync.Pool{New: func() any { return new(net.Buffers) }}
 type frameWriter struct {
 	vec *net.Buffers
 	buf *bufio.Writer
-	off int // bytes of the first frame already written
 	err error
 }
 
 func (w *frameWriter) frame(p []byte) {
-	if w.off > 0 {
-		p, w.off = p[w.off:], 0
-	}
 	switch {
 	case w.err != nil:
 	case w.vec != nil:

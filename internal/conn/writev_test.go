@@ -1,0 +1,55 @@
+package conn
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/gobwas/ws"
+
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// Frames of every size, batched by the writer into vectored writes, arrive
+// whole and in the order they were queued, with pings answered between.
+func TestBatchedWritesKeepOrder(t *testing.T) {
+	c, client, _ := pair(t, Options{MaxQueueMessages: 1 << 14, MaxQueueBytes: 64 << 20})
+	const n = 2000
+	done := make(chan error, 1)
+	go func() {
+		for i := range n {
+			p := bytes.Repeat([]byte{byte('a' + i%26)}, 1+i%3000)
+			if !c.Enqueue(wire.NewTextFrame(p)) {
+				done <- errRefused
+				return
+			}
+		}
+		done <- nil
+	}()
+	if err := ws.WriteFrame(client, ws.MaskFrame(ws.NewPingFrame([]byte("p")))); err != nil {
+		t.Fatal(err)
+	}
+	pongs := 0
+	for i := 0; i < n; {
+		f := readFrame(t, client)
+		if f.Header.OpCode == ws.OpPong {
+			pongs++
+			continue
+		}
+		want := bytes.Repeat([]byte{byte('a' + i%26)}, 1+i%3000)
+		if !bytes.Equal(f.Payload, want) {
+			t.Fatalf("frame %d: %d bytes of %q, want %d of %q", i, len(f.Payload), f.Payload[:1], len(want), want[:1])
+		}
+		i++
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for pongs == 0 {
+		if f := readFrame(t, client); f.Header.OpCode == ws.OpPong {
+			pongs++
+		}
+	}
+}
+
+var errRefused = errors.New("enqueue refused")
