@@ -2,6 +2,8 @@ package room
 
 import (
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/roomcast/roomcast/internal/wire"
@@ -137,8 +139,35 @@ func (h *Hub) deliver(rm *room, ev *wire.Event) {
 }
 
 // fanOut queues the same frame to each member and counts those that took
-// it; it is the per-delivery hot path.
+// it; it is the per-delivery hot path. A big room's members are walked by
+// several goroutines at once, one per core, so one room's event does not
+// wait for a single core to wake thousands of writers.
 func fanOut(members []Member, f *wire.Frame) int {
+	parts := min(runtime.GOMAXPROCS(0), len(members)/fanOutShare)
+	if parts <= 1 {
+		return enqueueAll(members, f)
+	}
+	var wg sync.WaitGroup
+	counts := make([]int, parts)
+	size := (len(members) + parts - 1) / parts
+	for i := 1; i < parts; i++ {
+		part := members[i*size : min((i+1)*size, len(members))]
+		wg.Go(func() { counts[i] = enqueueAll(part, f) })
+	}
+	counts[0] = enqueueAll(members[:size], f)
+	wg.Wait()
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	return n
+}
+
+// fanOutShare is the fewest members worth a goroutine of their own: below
+// it, starting one costs more than the walk it saves.
+const fanOutShare = 256
+
+func enqueueAll(members []Member, f *wire.Frame) int {
 	n := 0
 	for _, m := range members {
 		if m.Enqueue(f) {

@@ -56,3 +56,35 @@ func TestMembershipAcrossTheIndexThreshold(t *testing.T) {
 		}
 	}
 }
+
+// A big room's fan-out, split over goroutines, reaches every member once
+// and counts those that took the frame.
+func TestFanOutOfABigRoomReachesEveryMemberOnce(t *testing.T) {
+	for _, n := range []int{1, fanOutShare - 1, fanOutShare * 2, fanOutShare*7 + 3} {
+		members := make([]Member, n)
+		counters := make([]*countingMember, n)
+		for i := range members {
+			counters[i] = &countingMember{}
+			members[i] = counters[i]
+		}
+		refusing := &refusingMember{}
+		members = append(members, refusing)
+		f := wire.NewTextFrame([]byte("e"))
+		if got := fanOut(members, f); got != n {
+			t.Fatalf("%d members: fanOut counted %d", n, got)
+		}
+		for i, c := range counters {
+			if got := c.n.Load(); got != 1 {
+				t.Fatalf("%d members: member %d got %d frames", n, i, got)
+			}
+		}
+		if refusing.n.Load() != 1 {
+			t.Fatalf("%d members: the refusing member was asked %d times", n, refusing.n.Load())
+		}
+	}
+}
+
+// refusingMember counts the frames offered and takes none.
+type refusingMember struct{ countingMember }
+
+func (r *refusingMember) Enqueue(*wire.Frame) bool { r.n.Add(1); return false }
