@@ -26,6 +26,7 @@ import (
 
 	"github.com/gobwas/ws"
 
+	"github.com/roomcast/roomcast/internal/latch"
 	"github.com/roomcast/roomcast/internal/netpoll"
 	"github.com/roomcast/roomcast/internal/wheel"
 	"github.com/roomcast/roomcast/internal/wire"
@@ -132,11 +133,11 @@ type Conn struct {
 	h    Handler
 	opts *Options
 
+	closed latch.Latch // fired when a close is requested, by either side
+	done   latch.Latch // fired when the connection is finished
+
 	// Guarded by mu: the hand-over between producers and the writer.
 	mu             sync.Mutex
-	closed         chan struct{} // made on demand (Closed); closed when a close is requested, by either side
-	done           chan struct{} // made on demand (Done); closed when the connection is finished
-	finished       bool          // HandleClose has returned
 	queue          []*wire.Frame
 	queueBytes     int
 	queueOff       int    // bytes of queue[0] already written straight to the socket
@@ -191,49 +192,11 @@ func (c *Conn) Serve() {
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
 // Done is closed when the connection has finished and HandleClose returned.
-func (c *Conn) Done() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return lazyChan(&c.done, c.finished)
-}
+func (c *Conn) Done() <-chan struct{} { return c.done.Done() }
 
 // Closed is closed as soon as a close is requested, by either side: work
 // done for the connection (a replay, say) can stop then.
-func (c *Conn) Closed() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return lazyChan(&c.closed, c.closing)
-}
-
-// lazyChan returns *ch, making it first: closed already when fired, to be
-// closed by fire otherwise. An idle connection that nobody waits on holds
-// no channel. Needs mu.
-func lazyChan(ch *chan struct{}, fired bool) chan struct{} {
-	switch {
-	case *ch != nil:
-	case fired:
-		*ch = closedChan
-	default:
-		*ch = make(chan struct{})
-	}
-	return *ch
-}
-
-// fireChan closes *ch if anyone made it; later waiters get closedChan.
-// Needs mu.
-func fireChan(ch *chan struct{}) {
-	if *ch != nil && *ch != closedChan {
-		close(*ch)
-	}
-	*ch = closedChan
-}
-
-// closedChan is a channel closed for good.
-var closedChan = func() chan struct{} {
-	ch := make(chan struct{})
-	close(ch)
-	return ch
-}()
+func (c *Conn) Closed() <-chan struct{} { return c.closed.Done() }
 
 // Enqueue queues f for writing without blocking. It returns false when the
 // connection is closing or f did not fit; a frame that does not fit closes
@@ -396,7 +359,7 @@ func (c *Conn) startCloseLocked(code ws.StatusCode, reason string, flush bool) b
 	}
 	c.closing = true
 	c.sendCloseFrame = true
-	fireChan(&c.closed)
+	c.closed.Fire()
 	c.closeInfo = CloseInfo{Code: code, Reason: reason}
 	if !flush {
 		clear(c.queue)

@@ -440,8 +440,5 @@ func (c *Conn) finish() {
 	info := c.closeInfo
 	c.mu.Unlock()
 	c.h.HandleClose(c, info)
-	c.mu.Lock()
-	c.finished = true
-	fireChan(&c.done)
-	c.mu.Unlock()
+	c.done.Fire()
 }

@@ -38,7 +38,7 @@ func BenchmarkFanOut(b *testing.B) {
 			defer h.Close()
 			r := wire.MustRoom("pool:bench")
 			rm := newRoom(r, h.m)
-			close(rm.ready)
+			rm.ready.Fire()
 			for range members {
 				rm.add(&countingMember{})
 			}

@@ -14,7 +14,7 @@ import (
 // in between is either at or before the starting point (a duplicate, dropped)
 // or after it (delivered).
 func (h *Hub) setUp(rm *room) {
-	defer close(rm.ready)
+	defer rm.ready.Fire()
 	unsub, err := h.src.SubscribeLive(rm.name,
 		func(ev *wire.Event) { h.enqueueLive(rm, ev) },
 		func() { h.schedule(rm, 0) })
@@ -35,7 +35,7 @@ func (h *Hub) setUp(rm *room) {
 // onLive handles one live event; it runs on the room's feed goroutine, so
 // calls for one room come one at a time, in arrival order.
 func (h *Hub) onLive(rm *room, ev *wire.Event) {
-	<-rm.ready
+	<-rm.ready.Done()
 	if rm.setUpErr != nil {
 		return
 	}

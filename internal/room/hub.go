@@ -221,11 +221,16 @@ func (h *Hub) Join(ctx context.Context, r wire.Room, m Member, since *uint64, on
 	if created {
 		h.setUp(rm)
 	}
-	select {
-	case <-rm.ready:
-	case <-ctx.Done():
-		h.release(rm)
-		return ctx.Err()
+	if !rm.ready.Fired() {
+		// Only when another join is still setting the room up: ctx's
+		// channel, which may cost the member one, is not asked for
+		// otherwise.
+		select {
+		case <-rm.ready.Done():
+		case <-ctx.Done():
+			h.release(rm)
+			return ctx.Err()
+		}
 	}
 	if rm.setUpErr != nil {
 		h.release(rm)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/roomcast/roomcast/internal/latch"
 	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/wire"
 )
@@ -15,7 +16,7 @@ type room struct {
 	// Set at construction.
 	name      wire.Room
 	broadcast prometheus.Observer // websocket_broadcast_duration_seconds{channel=kind}
-	ready     chan struct{}       // closed when setUp finished
+	ready     latch.Latch         // fired when setUp finished
 
 	// Written by setUp before ready is closed; read-only after.
 	setUpErr    error
@@ -67,7 +68,6 @@ func newRoom(r wire.Room, m *metrics.Metrics) *room {
 	return &room{
 		name:      r,
 		broadcast: m.Broadcast.WithLabelValues(r.Kind()),
-		ready:     make(chan struct{}),
 	}
 }
 
@@ -216,7 +216,7 @@ func (rm *room) tearDown(log *slog.Logger) {
 	rm.mu.Lock()
 	rm.tornDown = true
 	rm.mu.Unlock()
-	<-rm.ready
+	<-rm.ready.Done()
 	if rm.unsubscribe == nil {
 		return
 	}

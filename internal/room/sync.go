@@ -261,12 +261,9 @@ func (h *Hub) syncRoom(rm *room, head uint64) {
 func (h *Hub) readyRooms() []*room {
 	var out []*room
 	for _, rm := range h.snapshot() {
-		select {
-		case <-rm.ready:
-			if rm.setUpErr == nil {
-				out = append(out, rm)
-			}
-		default: // still setting up: it reads its position itself
+		// A room still setting up reads its position itself.
+		if rm.ready.Fired() && rm.setUpErr == nil {
+			out = append(out, rm)
 		}
 	}
 	return out
