@@ -50,10 +50,10 @@ type Handler interface {
 
 // CloseInfo says why a connection ended.
 type CloseInfo struct {
-	Code    ws.StatusCode // the close code the server sent (or would have)
 	Reason  string
-	ByPeer  bool // the client closed or the socket failed first
-	Timeout bool // the peer went silent past the keep-alive deadline
+	Code    ws.StatusCode // the close code the server sent (or would have)
+	ByPeer  bool          // the client closed or the socket failed first
+	Timeout bool          // the peer went silent past the keep-alive deadline
 }
 
 // CloseInvalidPayload (1007, RFC 6455 section 7.4.1) closes a connection
@@ -125,50 +125,51 @@ func (o Options) WithDefaults() Options {
 	return o
 }
 
-// Conn is one upgraded WebSocket connection.
+// Conn is one upgraded WebSocket connection. Its fields are laid out to
+// keep it small: an idle connection is mostly this struct.
 type Conn struct {
 	// Set at construction, read-only after.
 	nc   net.Conn
-	tcp  bool // a plain TCP socket: batches go out with writev; TLS needs them copied into records
 	h    Handler
 	opts *Options
 
 	closed latch.Latch // fired when a close is requested, by either side
 	done   latch.Latch // fired when the connection is finished
 
-	// Guarded by mu: the hand-over between producers and the writer.
-	mu             sync.Mutex
-	queue          []*wire.Frame
-	queueBytes     int
-	queueOff       int    // bytes of queue[0] already written straight to the socket
-	pong           []byte // payload of the latest unanswered ping, nil if none
+	// Guarded by mu: the hand-over between producers and the writer, and
+	// (pending, handling, handlerFreed) between the reader and the handler
+	// goroutine.
+	mu            sync.Mutex
+	queue         []*wire.Frame
+	queueBytes    int
+	pong          []byte // payload of the latest unanswered ping, nil if none
+	closeInfo     CloseInfo
+	closeDeadline int64          // unix ns: when the reader stops waiting for the peer; 0 before a close
+	spaceFreed    chan struct{}  // made by a waiting Send, closed by the writer
+	writerStopped chan struct{}  // made by finish while it waits, closed by the writer
+	pending       message        // the message the handler goroutine takes next; op 0 if none
+	handlerFreed  chan struct{}  // made by a waiting reader or finish, closed by the handler goroutine when it takes pending or ends
+	watch         *netpoll.Watch // nil once the socket is closed (polled connections)
+
+	// Flags, guarded by mu but for tcp (set at construction).
 	pongDue        bool
 	pingDue        bool // the reader asks for a keep-alive ping
 	closing        bool
 	sendCloseFrame bool // false when the socket already failed
-	closeInfo      CloseInfo
-	closeDeadline  time.Time     // when the reader stops waiting for the peer
-	spaceFreed     chan struct{} // made by a waiting Send, closed by the writer
-	writing        bool          // a writer goroutine runs
-	writerDone     bool          // the close is written (or the socket failed): no more writers
-	writerStopped  chan struct{} // made by finish while it waits, closed by the writer
-
-	// Guarded by mu too: the hand-over between the reader and the handler
-	// goroutine.
-	handling     bool          // a handler goroutine runs
-	pending      message       // the message it takes next; op 0 if none
-	handlerFreed chan struct{} // made by a waiting reader or finish, closed by the handler goroutine when it takes pending or ends
+	writing        bool // a writer goroutine runs
+	writerDone     bool // the close is written (or the socket failed): no more writers
+	handling       bool // a handler goroutine runs
+	parked         bool // polled: no goroutine reads; the poller watches
+	tcp            bool // a plain TCP socket: batches go out with writev; TLS needs them copied into records
 
 	// A polled connection's reading (see poll.go). rd and timer are set by
 	// Serve; rd is used by one reading goroutine at a time, which parked
 	// hands from one to the next.
-	rd       *reader
+	rd       reader
 	timer    *wheel.Timer
-	watch    *netpoll.Watch // guarded by mu; nil once the socket is closed
-	parked   bool           // guarded by mu: no goroutine reads; the poller watches
-	lastRead atomic.Int64   // unix ns of the last frame's header
-	pingAt   atomic.Int64   // unix ns of the keep-alive ping awaiting an answer, 0 if none
-	msgDue   atomic.Int64   // unix ns by which the message in progress must be complete, 0 if none
+	lastRead atomic.Int64 // unix ns of the last frame's header
+	pingAt   atomic.Int64 // unix ns of the keep-alive ping awaiting an answer, 0 if none
+	msgDue   atomic.Int64 // unix ns by which the message in progress must be complete, 0 if none
 }
 
 // New wraps an upgraded connection. Call Serve to start it.

@@ -28,7 +28,7 @@ func (c *Conn) servePolled() bool {
 		return false
 	}
 	now := time.Now()
-	c.rd = &reader{c: c, cr: countingReader{r: c.nc}, polled: true}
+	c.rd = reader{c: c, cr: countingReader{r: c.nc}, polled: true}
 	c.lastRead.Store(now.UnixNano())
 	c.timer = o.Wheel.NewTimer(c.checkAlive)
 	// mu is held until the watch is recorded: a readiness that comes at

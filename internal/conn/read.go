@@ -33,8 +33,8 @@ type reader struct {
 	c      *Conn
 	cr     countingReader
 	msg    []byte    // the message being assembled from fragments
-	msgOp  ws.OpCode // its opcode, 0 when no message is in progress
 	msgDue time.Time // when the message in progress must be complete
+	msgOp  ws.OpCode // its opcode, 0 when no message is in progress
 	pinged bool      // a keep-alive ping is out and unanswered
 	polled bool      // read only when the poller saw data: keep-alive is the wheel's
 }
@@ -182,8 +182,8 @@ func (r *reader) readData(h ws.Header) readNext {
 
 // message is a complete client message on its way to the handler.
 type message struct {
-	op ws.OpCode // ws.OpText or ws.OpBinary; 0 for no message
 	p  []byte
+	op ws.OpCode // ws.OpText or ws.OpBinary; 0 for no message
 }
 
 // dispatch hands a complete message to the handler goroutine, starting one
@@ -399,10 +399,10 @@ func (c *Conn) closeByPeer(code ws.StatusCode, reason string, echo bool) {
 // socket is not reset while the peer still reads our close frame.
 func (c *Conn) drain() {
 	c.mu.Lock()
-	if c.closeDeadline.IsZero() {
-		c.closeDeadline = time.Now().Add(c.opts.CloseGrace + c.opts.WriteTimeout)
+	if c.closeDeadline == 0 {
+		c.closeDeadline = time.Now().Add(c.opts.CloseGrace + c.opts.WriteTimeout).UnixNano()
 	}
-	_ = c.nc.SetReadDeadline(c.closeDeadline)
+	_ = c.nc.SetReadDeadline(time.Unix(0, c.closeDeadline))
 	c.mu.Unlock()
 	_, _ = io.Copy(io.Discard, c.nc)
 }

@@ -213,8 +213,9 @@ func (c *Conn) afterCloseSent() {
 		_ = tc.CloseWrite()
 	}
 	c.mu.Lock()
-	c.closeDeadline = time.Now().Add(c.opts.CloseGrace)
-	_ = c.nc.SetReadDeadline(c.closeDeadline)
+	deadline := time.Now().Add(c.opts.CloseGrace)
+	c.closeDeadline = deadline.UnixNano()
+	_ = c.nc.SetReadDeadline(deadline)
 	c.mu.Unlock()
 }
 

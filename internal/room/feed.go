@@ -103,6 +103,10 @@ func (h *Hub) backfill(rm *room, after, until uint64) error {
 	return nil
 }
 
+// maxSyncAttempts is where a room's count of failed syncs stops: past it
+// the backoff is at its ceiling anyway.
+const maxSyncAttempts = 1000
+
 // markStale records that rm is behind the stream and schedules a sync with
 // backoff; needs feedMu.
 func (h *Hub) markStale(rm *room, err error) {
@@ -110,8 +114,10 @@ func (h *Hub) markStale(rm *room, err error) {
 		return
 	}
 	rm.stale = true
-	rm.syncAttempts++
-	delay := h.schedule(rm, rm.syncAttempts)
+	if rm.syncAttempts < maxSyncAttempts {
+		rm.syncAttempts++
+	}
+	delay := h.schedule(rm, int(rm.syncAttempts))
 	if rm.syncAttempts == 1 {
 		h.log.Warn("room behind the stream; will sync", "room", rm.name.String(), "err", err, "retry_in", delay)
 	}

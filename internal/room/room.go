@@ -23,34 +23,44 @@ type room struct {
 	unsubscribe func() error
 
 	// Guarded by the shard's mu.
-	refs int // members plus joins under way
+	refs int32 // members plus joins under way
+
+	// Guarded by mu: resumes under way; the tail may grow to the catch-up
+	// bounds.
+	catchingUp int32
+
+	// syncAttempts, guarded by feedMu, counts failed syncs in a row, for
+	// the backoff of the next (it stops counting at the most a backoff
+	// needs).
+	syncAttempts int16
+
+	// The flags, each guarded by the lock its group below names; they sit
+	// together to keep a room, of which a node may hold tens of thousands
+	// with one member each, within a smaller size class.
+	feeding    bool // inMu: a feed goroutine runs
+	overflowed bool // inMu: events were dropped since the feed last emptied the inbox
+	stale      bool // feedMu: the room is behind the stream; a sync is due
+	tornDown   bool // mu: set when the room is torn down
 
 	// inMu guards the inbox: live events from the bus's dispatcher waiting
 	// for the room's feed goroutine (see enqueueLive).
 	inMu       sync.Mutex
 	inbox      []*wire.Event
 	inboxBytes int
-	feeding    bool // a feed goroutine runs
-	overflowed bool // events were dropped since the feed last emptied the inbox
 
 	// feedMu serialises the feed: live events, backfills and resyncs. It is
 	// held across stream reads, so mu, which joins and leaves take, is not.
 	feedMu sync.Mutex
-	stale  bool // guarded by feedMu: the room is behind the stream; a sync is due
 	// staleSeen, guarded by feedMu, is the newest live event dropped while
 	// stale: the sync brings the room at least up to it.
 	staleSeen uint64
-	// syncAttempts, guarded by feedMu, counts failed syncs in a row, for
-	// the backoff of the next.
-	syncAttempts int
 
 	// Guarded by mu.
-	mu       sync.Mutex
-	members  []Member       // dense, for fast fan-out
-	index    map[Member]int // position in members; nil while the room is small
-	lastSeq  uint64         // the last sequence delivered (or skipped) in order
-	tornDown bool           // set when the room is torn down
-	epoch    uint64         // counts stream resets; a resume spanning one fails
+	mu      sync.Mutex
+	members []Member       // dense, for fast fan-out
+	index   map[Member]int // position in members; nil while the room is small
+	lastSeq uint64         // the last sequence delivered (or skipped) in order
+	epoch   uint64         // counts stream resets; a resume spanning one fails
 
 	// Also guarded by mu: the tail, the frames of the room's latest events
 	// (those after tailFrom), kept so a resume from within it needs nothing
@@ -59,7 +69,6 @@ type room struct {
 	tail       []*wire.Frame
 	tailBytes  int
 	tailFrom   uint64
-	catchingUp int    // resumes under way: the tail may grow to the catch-up bounds
 	tailResets uint64 // counts forgetTail: a seed read before one must not extend the tail
 	seeding    *seed  // a resume's stream read that will extend the tail back, or nil
 }

@@ -58,7 +58,7 @@ func resumeAll(t *testing.T, f *fixture, g *gatedReplay, r wire.Room, since uint
 		rm := f.room(r)
 		rm.mu.Lock()
 		defer rm.mu.Unlock()
-		if rm.catchingUp < n {
+		if int(rm.catchingUp) < n {
 			return fmt.Errorf("%d of %d resumes under way", rm.catchingUp, n)
 		}
 		return nil
