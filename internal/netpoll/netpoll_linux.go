@@ -16,19 +16,23 @@ type Poller struct {
 	epfd   int
 	wakefd int // an eventfd that Close writes to end the wait
 
+	// The watches by descriptor: a slice, since descriptors are small and
+	// dense, costs a word per descriptor where a map would cost several
+	// per watch.
 	mu      sync.Mutex
-	watches map[uint64]*Watch // guarded by mu
-	nextID  atomic.Uint64
+	byFD    []*Watch // guarded by mu
+	watches int      // guarded by mu
+	nextGen atomic.Uint32
 
 	done chan struct{}
 }
 
 // Watch is one connection's registration.
 type Watch struct {
-	p  *Poller
-	id uint64
-	fd int
-	fn func()
+	p   *Poller
+	fd  int32
+	gen uint32 // tells this watch from an earlier one of the same descriptor
+	fn  func()
 }
 
 // events are what a watch waits for: data, or the peer hanging up (which a
@@ -46,13 +50,13 @@ func New() (*Poller, error) {
 		_ = unix.Close(epfd)
 		return nil, fmt.Errorf("netpoll: eventfd: %w", err)
 	}
-	// The wake-up's id is 0, which no watch has.
+	// The wake-up's data is 0, which no watch has (generations start at 1).
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &unix.EpollEvent{Events: unix.EPOLLIN}); err != nil {
 		_ = unix.Close(epfd)
 		_ = unix.Close(wakefd)
 		return nil, fmt.Errorf("netpoll: watch eventfd: %w", err)
 	}
-	p := &Poller{epfd: epfd, wakefd: wakefd, watches: make(map[uint64]*Watch), done: make(chan struct{})}
+	p := &Poller{epfd: epfd, wakefd: wakefd, done: make(chan struct{})}
 	go p.run()
 	return p, nil
 }
@@ -66,15 +70,25 @@ func (p *Poller) Add(c Conn, fn func()) (*Watch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
-	w := &Watch{p: p, id: p.nextID.Add(1), fn: fn, fd: -1}
-	if err := rc.Control(func(fd uintptr) { w.fd = int(fd) }); err != nil {
+	fd := -1
+	if err := rc.Control(func(d uintptr) { fd = int(d) }); err != nil {
 		return nil, fmt.Errorf("netpoll: file descriptor: %w", err)
 	}
+	// Generation 0 is the wake-up's.
+	gen := p.nextGen.Add(1)
+	if gen == 0 {
+		gen = p.nextGen.Add(1)
+	}
+	w := &Watch{p: p, fd: int32(fd), gen: gen, fn: fn}
 	p.mu.Lock()
-	p.watches[w.id] = w
+	if fd >= len(p.byFD) {
+		p.byFD = append(p.byFD, make([]*Watch, fd+1-len(p.byFD))...)
+	}
+	p.byFD[fd] = w
+	p.watches++
 	p.mu.Unlock()
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, w.fd, w.event()); err != nil {
-		p.forget(w.id)
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, w.event()); err != nil {
+		p.forget(w)
 		return nil, fmt.Errorf("netpoll: epoll_ctl add: %w", err)
 	}
 	return w, nil
@@ -82,15 +96,16 @@ func (p *Poller) Add(c Conn, fn func()) (*Watch, error) {
 
 func (w *Watch) event() *unix.EpollEvent {
 	ev := &unix.EpollEvent{Events: events}
-	// The id rides in the event's data, so an event for a watch removed
-	// meanwhile (its descriptor perhaps reused) is recognised and ignored.
-	*(*uint64)(dataOf(ev)) = w.id
+	// The descriptor and the generation ride in the event's data, so an
+	// event for a watch removed meanwhile (its descriptor perhaps reused)
+	// is recognised and ignored.
+	*(*uint64)(dataOf(ev)) = uint64(w.fd)<<32 | uint64(w.gen)
 	return ev
 }
 
 // Rearm watches the connection again after its callback fired.
 func (w *Watch) Rearm() error {
-	if err := unix.EpollCtl(w.p.epfd, unix.EPOLL_CTL_MOD, w.fd, w.event()); err != nil {
+	if err := unix.EpollCtl(w.p.epfd, unix.EPOLL_CTL_MOD, int(w.fd), w.event()); err != nil {
 		return fmt.Errorf("netpoll: epoll_ctl mod: %w", err)
 	}
 	return nil
@@ -99,22 +114,36 @@ func (w *Watch) Rearm() error {
 // Remove stops watching; the callback is not called after it returns,
 // unless it was already under way.
 func (w *Watch) Remove() {
-	w.p.forget(w.id)
+	w.p.forget(w)
 	// ENOENT or EBADF mean the socket is already gone, and its watch with it.
-	_ = unix.EpollCtl(w.p.epfd, unix.EPOLL_CTL_DEL, w.fd, nil)
+	_ = unix.EpollCtl(w.p.epfd, unix.EPOLL_CTL_DEL, int(w.fd), nil)
 }
 
-func (p *Poller) forget(id uint64) {
+func (p *Poller) forget(w *Watch) {
 	p.mu.Lock()
-	delete(p.watches, id)
+	if p.byFD[w.fd] == w {
+		p.byFD[w.fd] = nil
+		p.watches--
+	}
 	p.mu.Unlock()
+}
+
+// lookup is the watch an event's data names, nil if it has gone.
+func (p *Poller) lookup(data uint64) *Watch {
+	fd, gen := int(data>>32), uint32(data)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if fd < len(p.byFD) && p.byFD[fd] != nil && p.byFD[fd].gen == gen {
+		return p.byFD[fd]
+	}
+	return nil
 }
 
 // Watches is the number of connections watched.
 func (p *Poller) Watches() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.watches)
+	return p.watches
 }
 
 // Close stops the poller's goroutine and releases the epoll instance;
@@ -140,14 +169,11 @@ func (p *Poller) run() {
 			return // the epoll instance is unusable: nothing left to wait for
 		}
 		for i := range evs[:n] {
-			id := *(*uint64)(dataOf(&evs[i]))
-			if id == 0 {
+			data := *(*uint64)(dataOf(&evs[i]))
+			if data == 0 {
 				return // Close
 			}
-			p.mu.Lock()
-			w := p.watches[id]
-			p.mu.Unlock()
-			if w != nil {
+			if w := p.lookup(data); w != nil {
 				w.fn()
 			}
 		}
