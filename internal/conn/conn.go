@@ -78,11 +78,13 @@ type Options struct {
 	Wheel  *wheel.Wheel
 
 	// Written, when set, is called after each write of queued frames to
-	// the socket with how many there were and the stored time of the first
-	// event among them (zero when none is an event): what a node measures
-	// its queues and its publish-to-write latency by. It runs on the
-	// writer and must be quick.
-	Written func(frames int, firstStored time.Time)
+	// the socket with how many there were, their bytes as written
+	// (compressed where the connection negotiated permessage-deflate) and
+	// the stored time of the first event among them (zero when none is an
+	// event): what a node measures its queues, its bytes on the wire and
+	// its publish-to-write latency by. It runs on the writer and must be
+	// quick.
+	Written func(frames, bytes int, firstStored time.Time)
 }
 
 // Defaults for Options. DefaultMessageTimeout lets the largest default
@@ -127,10 +129,14 @@ func (o Options) WithDefaults() Options {
 // Conn is one upgraded WebSocket connection.
 type Conn struct {
 	// Set at construction, read-only after.
-	nc   net.Conn
-	tcp  bool // a plain TCP socket: batches go out with writev; TLS needs them copied into records
-	h    Handler
-	opts *Options
+	nc  net.Conn
+	tcp bool // a plain TCP socket: batches go out with writev; TLS needs them copied into records
+	// deflate: permessage-deflate was negotiated (RFC 7692, no context
+	// takeover either way): queued frames go out in their shared
+	// compressed form, and client messages may come compressed.
+	deflate bool
+	h       Handler
+	opts    *Options
 
 	// Guarded by mu: the hand-over between producers and the writer.
 	mu             sync.Mutex
@@ -170,11 +176,18 @@ type Conn struct {
 	msgDue   atomic.Int64   // unix ns by which the message in progress must be complete, 0 if none
 }
 
-// New wraps an upgraded connection. Call Serve to start it.
-func New(nc net.Conn, h Handler, opts *Options) *Conn {
+// New wraps an upgraded connection. Call Serve to start it. deflate says
+// the upgrade negotiated permessage-deflate without context takeover in
+// either direction (see edge): frames are then written compressed (each
+// frame compressed once, for every such connection) and compressed client
+// messages accepted.
+func New(nc net.Conn, h Handler, opts *Options, deflate bool) *Conn {
 	_, tcp := nc.(*net.TCPConn)
-	return &Conn{nc: nc, h: h, opts: opts, tcp: tcp}
+	return &Conn{nc: nc, h: h, opts: opts, tcp: tcp, deflate: deflate}
 }
+
+// Deflate reports whether the connection negotiated permessage-deflate.
+func (c *Conn) Deflate() bool { return c.deflate }
 
 // Serve starts reading: on the node's poller when Options allow it, so an
 // idle connection costs no goroutine, else on a reader goroutine of its

@@ -104,7 +104,7 @@ func pairWith(t *testing.T, opts Options, h Handler) (*Conn, net.Conn) {
 		opts.Poller, opts.Wheel = testPoll.poller, testPoll.wheel
 	}
 	o := opts.WithDefaults()
-	c := New(server, h, &o)
+	c := New(server, h, &o, false)
 	c.Serve()
 	t.Cleanup(func() {
 		c.Abort()
