@@ -13,7 +13,7 @@ import (
 // message depends on the ones before: so it always answers with
 // server_no_context_takeover and client_no_context_takeover (the latter
 // also lets client messages be inflated with no state kept per
-// connection). It compresses with compress/flate's 32 KiB window, so it
+// connection). It compresses with deflate's full 32 KiB window, so it
 // declines an offer whose server_max_window_bits asks for a smaller one;
 // client_max_window_bits needs no answer (the inflater takes any window).
 // An offer it cannot meet, or a malformed one, is declined and the next

@@ -2,13 +2,14 @@ package wire
 
 import (
 	"bytes"
-	"compress/flate"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/klauspost/compress/flate"
 )
 
 // Per-message deflate (RFC 7692) as roomcast speaks it: both directions
@@ -22,7 +23,11 @@ import (
 const MinDeflate = 128
 
 // deflateLevel trades ratio for CPU; a frame is compressed once for every
-// member of its room, but on the event's path, so speed wins.
+// member of its room, but on the event's path, so speed wins. The flate
+// package is github.com/klauspost/compress/flate (already in the module
+// graph through NATS), a drop-in for compress/flate: at this level it took
+// a 200-byte event in about 5 µs against 14 µs, and 4 KiB in 12 µs against
+// 50 µs (BenchmarkDeflate).
 const deflateLevel = flate.BestSpeed
 
 // deflateTail is what RFC 7692 section 7.2.1 strips from the end of each
