@@ -32,6 +32,7 @@ type benchFlags struct {
 	inFlight    *int
 	token       *string
 	protocol    *string
+	compression *bool
 	serverPID   *int
 	asJSON      *bool
 	scen        scenarioFlags
@@ -61,6 +62,7 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	f.inFlight = fs.Int("max-in-flight", bench.DefaultMaxInFlight, "published events waiting for their acknowledgement")
 	f.token = fs.String("token", "", "JWT for the edges (or ROOMCAST_TOKEN)")
 	f.protocol = fs.String("protocol", bench.ProtocolRoomcast, "what --url speaks: roomcast, or nats (a nats-server's WebSocket listener; events published with core NATS to bench.r<i>)")
+	f.compression = fs.Bool("compression", false, "the clients offer permessage-deflate (an edge started with --compression accepts it)")
 	f.serverPID = fs.Int("server-pid", 0, "pid of the server behind --url on this machine: report its CPU per delivery (load) or RSS per idle connection (--rate 0) from /proc")
 	f.asJSON = fs.Bool("json", false, "print the report as one JSON object (scenarios: one JSON line per step, then a summary line)")
 	f.scen.register(fs)
@@ -121,7 +123,7 @@ func runLoad(ctx context.Context, env *environment, f *benchFlags) error {
 		URLs: urls, NATSURL: *f.natsURL, Prefix: *f.prefix, Token: *f.token, AdminURL: *f.admin,
 		Conns: *f.conns, Rooms: *f.rooms, Rate: *f.rate, Duration: *f.duration, Grace: *f.grace, Hold: *f.hold,
 		DialConcurrency: *f.dialConc, DialTimeout: *f.dialTimeout, MaxInFlight: *f.inFlight,
-		Protocol: *f.protocol, ServerPID: *f.serverPID,
+		Protocol: *f.protocol, Compression: *f.compression, ServerPID: *f.serverPID,
 		Logger: log,
 	})
 	if rep != nil {

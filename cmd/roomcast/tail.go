@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gobwas/ws"
+
 	"github.com/roomcast/roomcast/internal/client"
 	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/wire"
@@ -22,6 +24,7 @@ func runTail(ctx context.Context, env *environment, args []string) error {
 	asJSON := fs.Bool("json", false, "print each event as one raw JSON object per line")
 	since := fs.String("since", "", "resume after this seq (one room only)")
 	token := fs.String("token", "", "JWT for the edge (or ROOMCAST_TOKEN)")
+	compress := fs.Bool("compression", false, "offer permessage-deflate (an edge started with --compression accepts it)")
 	if err := parseFlags(fs, env, args, nil); err != nil {
 		return err
 	}
@@ -32,7 +35,7 @@ func runTail(ctx context.Context, env *environment, args []string) error {
 	if len(urls) == 0 {
 		urls = config.List{"ws://127.0.0.1:8690"}
 	}
-	t := &tailer{env: env, urls: urls, json: *asJSON, last: make(map[string]uint64), token: *token}
+	t := &tailer{env: env, urls: urls, json: *asJSON, last: make(map[string]uint64), token: *token, compress: *compress}
 	for _, a := range fs.Args() {
 		r, err := wire.ParseRoom(a)
 		if err != nil {
@@ -58,7 +61,9 @@ type tailer struct {
 	rooms []string
 	json  bool
 	token string
-	last  map[string]uint64 // room → last seq printed; absent: live only
+	// compress offers permessage-deflate.
+	compress bool
+	last     map[string]uint64 // room → last seq printed; absent: live only
 }
 
 func (t *tailer) run(ctx context.Context) error {
@@ -88,7 +93,11 @@ func (t *tailer) session(ctx context.Context, url string) error {
 	if t.token != "" {
 		h = http.Header{"Authorization": {"Bearer " + t.token}}
 	}
-	c, err := client.Dial(ctx, url, h)
+	dial := client.DialWith
+	if t.compress {
+		dial = client.DialCompressed
+	}
+	c, err := dial(ctx, ws.Dialer{Timeout: 10 * time.Second}, url, h)
 	if err != nil {
 		return err
 	}

@@ -102,6 +102,8 @@ type Config struct {
 	// reference: URLs are then a nats-server's WebSocket listener and
 	// NATSURL its client port.
 	Protocol string
+	// Compression has the roomcast clients offer permessage-deflate.
+	Compression bool
 	// ServerPID, when set, is the server process measured through /proc:
 	// its CPU time while publishing and delivering (load mode), or its
 	// resident memory per idle connection (idle mode, instead of AdminURL).

@@ -144,7 +144,11 @@ func (d *dialer) connect(ctx context.Context, i int) (r *receiver, stage string,
 		}
 		return &receiver{nats: nc, index: i, room: room, name: subject}, "", nil
 	}
-	c, err := client.DialWith(ctx, wd, url, d.header)
+	dial := client.DialWith
+	if d.cfg.Compression {
+		dial = client.DialCompressed
+	}
+	c, err := dial(ctx, wd, url, d.header)
 	if err != nil {
 		return nil, "dial", err
 	}

@@ -12,8 +12,11 @@ import (
 	"net/http"
 	"sync"
 	"time"
+	"unicode/utf8"
 
+	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsflate"
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/roomcast/roomcast/internal/wire"
@@ -21,8 +24,9 @@ import (
 
 // Conn is one client connection. Read from one goroutine; Send from any.
 type Conn struct {
-	nc net.Conn
-	r  io.Reader
+	nc      net.Conn
+	r       io.Reader
+	deflate bool // permessage-deflate negotiated, without context takeover
 
 	wmu sync.Mutex // serialises writes: requests and the reader's pongs
 }
@@ -49,16 +53,45 @@ func DialWith(ctx context.Context, d ws.Dialer, url string, header http.Header) 
 	if header != nil {
 		d.Header = ws.HandshakeHeaderHTTP(header)
 	}
-	nc, br, _, err := d.Dial(ctx, url)
+	nc, br, hs, err := d.Dial(ctx, url)
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", url, err)
 	}
-	c := &Conn{nc: nc, r: nc}
+	c := &Conn{nc: nc, r: nc, deflate: acceptedDeflate(hs.Extensions)}
 	if br != nil {
 		c.r = io.MultiReader(br, nc) // frames that arrived with the handshake
 	}
 	return c, nil
 }
+
+// deflateOffer is what DialCompressed offers: permessage-deflate with no
+// context takeover either way, all this client can inflate (each message
+// on its own) and all a roomcast server accepts.
+var deflateOffer = wsflate.Parameters{ServerNoContextTakeover: true, ClientNoContextTakeover: true}.Option()
+
+// DialCompressed is DialWith offering permessage-deflate (RFC 7692); the
+// connection compresses what it sends and inflates what it reads if the
+// server accepts (see Compressed), and works uncompressed if not.
+func DialCompressed(ctx context.Context, d ws.Dialer, url string, header http.Header) (*Conn, error) {
+	d.Extensions = []httphead.Option{deflateOffer}
+	return DialWith(ctx, d, url, header)
+}
+
+// acceptedDeflate reports whether the server accepted permessage-deflate
+// as offered: without server context takeover, so each message inflates on
+// its own.
+func acceptedDeflate(exts []httphead.Option) bool {
+	for _, x := range exts {
+		var p wsflate.Parameters
+		if string(x.Name) == wsflate.ExtensionName && p.Parse(x) == nil && p.ServerNoContextTakeover {
+			return true
+		}
+	}
+	return false
+}
+
+// Compressed reports whether permessage-deflate was negotiated.
+func (c *Conn) Compressed() bool { return c.deflate }
 
 // Close ends the connection with a 1000 close frame.
 func (c *Conn) Close() error {
@@ -77,7 +110,16 @@ func (c *Conn) SendRaw(p []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	return wsutil.WriteClientText(c.nc, p)
+	if !c.deflate {
+		return wsutil.WriteClientText(c.nc, p)
+	}
+	z, err := wire.Compress(nil, p)
+	if err != nil {
+		return err
+	}
+	f := ws.NewTextFrame(z)
+	f.Header.Rsv = ws.Rsv(true, false, false)
+	return ws.WriteFrame(c.nc, ws.MaskFrame(f))
 }
 
 // Send writes one protocol message.
@@ -129,7 +171,7 @@ func (c *Conn) Read(deadline time.Time) (wire.Message, error) {
 func (c *Conn) ReadText(deadline time.Time) ([]byte, error) {
 	_ = c.nc.SetReadDeadline(deadline)
 	for {
-		p, op, err := wsutil.ReadServerData(lockedRW{c})
+		p, op, err := c.readData()
 		if err != nil {
 			var ce wsutil.ClosedError
 			if errors.As(err, &ce) {
@@ -157,4 +199,47 @@ func (l lockedRW) Write(p []byte) (int, error) {
 	defer l.c.wmu.Unlock()
 	_ = l.c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	return l.c.nc.Write(p)
+}
+
+// maxInflated bounds what one compressed message from the server may
+// inflate to.
+const maxInflated = 16 << 20
+
+// readData reads the next data message, answering control frames on the
+// way, and inflates it if it came compressed (RSV1).
+func (c *Conn) readData() ([]byte, ws.OpCode, error) {
+	if !c.deflate {
+		return wsutil.ReadServerData(lockedRW{c})
+	}
+	rw := lockedRW{c}
+	var msg wsflate.MessageState
+	state := ws.StateClientSide | ws.StateExtended
+	control := wsutil.ControlFrameHandler(rw, state)
+	rd := &wsutil.Reader{Source: rw, State: state, OnIntermediate: control,
+		MaxMessageSize: maxInflated, Extensions: []wsutil.RecvExtension{&msg}}
+	for {
+		hdr, err := rd.NextFrame()
+		if err != nil {
+			return nil, 0, err
+		}
+		if hdr.OpCode.IsControl() {
+			if err := control(hdr, rd); err != nil {
+				return nil, 0, err
+			}
+			continue
+		}
+		p, err := io.ReadAll(rd)
+		if err != nil {
+			return nil, 0, err
+		}
+		if msg.IsCompressed() {
+			if p, err = wire.Inflate(nil, p, maxInflated); err != nil {
+				return nil, 0, fmt.Errorf("server message: %w", err)
+			}
+		}
+		if hdr.OpCode == ws.OpText && !utf8.Valid(p) {
+			return nil, 0, errors.New("server sent a text message that is not valid UTF-8")
+		}
+		return p, hdr.OpCode, nil
+	}
 }

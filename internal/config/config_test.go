@@ -159,3 +159,25 @@ func TestBadNATSURLIsNotQuoted(t *testing.T) {
 		}
 	}
 }
+
+// --compression is off by default and set by flag or ROOMCAST_COMPRESSION.
+func TestCompressionSetting(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want bool
+	}{
+		{nil, nil, false},
+		{[]string{"--compression"}, nil, true},
+		{nil, map[string]string{"ROOMCAST_COMPRESSION": "true"}, true},
+		{[]string{"--compression=false"}, map[string]string{"ROOMCAST_COMPRESSION": "true"}, false},
+	} {
+		c, err := parseServe(t, tc.args, tc.env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Compression != tc.want {
+			t.Errorf("args %v env %v: compression %v, want %v", tc.args, tc.env, c.Compression, tc.want)
+		}
+	}
+}

@@ -79,11 +79,13 @@ type Options struct {
 	Wheel  *wheel.Wheel
 
 	// Written, when set, is called after each write of queued frames to
-	// the socket with how many there were and the stored time of the first
-	// event among them (zero when none is an event): what a node measures
-	// its queues and its publish-to-write latency by. It runs on the
-	// writer and must be quick.
-	Written func(frames int, firstStored time.Time)
+	// the socket with how many there were, their bytes as written
+	// (compressed where the connection negotiated permessage-deflate) and
+	// the stored time of the first event among them (zero when none is an
+	// event): what a node measures its queues, its bytes on the wire and
+	// its publish-to-write latency by. It runs on the writer and must be
+	// quick.
+	Written func(frames, bytes int, firstStored time.Time)
 }
 
 // Defaults for Options. DefaultMessageTimeout lets the largest default
@@ -151,7 +153,7 @@ type Conn struct {
 	handlerFreed  chan struct{}  // made by a waiting reader or finish, closed by the handler goroutine when it takes pending or ends
 	watch         *netpoll.Watch // nil once the socket is closed (polled connections)
 
-	// Flags, guarded by mu but for tcp (set at construction).
+	// Flags, guarded by mu but for tcp and deflate (set at construction).
 	pongDue        bool
 	pingDue        bool // the reader asks for a keep-alive ping
 	closing        bool
@@ -161,6 +163,11 @@ type Conn struct {
 	handling       bool // a handler goroutine runs
 	parked         bool // polled: no goroutine reads; the poller watches
 	tcp            bool // a plain TCP socket: batches go out with writev; TLS needs them copied into records
+	// deflate (set at construction): permessage-deflate was negotiated
+	// (RFC 7692, no context takeover either way): queued frames go out in
+	// their shared compressed form, and client messages may come
+	// compressed.
+	deflate bool
 
 	// A polled connection's reading (see poll.go). rd and timer are set by
 	// Serve; rd is used by one reading goroutine at a time, which parked
@@ -172,11 +179,18 @@ type Conn struct {
 	msgDue   atomic.Int64 // unix ns by which the message in progress must be complete, 0 if none
 }
 
-// New wraps an upgraded connection. Call Serve to start it.
-func New(nc net.Conn, h Handler, opts *Options) *Conn {
+// New wraps an upgraded connection. Call Serve to start it. deflate says
+// the upgrade negotiated permessage-deflate without context takeover in
+// either direction (see edge): frames are then written compressed (each
+// frame compressed once, for every such connection) and compressed client
+// messages accepted.
+func New(nc net.Conn, h Handler, opts *Options, deflate bool) *Conn {
 	_, tcp := nc.(*net.TCPConn)
-	return &Conn{nc: nc, h: h, opts: opts, tcp: tcp}
+	return &Conn{nc: nc, h: h, opts: opts, tcp: tcp, deflate: deflate}
 }
+
+// Deflate reports whether the connection negotiated permessage-deflate.
+func (c *Conn) Deflate() bool { return c.deflate }
 
 // Serve starts reading: on the node's poller when Options allow it, so an
 // idle connection costs no goroutine, else on a reader goroutine of its

@@ -86,6 +86,12 @@ func pair(t *testing.T, opts Options) (*Conn, net.Conn, *recordingHandler) {
 // the cleanup waits until it is done.
 func pairWith(t *testing.T, opts Options, h Handler) (*Conn, net.Conn) {
 	t.Helper()
+	return pairConn(t, opts, h, false)
+}
+
+// pairConn is pairWith, with permessage-deflate negotiated or not.
+func pairConn(t *testing.T, opts Options, h Handler, deflate bool) (*Conn, net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +110,7 @@ func pairWith(t *testing.T, opts Options, h Handler) (*Conn, net.Conn) {
 		opts.Poller, opts.Wheel = testPoll.poller, testPoll.wheel
 	}
 	o := opts.WithDefaults()
-	c := New(server, h, &o)
+	c := New(server, h, &o, deflate)
 	c.Serve()
 	t.Cleanup(func() {
 		c.Abort()

@@ -35,7 +35,7 @@ func BenchmarkEnqueue(b *testing.B) {
 		b.Fatal(err)
 	}
 	opts := Options{MaxQueueMessages: 1 << 16, MaxQueueBytes: 1 << 30}.WithDefaults()
-	c := New(nc, nopHandler{}, &opts)
+	c := New(nc, nopHandler{}, &opts, false)
 	c.Serve()
 	defer func() {
 		c.Abort()

@@ -35,6 +35,7 @@ type reader struct {
 	msg    []byte    // the message being assembled from fragments
 	msgDue time.Time // when the message in progress must be complete
 	msgOp  ws.OpCode // its opcode, 0 when no message is in progress
+	msgZ   bool      // it is compressed (RSV1 on its first frame)
 	pinged bool      // a keep-alive ping is out and unanswered
 	polled bool      // read only when the poller saw data: keep-alive is the wheel's
 }
@@ -74,7 +75,7 @@ func (r *reader) readFrame() readNext {
 		// longer than the ping interval: the next ping is due sooner.
 		c.timer.Schedule(now.Add(c.opts.PingInterval))
 	}
-	if err := checkHeader(h); err != nil {
+	if err := checkHeader(h, c.deflate); err != nil {
 		return r.refuse(wire.CloseProtocol, err.Error())
 	}
 	if h.OpCode.IsControl() {
@@ -153,6 +154,7 @@ func (r *reader) readData(h ws.Header) readNext {
 		// cannot hold one open by trickling fragments, each of which
 		// would keep the keep-alive deadline at bay.
 		r.msgOp = h.OpCode
+		r.msgZ = h.Rsv&rsv1 != 0
 		r.msgDue = time.Now().Add(c.opts.MessageTimeout)
 		c.msgDue.Store(r.msgDue.UnixNano()) // for the wheel, while parked between fragments
 	}
@@ -168,9 +170,19 @@ func (r *reader) readData(h ws.Header) readNext {
 	if !h.Fin {
 		return readMore
 	}
-	msg, op := r.msg, r.msgOp
-	r.msg, r.msgOp, r.msgDue = nil, 0, time.Time{}
+	msg, op, z := r.msg, r.msgOp, r.msgZ
+	r.msg, r.msgOp, r.msgZ, r.msgDue = nil, 0, false, time.Time{}
 	c.msgDue.Store(0)
+	if z && op == ws.OpText {
+		// The whole message, after reassembly (RFC 7692 section 6.2).
+		var err error
+		if msg, err = wire.Inflate(nil, msg, c.opts.MaxMessageSize); err != nil {
+			if errors.Is(err, wire.ErrInflatedTooBig) {
+				return r.refuse(wire.CloseTooBig, "message over the size limit once inflated")
+			}
+			return r.refuse(CloseInvalidPayload, "invalid compressed data")
+		}
+	}
 	// Checked on the whole message, not per fragment: a character may be
 	// split between two fragments.
 	if op == ws.OpText && !utf8.Valid(msg) {
@@ -307,13 +319,20 @@ func isHeaderError(err error) bool {
 	return errors.Is(err, ws.ErrHeaderLengthMSB) || errors.Is(err, ws.ErrHeaderLengthUnexpected)
 }
 
+// rsv1 is the RSV1 bit of ws.Header.Rsv: permessage-deflate's
+// "compressed" bit (RFC 7692 section 6).
+const rsv1 = 0x4
+
 // checkHeader applies RFC 6455 section 5's rules that ws.ReadHeader leaves
-// to its caller.
-func checkHeader(h ws.Header) error {
+// to its caller. With deflate negotiated, RSV1 may be set on the first
+// frame of a data message, and only there (RFC 7692 section 6).
+func checkHeader(h ws.Header, deflate bool) error {
 	switch {
 	case !h.Masked:
 		return errors.New("unmasked client frame")
-	case h.Rsv != 0:
+	case h.Rsv&rsv1 != 0 && deflate && (h.OpCode.IsControl() || h.OpCode == ws.OpContinuation):
+		return errors.New("compressed bit on a control frame or continuation")
+	case h.Rsv&^rsv1 != 0, h.Rsv != 0 && !deflate:
 		return errors.New("reserved bits set")
 	case h.OpCode.IsReserved():
 		return errors.New("reserved opcode")

@@ -40,7 +40,7 @@ func TestSendReturnsWhenTheWriterDies(t *testing.T) {
 	server, _ := ln.Accept()
 	o := Options{MaxQueueMessages: 4, WriteTimeout: 200 * time.Millisecond}.WithDefaults()
 	h := &replayHandler{sendErr: make(chan error, 1), closed: make(chan CloseInfo, 1)}
-	c := New(server, h, &o)
+	c := New(server, h, &o, false)
 	c.Serve()
 	// The client asks for a "replay" and never reads: the writer's flush
 	// times out and the writer exits.

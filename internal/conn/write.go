@@ -56,9 +56,9 @@ func (c *Conn) writeLoop() {
 		closing, info, sendClose := c.closing, c.closeInfo, c.sendCloseFrame
 		c.mu.Unlock()
 
-		err := c.writeBatch(batch, pong, sendPing, closing && sendClose, info)
+		n, err := c.writeBatch(batch, pong, sendPing, closing && sendClose, info)
 		if err == nil && len(batch) > 0 && c.opts.Written != nil {
-			c.opts.Written(len(batch), firstStored(batch))
+			c.opts.Written(len(batch), n, firstStored(batch))
 		}
 		clear(batch)
 		if err != nil {
@@ -101,13 +101,14 @@ func (c *Conn) stopWriterLocked(final bool) {
 }
 
 // writeBatch writes the batch, preceded by a pong and followed by a ping
-// and the close frame as asked, under one deadline.
-func (c *Conn) writeBatch(batch []*wire.Frame, pong []byte, ping, closeFrame bool, info CloseInfo) error {
+// and the close frame as asked, under one deadline. It returns the bytes of
+// the batch's frames as written. Control frames are never compressed.
+func (c *Conn) writeBatch(batch []*wire.Frame, pong []byte, ping, closeFrame bool, info CloseInfo) (int, error) {
 	if len(batch) == 0 && pong == nil && !ping && !closeFrame {
-		return nil
+		return 0, nil
 	}
 	if err := c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout)); err != nil {
-		return err
+		return 0, err
 	}
 	var w frameWriter
 	if c.tcp {
@@ -122,8 +123,14 @@ func (c *Conn) writeBatch(batch []*wire.Frame, pong []byte, ping, closeFrame boo
 	if pong != nil {
 		w.control(ws.NewPongFrame(pong))
 	}
+	n := 0
 	for _, f := range batch {
-		w.frame(f.Bytes())
+		p := f.Bytes()
+		if c.deflate {
+			p = f.Deflated() // built by the first writer, shared by all
+		}
+		n += len(p)
+		w.frame(p)
 	}
 	if ping {
 		w.frame(pingFrame)
@@ -131,7 +138,7 @@ func (c *Conn) writeBatch(batch []*wire.Frame, pong []byte, ping, closeFrame boo
 	if closeFrame {
 		w.control(ws.NewCloseFrame(ws.NewCloseFrameBody(info.Code, clipReason(info.Reason))))
 	}
-	return w.flush(c.nc)
+	return n, w.flush(c.nc)
 }
 
 // vectors are pooled like writers: a plain TCP connection's batch is

@@ -36,6 +36,9 @@ type Options struct {
 	AllowedOrigins   []string      // browser origins (patterns, see CheckOrigins); empty: the same host and loopback
 	HandshakeTimeout time.Duration // 0: DefaultHandshakeTimeout
 	MaxHandshakes    int           // handshakes in progress; 0: DefaultMaxHandshakes
+	// Compression lets clients negotiate permessage-deflate (RFC 7692)
+	// without context takeover; off, the extension is never accepted.
+	Compression bool
 	// Available reports whether the bus can serve new subscriptions; nil
 	// means always.
 	Available func() bool
@@ -84,8 +87,9 @@ func New(o Options) *Server {
 		panic("edge: Options.Conn.Wheel is required with Auth: token deadlines run on it")
 	}
 	connOpts := o.Conn.WithDefaults()
-	connOpts.Written = func(frames int, firstStored time.Time) {
+	connOpts.Written = func(frames, bytes int, firstStored time.Time) {
 		o.Metrics.QueueDepth.Observe(float64(frames))
+		o.Metrics.Written.Add(float64(bytes))
 		if !firstStored.IsZero() {
 			o.Metrics.Latency.Observe(time.Since(firstStored).Seconds())
 		}

@@ -79,7 +79,9 @@ func (s *Server) handshake(nc net.Conn) {
 	reserved := false
 	var origin, host string
 	var tok upgradeToken
+	deflate := deflateOffer{enabled: s.opts.Compression}
 	u := ws.Upgrader{
+		Negotiate: deflate.negotiate,
 		OnRequest: func(uri []byte) error {
 			tok.onURI(uri)
 			return checkPath(uri)
@@ -120,7 +122,7 @@ func (s *Server) handshake(nc net.Conn) {
 	// rooms, and send a few more messages, at once.
 	sess := &session{srv: s, limit: newLimiter(s.opts.RateLimit, s.opts.MaxSubscriptions+10),
 		id: s.nextID.Add(1), opened: time.Now().UnixNano()}
-	c := conn.New(nc, sess, &s.connOpts)
+	c := conn.New(nc, sess, &s.connOpts, deflate.accepted)
 	sess.c = c
 	if err := s.register(c); err != nil {
 		// A drain started during the upgrade, after it took its list of
@@ -130,7 +132,7 @@ func (s *Server) handshake(nc net.Conn) {
 		return
 	}
 	s.m.Accepted.Inc()
-	s.log.Info("connection opened", "conn", sess.id, "remote", nc.RemoteAddr().String(), "origin", origin, "token", tokenSource(tok))
+	s.log.Info("connection opened", "conn", sess.id, "remote", nc.RemoteAddr().String(), "origin", origin, "token", tokenSource(tok), "deflate", deflate.accepted)
 	sess.startAuth(tok.token()) // before Serve: the handlers see its outcome
 	c.Serve()
 }

@@ -43,6 +43,7 @@ type Metrics struct {
 	Backfilled    prometheus.Counter     // events delivered by backfill
 	Replayed      prometheus.Counter     // events sent to resuming clients
 	Delivered     prometheus.Counter     // bytes of event frames queued to members
+	Written       prometheus.Counter     // bytes of queued frames written to sockets, as on the wire
 	Latency       prometheus.Histogram   // from an event's storing to its write to a client
 	QueueDepth    prometheus.Histogram   // frames a writer found queued and wrote at once
 	Reconnects    prometheus.Counter     // NATS reconnections
@@ -88,7 +89,8 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		Duplicates:    counter("roomcast_duplicates_total", "Live events dropped because they were already delivered."),
 		Gaps:          counter("roomcast_live_gaps_total", "Gaps found on the live feed."),
 		Backfilled:    counter("roomcast_backfilled_events_total", "Events delivered by backfilling a gap."),
-		Delivered:     counter("roomcast_delivered_bytes_total", "Bytes of event frames queued to members (each member counted)."),
+		Delivered:     counter("roomcast_delivered_bytes_total", "Bytes of event frames queued to members (each member counted), uncompressed."),
+		Written:       counter("roomcast_written_bytes_total", "Bytes of queued frames (events, responses) written to client sockets, as on the wire: compressed for connections that negotiated permessage-deflate."),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "roomcast_publish_to_delivery_seconds", Help: "From an event's storing in the stream to its write to a client's socket (the first event of each write).",
 			ConstLabels: constLabels, Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
@@ -113,7 +115,7 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		AuthFailures:  counterVec("roomcast_auth_failures_total", "Tokens refused, by reason.", "reason"),
 	}
 	m.all = []prometheus.Collector{m.Connections, m.Messages, m.Broadcast, m.Accepted, m.Closes, m.Rooms, m.Subscriptions,
-		m.BadPayloads, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed, m.Delivered, m.Latency, m.QueueDepth, m.Reconnects,
+		m.BadPayloads, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed, m.Delivered, m.Written, m.Latency, m.QueueDepth, m.Reconnects,
 		m.LiveDrops, m.ForgedLive, m.ReplicaLags, m.StreamResets, m.StreamCalls, m.Resumes,
 		m.Received, m.Ready, m.NATSConnected, m.Draining, m.BadRequests, m.AuthFailures}
 	reg.MustRegister(m.all...)

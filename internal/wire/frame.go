@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/binary"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,6 +20,10 @@ type Frame struct {
 	Seq uint64
 	// Stored is when the stream stored the event, zero for other frames.
 	Stored time.Time
+	// z is the compressed form (see Deflated), nil until a connection
+	// that negotiated permessage-deflate writes the frame: a frame only
+	// plain connections write costs this one pointer more.
+	z atomic.Pointer[deflated]
 }
 
 // NewTextFrame builds the frame for payload. The payload is copied.
@@ -31,9 +36,17 @@ func NewTextFrame(payload []byte) *Frame {
 // frameIn turns buf, whose payload starts at maxHeaderLen, into a Frame by
 // writing the header right before the payload, so no copy is needed.
 func frameIn(buf []byte) *Frame {
+	b := frameBytes(buf, 0x81) // FIN, opcode text
+	return &Frame{b: b, hdr: len(b) - (len(buf) - maxHeaderLen)}
+}
+
+// frameBytes writes a header with first byte b0 right before buf's payload,
+// which starts at maxHeaderLen, and returns the frame: buf from the header
+// on.
+func frameBytes(buf []byte, b0 byte) []byte {
 	n := len(buf) - maxHeaderLen
 	var h [maxHeaderLen]byte
-	h[0] = 0x81 // FIN, opcode text
+	h[0] = b0
 	hl := 2
 	switch {
 	case n < 126:
@@ -49,7 +62,7 @@ func frameIn(buf []byte) *Frame {
 	}
 	start := maxHeaderLen - hl
 	copy(buf[start:], h[:hl])
-	return &Frame{b: buf[start:], hdr: hl}
+	return buf[start:]
 }
 
 // Bytes returns the whole frame as it goes on the wire. Do not modify it.
