@@ -221,6 +221,25 @@ func (c *Conn) Enqueue(f *wire.Frame) bool {
 	return ok
 }
 
+// EnqueueHeld is Enqueue without starting the writer: a room delivering a
+// burst of events holds every member's writer until Flush, so each
+// connection writes the burst with one system call instead of one per
+// event.
+func (c *Conn) EnqueueHeld(f *wire.Frame) bool {
+	ok, _ := c.push(f, pushHeld)
+	return ok
+}
+
+// Flush starts the writer for what EnqueueHeld queued.
+func (c *Conn) Flush() {
+	c.mu.Lock()
+	if len(c.queue) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	c.unlockKick()
+}
+
 // Force queues f even past the queue's limits: for the few frames that must
 // follow what is queued without risking a 4008 (a resume's hand-over, the
 // drain notice). Callers bound how many they force. It returns false when
@@ -317,6 +336,7 @@ type pushMode int
 
 const (
 	pushLive   pushMode = iota // within the limits, or close with 4008
+	pushHeld                   // as pushLive, leaving the writer to Flush
 	pushReplay                 // within half the limits, or wait for the writer
 	pushForce                  // past the limits
 )
@@ -342,10 +362,14 @@ func (c *Conn) push(f *wire.Frame, mode pushMode) (bool, <-chan struct{}) {
 	case fits:
 		c.queue = append(c.queue, f)
 		c.queueBytes += f.Len()
-	case mode == pushLive:
+	case mode == pushLive || mode == pushHeld:
 		c.startCloseLocked(wire.CloseSlowConsumer, "send queue overflow", false)
 	default:
 		wait = c.spaceFreedLocked()
+	}
+	if fits && mode == pushHeld {
+		c.mu.Unlock() // Flush starts the writer
+		return true, nil
 	}
 	c.unlockKick()
 	return fits, wait

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/gobwas/ws"
 
@@ -53,3 +54,23 @@ func TestBatchedWritesKeepOrder(t *testing.T) {
 }
 
 var errRefused = errors.New("enqueue refused")
+
+// Frames queued held wait for Flush, then go out together, in order.
+func TestHeldFramesWaitForFlush(t *testing.T) {
+	c, client, _ := pair(t, Options{})
+	for i := range 3 {
+		if !c.EnqueueHeld(wire.NewTextFrame([]byte{byte('a' + i)})) {
+			t.Fatal("enqueue refused")
+		}
+	}
+	_ = client.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := client.Read(make([]byte, 1)); err == nil {
+		t.Fatal("a held frame was written before Flush")
+	}
+	c.Flush()
+	for i := range 3 {
+		if f := readFrame(t, client); string(f.Payload) != string(rune('a'+i)) {
+			t.Fatalf("frame %d: %q", i, f.Payload)
+		}
+	}
+}

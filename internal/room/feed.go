@@ -137,7 +137,7 @@ func (h *Hub) deliver(rm *room, ev *wire.Event) {
 	rm.mu.Lock()
 	rm.lastSeq = ev.Seq
 	rm.remember(f, h.tail)
-	n := fanOut(rm.members, f)
+	n := fanOut(rm.members, f, rm.holding)
 	rm.mu.Unlock()
 	rm.broadcast.Observe(time.Since(start).Seconds())
 	h.events.Add(float64(n))
@@ -148,19 +148,19 @@ func (h *Hub) deliver(rm *room, ev *wire.Event) {
 // it; it is the per-delivery hot path. A big room's members are walked by
 // several goroutines at once, one per core, so one room's event does not
 // wait for a single core to wake thousands of writers.
-func fanOut(members []Member, f *wire.Frame) int {
+func fanOut(members []Member, f *wire.Frame, hold bool) int {
 	parts := min(runtime.GOMAXPROCS(0), len(members)/fanOutShare)
 	if parts <= 1 {
-		return enqueueAll(members, f)
+		return enqueueAll(members, f, hold)
 	}
 	var wg sync.WaitGroup
 	counts := make([]int, parts)
 	size := (len(members) + parts - 1) / parts
 	for i := 1; i < parts; i++ {
 		part := members[i*size : min((i+1)*size, len(members))]
-		wg.Go(func() { counts[i] = enqueueAll(part, f) })
+		wg.Go(func() { counts[i] = enqueueAll(part, f, hold) })
 	}
-	counts[0] = enqueueAll(members[:size], f)
+	counts[0] = enqueueAll(members[:size], f, hold)
 	wg.Wait()
 	n := 0
 	for _, c := range counts {
@@ -173,10 +173,26 @@ func fanOut(members []Member, f *wire.Frame) int {
 // it, starting one costs more than the walk it saves.
 const fanOutShare = 256
 
-func enqueueAll(members []Member, f *wire.Frame) int {
+// enqueueAll queues f to members; hold leaves the writers of those that can
+// be held to the end of the burst (see feedBurst).
+func enqueueAll(members []Member, f *wire.Frame, hold bool) int {
 	n := 0
+	if !hold {
+		for _, m := range members {
+			if m.Enqueue(f) {
+				n++
+			}
+		}
+		return n
+	}
 	for _, m := range members {
-		if m.Enqueue(f) {
+		var ok bool
+		if hm, can := m.(heldMember); can {
+			ok = hm.EnqueueHeld(f)
+		} else {
+			ok = m.Enqueue(f)
+		}
+		if ok {
 			n++
 		}
 	}

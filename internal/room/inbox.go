@@ -44,6 +44,37 @@ func (h *Hub) enqueueLive(rm *room, ev *wire.Event) {
 	}
 }
 
+// feedBurst delivers several events that waited in the inbox together,
+// holding the members' writers until the last is queued: each member then
+// writes them all with one system call, not one per event. A room falls
+// behind like this only under load, when those system calls are what the
+// node spends its time on.
+func (h *Hub) feedBurst(rm *room, batch []*wire.Event) {
+	rm.feedMu.Lock()
+	rm.holding = true
+	rm.feedMu.Unlock()
+	for _, ev := range batch {
+		h.onLive(rm, ev)
+	}
+	rm.feedMu.Lock()
+	rm.holding = false
+	rm.feedMu.Unlock()
+	rm.mu.Lock()
+	for _, m := range rm.members {
+		if hm, ok := m.(heldMember); ok {
+			hm.Flush()
+		}
+	}
+	rm.mu.Unlock()
+}
+
+// heldMember is a member whose writer can be held over a burst of frames
+// (conn.Conn is one): EnqueueHeld queues without writing, Flush writes.
+type heldMember interface {
+	EnqueueHeld(f *wire.Frame) bool
+	Flush()
+}
+
 // group runs goroutines that its owner waits for when it closes, and
 // refuses new ones after that.
 type group struct {
@@ -95,8 +126,10 @@ func (h *Hub) feed(rm *room) {
 		batch, rm.inbox = rm.inbox, batch[:0]
 		rm.inboxBytes = 0
 		rm.inMu.Unlock()
-		for _, ev := range batch {
-			h.onLive(rm, ev)
+		if len(batch) == 1 {
+			h.onLive(rm, batch[0])
+		} else {
+			h.feedBurst(rm, batch)
 		}
 		clear(batch)
 	}

@@ -60,3 +60,65 @@ func TestAHeldRoomDoesNotHoldUpOthers(t *testing.T) {
 		t.Fatalf("held room: got seq %d, want %d", got, first)
 	}
 }
+
+// heldRecorder is a member whose writer can be held: it records frames
+// queued held and how many were queued when each Flush came.
+type heldRecorder struct {
+	seqMember
+	mu      sync.Mutex
+	held    int
+	flushes []int // held frames at each Flush
+}
+
+func (h *heldRecorder) EnqueueHeld(f *wire.Frame) bool {
+	h.mu.Lock()
+	h.held++
+	h.mu.Unlock()
+	return h.add(f)
+}
+
+func (h *heldRecorder) Flush() {
+	h.mu.Lock()
+	h.flushes = append(h.flushes, h.held)
+	h.mu.Unlock()
+}
+
+// Events that waited in a room's inbox together are queued to members with
+// their writers held, then flushed once: each member writes the burst at
+// once. Every event still arrives, in order.
+func TestABurstIsQueuedHeldThenFlushed(t *testing.T) {
+	f := newFixture(t, bus.StreamConfig{})
+	r := wire.MustRoom("pool:burst")
+	m := &heldRecorder{}
+	f.join(t, r, m)
+	rm := f.room(r)
+	rm.feedMu.Lock()
+	var release sync.Once
+	unhold := func() { release.Do(rm.feedMu.Unlock) }
+	defer unhold()
+	const n = 5
+	want := make([]uint64, 0, n)
+	for i := range n {
+		want = append(want, f.publish(t, r, i))
+	}
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		rm.inMu.Lock()
+		defer rm.inMu.Unlock()
+		// The first event may already be with the feed goroutine, which
+		// waits for feedMu; the rest wait in the inbox together.
+		if len(rm.inbox) < n-1 {
+			return fmt.Errorf("%d events in the inbox", len(rm.inbox))
+		}
+		return nil
+	})
+	unhold()
+	m.waitFor(t, want)
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.held < n-1 || len(m.flushes) == 0 || m.flushes[len(m.flushes)-1] != m.held {
+			return fmt.Errorf("%d held, flushes at %v", m.held, m.flushes)
+		}
+		return nil
+	})
+}

@@ -70,7 +70,7 @@ func TestFanOutOfABigRoomReachesEveryMemberOnce(t *testing.T) {
 		refusing := &refusingMember{}
 		members = append(members, refusing)
 		f := wire.NewTextFrame([]byte("e"))
-		if got := fanOut(members, f); got != n {
+		if got := fanOut(members, f, false); got != n {
 			t.Fatalf("%d members: fanOut counted %d", n, got)
 		}
 		for i, c := range counters {

@@ -40,6 +40,7 @@ type room struct {
 	feeding    bool // inMu: a feed goroutine runs
 	overflowed bool // inMu: events were dropped since the feed last emptied the inbox
 	stale      bool // feedMu: the room is behind the stream; a sync is due
+	holding    bool // feedMu: members' writers are held over a burst (see feedBurst)
 	tornDown   bool // mu: set when the room is torn down
 
 	// inMu guards the inbox: live events from the bus's dispatcher waiting
