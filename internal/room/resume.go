@@ -35,6 +35,7 @@ type resume struct {
 	epoch     uint64 // the room's stream epoch when the resume began
 	recovered bool
 	fromStore bool // some events came from the stream, not the tail
+	waited    bool // it waited for another resume's read once: next time it reads alone
 	replayed  int
 }
 
@@ -158,7 +159,12 @@ func (rs *resume) readStore(ctx context.Context) error {
 	switch s, mine := rs.rm.startSeed(rs.cursor, rs.epoch); {
 	case mine:
 		return rs.seed(ctx, s)
-	case s != nil:
+	case s != nil && !rs.waited:
+		// Once only: a read that could not extend the tail (its start
+		// is no event of the room, so it cannot prove itself complete)
+		// leaves its waiters where they were, and waiting for the next
+		// such read, one after another, would use up their rounds.
+		rs.waited = true
 		return s.wait(ctx)
 	}
 	target := rs.rm.tailStart()

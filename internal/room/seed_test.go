@@ -216,3 +216,28 @@ func TestResumesPastTheTailBoundsReadForThemselves(t *testing.T) {
 		t.Fatalf("%d stream reads, want one each: the stretch does not fit the tail", n)
 	}
 }
+
+// Many resumes from a stream position that is no event of the room (a
+// client's position in another room) cannot share a read, which cannot
+// prove itself complete from there: they each catch up anyway, every
+// event once and in order, and none runs out of rounds waiting for the
+// others' reads.
+func TestManyResumesFromAPositionOutsideTheRoomAllCatchUp(t *testing.T) {
+	f := newFixture(t, bus.StreamConfig{})
+	g := &gatedReplay{Source: f.bus, entered: make(chan struct{}), release: make(chan struct{})}
+	f.withSource(t, g, nil)
+	r := wire.MustRoom("pool:elsewhere")
+	since := f.publish(t, wire.MustRoom("pool:other"), 0)
+	var want []uint64
+	for i := range 100 {
+		want = append(want, f.publish(t, r, i))
+	}
+	const n = 2 * maxCatchUpRounds
+	members, joined := resumeAll(t, f, g, r, since, n)
+	for i, m := range members {
+		m.waitFor(t, want)
+		if j := joined[i]; j.Replayed != len(want) || j.Seq != want[len(want)-1] {
+			t.Fatalf("member %d joined %+v; want %d replayed, at %d", i, j, len(want), want[len(want)-1])
+		}
+	}
+}
