@@ -2,43 +2,18 @@ package edge
 
 import (
 	"bufio"
-	"context"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"testing"
 	"time"
-
-	"github.com/roomcast/roomcast/internal/metrics"
 )
 
 // serveCompression runs a Server with --compression on or off on a
 // loopback listener and returns its address.
 func serveCompression(t *testing.T, on bool) string {
 	t.Helper()
-	s := New(Options{
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Metrics:     metrics.NewUnregistered(),
-		Compression: on,
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = s.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-served
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		s.Drain(ctx, 0)
-	})
-	return ln.Addr().String()
+	_, addr := serveEdge(t, Options{Compression: on})
+	return addr
 }
 
 // upgradeWith sends an upgrade request offering extensions (none if

@@ -19,12 +19,18 @@ import (
 // which waits for every handshake.
 func serveGated(t *testing.T, handshakeTimeout time.Duration, limit int) (*handshakeGate, string) {
 	t.Helper()
-	s := New(Options{
-		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Metrics:          metrics.NewUnregistered(),
-		HandshakeTimeout: handshakeTimeout,
-		MaxHandshakes:    limit,
-	})
+	s, addr := serveEdge(t, Options{HandshakeTimeout: handshakeTimeout, MaxHandshakes: limit})
+	return s.handshakes, addr
+}
+
+// serveEdge runs a Server with o (a quiet logger and fresh metrics added)
+// on a loopback listener until the test ends, and returns it and its
+// address.
+func serveEdge(t *testing.T, o Options) (*Server, string) {
+	t.Helper()
+	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	o.Metrics = metrics.NewUnregistered()
+	s := New(o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +47,7 @@ func serveGated(t *testing.T, handshakeTimeout time.Duration, limit int) (*hands
 		defer cancel()
 		s.Drain(ctx, 0)
 	})
-	return s.handshakes, ln.Addr().String()
+	return s, ln.Addr().String()
 }
 
 // dialRaw opens a TCP connection, closed on cleanup (before the server's).
