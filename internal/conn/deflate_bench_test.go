@@ -1,7 +1,6 @@
 package conn
 
 import (
-	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/internal/wire"
+	"github.com/roomcast/roomcast/internal/wire/wiretest"
 )
 
 // benchEvents are the events the delivery benchmarks fan out: a typical
@@ -20,7 +20,7 @@ var benchEvents = []struct {
 	payload []byte
 }{
 	{"pool-event", deflateEvent},
-	{"4KiB", bigEvent()},
+	{"4KiB", wiretest.BigPoolEvent()},
 }
 
 // BenchmarkDeliveryDeflate fans events out to a room of members on
@@ -119,19 +119,4 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// bigEvent is a 4 KiB pool status event listing workers, varied as real
-// ones are (ids, statuses, tasks, times), so it compresses as they would.
-func bigEvent() []byte {
-	statuses := []string{"busy", "idle", "busy", "error", "draining"}
-	b := []byte(`{"type":"event","room":"pool:p1","event":"pool.status_changed","seq":123,"ts":"2026-11-26T10:00:00.123Z","data":{"pool_id":"p1","workers":[`)
-	for i := 0; len(b) < 4000; i++ {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = fmt.Appendf(b, `{"worker_id":"w-%d","status":%q,"task_id":"t-%d","queue_depth":%d,"last_seen":"2026-11-26T09:59:%02d.%03dZ"}`,
-			i*37%1000, statuses[i*7%len(statuses)], 9000+i*7919%997, i*13%50, i*17%60, i*7919%1000)
-	}
-	return append(b, "]}}"...)
 }

@@ -2,11 +2,11 @@ package wire_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/roomcast/roomcast/internal/wire"
+	"github.com/roomcast/roomcast/internal/wire/wiretest"
 )
 
 func BenchmarkEventFrame(b *testing.B) {
@@ -51,7 +51,7 @@ func BenchmarkParsePayload(b *testing.B) {
 // does; the others reuse it). It reports the compressed frame's size and
 // the ratio to the plain frame's.
 func BenchmarkDeflate(b *testing.B) {
-	big := bigEvent()
+	big := wiretest.BigPoolEvent()
 	for _, ev := range []struct {
 		name    string
 		payload []byte
@@ -70,19 +70,4 @@ func BenchmarkDeflate(b *testing.B) {
 			b.ReportMetric(float64(z)/float64(plain), "ratio")
 		})
 	}
-}
-
-// bigEvent is a 4 KiB pool status event listing workers, varied as real
-// ones are (ids, statuses, tasks, times), so it compresses as they would.
-func bigEvent() []byte {
-	statuses := []string{"busy", "idle", "busy", "error", "draining"}
-	b := []byte(`{"type":"event","room":"pool:p1","event":"pool.status_changed","seq":123,"ts":"2026-11-26T10:00:00.123Z","data":{"pool_id":"p1","workers":[`)
-	for i := 0; len(b) < 4000; i++ {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = fmt.Appendf(b, `{"worker_id":"w-%d","status":%q,"task_id":"t-%d","queue_depth":%d,"last_seen":"2026-11-26T09:59:%02d.%03dZ"}`,
-			i*37%1000, statuses[i*7%len(statuses)], 9000+i*7919%997, i*13%50, i*17%60, i*7919%1000)
-	}
-	return append(b, "]}}"...)
 }
