@@ -164,21 +164,29 @@ func (b *Bus) AsyncError(sub *nats.Subscription, err error) bool {
 // still for a poll with the queue no longer full, a sync finds them all.
 // It ends by itself: then, when the subscription ends, or on Close.
 func (b *Bus) afterDrain(sub *nats.Subscription, ls *liveSub) {
-	defer ls.draining.Store(false)
 	last := -1
 	for {
 		n, err := sub.Dropped()
 		if err != nil {
+			ls.draining.Store(false)
 			return // unsubscribed or the connection closed
 		}
 		if n == last && len(b.live.msgs) < cap(b.live.msgs) {
+			// Let a new episode start its own watcher before the last
+			// sync, then look once more: drops that came in between,
+			// reported while this watcher still ran, are watched too.
+			ls.draining.Store(false)
 			ls.onDrop()
-			return
+			if again, err := sub.Dropped(); err != nil || again == n || !ls.draining.CompareAndSwap(false, true) {
+				return
+			}
+			n = -1
 		}
 		last = n
 		select {
 		case <-time.After(drainPoll):
 		case <-b.live.stop:
+			ls.draining.Store(false)
 			return
 		}
 	}

@@ -230,6 +230,13 @@ func (c *Conn) EnqueueHeld(f *wire.Frame) bool {
 	return ok
 }
 
+// heldEnoughLocked reports whether the queue holds a quarter of its limits:
+// a burst that long is written as it goes, so a member that keeps up is
+// never closed for frames held back from it. Needs mu.
+func (c *Conn) heldEnoughLocked() bool {
+	return len(c.queue) >= c.opts.MaxQueueMessages/4 || c.queueBytes >= c.opts.MaxQueueBytes/4
+}
+
 // Flush starts the writer for what EnqueueHeld queued.
 func (c *Conn) Flush() {
 	c.mu.Lock()
@@ -279,7 +286,9 @@ func (c *Conn) WaitRoom(ctx context.Context, frames, bytes int) error {
 			return nil
 		}
 		wait := c.spaceFreedLocked()
-		c.mu.Unlock()
+		// Frames held for a room's burst (EnqueueHeld) wait for no one:
+		// the writer starts for them now.
+		c.unlockKick()
 		if err := c.awaitSpace(ctx, wait); err != nil {
 			return err
 		}
@@ -367,7 +376,7 @@ func (c *Conn) push(f *wire.Frame, mode pushMode) (bool, <-chan struct{}) {
 	default:
 		wait = c.spaceFreedLocked()
 	}
-	if fits && mode == pushHeld {
+	if fits && mode == pushHeld && !c.heldEnoughLocked() {
 		c.mu.Unlock() // Flush starts the writer
 		return true, nil
 	}

@@ -140,7 +140,8 @@ func (c *Conn) checkAlive(now time.Time) time.Time {
 	}
 	ping := c.pingAt.Load()
 	switch {
-	case ping != 0 && n >= ping+int64(o.PongTimeout):
+	case ping != 0 && n >= ping+int64(o.PongTimeout) && c.pingAt.CompareAndSwap(ping, 0):
+		// Claimed: a pong read meanwhile would have cleared pingAt.
 		c.readFailed(os.ErrDeadlineExceeded)
 		return time.Time{}
 	case ping == 0 && n >= c.lastRead.Load()+int64(o.PingInterval):

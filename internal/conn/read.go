@@ -157,6 +157,9 @@ func (r *reader) readData(h ws.Header) readNext {
 		r.msgZ = h.Rsv&rsv1 != 0
 		r.msgDue = time.Now().Add(c.opts.MessageTimeout)
 		c.msgDue.Store(r.msgDue.UnixNano()) // for the wheel, while parked between fragments
+		if c.timer != nil {
+			c.timer.Schedule(r.msgDue)
+		}
 	}
 	if !r.armFrame() {
 		return readDrain

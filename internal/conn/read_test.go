@@ -203,3 +203,17 @@ func TestMessageTimeoutLeavesKeepAliveAlone(t *testing.T) {
 		}
 	}
 }
+
+// A client that sends a message's first fragment and goes quiet is closed
+// with 1008 when the message timeout passes, even when that is long
+// before the next keep-alive check: a polled connection, whose reader has
+// gone, is woken by the wheel at the message's deadline.
+func TestQuietUnfinishedMessageIsClosedAtItsDeadline(t *testing.T) {
+	const timeout, keepAlive = 100 * time.Millisecond, time.Minute
+	_, client, _ := pair(t, Options{MessageTimeout: timeout, PingInterval: keepAlive, PongTimeout: keepAlive})
+	if err := ws.WriteFrame(client, ws.MaskFrame(ws.NewFrame(ws.OpText, false, []byte(`{"type":`)))); err != nil {
+		t.Fatal(err)
+	}
+	// readFrame gives up after 10 s, well before the keep-alive minute.
+	expectClose(t, client, wire.ClosePolicy)
+}

@@ -74,3 +74,35 @@ func TestHeldFramesWaitForFlush(t *testing.T) {
 		}
 	}
 }
+
+// Held frames that reach a quarter of the queue's limits are written
+// without waiting for Flush: a long burst never overflows a member that
+// keeps up.
+func TestALongBurstIsWrittenAsItIsHeld(t *testing.T) {
+	c, client, h := pair(t, Options{MaxQueueMessages: 16})
+	for i := range 4 { // a quarter of 16
+		if !c.EnqueueHeld(wire.NewTextFrame([]byte{byte('a' + i)})) {
+			t.Fatal("enqueue refused")
+		}
+	}
+	for i := range 4 {
+		if f := readFrame(t, client); string(f.Payload) != string(rune('a'+i)) {
+			t.Fatalf("frame %d: %q", i, f.Payload)
+		}
+	}
+	for i := range 64 { // four times the queue's limit, read as it goes
+		if !c.EnqueueHeld(wire.NewTextFrame([]byte{'x'})) {
+			t.Fatalf("held frame %d refused: the queue overflowed", i)
+		}
+		if i%4 == 3 {
+			for range 4 {
+				readFrame(t, client)
+			}
+		}
+	}
+	select {
+	case info := <-h.closed:
+		t.Fatalf("closed: %+v", info)
+	default:
+	}
+}

@@ -267,6 +267,9 @@ func (h *Hub) Leave(r wire.Room, m Member) bool {
 	rm.mu.Lock()
 	was := rm.remove(m)
 	rm.mu.Unlock()
+	if hm, ok := m.(heldMember); ok && was {
+		hm.Flush() // frames held for a burst that is still being fanned out
+	}
 	if was {
 		h.release(rm)
 	}

@@ -44,6 +44,10 @@ func (h *Hub) enqueueLive(rm *room, ev *wire.Event) {
 	}
 }
 
+// maxBurst bounds the events a burst holds the writers for: the latency a
+// held frame may pay, and the frames it adds to a member's queue.
+const maxBurst = 64
+
 // feedBurst delivers several events that waited in the inbox together,
 // holding the members' writers until the last is queued: each member then
 // writes them all with one system call, not one per event. A room falls
@@ -128,8 +132,14 @@ func (h *Hub) feed(rm *room) {
 		rm.inMu.Unlock()
 		if len(batch) == 1 {
 			h.onLive(rm, batch[0])
-		} else {
-			h.feedBurst(rm, batch)
+		}
+		for rest := batch; len(rest) > 1; {
+			n := min(len(rest), maxBurst)
+			h.feedBurst(rm, rest[:n])
+			rest = rest[n:]
+			if len(rest) == 1 {
+				h.onLive(rm, rest[0])
+			}
 		}
 		clear(batch)
 	}

@@ -42,9 +42,10 @@ type entry struct {
 
 // Timer is one lazily rescheduled timer.
 type Timer struct {
-	w  *Wheel
-	fn func(now time.Time) time.Time
-	at int64 // guarded by w.mu: the tick it is due at; 0 when not scheduled
+	w       *Wheel
+	fn      func(now time.Time) time.Time
+	at      int64 // guarded by w.mu: the tick it is due at; 0 when not scheduled
+	stopped bool  // guarded by w.mu: Stop was called, and Schedule not since
 }
 
 // New starts a wheel whose timers fire at multiples of tick; Close stops it.
@@ -81,9 +82,15 @@ func (w *Wheel) NewTimer(fn func(now time.Time) time.Time) *Timer {
 // Schedule makes t due at the tick at or after at, unless it is already
 // due sooner.
 func (t *Timer) Schedule(at time.Time) {
+	t.w.mu.Lock()
+	defer t.w.mu.Unlock()
+	t.stopped = false
+	t.scheduleLocked(at)
+}
+
+// scheduleLocked needs w.mu.
+func (t *Timer) scheduleLocked(at time.Time) {
 	w := t.w
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	tick := max(w.tickOf(at), w.now+1)
 	if t.at != 0 && t.at <= tick {
 		return
@@ -93,11 +100,23 @@ func (t *Timer) Schedule(at time.Time) {
 	*s = append(*s, entry{t: t, at: tick})
 }
 
-// Stop keeps t from firing until it is scheduled again.
+// Stop keeps t from firing until it is scheduled again, also when its
+// function is running now: what that returns is ignored.
 func (t *Timer) Stop() {
 	t.w.mu.Lock()
 	t.at = 0
+	t.stopped = true
 	t.w.mu.Unlock()
+}
+
+// reschedule is Schedule for what the timer's function returned, unless
+// the timer was stopped while it ran.
+func (t *Timer) reschedule(at time.Time) {
+	t.w.mu.Lock()
+	defer t.w.mu.Unlock()
+	if !t.stopped {
+		t.scheduleLocked(at)
+	}
 }
 
 // tickOf is the tick at or after at.
@@ -117,10 +136,12 @@ func (w *Wheel) run() {
 		case <-w.stop:
 			return
 		case now := <-ticker.C:
-			due = w.collect(w.tickOf(now), due[:0])
+			// Rounded down: the ticks that have wholly passed, so no
+			// timer fires before its time.
+			due = w.collect(int64(now.Sub(w.start)/w.tick), due[:0])
 			for i, t := range due {
 				if next := t.fn(now); !next.IsZero() {
-					t.Schedule(next)
+					t.reschedule(next)
 				}
 				due[i] = nil
 			}

@@ -141,3 +141,31 @@ func BenchmarkScheduleAndFire(b *testing.B) {
 		timers[i%len(timers)].Schedule(time.Now().Add(time.Duration(i%100) * time.Millisecond))
 	}
 }
+
+// A timer stopped while its function runs stays stopped: what the function
+// returns does not schedule it again.
+func TestStopDuringTheFunctionSticks(t *testing.T) {
+	w := New(time.Millisecond)
+	defer w.Close()
+	var f fired
+	running, stopped := make(chan struct{}), make(chan struct{})
+	var tm *Timer
+	tm = w.NewTimer(func(now time.Time) time.Time {
+		f.record(0, now)
+		if len(f.times(0)) == 1 {
+			close(running)
+			<-stopped
+		}
+		return now.Add(time.Millisecond)
+	})
+	tm.Schedule(time.Now())
+	<-running
+	tm.Stop()
+	close(stopped)
+	marker := w.NewTimer(func(now time.Time) time.Time { f.record(1, now); return time.Time{} })
+	marker.Schedule(time.Now().Add(20 * time.Millisecond))
+	waitFor(t, "the marker fired", func() bool { return len(f.times(1)) == 1 })
+	if got := len(f.times(0)); got != 1 {
+		t.Fatalf("a timer stopped while running fired %d times", got)
+	}
+}
