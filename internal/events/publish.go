@@ -1,0 +1,117 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/nats-io/nuid"
+
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// Store stores one event of a room and returns its sequence; msgID makes a
+// retry idempotent. bus.Bus is one.
+type Store interface {
+	Publish(ctx context.Context, r wire.Room, payload []byte, msgID string) (uint64, error)
+}
+
+// Publisher publishes the pool and workflow events to their rooms
+// (pool:<pool_id>, workflow:<workflow_id>), each with a message id of its
+// own, so a retry of the same call after a lost acknowledgement cannot
+// store it twice.
+type Publisher struct {
+	store Store
+}
+
+// NewPublisher returns a Publisher storing through s. It is safe for
+// concurrent use.
+func NewPublisher(s Store) *Publisher {
+	return &Publisher{store: s}
+}
+
+// WorkerStatusChanged publishes worker.status_changed to pool:<pool>.
+func (p *Publisher) WorkerStatusChanged(ctx context.Context, d WorkerStatus) (uint64, error) {
+	return p.publish(ctx, "pool", d.PoolID, WorkerStatusChanged, d)
+}
+
+// TaskAssigned publishes task.assigned to pool:<pool>.
+func (p *Publisher) TaskAssigned(ctx context.Context, d TaskAssignment) (uint64, error) {
+	return p.publish(ctx, "pool", d.PoolID, TaskAssigned, flatten(d.Metadata, map[string]any{
+		"task_id": d.TaskID, "worker_id": d.WorkerID, "pool_id": d.PoolID, "timestamp": stamp(d.Timestamp),
+	}))
+}
+
+// PoolScaling publishes pool.scaling to pool:<pool>.
+func (p *Publisher) PoolScaling(ctx context.Context, d Scaling) (uint64, error) {
+	return p.publish(ctx, "pool", d.PoolID, PoolScaling, flatten(d.Details, map[string]any{
+		"pool_id": d.PoolID, "event_type": d.EventType, "timestamp": stamp(d.Timestamp),
+	}))
+}
+
+// PoolStatusChanged publishes pool.status_changed to pool:<pool>.
+func (p *Publisher) PoolStatusChanged(ctx context.Context, d PoolStatus) (uint64, error) {
+	return p.publish(ctx, "pool", d.PoolID, PoolStatusChanged, d)
+}
+
+// WorkflowStarted publishes workflow.started to workflow:<id>.
+func (p *Publisher) WorkflowStarted(ctx context.Context, d WorkflowStart) (uint64, error) {
+	return p.publish(ctx, "workflow", d.WorkflowID, WorkflowStarted, d)
+}
+
+// WorkflowStageCompleted publishes workflow.stage_completed to workflow:<id>.
+func (p *Publisher) WorkflowStageCompleted(ctx context.Context, d WorkflowStage) (uint64, error) {
+	return p.publish(ctx, "workflow", d.WorkflowID, WorkflowStageCompleted, d)
+}
+
+// WorkflowCompleted publishes workflow.completed to workflow:<id>.
+func (p *Publisher) WorkflowCompleted(ctx context.Context, d WorkflowResult) (uint64, error) {
+	return p.publish(ctx, "workflow", d.WorkflowID, WorkflowCompleted, d)
+}
+
+// WorkflowFailed publishes workflow.failed to workflow:<id>.
+func (p *Publisher) WorkflowFailed(ctx context.Context, d WorkflowFailure) (uint64, error) {
+	return p.publish(ctx, "workflow", d.WorkflowID, WorkflowFailed, d)
+}
+
+// payload is what a worker publishes (PROTOCOL.md section 2).
+type payload struct {
+	Event string `json:"event"`
+	Data  any    `json:"data"`
+}
+
+// publish stores event with data in room kind:id.
+func (p *Publisher) publish(ctx context.Context, kind, id, event string, data any) (uint64, error) {
+	r, err := wire.ParseRoom(kind + ":" + id)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", event, err)
+	}
+	b, err := json.Marshal(payload{Event: event, Data: data})
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", event, err)
+	}
+	seq, err := p.store.Publish(ctx, r, b, nuid.Next())
+	if err != nil {
+		return 0, fmt.Errorf("%s to %s: %w", event, r, err)
+	}
+	return seq, nil
+}
+
+// flatten puts extra's fields beside fixed's, which win a clash: the
+// named fields are what monitors read.
+func flatten(extra, fixed map[string]any) map[string]any {
+	out := make(map[string]any, len(extra)+len(fixed))
+	maps.Copy(out, extra)
+	maps.Copy(out, fixed)
+	return out
+}
+
+// stamp is a time as the events carry it: RFC 3339 in UTC, now when zero.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		t = time.Now()
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}

@@ -1,0 +1,123 @@
+package events_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/events"
+	"github.com/roomcast/roomcast/internal/metrics"
+	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// newBus is a bus on a real embedded NATS server with the stream made.
+func newBus(t *testing.T) *bus.Bus {
+	t.Helper()
+	ns := natstest.RunServer(t)
+	nc := natstest.Connect(t, ns.ClientURL())
+	b, err := bus.New(nc, bus.Options{Logger: natstest.Quiet, Metrics: metrics.NewUnregistered()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	if err := b.EnsureStream(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// stored reads back the event stored at seq in room r.
+func stored(t *testing.T, b *bus.Bus, r string, seq uint64) (string, map[string]any) {
+	t.Helper()
+	var got *wire.Event
+	_, err := b.Replay(t.Context(), wire.MustRoom(r), seq-1, seq, func(ev *wire.Event) error {
+		got = ev
+		return nil
+	})
+	if err != nil || got == nil || got.Seq != seq {
+		t.Fatalf("read back %s seq %d: %+v, %v", r, seq, got, err)
+	}
+	var data map[string]any
+	if err := json.Unmarshal(got.Data, &data); err != nil {
+		t.Fatalf("data %s: %v", got.Data, err)
+	}
+	return got.Name, data
+}
+
+// Every event of PROTOCOL.md section 2 is stored in its room, under its
+// name, with the fields monitors read; extra fields sit beside them and
+// never replace them.
+func TestEveryEventIsStoredWithItsShape(t *testing.T) {
+	b := newBus(t)
+	p := events.NewPublisher(b)
+	ctx := t.Context()
+	at := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	cases := []struct {
+		room, event string
+		publish     func() (uint64, error)
+		want        map[string]any
+	}{
+		{"pool:p1", events.WorkerStatusChanged, func() (uint64, error) {
+			return p.WorkerStatusChanged(ctx, events.WorkerStatus{WorkerID: "w1", Status: events.StatusBusy, PoolID: "p1"})
+		}, map[string]any{"worker_id": "w1", "status": "busy", "pool_id": "p1"}},
+		{"pool:p1", events.TaskAssigned, func() (uint64, error) {
+			return p.TaskAssigned(ctx, events.TaskAssignment{TaskID: "t9", WorkerID: "w1", PoolID: "p1", Timestamp: at,
+				Metadata: map[string]any{"priority": "high", "task_id": "clash"}})
+		}, map[string]any{"task_id": "t9", "worker_id": "w1", "pool_id": "p1", "timestamp": "2026-12-01T08:00:00Z", "priority": "high"}},
+		{"pool:p1", events.PoolScaling, func() (uint64, error) {
+			return p.PoolScaling(ctx, events.Scaling{PoolID: "p1", EventType: events.ScaledUp, Timestamp: at,
+				Details: map[string]any{"from": 2.0, "to": 4.0}})
+		}, map[string]any{"pool_id": "p1", "event_type": "scaled_up", "timestamp": "2026-12-01T08:00:00Z", "from": 2.0, "to": 4.0}},
+		{"pool:p1", events.PoolStatusChanged, func() (uint64, error) {
+			return p.PoolStatusChanged(ctx, events.PoolStatus{PoolID: "p1", Status: events.PoolSnapshot{WorkerCount: 4, QueueSize: 17}})
+		}, map[string]any{"pool_id": "p1", "status": map[string]any{"worker_count": 4.0, "queue_size": 17.0}}},
+		{"workflow:w42", events.WorkflowStarted, func() (uint64, error) {
+			return p.WorkflowStarted(ctx, events.WorkflowStart{WorkflowID: "w42", Adapter: "llm", Prompt: "sum it up"})
+		}, map[string]any{"workflow_id": "w42", "adapter": "llm", "prompt": "sum it up"}},
+		{"workflow:w42", events.WorkflowStageCompleted, func() (uint64, error) {
+			return p.WorkflowStageCompleted(ctx, events.WorkflowStage{WorkflowID: "w42", StageName: "plan"})
+		}, map[string]any{"workflow_id": "w42", "stage_name": "plan"}},
+		{"workflow:w42", events.WorkflowCompleted, func() (uint64, error) {
+			return p.WorkflowCompleted(ctx, events.WorkflowResult{WorkflowID: "w42", Result: map[string]any{"ok": true}})
+		}, map[string]any{"workflow_id": "w42", "result": map[string]any{"ok": true}}},
+		{"workflow:w42", events.WorkflowFailed, func() (uint64, error) {
+			return p.WorkflowFailed(ctx, events.WorkflowFailure{WorkflowID: "w42", Error: "timeout"})
+		}, map[string]any{"workflow_id": "w42", "error": "timeout"}},
+	}
+	var last uint64
+	for _, c := range cases {
+		seq, err := c.publish()
+		if err != nil {
+			t.Fatalf("%s: %v", c.event, err)
+		}
+		if seq <= last {
+			t.Fatalf("%s: seq %d after %d", c.event, seq, last)
+		}
+		last = seq
+		name, data := stored(t, b, c.room, seq)
+		if name != c.event {
+			t.Fatalf("seq %d stored as %q, want %q", seq, name, c.event)
+		}
+		got, _ := json.Marshal(data)
+		want, _ := json.Marshal(c.want)
+		if string(got) != string(want) {
+			t.Fatalf("%s data %s, want %s", c.event, got, want)
+		}
+	}
+}
+
+// An id that makes no valid room is refused before anything is stored.
+func TestBadIDsAreRefused(t *testing.T) {
+	b := newBus(t)
+	p := events.NewPublisher(b)
+	for _, id := range []string{"", "has space", "a.b", "x>"} {
+		_, err := p.WorkerStatusChanged(context.Background(), events.WorkerStatus{WorkerID: "w", Status: "idle", PoolID: id})
+		if err == nil || !strings.Contains(err.Error(), events.WorkerStatusChanged) {
+			t.Fatalf("pool id %q: err %v, want a refusal naming the event", id, err)
+		}
+	}
+}
