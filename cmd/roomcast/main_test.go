@@ -40,6 +40,10 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"tail"},
 		{"tail", "pool:>"},
 		{"tail", "--since", "x", "pool:p1"},
+		{"demo", "--rate", "-1"},
+		{"demo", "--pools", "0"},
+		{"demo", "--workers", "5000"},
+		{"demo", "extra"},
 	} {
 		code, _, stderr := runCmd(t.Context(), "", args...)
 		if code != 2 || stderr == "" {

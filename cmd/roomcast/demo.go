@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/demo"
+	"github.com/roomcast/roomcast/internal/events"
+	"github.com/roomcast/roomcast/internal/metrics"
+)
+
+func runDemo(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "demo", "")
+	natsURL := fs.String("nats", nats.DefaultURL, "NATS URLs, comma-separated (serve's embedded NATS listens on "+nats.DefaultURL+")")
+	prefix := fs.String("subject-prefix", bus.DefaultPrefix, "NATS subject prefix")
+	var cfg demo.Config
+	fs.IntVar(&cfg.Pools, "pools", demo.DefaultPools, "pools p1..pN, rooms pool:p1..")
+	fs.IntVar(&cfg.Workers, "workers", demo.DefaultWorkers, "workers per pool at the start")
+	fs.IntVar(&cfg.Workflows, "workflows", demo.DefaultWorkflows, "workflows running at once, rooms workflow:w1..")
+	fs.Float64Var(&cfg.Rate, "rate", demo.DefaultRate, "events per second over everything")
+	fs.IntVar(&cfg.Events, "events", 0, "stop after this many events (0: until interrupted)")
+	if err := parseFlags(fs, env, args, nil); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected arguments %q", fs.Args())
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageError{err}
+	}
+	if cfg.Pools == 0 || cfg.Workers == 0 || cfg.Rate == 0 {
+		return usagef("--pools, --workers and --rate must be positive")
+	}
+	nc, err := nats.Connect(*natsURL, nats.Name("roomcast demo"), nats.Timeout(10*time.Second))
+	if err != nil {
+		return fmt.Errorf("connect to NATS %s: %w", *natsURL, err)
+	}
+	defer nc.Close()
+	b, err := bus.New(nc, bus.Options{Prefix: *prefix, Logger: slog.New(slog.DiscardHandler), Metrics: metrics.NewUnregistered()})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	fmt.Fprintf(env.stderr, "publishing a simulated pool system to %s at %v events/s: rooms pool:p1..p%d, workflow:w1..; watch with `roomcast tail pool:p1` or the dashboard\n",
+		*natsURL, cfg.Rate, cfg.Pools)
+	var stats demo.Stats
+	err = demo.Run(ctx, cfg, events.NewPublisher(b), &stats)
+	printDemoStats(env, &stats)
+	return err
+}
+
+// printDemoStats prints how many events of each kind were published.
+func printDemoStats(env *environment, stats *demo.Stats) {
+	counts := stats.Counts()
+	names := make([]string, 0, len(counts))
+	for name := range counts {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fmt.Fprintf(env.stdout, "%-26s %d\n", name, counts[name])
+	}
+}
