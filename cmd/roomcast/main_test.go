@@ -74,14 +74,14 @@ func TestPublishShowsUpInTail(t *testing.T) {
 		t.Fatalf("publish: exit %d: %s", code, stderr)
 	}
 	seq := strings.TrimSpace(stdout)
-	waitOutput(t, &out, "pool:demo  #"+seq+"  worker.status_changed  {\"worker_id\":\"w1\",\"status\":\"busy\",\"pool_id\":\"demo\"}")
+	waitOutput(t, &out, "pool:demo  #"+seq+"  worker.status_changed     w1            busy")
 
 	// Data from standard input.
 	code, _, stderr = runCmd(t.Context(), `{"n":2}`, "publish", "--nats", srv.NATSURL(), "pool:demo", "task.assigned", "-")
 	if code != 0 {
 		t.Fatalf("publish from stdin: exit %d: %s", code, stderr)
 	}
-	waitOutput(t, &out, `task.assigned  {"n":2}`)
+	waitOutput(t, &out, `task.assigned             {"n":2}`) // no task fields: the raw data
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("tail exit %d: %s", code, errb.String())

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/roomcast/roomcast/internal/client"
 	"github.com/roomcast/roomcast/internal/config"
+	"github.com/roomcast/roomcast/internal/events"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -35,7 +37,8 @@ func runTail(ctx context.Context, env *environment, args []string) error {
 	if len(urls) == 0 {
 		urls = config.List{"ws://127.0.0.1:8690"}
 	}
-	t := &tailer{env: env, urls: urls, json: *asJSON, last: make(map[string]uint64), token: *token, compress: *compress}
+	t := &tailer{env: env, urls: urls, json: *asJSON, last: make(map[string]uint64), token: *token, compress: *compress,
+		colour: colourFor(env.stdout, env.getenv)}
 	for _, a := range fs.Args() {
 		r, err := wire.ParseRoom(a)
 		if err != nil {
@@ -56,11 +59,12 @@ func runTail(ctx context.Context, env *environment, args []string) error {
 // tailer prints rooms' events and, when the connection drops, reconnects
 // (to the next URL) and resumes each room after the last seq it printed.
 type tailer struct {
-	env   *environment
-	urls  []string
-	rooms []string
-	json  bool
-	token string
+	env    *environment
+	urls   []string
+	rooms  []string
+	json   bool
+	colour bool // states coloured: standard output is a terminal
+	token  string
 	// compress offers permessage-deflate.
 	compress bool
 	last     map[string]uint64 // room → last seq printed; absent: live only
@@ -188,24 +192,32 @@ func (t *tailer) print(m wire.Message) error {
 		_, err = fmt.Fprintf(t.env.stdout, "%s\n", b)
 		return err
 	}
-	return printHuman(t.env.stdout, m)
+	return printHuman(t.env.stdout, m, t.colour)
 }
 
-// printHuman writes one event as a person reads it:
-// `10:00:00.123  pool:p1  #1042  worker.status_changed  {"worker_id":"w1"}`.
-func printHuman(w io.Writer, m wire.Message) error {
+// printHuman writes one event as a person reads it: time, room, seq, event
+// and its main fields (see events.Summary):
+// `10:00:00.123  pool:p1  #1042  worker.status_changed  w1            busy`.
+func printHuman(w io.Writer, m wire.Message, colour bool) error {
 	ts := m.TS
 	if t, err := time.Parse(time.RFC3339Nano, m.TS); err == nil {
 		ts = t.Local().Format("15:04:05.000")
-	}
-	data := string(m.Data)
-	if data == "" {
-		data = "{}"
 	}
 	if m.Room == "" { // server notices such as server.draining
 		_, err := fmt.Fprintf(w, "%-12s  %s\n", ts, m.Event)
 		return err
 	}
-	_, err := fmt.Fprintf(w, "%-12s  %s  #%d  %s  %s\n", ts, m.Room, m.Seq, m.Event, data)
+	_, err := fmt.Fprintf(w, "%-12s  %s  #%d  %-24s  %s\n", ts, m.Room, m.Seq, m.Event, events.Summary(m.Event, m.Data, colour))
 	return err
+}
+
+// colourFor reports whether output to w should be coloured: w is a
+// terminal and NO_COLOR (no-color.org) is not set.
+func colourFor(w io.Writer, getenv func(string) string) bool {
+	f, ok := w.(*os.File)
+	if !ok || getenv("NO_COLOR") != "" {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
