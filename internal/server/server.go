@@ -72,8 +72,8 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.m = metrics.New(s.reg, cfg.ServerName)
 
-	if s.adminLn, err = net.Listen("tcp", cfg.AdminAddr()); err != nil {
-		return nil, fmt.Errorf("admin listener: %w", err)
+	if s.adminLn, err = listen("admin listener (--admin-listen)", cfg.AdminAddr()); err != nil {
+		return nil, err
 	}
 	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	s.goRun(func() { _ = s.admin.Serve(s.adminLn) })
@@ -158,9 +158,9 @@ func (s *Server) listenWS() (net.Listener, error) {
 		}
 		cfg = r.Config()
 	}
-	ln, err := net.Listen("tcp", s.cfg.Listen)
+	ln, err := listen("WebSocket listener (--listen)", s.cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("WebSocket listener: %w", err)
+		return nil, err
 	}
 	if cfg != nil {
 		ln = tls.NewListener(ln, cfg)
