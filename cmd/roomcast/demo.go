@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sort"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/roomcast/roomcast/internal/bus"
 	"github.com/roomcast/roomcast/internal/demo"
 	"github.com/roomcast/roomcast/internal/events"
-	"github.com/roomcast/roomcast/internal/metrics"
 )
 
 func runDemo(ctx context.Context, env *environment, args []string) error {
@@ -37,16 +35,11 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	if cfg.Pools == 0 || cfg.Workers == 0 || cfg.Rate == 0 {
 		return usagef("--pools, --workers and --rate must be positive")
 	}
-	nc, err := nats.Connect(*natsURL, nats.Name("roomcast demo"), nats.Timeout(10*time.Second))
-	if err != nil {
-		return fmt.Errorf("connect to NATS %s: %w", *natsURL, err)
-	}
-	defer nc.Close()
-	b, err := bus.New(nc, bus.Options{Prefix: *prefix, Logger: slog.New(slog.DiscardHandler), Metrics: metrics.NewUnregistered()})
+	b, closeBus, err := publishingBus(*natsURL, *prefix, "roomcast demo", 10*time.Second)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
+	defer closeBus()
 	fmt.Fprintf(env.stderr, "publishing a simulated pool system to %s at %v events/s: rooms pool:p1..p%d, workflow:w1..; watch with `roomcast tail pool:p1` or the dashboard\n",
 		*natsURL, cfg.Rate, cfg.Pools)
 	var stats demo.Stats

@@ -44,15 +44,11 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	nc, err := nats.Connect(*natsURL, nats.Name("roomcast publish"), nats.Timeout(*timeout))
-	if err != nil {
-		return fmt.Errorf("connect to NATS %s: %w", *natsURL, err)
-	}
-	defer nc.Close()
-	b, err := bus.New(nc, bus.Options{Prefix: *prefix, Logger: slog.New(slog.DiscardHandler), Metrics: metrics.NewUnregistered()})
+	b, closeBus, err := publishingBus(*natsURL, *prefix, "roomcast publish", *timeout)
 	if err != nil {
 		return err
 	}
+	defer closeBus()
 	seq, err := b.Publish(ctx, room, payload, *msgID)
 	if err != nil {
 		return err
@@ -105,4 +101,22 @@ func stdinPiped(r io.Reader) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice == 0
+}
+
+// publishingBus connects to NATS for a command that publishes (publish,
+// demo) and returns the bus and the function that closes both.
+func publishingBus(natsURL, prefix, name string, timeout time.Duration) (*bus.Bus, func(), error) {
+	nc, err := nats.Connect(natsURL, nats.Name(name), nats.Timeout(timeout))
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to NATS %s: %w", natsURL, err)
+	}
+	b, err := bus.New(nc, bus.Options{Prefix: prefix, Logger: slog.New(slog.DiscardHandler), Metrics: metrics.NewUnregistered()})
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return b, func() {
+		b.Close()
+		nc.Close()
+	}, nil
 }

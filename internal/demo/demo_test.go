@@ -7,10 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/bus/bustest"
 	"github.com/roomcast/roomcast/internal/demo"
 	"github.com/roomcast/roomcast/internal/events"
-	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/wire"
 )
@@ -18,16 +17,7 @@ import (
 // The simulation publishes what it claims: a stream read of every room
 // finds each event it counted, by name, and every kind of event appears.
 func TestDemoPublishesWhatItCounts(t *testing.T) {
-	ns := natstest.RunServer(t)
-	nc := natstest.Connect(t, ns.ClientURL())
-	b, err := bus.New(nc, bus.Options{Logger: natstest.Quiet, Metrics: metrics.NewUnregistered()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	if err := b.EnsureStream(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	b := bustest.New(t)
 	var stats demo.Stats
 	cfg := demo.Config{Pools: 2, Workers: 4, Workflows: 2, Rate: 10_000, Events: 600, Seed: 7}
 	if err := demo.Run(t.Context(), cfg, events.NewPublisher(b), &stats); err != nil {
@@ -65,16 +55,7 @@ func TestDemoPublishesWhatItCounts(t *testing.T) {
 
 // Run stops when its context ends.
 func TestDemoStopsWithItsContext(t *testing.T) {
-	ns := natstest.RunServer(t)
-	nc := natstest.Connect(t, ns.ClientURL())
-	b, err := bus.New(nc, bus.Options{Logger: natstest.Quiet, Metrics: metrics.NewUnregistered()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	if err := b.EnsureStream(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	b := bustest.New(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	var stats demo.Stats

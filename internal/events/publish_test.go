@@ -8,27 +8,10 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/bus/bustest"
 	"github.com/roomcast/roomcast/internal/events"
-	"github.com/roomcast/roomcast/internal/metrics"
-	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/wire"
 )
-
-// newBus is a bus on a real embedded NATS server with the stream made.
-func newBus(t *testing.T) *bus.Bus {
-	t.Helper()
-	ns := natstest.RunServer(t)
-	nc := natstest.Connect(t, ns.ClientURL())
-	b, err := bus.New(nc, bus.Options{Logger: natstest.Quiet, Metrics: metrics.NewUnregistered()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	if err := b.EnsureStream(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // stored reads back the event stored at seq in room r.
 func stored(t *testing.T, b *bus.Bus, r string, seq uint64) (string, map[string]any) {
@@ -52,7 +35,7 @@ func stored(t *testing.T, b *bus.Bus, r string, seq uint64) (string, map[string]
 // name, with the fields monitors read; extra fields sit beside them and
 // never replace them.
 func TestEveryEventIsStoredWithItsShape(t *testing.T) {
-	b := newBus(t)
+	b := bustest.New(t)
 	p := events.NewPublisher(b)
 	ctx := t.Context()
 	at := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
@@ -112,7 +95,7 @@ func TestEveryEventIsStoredWithItsShape(t *testing.T) {
 
 // An id that makes no valid room is refused before anything is stored.
 func TestBadIDsAreRefused(t *testing.T) {
-	b := newBus(t)
+	b := bustest.New(t)
 	p := events.NewPublisher(b)
 	for _, id := range []string{"", "has space", "a.b", "x>"} {
 		_, err := p.WorkerStatusChanged(context.Background(), events.WorkerStatus{WorkerID: "w", Status: "idle", PoolID: id})
