@@ -89,30 +89,22 @@ func (p *publisher) run(ctx context.Context) publishResult {
 		ackErrors = p.collect(ctx, futures, res.acked)
 	}()
 
-	total := p.cfg.events()
-	counters := make([]uint64, p.cfg.Rooms)
 	res.start = time.Now()
-publish:
-	for i := range total {
-		due := res.start.Add(time.Duration(float64(i) * float64(time.Second) / p.cfg.Rate))
-		if !sleepUntil(ctx, due) {
-			break
-		}
-		room := int(i % int64(p.cfg.Rooms))
-		counters[room]++
-		f, err := p.js.PublishAsync(p.subjects[room], tickPayload(time.Now().UnixNano(), counters[room]))
+	p.paced(ctx, res.start, func(room int, payload []byte) bool {
+		f, err := p.js.PublishAsync(p.subjects[room], payload)
 		if err != nil {
 			p.tally.add("publish", fmt.Errorf("%s: %w", p.subjects[room], err))
 			res.errors++
-			continue
+			return true
 		}
 		select {
 		case futures <- pending{f: f, room: room}: // blocks while MaxInFlight wait
+			return true
 		case <-ctx.Done():
 			res.errors++
-			break publish
+			return false
 		}
-	}
+	})
 	res.sent = time.Now()
 	close(futures)
 	<-collected
@@ -125,23 +117,16 @@ publish:
 func (p *publisher) runCore(ctx context.Context) publishResult {
 	res := publishResult{acked: make([]int64, p.cfg.Rooms)}
 	sent := make([]int64, p.cfg.Rooms)
-	total := p.cfg.events()
-	counters := make([]uint64, p.cfg.Rooms)
 	res.start = time.Now()
-	for i := range total {
-		due := res.start.Add(time.Duration(float64(i) * float64(time.Second) / p.cfg.Rate))
-		if !sleepUntil(ctx, due) {
-			break
-		}
-		room := int(i % int64(p.cfg.Rooms))
-		counters[room]++
-		if err := p.nc.Publish(p.subjects[room], tickPayload(time.Now().UnixNano(), counters[room])); err != nil {
+	p.paced(ctx, res.start, func(room int, payload []byte) bool {
+		if err := p.nc.Publish(p.subjects[room], payload); err != nil {
 			p.tally.add("publish", fmt.Errorf("%s: %w", p.subjects[room], err))
 			res.errors++
-			continue
+			return true
 		}
 		sent[room]++
-	}
+		return true
+	})
 	res.sent = time.Now()
 	if err := p.nc.FlushTimeout(ackTimeout); err != nil {
 		p.tally.add("publish", fmt.Errorf("flush: %w", err))
@@ -152,6 +137,23 @@ func (p *publisher) runCore(ctx context.Context) publishResult {
 	}
 	copy(res.acked, sent)
 	return res
+}
+
+// paced calls send with each event of the run at its time from start, the
+// rooms in turn, each event carrying its room's next counter, until the
+// run's events are sent, ctx ends or send returns false.
+func (p *publisher) paced(ctx context.Context, start time.Time, send func(room int, payload []byte) bool) {
+	counters := make([]uint64, p.cfg.Rooms)
+	for i := range p.cfg.events() {
+		if !sleepUntil(ctx, start.Add(time.Duration(float64(i)*float64(time.Second)/p.cfg.Rate))) {
+			return
+		}
+		room := int(i % int64(p.cfg.Rooms))
+		counters[room]++
+		if !send(room, tickPayload(time.Now().UnixNano(), counters[room])) {
+			return
+		}
+	}
 }
 
 // collect waits for each acknowledgement in publishing order, counting the
