@@ -68,9 +68,6 @@ func (w *Wheel) Close() {
 	<-w.done
 }
 
-// Tick is the wheel's precision.
-func (w *Wheel) Tick() time.Duration { return w.tick }
-
 // NewTimer returns a timer that calls fn when due, on the wheel's
 // goroutine, with the time; fn returns when the timer is next due, or the
 // zero time to stop. fn must be quick and must not block: every timer of
