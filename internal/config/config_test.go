@@ -160,6 +160,28 @@ func TestBadNATSURLIsNotQuoted(t *testing.T) {
 	}
 }
 
+// --dashboard is on by default and turned off by flag or ROOMCAST_DASHBOARD.
+func TestDashboardSetting(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want bool
+	}{
+		{nil, nil, true},
+		{[]string{"--dashboard=false"}, nil, false},
+		{nil, map[string]string{"ROOMCAST_DASHBOARD": "false"}, false},
+		{[]string{"--dashboard"}, map[string]string{"ROOMCAST_DASHBOARD": "false"}, true},
+	} {
+		c, err := parseServe(t, tc.args, tc.env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Dashboard != tc.want {
+			t.Errorf("args %v env %v: dashboard %v, want %v", tc.args, tc.env, c.Dashboard, tc.want)
+		}
+	}
+}
+
 // --compression is off by default and set by flag or ROOMCAST_COMPRESSION.
 func TestCompressionSetting(t *testing.T) {
 	for _, tc := range []struct {

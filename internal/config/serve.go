@@ -45,6 +45,7 @@ type Serve struct {
 	DrainDelay        time.Duration
 	Pprof             bool
 	Compression       bool
+	Dashboard         bool
 
 	Auth     Auth
 	NATSAuth NATSAuth
@@ -103,6 +104,7 @@ func RegisterServe(fs *flag.FlagSet) *Serve {
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "on shutdown, how long /readyz says 503 before the listener closes, so load balancers stop sending clients first")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve /debug/pprof/ on the admin listener")
 	fs.BoolVar(&c.Compression, "compression", false, "accept permessage-deflate (RFC 7692) from clients that offer it, without context takeover: each event is compressed once per room and shared by every member that negotiated it")
+	fs.BoolVar(&c.Dashboard, "dashboard", true, "serve the live web dashboard to plain HTTP requests on the WebSocket listener (GET /); upgrades on / work either way")
 	c.Auth.register(fs)
 	c.NATSAuth.register(fs)
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) of the WebSocket listener: serve wss://; reloaded when the file changes")

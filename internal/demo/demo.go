@@ -19,7 +19,7 @@ import (
 type Config struct {
 	Pools     int     // pools p1..pN, each a room pool:pN
 	Workers   int     // workers per pool at the start
-	Workflows int     // workflows running at once, each a room workflow:wN
+	Workflows int     // workflows w1..wN, each a room workflow:wN, run after run
 	Rate      float64 // events per second over everything
 	Events    int     // stop after this many events; 0: until ctx ends
 	Seed      uint64  // of the random choices; 0 takes the time

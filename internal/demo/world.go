@@ -15,7 +15,6 @@ type world struct {
 	rng     *rand.Rand
 	pools   []*pool
 	flows   []*flow
-	flowSeq int
 	pending []event // events that follow from the last one, sent first
 }
 
@@ -56,8 +55,10 @@ func newWorld(cfg Config) *world {
 			w.pending = append(w.pending, w.workerStatus(pl, wk))
 		}
 	}
-	for range cfg.Workflows {
-		w.pending = append(w.pending, w.startFlow())
+	for i := range cfg.Workflows {
+		fl := &flow{id: fmt.Sprintf("w%d", i+1)}
+		w.flows = append(w.flows, fl)
+		w.pending = append(w.pending, w.startFlow(fl))
 	}
 	return w
 }
@@ -138,7 +139,8 @@ func (w *world) scale(pl *pool) event {
 	return w.scaling(pl, events.WorkerRemoved, map[string]any{"worker_id": wk.id})
 }
 
-// stepFlow completes a workflow's next stage, or ends it and starts another.
+// stepFlow completes a workflow's next stage, or ends its run and starts
+// the next.
 func (w *world) stepFlow() event {
 	i := w.rng.IntN(len(w.flows))
 	fl := w.flows[i]
@@ -150,8 +152,9 @@ func (w *world) stepFlow() event {
 			return err
 		}}
 	}
-	w.flows = append(w.flows[:i], w.flows[i+1:]...)
-	w.pending = append(w.pending, w.startFlow())
+	// The workflow runs again, in the same room: a dashboard watching
+	// workflow:w1 sees run after run.
+	w.pending = append(w.pending, w.startFlow(fl))
 	if w.rng.IntN(5) == 0 {
 		d := events.WorkflowFailure{WorkflowID: fl.id, Error: "adapter timed out"}
 		return event{events.WorkflowFailed, func(ctx context.Context, p *events.Publisher) error {
@@ -166,10 +169,9 @@ func (w *world) stepFlow() event {
 	}}
 }
 
-func (w *world) startFlow() event {
-	w.flowSeq++
-	fl := &flow{id: fmt.Sprintf("w%d", w.flowSeq)}
-	w.flows = append(w.flows, fl)
+// startFlow starts a run of fl from its first stage.
+func (w *world) startFlow(fl *flow) event {
+	fl.stage = 0
 	d := events.WorkflowStart{WorkflowID: fl.id, Adapter: "llm", Prompt: "summarise the pool's day"}
 	return event{events.WorkflowStarted, func(ctx context.Context, p *events.Publisher) error {
 		_, err := p.WorkflowStarted(ctx, d)

@@ -7,6 +7,7 @@ package edge
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net"
 	"sync"
@@ -39,6 +40,10 @@ type Options struct {
 	// Compression lets clients negotiate permessage-deflate (RFC 7692)
 	// without context takeover; off, the extension is never accepted.
 	Compression bool
+	// Pages answer plain HTTP requests on the WebSocket port ("/" is
+	// index.html): the dashboard. nil: such requests are refused as
+	// failed upgrades.
+	Pages fs.FS
 	// Available reports whether the bus can serve new subscriptions; nil
 	// means always.
 	Available func() bool
@@ -62,6 +67,7 @@ type Server struct {
 	drainedCh  chan struct{}                 // closed when the last connection ends while draining
 	handshakes *handshakeGate                // bounds the handshakes in progress
 	origins    originPolicy                  // which browser pages may connect
+	heads      headReaders                   // peek request heads when Pages are served
 
 	wg     sync.WaitGroup // accept loops and handshakes
 	nextID atomic.Uint64  // the last connection id given

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -76,6 +77,30 @@ func (s *Server) handshake(nc net.Conn) {
 	// accept (this goroutine starts right after it), so a client sending
 	// its request slowly, or not at all, holds its slot for at most this.
 	_ = nc.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
+	var rw io.ReadWriter = nc
+	if s.opts.Pages != nil {
+		br := s.heads.get(nc)
+		defer s.heads.put(br)
+		h, err := peekHead(br)
+		switch {
+		case err != nil:
+			s.log.Debug("handshake: request not read", "remote", nc.RemoteAddr().String(), "err", err)
+			_ = nc.Close()
+			return
+		case !h.websocket:
+			status, err := servePage(nc, s.opts.Pages, h)
+			s.log.Debug("page request", "remote", nc.RemoteAddr().String(), "method", h.method, "path", h.path, "status", status, "err", err)
+			_ = nc.Close()
+			return
+		}
+		rw = struct {
+			io.Reader
+			io.Writer
+		}{br, nc}
+		// Nothing is left in br for the connection to miss: a client
+		// sends nothing after its request until it has the answer (RFC
+		// 6455 section 4.1), as the upgrade's own buffer assumes too.
+	}
 	reserved := false
 	var origin, host string
 	var tok upgradeToken
@@ -108,7 +133,7 @@ func (s *Server) handshake(nc net.Conn) {
 			return nil
 		},
 	}
-	if _, err := u.Upgrade(nc); err != nil {
+	if _, err := u.Upgrade(rw); err != nil {
 		if reserved {
 			s.unreserve()
 		}

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"github.com/roomcast/roomcast/internal/bus"
 	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/conn"
+	"github.com/roomcast/roomcast/internal/dashboard"
 	"github.com/roomcast/roomcast/internal/edge"
 	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/netpoll"
@@ -119,6 +121,7 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 		Auth: verifier, AuthTimeout: cfg.Auth.Timeout,
 		AllowedOrigins: cfg.AllowedOrigins, Available: s.bus.Connected,
 		Compression: cfg.Compression,
+		Pages:       dashboardPages(cfg),
 	})
 	if s.wsLn, err = s.listenWS(); err != nil {
 		return nil, err
@@ -166,6 +169,15 @@ func (s *Server) listenWS() (net.Listener, error) {
 		ln = tls.NewListener(ln, cfg)
 	}
 	return ln, nil
+}
+
+// dashboardPages are the files served to plain HTTP requests on the
+// WebSocket listener: the dashboard, unless --dashboard=false.
+func dashboardPages(cfg *config.Serve) fs.FS {
+	if !cfg.Dashboard {
+		return nil
+	}
+	return dashboard.Files()
 }
 
 // WSAddr is the WebSocket listener's address.

@@ -1,0 +1,248 @@
+package dashboard_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/metrics"
+	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// browserWait bounds every wait on the page: generous, for two busy cores
+// running a browser, a node and the race detector.
+const browserWait = 45 * time.Second
+
+// chromium finds the browser: Debian's chromium, which .ci/run installs.
+// Without it the test cannot run; under CI=true that fails the run.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("no chromium on PATH: .ci/run installs Debian's chromium package")
+	}
+	t.Skip("no chromium on PATH (apt-get install chromium); CI=true makes this a failure")
+	return ""
+}
+
+// browse starts a headless browser for the test and returns its tab.
+func browse(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(t)),
+		chromedp.NoSandbox, // tests run as root, where the sandbox cannot start
+		chromedp.DisableGPU,
+		chromedp.WindowSize(1400, 1000),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	tab, cancelTab := chromedp.NewContext(alloc)
+	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc()
+	})
+	// The first Run starts the browser, which lives as long as that Run's
+	// context: it gets the tab's own, and the wait is bounded here.
+	started := make(chan error, 1)
+	go func() { started <- chromedp.Do(tab) }()
+	select {
+	case err := <-started:
+		if err != nil {
+			t.Fatalf("start chromium: %v", err)
+		}
+	case <-time.After(browserWait):
+		t.Fatalf("chromium did not start within %s", browserWait)
+	}
+	return tab
+}
+
+// run runs browser actions, bounded.
+func run(t *testing.T, tab context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tab, browserWait)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eval evaluates a script in the page, bounded, and returns its value.
+func eval[T any](t *testing.T, tab context.Context, script string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tab, browserWait)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](script))
+	if err != nil {
+		t.Fatalf("evaluate %.60q: %v", script, err)
+	}
+	return v
+}
+
+// pageState is what the page shows, read from its DOM.
+type pageState struct {
+	Conn   string      `json:"conn"`
+	Notice string      `json:"notice"`
+	Pool   *panelState `json:"pool"`
+	Flow   *panelState `json:"flow"`
+}
+
+type panelState struct {
+	State   string            `json:"state"`
+	Events  int               `json:"events"`
+	Seq     string            `json:"seq"`
+	Dupes   int               `json:"dupes"`
+	Tiles   map[string]string `json:"tiles"`
+	Tasks   []string          `json:"tasks"`
+	Queue   string            `json:"queue"`
+	Workers string            `json:"workers"`
+	Runs    []runState        `json:"runs"`
+}
+
+type runState struct {
+	ID      string   `json:"id"`
+	Outcome string   `json:"outcome"`
+	Stages  []string `json:"stages"`
+}
+
+// readPage is the script that reads pageState.
+const readPage = `(() => {
+  const panel = (room) => {
+    const p = document.querySelector('article[data-room="' + room + '"]');
+    if (!p) return null;
+    const text = (sel) => { const e = p.querySelector(sel); return e ? e.textContent : ""; };
+    return {
+      state: p.dataset.state || "", events: +(p.dataset.events || 0), seq: p.dataset.lastSeq || "",
+      dupes: +(p.dataset.dupes || 0),
+      tiles: Object.fromEntries([...p.querySelectorAll(".tile")].map((t) => [t.dataset.worker, t.dataset.status])),
+      tasks: [...p.querySelectorAll(".tasks li")].map((li) => li.dataset.task),
+      queue: text(".queue-size"), workers: text(".worker-count"),
+      runs: [...p.querySelectorAll(".run")].map((r) => ({ id: r.dataset.workflow, outcome: r.dataset.outcome,
+        stages: [...r.querySelectorAll(".stage")].map((s) => s.dataset.stage) })),
+    };
+  };
+  return { conn: document.getElementById("conn").dataset.state, notice: document.getElementById("notice").textContent,
+    pool: panel(%q), flow: panel(%q) };
+})()`
+
+// watch reads the page until cond accepts what it shows.
+func watch(t *testing.T, tab context.Context, poolRoom, flowRoom string, what string, cond func(pageState) error) pageState {
+	t.Helper()
+	var st pageState
+	natstest.WaitFor(t, browserWait, func() error {
+		ctx, cancel := context.WithTimeout(tab, 5*time.Second)
+		defer cancel()
+		var err error
+		if st, err = chromedp.Run(ctx, chromedp.Evaluate[pageState](fmt.Sprintf(readPage, poolRoom, flowRoom))); err != nil {
+			return err
+		}
+		if err := cond(st); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	})
+	return st
+}
+
+// publishingBus is a worker's view of the node's NATS: it stores events
+// and reads the stream back, the truth the page is held to.
+func publishingBus(t *testing.T, natsURL string) *bus.Bus {
+	t.Helper()
+	b, err := bus.New(natstest.Connect(t, natsURL), bus.Options{Logger: slog.New(slog.DiscardHandler), Metrics: metrics.NewUnregistered()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// truth is what the stream holds for a room, as the page should draw it.
+type truth struct {
+	events  int
+	lastSeq uint64
+	workers map[string]string // worker -> last status; removed workers absent
+	queue   int
+	runs    []runState // newest first
+}
+
+func readTruth(t *testing.T, b *bus.Bus, room string) truth {
+	t.Helper()
+	tr := truth{workers: map[string]string{}, queue: -1}
+	_, err := b.Replay(t.Context(), wire.MustRoom(room), 0, 1<<62, func(ev *wire.Event) error {
+		tr.events++
+		tr.lastSeq = ev.Seq
+		var d struct {
+			WorkerID   string `json:"worker_id"`
+			Status     any    `json:"status"`
+			EventType  string `json:"event_type"`
+			WorkflowID string `json:"workflow_id"`
+			StageName  string `json:"stage_name"`
+		}
+		if err := json.Unmarshal(ev.Data, &d); err != nil {
+			return err
+		}
+		switch ev.Name {
+		case "worker.status_changed":
+			tr.workers[d.WorkerID] = d.Status.(string)
+		case "pool.scaling":
+			if d.EventType == "worker_removed" {
+				delete(tr.workers, d.WorkerID)
+			} else if _, ok := tr.workers[d.WorkerID]; d.EventType == "worker_added" && !ok {
+				tr.workers[d.WorkerID] = "added"
+			}
+		case "pool.status_changed":
+			tr.queue = int(d.Status.(map[string]any)["queue_size"].(float64))
+		case "workflow.started":
+			tr.runs = append([]runState{{ID: d.WorkflowID, Outcome: "running", Stages: []string{}}}, tr.runs...)
+		case "workflow.stage_completed":
+			tr.runs[0].Stages = append(tr.runs[0].Stages, d.StageName)
+		case "workflow.completed":
+			tr.runs[0].Outcome = "completed"
+		case "workflow.failed":
+			tr.runs[0].Outcome = "failed"
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read %s: %v", room, err)
+	}
+	return tr
+}
+
+// screenshot saves the page as a PNG under the temp dir, kept after the
+// test (ROOMCAST_ARTIFACTS names another directory), and returns its path.
+func screenshot(t *testing.T, tab context.Context, name string) string {
+	t.Helper()
+	dir := os.Getenv("ROOMCAST_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "roomcast-artifacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(tab, browserWait)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+	return path
+}

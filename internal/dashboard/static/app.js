@@ -1,0 +1,196 @@
+// app.js: the dashboard page. It wires the link (link.js) to the views
+// (views.js) and the controls: the rooms a person picks, the recent ones,
+// the token, and what the connection is doing.
+import { Link } from "./link.js";
+import { viewFor } from "./views.js";
+
+const roomPattern = /^[a-z][a-z0-9_-]{0,31}:[A-Za-z0-9_-]{1,128}$/; // PROTOCOL.md section 1
+const recentLength = 8;
+const store = {
+  get(key, fallback) {
+    try { return JSON.parse(localStorage.getItem(key)) ?? fallback; } catch { return fallback; }
+  },
+  set(key, value) {
+    try { localStorage.setItem(key, JSON.stringify(value)); } catch { /* private mode: not kept */ }
+  },
+};
+
+const $ = (id) => document.getElementById(id);
+const panels = new Map(); // room name -> {article, view, room}
+const dirty = new Set();  // panels to draw
+let drawScheduled = false;
+let eventsThisSecond = 0;
+
+const link = new Link(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`, {
+  onState(state, text) {
+    $("conn").dataset.state = state;
+    $("conn").textContent = text;
+  },
+  onNotice: notice,
+  onRoom: roomChanged,
+  onEvent(room, msg) {
+    eventsThisSecond++;
+    const p = panels.get(room.name);
+    if (!p) return;
+    p.view.apply(msg);
+    markDirty(p);
+  },
+});
+
+function notice(text, kind) {
+  const n = $("notice");
+  n.hidden = false;
+  n.dataset.kind = kind;
+  n.textContent = text;
+  n.title = new Date().toLocaleTimeString([], { hour12: false });
+}
+
+// markDirty draws p at the next frame; a timer stands in when frames do
+// not come (a hidden tab), so the page is current when it is looked at.
+function markDirty(p) {
+  dirty.add(p);
+  if (drawScheduled) return;
+  drawScheduled = true;
+  const timer = setTimeout(draw, 250);
+  requestAnimationFrame(() => { clearTimeout(timer); draw(); });
+}
+
+function draw() {
+  if (!drawScheduled) return;
+  drawScheduled = false;
+  for (const p of dirty) {
+    p.view.render();
+    drawCounts(p);
+  }
+  dirty.clear();
+}
+
+function drawCounts(p) {
+  const r = p.room;
+  const a = p.article;
+  a.dataset.state = r.state;
+  a.dataset.events = r.events;
+  a.dataset.lastSeq = r.seq ?? "";
+  a.dataset.dupes = r.dupes;
+  a.querySelector(".state").textContent = r.state;
+  let counts = `${r.events} events · seq ${r.seq ?? "–"}`;
+  if (r.dupes > 0) counts += ` · ${r.dupes} duplicates dropped`;
+  a.querySelector(".counts").textContent = counts;
+  const err = a.querySelector(".panel-error");
+  err.hidden = !r.error;
+  err.textContent = r.error;
+  const side = document.querySelector(`#rooms li[data-room="${CSS.escape(r.name)}"] .seq`);
+  if (side) side.textContent = r.seq ?? "";
+}
+
+function roomChanged(room) {
+  let p = panels.get(room.name);
+  if (!p) p = addPanel(room);
+  markDirty(p);
+}
+
+function addPanel(room) {
+  const article = $("panel-tpl").content.firstElementChild.cloneNode(true);
+  article.dataset.room = room.name;
+  article.querySelector(".room-name").textContent = room.name;
+  article.querySelector(".close").addEventListener("click", () => unfollow(room.name));
+  const view = viewFor(room.name.split(":")[0], article.querySelector(".body"));
+  const p = { article, view, room };
+  panels.set(room.name, p);
+  $("welcome").hidden = true;
+  $("views").append(article);
+  drawRooms();
+  return p;
+}
+
+function follow(name, history) {
+  if (!roomPattern.test(name)) {
+    const e = $("room-error");
+    e.hidden = false;
+    e.textContent = `"${name}" is not a room: kind:id, such as pool:p1 (kind: a-z, 0-9, _ and -; id: letters, digits, _ and -)`;
+    return;
+  }
+  $("room-error").hidden = true;
+  link.follow(name, history);
+  remember(name);
+  store.set("roomcast.rooms", [...panels.keys()]);
+}
+
+function unfollow(name) {
+  link.unfollow(name);
+  const p = panels.get(name);
+  if (p) {
+    p.article.remove();
+    dirty.delete(p);
+    panels.delete(name);
+  }
+  $("welcome").hidden = panels.size > 0;
+  store.set("roomcast.rooms", [...panels.keys()]);
+  drawRooms();
+}
+
+function remember(name) {
+  const recent = [name, ...store.get("roomcast.recent", []).filter((r) => r !== name)].slice(0, recentLength);
+  store.set("roomcast.recent", recent);
+  drawRecent();
+}
+
+function drawRooms() {
+  const list = $("rooms");
+  if (panels.size === 0) {
+    list.replaceChildren(Object.assign(document.createElement("li"), { className: "empty", textContent: "none yet" }));
+    return;
+  }
+  list.replaceChildren(...[...panels.values()].map((p) => {
+    const li = document.createElement("li");
+    li.dataset.room = p.room.name;
+    const a = Object.assign(document.createElement("a"), { href: "#", textContent: p.room.name });
+    a.addEventListener("click", (e) => { e.preventDefault(); p.article.scrollIntoView({ behavior: "smooth" }); });
+    li.append(a, Object.assign(document.createElement("span"), { className: "seq", textContent: p.room.seq ?? "" }));
+    return li;
+  }));
+}
+
+function drawRecent() {
+  const list = $("recent");
+  list.replaceChildren(...store.get("roomcast.recent", []).filter((r) => roomPattern.test(r)).map((name) => {
+    const li = document.createElement("li");
+    const a = Object.assign(document.createElement("a"), { href: "#", textContent: name, title: "subscribe" });
+    a.addEventListener("click", (e) => { e.preventDefault(); follow(name, $("history").checked); });
+    li.append(a);
+    return li;
+  }));
+}
+
+$("room-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const input = $("room");
+  follow(input.value.trim(), $("history").checked);
+  input.value = "";
+});
+
+$("token-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const token = $("token").value;
+  try { sessionStorage.setItem("roomcast.token", token); } catch { /* not kept */ }
+  $("token-info").hidden = false;
+  $("token-info").textContent = token.trim() ? "token set for this tab" : "token cleared";
+  link.useToken(token);
+});
+
+setInterval(() => {
+  $("rate").textContent = `${eventsThisSecond} ev/s`;
+  eventsThisSecond = 0;
+}, 1000);
+
+// Rooms to start with: ?rooms=pool:p1,workflow:w1 (a link to share), or
+// those of the last visit. ?history=0 starts them live only.
+const params = new URLSearchParams(location.search);
+const history = params.get("history") !== "0";
+$("history").checked = history;
+const saved = sessionStorage.getItem("roomcast.token") ?? "";
+$("token").value = saved;
+drawRecent();
+const initial = params.has("rooms") ? params.get("rooms").split(",") : store.get("roomcast.rooms", []);
+for (const name of initial.map((r) => r.trim()).filter(Boolean)) follow(name, history);
+link.start(saved);

@@ -1,0 +1,305 @@
+// link.js: the page's one WebSocket to the node it was served by, the rooms
+// it follows, and the resume after every reconnection (PROTOCOL.md section
+// 3): each room remembers the last seq it was given and subscribes again
+// with it as since, so a dropped connection loses nothing and repeats
+// nothing. The link knows nothing of how events are drawn.
+
+const backoffFirst = 250;     // ms before the first reconnection attempt
+const backoffMax = 10000;     // ms, the longest wait between attempts
+const heartbeatEvery = 15000; // ms between application pings
+const heartbeatWait = 10000;  // ms a pong may take before the link is dead
+
+// Link states, shown by the page.
+export const State = {
+  connecting: "connecting",
+  live: "live",
+  reconnecting: "reconnecting",
+  token: "token",   // the node wants a (new) token: no retry until one is given
+};
+
+// A Link follows rooms over one WebSocket.
+// handlers: onState(state, text), onRoom(room), onEvent(room, msg),
+// onNotice(text, kind).
+export class Link {
+  constructor(url, handlers) {
+    this.url = url;
+    this.h = handlers;
+    this.rooms = new Map(); // name -> room (see follow)
+    this.token = "";
+    this.ws = null;
+    this.authed = false; // the open link's rooms may be subscribed
+    this.nextID = 0;
+    this.pending = new Map(); // request id -> what it was for
+    this.attempt = 0;
+    this.connectedOnce = false;
+    this.retryTimer = 0;
+    this.beatTimer = 0;
+    this.beatDeadline = 0;
+    this.resume = null; // {left, replayed, lost}: resubscriptions after a reconnection
+  }
+
+  // follow subscribes to a room; history asks for its retained events.
+  follow(name, history) {
+    if (this.rooms.has(name)) return this.rooms.get(name);
+    const room = {
+      name,
+      history,
+      seq: null,        // the last seq given (or the live start): the next since
+      floor: true,      // drop events at or below seq (off until a fresh stream answers)
+      state: "subscribing",
+      error: "",
+      events: 0,
+      dupes: 0,
+      replayed: 0,
+      recovered: true,
+    };
+    this.rooms.set(name, room);
+    this.h.onRoom(room);
+    if (this.isOpen() && this.authed) this.subscribe(room, false);
+    return room;
+  }
+
+  // unfollow unsubscribes from a room and forgets it.
+  unfollow(name) {
+    if (!this.rooms.delete(name)) return;
+    if (this.isOpen() && this.authed) this.send({ type: "request", event: "unsubscribe", id: this.id("u"), data: { channel: name } });
+  }
+
+  // useToken sets the token: sent at once when connected (a refresh),
+  // or used by the next connection.
+  useToken(token) {
+    this.token = token.trim();
+    if (this.isOpen()) {
+      if (this.token) this.authenticate();
+      return;
+    }
+    if (this.ws !== null) return; // connecting: opened() sends it
+    this.connectSoon(0);
+  }
+
+  // start connects, with token when one is given.
+  start(token) {
+    this.token = (token ?? "").trim();
+    this.connect();
+  }
+
+  isOpen() { return this.ws !== null && this.ws.readyState === WebSocket.OPEN; }
+
+  id(prefix) { return prefix + (++this.nextID); }
+
+  send(msg) { this.ws.send(JSON.stringify(msg)); }
+
+  connect() {
+    clearTimeout(this.retryTimer);
+    this.h.onState(this.connectedOnce ? State.reconnecting : State.connecting,
+      this.attempt > 0 ? `reconnecting (attempt ${this.attempt + 1})` : (this.connectedOnce ? "reconnecting" : "connecting"));
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch (e) {
+      this.closed(1006, String(e));
+      return;
+    }
+    this.ws = ws;
+    this.authed = false;
+    ws.onopen = () => this.opened();
+    ws.onmessage = (m) => this.received(m.data);
+    ws.onclose = (e) => { if (this.ws === ws) this.closed(e.code, e.reason); };
+  }
+
+  opened() {
+    this.heartbeat();
+    if (this.token) this.authenticate();
+    else this.subscribeAll();
+  }
+
+  authenticate() {
+    const id = this.id("a");
+    this.pending.set(id, { kind: "auth" });
+    this.send({ type: "request", event: "auth", id, data: { token: this.token } });
+  }
+
+  // subscribeAll subscribes to every room, after a (re)connection.
+  subscribeAll() {
+    const again = this.connectedOnce;
+    this.authed = true;
+    this.attempt = 0;
+    this.connectedOnce = true;
+    this.h.onState(State.live, "live");
+    const rooms = [...this.rooms.values()];
+    this.resume = again && rooms.length > 0 ? { left: rooms.length, replayed: 0, lost: 0 } : null;
+    for (const room of rooms) this.subscribe(room, again);
+  }
+
+  subscribe(room, resuming) {
+    const data = { channel: room.name };
+    if (room.seq !== null) data.since = room.seq;
+    else if (room.history) data.since = 0;
+    const id = this.id("s");
+    this.pending.set(id, { kind: "subscribe", room: room.name, resuming });
+    room.state = "subscribing";
+    this.h.onRoom(room);
+    this.send({ type: "request", event: "subscribe", id, data });
+  }
+
+  received(text) {
+    let msg;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      return; // the node sends JSON only; nothing to do with anything else
+    }
+    switch (msg.type) {
+      case "event": return this.event(msg);
+      case "response": return this.response(msg);
+      case "error": return this.error(msg);
+      case "pong": return this.pong();
+    }
+  }
+
+  event(msg) {
+    if (!msg.room) {
+      if (msg.event === "server.draining") this.h.onNotice("node draining: moving to another", "info");
+      return;
+    }
+    const room = this.rooms.get(msg.room);
+    if (!room) return; // unsubscribed while it was on its way
+    if (room.floor && room.seq !== null && msg.seq <= room.seq) {
+      room.dupes++; // never expected: the guarantee says each event once
+      this.h.onRoom(room);
+      return;
+    }
+    room.seq = msg.seq;
+    room.events++;
+    this.h.onEvent(room, msg);
+  }
+
+  response(msg) {
+    const req = this.pending.get(msg.id);
+    this.pending.delete(msg.id);
+    if (!req) return;
+    const d = msg.data || {};
+    if (req.kind === "auth") {
+      this.h.onNotice(`authenticated as ${d.user_id || "?"}` + (d.expires_at ? `, token valid until ${new Date(d.expires_at).toLocaleString()}` : ""), "info");
+      if (!this.authed) {
+        this.subscribeAll();
+        return;
+      }
+      // A token given on an open link: rooms it refused are tried again.
+      this.h.onState(State.live, "live");
+      for (const room of this.rooms.values()) if (room.state === "error") this.subscribe(room, false);
+      return;
+    }
+    const room = this.rooms.get(req.room);
+    if (!room || req.kind !== "subscribe") return;
+    // The response follows the replayed events and precedes the live
+    // ones: its seq is where live delivery starts.
+    if (room.seq === null || !room.floor || d.seq > room.seq) room.seq = d.seq;
+    room.floor = true;
+    room.state = "live";
+    room.error = "";
+    room.replayed = d.replayed || 0;
+    room.recovered = d.recovered !== false;
+    this.h.onRoom(room);
+    if (req.resuming && this.resume) this.resumed(room);
+    else if (room.replayed > 0) this.h.onNotice(`${room.name}: loaded ${room.replayed} retained events`, "info");
+  }
+
+  // resumed counts one room's resubscription; the last one tells.
+  resumed(room) {
+    const r = this.resume;
+    r.replayed += room.replayed;
+    if (!room.recovered) r.lost++;
+    if (--r.left > 0) return;
+    this.resume = null;
+    let text = `resumed (${r.replayed} missed event${r.replayed === 1 ? "" : "s"} replayed)`;
+    if (r.lost > 0) text += `, but ${r.lost} room${r.lost === 1 ? "" : "s"} lost events to retention`;
+    this.h.onNotice(text, r.lost > 0 ? "warn" : "info");
+  }
+
+  error(msg) {
+    const req = this.pending.get(msg.id);
+    this.pending.delete(msg.id);
+    const d = msg.data || {};
+    const text = `${d.code || "ERROR"}: ${d.message || "refused"}`;
+    if (req && req.kind === "auth") {
+      this.h.onState(State.token, "token refused");
+      this.h.onNotice(text, "warn");
+      return;
+    }
+    if (d.code === "UNAUTHENTICATED") this.h.onState(State.token, "needs a token");
+    const room = req && req.room ? this.rooms.get(req.room) : null;
+    if (!room) {
+      this.h.onNotice(text, "warn");
+      return;
+    }
+    room.state = "error";
+    room.error = text;
+    this.h.onRoom(room);
+    if (req.resuming && this.resume && --this.resume.left === 0) this.resume = null;
+  }
+
+  heartbeat() {
+    clearTimeout(this.beatTimer);
+    this.beatTimer = setTimeout(() => {
+      if (!this.isOpen()) return;
+      this.send({ type: "ping", id: this.id("p") });
+      this.beatDeadline = setTimeout(() => this.dead(), heartbeatWait);
+    }, heartbeatEvery);
+  }
+
+  pong() {
+    clearTimeout(this.beatDeadline);
+    this.heartbeat();
+  }
+
+  // dead gives up on a connection that answers nothing (a cut network
+  // sends no close): the browser's close handshake would wait for it.
+  dead() {
+    const ws = this.ws;
+    if (!ws) return;
+    this.ws = null;
+    ws.onclose = null;
+    ws.close();
+    this.closed(1006, "no answer to ping");
+  }
+
+  closed(code, reason) {
+    clearTimeout(this.beatTimer);
+    clearTimeout(this.beatDeadline);
+    this.ws = null;
+    this.authed = false;
+    this.pending.clear();
+    this.resume = null;
+    for (const room of this.rooms.values()) {
+      if (room.state !== "error") room.state = "subscribing";
+      if (code === 4010) room.floor = false; // a new stream: its seqs may start anywhere
+      this.h.onRoom(room);
+    }
+    switch (code) {
+      case 1008:
+        this.h.onState(State.token, this.token ? "token refused" : "needs a token");
+        this.h.onNotice(reason || "the node wants a token", "warn");
+        return;
+      case 4001:
+        this.h.onState(State.token, "token expired");
+        this.h.onNotice("the token expired: give a new one to go on", "warn");
+        return;
+      case 4010:
+        this.h.onNotice("the node's stream was recreated: its history before that is gone", "warn");
+        break;
+    }
+    // A draining node (1001) asks for a move at once; anything else backs
+    // off, exponentially with jitter, so a fleet of pages does not return
+    // in step.
+    const base = code === 1001 ? 100 : Math.min(backoffMax, backoffFirst * 2 ** this.attempt);
+    this.attempt++;
+    this.h.onState(State.reconnecting, `reconnecting (attempt ${this.attempt})`);
+    this.connectSoon(base * (0.5 + Math.random()));
+  }
+
+  connectSoon(delay) {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+}
