@@ -37,6 +37,9 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"publish", "pool:p1", "bad name", "{}"},
 		{"publish", "pool:p1", "e", "{not json"},
 		{"publish", "pool:p1", "e", "[1]"},
+		{"publish", "pool:p1", "worker.status_changed", `{"worker_id":"w1","pool_id":"p1"}`},
+		{"publish", "pool:p1", "worker.status_changed", `{"worker_id":"w1","status":"busy","pool_id":"p2"}`},
+		{"publish", "pool:p1", "pool.status_changed", `{"pool_id":"p1","status":3}`},
 		{"tail"},
 		{"tail", "pool:>"},
 		{"tail", "--since", "x", "pool:p1"},
@@ -77,11 +80,11 @@ func TestPublishShowsUpInTail(t *testing.T) {
 	waitOutput(t, &out, "pool:demo  #"+seq+"  worker.status_changed     w1            busy")
 
 	// Data from standard input.
-	code, _, stderr = runCmd(t.Context(), `{"n":2}`, "publish", "--nats", srv.NATSURL(), "pool:demo", "task.assigned", "-")
+	code, _, stderr = runCmd(t.Context(), `{"n":2}`, "publish", "--nats", srv.NATSURL(), "pool:demo", "custom.event", "-")
 	if code != 0 {
 		t.Fatalf("publish from stdin: exit %d: %s", code, stderr)
 	}
-	waitOutput(t, &out, `task.assigned             {"n":2}`) // no task fields: the raw data
+	waitOutput(t, &out, `custom.event              {"n":2}`) // not an event of PROTOCOL.md: the raw data
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("tail exit %d: %s", code, errb.String())

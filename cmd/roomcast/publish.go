@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nuid"
 
 	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/events"
 	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/wire"
 )
@@ -34,12 +34,12 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
-	payload, err := buildPayload(env, fs.Arg(1), fs.Args()[2:])
+	data, err := readData(env, fs.Args()[2:])
 	if err != nil {
 		return usageError{err}
 	}
-	if *msgID == "" {
-		*msgID = nuid.Next()
+	if _, err := events.Payload(room, fs.Arg(1), data); err != nil {
+		return usageError{err}
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -49,7 +49,7 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer closeBus()
-	seq, err := b.Publish(ctx, room, payload, *msgID)
+	seq, err := events.NewPublisher(b).Publish(ctx, room, fs.Arg(1), data, *msgID)
 	if err != nil {
 		return err
 	}
@@ -57,39 +57,20 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 	return nil
 }
 
-// buildPayload makes the worker payload of PROTOCOL.md section 2 from the
-// event name and the optional data argument ("-", or none with input piped:
-// read standard input).
-func buildPayload(env *environment, event string, rest []string) ([]byte, error) {
-	if err := wire.CheckEventName(event); err != nil {
-		return nil, err
-	}
-	var data []byte
+// readData reads the event's data: the argument, or standard input with
+// "-" or when input is piped; none is no data.
+func readData(env *environment, rest []string) (json.RawMessage, error) {
 	switch {
 	case len(rest) == 1 && rest[0] != "-":
-		data = []byte(rest[0])
+		return json.RawMessage(rest[0]), nil
 	case len(rest) == 1 || stdinPiped(env.stdin):
 		b, err := io.ReadAll(io.LimitReader(env.stdin, bus.DefaultMaxPayload+1))
 		if err != nil {
 			return nil, fmt.Errorf("read data from standard input: %w", err)
 		}
-		data = b
+		return b, nil
 	}
-	pl := wire.Payload{Event: event}
-	if len(data) > 0 {
-		if !json.Valid(data) {
-			return nil, fmt.Errorf("data is not valid JSON")
-		}
-		pl.Data = data
-	}
-	p, err := json.Marshal(pl)
-	if err != nil {
-		return nil, err
-	}
-	if _, _, err := wire.ParsePayload(p); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return nil, nil
 }
 
 // stdinPiped reports whether standard input is a pipe or file rather than a

@@ -76,6 +76,25 @@ func (p *Publisher) WorkflowFailed(ctx context.Context, d WorkflowFailure) (uint
 	return p.publish(ctx, "workflow", d.WorkflowID, WorkflowFailed, d)
 }
 
+// Publish stores event name with raw data in room r, as Payload builds
+// it, with
+// msgID (empty: a fresh one): `roomcast publish`'s way in, for events
+// given as text.
+func (p *Publisher) Publish(ctx context.Context, r wire.Room, name string, data json.RawMessage, msgID string) (uint64, error) {
+	b, err := Payload(r, name, data)
+	if err != nil {
+		return 0, err
+	}
+	if msgID == "" {
+		msgID = nuid.Next()
+	}
+	seq, err := p.store.Publish(ctx, r, b, msgID)
+	if err != nil {
+		return 0, fmt.Errorf("%s to %s: %w", name, r, err)
+	}
+	return seq, nil
+}
+
 // payload is what a worker publishes (PROTOCOL.md section 2).
 type payload struct {
 	Event string `json:"event"`

@@ -90,6 +90,31 @@ func TestEveryEventIsStoredWithItsShape(t *testing.T) {
 		if string(got) != string(want) {
 			t.Fatalf("%s data %s, want %s", c.event, got, want)
 		}
+		// The types and Check's table of shapes agree.
+		if err := events.Check(wire.MustRoom(c.room), name, got); err != nil {
+			t.Fatalf("%s as stored fails Check: %v", c.event, err)
+		}
+	}
+}
+
+// Publish, the way in for events given as text, checks them first and
+// stores them as given, under the message id given.
+func TestPublishChecksAndStoresRawEvents(t *testing.T) {
+	b := bustest.New(t)
+	p := events.NewPublisher(b)
+	if _, err := p.Publish(t.Context(), wire.MustRoom("pool:p1"), events.WorkerStatusChanged, json.RawMessage(`{"worker_id":"w1"}`), ""); err == nil {
+		t.Fatal("an event without its fields was stored")
+	}
+	data := json.RawMessage(`{"worker_id":"w1","status":"busy","pool_id":"p1","note":"x"}`)
+	seq, err := p.Publish(t.Context(), wire.MustRoom("pool:p1"), events.WorkerStatusChanged, data, "id-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := p.Publish(t.Context(), wire.MustRoom("pool:p1"), events.WorkerStatusChanged, data, "id-1"); err != nil || again != seq {
+		t.Fatalf("the same message id again: seq %d, %v; want %d (stored once)", again, err, seq)
+	}
+	if name, got := stored(t, b, "pool:p1", seq); name != events.WorkerStatusChanged || got["note"] != "x" {
+		t.Fatalf("stored %s %v", name, got)
 	}
 }
 
