@@ -94,10 +94,9 @@ func eval[T any](t *testing.T, tab context.Context, script string) T {
 
 // pageState is what the page shows, read from its DOM.
 type pageState struct {
-	Conn   string      `json:"conn"`
-	Notice string      `json:"notice"`
-	Pool   *panelState `json:"pool"`
-	Flow   *panelState `json:"flow"`
+	Conn   string                 `json:"conn"`
+	Notice string                 `json:"notice"`
+	Panels map[string]*panelState `json:"panels"` // by room; absent: no panel
 }
 
 type panelState struct {
@@ -105,6 +104,7 @@ type panelState struct {
 	Events  int               `json:"events"`
 	Seq     string            `json:"seq"`
 	Dupes   int               `json:"dupes"`
+	Error   string            `json:"error"`
 	Tiles   map[string]string `json:"tiles"`
 	Tasks   []string          `json:"tasks"`
 	Queue   string            `json:"queue"`
@@ -120,13 +120,11 @@ type runState struct {
 
 // readPage is the script that reads pageState.
 const readPage = `(() => {
-  const panel = (room) => {
-    const p = document.querySelector('article[data-room="' + room + '"]');
-    if (!p) return null;
+  const panel = (p) => {
     const text = (sel) => { const e = p.querySelector(sel); return e ? e.textContent : ""; };
     return {
       state: p.dataset.state || "", events: +(p.dataset.events || 0), seq: p.dataset.lastSeq || "",
-      dupes: +(p.dataset.dupes || 0),
+      dupes: +(p.dataset.dupes || 0), error: text(".panel-error"),
       tiles: Object.fromEntries([...p.querySelectorAll(".tile")].map((t) => [t.dataset.worker, t.dataset.status])),
       tasks: [...p.querySelectorAll(".tasks li")].map((li) => li.dataset.task),
       queue: text(".queue-size"), workers: text(".worker-count"),
@@ -135,18 +133,18 @@ const readPage = `(() => {
     };
   };
   return { conn: document.getElementById("conn").dataset.state, notice: document.getElementById("notice").textContent,
-    pool: panel(%q), flow: panel(%q) };
+    panels: Object.fromEntries([...document.querySelectorAll("article[data-room]")].map((p) => [p.dataset.room, panel(p)])) };
 })()`
 
 // watch reads the page until cond accepts what it shows.
-func watch(t *testing.T, tab context.Context, poolRoom, flowRoom string, what string, cond func(pageState) error) pageState {
+func watch(t *testing.T, tab context.Context, what string, cond func(pageState) error) pageState {
 	t.Helper()
 	var st pageState
 	natstest.WaitFor(t, browserWait, func() error {
 		ctx, cancel := context.WithTimeout(tab, 5*time.Second)
 		defer cancel()
 		var err error
-		if st, err = chromedp.Run(ctx, chromedp.Evaluate[pageState](fmt.Sprintf(readPage, poolRoom, flowRoom))); err != nil {
+		if st, err = chromedp.Run(ctx, chromedp.Evaluate[pageState](readPage)); err != nil {
 			return err
 		}
 		if err := cond(st); err != nil {
@@ -155,6 +153,16 @@ func watch(t *testing.T, tab context.Context, poolRoom, flowRoom string, what st
 		return nil
 	})
 	return st
+}
+
+// connIs accepts a page whose connection shows state.
+func connIs(state string) func(pageState) error {
+	return func(st pageState) error {
+		if st.Conn != state {
+			return fmt.Errorf("connection shown as %q, want %q", st.Conn, state)
+		}
+		return nil
+	}
 }
 
 // publishingBus is a worker's view of the node's NATS: it stores events

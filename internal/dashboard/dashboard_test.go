@@ -39,7 +39,7 @@ func TestDashboardFollowsAPoolAndResumesAfterACut(t *testing.T) {
 	}
 	run(t, tab, chromedp.Navigate("http://"+proxy.addr()+"/?rooms="+poolRoom+","+flowRoom))
 	pool, flow := readTruth(t, b, poolRoom), readTruth(t, b, flowRoom)
-	watch(t, tab, poolRoom, flowRoom, "history drawn", showsTruth(pool, flow))
+	watch(t, tab, "history drawn", showsTruth(pool, flow))
 	if len(pool.workers) < 190 { // the simulation scales the pool a little
 		t.Fatalf("the simulation left %d workers, want about 200", len(pool.workers))
 	}
@@ -53,31 +53,26 @@ func TestDashboardFollowsAPoolAndResumesAfterACut(t *testing.T) {
 		t.Fatal(err)
 	}
 	pool, flow = readTruth(t, b, poolRoom), readTruth(t, b, flowRoom)
-	watch(t, tab, poolRoom, flowRoom, "live events drawn", showsTruth(pool, flow))
+	watch(t, tab, "live events drawn", showsTruth(pool, flow))
 	long := eval[[]float64](t, tab, `window.longTasks`)
 	t.Logf("live at 50 events/s with %d workers: %d long tasks %v ms", len(pool.workers), len(long), long)
 
 	// Cut: the page must notice, and miss what is published meanwhile.
 	proxy.cut(true)
-	watch(t, tab, poolRoom, flowRoom, "reconnecting shown", func(st pageState) error {
-		if st.Conn != "reconnecting" {
-			return fmt.Errorf("connection shown as %q", st.Conn)
-		}
-		return nil
-	})
+	watch(t, tab, "reconnecting shown", connIs("reconnecting"))
 	missed := publishWhileCut(t, pub)
 	proxy.allow()
 	pool, flow = readTruth(t, b, poolRoom), readTruth(t, b, flowRoom)
 	want := fmt.Sprintf("resumed (%d missed events replayed)", missed)
-	st := watch(t, tab, poolRoom, flowRoom, "resumed", func(st pageState) error {
+	st := watch(t, tab, "resumed", func(st pageState) error {
 		if st.Notice != want {
 			return fmt.Errorf("notice %q, want %q", st.Notice, want)
 		}
 		return showsTruth(pool, flow)(st)
 	})
 	for i := 1; i <= 5; i++ {
-		if id := fmt.Sprintf("cut-t%d", i); !slices.Contains(st.Pool.Tasks, id) {
-			t.Errorf("task %s, published while cut, not among the latest tasks %v", id, st.Pool.Tasks)
+		if id := fmt.Sprintf("cut-t%d", i); !slices.Contains(st.Panels[poolRoom].Tasks, id) {
+			t.Errorf("task %s, published while cut, not among the latest tasks %v", id, st.Panels[poolRoom].Tasks)
 		}
 	}
 	if st.Conn != "live" {
@@ -112,7 +107,7 @@ func publishWhileCut(t *testing.T, pub *events.Publisher) int {
 // showsTruth accepts a page that draws exactly what the stream holds.
 func showsTruth(pool, flow truth) func(pageState) error {
 	return func(st pageState) error {
-		p, f := st.Pool, st.Flow
+		p, f := st.Panels[poolRoom], st.Panels[flowRoom]
 		if p == nil || f == nil {
 			return errors.New("a room's panel is missing")
 		}

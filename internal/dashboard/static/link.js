@@ -191,7 +191,11 @@ export class Link {
       return;
     }
     const room = this.rooms.get(req.room);
-    if (!room || req.kind !== "subscribe") return;
+    if (!room) {
+      // Unfollowed while it was being subscribed: no longer waited for.
+      if (req.resuming && this.resume && --this.resume.left === 0) this.resume = null;
+      return;
+    }
     // The response follows the replayed events and precedes the live
     // ones: its seq is where live delivery starts.
     if (room.seq === null || !room.floor || d.seq > room.seq) room.seq = d.seq;
