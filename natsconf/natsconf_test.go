@@ -527,6 +527,19 @@ func TestAccountsPermissions(t *testing.T) {
 		t.Errorf("stream after the denied calls: %v", err)
 	}
 
+	// `roomcast publish` and the demo have no NATS credential flags: they
+	// authenticate with the user and password in the URL, which works.
+	withUser := strings.Replace(url, "nats://", "nats://publisher:"+publisherPassword+"@", 1)
+	cli := natstest.Connect(t, withUser)
+	cb, err := bus.New(cli, bus.Options{Logger: natstest.Quiet, Metrics: metrics.NewUnregistered()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cb.Close()
+	if got, err := cb.Publish(ctx, room, payload, "natsconf-2"); err != nil || got <= seq {
+		t.Errorf("publish as roomcast publish does, with the user in the URL: seq %d, %v", got, err)
+	}
+
 	if s := nodeLog.String(); strings.Contains(strings.ToLower(s), "permission") || strings.Contains(s, "NATS error") {
 		t.Errorf("the node hit NATS errors:\n%s", s)
 	}
