@@ -3,14 +3,22 @@ package natsconf_test
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,7 +40,6 @@ import (
 	"github.com/roomcast/roomcast/internal/natsembed"
 	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/servertest"
-	"github.com/roomcast/roomcast/internal/tlsconf/tlstest"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -194,10 +201,7 @@ func checkOptions(t *testing.T, want confFile, o *server.Options, env map[string
 // uses TLS, and holds no literal password.
 func copyConfigs(t *testing.T) (dir, certs string) {
 	t.Helper()
-	ca := tlstest.NewCA(t)
-	certs = filepath.Dir(ca.CertFile(t))
-	ca.Server(t, "server")
-	ca.Server(t, "route")
+	certs = makeCerts(t)
 
 	out := t.TempDir()
 	found := map[string]bool{}
@@ -236,6 +240,74 @@ func copyConfigs(t *testing.T) (dir, certs string) {
 		}
 	}
 	return out, certs
+}
+
+// makeCerts writes, into a temporary directory it returns, what the TLS
+// files expect under /etc/nats/tls/: a CA (ca.pem); a server certificate
+// for clients (server.pem, server-key.pem); and a route certificate, for
+// client and server use, as route TLS with verify needs
+// (route.pem, route-key.pem). Both are for 127.0.0.1, localhost and
+// nats-0..2.
+func makeCerts(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	newKey := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	write := func(name, typ string, der []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	serial := int64(1)
+	template := func(cn string) *x509.Certificate {
+		serial++
+		return &x509.Certificate{
+			SerialNumber: big.NewInt(serial),
+			Subject:      pkix.Name{CommonName: cn},
+			NotBefore:    time.Now().Add(-time.Hour),
+			NotAfter:     time.Now().Add(24 * time.Hour),
+		}
+	}
+	caKey := newKey()
+	caTmpl := template("natsconf test CA")
+	caTmpl.IsCA, caTmpl.BasicConstraintsValid = true, true
+	caTmpl.KeyUsage = x509.KeyUsageCertSign
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("ca.pem", "CERTIFICATE", caDER)
+	for name, usage := range map[string][]x509.ExtKeyUsage{
+		"server": {x509.ExtKeyUsageServerAuth},
+		"route":  {x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	} {
+		key := newKey()
+		tmpl := template(name)
+		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+		tmpl.ExtKeyUsage = usage
+		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+		tmpl.DNSNames = []string{"localhost", "nats-0", "nats-1", "nats-2"}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(name+".pem", "CERTIFICATE", der)
+		write(name+"-key.pem", "PRIVATE KEY", keyDER)
+	}
+	return dir
 }
 
 // passwordRe finds the value of a password key outside comments.
@@ -584,6 +656,144 @@ func TestSingleTLS(t *testing.T) {
 	if _, err := js.Publish(ctx, "roomcast.rooms.pool.p1", []byte(`{"event":"e","data":{}}`)); err != nil {
 		t.Fatalf("publish over TLS: %v", err)
 	}
+}
+
+// cluster.conf and tls/cluster-tls.conf form clusters (whose routes, with
+// TLS, verify each other's certificates), from which a roomcast node with a
+// stream of three replicas serves a room as the edge user.
+func TestClusters(t *testing.T) {
+	for _, file := range []string{"cluster.conf", "tls/cluster-tls.conf"} {
+		t.Run(file, func(t *testing.T) { testCluster(t, file, confFiles[file].tls) })
+	}
+}
+
+func testCluster(t *testing.T, file string, useTLS bool) {
+	const edgePassword = "b7d2e9f04c1a6358"
+	setEnv(t)
+	t.Setenv(edgeEnv, edgePassword)
+	t.Setenv(publisherEnv, publisherHash)
+	dir, certs := copyConfigs(t)
+	caFile := filepath.Join(certs, "ca.pem")
+	servers := startCluster(t, filepath.Join(dir, file))
+	var urls []string
+	var tlsOpts []nats.Option
+	for _, s := range servers {
+		urls = append(urls, s.ClientURL())
+	}
+	if useTLS {
+		for i := range urls {
+			urls[i] = strings.Replace(urls[i], "nats://", "tls://", 1)
+		}
+		tlsOpts = append(tlsOpts, nats.RootCAs(caFile))
+	}
+
+	nodeLog := &servertest.SyncBuffer{}
+	node := servertest.StartLogged(t, nil, func(c *config.Serve) {
+		c.NATS = urls
+		c.NATSAuth.User, c.NATSAuth.Password = "edge", edgePassword
+		if useTLS {
+			c.NATSAuth.TLSCA = caFile
+		}
+		c.StreamReplicas = 3
+	}, slog.New(slog.NewTextHandler(nodeLog, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	const roomName = "pool:p1"
+	ws := dialRoom(t, servertest.WSURL(node), roomName, nil)
+
+	// The worker publishes to another server than the first.
+	pub, _ := connect(t, urls[2], "publisher", publisherPassword, tlsOpts...)
+	js, err := jetstream.New(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ack, err := js.Publish(ctx, "roomcast.rooms.pool.p1", []byte(`{"event":"e","data":{}}`))
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	if got := readEvent(t, ws); got.Seq != ack.Sequence {
+		t.Fatalf("the node's client got %+v, want seq %d", got, ack.Sequence)
+	}
+	since := uint64(0)
+	if got := readEvent(t, dialRoom(t, servertest.WSURL(node), roomName, &since)); got.Seq != ack.Sequence {
+		t.Fatalf("replayed %+v, want seq %d", got, ack.Sequence)
+	}
+	edge, _ := connect(t, urls[1], "edge", edgePassword, append(tlsOpts, nats.CustomInboxPrefix(natsembed.EdgeInboxPrefix))...)
+	ejs, err := jetstream.New(edge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := ejs.Stream(ctx, bus.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := st.CachedInfo(); info.Cluster == nil || len(info.Cluster.Replicas) != 2 {
+		t.Errorf("stream cluster %+v, want a leader and two replicas", info.Cluster)
+	}
+	if s := nodeLog.String(); strings.Contains(strings.ToLower(s), "permission") || strings.Contains(s, "NATS error") {
+		t.Errorf("the node hit NATS errors:\n%s", s)
+	}
+}
+
+// startCluster runs three servers of a cluster configuration file, named
+// nats-0..2 through NATS_SERVER_NAME, on free loopback ports (the routes
+// rewritten to them), and waits for JetStream's meta leader.
+func startCluster(t *testing.T, file string) []*server.Server {
+	t.Helper()
+	const n = 3
+	var routes []*neturl.URL
+	ports := make([]int, n)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		routes = append(routes, &neturl.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", ports[i])})
+	}
+	servers := make([]*server.Server, n)
+	for i := range servers {
+		t.Setenv(serverNameEnv, fmt.Sprintf("nats-%d", i))
+		opts, err := server.ProcessConfigFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", -1, 0
+		opts.Cluster.Host, opts.Cluster.Port = "127.0.0.1", ports[i]
+		opts.Routes = routes
+		opts.StoreDir = t.TempDir()
+		opts.NoSigs, opts.NoLog = true, true
+		s, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatalf("%s: %v", opts.ServerName, err)
+		}
+		servers[i] = s
+		t.Cleanup(func() {
+			s.Shutdown()
+			s.WaitForShutdown()
+		})
+		go s.Start() // a clustered JetStream server is ready once its peers are up
+	}
+	for _, s := range servers {
+		if !s.ReadyForConnections(20 * time.Second) {
+			t.Fatalf("%s not ready", s.Name())
+		}
+	}
+	natstest.WaitFor(t, 20*time.Second, func() error {
+		leader := false
+		for _, s := range servers {
+			if s.NumRoutes() < n-1 {
+				return fmt.Errorf("%s has %d routes", s.Name(), s.NumRoutes())
+			}
+			leader = leader || s.JetStreamIsLeader()
+		}
+		if !leader {
+			return errors.New("no JetStream meta leader")
+		}
+		return nil
+	})
+	return servers
 }
 
 // checkBusCalls runs every JetStream call of the edge's bus on a connection
