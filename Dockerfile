@@ -1,37 +1,48 @@
-# Production image of roomcast: one static binary on an empty base.
+# The roomcast image: one static binary FROM scratch, non-root, with CA
+# certificates and nothing else (no shell, no package manager).
 #
-#   docker build -t roomcast .
+# This is the recipe the integration tests build and run, so what ships is
+# what was tested. Its build context is staged, not the repository:
+#
+#   task image            # or by hand:
+#   task build-static     # CGO_ENABLED=0 go build ... -o bin/roomcast
+#   mkdir -p build/image/data
+#   cp bin/roomcast build/image/
+#   cp /etc/ssl/certs/ca-certificates.crt build/image/
+#   docker build -f Dockerfile --build-arg VERSION=$(git describe --tags --always) \
+#       --build-arg REVISION=$(git rev-parse HEAD) -t roomcast build/image
+#
+# Run it:
+#
 #   docker run -p 8690:8690 -p 9090:9090 -p 4222:4222 -v roomcast-data:/data \
 #       roomcast --allow-anonymous
 #
 # The entrypoint is `roomcast serve`; flags go after the image name. The
-# listen addresses below are on every interface of the container, so the node
+# listen addresses are on every interface of the container, so the node
 # refuses to start without an authentication key unless --allow-anonymous is
 # given (PROTOCOL.md section 4). The embedded NATS server on 4222 has no
-# authentication of its own: publish that port only on a private network.
-# /data holds the embedded JetStream store; mount a volume there to keep
-# events for resume across restarts.
-#
-# The tests in integration/ do not use this file: the builder image cannot be
-# pulled on the test machines. They build the same runtime layout (the stage
-# after the builder: binary, /data, environment, user, ports, entrypoint)
-# FROM scratch around a static binary built on the host; see imageDockerfile
-# in integration/image_test.go and keep the two in step.
-
-ARG GO_VERSION=1.26
-
-FROM golang:${GO_VERSION} AS build
-WORKDIR /src
-COPY go.mod go.sum ./
-RUN go mod download
-COPY cmd ./cmd
-COPY internal ./internal
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/roomcast ./cmd/roomcast \
-    && mkdir /out/data
+# authentication of its own: publish that port only on a private network, or
+# give --nats an external cluster (natsconf/). /data holds the embedded
+# JetStream store; mount a volume there to keep events across restarts.
+# Dockerfile.build is a multi-stage alternative for machines that can pull
+# a Go builder image; it makes the same runtime layout.
 
 FROM scratch
-COPY --from=build /out/roomcast /roomcast
-COPY --from=build --chown=65532:65532 /out/data /data
+
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="roomcast" \
+      org.opencontainers.image.description="Horizontally scaled WebSocket broadcaster on NATS JetStream, with resume on any node" \
+      org.opencontainers.image.source="https://github.com/roomcast/roomcast" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}"
+
+COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY roomcast /roomcast
+COPY --chown=65532:65532 data /data
 ENV ROOMCAST_DATA_DIR=/data \
     ROOMCAST_LISTEN=0.0.0.0:8690 \
     ROOMCAST_ADMIN_LISTEN=0.0.0.0:9090 \

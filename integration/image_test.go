@@ -19,23 +19,13 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 )
 
-// imageDockerfile is the Dockerfile of the test image. Its runtime layout is
-// the one of the repository's Dockerfile (keep the two in step): the static
-// binary at /roomcast, a writable /data owned by the non-root user 65532,
-// the listen addresses and data directory set through ROOMCAST_* variables,
-// and the three ports exposed. Only the build differs: the binary is built
-// on the host, since no builder image can be pulled.
-const imageDockerfile = `FROM scratch
-COPY roomcast /roomcast
-COPY --chown=65532:65532 data /data
-ENV ROOMCAST_DATA_DIR=/data \
-    ROOMCAST_LISTEN=0.0.0.0:8690 \
-    ROOMCAST_ADMIN_LISTEN=0.0.0.0:9090 \
-    ROOMCAST_NATS_LISTEN=0.0.0.0:4222
-USER 65532:65532
-EXPOSE 8690 9090 4222
-ENTRYPOINT ["/roomcast", "serve"]
-`
+// caBundle is the host's CA certificates, copied into the image as the
+// Dockerfile expects (Debian's ca-certificates package).
+const caBundle = "/etc/ssl/certs/ca-certificates.crt"
+
+// imageVersion is the version label of the test image, checked by
+// TestImageLayout.
+const imageVersion = "integration-test"
 
 // imageRepo is the repository part of the test image's name; the tag is
 // random, so concurrent runs on one engine do not collide.
@@ -95,10 +85,7 @@ func buildImage(ctx context.Context, p *testcontainers.DockerProvider) (string, 
 	if err := buildBinary(ctx, filepath.Join(dir, "roomcast")); err != nil {
 		return "", err
 	}
-	if err := os.Mkdir(filepath.Join(dir, "data"), 0o755); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(imageDockerfile), 0o644); err != nil {
+	if err := stageContext(dir); err != nil {
 		return "", err
 	}
 	tag, err := randomTag()
@@ -109,6 +96,7 @@ func buildImage(ctx context.Context, p *testcontainers.DockerProvider) (string, 
 	name, err := p.BuildImage(ctx, &testcontainers.ContainerRequest{
 		FromDockerfile: testcontainers.FromDockerfile{
 			Context: dir, Repo: imageRepo, Tag: tag, BuildLogWriter: &buildLog,
+			BuildArgs: map[string]*string{"VERSION": ptr(imageVersion)},
 		},
 	})
 	if err != nil {
@@ -118,6 +106,32 @@ func buildImage(ctx context.Context, p *testcontainers.DockerProvider) (string, 
 	}
 	return name, nil
 }
+
+// stageContext puts beside the binary in dir what the repository's
+// Dockerfile copies (as `task image` does): the Dockerfile itself, the CA
+// certificates and the data directory. The image is built from the
+// shipped recipe, not from a copy of it.
+func stageContext(dir string) error {
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct{ from, to string }{
+		{filepath.Join(root, "Dockerfile"), "Dockerfile"},
+		{caBundle, "ca-certificates.crt"},
+	} {
+		b, err := os.ReadFile(f.from)
+		if err != nil {
+			return fmt.Errorf("stage the image: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f.to), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return os.Mkdir(filepath.Join(dir, "data"), 0o755)
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // buildBinary builds cmd/roomcast as a static binary at out.
 func buildBinary(ctx context.Context, out string) error {
@@ -147,7 +161,7 @@ func buildBinary(ctx context.Context, out string) error {
 // the `go build` it runs reads: without this, a change to the server would
 // be answered by a stale cached PASS.
 func trackSources(root string) error {
-	for _, f := range []string{"go.mod", "go.sum"} {
+	for _, f := range []string{"go.mod", "go.sum", "Dockerfile"} {
 		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
 			return err
 		}

@@ -1,0 +1,68 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The image built from the repository's Dockerfile is what the issue of
+// deployment promises: a non-root user, the entrypoint `roomcast serve`,
+// the OCI labels, the host's CA certificates, no shell, and the node inside
+// serving its dashboard and probes.
+func TestImageLayout(t *testing.T) {
+	image := requireImage(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	inspect, err := shared.provider.Client().ImageInspect(ctx, image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := inspect.Config
+	if cfg.User != "65532:65532" {
+		t.Errorf("user %q, want 65532:65532 (non-root)", cfg.User)
+	}
+	if !slices.Equal(cfg.Entrypoint, []string{"/roomcast", "serve"}) {
+		t.Errorf("entrypoint %q", cfg.Entrypoint)
+	}
+	for label, want := range map[string]string{
+		"org.opencontainers.image.version": imageVersion,
+		"org.opencontainers.image.source":  "https://github.com/roomcast/roomcast",
+		"org.opencontainers.image.title":   "roomcast",
+	} {
+		if got := cfg.Labels[label]; got != want {
+			t.Errorf("label %s = %q, want %q", label, got, want)
+		}
+	}
+	for _, label := range []string{"org.opencontainers.image.revision", "org.opencontainers.image.created"} {
+		if _, ok := cfg.Labels[label]; !ok {
+			t.Errorf("label %s missing", label)
+		}
+	}
+
+	n := startNode(ctx, t, image, "--allow-anonymous")
+	rc, err := n.ctr.CopyFileFromContainer(ctx, "/etc/ssl/certs/ca-certificates.crt")
+	if err != nil {
+		t.Fatalf("CA certificates in the image: %v", err)
+	}
+	inImage, err := io.ReadAll(rc)
+	_ = rc.Close()
+	host, herr := os.ReadFile(caBundle)
+	if err != nil || herr != nil || !bytes.Equal(inImage, host) {
+		t.Errorf("CA certificates: %d bytes in the image, %d on the host (%v, %v)", len(inImage), len(host), err, herr)
+	}
+	if code, _, err := n.ctr.Exec(ctx, []string{"/bin/sh", "-c", "true"}); err == nil && code == 0 {
+		t.Error("the image has a shell")
+	}
+	code, body, err := get(ctx, strings.Replace(n.wsURL, "ws://", "http://", 1))
+	if err != nil || code != http.StatusOK || !strings.Contains(body, "<title>roomcast</title>") {
+		t.Errorf("GET / of the node in the image: %d %.60q %v, want the dashboard", code, body, err)
+	}
+}
