@@ -154,3 +154,14 @@ func waitOutput(t *testing.T, buf *servertest.SyncBuffer, want string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// version prints the binary's version line; it takes no arguments.
+func TestVersion(t *testing.T) {
+	code, stdout, _ := runCmd(t.Context(), "", "version")
+	if code != 0 || !strings.HasPrefix(stdout, "roomcast ") || !strings.Contains(stdout, "go1.") {
+		t.Fatalf("version: exit %d, %q", code, stdout)
+	}
+	if code, _, _ := runCmd(t.Context(), "", "version", "extra"); code != 2 {
+		t.Fatalf("version extra: exit %d, want 2", code)
+	}
+}

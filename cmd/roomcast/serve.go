@@ -23,6 +23,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		return usagef("invalid settings:\n%w", err)
 	}
 	log := config.NewLogger(env.stderr, cfg.LogFormat, cfg.LogLevel)
+	log.Info("roomcast starting", "version", buildVersion())
 	srv, err := server.Start(ctx, cfg, log)
 	if err != nil {
 		return err
