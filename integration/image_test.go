@@ -146,7 +146,7 @@ func buildBinary(ctx context.Context, out string) error {
 	if err != nil {
 		return fmt.Errorf("the go tool is needed to build the test image: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, goTool, "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./cmd/roomcast")
+	cmd := exec.CommandContext(ctx, goTool, "build", "-buildvcs=auto", "-trimpath", "-ldflags=-s -w", "-o", out, "./cmd/roomcast")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if b, err := cmd.CombinedOutput(); err != nil {
