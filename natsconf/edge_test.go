@@ -1,0 +1,142 @@
+package natsconf_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/client"
+	"github.com/roomcast/roomcast/internal/metrics"
+	"github.com/roomcast/roomcast/internal/natsembed"
+	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// checkBusCalls runs every JetStream call of the edge's bus on a connection
+// of its own as the edge user, and checks that none was denied.
+func checkBusCalls(t *testing.T, url, password string, room wire.Room, seq uint64) {
+	t.Helper()
+	nc, errs := connect(t, url, "edge", password, nats.CustomInboxPrefix(natsembed.EdgeInboxPrefix))
+	b, err := bus.New(nc, bus.Options{Logger: natstest.Quiet, Metrics: metrics.NewUnregistered()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stop, err := b.WatchStream(func() {}, func() {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if err := b.EnsureStream(ctx); err != nil { // info, then update
+		t.Errorf("EnsureStream: %v", err)
+	}
+	if st, err := b.StreamState(ctx); err != nil || st.LastSeq != seq {
+		t.Errorf("StreamState: %+v, %v", st, err)
+	}
+	if heads, _, err := b.Heads(ctx, []wire.Room{room}); err != nil || heads[room] != seq {
+		t.Errorf("Heads (multi_last direct get): %v, %v", heads, err)
+	}
+	if head, err := b.LeaderHead(ctx, room); err != nil || head != seq {
+		t.Errorf("LeaderHead (message get): %d, %v", head, err)
+	}
+	var got []uint64
+	if _, err := b.Replay(ctx, room, 0, seq, func(ev *wire.Event) error {
+		got = append(got, ev.Seq)
+		return nil
+	}); err != nil || !slices.Equal(got, []uint64{seq}) {
+		t.Errorf("Replay (direct get): %v, %v", got, err)
+	}
+	// A denial comes back as -ERR before the flush's PONG.
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.LastError(); err != nil {
+		t.Errorf("the edge's calls: %v", err)
+	}
+	errs.mu.Lock()
+	defer errs.mu.Unlock()
+	if len(errs.errs) > 0 {
+		t.Errorf("the edge's calls: %v", errs.errs)
+	}
+}
+
+// checkReady waits for the node's readiness, which reads the stream.
+func checkReady(t *testing.T, admin string) {
+	t.Helper()
+	natstest.WaitFor(t, 5*time.Second, func() error {
+		resp, err := http.Get("http://" + admin + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz: %s", resp.Status)
+		}
+		return nil
+	})
+}
+
+// roomClient is a WebSocket client subscribed to a room.
+type roomClient struct {
+	c       *client.Conn
+	pending []wire.Message // events read before the subscribe response
+}
+
+// dialRoom connects a WebSocket client and subscribes it to room. A replay
+// may send events before the subscribe response: they are kept.
+func dialRoom(t *testing.T, url, room string, since *uint64) *roomClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Subscribe("s1", room, since); err != nil {
+		t.Fatal(err)
+	}
+	rc := &roomClient{c: c}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m, err := c.Read(deadline)
+		switch {
+		case err != nil:
+			t.Fatalf("subscribe %s: %v", room, err)
+		case m.Type == wire.TypeEvent:
+			rc.pending = append(rc.pending, m)
+		case m.Type == wire.TypeResponse && m.ID == "s1":
+			return rc
+		default:
+			t.Fatalf("subscribe %s: %+v", room, m)
+		}
+	}
+}
+
+// readEvent returns the client's next event.
+func readEvent(t *testing.T, rc *roomClient) wire.Message {
+	t.Helper()
+	if len(rc.pending) > 0 {
+		m := rc.pending[0]
+		rc.pending = rc.pending[1:]
+		return m
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m, err := rc.c.Read(deadline)
+		if err != nil {
+			t.Fatalf("waiting for an event: %v", err)
+		}
+		if m.Type == wire.TypeEvent {
+			return m
+		}
+	}
+}
