@@ -206,7 +206,7 @@ export class Link {
     room.recovered = d.recovered !== false;
     this.h.onRoom(room);
     if (req.resuming && this.resume) this.resumed(room);
-    else if (room.replayed > 0) this.h.onNotice(`${room.name}: loaded ${room.replayed} retained events`, "info");
+    else if (room.replayed > 0) this.h.onNotice(`${room.name}: loaded ${plural(room.replayed, "retained event")}`, "info");
   }
 
   // resumed counts one room's resubscription; the last one tells.
@@ -216,8 +216,8 @@ export class Link {
     if (!room.recovered) r.lost++;
     if (--r.left > 0) return;
     this.resume = null;
-    let text = `resumed (${r.replayed} missed event${r.replayed === 1 ? "" : "s"} replayed)`;
-    if (r.lost > 0) text += `, but ${r.lost} room${r.lost === 1 ? "" : "s"} lost events to retention`;
+    let text = `resumed (${plural(r.replayed, "missed event")} replayed)`;
+    if (r.lost > 0) text += `, but ${plural(r.lost, "room")} lost events to retention`;
     this.h.onNotice(text, r.lost > 0 ? "warn" : "info");
   }
 
@@ -306,4 +306,9 @@ export class Link {
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
+}
+
+// plural is "1 thing" or "n things".
+function plural(n, thing) {
+  return `${n} ${thing}${n === 1 ? "" : "s"}`;
 }
