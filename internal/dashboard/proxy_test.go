@@ -12,10 +12,10 @@ import (
 // when the network to its node fails (a connection reset, no close
 // frame), which no API of the page or the node can fake.
 type cutProxy struct {
-	ln     net.Listener
-	target string
+	ln net.Listener
 
 	mu      sync.Mutex
+	target  string                // where new connections go
 	conns   map[net.Conn]struct{} // both sides of every relayed connection
 	refused bool                  // new connections are closed at once
 	wg      sync.WaitGroup
@@ -47,7 +47,10 @@ func (p *cutProxy) accept() {
 		if err != nil {
 			return
 		}
-		up, err := net.Dial("tcp", p.target)
+		p.mu.Lock()
+		target := p.target
+		p.mu.Unlock()
+		up, err := net.Dial("tcp", target)
 		if err != nil {
 			_ = c.Close()
 			continue
@@ -99,6 +102,13 @@ func (p *cutProxy) cut(refuse bool) {
 	for _, c := range conns {
 		p.drop(c)
 	}
+}
+
+// retarget sends new connections to target; open ones stay where they are.
+func (p *cutProxy) retarget(target string) {
+	p.mu.Lock()
+	p.target = target
+	p.mu.Unlock()
 }
 
 func (p *cutProxy) allow() {
