@@ -286,6 +286,7 @@ func TestRender(t *testing.T) {
 			}
 			checkCommon(t, o, eff)
 			checkServe(t, o.deployment)
+			checkPodSecurity(t, o.deployment)
 			tc.check(t, o)
 		})
 	}
