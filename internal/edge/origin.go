@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"path"
+	"regexp"
 	"strings"
 )
 
@@ -17,6 +18,10 @@ type originPolicy struct {
 	denyAll  bool     // no browser page at all
 }
 
+// originShape is what an origin pattern must look like: a scheme, ://,
+// and a host with an optional port, globs allowed, nothing after.
+var originShape = regexp.MustCompile(`^[a-z][a-z0-9+.-]*://[^/?#\s]+$`)
+
 // newOriginPolicy checks the patterns of --allowed-origins: an origin
 // (https://dash.example.com), "*" for any, or a glob whose * stands for
 // any run of characters but "/" (https://*.example.com).
@@ -26,6 +31,11 @@ func newOriginPolicy(patterns []string) (originPolicy, error) {
 		pat = strings.ToLower(strings.TrimSpace(pat))
 		if _, err := path.Match(pat, ""); err != nil {
 			return p, fmt.Errorf("allowed origin %q: %w", pat, err)
+		}
+		if pat != "*" && !originShape.MatchString(pat) {
+			// A browser's Origin is scheme://host[:port]: a pattern
+			// without the scheme, or with a path, would never match.
+			return p, fmt.Errorf("allowed origin %q: want scheme://host[:port] (https://dash.example.com), a glob of one, or *", pat)
 		}
 		p.patterns = append(p.patterns, pat)
 	}

@@ -50,7 +50,14 @@ func TestOriginPolicy(t *testing.T) {
 			t.Errorf("host %s: allows(%q) = %v, want %v", ipHost, origin, got, want)
 		}
 	}
-	if _, err := newOriginPolicy([]string{"https://[bad"}); err == nil {
-		t.Error("a malformed pattern was accepted")
+	for _, bad := range []string{"https://[bad", "dash.example.com", "*.example.com", "https://dash.example.com/", "https://a.example/path", "https://"} {
+		if _, err := newOriginPolicy([]string{bad}); err == nil {
+			t.Errorf("a malformed pattern %q was accepted", bad)
+		}
+	}
+	for _, good := range []string{"*", "http://127.0.0.1:*", "https://*.example.com", "HTTPS://Dash.Example:8443"} {
+		if _, err := newOriginPolicy([]string{good}); err != nil {
+			t.Errorf("pattern %q refused: %v", good, err)
+		}
 	}
 }
