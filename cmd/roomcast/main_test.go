@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/servertest"
+	"github.com/roomcast/roomcast/internal/tlsconf/tlstest"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -163,5 +165,41 @@ func TestVersion(t *testing.T) {
 	}
 	if code, _, _ := runCmd(t.Context(), "", "version", "extra"); code != 2 {
 		t.Fatalf("version extra: exit %d, want 2", code)
+	}
+}
+
+// tail reaches a wss:// edge whose certificate a private CA signed with
+// --tls-ca, verifying the name --tls-server-name gives (the URL's host may
+// be a port-forward's); an untrusted or misnamed certificate ends it at
+// once with exit 1, a missing CA file with exit 2.
+func TestTailOverTLSWithAPrivateCA(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	cert, key, _ := ca.Server(t, "edge")
+	srv := servertest.Start(t, nil, func(c *config.Serve) { c.TLSCert, c.TLSKey = cert, key })
+	url := "wss://" + srv.WSAddr() + "/ws"
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var out, errb servertest.SyncBuffer
+	done := make(chan int)
+	go func() {
+		done <- runWith(ctx, &out, &errb, "", "tail", "--url", url, "--tls-ca", ca.CertFile(t), "--tls-server-name", "localhost", "pool:tls")
+	}()
+	waitOutput(t, &errb, "subscribed to pool:tls")
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("tail exit %d: %s", code, errb.String())
+	}
+
+	code, _, stderr := runCmd(t.Context(), "", "tail", "--url", url, "--tls-server-name", "localhost", "pool:tls")
+	if code != 1 || !strings.Contains(stderr, "certificate") {
+		t.Fatalf("tail without the CA: exit %d, stderr %q; want 1 and a certificate error, at once", code, stderr)
+	}
+	code, _, stderr = runCmd(t.Context(), "", "tail", "--url", url, "--tls-ca", ca.CertFile(t), "--tls-server-name", "other.name", "pool:tls")
+	if code != 1 || !strings.Contains(stderr, "other.name") {
+		t.Fatalf("tail with a name the certificate lacks: exit %d, stderr %q", code, stderr)
+	}
+	if code, _, stderr := runCmd(t.Context(), "", "tail", "--tls-ca", "/nonexistent.pem", "pool:tls"); code != 2 || !strings.Contains(stderr, "--tls-ca") {
+		t.Fatalf("a missing CA file: exit %d, %q", code, stderr)
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,8 +29,14 @@ func runTail(ctx context.Context, env *environment, args []string) error {
 	since := fs.String("since", "", "resume after this seq (one room only)")
 	token := fs.String("token", "", "JWT for the edge (or ROOMCAST_TOKEN)")
 	compress := fs.Bool("compression", false, "offer permessage-deflate (an edge started with --compression accepts it)")
+	caFile := fs.String("tls-ca", "", "PEM CA bundle to trust for wss:// URLs (default: the system's)")
+	serverName := fs.String("tls-server-name", "", "name to verify the edge's certificate against, when the URL's host is another (a port-forward)")
 	if err := parseFlags(fs, env, args, nil); err != nil {
 		return err
+	}
+	dialer, err := wsDialer(*caFile, *serverName)
+	if err != nil {
+		return usageError{err}
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
@@ -38,7 +46,7 @@ func runTail(ctx context.Context, env *environment, args []string) error {
 		urls = config.List{"ws://127.0.0.1:8690"}
 	}
 	t := &tailer{env: env, urls: urls, json: *asJSON, last: make(map[string]uint64), token: *token, compress: *compress,
-		colour: colourFor(env.stdout, env.getenv)}
+		colour: colourFor(env.stdout, env.getenv), dialer: dialer}
 	for _, a := range fs.Args() {
 		r, err := wire.ParseRoom(a)
 		if err != nil {
@@ -67,6 +75,7 @@ type tailer struct {
 	token  string
 	// compress offers permessage-deflate.
 	compress bool
+	dialer   ws.Dialer         // with the TLS settings of --tls-ca and --tls-server-name
 	last     map[string]uint64 // room → last seq printed; absent: live only
 }
 
@@ -101,7 +110,7 @@ func (t *tailer) session(ctx context.Context, url string) error {
 	if t.compress {
 		dial = client.DialCompressed
 	}
-	c, err := dial(ctx, ws.Dialer{Timeout: 10 * time.Second}, url, h)
+	c, err := dial(ctx, t.dialer, url, h)
 	if err != nil {
 		return err
 	}
@@ -180,7 +189,10 @@ func final(err error) bool {
 			return true
 		}
 	}
-	return errors.As(err, new(refusal))
+	// A certificate this client does not trust will not be trusted on the
+	// next attempt either.
+	var untrusted *tls.CertificateVerificationError
+	return errors.As(err, new(refusal)) || errors.As(err, &untrusted)
 }
 
 func (t *tailer) print(m wire.Message) error {
@@ -220,4 +232,27 @@ func colourFor(w io.Writer, getenv func(string) string) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// wsDialer is the dialer of a client command: a 10 s handshake, and for
+// wss:// the CA bundle in caFile (empty: the system's) and serverName to
+// verify (empty: the URL's host).
+func wsDialer(caFile, serverName string) (ws.Dialer, error) {
+	d := ws.Dialer{Timeout: 10 * time.Second}
+	if caFile == "" && serverName == "" {
+		return d, nil
+	}
+	cfg := &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return d, fmt.Errorf("--tls-ca: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return d, fmt.Errorf("--tls-ca %s: no PEM certificate in it", caFile)
+		}
+	}
+	d.TLSConfig = cfg
+	return d, nil
 }
