@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/demo"
 	"github.com/roomcast/roomcast/internal/events"
 )
@@ -23,8 +24,12 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	fs.IntVar(&cfg.Workflows, "workflows", demo.DefaultWorkflows, "workflows running at once, rooms workflow:w1..")
 	fs.Float64Var(&cfg.Rate, "rate", demo.DefaultRate, "events per second over everything")
 	fs.IntVar(&cfg.Events, "events", 0, "stop after this many events (0: until interrupted)")
+	auth := config.RegisterNATSAuth(fs)
 	if err := parseFlags(fs, env, args, nil); err != nil {
 		return err
+	}
+	if err := auth.Load(env.getenv); err != nil {
+		return usageError{err}
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments %q", fs.Args())
@@ -35,7 +40,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	if cfg.Pools == 0 || cfg.Workers == 0 || cfg.Rate == 0 {
 		return usagef("--pools, --workers and --rate must be positive")
 	}
-	b, closeBus, err := publishingBus(*natsURL, *prefix, "roomcast demo", 10*time.Second)
+	b, closeBus, err := publishingBus(*natsURL, *prefix, "roomcast demo", 10*time.Second, auth)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/events"
 	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/wire"
@@ -23,8 +24,12 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 	prefix := fs.String("subject-prefix", bus.DefaultPrefix, "NATS subject prefix")
 	msgID := fs.String("msg-id", "", "Nats-Msg-Id for idempotent retries (default: a fresh unique id)")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for NATS to store the event")
+	auth := config.RegisterNATSAuth(fs)
 	if err := parseFlags(fs, env, args, nil); err != nil {
 		return err
+	}
+	if err := auth.Load(env.getenv); err != nil {
+		return usageError{err}
 	}
 	if fs.NArg() < 2 || fs.NArg() > 3 {
 		fs.Usage()
@@ -44,7 +49,7 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	b, closeBus, err := publishingBus(*natsURL, *prefix, "roomcast publish", *timeout)
+	b, closeBus, err := publishingBus(*natsURL, *prefix, "roomcast publish", *timeout, auth)
 	if err != nil {
 		return err
 	}
@@ -86,8 +91,12 @@ func stdinPiped(r io.Reader) bool {
 
 // publishingBus connects to NATS for a command that publishes (publish,
 // demo) and returns the bus and the function that closes both.
-func publishingBus(natsURL, prefix, name string, timeout time.Duration) (*bus.Bus, func(), error) {
-	nc, err := nats.Connect(natsURL, nats.Name(name), nats.Timeout(timeout))
+func publishingBus(natsURL, prefix, name string, timeout time.Duration, auth *config.NATSAuth) (*bus.Bus, func(), error) {
+	security, err := auth.Options()
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, err := nats.Connect(natsURL, append(security, nats.Name(name), nats.Timeout(timeout))...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to NATS %s: %w", natsURL, err)
 	}

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+
+	"github.com/nats-io/nats.go"
 )
 
-// NATSAuth is how serve authenticates to an external NATS and secures the
-// connection. Like the JWT secret, the password and token come from the
+// NATSAuth is how serve, publish and demo authenticate to an external NATS
+// and secure the connection. Like the JWT secret, the password and token come from the
 // environment, never from flags.
 type NATSAuth struct {
 	Creds    string // a .creds file (user JWT and NKey seed)
@@ -25,6 +27,21 @@ const (
 	NATSPasswordEnv = "ROOMCAST_NATS_PASSWORD"
 	NATSTokenEnv    = "ROOMCAST_NATS_TOKEN"
 )
+
+// RegisterNATSAuth adds the NATS security flags to a client command's
+// flag set (publish, demo); Load completes them after parsing.
+func RegisterNATSAuth(fs *flag.FlagSet) *NATSAuth {
+	n := &NATSAuth{}
+	n.register(fs)
+	return n
+}
+
+// Load reads the password or token from getenv and checks the settings of
+// a client command.
+func (n *NATSAuth) Load(getenv func(string) string) error {
+	n.readSecrets(getenv)
+	return errors.Join(n.validate(false)...)
+}
 
 func (n *NATSAuth) register(fs *flag.FlagSet) {
 	fs.StringVar(&n.Creds, "nats-creds", "", "NATS credentials file (user JWT and NKey seed)")
@@ -69,4 +86,32 @@ func (n *NATSAuth) validate(embedded bool) []error {
 		errs = append(errs, errors.New("--nats-tls-cert and --nats-tls-key go together"))
 	}
 	return errs
+}
+
+// Options are the NATS connection options of the settings: one way to
+// authenticate, and TLS when a CA or client certificate is given (1.2 at
+// least).
+func (n *NATSAuth) Options() ([]nats.Option, error) {
+	var opts []nats.Option
+	switch {
+	case n.Creds != "":
+		opts = append(opts, nats.UserCredentials(n.Creds))
+	case n.NKeySeed != "":
+		o, err := nats.NkeyOptionFromSeed(n.NKeySeed)
+		if err != nil {
+			return nil, fmt.Errorf("--nats-nkey %s: %w", n.NKeySeed, err)
+		}
+		opts = append(opts, o)
+	case n.User != "":
+		opts = append(opts, nats.UserInfo(n.User, n.Password))
+	case n.Token != "":
+		opts = append(opts, nats.Token(n.Token))
+	}
+	if n.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(n.TLSCA))
+	}
+	if n.TLSCert != "" {
+		opts = append(opts, nats.ClientCert(n.TLSCert, n.TLSKey))
+	}
+	return opts, nil
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/roomcast/roomcast/internal/bus"
-	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/natsembed"
 	"github.com/roomcast/roomcast/internal/room"
 )
@@ -82,7 +81,7 @@ func (s *Server) connectNATS(ctx context.Context) error {
 		s.m.NATSConnected.Set(1)
 		return nil
 	}
-	security, err := natsSecurity(s.cfg.NATSAuth)
+	security, err := s.cfg.NATSAuth.Options()
 	if err != nil {
 		return err
 	}
@@ -90,32 +89,6 @@ func (s *Server) connectNATS(ctx context.Context) error {
 		s.log.Warn("the NATS password or token goes over the network without TLS; set --nats-tls-ca (or use tls:// URLs)")
 	}
 	return s.dialNATS(ctx, append(opts, security...))
-}
-
-// natsSecurity turns the NATS security settings into connection options.
-func natsSecurity(a config.NATSAuth) ([]nats.Option, error) {
-	var opts []nats.Option
-	switch {
-	case a.Creds != "":
-		opts = append(opts, nats.UserCredentials(a.Creds))
-	case a.NKeySeed != "":
-		o, err := nats.NkeyOptionFromSeed(a.NKeySeed)
-		if err != nil {
-			return nil, fmt.Errorf("--nats-nkey %s: %w", a.NKeySeed, err)
-		}
-		opts = append(opts, o)
-	case a.User != "":
-		opts = append(opts, nats.UserInfo(a.User, a.Password))
-	case a.Token != "":
-		opts = append(opts, nats.Token(a.Token))
-	}
-	if a.TLSCA != "" {
-		opts = append(opts, nats.RootCAs(a.TLSCA))
-	}
-	if a.TLSCert != "" {
-		opts = append(opts, nats.ClientCert(a.TLSCert, a.TLSKey))
-	}
-	return opts, nil // RootCAs and ClientCert turn TLS on, 1.2 at least
 }
 
 // dialNATS connects to an external NATS, retrying with backoff while it is
