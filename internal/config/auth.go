@@ -46,15 +46,9 @@ func (a *Auth) register(fs *flag.FlagSet) {
 // first of SecretEnv that is set. It never puts the secret in an error.
 func (a *Auth) ReadSecrets(getenv func(string) string) error {
 	if a.SecretFile != "" {
-		b, err := os.ReadFile(a.SecretFile)
-		if err != nil {
-			return fmt.Errorf("--jwt-secret-file: %w", err)
-		}
-		a.Secret = []byte(strings.TrimRight(string(b), "\r\n"))
-		if len(a.Secret) == 0 {
-			return fmt.Errorf("--jwt-secret-file %s is empty", a.SecretFile)
-		}
-		return nil
+		secret, err := ReadSecretFile(a.SecretFile)
+		a.Secret = secret
+		return err
 	}
 	for _, name := range SecretEnv {
 		if v := getenv(name); v != "" {
@@ -63,6 +57,20 @@ func (a *Auth) ReadSecrets(getenv func(string) string) error {
 		}
 	}
 	return nil
+}
+
+// ReadSecretFile reads an HMAC secret from file, without its final line
+// break. It never puts the secret in an error.
+func ReadSecretFile(file string) ([]byte, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--jwt-secret-file: %w", err)
+	}
+	secret := []byte(strings.TrimRight(string(b), "\r\n"))
+	if len(secret) == 0 {
+		return nil, fmt.Errorf("--jwt-secret-file %s is empty", file)
+	}
+	return secret, nil
 }
 
 // Configured reports whether any key is set: then every connection must

@@ -10,35 +10,25 @@ import (
 	"strings"
 
 	"github.com/roomcast/roomcast/internal/auth"
+	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/edge"
+	"github.com/roomcast/roomcast/internal/reload"
 )
 
 // verifier builds the token verifier of the configured keys, nil when none
-// is configured (anonymous). A JWKS URL is fetched now and refreshed in the
-// background until ctx ends.
+// is configured (anonymous). Key files are read again when they change; a
+// JWKS URL is fetched now and refreshed in the background until ctx ends.
 func (s *Server) verifier(ctx context.Context) (edge.Verifier, error) {
 	a := s.cfg.Auth
 	if !a.Configured() {
 		return nil, nil
 	}
-	var sets []*auth.Keys
-	if len(a.Secret) > 0 {
-		k, err := auth.HMACKeys(a.Secret)
-		if err != nil {
-			return nil, err
-		}
-		sets = append(sets, k)
+	fixed, err := s.fixedKeys()
+	if err != nil {
+		return nil, err
 	}
-	for _, f := range a.PublicKeys {
-		k, err := auth.LoadPEMFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("--jwt-public-key %s: %w", f, err)
-		}
-		sets = append(sets, k)
-	}
-	src := keySources{static: auth.MergeKeys(sets...)}
-	switch {
-	case strings.HasPrefix(a.JWKS, "https://"):
+	src := keySources{fixed: fixed}
+	if strings.HasPrefix(a.JWKS, "https://") {
 		client, err := jwksClient(a.JWKSCA)
 		if err != nil {
 			return nil, err
@@ -51,18 +41,69 @@ func (s *Server) verifier(ctx context.Context) (edge.Verifier, error) {
 			return nil, fmt.Errorf("--jwks: %w", err)
 		}
 		src.jwks = j
-	case a.JWKS != "":
-		k, err := auth.LoadJWKSFile(a.JWKS)
-		if err != nil {
-			return nil, fmt.Errorf("--jwks %s: %w", a.JWKS, err)
-		}
-		src.static = auth.MergeKeys(src.static, k)
 	}
 	leeway := a.Leeway
 	if leeway == 0 {
 		leeway = -1 // the operator asked for none; auth's 0 means its default
 	}
 	return auth.NewVerifier(src, auth.Options{Issuer: a.Issuer, Audience: a.Audience, Leeway: leeway})
+}
+
+// fixedKeys are the keys of the HMAC secret, the PEM public keys and a
+// JWKS file. When some come from files, they are read again when the
+// files change (a rotated Kubernetes secret), at most once a second.
+func (s *Server) fixedKeys() (func() *auth.Keys, error) {
+	a := s.cfg.Auth
+	var files []string
+	if a.SecretFile != "" {
+		files = append(files, a.SecretFile)
+	}
+	files = append(files, a.PublicKeys...)
+	jwksFile := a.JWKS != "" && !strings.HasPrefix(a.JWKS, "https://")
+	if jwksFile {
+		files = append(files, a.JWKS)
+	}
+	build := func() (*auth.Keys, error) {
+		var sets []*auth.Keys
+		secret := a.Secret
+		if a.SecretFile != "" {
+			var err error
+			if secret, err = config.ReadSecretFile(a.SecretFile); err != nil {
+				return nil, err
+			}
+		}
+		if len(secret) > 0 {
+			k, err := auth.HMACKeys(secret)
+			if err != nil {
+				return nil, err
+			}
+			sets = append(sets, k)
+		}
+		for _, f := range a.PublicKeys {
+			k, err := auth.LoadPEMFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("--jwt-public-key %s: %w", f, err)
+			}
+			sets = append(sets, k)
+		}
+		if jwksFile {
+			k, err := auth.LoadJWKSFile(a.JWKS)
+			if err != nil {
+				return nil, fmt.Errorf("--jwks %s: %w", a.JWKS, err)
+			}
+			sets = append(sets, k)
+		}
+		return auth.MergeKeys(sets...), nil
+	}
+	if len(files) == 0 {
+		k, err := build()
+		return func() *auth.Keys { return k }, err
+	}
+	v, err := reload.New("JWT key", files, build, s.log)
+	if err != nil {
+		return nil, err
+	}
+	return v.Get, nil
 }
 
 // jwksClient is the HTTP client of the JWKS endpoint: trusting caFile's
@@ -87,14 +128,14 @@ func jwksClient(caFile string) (*http.Client, error) {
 // keySources is the configured keys: fixed ones (secret, PEM files, a
 // JWKS file) and, when set, a JWKS fetched over HTTPS.
 type keySources struct {
-	static *auth.Keys
-	jwks   *auth.JWKSSource
+	fixed func() *auth.Keys
+	jwks  *auth.JWKSSource
 }
 
 // Keys implements auth.KeySource.
 func (k keySources) Keys(kid string) *auth.Keys {
 	if k.jwks == nil {
-		return k.static
+		return k.fixed()
 	}
-	return auth.MergeKeys(k.static, k.jwks.Keys(kid))
+	return auth.MergeKeys(k.fixed(), k.jwks.Keys(kid))
 }

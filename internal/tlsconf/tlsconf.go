@@ -13,8 +13,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
-	"time"
+
+	"github.com/roomcast/roomcast/internal/reload"
 )
 
 // Files names the PEM files of a listener's TLS settings.
@@ -24,25 +24,11 @@ type Files struct {
 	CA   string // client CA bundle; empty: no client certificates asked for
 }
 
-// checkEvery is how often, at most, a handshake looks whether the files
-// changed: one stat per file a second, however many clients connect.
-const checkEvery = time.Second
-
 // Reloader serves the current TLS settings to each handshake, reading the
-// files again when their modification time or size changes. A change that
-// does not load (a key written after its certificate, say) keeps the
-// settings in use and is tried again on the next check.
+// files again when they change (package reload).
 type Reloader struct {
-	// Set at construction.
-	files Files
-	log   *slog.Logger
-	now   func() time.Time
-
-	mu        sync.Mutex
-	current   *tls.Config // guarded by mu: what handshakes get
-	loaded    string      // guarded by mu: the files' stamp when current was built
-	failed    string      // guarded by mu: the stamp that last failed to load, logged once
-	checkedAt time.Time   // guarded by mu
+	files    Files
+	settings *reload.Value[*tls.Config]
 }
 
 // New loads the files; it fails when they do not make a working setting.
@@ -50,16 +36,15 @@ func New(f Files, log *slog.Logger) (*Reloader, error) {
 	if f.Cert == "" || f.Key == "" {
 		return nil, errors.New("TLS needs both a certificate and a key file")
 	}
-	r := &Reloader{files: f, log: log, now: time.Now}
-	stamp, err := r.stamp()
-	if err != nil {
+	r := &Reloader{files: f}
+	files := []string{f.Cert, f.Key}
+	if f.CA != "" {
+		files = append(files, f.CA)
+	}
+	var err error
+	if r.settings, err = reload.New("TLS certificate", files, r.load, log); err != nil {
 		return nil, err
 	}
-	cfg, err := r.load()
-	if err != nil {
-		return nil, err
-	}
-	r.current, r.loaded, r.checkedAt = cfg, stamp, r.now()
 	return r, nil
 }
 
@@ -69,58 +54,9 @@ func (r *Reloader) Config() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			return r.settings(), nil
+			return r.settings.Get(), nil
 		},
 	}
-}
-
-// settings returns the current settings, reloading them first when the
-// files changed since the last check.
-func (r *Reloader) settings() *tls.Config {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if now := r.now(); now.Sub(r.checkedAt) >= checkEvery {
-		r.checkedAt = now
-		r.reloadLocked()
-	}
-	return r.current
-}
-
-func (r *Reloader) reloadLocked() {
-	stamp, err := r.stamp()
-	if err == nil && stamp == r.loaded {
-		return
-	}
-	var cfg *tls.Config
-	if err == nil {
-		cfg, err = r.load()
-	}
-	if err != nil {
-		if stamp != r.failed {
-			r.failed = stamp
-			r.log.Warn("TLS files changed but do not load; serving the previous certificate", "err", err)
-		}
-		return
-	}
-	r.current, r.loaded, r.failed = cfg, stamp, ""
-	r.log.Info("TLS certificate reloaded", "cert", r.files.Cert)
-}
-
-// stamp sums up the files' modification times and sizes. os.Stat follows
-// symbolic links, so the swap of a Kubernetes secret's ..data link shows.
-func (r *Reloader) stamp() (string, error) {
-	s := ""
-	for _, name := range []string{r.files.Cert, r.files.Key, r.files.CA} {
-		if name == "" {
-			continue
-		}
-		fi, err := os.Stat(name)
-		if err != nil {
-			return "", fmt.Errorf("TLS file: %w", err)
-		}
-		s += fmt.Sprintf("%s:%d:%d;", name, fi.ModTime().UnixNano(), fi.Size())
-	}
-	return s, nil
 }
 
 // load reads the files into the settings a handshake gets.
