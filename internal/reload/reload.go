@@ -1,8 +1,8 @@
 // Package reload keeps a value built from files up to date without a
 // restart: the TLS certificate of the listener, the keys that verify
 // tokens. On use, at most once a second, it looks whether the files
-// changed (modification time and size; os.Stat follows symbolic links, so
-// the swap of a Kubernetes secret's ..data link shows) and builds the
+// changed (inode, modification time and size; os.Stat follows symbolic
+// links, so the swap of a Kubernetes secret's ..data link shows) and builds the
 // value again. A change that does not build (a key written after its
 // certificate, say) keeps the value in use, is logged once, and is tried
 // again at the next check.
@@ -81,7 +81,7 @@ func (v *Value[T]) reloadLocked() {
 	v.log.Info(v.what+" reloaded", "files", v.files)
 }
 
-// stamp sums up the files' modification times and sizes.
+// stamp sums up the files' inodes, modification times and sizes.
 func (v *Value[T]) stamp() (string, error) {
 	s := ""
 	for _, name := range v.files {
@@ -89,7 +89,7 @@ func (v *Value[T]) stamp() (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("%s file: %w", v.what, err)
 		}
-		s += fmt.Sprintf("%s:%d:%d;", name, fi.ModTime().UnixNano(), fi.Size())
+		s += fmt.Sprintf("%s:%d:%d:%d;", name, inode(fi), fi.ModTime().UnixNano(), fi.Size())
 	}
 	return s, nil
 }
