@@ -110,8 +110,14 @@ func (rd *reader) batch(ctx context.Context) (more bool, err error) {
 	case len(msgs) == 0:
 		return end.Pending > 0, nil
 	}
+	// prev is the room's event before the next one delivered, when this
+	// read proves it: the cursor's own event, returned first, and then
+	// each event of the batch for the one after it.
+	var prev uint64
 	if rd.cursor > 0 && msgs[0].Seq != rd.cursor {
 		rd.intact = false // the cursor's event is gone: maybe more after it
+	} else {
+		prev = rd.cursor
 	}
 	if last := msgs[len(msgs)-1].Seq; end.Pending > 0 && last < rd.until {
 		// The next batch starts at this one's last event, which will be
@@ -122,11 +128,12 @@ func (rd *reader) batch(ctx context.Context) (more bool, err error) {
 		if m.Seq == rd.cursor {
 			continue
 		}
-		if err := rd.deliver(m); errors.Is(err, errReachedUntil) {
+		if err := rd.deliver(m, prev); errors.Is(err, errReachedUntil) {
 			return false, nil
 		} else if err != nil {
 			return false, err
 		}
+		prev = m.Seq
 	}
 	if rd.cursor > start {
 		rd.lags = 0
@@ -138,11 +145,14 @@ func (rd *reader) batch(ctx context.Context) (more bool, err error) {
 var errReachedUntil = errors.New("reached the end of the range")
 
 // deliver hands one stored event in range to fn and moves the cursor.
-func (rd *reader) deliver(m storedMsg) error {
+// prev is the room's event before it when the read proved it (none was
+// removed between them), 0 when a hole may lie before it: the event's
+// Prev, so a reader learns of a hole before the events after it.
+func (rd *reader) deliver(m storedMsg, prev uint64) error {
 	if m.Seq > rd.until {
 		return errReachedUntil
 	}
-	if err := rd.fn(rd.b.decode(rd.r, m.Seq, 0, m.Time, m.Data)); err != nil {
+	if err := rd.fn(rd.b.decode(rd.r, m.Seq, prev, m.Time, m.Data)); err != nil {
 		return err
 	}
 	rd.cursor = m.Seq
@@ -159,6 +169,7 @@ func (rd *reader) checkLeader(ctx context.Context) (done bool, err error) {
 	if rd.cursor >= rd.until {
 		return true, nil
 	}
+	prev := rd.cursor
 	if rd.unconfirmed {
 		rd.unconfirmed = false
 		m, found, err := rd.b.leaderNext(ctx, rd.subject, rd.cursor)
@@ -166,7 +177,7 @@ func (rd *reader) checkLeader(ctx context.Context) (done bool, err error) {
 			return false, err
 		}
 		if !found || m.Seq != rd.cursor {
-			rd.intact = false
+			rd.intact, prev = false, 0
 		}
 	}
 	m, found, err := rd.b.leaderNext(ctx, rd.subject, rd.cursor+1)
@@ -178,7 +189,7 @@ func (rd *reader) checkLeader(ctx context.Context) (done bool, err error) {
 		rd.intact = false
 		return true, nil
 	}
-	if err := rd.deliver(m); err != nil && !errors.Is(err, errReachedUntil) {
+	if err := rd.deliver(m, prev); err != nil && !errors.Is(err, errReachedUntil) {
 		return false, err
 	}
 	if rd.fromLeader > 0 {

@@ -78,12 +78,19 @@ func (h *Hub) onLive(rm *room, ev *wire.Event) {
 // When the stream cannot be read the room goes stale: nothing after the
 // missing events is delivered until the sync has fetched them, so order
 // holds and no stored event is skipped. When retention removed some before
-// they could be read, the room's tail is emptied: it no longer holds every
-// event after its start, so a resume from before the hole reads the stream
-// and learns it is not recovered.
+// they could be read, the hole is skipped (skipHole) before the first event
+// after it is delivered (the read tells by that event's Prev), or at the
+// end when the hole reaches until: a resume from before the hole that
+// joins afterwards, even while the backfill runs, reads the stream and
+// learns it is not recovered.
 func (h *Hub) backfill(rm *room, after, until uint64) error {
 	intact, err := h.src.Replay(h.ctx, rm.name, after, until, func(ev *wire.Event) error {
-		if ev.Seq > rm.last() {
+		if last := rm.last(); ev.Seq > last {
+			if ev.Prev != last && last > 0 {
+				rm.mu.Lock()
+				rm.skipHole(ev.Seq - 1)
+				rm.mu.Unlock()
+			}
 			h.deliver(rm, ev)
 			h.m.Backfilled.Inc()
 		}
@@ -95,7 +102,7 @@ func (h *Hub) backfill(rm *room, after, until uint64) error {
 	}
 	if !intact && after > 0 {
 		rm.mu.Lock()
-		rm.forgetTail()
+		rm.skipHole(until)
 		rm.mu.Unlock()
 		h.log.Warn("events of the room were removed before this node could deliver them", "room", rm.name.String(), "after", after, "until", until)
 	}

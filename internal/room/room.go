@@ -166,6 +166,15 @@ func (rm *room) setPosition(seq uint64) {
 
 // forgetTail empties the tail: resumes from before the room's position read
 // the stream. Needs mu.
+// skipHole records that the room's events up to seq were removed before
+// this node could deliver them: they count as passed (lastSeq) and the tail
+// starts after them, empty, so a resume from before the hole reads the
+// stream and learns it is not recovered. Needs mu.
+func (rm *room) skipHole(seq uint64) {
+	rm.lastSeq = max(rm.lastSeq, seq)
+	rm.forgetTail()
+}
+
 func (rm *room) forgetTail() {
 	rm.tailResets++
 	clear(rm.tail)
