@@ -115,7 +115,9 @@ func (s *Stats) Total() int {
 }
 
 // Run publishes the simulation through p until ctx ends, cfg.Events are
-// published, or a publish fails; stats counts what was stored.
+// published, or a publish fails; stats counts what was stored. Its end by
+// ctx is not an error, even with an event on its way (that one may or may
+// not be stored, and is not counted).
 func Run(ctx context.Context, cfg Config, p *events.Publisher, stats *Stats) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -127,6 +129,9 @@ func Run(ctx context.Context, cfg Config, p *events.Publisher, stats *Stats) err
 	for n := 0; cfg.Events == 0 || n < cfg.Events; n++ {
 		ev := w.next()
 		if err := ev.publish(ctx, p); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while an event was on its way: not a failure
+			}
 			return fmt.Errorf("demo: %w", err)
 		}
 		stats.add(ev.name)
