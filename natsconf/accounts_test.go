@@ -15,8 +15,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/bus/bustest"
 	"github.com/roomcast/roomcast/internal/config"
-	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/natsembed"
 	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/servertest"
@@ -225,15 +225,10 @@ func TestAccountsPermissions(t *testing.T) {
 		t.Errorf("stream after the denied calls: %v", err)
 	}
 
-	// `roomcast publish` and the demo have no NATS credential flags: they
-	// authenticate with the user and password in the URL, which works.
+	// `roomcast publish` and the demo take --nats-user too; a user and
+	// password in the URL work as well.
 	withUser := strings.Replace(url, "nats://", "nats://publisher:"+publisherPassword+"@", 1)
-	cli := natstest.Connect(t, withUser)
-	cb, err := bus.New(cli, bus.Options{Logger: natstest.Quiet, Metrics: metrics.NewUnregistered()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cb.Close()
+	cb := bustest.On(t, natstest.Connect(t, withUser))
 	if got, err := cb.Publish(ctx, room, payload, "natsconf-2"); err != nil || got <= seq {
 		t.Errorf("publish as roomcast publish does, with the user in the URL: seq %d, %v", got, err)
 	}

@@ -10,9 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/bus/bustest"
 	"github.com/roomcast/roomcast/internal/client"
-	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/natsembed"
 	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/wire"
@@ -23,11 +22,7 @@ import (
 func checkBusCalls(t *testing.T, url, password string, room wire.Room, seq uint64) {
 	t.Helper()
 	nc, errs := connect(t, url, "edge", password, nats.CustomInboxPrefix(natsembed.EdgeInboxPrefix))
-	b, err := bus.New(nc, bus.Options{Logger: natstest.Quiet, Metrics: metrics.NewUnregistered()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
+	b := bustest.On(t, nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	stop, err := b.WatchStream(func() {}, func() {})

@@ -2,15 +2,13 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"strings"
 	"testing"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
-	"github.com/roomcast/roomcast/internal/bus"
-	"github.com/roomcast/roomcast/internal/metrics"
+	"github.com/roomcast/roomcast/internal/bus/bustest"
 	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/servertest"
 )
@@ -29,12 +27,7 @@ func TestPublishAndDemoAuthenticateToNATS(t *testing.T) {
 	ns := natstest.RunServerWith(t, func(o *natsserver.Options) {
 		o.Users = []*natsserver.User{{Username: "publisher", Password: "s3cret-pw"}}
 	})
-	b, err := bus.New(natstest.Connect(t, ns.ClientURL(), nats.UserInfo("publisher", "s3cret-pw")),
-		bus.Options{Logger: slog.New(slog.DiscardHandler), Metrics: metrics.NewUnregistered()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
+	b := bustest.On(t, natstest.Connect(t, ns.ClientURL(), nats.UserInfo("publisher", "s3cret-pw")))
 	if err := b.EnsureStream(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/roomcast/roomcast/internal/bus"
-	"github.com/roomcast/roomcast/internal/metrics"
+	"github.com/roomcast/roomcast/internal/bus/bustest"
 	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/wire"
 )
@@ -169,12 +168,7 @@ func connIs(state string) func(pageState) error {
 // and reads the stream back, the truth the page is held to.
 func publishingBus(t *testing.T, natsURL string) *bus.Bus {
 	t.Helper()
-	b, err := bus.New(natstest.Connect(t, natsURL), bus.Options{Logger: slog.New(slog.DiscardHandler), Metrics: metrics.NewUnregistered()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	return b
+	return bustest.On(t, natstest.Connect(t, natsURL))
 }
 
 // truth is what the stream holds for a room, as the page should draw it.
