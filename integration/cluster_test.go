@@ -426,10 +426,10 @@ func (c *cluster) ready(ctx context.Context, i int) error {
 	return nil
 }
 
-// natsClientOn returns the NATS servers that list a client connection
-// named name (/connz on their monitoring ports).
-func (c *cluster) natsClientOn(ctx context.Context, name string) ([]string, error) {
-	var on []string
+// natsClients returns, for each NATS server, the names of its client
+// connections (/connz on its monitoring port).
+func (c *cluster) natsClients(ctx context.Context) (map[string][]string, error) {
+	out := map[string][]string{}
 	for i := range 3 {
 		m := c.natsMember(i)
 		_, body, err := get(ctx, "http://"+m.addr(natsMonitorPort)+"/connz?limit=4096")
@@ -444,13 +444,12 @@ func (c *cluster) natsClientOn(ctx context.Context, name string) ([]string, erro
 		if err := json.Unmarshal([]byte(body), &connz); err != nil {
 			return nil, fmt.Errorf("%s /connz: %w", m.name, err)
 		}
+		out[m.name] = []string{}
 		for _, cn := range connz.Connections {
-			if cn.Name == name {
-				on = append(on, m.name)
-			}
+			out[m.name] = append(out[m.name], cn.Name)
 		}
 	}
-	return on, nil
+	return out, nil
 }
 
 // waitUntil polls cond every 100 ms until it returns nil, and returns its

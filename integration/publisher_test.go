@@ -21,7 +21,8 @@ func workerConn(c *cluster) (*nats.Conn, error) {
 		nats.UserInfo("publisher", c.pw.publisher),
 		nats.SetCustomDialer(c), nats.SkipHostLookup(), nats.IgnoreDiscoveredServers(),
 		nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.ReconnectBufSize(-1),
-		nats.PingInterval(time.Second), nats.MaxPingsOutstanding(3), nats.Timeout(2*time.Second))
+		nats.PingInterval(time.Second), nats.MaxPingsOutstanding(3), nats.Timeout(2*time.Second),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})) // not nats.go's print to stderr
 	if err != nil {
 		return nil, fmt.Errorf("publisher: %w", err)
 	}

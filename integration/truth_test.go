@@ -31,7 +31,8 @@ func newStreamReader(c *cluster) (*streamReader, error) {
 		nats.UserInfo("edge", c.pw.edge), nats.CustomInboxPrefix(natsembed.EdgeInboxPrefix),
 		nats.SetCustomDialer(c), nats.SkipHostLookup(), nats.IgnoreDiscoveredServers(),
 		nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond),
-		nats.PingInterval(time.Second), nats.MaxPingsOutstanding(3), nats.Timeout(2*time.Second))
+		nats.PingInterval(time.Second), nats.MaxPingsOutstanding(3), nats.Timeout(2*time.Second),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})) // not nats.go's print to stderr
 	if err != nil {
 		return nil, fmt.Errorf("stream reader: %w", err)
 	}
