@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -426,12 +427,16 @@ func (c *cluster) ready(ctx context.Context, i int) error {
 	return nil
 }
 
-// natsClients returns, for each NATS server, the names of its client
-// connections (/connz on its monitoring port).
-func (c *cluster) natsClients(ctx context.Context) (map[string][]string, error) {
+// natsClients returns, for each NATS server but those in skip (a stopped
+// one cannot answer), the names of its client connections (/connz on its
+// monitoring port).
+func (c *cluster) natsClients(ctx context.Context, skip ...*member) (map[string][]string, error) {
 	out := map[string][]string{}
 	for i := range 3 {
 		m := c.natsMember(i)
+		if slices.Contains(skip, m) {
+			continue
+		}
 		_, body, err := get(ctx, "http://"+m.addr(natsMonitorPort)+"/connz?limit=4096")
 		if err != nil {
 			return nil, fmt.Errorf("%s /connz: %w", m.name, err)

@@ -121,8 +121,12 @@ func (f *follower) session(ctx context.Context, conn *client.Conn, edge int) {
 		}
 	}
 	for {
-		// The edge pings every 25 s: a connection silent for longer is dead.
-		m, err := conn.Read(time.Now().Add(40 * time.Second))
+		// Read returns data messages only (it answers the edge's pings,
+		// every 25 s, on the way): a connection without any for two
+		// minutes, while events are published every few milliseconds, is
+		// dead. (Its ends are seen at once otherwise: a killed edge's
+		// socket is closed by Docker's proxy, a stopped one sends 1001.)
+		m, err := conn.Read(time.Now().Add(2 * time.Minute))
 		if err != nil {
 			f.ended(err)
 			return

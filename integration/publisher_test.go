@@ -37,8 +37,11 @@ type publisher struct {
 	js    jetstream.JetStream
 	rooms []string
 	every time.Duration
-	stop  chan struct{} // closed by Stop
-	done  chan struct{} // closed when the loop has ended
+	// cancel ends the retries of the event in flight, when Stop has
+	// waited a minute for it to be stored.
+	cancel context.CancelFunc
+	stop   chan struct{} // closed by Stop
+	done   chan struct{} // closed when the loop has ended
 
 	mu         sync.Mutex
 	n          map[string]int            // guarded by mu: events published per room, numbered from 1
@@ -54,8 +57,9 @@ type publisher struct {
 // startPublisher starts publishing rate events a second to rooms until
 // Stop, or until ctx ends.
 func startPublisher(ctx context.Context, js jetstream.JetStream, rooms []string, rate int) *publisher {
+	ctx, cancel := context.WithCancel(ctx)
 	p := &publisher{js: js, rooms: rooms, every: time.Second / time.Duration(rate),
-		stop: make(chan struct{}), done: make(chan struct{}),
+		cancel: cancel, stop: make(chan struct{}), done: make(chan struct{}),
 		n: map[string]int{}, acks: map[string]map[int]uint64{}, errs: map[string]int{}}
 	go p.run(ctx)
 	return p
@@ -133,15 +137,21 @@ func errKind(err error) string {
 	return s
 }
 
-// Stop ends publishing once the event in flight is stored, and returns
-// why the publisher gave up early, if it did.
+// Stop ends publishing once the event in flight is stored (giving up on
+// it after a minute), and returns why the publisher gave up, if it did.
 func (p *publisher) Stop() error {
 	select {
 	case <-p.stop:
 	default:
 		close(p.stop)
 	}
-	<-p.done
+	select {
+	case <-p.done:
+	case <-time.After(time.Minute):
+		p.cancel()
+		<-p.done
+	}
+	p.cancel()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.err

@@ -168,29 +168,53 @@ func edgeCutOff(ctx context.Context, t *testing.T, r *run) {
 
 // 7. The NATS server most edges are connected to (the stream leader among
 // equals) is stopped (SIGSTOP) while publishing goes on, for longer than
-// the route write deadline, then continued; then publishing stops. Its
-// edges hear nothing while it is stopped, and the events published around
-// the pause are the last of their rooms: no later event reveals a gap, the
-// edges must find what they lack by themselves.
+// the route write deadline, and until its edges have left it for the other
+// servers; then it is continued, and publishing stops. Events published
+// around the pause are the last of their rooms: no later event reveals a
+// gap, the edges must find what they lack by themselves.
 func natsPaused(ctx context.Context, t *testing.T, r *run) {
-	m := r.busiestNATS(ctx, t)
+	m, edges := r.busiestNATS(ctx, t)
 	defer r.logEdges(ctx, t, r.edgeMetrics(ctx))
 	must(t, r.c.signal(ctx, m, "SIGSTOP"))
+	stopped := time.Now()
 	continued := false
 	defer func() {
 		if !continued {
 			_ = r.c.signal(context.Background(), m, "SIGCONT")
 		}
 	}()
+	// An edge notices a silent server by its unanswered pings (within
+	// 15 s) and moves to another server.
+	must(t, waitUntil(ctx, time.Minute, "the stopped server's edges moved to the others and ready", func() error {
+		clients, err := r.c.natsClients(ctx, m)
+		if err != nil {
+			return err
+		}
+		for _, e := range edges {
+			on := false
+			for _, names := range clients {
+				on = on || slices.Contains(names, "roomcast "+e)
+			}
+			if !on {
+				return fmt.Errorf("%s is on no running server", e)
+			}
+			i, _ := strconv.Atoi(strings.TrimPrefix(e, "edge-"))
+			if err := r.c.ready(ctx, i); err != nil {
+				return fmt.Errorf("%s: %w", e, err)
+			}
+		}
+		return nil
+	}))
+	t.Logf("edges %v left %s and are ready %v after it stopped", edges, m.name, time.Since(stopped).Round(time.Millisecond))
 	// A wait on time itself: the pause must outlast cluster.conf's
 	// write_deadline (10 s), which routes share with clients. (nats-server
 	// 2.15 keeps a route whose writes pass their deadline and retries, so
 	// whether the others drop their routes to the stopped server is up to
-	// their pings; its clients' writes pass theirs too.)
+	// their pings.)
 	select {
 	case <-ctx.Done():
 		t.Fatal(ctx.Err())
-	case <-time.After(15 * time.Second):
+	case <-time.After(15*time.Second - time.Since(stopped)):
 	}
 	must(t, r.c.signal(ctx, m, "SIGCONT"))
 	continued = true
@@ -264,9 +288,9 @@ func (r *run) streamLeader(ctx context.Context, t *testing.T) *member {
 	return m
 }
 
-// busiestNATS is the NATS server with the most edges connected to it, the
-// stream leader if it is one of them.
-func (r *run) busiestNATS(ctx context.Context, t *testing.T) *member {
+// busiestNATS is the NATS server with the most edges connected to it (the
+// stream leader if it is one of them), and those edges.
+func (r *run) busiestNATS(ctx context.Context, t *testing.T) (*member, []string) {
 	t.Helper()
 	leader, err := r.reader.leader(ctx)
 	must(t, err)
@@ -286,10 +310,10 @@ func (r *run) busiestNATS(ctx context.Context, t *testing.T) *member {
 			best = server
 		}
 	}
-	t.Logf("edges by NATS server: %v; stream leader %s; pausing %s", edges, leader, best)
+	t.Logf("edges by NATS server: %v; stream leader %s; stopping %s", edges, leader, best)
 	m, err := r.c.natsByName(best)
 	must(t, err)
-	return m
+	return m, edges[best]
 }
 
 // healthy waits until the stream has a leader and both other replicas
