@@ -17,18 +17,21 @@ import (
 // edge killed, drained, a subscribe refused) it connects to the next edge,
 // round robin, and subscribes to each room again with since, the last seq
 // it saw there. After a 4010 (the stream was recreated) it subscribes again
-// the same way. It records every event it receives.
+// the same way. It records every event it receives. A follower fromStart
+// subscribes with since 0 at first: it wants each room's whole history.
 type follower struct {
-	name  string
-	rooms []string
-	c     *cluster
-	next  int // the edge it connects to next; owned by run
-	stop  context.CancelFunc
-	done  chan struct{}
+	name      string
+	rooms     []string
+	c         *cluster
+	fromStart bool
+	next      int // the edge it connects to next; owned by run
+	stop      context.CancelFunc
+	done      chan struct{}
 
 	mu       sync.Mutex
 	logs     map[string]*roomLog // guarded by mu
 	onEdge   int                 // guarded by mu: the edge it is connected to, -1 between connections
+	conn     *client.Conn        // guarded by mu: the connection, nil between connections
 	conns    int                 // guarded by mu: connections made
 	resumes  int                 // guarded by mu: subscribes with since
 	replayed int                 // guarded by mu: events the resumes replayed
@@ -56,9 +59,9 @@ type roomLog struct {
 }
 
 // startFollower starts a follower of rooms, first connecting to edge first.
-func startFollower(ctx context.Context, c *cluster, name string, rooms []string, first int) *follower {
+func startFollower(ctx context.Context, c *cluster, name string, rooms []string, first int, fromStart bool) *follower {
 	ctx, cancel := context.WithCancel(ctx)
-	f := &follower{name: name, rooms: rooms, c: c, next: first, stop: cancel, done: make(chan struct{}),
+	f := &follower{name: name, rooms: rooms, c: c, fromStart: fromStart, next: first, stop: cancel, done: make(chan struct{}),
 		logs: map[string]*roomLog{}, onEdge: -1, closes: map[string]int{}, refused: map[string]int{}}
 	for _, r := range rooms {
 		f.logs[r] = &roomLog{}
@@ -98,12 +101,12 @@ func (f *follower) session(ctx context.Context, conn *client.Conn, edge int) {
 	defer conn.NetConn().Close()
 	f.mu.Lock()
 	f.conns++
-	f.onEdge = edge
+	f.onEdge, f.conn = edge, conn
 	subs := make([]client.SubscribeData, 0, len(f.rooms))
 	for _, r := range f.rooms {
 		lg := f.logs[r]
 		sd := client.SubscribeData{Channel: r}
-		if lg.started {
+		if lg.started || f.fromStart {
 			since := lg.start
 			if n := len(lg.seqs); n > 0 {
 				since = lg.seqs[n-1]
@@ -155,9 +158,10 @@ func (f *follower) handle(m wire.Message) bool {
 		}
 		lg.subscribed = true
 		switch {
-		case !lg.started:
+		case !lg.started && !f.fromStart:
 			lg.started, lg.start = true, res.Seq
-		default:
+		default: // a resume (from 0 at first for a follower fromStart)
+			lg.started = true
 			f.resumes++
 			f.replayed += res.Replayed
 			if !res.Recovered && !lg.resetPending {
@@ -201,9 +205,19 @@ func (f *follower) ended(err error) {
 func (f *follower) disconnected() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.onEdge = -1
+	f.onEdge, f.conn = -1, nil
 	for _, lg := range f.logs {
 		lg.subscribed = false
+	}
+}
+
+// drop ends the follower's connection from its side, as a network that
+// fails a client does: it reconnects to the next edge and resumes.
+func (f *follower) drop() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.conn != nil {
+		_ = f.conn.NetConn().Close()
 	}
 }
 

@@ -223,7 +223,11 @@ func natsPaused(ctx context.Context, t *testing.T, r *run) {
 }
 
 // 6. The whole NATS cluster is stopped and started again, each server with
-// its file store: the stream keeps its history and the followers resume.
+// its file store: the stream keeps its history (the same stream, every
+// message; the check reads every room back from it), the edges keep their
+// followers and serve them again. Then every follower's connection fails:
+// each resumes with since on the next edge; and a new follower reads every
+// room from its first event, stored before the restart.
 func clusterRestart(ctx context.Context, t *testing.T, r *run) {
 	before, err := r.reader.info(ctx)
 	must(t, err)
@@ -246,6 +250,25 @@ func clusterRestart(ctx context.Context, t *testing.T, r *run) {
 			before.Created, before.State.FirstSeq, before.State.LastSeq, before.State.Msgs,
 			after.Created, after.State.FirstSeq, after.State.LastSeq, after.State.Msgs)
 	}
+	r.allFollowing(ctx, t, time.Minute)
+	r.stored(ctx, t, rate/2)
+	conns := map[*follower]int{}
+	for _, f := range r.followers {
+		conns[f] = f.stats().conns
+		f.drop()
+	}
+	must(t, waitUntil(ctx, time.Minute, "every follower resumed on another connection", func() error {
+		for f, n := range conns {
+			if f.stats().conns == n {
+				return fmt.Errorf("%s has not reconnected", f.name)
+			}
+			if err := f.following(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	r.addFollower(ctx, t, "follower-late", 0, true)
 	r.allFollowing(ctx, t, time.Minute)
 }
 
