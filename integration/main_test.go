@@ -6,7 +6,8 @@ import (
 )
 
 // TestMain runs the tests with the settings this machine needs, then removes
-// the image the tests built (the containers are removed by each test).
+// the images the tests built (the containers and networks are removed by
+// each test).
 func TestMain(m *testing.M) {
 	// Ryuk, testcontainers' reaper, runs from an image that would have to be
 	// pulled; no registry is reachable here, and every test terminates its
@@ -26,8 +27,10 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	if shared.provider != nil {
-		if shared.image != "" {
-			removeImage(shared.provider, shared.image)
+		for _, image := range []string{shared.image, natsShared.image} {
+			if image != "" {
+				removeImage(shared.provider, image)
+			}
 		}
 		_ = shared.provider.Close()
 	}

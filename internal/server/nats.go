@@ -27,6 +27,8 @@ func (s *Server) connectNATS(ctx context.Context) error {
 		nats.MaxReconnects(-1),
 		nats.CustomReconnectDelay(reconnectDelay),
 		nats.CustomInboxPrefix(natsembed.EdgeInboxPrefix),
+		nats.PingInterval(natsPingInterval),
+		nats.MaxPingsOutstanding(natsMaxPingsOut),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			s.m.NATSConnected.Set(0)
 			s.hooks.disconnected()
@@ -90,6 +92,18 @@ func (s *Server) connectNATS(ctx context.Context) error {
 	}
 	return s.dialNATS(ctx, append(opts, security...))
 }
+
+// A NATS server that stops answering without closing the connection (a
+// frozen process, a host or a network gone silent) is noticed only by the
+// pongs it no longer sends: after natsMaxPingsOut pings unanswered, one
+// every natsPingInterval, the connection is stale and the node moves to
+// another server, within 10 to 15 s. nats.go's defaults (2 minutes, 2)
+// kept an edge on such a connection for 6 minutes, not ready and its
+// clients without events, while the rest of the cluster served.
+const (
+	natsPingInterval = 5 * time.Second
+	natsMaxPingsOut  = 2
+)
 
 // dialNATS connects to an external NATS, retrying with backoff while it is
 // unreachable, so a node started before its NATS comes up waits for it.
