@@ -164,7 +164,7 @@ func TestAccountsPermissions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	payload := []byte(`{"event":"worker.status_changed","data":{"worker_id":"w1","status":"busy","pool_id":"p1"}}`)
 	ack, err := pjs.Publish(ctx, roomSubject, payload, jetstream.WithMsgID("natsconf-1"))

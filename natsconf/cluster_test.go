@@ -112,7 +112,7 @@ func testCluster(t *testing.T, file string, useTLS bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ack, err := js.Publish(ctx, "roomcast.rooms.pool.p1", []byte(`{"event":"e","data":{}}`))
 	if err != nil {
@@ -130,6 +130,10 @@ func testCluster(t *testing.T, file string, useTLS bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A context of its own: the reads above may have used up the first
+	// one on a busy machine.
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	st, err := ejs.Stream(ctx, bus.DefaultStream)
 	if err != nil {
 		t.Fatal(err)
