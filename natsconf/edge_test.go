@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,22 +97,30 @@ func dialRoom(t *testing.T, url, room string, since *uint64) *roomClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	if err := c.Subscribe("s1", room, since); err != nil {
-		t.Fatal(err)
-	}
 	rc := &roomClient{c: c}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		m, err := c.Read(deadline)
-		switch {
-		case err != nil:
-			t.Fatalf("subscribe %s: %v", room, err)
-		case m.Type == wire.TypeEvent:
-			rc.pending = append(rc.pending, m)
-		case m.Type == wire.TypeResponse && m.ID == "s1":
-			return rc
-		default:
-			t.Fatalf("subscribe %s: %+v", room, m)
+	// A stream of three replicas just made may not answer reads at once:
+	// the node says UNAVAILABLE, and a client tries again, as this does.
+	deadline := time.Now().Add(20 * time.Second)
+	for attempt := 1; ; attempt++ {
+		id := fmt.Sprintf("s%d", attempt)
+		if err := c.Subscribe(id, room, since); err != nil {
+			t.Fatal(err)
+		}
+		for answered := false; !answered; {
+			m, err := c.Read(deadline)
+			switch {
+			case err != nil:
+				t.Fatalf("subscribe %s: %v", room, err)
+			case m.Type == wire.TypeEvent:
+				rc.pending = append(rc.pending, m)
+			case m.Type == wire.TypeResponse && m.ID == id:
+				return rc
+			case m.Type == wire.TypeError && m.ID == id && strings.Contains(string(m.Data), wire.CodeUnavailable) && time.Now().Before(deadline):
+				answered = true
+				time.Sleep(100 * time.Millisecond) // the retry a client makes after UNAVAILABLE
+			default:
+				t.Fatalf("subscribe %s: %+v", room, m)
+			}
 		}
 	}
 }
