@@ -53,7 +53,7 @@ func prepare() {
 			return
 		}
 		shared.provider = p
-		shared.image, shared.err = buildImage(ctx, p)
+		shared.image, shared.err = buildImage(ctx, p, roomcastImage())
 	})
 }
 
@@ -73,19 +73,56 @@ func dockerProvider(ctx context.Context) (*testcontainers.DockerProvider, error)
 	return p, nil
 }
 
-// buildImage builds the static binary and the image FROM scratch in a
-// temporary build context, and returns the image's name. The context is
-// removed before it returns; the image stays until removeImage.
-func buildImage(ctx context.Context, p *testcontainers.DockerProvider) (string, error) {
-	dir, err := os.MkdirTemp("", "roomcast-image-")
+// imageRecipe is what a test image is built from: a static Go binary, the
+// files its Dockerfile copies, staged beside it, and an empty data/.
+type imageRecipe struct {
+	repo   string             // the repository part of the image's name
+	pkg    string             // the main package built, as `go build` names it
+	binary string             // the binary's name in the build context
+	files  map[string]string  // name in the context -> file, relative to the module root unless absolute
+	args   map[string]*string // build arguments
+}
+
+// roomcastImage is the repository's own recipe: its Dockerfile, as `task
+// image` stages it, so the image tested is the one shipped.
+func roomcastImage() imageRecipe {
+	return imageRecipe{
+		repo: imageRepo, pkg: "./cmd/roomcast", binary: "roomcast",
+		files: map[string]string{"Dockerfile": "Dockerfile", "ca-certificates.crt": caBundle},
+		args:  map[string]*string{"VERSION": ptr(imageVersion)},
+	}
+}
+
+// buildImage builds r's binary and image in a temporary build context and
+// returns the image's name, under a random tag so concurrent runs on one
+// engine do not collide. The context is removed before it returns; the
+// image stays until removeImage.
+func buildImage(ctx context.Context, p *testcontainers.DockerProvider, r imageRecipe) (string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", r.repo+"-")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(dir)
-	if err := buildBinary(ctx, filepath.Join(dir, "roomcast")); err != nil {
+	if err := buildBinary(ctx, root, r.pkg, filepath.Join(dir, r.binary)); err != nil {
 		return "", err
 	}
-	if err := stageContext(dir); err != nil {
+	for to, from := range r.files {
+		if !filepath.IsAbs(from) {
+			from = filepath.Join(root, from)
+		}
+		b, err := os.ReadFile(from)
+		if err != nil {
+			return "", fmt.Errorf("stage the image %s: %w", r.repo, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, to), b, 0o644); err != nil {
+			return "", err
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "data"), 0o755); err != nil {
 		return "", err
 	}
 	tag, err := randomTag()
@@ -95,62 +132,34 @@ func buildImage(ctx context.Context, p *testcontainers.DockerProvider) (string, 
 	var buildLog bytes.Buffer
 	name, err := p.BuildImage(ctx, &testcontainers.ContainerRequest{
 		FromDockerfile: testcontainers.FromDockerfile{
-			Context: dir, Repo: imageRepo, Tag: tag, BuildLogWriter: &buildLog,
-			BuildArgs: map[string]*string{"VERSION": ptr(imageVersion)},
+			Context: dir, Repo: r.repo, Tag: tag, BuildLogWriter: &buildLog, BuildArgs: r.args,
 		},
 	})
 	if err != nil {
 		// A failed build may still have left the tagged image behind.
-		removeImage(p, imageRepo+":"+tag)
-		return "", fmt.Errorf("build image: %w\nbuild log:\n%s", err, buildLog.String())
+		removeImage(p, r.repo+":"+tag)
+		return "", fmt.Errorf("build image %s: %w\nbuild log:\n%s", r.repo, err, buildLog.String())
 	}
 	return name, nil
 }
 
-// stageContext puts beside the binary in dir what the repository's
-// Dockerfile copies (as `task image` does): the Dockerfile itself, the CA
-// certificates and the data directory. The image is built from the
-// shipped recipe, not from a copy of it.
-func stageContext(dir string) error {
-	root, err := moduleRoot()
-	if err != nil {
-		return err
-	}
-	for _, f := range []struct{ from, to string }{
-		{filepath.Join(root, "Dockerfile"), "Dockerfile"},
-		{caBundle, "ca-certificates.crt"},
-	} {
-		b, err := os.ReadFile(f.from)
-		if err != nil {
-			return fmt.Errorf("stage the image: %w", err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f.to), b, 0o644); err != nil {
-			return err
-		}
-	}
-	return os.Mkdir(filepath.Join(dir, "data"), 0o755)
-}
-
 func ptr[T any](v T) *T { return &v }
 
-// buildBinary builds cmd/roomcast as a static binary at out.
-func buildBinary(ctx context.Context, out string) error {
-	root, err := moduleRoot()
-	if err != nil {
-		return err
-	}
+// buildBinary builds the main package pkg of the module at root as a
+// static Linux binary at out, the way `task build-static` does.
+func buildBinary(ctx context.Context, root, pkg, out string) error {
 	if err := trackSources(root); err != nil {
 		return err
 	}
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		return fmt.Errorf("the go tool is needed to build the test image: %w", err)
+		return fmt.Errorf("the go tool is needed to build the test images: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, goTool, "build", "-buildvcs=auto", "-trimpath", "-ldflags=-s -w", "-o", out, "./cmd/roomcast")
+	cmd := exec.CommandContext(ctx, goTool, "build", "-buildvcs=auto", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/roomcast: %w\n%s", err, b)
+		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
 	}
 	return nil
 }
@@ -166,7 +175,7 @@ func trackSources(root string) error {
 			return err
 		}
 	}
-	for _, dir := range []string{"cmd", "internal"} {
+	for _, dir := range []string{"cmd", "internal", "natsconf", "integration/testdata"} {
 		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err // directories are read, so added files count too

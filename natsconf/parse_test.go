@@ -1,17 +1,9 @@
 package natsconf_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"flag"
 	"io/fs"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,11 +11,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/tlsconf/tlstest"
 )
 
 // The environment variables the configuration files read.
@@ -233,64 +225,12 @@ func copyConfigs(t *testing.T) (dir, certs string) {
 // nats-0..2.
 func makeCerts(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	newKey := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	write := func(name, typ string, der []byte) {
-		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	serial := int64(1)
-	template := func(cn string) *x509.Certificate {
-		serial++
-		return &x509.Certificate{
-			SerialNumber: big.NewInt(serial),
-			Subject:      pkix.Name{CommonName: cn},
-			NotBefore:    time.Now().Add(-time.Hour),
-			NotAfter:     time.Now().Add(24 * time.Hour),
-		}
-	}
-	caKey := newKey()
-	caTmpl := template("natsconf test CA")
-	caTmpl.IsCA, caTmpl.BasicConstraintsValid = true, true
-	caTmpl.KeyUsage = x509.KeyUsageCertSign
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write("ca.pem", "CERTIFICATE", caDER)
-	for name, usage := range map[string][]x509.ExtKeyUsage{
-		"server": {x509.ExtKeyUsageServerAuth},
-		"route":  {x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	} {
-		key := newKey()
-		tmpl := template(name)
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		tmpl.ExtKeyUsage = usage
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-		tmpl.DNSNames = []string{"localhost", "nats-0", "nats-1", "nats-2"}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		write(name+".pem", "CERTIFICATE", der)
-		write(name+"-key.pem", "PRIVATE KEY", keyDER)
-	}
-	return dir
+	ca := tlstest.NewCA(t)
+	ca.CertFile(t)
+	hosts := []string{"nats-0", "nats-1", "nats-2"}
+	ca.Server(t, "server", hosts...)
+	ca.Peer(t, "route", hosts...)
+	return ca.Dir()
 }
 
 // passwordRe finds the value of a password key outside comments.

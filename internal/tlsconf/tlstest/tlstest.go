@@ -66,15 +66,31 @@ func (ca *CA) Pool() *x509.CertPool {
 	return p
 }
 
-// Server issues a certificate for 127.0.0.1 and localhost and writes it
-// and its key as name.pem and name-key.pem (overwriting, as a rotation
+// Dir is the directory of the CA's files: ca.pem (once CertFile wrote
+// it) and name.pem and name-key.pem of each certificate issued.
+func (ca *CA) Dir() string { return ca.dir }
+
+// Server issues a certificate for 127.0.0.1, localhost and hosts and writes
+// it and its key as name.pem and name-key.pem (overwriting, as a rotation
 // does). It returns the paths and the certificate's serial number.
-func (ca *CA) Server(t testing.TB, name string) (cert, key string, serialNumber *big.Int) {
+func (ca *CA) Server(t testing.TB, name string, hosts ...string) (cert, key string, serialNumber *big.Int) {
+	t.Helper()
+	return ca.host(t, name, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, hosts)
+}
+
+// Peer is Server for a certificate that also authenticates as a client:
+// a cluster's route, which dials its peers and is dialled by them.
+func (ca *CA) Peer(t testing.TB, name string, hosts ...string) (cert, key string, serialNumber *big.Int) {
+	t.Helper()
+	return ca.host(t, name, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, hosts)
+}
+
+func (ca *CA) host(t testing.TB, name string, usage []x509.ExtKeyUsage, hosts []string) (cert, key string, serialNumber *big.Int) {
 	t.Helper()
 	tmpl := ca.leaf(t, name)
-	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	tmpl.ExtKeyUsage = usage
 	tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-	tmpl.DNSNames = []string{"localhost"}
+	tmpl.DNSNames = append([]string{"localhost"}, hosts...)
 	cert, key = ca.write(t, name, tmpl)
 	return cert, key, tmpl.SerialNumber
 }
