@@ -35,6 +35,7 @@ type benchFlags struct {
 	compression *bool
 	serverPID   *int
 	asJSON      *bool
+	natsAuth    *config.NATSAuth // security of the NATS connection, as serve's
 	scen        scenarioFlags
 }
 
@@ -66,8 +67,12 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	f.serverPID = fs.Int("server-pid", 0, "pid of the server behind --url on this machine: report its CPU per delivery (load) or RSS per idle connection (--rate 0) from /proc")
 	f.asJSON = fs.Bool("json", false, "print the report as one JSON object (scenarios: one JSON line per step, then a summary line)")
 	f.scen.register(fs)
+	f.natsAuth = config.RegisterNATSAuth(fs)
 	if err := parseFlags(fs, env, args, nil); err != nil {
 		return err
+	}
+	if err := f.natsAuth.Load(env.getenv); err != nil {
+		return usageError{err}
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments %q", fs.Args())
@@ -118,9 +123,13 @@ func runLoad(ctx context.Context, env *environment, f *benchFlags) error {
 		urls = config.List{bench.DefaultURL}
 	}
 
+	natsOpts, err := f.natsAuth.Options()
+	if err != nil {
+		return usageError{err}
+	}
 	log := config.NewLogger(env.stderr, "text", "info") // progress; the report goes to standard output
 	rep, err := bench.Run(ctx, bench.Config{
-		URLs: urls, NATSURL: *f.natsURL, Prefix: *f.prefix, Token: *f.token, AdminURL: *f.admin,
+		URLs: urls, NATSURL: *f.natsURL, NATSOptions: natsOpts, Prefix: *f.prefix, Token: *f.token, AdminURL: *f.admin,
 		Conns: *f.conns, Rooms: *f.rooms, Rate: *f.rate, Duration: *f.duration, Grace: *f.grace, Hold: *f.hold,
 		DialConcurrency: *f.dialConc, DialTimeout: *f.dialTimeout, MaxInFlight: *f.inFlight,
 		Protocol: *f.protocol, Compression: *f.compression, ServerPID: *f.serverPID,

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/roomcast/roomcast/internal/bus/bustest"
+	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/servertest"
 )
@@ -20,10 +21,10 @@ func runCmdEnv(ctx context.Context, vars map[string]string, args ...string) (int
 	return run(ctx, env, args), out.String(), errb.String()
 }
 
-// publish and demo authenticate to a NATS that requires it with serve's
-// flags (--nats-user, the password from ROOMCAST_NATS_PASSWORD), and say
-// clearly when they cannot.
-func TestPublishAndDemoAuthenticateToNATS(t *testing.T) {
+// publish, demo and bench authenticate to a NATS that requires it with
+// serve's flags (--nats-user, the password from ROOMCAST_NATS_PASSWORD),
+// and say clearly when they cannot.
+func TestClientCommandsAuthenticateToNATS(t *testing.T) {
 	ns := natstest.RunServerWith(t, func(o *natsserver.Options) {
 		o.Users = []*natsserver.User{{Username: "publisher", Password: "s3cret-pw"}}
 	})
@@ -46,5 +47,15 @@ func TestPublishAndDemoAuthenticateToNATS(t *testing.T) {
 	code, _, stderr := runCmdEnv(t.Context(), good, "demo", "--nats", ns.ClientURL(), "--nats-user", "publisher", "--events", "20", "--rate", "1000")
 	if code != 0 || !strings.Contains(stderr, "publishing") {
 		t.Fatalf("demo with the password: exit %d, %s", code, stderr)
+	}
+
+	edge := servertest.Start(t, nil, func(c *config.Serve) {
+		c.NATS = config.List{ns.ClientURL()}
+		c.NATSAuth.User, c.NATSAuth.Password = "publisher", "s3cret-pw"
+	})
+	code, out, stderr := runCmdEnv(t.Context(), good, "bench", "--url", servertest.WSURL(edge), "--nats", ns.ClientURL(), "--nats-user", "publisher",
+		"--conns", "2", "--rooms", "1", "--rate", "20", "--duration", "1s", "--grace", "2s", "--json")
+	if code != 0 || !strings.Contains(out, `"deliveries_received":40,`) {
+		t.Fatalf("bench with the password: exit %d, %s, %s", code, out, stderr)
 	}
 }

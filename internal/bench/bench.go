@@ -40,6 +40,8 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/internal/bus"
+
+	"github.com/nats-io/nats.go"
 )
 
 // Defaults of Config (Rate has none: zero means idle mode).
@@ -81,11 +83,14 @@ const (
 // Config is what a run does. Zero fields take the defaults above, except
 // Rate (0: idle mode), Hold, AdminURL and Token.
 type Config struct {
-	URLs     []string // edge WebSocket URLs, used round robin
-	NATSURL  string   // where events are published (load mode)
-	Prefix   string   // NATS subject prefix, bus.DefaultPrefix when empty
-	Token    string   // a JWT sent as Authorization: Bearer, when the edges require one
-	AdminURL string   // admin base URL of one of the edges, for idle mode's memory measurement
+	URLs    []string // edge WebSocket URLs, used round robin
+	NATSURL string   // where events are published (load mode)
+	// NATSOptions secure the NATS connection (user, credentials, TLS),
+	// as serve's --nats-* settings make them.
+	NATSOptions []nats.Option
+	Prefix      string // NATS subject prefix, bus.DefaultPrefix when empty
+	Token       string // a JWT sent as Authorization: Bearer, when the edges require one
+	AdminURL    string // admin base URL of one of the edges, for idle mode's memory measurement
 
 	Conns    int
 	Rooms    int

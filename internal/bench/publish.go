@@ -39,7 +39,7 @@ type publishResult struct {
 
 // newPublisher connects to NATS. The caller closes it.
 func newPublisher(cfg *Config, t *tally) (*publisher, error) {
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("roomcast bench"), nats.Timeout(cfg.DialTimeout))
+	nc, err := nats.Connect(cfg.NATSURL, append(cfg.NATSOptions, nats.Name("roomcast bench"), nats.Timeout(cfg.DialTimeout))...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS %s: %w", cfg.NATSURL, err)
 	}
