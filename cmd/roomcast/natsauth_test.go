@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -55,7 +56,12 @@ func TestClientCommandsAuthenticateToNATS(t *testing.T) {
 	})
 	code, out, stderr := runCmdEnv(t.Context(), good, "bench", "--url", servertest.WSURL(edge), "--nats", ns.ClientURL(), "--nats-user", "publisher",
 		"--conns", "2", "--rooms", "1", "--rate", "20", "--duration", "1s", "--grace", "2s", "--json")
-	if code != 0 || !strings.Contains(out, `"deliveries_received":40,`) {
+	var rep struct {
+		Published int `json:"events_published"`
+		Received  int `json:"deliveries_received"`
+		Lost      int `json:"deliveries_lost"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || rep.Published == 0 || rep.Received != 2*rep.Published || rep.Lost != 0 {
 		t.Fatalf("bench with the password: exit %d, %s, %s", code, out, stderr)
 	}
 }
