@@ -12,6 +12,7 @@ import (
 
 	"github.com/roomcast/roomcast/internal/demo"
 	"github.com/roomcast/roomcast/internal/events"
+	"github.com/roomcast/roomcast/internal/relaytest"
 	"github.com/roomcast/roomcast/internal/servertest"
 )
 
@@ -31,13 +32,13 @@ func TestDashboardFollowsAPoolAndResumesAfterACut(t *testing.T) {
 	node := servertest.Start(t, nil, nil)
 	b := publishingBus(t, node.NATSURL())
 	pub := events.NewPublisher(b)
-	proxy := startCutProxy(t, node.WSAddr())
+	proxy := relaytest.Start(t, node.WSAddr())
 
 	sim := demo.Config{Pools: 1, Workers: 200, Workflows: 1, Rate: 10_000, Events: 600, Seed: 3}
 	if err := demo.Run(t.Context(), sim, pub, &demo.Stats{}); err != nil {
 		t.Fatal(err)
 	}
-	run(t, tab, chromedp.Navigate("http://"+proxy.addr()+"/?rooms="+poolRoom+","+flowRoom))
+	run(t, tab, chromedp.Navigate("http://"+proxy.Addr()+"/?rooms="+poolRoom+","+flowRoom))
 	pool, flow := readTruth(t, b, poolRoom), readTruth(t, b, flowRoom)
 	watch(t, tab, "history drawn", showsTruth(pool, flow))
 	if len(pool.workers) < 190 { // the simulation scales the pool a little
@@ -58,10 +59,10 @@ func TestDashboardFollowsAPoolAndResumesAfterACut(t *testing.T) {
 	t.Logf("live at 50 events/s with %d workers: %d long tasks %v ms", len(pool.workers), len(long), long)
 
 	// Cut: the page must notice, and miss what is published meanwhile.
-	proxy.cut(true)
+	proxy.Cut(true)
 	watch(t, tab, "reconnecting shown", connIs("reconnecting"))
 	missed := publishWhileCut(t, pub)
-	proxy.allow()
+	proxy.Allow()
 	pool, flow = readTruth(t, b, poolRoom), readTruth(t, b, flowRoom)
 	want := fmt.Sprintf("resumed (%d missed events replayed)", missed)
 	st := watch(t, tab, "resumed", func(st pageState) error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/roomcast/roomcast/internal/events"
 	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/relaytest"
 	"github.com/roomcast/roomcast/internal/servertest"
 )
 
@@ -22,7 +23,7 @@ func TestDashboardMovesToAnotherNodeWhenItsNodeDrains(t *testing.T) {
 	second := servertest.Start(t, ns, nil)
 	b := publishingBus(t, ns.ClientURL())
 	pub := events.NewPublisher(b)
-	proxy := startCutProxy(t, first.WSAddr())
+	proxy := relaytest.Start(t, first.WSAddr())
 
 	status := func(worker, state string) {
 		t.Helper()
@@ -31,7 +32,7 @@ func TestDashboardMovesToAnotherNodeWhenItsNodeDrains(t *testing.T) {
 		}
 	}
 	status("p1-w1", events.StatusBusy)
-	run(t, tab, chromedp.Navigate("http://"+proxy.addr()+"/?rooms="+poolRoom))
+	run(t, tab, chromedp.Navigate("http://"+proxy.Addr()+"/?rooms="+poolRoom))
 	watch(t, tab, "first node's events", func(st pageState) error {
 		if p := st.Panels[poolRoom]; p == nil || p.Tiles["p1-w1"] != events.StatusBusy {
 			return fmt.Errorf("panel %+v", p)
@@ -39,7 +40,7 @@ func TestDashboardMovesToAnotherNodeWhenItsNodeDrains(t *testing.T) {
 		return nil
 	})
 
-	proxy.retarget(second.WSAddr())
+	proxy.Retarget(second.WSAddr())
 	drained := make(chan struct{})
 	go func() {
 		defer close(drained)
