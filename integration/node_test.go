@@ -148,18 +148,8 @@ func get(ctx context.Context, url string) (int, string, error) {
 // passes, then fails the test with cond's last error.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %v", what, timeout, err)
-		}
-		<-tick.C
+	if err := waitUntil(context.Background(), timeout, what, cond); err != nil {
+		t.Fatal(err)
 	}
 }
 

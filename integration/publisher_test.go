@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -187,11 +188,7 @@ func (p *publisher) waitStored(ctx context.Context, timeout time.Duration, n int
 func (p *publisher) errors() map[string]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make(map[string]int, len(p.errs))
-	for k, v := range p.errs {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(p.errs)
 }
 
 // checkStored compares what the publisher was told with what the stream

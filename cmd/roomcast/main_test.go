@@ -23,7 +23,12 @@ func runCmd(ctx context.Context, stdin string, args ...string) (int, string, str
 }
 
 func runWith(ctx context.Context, out, errb *servertest.SyncBuffer, stdin string, args ...string) int {
-	env := &environment{stdin: strings.NewReader(stdin), stdout: out, stderr: errb, getenv: func(string) string { return "" }}
+	return runWithEnv(ctx, out, errb, stdin, nil, args...)
+}
+
+// runWithEnv is runWith with environment variables: vars, and no others.
+func runWithEnv(ctx context.Context, out, errb *servertest.SyncBuffer, stdin string, vars map[string]string, args ...string) int {
+	env := &environment{stdin: strings.NewReader(stdin), stdout: out, stderr: errb, getenv: func(k string) string { return vars[k] }}
 	return run(ctx, env, args)
 }
 

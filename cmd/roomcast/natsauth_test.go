@@ -18,8 +18,8 @@ import (
 // runCmdEnv is runCmd with environment variables.
 func runCmdEnv(ctx context.Context, vars map[string]string, args ...string) (int, string, string) {
 	var out, errb servertest.SyncBuffer
-	env := &environment{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(k string) string { return vars[k] }}
-	return run(ctx, env, args), out.String(), errb.String()
+	code := runWithEnv(ctx, &out, &errb, "", vars, args...)
+	return code, out.String(), errb.String()
 }
 
 // publish, demo and bench authenticate to a NATS that requires it with
