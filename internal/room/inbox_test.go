@@ -96,18 +96,27 @@ func TestABurstIsQueuedHeldThenFlushed(t *testing.T) {
 	var release sync.Once
 	unhold := func() { release.Do(rm.feedMu.Unlock) }
 	defer unhold()
+	// The first event takes the feed goroutine, which then waits for
+	// feedMu; only after it has taken the event do the others come, so
+	// they wait in the inbox together however the goroutines are run.
 	const n = 5
-	want := make([]uint64, 0, n)
-	for i := range n {
+	want := []uint64{f.publish(t, r, 0)}
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		rm.inMu.Lock()
+		defer rm.inMu.Unlock()
+		if !rm.feeding || len(rm.inbox) != 0 {
+			return fmt.Errorf("feeding %v, %d events in the inbox", rm.feeding, len(rm.inbox))
+		}
+		return nil
+	})
+	for i := 1; i < n; i++ {
 		want = append(want, f.publish(t, r, i))
 	}
 	natstest.WaitFor(t, 10*time.Second, func() error {
 		rm.inMu.Lock()
 		defer rm.inMu.Unlock()
-		// The first event may already be with the feed goroutine, which
-		// waits for feedMu; the rest wait in the inbox together.
-		if len(rm.inbox) < n-1 {
-			return fmt.Errorf("%d events in the inbox", len(rm.inbox))
+		if len(rm.inbox) != n-1 {
+			return fmt.Errorf("%d events in the inbox, want %d", len(rm.inbox), n-1)
 		}
 		return nil
 	})
