@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/roomcast/roomcast/internal/testartifact"
 )
 
 // The load of every scenario: a publisher storing rate events a second in
@@ -55,7 +56,13 @@ func TestCluster(t *testing.T) {
 	t.Logf("3 NATS servers and 3 edges ready in %v", time.Since(began).Round(time.Millisecond))
 
 	var rows []*reportRow
-	defer func() { t.Log(report(rows)) }()
+	defer func() {
+		// Kept as an artifact too, which .ci/run prints: t.Log shows
+		// only with -v or on failure.
+		rep := report(rows)
+		t.Log(rep)
+		testartifact.Write(t, "integration-report.txt", []byte(rep))
+	}()
 	for _, sc := range scenarios {
 		if ctx.Err() != nil {
 			t.Fatalf("out of time before scenario %s", sc.name)

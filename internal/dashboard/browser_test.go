@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/roomcast/roomcast/internal/bus"
 	"github.com/roomcast/roomcast/internal/bus/bustest"
 	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/testartifact"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -224,27 +224,17 @@ func readTruth(t *testing.T, b *bus.Bus, room string) truth {
 	return tr
 }
 
-// screenshot saves the page as a PNG under the temp dir, kept after the
-// test (ROOMCAST_ARTIFACTS names another directory), and returns its path.
+// screenshot saves the page as a PNG among the test artifacts, kept after
+// the test, and returns its path.
 func screenshot(t *testing.T, tab context.Context, name string) string {
 	t.Helper()
-	dir := os.Getenv("ROOMCAST_ARTIFACTS")
-	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "roomcast-artifacts")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(tab, browserWait)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := testartifact.Write(t, name, png)
 	t.Logf("screenshot: %s", path)
 	return path
 }
