@@ -79,3 +79,48 @@ func TestNewFailsOnBadFiles(t *testing.T) {
 		t.Error("a value that does not build was accepted")
 	}
 }
+
+// A Kubernetes Secret or ConfigMap volume updates by the atomic writer's
+// swap: each file is a link through ..data to a timestamped directory, and
+// an update renames a new ..data link over the old one. The file's own
+// path never changes, and the new content may have the old one's size and
+// modification second; the Value still sees the change.
+func TestValueFollowsAKubernetesVolumeUpdate(t *testing.T) {
+	dir := t.TempDir()
+	update := func(version, content string) {
+		t.Helper()
+		ts := filepath.Join(dir, "..2026_12_01_"+version)
+		if err := os.Mkdir(ts, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(ts, "key"), []byte(content), 0o400); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data_tmp")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update("a", "secret-a")
+	file := filepath.Join(dir, "key")
+	if err := os.Symlink(filepath.Join("..data", "key"), file); err != nil {
+		t.Fatal(err)
+	}
+	v, err := New("test key", []string{file}, func() (string, error) {
+		b, err := os.ReadFile(file)
+		return string(b), err
+	}, slog.New(slog.DiscardHandler))
+	if err != nil || v.Get() != "secret-a" {
+		t.Fatalf("New: %v, %q", err, v.Get())
+	}
+	update("b", "secret-b") // same size, likely the same second
+	deadline := time.Now().Add(5 * CheckEvery)
+	for v.Get() != "secret-b" {
+		if time.Now().After(deadline) {
+			t.Fatalf("value %q after the volume's update, want secret-b", v.Get())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
