@@ -85,6 +85,9 @@ func Start(o Options) (*server.Server, error) {
 	}
 	if !s.ReadyForConnections(timeout) {
 		s.Shutdown()
+		if o.ClusterListen != "" {
+			return nil, fmt.Errorf("embedded NATS not ready within %s (a clustered server is ready once JetStream has a meta leader: are its routes %v up, and %s and %s free?)", timeout, o.Routes, o.Listen, o.ClusterListen)
+		}
 		return nil, fmt.Errorf("embedded NATS not ready within %s (is %s free?)", timeout, o.Listen)
 	}
 	return s, nil

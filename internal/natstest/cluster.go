@@ -2,6 +2,7 @@ package natstest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -20,16 +21,38 @@ type Cluster struct {
 }
 
 // RunCluster starts n JetStream servers routed to each other on free
-// loopback ports and waits until JetStream has a meta leader.
+// loopback ports and waits until JetStream has a meta leader. A start that
+// fails is tried once more on other ports: a port found free may be taken
+// by another test before its server listens, and then the others wait for
+// a peer that never comes.
 func RunCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
+	servers, err := startCluster(t, n)
+	if err != nil {
+		t.Logf("start cluster: %v; trying again on other ports", err)
+		if servers, err = startCluster(t, n); err != nil {
+			t.Fatalf("start cluster: %v", err)
+		}
+	}
+	c := &Cluster{Servers: servers}
+	for _, s := range servers {
+		t.Cleanup(s.Shutdown)
+	}
+	c.waitForMetaLeader(t)
+	return c
+}
+
+// startCluster starts n routed servers together (a clustered JetStream
+// server is ready only once its peers are up); when one fails, it shuts
+// down the others.
+func startCluster(t testing.TB, n int) ([]*server.Server, error) {
 	routePorts := make([]int, n)
 	routes := make([]string, n)
 	for i := range n {
 		routePorts[i] = freePort(t)
 		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i])
 	}
-	c := &Cluster{Servers: make([]*server.Server, n)}
+	servers := make([]*server.Server, n)
 	errs := make(chan error, n)
 	for i := range n {
 		o := natsembed.Options{
@@ -43,23 +66,29 @@ func RunCluster(t testing.TB, n int) *Cluster {
 			ReadyTimeout:  30 * time.Second,
 		}
 		go func() {
-			// A clustered JetStream server is ready only once its peers
-			// are up, so all start together.
 			s, err := natsembed.Start(o)
-			if err == nil {
-				c.Servers[i] = s
-				t.Cleanup(s.Shutdown)
+			servers[i] = s
+			if err != nil {
+				err = fmt.Errorf("%s (cluster port %d): %w", o.ServerName, routePorts[i], err)
 			}
 			errs <- err
 		}()
 	}
+	var failed []error
 	for range n {
 		if err := <-errs; err != nil {
-			t.Fatalf("start cluster: %v", err)
+			failed = append(failed, err)
 		}
 	}
-	c.waitForMetaLeader(t)
-	return c
+	if len(failed) > 0 {
+		for _, s := range servers {
+			if s != nil {
+				s.Shutdown()
+			}
+		}
+		return nil, errors.Join(failed...)
+	}
+	return servers, nil
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.

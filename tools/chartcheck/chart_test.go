@@ -41,9 +41,15 @@ func TestRender(t *testing.T) {
 			if len(c.Args) != 0 {
 				t.Errorf("args = %q, want none (no --allow-anonymous with a key)", c.Args)
 			}
-			ref := envVar(t, c, "ROOMCAST_JWT_SECRET").ValueFrom.SecretKeyRef
-			if ref.Name != "roomcast-jwt" || ref.Key != "jwt-secret" {
-				t.Errorf("ROOMCAST_JWT_SECRET from %s/%s, want roomcast-jwt/jwt-secret", ref.Name, ref.Key)
+			// The secret is a file, read again when the Secret changes.
+			if got := envValue(t, c, "ROOMCAST_JWT_SECRET_FILE"); got != "/etc/roomcast/jwt-secret/jwt-secret" {
+				t.Errorf("ROOMCAST_JWT_SECRET_FILE = %q", got)
+			}
+			mustMount(t, o, "/etc/roomcast/jwt-secret/jwt-secret", "roomcast-jwt", "jwt-secret")
+			for _, e := range c.Env {
+				if e.Name == "ROOMCAST_JWT_SECRET" {
+					t.Error("the secret is in a variable, which cannot be read again")
+				}
 			}
 			if got := envValue(t, c, "ROOMCAST_NATS"); got != "nats://nats.nats.svc.cluster.local:4222" {
 				t.Errorf("ROOMCAST_NATS = %q", got)
@@ -57,8 +63,8 @@ func TestRender(t *testing.T) {
 			if o.serviceMonitor != nil || o.prometheusRule != nil {
 				t.Error("ServiceMonitor or PrometheusRule rendered, but they are off by default")
 			}
-			if len(c.VolumeMounts) != 0 || len(o.deployment.Spec.Template.Spec.Volumes) != 0 {
-				t.Error("volumes rendered without any file to mount")
+			if len(c.VolumeMounts) != 1 || len(o.deployment.Spec.Template.Spec.Volumes) != 1 {
+				t.Errorf("%d mounts of %d volumes, want the JWT secret's only", len(c.VolumeMounts), len(o.deployment.Spec.Template.Spec.Volumes))
 			}
 			if _, ok := o.deployment.Spec.Template.Annotations["checksum/jwt-keys"]; ok {
 				t.Error("checksum/jwt-keys without inline keys")
@@ -93,9 +99,7 @@ func TestRender(t *testing.T) {
 			mustMount(t, o, "/etc/roomcast/tls/tls.key", "roomcast-tls", "tls.key")
 			mustMount(t, o, "/etc/roomcast/nats-credentials/nats.creds", "roomcast-nats", "nats.creds")
 			mustMount(t, o, "/etc/roomcast/nats-tls/ca.crt", "roomcast-nats-tls", "ca.crt")
-			if envVar(t, c, "ROOMCAST_JWT_SECRET").ValueFrom.SecretKeyRef.Name != "roomcast-jwt" {
-				t.Error("the JWT secret does not come from roomcast-jwt")
-			}
+			mustMount(t, o, envValue(t, c, "ROOMCAST_JWT_SECRET_FILE"), "roomcast-jwt", "jwt-secret")
 			if o.serviceMonitor == nil || o.prometheusRule == nil {
 				t.Fatal("ServiceMonitor and PrometheusRule must be rendered in production")
 			}
@@ -271,8 +275,10 @@ func TestRender(t *testing.T) {
 			if ref := envVar(t, c, "ROOMCAST_NATS_TOKEN").ValueFrom.SecretKeyRef; ref.Name != "nats-token" || ref.Key != "tok" {
 				t.Errorf("ROOMCAST_NATS_TOKEN from %s/%s", ref.Name, ref.Key)
 			}
-			if len(c.VolumeMounts) != 0 {
-				t.Error("a token is an environment variable: nothing to mount")
+			for _, m := range c.VolumeMounts {
+				if m.Name == "nats-credentials" {
+					t.Error("a token is an environment variable: nothing to mount")
+				}
 			}
 		},
 	}}

@@ -3,6 +3,8 @@ package chartcheck
 import (
 	"flag"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -49,6 +51,15 @@ func checkServe(t *testing.T, d *appsv1.Deployment) {
 		if fs.Lookup(flagName) == nil {
 			t.Errorf("%s names no flag of serve (--%s): serve would ignore it", e.Name, flagName)
 		}
+	}
+	// The secret file is mounted from a Secret in the pod; here it is a
+	// file of the same size class, so serve reads it as it would there.
+	if name := config.EnvName("jwt-secret-file"); env[name] != "" {
+		file := filepath.Join(t.TempDir(), filepath.Base(env[name]))
+		if err := os.WriteFile(file, []byte(strings.Repeat("s", 32)), 0o400); err != nil {
+			t.Fatal(err)
+		}
+		env[name] = file
 	}
 	getenv := func(name string) string { return env[name] }
 	if err := config.Parse(fs, c.Args, getenv, config.ServeCompat); err != nil {
