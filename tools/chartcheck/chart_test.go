@@ -12,6 +12,7 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 )
@@ -60,8 +61,8 @@ func TestRender(t *testing.T) {
 			if o.hpa == nil || o.hpa.Spec.MinReplicas == nil || *o.hpa.Spec.MinReplicas != 3 || o.hpa.Spec.MaxReplicas != 10 {
 				t.Errorf("HPA = %+v, want 3 to 10 replicas", o.hpa)
 			}
-			if o.serviceMonitor != nil || o.prometheusRule != nil {
-				t.Error("ServiceMonitor or PrometheusRule rendered, but they are off by default")
+			if o.serviceMonitor != nil || o.prometheusRule != nil || o.networkPolicy != nil {
+				t.Error("ServiceMonitor, PrometheusRule or NetworkPolicy rendered, but they are off by default")
 			}
 			if len(c.VolumeMounts) != 1 || len(o.deployment.Spec.Template.Spec.Volumes) != 1 {
 				t.Errorf("%d mounts of %d volumes, want the JWT secret's only", len(c.VolumeMounts), len(o.deployment.Spec.Template.Spec.Volumes))
@@ -100,8 +101,8 @@ func TestRender(t *testing.T) {
 			mustMount(t, o, "/etc/roomcast/nats-credentials/nats.creds", "roomcast-nats", "nats.creds")
 			mustMount(t, o, "/etc/roomcast/nats-tls/ca.crt", "roomcast-nats-tls", "ca.crt")
 			mustMount(t, o, envValue(t, c, "ROOMCAST_JWT_SECRET_FILE"), "roomcast-jwt", "jwt-secret")
-			if o.serviceMonitor == nil || o.prometheusRule == nil {
-				t.Fatal("ServiceMonitor and PrometheusRule must be rendered in production")
+			if o.serviceMonitor == nil || o.prometheusRule == nil || o.networkPolicy == nil {
+				t.Fatal("ServiceMonitor, PrometheusRule and NetworkPolicy must be rendered in production")
 			}
 			if o.serviceMonitor.Labels["release"] != "kube-prometheus-stack" {
 				t.Error("serviceMonitor.labels not applied")
@@ -127,6 +128,52 @@ func TestRender(t *testing.T) {
 			}
 			if !strings.Contains(o.notes, "WARNING: allowAnonymous") {
 				t.Error("NOTES.txt does not warn about allowAnonymous")
+			}
+		},
+	}, {
+		name: "network policy",
+		vals: func(*testing.T) map[string]any {
+			return minimal("networkPolicy.enabled", true,
+				"networkPolicy.wsFrom", []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "ingress-nginx"}}}})
+		},
+		check: func(t *testing.T, o *objects) {
+			np := o.networkPolicy
+			if np == nil {
+				t.Fatal("no NetworkPolicy rendered")
+			}
+			if !reflect.DeepEqual(np.Spec.PodSelector.MatchLabels, o.deployment.Spec.Selector.MatchLabels) {
+				t.Errorf("policy selects %v, the pods are %v", np.Spec.PodSelector.MatchLabels, o.deployment.Spec.Selector.MatchLabels)
+			}
+			if len(np.Spec.Ingress) != 2 {
+				t.Fatalf("%d ingress rules, want ws and admin", len(np.Spec.Ingress))
+			}
+			ns := func(r networkingv1.NetworkPolicyIngressRule) string {
+				if len(r.From) != 1 || r.From[0].NamespaceSelector == nil {
+					return ""
+				}
+				return r.From[0].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"]
+			}
+			for i, want := range []struct{ port, from string }{{"ws", "ingress-nginx"}, {"admin", "monitoring"}} {
+				r := np.Spec.Ingress[i]
+				if len(r.Ports) != 1 || r.Ports[0].Port.String() != want.port || ns(r) != want.from {
+					t.Errorf("rule %d: ports %+v from %+v, want %s from namespace %s", i, r.Ports, r.From, want.port, want.from)
+				}
+			}
+		},
+	}, {
+		// A rule without peers admits everyone: an empty adminFrom must
+		// leave the admin rule out, and an empty wsFrom leaves ws open.
+		name: "network policy, admin closed",
+		vals: func(*testing.T) map[string]any {
+			return minimal("networkPolicy.enabled", true, "networkPolicy.adminFrom", []any{})
+		},
+		check: func(t *testing.T, o *objects) {
+			np := o.networkPolicy
+			if np == nil || len(np.Spec.Ingress) != 1 {
+				t.Fatalf("policy %+v, want one rule", np)
+			}
+			if r := np.Spec.Ingress[0]; len(r.Ports) != 1 || r.Ports[0].Port.String() != "ws" || len(r.From) != 0 {
+				t.Errorf("rule %+v, want ws from anyone", r)
 			}
 		},
 	}, {
@@ -340,6 +387,7 @@ func TestRefused(t *testing.T) {
 		{"NATS user without userPassword", minimal("nats.credentials.user", "u"), []string{"nats.credentials.user is only used"}},
 		{"userPassword without user", minimal("nats.credentials.secretName", "s", "nats.credentials.type", "userPassword"), []string{"needs nats.credentials.user"}},
 		{"NATS client certificate without Secret", minimal("nats.tls.clientCertificate", true), []string{"nats.tls.clientCertificate needs"}},
+		{"network policy peer of another shape", minimal("networkPolicy.adminFrom", []any{map[string]any{"namespace": "monitoring"}}), []string{"namespace", "not allowed"}},
 		{"autoscaling min over max", minimal("autoscaling.minReplicas", 5, "autoscaling.maxReplicas", 4), []string{"minReplicas is larger"}},
 	}
 	for _, tc := range cases {

@@ -18,6 +18,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
@@ -130,6 +131,7 @@ type objects struct {
 	serviceAccount  *corev1.ServiceAccount
 	pdb             *policyv1.PodDisruptionBudget
 	hpa             *autoscalingv2.HorizontalPodAutoscaler
+	networkPolicy   *networkingv1.NetworkPolicy
 	configMaps      map[string]*corev1.ConfigMap // by name
 	serviceMonitor  *serviceMonitor
 	prometheusRule  *prometheusRule
@@ -204,6 +206,9 @@ func decode(t *testing.T, files map[string]string) *objects {
 			case "autoscaling/v2 HorizontalPodAutoscaler":
 				o.hpa = &autoscalingv2.HorizontalPodAutoscaler{}
 				target, meta = o.hpa, &o.hpa.ObjectMeta
+			case "networking.k8s.io/v1 NetworkPolicy":
+				o.networkPolicy = &networkingv1.NetworkPolicy{}
+				target, meta = o.networkPolicy, &o.networkPolicy.ObjectMeta
 			case "monitoring.coreos.com/v1 ServiceMonitor":
 				o.serviceMonitor = &serviceMonitor{}
 				target, meta = o.serviceMonitor, &o.serviceMonitor.ObjectMeta
