@@ -90,7 +90,10 @@ func (n *NATSAuth) validate(embedded bool) []error {
 
 // Options are the NATS connection options of the settings: one way to
 // authenticate, and TLS when a CA or client certificate is given (1.2 at
-// least).
+// least). nats.go reads the credentials file and the TLS files again at
+// each connection, so they rotate without a restart (the server's
+// TestNATSTLSFilesRotateWithoutARestart); an NKey's public key is read here
+// once.
 func (n *NATSAuth) Options() ([]nats.Option, error) {
 	var opts []nats.Option
 	switch {

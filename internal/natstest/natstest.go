@@ -28,11 +28,18 @@ func RunServer(t testing.TB) *server.Server {
 // storage, as a restarted NATS process would be.
 func Restart(t testing.TB, s *server.Server) *server.Server {
 	t.Helper()
+	return RestartWith(t, s, nil)
+}
+
+// RestartWith is Restart with the new server's options changed by edit
+// (a new certificate, say), as a reconfigured NATS process would be.
+func RestartWith(t testing.TB, s *server.Server, edit func(*server.Options)) *server.Server {
+	t.Helper()
 	addr := s.Addr().String()
 	dir := s.JetStreamConfig().StoreDir
 	s.Shutdown()
 	s.WaitForShutdown()
-	return RunServerAt(t, addr, dir)
+	return runServer(t, addr, dir, edit)
 }
 
 // RunServerAt starts a JetStream-enabled server on listen with its storage
