@@ -164,8 +164,6 @@ func (rm *room) setPosition(seq uint64) {
 	rm.forgetTail()
 }
 
-// forgetTail empties the tail: resumes from before the room's position read
-// the stream. Needs mu.
 // skipHole records that the room's events up to seq were removed before
 // this node could deliver them: they count as passed (lastSeq) and the tail
 // starts after them, empty, so a resume from before the hole reads the
@@ -175,6 +173,8 @@ func (rm *room) skipHole(seq uint64) {
 	rm.forgetTail()
 }
 
+// forgetTail empties the tail: resumes from before the room's position read
+// the stream. Needs mu.
 func (rm *room) forgetTail() {
 	rm.tailResets++
 	clear(rm.tail)
