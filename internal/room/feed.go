@@ -29,7 +29,7 @@ func (h *Hub) setUp(rm *room) {
 		return
 	}
 	rm.unsubscribe = unsub
-	rm.setPosition(heads[rm.name]) // nobody else sees rm before ready is closed
+	rm.setPosition(heads[rm.name], h.tail) // nobody else sees rm before ready is closed
 }
 
 // onLive handles one live event; it runs on the room's feed goroutine, so
@@ -88,7 +88,7 @@ func (h *Hub) backfill(rm *room, after, until uint64) error {
 		if last := rm.last(); ev.Seq > last {
 			if ev.Prev != last && last > 0 {
 				rm.mu.Lock()
-				rm.skipHole(ev.Seq - 1)
+				rm.skipHole(ev.Seq-1, h.tail)
 				rm.mu.Unlock()
 			}
 			h.deliver(rm, ev)
@@ -102,7 +102,7 @@ func (h *Hub) backfill(rm *room, after, until uint64) error {
 	}
 	if !intact && after > 0 {
 		rm.mu.Lock()
-		rm.skipHole(until)
+		rm.skipHole(until, h.tail)
 		rm.mu.Unlock()
 		h.log.Warn("events of the room were removed before this node could deliver them", "room", rm.name.String(), "after", after, "until", until)
 	}

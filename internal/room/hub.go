@@ -104,6 +104,9 @@ type Options struct {
 	TailBytes         int
 	CatchUpTailEvents int
 	CatchUpTailBytes  int
+	// TailMemory bounds the bytes of all rooms' tails for catch-ups: over
+	// it, no tail grows past its steady bounds (DefaultTailMemory when 0).
+	TailMemory int64
 }
 
 // Defaults of Options.
@@ -137,6 +140,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CatchUpTailEvents <= 0 {
 		o.CatchUpTailEvents = DefaultCatchUpTailEvents
+	}
+	if o.TailMemory <= 0 {
+		o.TailMemory = DefaultTailMemory
 	}
 	if o.CatchUpTailBytes <= 0 {
 		o.CatchUpTailBytes = DefaultCatchUpTailBytes
@@ -178,7 +184,8 @@ func New(o Options) *Hub {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{src: o.Source, log: o.Logger, m: o.Metrics, opts: o, seed: maphash.MakeSeed(), ctx: ctx, cancel: cancel,
 		events: o.Metrics.Messages.WithLabelValues(wire.TypeEvent), loop: make(chan struct{}),
-		tail: tailBounds{o.TailEvents, o.TailBytes, o.CatchUpTailEvents, o.CatchUpTailBytes}}
+		tail: tailBounds{o.TailEvents, o.TailBytes, o.CatchUpTailEvents, o.CatchUpTailBytes,
+			&tailMemory{limit: o.TailMemory, gauge: o.Metrics.TailBytes}}}
 	for i := range h.shards {
 		h.shards[i].rooms = make(map[string]*room)
 	}
@@ -332,6 +339,6 @@ func (h *Hub) release(rm *room) {
 	}
 	sh.mu.Unlock()
 	if last {
-		rm.tearDown(h.log)
+		rm.tearDown(h.log, h.tail)
 	}
 }

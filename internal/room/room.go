@@ -159,45 +159,59 @@ func (rm *room) last() uint64 {
 
 // setPosition places the room at seq with an empty tail: at set-up, and
 // after a stream reset. Needs mu.
-func (rm *room) setPosition(seq uint64) {
+func (rm *room) setPosition(seq uint64, b tailBounds) {
 	rm.lastSeq = seq
-	rm.forgetTail()
+	rm.forgetTail(b)
 }
 
 // skipHole records that the room's events up to seq were removed before
 // this node could deliver them: they count as passed (lastSeq) and the tail
 // starts after them, empty, so a resume from before the hole reads the
 // stream and learns it is not recovered. Needs mu.
-func (rm *room) skipHole(seq uint64) {
+func (rm *room) skipHole(seq uint64, b tailBounds) {
 	rm.lastSeq = max(rm.lastSeq, seq)
-	rm.forgetTail()
+	rm.forgetTail(b)
 }
 
 // forgetTail empties the tail: resumes from before the room's position read
 // the stream. Needs mu.
-func (rm *room) forgetTail() {
+func (rm *room) forgetTail(b tailBounds) {
 	rm.tailResets++
 	clear(rm.tail)
+	b.mem.add(-rm.tailBytes)
 	rm.tail, rm.tailBytes, rm.tailFrom = nil, 0, rm.lastSeq
 }
 
 // tailBounds are the limits of a room's tail: small in the steady state,
 // larger while a resume is catching up, so a room of large or frequent
-// events still gives the resume a window to hand over in.
+// events still gives the resume a window to hand over in, as long as the
+// tails of all rooms fit the node's memory for them.
 type tailBounds struct {
 	frames, bytes           int // steady state
 	catchUpFrames, catchUpB int // while resumes are under way
+	mem                     *tailMemory
+}
+
+// catchUpLimits are the bounds while resumes are under way: the catch-up
+// bounds, or the steady ones while the node's tails are over its memory
+// for them.
+func (b tailBounds) catchUpLimits() (frames, bytes int) {
+	if b.mem.full() {
+		return b.frames, b.bytes
+	}
+	return max(b.frames, b.catchUpFrames), max(b.bytes, b.catchUpB)
 }
 
 // remember appends a delivered frame to the tail, dropping the oldest past
 // the bounds. Needs mu.
 func (rm *room) remember(f *wire.Frame, b tailBounds) {
-	if b.frames <= 0 && rm.catchingUp == 0 {
+	if b.frames <= 0 && rm.catchingUp == 0 || rm.tornDown {
 		rm.tailFrom = f.Seq
 		return
 	}
 	rm.tail = append(rm.tail, f)
 	rm.tailBytes += f.Len()
+	b.mem.add(f.Len())
 	rm.trimTail(b)
 }
 
@@ -206,6 +220,7 @@ func (rm *room) remember(f *wire.Frame, b tailBounds) {
 func (rm *room) trimTail(b tailBounds) {
 	maxFrames, maxBytes := rm.tailLimits(b)
 	drop := 0
+	before := rm.tailBytes
 	for len(rm.tail)-drop > maxFrames || rm.tailBytes > maxBytes && len(rm.tail)-drop > 1 {
 		old := rm.tail[drop]
 		rm.tailFrom = old.Seq
@@ -213,6 +228,7 @@ func (rm *room) trimTail(b tailBounds) {
 		rm.tail[drop] = nil
 		drop++
 	}
+	b.mem.add(rm.tailBytes - before)
 	if drop > 0 {
 		rm.tail = rm.tail[drop:]
 	}
@@ -225,15 +241,17 @@ func (rm *room) trimTail(b tailBounds) {
 // while resumes are under way. Needs mu.
 func (rm *room) tailLimits(b tailBounds) (frames, bytes int) {
 	if rm.catchingUp > 0 {
-		return max(b.frames, b.catchUpFrames), max(b.bytes, b.catchUpB)
+		return b.catchUpLimits()
 	}
 	return b.frames, b.bytes
 }
 
-// tearDown ends the live subscription of a room that has no members left.
-func (rm *room) tearDown(log *slog.Logger) {
+// tearDown ends the live subscription of a room that has no members left
+// and gives back its tail.
+func (rm *room) tearDown(log *slog.Logger, b tailBounds) {
 	rm.mu.Lock()
 	rm.tornDown = true
+	rm.forgetTail(b)
 	rm.mu.Unlock()
 	<-rm.ready.Done()
 	if rm.unsubscribe == nil {

@@ -123,7 +123,7 @@ func (rm *room) endSeed(s *seed, w *window) (extended bool) {
 	defer rm.mu.Unlock()
 	rm.seeding = nil
 	s.release()
-	if !w.complete || rm.tailFrom != s.to || rm.tailResets != s.tailResets {
+	if !w.complete || rm.tailFrom != s.to || rm.tailResets != s.tailResets || rm.tornDown {
 		return false
 	}
 	// The tail must take the whole window: trimmed, it would no longer
@@ -134,6 +134,7 @@ func (rm *room) endSeed(s *seed, w *window) (extended bool) {
 	}
 	rm.tail = append(w.frames, rm.tail...)
 	rm.tailBytes += w.bytes
+	w.bounds.mem.add(w.bytes)
 	rm.tailFrom = w.from
 	return true
 }
@@ -156,7 +157,8 @@ func (w *window) add(f *wire.Frame) {
 
 // over reports that the window holds more than the bounds allow.
 func (w *window) over() bool {
-	return len(w.frames) > w.bounds.catchUpFrames || w.bytes > w.bounds.catchUpB && len(w.frames) > 1
+	maxFrames, maxBytes := w.bounds.catchUpLimits()
+	return len(w.frames) > maxFrames || w.bytes > maxBytes && len(w.frames) > 1
 }
 
 // pop takes the oldest frame out of the window; the read no longer fits,

@@ -241,3 +241,43 @@ func TestManyResumesFromAPositionOutsideTheRoomAllCatchUp(t *testing.T) {
 		}
 	}
 }
+
+// Over the node's memory for tails, a catch-up does not grow the tail past
+// its steady bounds: the read that would have served every resume from
+// one position no longer fits, so each reads for itself (one read when
+// the memory allows, TestColdResumesFromOnePositionReadTheStreamOnce).
+// Every resume still gets every event once, in order, and recovered.
+func TestTailsOverTheNodesMemoryDoNotGrowForCatchUps(t *testing.T) {
+	f := newFixture(t, bus.StreamConfig{})
+	g := &gatedReplay{Source: f.bus, entered: make(chan struct{}), release: make(chan struct{})}
+	f.withSource(t, g, func(o *Options) { o.TailEvents, o.TailMemory = 4, 1 })
+	r := wire.MustRoom("pool:tight")
+	since := f.publish(t, r, 0)
+	var want []uint64
+	for i := range 300 {
+		want = append(want, f.publish(t, r, 1+i))
+	}
+	// A live member's event fills the tail past the node's 1 byte.
+	live := newRecorder()
+	f.join(t, r, live)
+	want = append(want, f.publish(t, r, 301))
+	if got := live.next(t); got != want[len(want)-1] {
+		t.Fatalf("live member got seq %d, want %d", got, want[len(want)-1])
+	}
+	members, joined := resumeAll(t, f, g, r, since, 8)
+	for i, m := range members {
+		m.waitFor(t, want)
+		if j := joined[i]; !j.Recovered || j.Replayed != len(want) {
+			t.Fatalf("member %d joined %+v; want recovered, %d replayed", i, j, len(want))
+		}
+	}
+	if n := g.calls.Load(); n != 8 {
+		t.Fatalf("%d stream reads for 8 resumes, want one each: the tail must not grow for them", n)
+	}
+	rm := f.room(r)
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if len(rm.tail) > 4 {
+		t.Fatalf("the tail holds %d frames, past its steady bound of 4", len(rm.tail))
+	}
+}

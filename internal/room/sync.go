@@ -332,7 +332,7 @@ func (h *Hub) reset(old wire.StreamID, now wire.StreamState) {
 	h.log.Warn("the stream was recreated; closing members of every room so they subscribe again",
 		"rooms", len(rooms), "old_created", old.Created, "new_created", now.ID.Created, "new_first_seq", now.ID.BaseSeq)
 	for _, rm := range rooms {
-		for _, m := range rm.restart(now.LastSeq) {
+		for _, m := range rm.restart(now.LastSeq, h.tail) {
 			m.Close(wire.CloseStreamReset, "the stream was recreated; subscribe again")
 		}
 	}
@@ -340,7 +340,7 @@ func (h *Hub) reset(old wire.StreamID, now wire.StreamState) {
 
 // restart moves the room to seq in a new stream and returns its members,
 // who are to be closed.
-func (rm *room) restart(seq uint64) []Member {
+func (rm *room) restart(seq uint64, b tailBounds) []Member {
 	rm.feedMu.Lock()
 	defer rm.feedMu.Unlock()
 	rm.mu.Lock()
@@ -348,7 +348,7 @@ func (rm *room) restart(seq uint64) []Member {
 	rm.stale, rm.staleSeen = false, 0
 	rm.syncAttempts = 0
 	rm.epoch++
-	rm.setPosition(seq)
+	rm.setPosition(seq, b)
 	return append([]Member(nil), rm.members...)
 }
 
