@@ -39,7 +39,7 @@ type Serve struct {
 	MaxMessageSize    int
 	SendQueueMessages int
 	SendQueueBytes    int
-	TailMemory        int64
+	CatchUpMemory     int64
 	PingInterval      time.Duration
 	WriteTimeout      time.Duration
 	AllowedOrigins    List
@@ -99,7 +99,7 @@ func RegisterServe(fs *flag.FlagSet) *Serve {
 	fs.IntVar(&c.MaxMessageSize, "max-message-size", conn.DefaultMaxMessageSize, "largest client message, bytes; larger closes with 1009")
 	fs.IntVar(&c.SendQueueMessages, "send-queue-messages", conn.DefaultMaxQueueMessages, "messages queued per connection before it is closed with 4008")
 	fs.IntVar(&c.SendQueueBytes, "send-queue-bytes", conn.DefaultMaxQueueBytes, "bytes queued per connection before it is closed with 4008")
-	fs.Int64Var(&c.TailMemory, "tail-memory", room.DefaultTailMemory, "bytes the rooms' recent events kept for resumes may take in all before no room keeps more than its steady share for a catch-up (resumes then read more from the stream)")
+	fs.Int64Var(&c.CatchUpMemory, "catchup-memory", room.DefaultCatchUpMemory, "bytes that resumes' catch-ups may hold in all on top of the rooms' steady tails (tails grown past 64 KiB, stream reads under way); past it, reads stop extending tails and resumes read the stream for themselves, slower but never wrong")
 	fs.DurationVar(&c.PingInterval, "ping-interval", conn.DefaultPingInterval, "WebSocket keep-alive ping period")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", conn.DefaultWriteTimeout, "how long one write to a client may block before the connection is dropped")
 	fs.Var(&c.AllowedOrigins, "allowed-origins", "browser origins that may connect, comma-separated; * in one stands for any run of characters but / (https://*.example.com), * alone for any origin (default: the same host and loopback pages)")
@@ -215,8 +215,8 @@ func (c *Serve) Validate() error {
 	if c.StreamReplicas > 5 {
 		bad("--stream-replicas at most 5, got %d", c.StreamReplicas)
 	}
-	if c.TailMemory <= 0 {
-		bad("--tail-memory must be positive, got %d", c.TailMemory)
+	if c.CatchUpMemory <= 0 {
+		bad("--catchup-memory must be positive, got %d", c.CatchUpMemory)
 	}
 	if c.MaxConnections < 0 || c.RetentionMaxPerRoom < 0 || c.RetentionMaxAge < 0 || c.RateLimit < 0 {
 		bad("--max-connections, --rate-limit, --retention-max-per-room and --retention-max-age cannot be negative")

@@ -53,7 +53,7 @@ type Metrics struct {
 	StreamResets  prometheus.Counter     // times the stream was found recreated
 	StreamCalls   *prometheus.CounterVec // JetStream requests by kind
 	Resumes       *prometheus.CounterVec // resumed subscribes by source (tail, stream) and recovered
-	TailBytes     prometheus.Gauge       // bytes held by rooms' tails for resumes
+	CatchUpBytes  prometheus.Gauge       // bytes resumes' catch-ups hold on top of the rooms' steady tails
 	Received      prometheus.Counter     // live events received from NATS
 	Ready         prometheus.Gauge       // the last /readyz answer: 1 ready
 	NATSConnected prometheus.Gauge       // 1 while connected
@@ -108,7 +108,7 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		StreamResets:  counter("roomcast_stream_resets_total", "Times the stream was found deleted or recreated."),
 		StreamCalls:   counterVec("roomcast_stream_requests_total", "JetStream requests by kind (direct_get, multi_last, leader_get, stream_info).", "kind"),
 		Resumes:       counterVec("roomcast_resumes_total", "Subscribes with since, by where the missed events came from (tail, stream) and whether nothing was lost.", "source", "recovered"),
-		TailBytes:     gauge("roomcast_tail_bytes", "Bytes of event frames the rooms keep for resumes (their tails); past --tail-memory, tails stop growing for catch-ups."),
+		CatchUpBytes:  gauge("roomcast_catchup_bytes", "Bytes of event frames that resumes' catch-ups hold on top of the rooms' steady tails: tails past their steady bound and stream reads under way. Past --catchup-memory, stream reads stop extending tails and resumes read for themselves."),
 		Received:      counter("roomcast_events_received_total", "Live events received from NATS (every room with local members)."),
 		Ready:         gauge("roomcast_ready", "1 when the last /readyz answered 200, 0 when it answered 503."),
 		NATSConnected: gauge("roomcast_nats_connected", "1 while the NATS connection is up."),
@@ -118,7 +118,7 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 	}
 	m.all = []prometheus.Collector{m.Connections, m.Messages, m.Broadcast, m.Accepted, m.Closes, m.Rooms, m.Subscriptions,
 		m.BadPayloads, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed, m.Delivered, m.Written, m.Latency, m.QueueDepth, m.Reconnects,
-		m.LiveDrops, m.ForgedLive, m.ReplicaLags, m.StreamResets, m.StreamCalls, m.Resumes, m.TailBytes,
+		m.LiveDrops, m.ForgedLive, m.ReplicaLags, m.StreamResets, m.StreamCalls, m.Resumes, m.CatchUpBytes,
 		m.Received, m.Ready, m.NATSConnected, m.Draining, m.BadRequests, m.AuthFailures}
 	reg.MustRegister(m.all...)
 	return m

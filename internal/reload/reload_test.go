@@ -87,6 +87,7 @@ func TestNewFailsOnBadFiles(t *testing.T) {
 // modification second; the Value still sees the change.
 func TestValueFollowsAKubernetesVolumeUpdate(t *testing.T) {
 	dir := t.TempDir()
+	sameTime := time.Now().Add(-time.Hour).Truncate(time.Second)
 	update := func(version, content string) {
 		t.Helper()
 		ts := filepath.Join(dir, "..2026_12_01_"+version)
@@ -94,6 +95,11 @@ func TestValueFollowsAKubernetesVolumeUpdate(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(ts, "key"), []byte(content), 0o400); err != nil {
+			t.Fatal(err)
+		}
+		// The same modification time for every version: only the inode
+		// tells them apart.
+		if err := os.Chtimes(filepath.Join(ts, "key"), sameTime, sameTime); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data_tmp")); err != nil {
@@ -115,7 +121,7 @@ func TestValueFollowsAKubernetesVolumeUpdate(t *testing.T) {
 	if err != nil || v.Get() != "secret-a" {
 		t.Fatalf("New: %v, %q", err, v.Get())
 	}
-	update("b", "secret-b") // same size, likely the same second
+	update("b", "secret-b") // the same size and modification time
 	deadline := time.Now().Add(5 * CheckEvery)
 	for v.Get() != "secret-b" {
 		if time.Now().After(deadline) {

@@ -104,9 +104,9 @@ type Options struct {
 	TailBytes         int
 	CatchUpTailEvents int
 	CatchUpTailBytes  int
-	// TailMemory bounds the bytes of all rooms' tails for catch-ups: over
-	// it, no tail grows past its steady bounds (DefaultTailMemory when 0).
-	TailMemory int64
+	// CatchUpMemory bounds what catch-ups hold on top of the rooms' steady
+	// tails (see catchUpMemory); DefaultCatchUpMemory when 0.
+	CatchUpMemory int64
 }
 
 // Defaults of Options.
@@ -141,8 +141,8 @@ func (o Options) withDefaults() Options {
 	if o.CatchUpTailEvents <= 0 {
 		o.CatchUpTailEvents = DefaultCatchUpTailEvents
 	}
-	if o.TailMemory <= 0 {
-		o.TailMemory = DefaultTailMemory
+	if o.CatchUpMemory <= 0 {
+		o.CatchUpMemory = DefaultCatchUpMemory
 	}
 	if o.CatchUpTailBytes <= 0 {
 		o.CatchUpTailBytes = DefaultCatchUpTailBytes
@@ -185,7 +185,7 @@ func New(o Options) *Hub {
 	h := &Hub{src: o.Source, log: o.Logger, m: o.Metrics, opts: o, seed: maphash.MakeSeed(), ctx: ctx, cancel: cancel,
 		events: o.Metrics.Messages.WithLabelValues(wire.TypeEvent), loop: make(chan struct{}),
 		tail: tailBounds{o.TailEvents, o.TailBytes, o.CatchUpTailEvents, o.CatchUpTailBytes,
-			&tailMemory{limit: o.TailMemory, gauge: o.Metrics.TailBytes}}}
+			&catchUpMemory{limit: o.CatchUpMemory, gauge: o.Metrics.CatchUpBytes}}}
 	for i := range h.shards {
 		h.shards[i].rooms = make(map[string]*room)
 	}

@@ -178,28 +178,40 @@ func (rm *room) skipHole(seq uint64, b tailBounds) {
 func (rm *room) forgetTail(b tailBounds) {
 	rm.tailResets++
 	clear(rm.tail)
-	b.mem.add(-rm.tailBytes)
+	before := rm.tailBytes
 	rm.tail, rm.tailBytes, rm.tailFrom = nil, 0, rm.lastSeq
+	b.account(before, 0)
 }
 
 // tailBounds are the limits of a room's tail: small in the steady state,
 // larger while a resume is catching up, so a room of large or frequent
-// events still gives the resume a window to hand over in, as long as the
-// tails of all rooms fit the node's memory for them.
+// events still gives the resume a window to hand over in.
 type tailBounds struct {
 	frames, bytes           int // steady state
 	catchUpFrames, catchUpB int // while resumes are under way
-	mem                     *tailMemory
+	mem                     *catchUpMemory
 }
 
-// catchUpLimits are the bounds while resumes are under way: the catch-up
-// bounds, or the steady ones while the node's tails are over its memory
-// for them.
+// catchUpLimits are the bounds while resumes are under way.
 func (b tailBounds) catchUpLimits() (frames, bytes int) {
+	return max(b.frames, b.catchUpFrames), max(b.bytes, b.catchUpB)
+}
+
+// seedLimits are the bounds of what a stream read may add to a tail at
+// once (a seed's window): the catch-up bounds while the node's memory for
+// catch-ups allows, the steady ones past it.
+func (b tailBounds) seedLimits() (frames, bytes int) {
 	if b.mem.full() {
 		return b.frames, b.bytes
 	}
-	return max(b.frames, b.catchUpFrames), max(b.bytes, b.catchUpB)
+	return b.catchUpLimits()
+}
+
+// account counts, against the node's memory for catch-ups, the change of
+// a tail from before to after bytes: only what lies past the steady bound
+// counts, since every room may hold that much.
+func (b tailBounds) account(before, after int) {
+	b.mem.add(max(after-b.bytes, 0) - max(before-b.bytes, 0))
 }
 
 // remember appends a delivered frame to the tail, dropping the oldest past
@@ -209,9 +221,10 @@ func (rm *room) remember(f *wire.Frame, b tailBounds) {
 		rm.tailFrom = f.Seq
 		return
 	}
+	before := rm.tailBytes
 	rm.tail = append(rm.tail, f)
 	rm.tailBytes += f.Len()
-	b.mem.add(f.Len())
+	b.account(before, rm.tailBytes)
 	rm.trimTail(b)
 }
 
@@ -228,7 +241,7 @@ func (rm *room) trimTail(b tailBounds) {
 		rm.tail[drop] = nil
 		drop++
 	}
-	b.mem.add(rm.tailBytes - before)
+	b.account(before, rm.tailBytes)
 	if drop > 0 {
 		rm.tail = rm.tail[drop:]
 	}

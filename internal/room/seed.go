@@ -73,6 +73,7 @@ func (rm *room) startSeed(cursor, epoch uint64) (s *seed, mine bool) {
 // or, when the tail could not take them, are sent here.
 func (rs *resume) seed(ctx context.Context, s *seed) error {
 	w := &window{seed: s, from: s.from, bounds: rs.h.tail}
+	defer w.handedOver() // what was not sent or given to the tail
 	rs.fromStore = true
 	intact, err := rs.h.src.Replay(ctx, rs.rm.name, rs.cursor, s.to, func(ev *wire.Event) error {
 		if ev.Err == nil {
@@ -128,14 +129,16 @@ func (rm *room) endSeed(s *seed, w *window) (extended bool) {
 	}
 	// The tail must take the whole window: trimmed, it would no longer
 	// reach back to where the window begins.
-	maxFrames, maxBytes := rm.tailLimits(w.bounds)
+	maxFrames, maxBytes := w.bounds.seedLimits()
 	if len(rm.tail)+len(w.frames) > maxFrames || rm.tailBytes+w.bytes > maxBytes {
 		return false
 	}
+	before := rm.tailBytes
 	rm.tail = append(w.frames, rm.tail...)
 	rm.tailBytes += w.bytes
-	w.bounds.mem.add(w.bytes)
 	rm.tailFrom = w.from
+	w.bounds.account(before, rm.tailBytes)
+	w.handedOver()
 	return true
 }
 
@@ -150,14 +153,25 @@ type window struct {
 	complete bool // the read reached its end and nothing in it was removed
 }
 
+// A window's frames count against the node's memory for catch-ups while
+// it holds them: thousands of rooms seeding at once after a node's death
+// are what that memory bounds.
 func (w *window) add(f *wire.Frame) {
 	w.frames = append(w.frames, f)
 	w.bytes += f.Len()
+	w.bounds.mem.add(f.Len())
+}
+
+// handedOver gives the window's frames up: to the tail, which counts them
+// from now on, or sent to the member.
+func (w *window) handedOver() {
+	w.bounds.mem.add(-w.bytes)
+	w.frames, w.bytes = nil, 0
 }
 
 // over reports that the window holds more than the bounds allow.
 func (w *window) over() bool {
-	maxFrames, maxBytes := w.bounds.catchUpLimits()
+	maxFrames, maxBytes := w.bounds.seedLimits()
 	return len(w.frames) > maxFrames || w.bytes > maxBytes && len(w.frames) > 1
 }
 
@@ -168,6 +182,7 @@ func (w *window) pop() *wire.Frame {
 	w.frames[0] = nil
 	w.frames = w.frames[1:]
 	w.bytes -= f.Len()
+	w.bounds.mem.add(-f.Len())
 	w.from = f.Seq
 	if !w.seed.overflow.Swap(true) {
 		w.seed.release()

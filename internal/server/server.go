@@ -104,7 +104,7 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 		return nil, err
 	}
 
-	s.hub = room.New(room.Options{Source: s.bus, Logger: log, Metrics: s.m, TailMemory: cfg.TailMemory})
+	s.hub = room.New(room.Options{Source: s.bus, Logger: log, Metrics: s.m, CatchUpMemory: cfg.CatchUpMemory})
 	s.hooks.hub.Store(s.hub)
 	if s.stopWatch, err = s.bus.WatchStream(s.hub.Resync, s.hub.CheckStream); err != nil {
 		return nil, err
