@@ -14,6 +14,10 @@ import (
 	"github.com/roomcast/roomcast/internal/config"
 )
 
+// adminTokenEnv holds the edge's admin token (--admin-token-file) for
+// bench's memory readings; a secret, so never a flag.
+const adminTokenEnv = "ROOMCAST_ADMIN_TOKEN"
+
 // benchFlags are the flags of `roomcast bench`: the load and idle modes
 // against running servers, and the scenarios (scenario.go).
 type benchFlags struct {
@@ -56,7 +60,7 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	f.rate = fs.Float64("rate", 100, "events per second over all rooms; 0 measures idle connections instead (scenarios: the fixed rate, default 100 for broadcast, 3000 for rooms)")
 	f.duration = fs.Duration("duration", bench.DefaultDuration, "how long to publish (scenarios: per step, default 5s)")
 	f.grace = fs.Duration("grace", bench.DefaultGrace, "how long to wait after publishing for deliveries in flight (scenarios: default 3s)")
-	f.admin = fs.String("admin", "", "admin base URL of the edge (http://127.0.0.1:9090): with --rate 0, measure its memory per idle connection")
+	f.admin = fs.String("admin", "", "admin base URL of the edge (http://127.0.0.1:9090): with --rate 0, measure its memory per idle connection (its bearer token, if it asks for one, in "+adminTokenEnv+")")
 	f.hold = fs.Duration("hold", 0, "with --rate 0, keep the connections open this long after measuring")
 	f.dialConc = fs.Int("dial-concurrency", bench.DefaultDialConcurrency, "connections being opened at once")
 	f.dialTimeout = fs.Duration("dial-timeout", bench.DefaultDialTimeout, "to connect and be subscribed, per connection")
@@ -129,7 +133,7 @@ func runLoad(ctx context.Context, env *environment, f *benchFlags) error {
 	}
 	log := config.NewLogger(env.stderr, "text", "info") // progress; the report goes to standard output
 	rep, err := bench.Run(ctx, bench.Config{
-		URLs: urls, NATSURL: *f.natsURL, NATSOptions: natsOpts, Prefix: *f.prefix, Token: *f.token, AdminURL: *f.admin,
+		URLs: urls, NATSURL: *f.natsURL, NATSOptions: natsOpts, Prefix: *f.prefix, Token: *f.token, AdminURL: *f.admin, AdminToken: env.getenv(adminTokenEnv),
 		Conns: *f.conns, Rooms: *f.rooms, Rate: *f.rate, Duration: *f.duration, Grace: *f.grace, Hold: *f.hold,
 		DialConcurrency: *f.dialConc, DialTimeout: *f.dialTimeout, MaxInFlight: *f.inFlight,
 		Protocol: *f.protocol, Compression: *f.compression, ServerPID: *f.serverPID,

@@ -39,18 +39,19 @@ type sample struct {
 
 // admin reads an edge's /metrics.
 type admin struct {
-	url  string // the /metrics URL
-	http *http.Client
+	url   string // the /metrics URL
+	token string // bearer token, or empty
+	http  *http.Client
 }
 
 // newAdmin takes the admin base URL (http://127.0.0.1:9090) or the full
-// /metrics URL.
-func newAdmin(base string) *admin {
+// /metrics URL, and the edge's admin token if it asks for one.
+func newAdmin(base, token string) *admin {
 	u := strings.TrimRight(base, "/")
 	if !strings.HasSuffix(u, "/metrics") {
 		u += "/metrics"
 	}
-	return &admin{url: u, http: &http.Client{Timeout: scrapeTimeout}}
+	return &admin{url: u, token: token, http: &http.Client{Timeout: scrapeTimeout}}
 }
 
 // scrape reads the resident memory and the connection count.
@@ -60,6 +61,9 @@ func (a *admin) scrape(ctx context.Context) (sample, error) {
 		return sample{}, fmt.Errorf("metrics request: %w", err)
 	}
 	req.Header.Set("Accept", "text/plain")
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
 	resp, err := a.http.Do(req)
 	if err != nil {
 		return sample{}, fmt.Errorf("read metrics: %w", err)

@@ -91,6 +91,7 @@ type Config struct {
 	Prefix      string // NATS subject prefix, bus.DefaultPrefix when empty
 	Token       string // a JWT sent as Authorization: Bearer, when the edges require one
 	AdminURL    string // admin base URL of one of the edges, for idle mode's memory measurement
+	AdminToken  string // its bearer token, when the edge has --admin-token-file
 
 	Conns    int
 	Rooms    int
@@ -255,7 +256,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		procBefore = rss
 		log.Info("server before connecting", "pid", cfg.ServerPID, "rss_bytes", rss)
 	} else if cfg.Rate == 0 && cfg.AdminURL != "" {
-		adm = newAdmin(cfg.AdminURL)
+		adm = newAdmin(cfg.AdminURL, cfg.AdminToken)
 		s, err := adm.scrape(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("idle measurement: %w", err)

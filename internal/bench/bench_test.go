@@ -5,11 +5,14 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/server"
 	"github.com/roomcast/roomcast/internal/servertest"
 	"github.com/roomcast/roomcast/internal/wire"
@@ -43,7 +46,14 @@ func (w testLog) Write(p []byte) (int, error) {
 }
 
 func TestBenchAgainstNode(t *testing.T) {
-	srv := startNode(t)
+	// The node's /metrics asks for a token, as in production: the idle
+	// run reads it with the token.
+	const adminToken = "bench-admin-token-0123456789"
+	tokenFile := filepath.Join(t.TempDir(), "admin-token")
+	if err := os.WriteFile(tokenFile, []byte(adminToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := servertest.Start(t, nil, func(c *config.Serve) { c.AdminTokenFile = tokenFile })
 	urls := []string{"ws://" + srv.WSAddr() + "/ws"}
 	adminURL := "http://" + srv.AdminAddr()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -78,7 +88,10 @@ func TestBenchAgainstNode(t *testing.T) {
 	})
 
 	// The load run's connections are gone before the idle run counts them.
-	adm := newAdmin(adminURL)
+	if _, err := newAdmin(adminURL, "").scrape(ctx); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("metrics read without the token: %v, want 401", err)
+	}
+	adm := newAdmin(adminURL, adminToken)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		s, err := adm.scrape(ctx)
@@ -99,7 +112,7 @@ func TestBenchAgainstNode(t *testing.T) {
 		// with earlier nodes: give their freed memory back to the OS, or
 		// the new connections reuse it and the RSS need not grow.
 		debug.FreeOSMemory()
-		rep := runBench(ctx, t, Config{URLs: urls, AdminURL: adminURL, Conns: conns, Rooms: 10})
+		rep := runBench(ctx, t, Config{URLs: urls, AdminURL: adminURL, AdminToken: adminToken, Conns: conns, Rooms: 10})
 		if rep.Mode != ModeIdle || rep.Connections != conns || rep.Subscribed != conns {
 			t.Errorf("mode %s, connections %d, subscribed %d; want idle, %d, %d", rep.Mode, rep.Connections, rep.Subscribed, conns, conns)
 		}

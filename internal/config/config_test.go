@@ -132,15 +132,17 @@ func TestTLSSettings(t *testing.T) {
 		t.Fatalf("complete TLS settings: %v", err)
 	}
 	for name, args := range map[string][]string{
-		"cert without key": {"--tls-cert", "c.pem"},
-		"key without cert": {"--tls-key", "k.pem"},
-		"CA without TLS":   {"--tls-ca", "ca.pem"},
+		"cert without key":       {"--tls-cert", "c.pem"},
+		"key without cert":       {"--tls-key", "k.pem"},
+		"CA without TLS":         {"--tls-ca", "ca.pem"},
+		"admin cert without key": {"--admin-tls-cert", "c.pem"},
+		"admin key without cert": {"--admin-tls-key", "k.pem"},
 	} {
 		c, err := parseServe(t, args, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--tls-") {
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), args[0]) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}

@@ -56,6 +56,10 @@ type Serve struct {
 	TLSKey  string
 	TLSCA   string // client CA: client certificates are required
 
+	AdminTLSCert   string // admin listener's certificate; empty: plain http://
+	AdminTLSKey    string
+	AdminTokenFile string // bearer token for /metrics and pprof; empty: none asked
+
 	LogFormat      string
 	LogLevel       string
 	AllowAnonymous bool
@@ -113,6 +117,9 @@ func RegisterServe(fs *flag.FlagSet) *Serve {
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) of the WebSocket listener: serve wss://; reloaded when the file changes")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&c.TLSCA, "tls-ca", "", "PEM CA bundle: clients must present a certificate it signed (mTLS)")
+	fs.StringVar(&c.AdminTLSCert, "admin-tls-cert", "", "PEM certificate (chain) of the admin listener: serve https://; reloaded when the file changes")
+	fs.StringVar(&c.AdminTLSKey, "admin-tls-key", "", "PEM private key of --admin-tls-cert")
+	fs.StringVar(&c.AdminTokenFile, "admin-token-file", "", "file holding a bearer token that /metrics and /debug/pprof/ require (Authorization: Bearer ...); /healthz and /readyz stay open for probes; read again when the file changes")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&c.AllowAnonymous, "allow-anonymous", false, "serve without authentication on a non-loopback address")
@@ -243,6 +250,9 @@ func (c *Serve) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("--tls-cert and --tls-key go together (or WEBSOCKET_CERT_FILE and WEBSOCKET_KEY_FILE)")
+	}
+	if (c.AdminTLSCert == "") != (c.AdminTLSKey == "") {
+		bad("--admin-tls-cert and --admin-tls-key go together")
 	}
 	if c.TLSCA != "" && c.TLSCert == "" {
 		bad("--tls-ca verifies client certificates, which needs TLS: set --tls-cert and --tls-key too")

@@ -74,10 +74,14 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.m = metrics.New(s.reg, cfg.ServerName)
 
-	if s.adminLn, err = listen("admin listener (--admin-listen)", cfg.AdminAddr()); err != nil {
+	adminHandler, err := s.adminHandler()
+	if err != nil {
 		return nil, err
 	}
-	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	if s.adminLn, err = s.listenAdmin(); err != nil {
+		return nil, err
+	}
+	s.admin = &http.Server{Handler: adminHandler, ReadHeaderTimeout: 5 * time.Second}
 	s.goRun(func() { _ = s.admin.Serve(s.adminLn) })
 
 	if err = s.connectNATS(ctx); err != nil {
@@ -150,18 +154,30 @@ func (s *Server) startIdleMachinery() {
 	s.poller = p
 }
 
-// listenWS opens the WebSocket listener, with TLS when configured (its
-// certificate reloaded from disk when the files change).
+// listenWS opens the WebSocket listener, with TLS when configured.
 func (s *Server) listenWS() (net.Listener, error) {
+	return s.listenTLS("WebSocket listener (--listen)", s.cfg.Listen,
+		tlsconf.Files{Cert: s.cfg.TLSCert, Key: s.cfg.TLSKey, CA: s.cfg.TLSCA})
+}
+
+// listenAdmin opens the admin listener, with TLS when configured.
+func (s *Server) listenAdmin() (net.Listener, error) {
+	return s.listenTLS("admin listener (--admin-listen)", s.cfg.AdminAddr(),
+		tlsconf.Files{Cert: s.cfg.AdminTLSCert, Key: s.cfg.AdminTLSKey})
+}
+
+// listenTLS opens the listener for what on addr, with TLS when files name
+// a certificate (reloaded from disk when the files change).
+func (s *Server) listenTLS(what, addr string, files tlsconf.Files) (net.Listener, error) {
 	var cfg *tls.Config
-	if s.cfg.TLS() {
-		r, err := tlsconf.New(tlsconf.Files{Cert: s.cfg.TLSCert, Key: s.cfg.TLSKey, CA: s.cfg.TLSCA}, s.log)
+	if files.Cert != "" {
+		r, err := tlsconf.New(files, s.log)
 		if err != nil {
-			return nil, fmt.Errorf("WebSocket listener: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		cfg = r.Config()
 	}
-	ln, err := listen("WebSocket listener (--listen)", s.cfg.Listen)
+	ln, err := listen(what, addr)
 	if err != nil {
 		return nil, err
 	}

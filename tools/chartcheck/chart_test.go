@@ -104,6 +104,9 @@ func TestRender(t *testing.T) {
 			if o.serviceMonitor == nil || o.prometheusRule == nil || o.networkPolicy == nil {
 				t.Fatal("ServiceMonitor, PrometheusRule and NetworkPolicy must be rendered in production")
 			}
+			if o.serviceMonitor.Spec.Endpoints[0].Authorization == nil {
+				t.Error("the production ServiceMonitor sends no admin token")
+			}
 			if o.serviceMonitor.Labels["release"] != "kube-prometheus-stack" {
 				t.Error("serviceMonitor.labels not applied")
 			}
@@ -128,6 +131,26 @@ func TestRender(t *testing.T) {
 			}
 			if !strings.Contains(o.notes, "WARNING: allowAnonymous") {
 				t.Error("NOTES.txt does not warn about allowAnonymous")
+			}
+		},
+	}, {
+		name: "admin token",
+		vals: func(*testing.T) map[string]any {
+			return minimal("adminAuth.secretName", "roomcast-admin", "serviceMonitor.enabled", true)
+		},
+		check: func(t *testing.T, o *objects) {
+			c := container(t, o)
+			// A file, read again when the Secret changes, and the same
+			// Secret sent by Prometheus.
+			mustMount(t, o, envValue(t, c, "ROOMCAST_ADMIN_TOKEN_FILE"), "roomcast-admin", "token")
+			ep := o.serviceMonitor.Spec.Endpoints[0]
+			if a := ep.Authorization; a == nil || a.Type != "Bearer" || a.Credentials.Name != "roomcast-admin" || a.Credentials.Key != "token" {
+				t.Errorf("ServiceMonitor authorization %+v, want Bearer from roomcast-admin/token", a)
+			}
+			for _, p := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe} {
+				if p == nil || p.HTTPGet == nil || len(p.HTTPGet.HTTPHeaders) != 0 {
+					t.Errorf("probe %+v: the probes need no token", p)
+				}
 			}
 		},
 	}, {
