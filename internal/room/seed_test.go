@@ -80,25 +80,33 @@ func resumeAll(t *testing.T, f *fixture, g *gatedReplay, r wire.Room, since uint
 // take the events from it. Each gets every event once, in order, and
 // recovered.
 func TestColdResumesFromOnePositionReadTheStreamOnce(t *testing.T) {
+	if _, reads := coldResumes(t, nil, wire.MustRoom("pool:seed"), 300, 8); reads != 1 {
+		t.Fatalf("%d stream reads for 8 resumes from one position, want 1", reads)
+	}
+}
+
+// coldResumes publishes events to room r on a fresh hub (edit changes its
+// options), resumes n members at once from the event before them
+// (resumeAll), checks that each gets every event once, in order, and
+// recovered, and returns the fixture and how many stream reads they made.
+func coldResumes(t *testing.T, edit func(*Options), r wire.Room, events, n int) (*fixture, int64) {
+	t.Helper()
 	f := newFixture(t, bus.StreamConfig{})
 	g := &gatedReplay{Source: f.bus, entered: make(chan struct{}), release: make(chan struct{})}
-	f.withSource(t, g, nil)
-	r := wire.MustRoom("pool:seed")
+	f.withSource(t, g, edit)
 	since := f.publish(t, r, 0)
 	var want []uint64
-	for i := range 300 {
+	for i := range events {
 		want = append(want, f.publish(t, r, 1+i))
 	}
-	members, joined := resumeAll(t, f, g, r, since, 8)
+	members, joined := resumeAll(t, f, g, r, since, n)
 	for i, m := range members {
 		m.waitFor(t, want)
 		if j := joined[i]; !j.Recovered || j.Replayed != len(want) || j.Seq != want[len(want)-1] {
 			t.Fatalf("member %d joined %+v; want recovered, %d replayed, at %d", i, j, len(want), want[len(want)-1])
 		}
 	}
-	if n := g.calls.Load(); n != 1 {
-		t.Fatalf("%d stream reads for 8 resumes from one position, want 1", n)
-	}
+	return f, g.calls.Load()
 }
 
 // A read that finds events removed by retention does not fill the tail:
@@ -197,24 +205,9 @@ func TestStalledReaderDoesNotHoldTheOthers(t *testing.T) {
 // its window itself, and the resumes that waited read for themselves;
 // every one gets every event once, in order, recovered.
 func TestResumesPastTheTailBoundsReadForThemselves(t *testing.T) {
-	f := newFixture(t, bus.StreamConfig{})
-	g := &gatedReplay{Source: f.bus, entered: make(chan struct{}), release: make(chan struct{})}
-	f.withSource(t, g, func(o *Options) { o.TailEvents, o.CatchUpTailEvents = 4, 16 })
-	r := wire.MustRoom("pool:long")
-	since := f.publish(t, r, 0)
-	var want []uint64
-	for i := range 100 {
-		want = append(want, f.publish(t, r, 1+i))
-	}
-	members, joined := resumeAll(t, f, g, r, since, 4)
-	for i, m := range members {
-		m.waitFor(t, want)
-		if j := joined[i]; !j.Recovered || j.Replayed != len(want) {
-			t.Fatalf("member %d joined %+v; want recovered, %d replayed", i, j, len(want))
-		}
-	}
-	if n := g.calls.Load(); n != 4 {
-		t.Fatalf("%d stream reads, want one each: the stretch does not fit the tail", n)
+	edit := func(o *Options) { o.TailEvents, o.CatchUpTailEvents = 4, 16 }
+	if _, reads := coldResumes(t, edit, wire.MustRoom("pool:long"), 100, 4); reads != 4 {
+		t.Fatalf("%d stream reads, want one each: the stretch does not fit the tail", reads)
 	}
 }
 
@@ -250,24 +243,10 @@ func TestManyResumesFromAPositionOutsideTheRoomAllCatchUp(t *testing.T) {
 // Every resume still gets every event once, in order, and recovered, and
 // once all have joined the account is back at zero.
 func TestCatchUpsOverTheNodesMemoryReadForThemselves(t *testing.T) {
-	f := newFixture(t, bus.StreamConfig{})
-	g := &gatedReplay{Source: f.bus, entered: make(chan struct{}), release: make(chan struct{})}
-	f.withSource(t, g, func(o *Options) { o.TailEvents, o.CatchUpMemory = 4, 1 })
-	r := wire.MustRoom("pool:tight")
-	since := f.publish(t, r, 0)
-	var want []uint64
-	for i := range 300 {
-		want = append(want, f.publish(t, r, 1+i))
-	}
-	members, joined := resumeAll(t, f, g, r, since, 8)
-	for i, m := range members {
-		m.waitFor(t, want)
-		if j := joined[i]; !j.Recovered || j.Replayed != len(want) {
-			t.Fatalf("member %d joined %+v; want recovered, %d replayed", i, j, len(want))
-		}
-	}
-	if n := g.calls.Load(); n != 8 {
-		t.Fatalf("%d stream reads for 8 resumes, want one each: the reads must not extend the tail", n)
+	edit := func(o *Options) { o.TailEvents, o.CatchUpMemory = 4, 1 }
+	f, reads := coldResumes(t, edit, wire.MustRoom("pool:tight"), 300, 8)
+	if reads != 8 {
+		t.Fatalf("%d stream reads for 8 resumes, want one each: the reads must not extend the tail", reads)
 	}
 	if got := testutil.ToFloat64(f.m.CatchUpBytes); got != 0 {
 		t.Fatalf("roomcast_catchup_bytes %v with no catch-up under way", got)
