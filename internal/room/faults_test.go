@@ -31,6 +31,19 @@ func (f *fixture) withSource(t *testing.T, src Source, edit func(*Options)) {
 	t.Cleanup(f.hub.Close)
 }
 
+// waitForStreamID waits until the hub's sync loop knows the stream's
+// identity: a stream recreated before that is the first one it sees, not
+// a recreation.
+func (f *fixture) waitForStreamID(t *testing.T) {
+	t.Helper()
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		if f.hub.sync.id.Load() == nil {
+			return errors.New("the stream's identity is not known yet")
+		}
+		return nil
+	})
+}
+
 // closeCounter is a member that counts the hub's closes.
 type closeCounter struct {
 	seqMember
@@ -170,12 +183,7 @@ func TestARecreatedStreamResetsRoomsOnce(t *testing.T) {
 	src := &recreatedStream{Source: f.bus}
 	src.refuse.Store(true)
 	f.withSource(t, src, func(o *Options) { o.AntiEntropyInterval = 50 * time.Millisecond })
-	natstest.WaitFor(t, 10*time.Second, func() error {
-		if f.hub.sync.id.Load() == nil {
-			return errors.New("the stream's identity is not known yet")
-		}
-		return nil
-	})
+	f.waitForStreamID(t)
 	r := wire.MustRoom("pool:reset")
 	first := &closeCounter{}
 	f.join(t, r, first)
@@ -207,6 +215,7 @@ func TestLiveMemberAfterAResetGetsNoHistory(t *testing.T) {
 	f := newFixture(t, bus.StreamConfig{})
 	src := &recreatedStream{Source: f.bus}
 	f.withSource(t, src, nil)
+	f.waitForStreamID(t)
 	r := wire.MustRoom("pool:after")
 	old := &closeCounter{}
 	f.join(t, r, old)
