@@ -1,6 +1,7 @@
 package chartcheck
 
 import (
+	"cmp"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -144,6 +145,9 @@ func TestRender(t *testing.T) {
 			// Secret sent by Prometheus.
 			mustMount(t, o, envValue(t, c, "ROOMCAST_ADMIN_TOKEN_FILE"), "roomcast-admin", "token")
 			ep := o.serviceMonitor.Spec.Endpoints[0]
+			if ep.Scheme != "http" || ep.TLSConfig != nil {
+				t.Errorf("ServiceMonitor scheme %q with tlsConfig %+v, want plain http without admin TLS", ep.Scheme, ep.TLSConfig)
+			}
 			if a := ep.Authorization; a == nil || a.Type != "Bearer" || a.Credentials.Name != "roomcast-admin" || a.Credentials.Key != "token" {
 				t.Errorf("ServiceMonitor authorization %+v, want Bearer from roomcast-admin/token", a)
 			}
@@ -151,6 +155,29 @@ func TestRender(t *testing.T) {
 				if p == nil || p.HTTPGet == nil || len(p.HTTPGet.HTTPHeaders) != 0 {
 					t.Errorf("probe %+v: the probes need no token", p)
 				}
+			}
+		},
+	}, {
+		name: "admin TLS",
+		vals: func(*testing.T) map[string]any {
+			return minimal("adminTLS.secretName", "roomcast-admin-tls", "serviceMonitor.enabled", true)
+		},
+		check: func(t *testing.T, o *objects) {
+			c := container(t, o)
+			mustMount(t, o, envValue(t, c, "ROOMCAST_ADMIN_TLS_CERT"), "roomcast-admin-tls", "tls.crt")
+			mustMount(t, o, envValue(t, c, "ROOMCAST_ADMIN_TLS_KEY"), "roomcast-admin-tls", "tls.key")
+			for _, p := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe} {
+				if p == nil || p.HTTPGet == nil || p.HTTPGet.Scheme != corev1.URISchemeHTTPS {
+					t.Errorf("probe %+v: want HTTPS on the admin port", p)
+				}
+			}
+			ep := o.serviceMonitor.Spec.Endpoints[0]
+			tc := ep.TLSConfig
+			if ep.Scheme != "https" || tc == nil || tc.CA.Secret == nil || tc.CA.Secret.Name != "roomcast-admin-tls" || tc.CA.Secret.Key != "ca.crt" {
+				t.Fatalf("ServiceMonitor scheme %q, tlsConfig %+v: want https verified with roomcast-admin-tls/ca.crt", ep.Scheme, tc)
+			}
+			if want := "rc-roomcast.roomcast.svc"; tc.ServerName != want {
+				t.Errorf("ServiceMonitor serverName %q, want %q (the Service's name)", tc.ServerName, want)
 			}
 		},
 	}, {
@@ -618,14 +645,18 @@ func checkCommon(t *testing.T, o *objects, eff chartutil.Values) {
 	if int64(ports["ws"]) != num("ports.ws") || int64(ports["admin"]) != num("ports.admin") {
 		t.Errorf("container ports %v", ports)
 	}
+	adminScheme := corev1.URISchemeHTTP
+	if v, _ := eff.PathValue("adminTLS.secretName"); v != "" && v != nil {
+		adminScheme = corev1.URISchemeHTTPS
+	}
 	for _, probe := range []struct {
 		p    *corev1.Probe
 		path string
 	}{{c.LivenessProbe, "/healthz"}, {c.ReadinessProbe, "/readyz"}} {
 		if probe.p == nil || probe.p.HTTPGet == nil || probe.p.HTTPGet.Path != probe.path || probe.p.HTTPGet.Port != intstr.FromString("admin") {
 			t.Errorf("probe %+v, want GET %s on the admin port", probe.p, probe.path)
-		} else if probe.p.HTTPGet.Scheme != "" && probe.p.HTTPGet.Scheme != corev1.URISchemeHTTP {
-			t.Errorf("probe on %s uses %s: the admin port is plain HTTP", probe.path, probe.p.HTTPGet.Scheme)
+		} else if scheme := cmp.Or(probe.p.HTTPGet.Scheme, corev1.URISchemeHTTP); scheme != adminScheme {
+			t.Errorf("probe on %s uses %s: the admin port serves %s", probe.path, scheme, adminScheme)
 		}
 	}
 	svcPorts := map[string]corev1.ServicePort{}

@@ -82,6 +82,7 @@ Mount points of the files the node reads.
 */}}
 {{- define "roomcast.paths.tls" -}}/etc/roomcast/tls{{- end }}
 {{- define "roomcast.paths.clientCA" -}}/etc/roomcast/client-ca{{- end }}
+{{- define "roomcast.paths.adminTLS" -}}/etc/roomcast/admin-tls{{- end }}
 {{- define "roomcast.paths.adminToken" -}}/etc/roomcast/admin-token{{- end }}
 {{- define "roomcast.paths.jwtSecret" -}}/etc/roomcast/jwt-secret{{- end }}
 {{- define "roomcast.paths.publicKeys" -}}/etc/roomcast/jwt-public-keys{{- end }}
