@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,15 +41,10 @@ func adminGet(t *testing.T, client *http.Client, url, authorization string) (int
 	return resp.StatusCode, string(body)
 }
 
-// writeToken replaces the token file by a rename, as a secret is updated.
+// writeToken replaces the token file as a secret is updated (replace).
 func writeToken(t *testing.T, file, token string) {
 	t.Helper()
-	if err := os.WriteFile(file+".new", []byte(token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(file+".new", file); err != nil {
-		t.Fatal(err)
-	}
+	replace(t, file, []byte(token+"\n"))
 }
 
 // With --admin-token-file, metrics and profiles ask for the bearer token,

@@ -25,8 +25,9 @@ import (
 func TestNATSTLSFilesRotateWithoutARestart(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string]string{"ca": filepath.Join(dir, "ca.pem"), "cert": filepath.Join(dir, "edge.pem"), "key": filepath.Join(dir, "edge-key.pem")}
-	// install puts a CA's files where the node reads them, each by a
-	// rename, and returns the options of a NATS server of that CA.
+	// install puts a CA's files where the node reads them, as a secret is
+	// updated (replace), and returns the options of a NATS server of that
+	// CA.
 	install := func(ca *tlstest.CA) func(*natsserver.Options) {
 		cert, key, _ := ca.Peer(t, "edge")
 		for name, from := range map[string]string{"ca": ca.CertFile(t), "cert": cert, "key": key} {
@@ -34,12 +35,7 @@ func TestNATSTLSFilesRotateWithoutARestart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(files[name]+".new", b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Rename(files[name]+".new", files[name]); err != nil {
-				t.Fatal(err)
-			}
+			replace(t, files[name], b)
 		}
 		srvCert, srvKey, _ := ca.Server(t, "nats")
 		pair, err := tls.LoadX509KeyPair(srvCert, srvKey)
