@@ -14,16 +14,24 @@
 #
 # Run it:
 #
-#   docker run -p 8690:8690 -p 9090:9090 -p 4222:4222 -v roomcast-data:/data \
+#   docker run -p 8690:8690 -p 9090:9090 -v roomcast-data:/data \
 #       roomcast --allow-anonymous
 #
 # The entrypoint is `roomcast serve`; flags go after the image name. The
-# listen addresses are on every interface of the container, so the node
-# refuses to start without an authentication key unless --allow-anonymous is
-# given (PROTOCOL.md section 4). The embedded NATS server on 4222 has no
-# authentication of its own: publish that port only on a private network, or
-# give --nats an external cluster (natsconf/). /data holds the embedded
-# JetStream store; mount a volume there to keep events across restarts.
+# WebSocket and admin listeners are on every interface of the container, so
+# the node refuses to start without an authentication key unless
+# --allow-anonymous is given (docs/protocol.md section 4). The embedded NATS
+# server listens on the container's loopback only: pool workers outside the
+# container reach it once it is told to listen further and given their
+# credentials (docs/protocol.md section 2):
+#
+#   docker run -p 8690:8690 -p 4222:4222 -e ROOMCAST_NATS_PUBLISHER_PASSWORD=... \
+#       roomcast --allow-anonymous --nats-listen 0.0.0.0:4222
+#
+# (or --nats-publisher-nkey U..., or --nats-allow-anonymous to let any client
+# publish events, never read them). In production, give --nats an external
+# cluster (natsconf/). /data holds the embedded JetStream store; mount a
+# volume there to keep events across restarts.
 # No builder image is needed (none can be pulled on the test machines): the
 # binary is built by the host's Go toolchain, which is also what makes the
 # image reproducible from the repository alone.
@@ -46,8 +54,7 @@ COPY roomcast /roomcast
 COPY --chown=65532:65532 data /data
 ENV ROOMCAST_DATA_DIR=/data \
     ROOMCAST_LISTEN=0.0.0.0:8690 \
-    ROOMCAST_ADMIN_LISTEN=0.0.0.0:9090 \
-    ROOMCAST_NATS_LISTEN=0.0.0.0:4222
+    ROOMCAST_ADMIN_LISTEN=0.0.0.0:9090
 USER 65532:65532
-EXPOSE 8690 9090 4222
+EXPOSE 8690 9090
 ENTRYPOINT ["/roomcast", "serve"]

@@ -32,7 +32,10 @@ func TestContainerBroadcastAndDrain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	n := startNode(ctx, t, image,
+	// Workers outside the container need the publisher password on a NATS
+	// port beyond its loopback (issue 17).
+	const workerPassword = "integration-worker-password-0123"
+	n := startNode(ctx, t, image, map[string]string{"ROOMCAST_NATS_PUBLISHER_PASSWORD": workerPassword},
 		"--listen", "0.0.0.0:8690",
 		"--admin-listen", "0.0.0.0:9090",
 		"--nats-listen", "0.0.0.0:4222",
@@ -84,7 +87,11 @@ func TestContainerBroadcastAndDrain(t *testing.T) {
 	})
 
 	// A pool worker's publish, through the mapped NATS port.
-	nc, err := nats.Connect(n.natsURL, nats.Name("integration test worker"),
+	if anon, err := nats.Connect(n.natsURL, nats.Timeout(10*time.Second), nats.IgnoreDiscoveredServers()); err == nil {
+		anon.Close()
+		t.Fatal("a worker without the password connected to the node's NATS")
+	}
+	nc, err := nats.Connect(n.natsURL, nats.Name("integration test worker"), nats.UserInfo("publisher", workerPassword),
 		nats.Timeout(10*time.Second), nats.IgnoreDiscoveredServers())
 	if err != nil {
 		t.Fatalf("connect to NATS at %s: %v", n.natsURL, err)

@@ -47,7 +47,20 @@ func TestImageLayout(t *testing.T) {
 		}
 	}
 
-	n := startNode(ctx, t, image, "--allow-anonymous")
+	// The embedded NATS listens beyond the container's loopback only when
+	// told to (issue 17): nothing in the image says so.
+	for _, env := range cfg.Env {
+		if strings.HasPrefix(env, "ROOMCAST_NATS_LISTEN=") {
+			t.Errorf("the image sets %s", env)
+		}
+	}
+	for port := range cfg.ExposedPorts {
+		if strings.HasPrefix(string(port), "4222") {
+			t.Errorf("the image exposes %s", port)
+		}
+	}
+
+	n := startNode(ctx, t, image, nil, "--allow-anonymous")
 	rc, err := n.ctr.CopyFileFromContainer(ctx, "/etc/ssl/certs/ca-certificates.crt")
 	if err != nil {
 		t.Fatalf("CA certificates in the image: %v", err)

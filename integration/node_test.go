@@ -40,10 +40,11 @@ type node struct {
 // returns once /readyz answers 200 through the mapped admin port. The
 // container is terminated (stopped and removed) when the test ends, pass or
 // fail; if the test failed, its log is printed first.
-func startNode(ctx context.Context, t *testing.T, image string, args ...string) *node {
+func startNode(ctx context.Context, t *testing.T, image string, env map[string]string, args ...string) *node {
 	t.Helper()
 	ctr, err := testcontainers.Run(ctx, image,
 		testcontainers.WithLogger(tclog.TestLogger(t)),
+		testcontainers.WithEnv(env),
 		testcontainers.WithCmdArgs(args...),
 		testcontainers.WithExposedPorts(wsPort, adminPort, natsPort),
 		testcontainers.WithHostConfigModifier(publishOnLoopback(wsPort, adminPort, natsPort)),

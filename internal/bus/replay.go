@@ -32,8 +32,8 @@ const ReplayBatch = 1024
 // first, which is not delivered again), and retention removes a room's
 // oldest events first, so finding that event still stored proves nothing
 // after it is gone. (An operator deleting single messages by hand is not
-// retention, and is not noticed.) With after 0 it is intact only when the stream has
-// never removed anything. It stops when fn returns an error (which it
+// retention, and is not noticed.) With after 0 it is intact only when the
+// stream holds every event ever stored under its name (HoldsAll). It stops when fn returns an error (which it
 // returns) or ctx ends.
 func (b *Bus) Replay(ctx context.Context, r wire.Room, after, until uint64, fn func(*wire.Event) error) (intact bool, err error) {
 	if until <= after {
@@ -42,7 +42,7 @@ func (b *Bus) Replay(ctx context.Context, r wire.Room, after, until uint64, fn f
 	rd := &reader{b: b, r: r, subject: b.subj.Room(r), cursor: after, until: until, fn: fn, intact: true}
 	defer rd.dropPrefetch()
 	if after == 0 {
-		if rd.intact, err = b.neverRemoved(ctx); err != nil {
+		if rd.intact, err = b.HoldsAll(ctx); err != nil {
 			return false, err
 		}
 	}
@@ -217,12 +217,13 @@ func (rd *reader) checkLeader(ctx context.Context) (done bool, err error) {
 	return rd.cursor >= rd.until, nil
 }
 
-// neverRemoved reports whether the stream still holds every message it
-// ever stored, so a replay from the very start misses nothing.
-func (b *Bus) neverRemoved(ctx context.Context) (bool, error) {
+// HoldsAll reports whether the stream still holds every event ever stored
+// under its name (wire.StreamState.HoldsAll), as the leader said at most a
+// second ago: many replays from the start share one request.
+func (b *Bus) HoldsAll(ctx context.Context) (bool, error) {
 	st, err := b.recentState(ctx)
 	if err != nil {
 		return false, err
 	}
-	return st.FirstSeq <= max(st.ID.BaseSeq, 1) && st.Deleted == 0, nil
+	return st.HoldsAll(), nil
 }

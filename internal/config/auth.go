@@ -62,13 +62,19 @@ func (a *Auth) ReadSecrets(getenv func(string) string) error {
 // ReadSecretFile reads an HMAC secret from file, without its final line
 // break. It never puts the secret in an error.
 func ReadSecretFile(file string) ([]byte, error) {
+	return readSecretFile("jwt-secret-file", file)
+}
+
+// readSecretFile reads the secret that flag names from file, without its
+// final line break. It never puts the secret in an error.
+func readSecretFile(flagName, file string) ([]byte, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("--jwt-secret-file: %w", err)
+		return nil, fmt.Errorf("--%s: %w", flagName, err)
 	}
 	secret := []byte(strings.TrimRight(string(b), "\r\n"))
 	if len(secret) == 0 {
-		return nil, fmt.Errorf("--jwt-secret-file %s is empty", file)
+		return nil, fmt.Errorf("--%s %s is empty", flagName, file)
 	}
 	return secret, nil
 }

@@ -49,8 +49,9 @@ type Serve struct {
 	Compression       bool
 	Dashboard         bool
 
-	Auth     Auth
-	NATSAuth NATSAuth
+	Auth        Auth
+	NATSAuth    NATSAuth
+	NATSWorkers NATSWorkers // the embedded NATS's pool workers
 
 	TLSCert string // WebSocket listener's certificate; empty: plain ws://
 	TLSKey  string
@@ -114,6 +115,7 @@ func RegisterServe(fs *flag.FlagSet) *Serve {
 	fs.BoolVar(&c.Dashboard, "dashboard", true, "serve the live web dashboard to plain HTTP requests on the WebSocket listener (GET /); upgrades on / work either way")
 	c.Auth.register(fs)
 	c.NATSAuth.register(fs)
+	c.NATSWorkers.register(fs)
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) of the WebSocket listener: serve wss://; reloaded when the file changes")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&c.TLSCA, "tls-ca", "", "PEM CA bundle: clients must present a certificate it signed (mTLS)")
@@ -245,6 +247,7 @@ func (c *Serve) Validate() error {
 	}
 	errs = append(errs, c.Auth.validate()...)
 	errs = append(errs, c.NATSAuth.validate(c.Embedded())...)
+	errs = append(errs, c.NATSWorkers.validate(c.Embedded(), c.NATSListen)...)
 	if err := edge.CheckOrigins(c.AllowedOrigins); err != nil {
 		bad("--allowed-origins: %v", err)
 	}
@@ -264,10 +267,11 @@ func (c *Serve) Validate() error {
 }
 
 // ReadSecrets reads the secrets that never come from flags: the JWT HMAC
-// secret and the NATS password or token.
+// secret, the NATS password or token, and the embedded NATS's worker
+// password.
 func (c *Serve) ReadSecrets(getenv func(string) string) error {
 	c.NATSAuth.readSecrets(getenv)
-	return c.Auth.ReadSecrets(getenv)
+	return errors.Join(c.Auth.ReadSecrets(getenv), c.NATSWorkers.readSecrets(getenv))
 }
 
 // TLS reports whether the WebSocket listener serves TLS.
@@ -283,10 +287,7 @@ func (c *Serve) checkAnonymous() error {
 	if err != nil {
 		return nil // reported above
 	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	if loopback(host) {
 		return nil
 	}
 	return fmt.Errorf("--listen %q is not a loopback address and no authentication keys are configured: "+

@@ -13,7 +13,6 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nkeys"
 )
 
 // Options configure an embedded server.
@@ -40,21 +39,48 @@ type Options struct {
 	// requires a token, or TLS).
 	Configure func(*server.Options)
 
-	// LivePrefix, when set, protects what edges trust: the live subjects
-	// under it (LivePrefix.>), where only the stream's republish, which no
-	// user's permissions limit, publishes, so no client can forge a live
-	// event (with a large Nats-Sequence, edges would drop real events as
-	// duplicates); the edges' reply subjects (EdgeInboxPrefix.>), so no
-	// client can forge an answer to an edge's stream read; and JetStream's
-	// advisories. Clients without credentials are workers and may publish
-	// anything else; the edge connects with the NKey EdgeKey (a user
-	// public key, see nkeys.CreateUser), whose seed never leaves it.
-	LivePrefix string
-	EdgeKey    string
+	// Protect, when set, gives the server roomcast's permissions (see
+	// Protection); without it every client may do anything (tests' plain
+	// servers).
+	Protect *Protection
 }
 
-// workerUser is the user every client without credentials becomes.
-const workerUser = "worker"
+// Protection is what the embedded server lets each of its users do. Two
+// kinds of clients reach it: the edge, on its in-process connection, and
+// pool workers over the network. Workers get what natsconf's "publisher"
+// user gets and nothing more: publish the room subjects, receive the
+// acknowledgements of their JetStream publishes on _INBOX.>. They cannot
+// read the live feed or the edges' replies, call the JetStream API (purge,
+// delete, create, info, get), or publish where edges trust what they read:
+// the live subjects, where only the stream's republish (which no user's
+// permissions limit) publishes, so no client can forge a live event (with a
+// large Nats-Sequence, edges would drop real events as duplicates); the
+// edges' reply subjects, so no client can answer an edge's stream read; and
+// JetStream's advisories.
+type Protection struct {
+	LiveSubjects string // the live feed, a wildcard: roomcast.live.>
+	RoomSubjects string // what workers publish to, a wildcard: roomcast.rooms.>
+	// EdgeKey is the edge's NKey (a user public key, see
+	// nkeys.CreateUser), whose seed never leaves the edge's process.
+	EdgeKey string
+
+	// Workers' credentials: a user and password (or bcrypt hash), NKeys
+	// (user public keys), or both. With none, clients without credentials
+	// are workers; with some, only when AllowAnonymous says so.
+	WorkerUser     string
+	WorkerPassword string
+	WorkerNKeys    []string
+	AllowAnonymous bool
+}
+
+// WorkersAuthenticate reports whether workers need credentials.
+func (p *Protection) WorkersAuthenticate() bool {
+	return p.WorkerPassword != "" || len(p.WorkerNKeys) > 0
+}
+
+// anonymousUser is the user every client without credentials becomes,
+// when there is one.
+const anonymousUser = "worker"
 
 // EdgeInboxPrefix is the prefix of the subjects an edge's requests are
 // answered on (nats.CustomInboxPrefix): apart from the _INBOX.> of other
@@ -110,15 +136,10 @@ func serverOptions(o Options) (*server.Options, error) {
 		MaxPayload: o.MaxPayload,
 		NoSigs:     true, // the roomcast process owns signals
 	}
-	if o.LivePrefix != "" {
-		if !nkeys.IsValidPublicUserKey(o.EdgeKey) {
-			return nil, errors.New("embedded NATS: protecting the live subjects needs the edge's NKey (a user public key)")
+	if o.Protect != nil {
+		if err := o.Protect.apply(sopts); err != nil {
+			return nil, err
 		}
-		trusted := []string{o.LivePrefix + ".>", EdgeInboxPrefix + ".>", "$JS.EVENT.>"}
-		noForging := &server.Permissions{Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: trusted}}
-		sopts.Nkeys = []*server.NkeyUser{{Nkey: o.EdgeKey, Permissions: noForging}}
-		sopts.Users = []*server.User{{Username: workerUser, Permissions: noForging}}
-		sopts.NoAuthUser = workerUser
 	}
 	if o.ClusterName != "" {
 		ch, cp, err := splitHostPort(o.ClusterListen)
@@ -168,9 +189,10 @@ func (a *slogAdapter) Noticef(format string, v ...any) { a.log.Debug(fmt.Sprintf
 func (a *slogAdapter) Warnf(format string, v ...any) {
 	msg := fmt.Sprintf(format, v...)
 	if msg == plaintextWarning {
-		// The only user with a password field is the worker user, the
-		// anonymous one, whose password is empty on purpose: nothing to
-		// warn an operator about.
+		// The advice is for configuration files. Here the anonymous
+		// user's password is empty on purpose, and a worker password
+		// comes from the environment or a file the operator chose (a
+		// bcrypt hash there is taken as one): nothing to warn about.
 		a.log.Debug(msg)
 		return
 	}
@@ -178,7 +200,7 @@ func (a *slogAdapter) Warnf(format string, v ...any) {
 }
 
 // plaintextWarning is what NATS says of any user whose password is not a
-// bcrypt hash, the empty one of the worker user included.
+// bcrypt hash, the empty one of the anonymous user included.
 const plaintextWarning = "Plaintext passwords detected, use nkeys or bcrypt"
 
 func (a *slogAdapter) Fatalf(format string, v ...any) { a.log.Error(fmt.Sprintf(format, v...)) }

@@ -53,6 +53,8 @@ func (s *flakySource) StreamState(context.Context) (wire.StreamState, error) {
 	return wire.StreamState{FirstSeq: 1}, nil
 }
 
+func (s *flakySource) HoldsAll(context.Context) (bool, error) { return true, nil }
+
 func (s *flakySource) EnsureStream(context.Context) error { return nil }
 
 func (s *flakySource) Replay(_ context.Context, r wire.Room, after, until uint64, fn func(*wire.Event) error) (bool, error) {

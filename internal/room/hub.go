@@ -77,6 +77,9 @@ type Source interface {
 	// StreamState is the stream's identity and extent; wire.ErrStreamGone
 	// when it does not exist.
 	StreamState(ctx context.Context) (wire.StreamState, error)
+	// HoldsAll reports whether the stream holds every event ever stored
+	// under its name (wire.StreamState.HoldsAll); it may be a second old.
+	HoldsAll(ctx context.Context) (bool, error)
 	// EnsureStream creates the stream when it does not exist.
 	EnsureStream(ctx context.Context) error
 }

@@ -58,6 +58,16 @@ func (h *Hub) catchUp(ctx context.Context, rm *room, m Member, since uint64, onJ
 		rm.trimTail(h.tail)
 		rm.mu.Unlock()
 	}()
+	if since == 0 {
+		// From the very start: whatever was removed, purged or lost with
+		// an earlier incarnation of the stream is missed, even when the
+		// room holds nothing now and no read would notice.
+		all, err := h.src.HoldsAll(ctx)
+		if err != nil {
+			return fmt.Errorf("resume %s: %w", rm.name, err)
+		}
+		rs.recovered = all
+	}
 	if since > 0 && since < h.baseSeq() {
 		// A position in an older incarnation of the stream: what followed
 		// it there is gone. Everything the new one holds follows.

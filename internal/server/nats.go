@@ -67,10 +67,16 @@ func (s *Server) connectNATS(ctx context.Context) error {
 			return fmt.Errorf("embedded NATS: edge key: %w", err)
 		}
 		pub, _ := key.PublicKey()
+		subj := bus.Subjects{Prefix: s.cfg.SubjectPrefix}
+		w := s.cfg.NATSWorkers
 		ns, err := natsembed.Start(natsembed.Options{
 			Listen: s.cfg.NATSListen, DataDir: s.cfg.ResolvedDataDir(), ServerName: s.cfg.ServerName,
 			MaxPayload: int32(s.cfg.MaxPayload) + 4096, Logger: s.log,
-			LivePrefix: s.cfg.SubjectPrefix + ".live", EdgeKey: pub,
+			Protect: &natsembed.Protection{
+				LiveSubjects: subj.AllLive(), RoomSubjects: subj.AllRooms(), EdgeKey: pub,
+				WorkerUser: w.User, WorkerPassword: w.Password, WorkerNKeys: w.NKeys,
+				AllowAnonymous: w.AllowAnonymous,
+			},
 		})
 		if err != nil {
 			return err

@@ -30,6 +30,14 @@ type StreamState struct {
 	Deleted  uint64 // messages removed from inside the stored range
 }
 
+// HoldsAll reports whether the stream still holds every event ever stored
+// under its name: none removed (retention, a purge, a deletion) and no
+// earlier incarnation before it. Only then does a replay from the very
+// start (since 0) miss nothing.
+func (s StreamState) HoldsAll() bool {
+	return s.ID.BaseSeq <= 1 && s.FirstSeq <= 1 && s.Deleted == 0
+}
+
 // ErrStreamGone says the event stream does not exist (a wiped store, or an
 // operator deleted it).
 var ErrStreamGone = errors.New("the event stream does not exist")
