@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"strings"
 
@@ -31,35 +32,58 @@ func withoutTokenEnv(getenv func(string) string) func(string) string {
 	}
 }
 
+// maxTokenFile bounds what --token-file reads: a JWT is a few KiB at most
+// (the edge refuses larger ones), and a file named by mistake (a log, a
+// device) must not be read whole.
+const maxTokenFile = 64 << 10
+
 // resolve returns the token: the command line's, else the environment's;
-// "" for none. Both sources at one level, a missing or empty file, or a
-// token that is not one word are usage errors, which never quote it.
+// "" for none. Both sources at one level, a missing, empty or oversized
+// file, or a token that is not one word are usage errors, which never
+// quote it.
 func (t tailToken) resolve(getenv func(string) string) (string, error) {
 	value, file := t.value, t.file
-	from := [2]string{"--token", "--token-file"}
+	valueFrom, fileFrom := "--token", "--token-file"
 	if value == "" && file == "" {
 		value, file = getenv(tokenEnv), getenv(tokenFileEnv)
-		from = [2]string{tokenEnv, tokenFileEnv}
+		valueFrom, fileFrom = tokenEnv, tokenFileEnv
 	}
-	var tok string
 	switch {
 	case value != "" && file != "":
-		return "", usagef("%s and %s are both set: give one", from[0], from[1])
+		return "", usagef("%s and %s are both set: give one", valueFrom, fileFrom)
 	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", usagef("%s: %w", from[1], err)
-		}
-		if tok = strings.TrimSpace(string(b)); tok == "" {
-			return "", usagef("%s: %s holds no token", from[1], file)
-		}
-		from[0] = from[1] + " " + file
-	default:
-		tok = strings.TrimSpace(value)
+		return readTokenFile(fileFrom, file)
 	}
-	// The token goes into a header line: a line break would end it.
+	return checkToken(valueFrom, strings.TrimSpace(value))
+}
+
+// readTokenFile reads the token of file, named by the flag or variable
+// from, without the whitespace around it.
+func readTokenFile(from, file string) (string, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return "", usagef("%s: %w", from, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
+	switch {
+	case err != nil:
+		return "", usagef("%s: %w", from, err)
+	case len(b) > maxTokenFile:
+		return "", usagef("%s: %s is larger than %d KiB; want one JWT", from, file, maxTokenFile>>10)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", usagef("%s: %s holds no token", from, file)
+	}
+	return checkToken(from+" "+file, tok)
+}
+
+// checkToken refuses a token with whitespace inside: it goes into a
+// header line, which a line break would end.
+func checkToken(from, tok string) (string, error) {
 	if strings.ContainsAny(tok, " \t\r\n") {
-		return "", usagef("%s: the token has a space or line break inside; want one JWT", from[0])
+		return "", usagef("%s: the token has a space or line break inside; want one JWT", from)
 	}
 	return tok, nil
 }
