@@ -27,11 +27,20 @@ func runTail(ctx context.Context, env *environment, args []string) error {
 	fs.Var(&urls, "url", "edge URL; repeat for failover (default ws://127.0.0.1:8690)")
 	asJSON := fs.Bool("json", false, "print each event as one raw JSON object per line")
 	since := fs.String("since", "", "resume after this seq (one room only)")
-	token := fs.String("token", "", "JWT for the edge (or ROOMCAST_TOKEN)")
+	var tok tailToken
+	fs.StringVar(&tok.value, "token", "", "JWT for the edge (or ROOMCAST_TOKEN); other users see it in ps: prefer --token-file")
+	fs.StringVar(&tok.file, "token-file", "", "file holding the JWT for the edge, read at start, surrounding whitespace trimmed (or ROOMCAST_TOKEN_FILE); not with --token")
 	compress := fs.Bool("compression", false, "offer permessage-deflate (an edge started with --compression accepts it)")
 	caFile := fs.String("tls-ca", "", "PEM CA bundle to trust for wss:// URLs (default: the system's)")
 	serverName := fs.String("tls-server-name", "", "name to verify the edge's certificate against, when the URL's host is another (a port-forward)")
-	if err := parseFlags(fs, env, args, nil); err != nil {
+	// The token's variables are resolved apart: see tailToken.
+	flagEnv := *env
+	flagEnv.getenv = withoutTokenEnv(env.getenv)
+	if err := parseFlags(fs, &flagEnv, args, nil); err != nil {
+		return err
+	}
+	token, err := tok.resolve(env.getenv)
+	if err != nil {
 		return err
 	}
 	dialer, err := wsDialer(*caFile, *serverName)
@@ -45,7 +54,7 @@ func runTail(ctx context.Context, env *environment, args []string) error {
 	if len(urls) == 0 {
 		urls = config.List{"ws://127.0.0.1:8690"}
 	}
-	t := &tailer{env: env, urls: urls, json: *asJSON, last: make(map[string]uint64), token: *token, compress: *compress,
+	t := &tailer{env: env, urls: urls, json: *asJSON, last: make(map[string]uint64), token: token, compress: *compress,
 		colour: colourFor(env.stdout, env.getenv), dialer: dialer}
 	for _, a := range fs.Args() {
 		r, err := wire.ParseRoom(a)

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/roomcast/roomcast/internal/lograte"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -21,6 +22,12 @@ import (
 // their subscriptions as slow consumers, and those rooms resync from the
 // stream.
 const liveQueue = 8192
+
+// refusedLogInterval is how often at most a refused live message is
+// logged: whoever may publish to a live subject can send thousands a
+// second, and the log must not carry each. roomcast_live_refused_total
+// counts every one.
+const refusedLogInterval = time.Minute
 
 // live is the bus's side of the live subscriptions: one channel that every
 // room's subscription delivers into, and one dispatcher goroutine that
@@ -37,6 +44,8 @@ type live struct {
 
 	stop chan struct{} // closed by Close: ends the dispatcher and drain watchers
 	done chan struct{} // closed when the dispatcher has ended
+
+	refusedLog *lograte.Limiter // the log lines of refused messages
 }
 
 // liveSub is what the bus keeps of one room's live subscription.
@@ -52,6 +61,7 @@ func (l *live) init() {
 	l.subs = make(map[*nats.Subscription]*liveSub)
 	l.stop = make(chan struct{})
 	l.done = make(chan struct{})
+	l.refusedLog = lograte.New(refusedLogInterval, nil)
 }
 
 func (l *live) lookup(sub *nats.Subscription) *liveSub {
@@ -206,7 +216,11 @@ func (b *Bus) liveEvent(r wire.Room, m *nats.Msg) *wire.Event {
 	seq, prev, ts, err := b.liveHeaders(r, m.Header)
 	if err != nil {
 		b.m.ForgedLive.Inc()
-		b.log.Warn("dropped a live message the stream did not republish", "subject", m.Subject, "room", r.String(), "err", err)
+		// One line per interval, for this message, with the count of
+		// those refused since the last line and not logged.
+		if ok, heldBack := b.live.refusedLog.Allow(); ok {
+			b.log.Warn("dropped a live message the stream did not republish", "subject", m.Subject, "room", r.String(), "err", err, "held_back", heldBack)
+		}
 		return nil
 	}
 	b.noteSeq(seq)

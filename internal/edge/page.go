@@ -56,6 +56,13 @@ type requestHead struct {
 	size         int  // bytes of the head, blank line included
 }
 
+// pathOnly is the request target without its query, which may hold a
+// token (?token=): what may be logged, and what names the file.
+func (h requestHead) pathOnly() string {
+	p, _, _ := strings.Cut(h.path, "?")
+	return p
+}
+
 // peekHead reads a request's head without consuming it. A head that is
 // not complete within headLimit is returned with websocket set, so that
 // the upgrade refuses it with its usual answer.
@@ -99,8 +106,8 @@ func servePage(w io.Writer, pages fs.FS, h requestHead) (int, error) {
 	if h.method != http.MethodGet && h.method != http.MethodHead {
 		return writePage(w, h, http.StatusMethodNotAllowed, "text/plain; charset=utf-8", []byte("only GET and HEAD, or a WebSocket upgrade\n"))
 	}
-	name, _, _ := strings.Cut(h.path, "?")
-	switch name = strings.TrimPrefix(name, "/"); name {
+	name := strings.TrimPrefix(h.pathOnly(), "/")
+	switch name {
 	case "":
 		name = "index.html"
 	case "ws":

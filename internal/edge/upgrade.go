@@ -89,7 +89,9 @@ func (s *Server) handshake(nc net.Conn) {
 			return
 		case !h.websocket:
 			status, err := servePage(nc, s.opts.Pages, h)
-			s.log.Debug("page request", "remote", nc.RemoteAddr().String(), "method", h.method, "path", h.path, "status", status, "err", err)
+			// The path without its query: a dashboard's URL may carry
+			// ?token=, which must not reach the log.
+			s.log.Debug("page request", "remote", nc.RemoteAddr().String(), "method", h.method, "path", h.pathOnly(), "status", status, "err", err)
 			_ = nc.Close()
 			return
 		}

@@ -1,0 +1,89 @@
+package bus_test
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/metrics"
+	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/servertest"
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// A flood of live messages without the stream's headers is counted one by
+// one, and logged once per interval with the count held back since the
+// last line: whoever can publish to a live subject cannot flood the log.
+func TestRefusedLiveMessagesAreLoggedOncePerInterval(t *testing.T) {
+	var logBuf servertest.SyncBuffer
+	nc := natstest.Connect(t, natstest.RunServer(t).ClientURL())
+	m := metrics.NewUnregistered()
+	b, err := bus.New(nc, bus.Options{Logger: slog.New(slog.NewTextHandler(&logBuf, nil)), Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	if err := b.EnsureStream(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var skew atomic.Int64 // the test's clock runs ahead of the real one by this
+	bus.SetRefusedLogClock(b, func() time.Time { return time.Now().Add(time.Duration(skew.Load())) })
+	live := bus.Subjects{Prefix: bus.DefaultPrefix}.Live
+	r := wire.MustRoom("pool:flood")
+	unsub, err := b.SubscribeLive(r, func(ev *wire.Event) { t.Errorf("a refused message was delivered: %+v", ev) }, func() {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unsub()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	flood := func(n int) {
+		t.Helper()
+		for i := range n {
+			if err := nc.Publish(live(r), []byte(fmt.Sprintf(`{"event":"e","data":{"n":%d}}`, i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// lines waits until the metric counts want messages and the log has
+	// n lines, and returns them. The dispatcher takes messages one at a
+	// time: once the last is counted, every line before it is written.
+	lines := func(want float64, n int) []string {
+		t.Helper()
+		var got []string
+		natstest.WaitFor(t, 10*time.Second, func() error {
+			got = strings.Split(strings.TrimSpace(logBuf.String()), "\n")
+			if logBuf.String() == "" {
+				got = nil
+			}
+			if c := testutil.ToFloat64(m.ForgedLive); c != want || len(got) < n {
+				return fmt.Errorf("%v refused, %d lines; want %v and %d:\n%s", c, len(got), want, n, logBuf.String())
+			}
+			return nil
+		})
+		return got
+	}
+
+	const burst = 1000
+	flood(burst)
+	got := lines(burst, 1)
+	if len(got) != 1 || !strings.Contains(got[0], "did not republish") || !strings.Contains(got[0], "held_back=0") {
+		t.Fatalf("%d messages in one interval, want one line with held_back=0:\n%s", burst, logBuf.String())
+	}
+	skew.Add(int64(bus.RefusedLogInterval)) // the next interval
+	flood(1)
+	got = lines(burst+1, 2)
+	if len(got) != 2 || !strings.Contains(got[1], fmt.Sprintf("held_back=%d", burst-1)) {
+		t.Fatalf("one more in the next interval, want a second line with held_back=%d:\n%s", burst-1, logBuf.String())
+	}
+}
