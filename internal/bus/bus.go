@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/roomcast/roomcast/internal/lograte"
 	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/wire"
 )
@@ -66,6 +67,8 @@ type Bus struct {
 
 	live live // the live subscriptions and their dispatcher
 
+	badPayloadLog *lograte.Limiter // the log lines of events with a bad payload
+
 	mu       sync.Mutex
 	connLost context.Context    // guarded by mu: done when the connection drops
 	lose     context.CancelFunc // guarded by mu: ends connLost
@@ -103,6 +106,7 @@ func New(nc *nats.Conn, o Options) (*Bus, error) {
 		reads:     make(chan struct{}, o.MaxConcurrentReads),
 	}
 	b.live.init()
+	b.badPayloadLog = lograte.New(badPayloadLogInterval, nil)
 	b.connLost, b.lose = context.WithCancel(context.Background())
 	return b, nil
 }
@@ -170,7 +174,11 @@ func (b *Bus) decode(r wire.Room, seq, prev uint64, ts time.Time, data []byte) *
 	if err != nil {
 		ev.Err = err
 		b.m.BadPayloads.Inc()
-		b.log.Warn("dropped event with a bad payload", "room", r.String(), "seq", seq, "err", err)
+		// A publisher may store thousands, and every replay reads them
+		// again: one line per interval, with the count held back.
+		if ok, heldBack := b.badPayloadLog.Allow(); ok {
+			b.log.Warn("dropped event with a bad payload", "room", r.String(), "seq", seq, "err", err, "held_back", heldBack)
+		}
 		return ev
 	}
 	ev.Name, ev.Data = name, d

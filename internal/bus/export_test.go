@@ -14,3 +14,9 @@ func SetRefusedLogClock(b *Bus, now func() time.Time) {
 
 // RefusedLogInterval is refusedLogInterval, for the tests outside.
 const RefusedLogInterval = refusedLogInterval
+
+// SetBadPayloadLogClock is SetRefusedLogClock for events with a bad
+// payload.
+func SetBadPayloadLogClock(b *Bus, now func() time.Time) {
+	b.badPayloadLog = lograte.New(badPayloadLogInterval, now)
+}

@@ -29,6 +29,10 @@ const liveQueue = 8192
 // counts every one.
 const refusedLogInterval = time.Minute
 
+// badPayloadLogInterval is the same for stored events whose payload is not
+// an event: roomcast_bad_payloads_total counts every one.
+const badPayloadLogInterval = time.Minute
+
 // live is the bus's side of the live subscriptions: one channel that every
 // room's subscription delivers into, and one dispatcher goroutine that
 // reads it. A subscription costs NATS's record of it and an entry here,

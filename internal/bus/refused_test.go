@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/roomcast/roomcast/internal/bus"
@@ -85,5 +86,69 @@ func TestRefusedLiveMessagesAreLoggedOncePerInterval(t *testing.T) {
 	got = lines(burst+1, 2)
 	if len(got) != 2 || !strings.Contains(got[1], fmt.Sprintf("held_back=%d", burst-1)) {
 		t.Fatalf("one more in the next interval, want a second line with held_back=%d:\n%s", burst-1, logBuf.String())
+	}
+}
+
+// Stored events whose payload is not an event are counted at every read and
+// logged once per interval: a publisher that stores thousands, read again
+// by every resume, cannot flood the log either.
+func TestBadPayloadsAreLoggedOncePerInterval(t *testing.T) {
+	var logBuf servertest.SyncBuffer
+	nc := natstest.Connect(t, natstest.RunServer(t).ClientURL())
+	m := metrics.NewUnregistered()
+	b, err := bus.New(nc, bus.Options{Logger: slog.New(slog.NewTextHandler(&logBuf, nil)), Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	if err := b.EnsureStream(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var skew atomic.Int64
+	bus.SetBadPayloadLogClock(b, func() time.Time { return time.Now().Add(time.Duration(skew.Load())) })
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := wire.MustRoom("pool:garbage")
+	const stored = 300
+	var last uint64
+	for i := range stored {
+		ack, err := js.Publish(t.Context(), bus.Subjects{Prefix: bus.DefaultPrefix}.Room(r), []byte(fmt.Sprintf("not json %d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = ack.Sequence
+	}
+	replay := func() {
+		t.Helper()
+		if _, err := b.Replay(t.Context(), r, 0, last, func(ev *wire.Event) error {
+			if ev.Err == nil {
+				t.Errorf("event %d has no error: %+v", ev.Seq, ev)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := func() []string {
+		s := strings.TrimSpace(logBuf.String())
+		if s == "" {
+			return nil
+		}
+		return strings.Split(s, "\n")
+	}
+	replay()
+	replay()
+	if c := testutil.ToFloat64(m.BadPayloads); c != 2*stored {
+		t.Fatalf("%v bad payloads counted, want %d", c, 2*stored)
+	}
+	if got := lines(); len(got) != 1 || !strings.Contains(got[0], "bad payload") || !strings.Contains(got[0], "held_back=0") {
+		t.Fatalf("%d bad payloads read in one interval, want one line with held_back=0:\n%s", 2*stored, logBuf.String())
+	}
+	skew.Add(int64(time.Minute))
+	replay()
+	if got := lines(); len(got) != 2 || !strings.Contains(got[1], fmt.Sprintf("held_back=%d", 2*stored-1)) {
+		t.Fatalf("the next interval: want a second line with held_back=%d:\n%s", 2*stored-1, logBuf.String())
 	}
 }
