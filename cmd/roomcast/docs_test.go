@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/roomcast/roomcast/internal/config"
 )
 
 // protocolDoc is the contract, whose section 6 lists every command's flags.
@@ -13,9 +15,10 @@ const protocolDoc = "../../docs/protocol.md"
 // flagLine finds a flag's name in a command's -h output.
 var flagLine = regexp.MustCompile(`(?m)^  -([a-z][a-z0-9-]*)`)
 
-// The contract lists every command, and every flag of each in the command's
-// own subsection of section 6: operators and scripts use them, and a flag
-// added without a line there is a flag the contract does not know.
+// The contract lists every command, and every flag of each, with its
+// ROOMCAST_* variable, in the command's own subsection of section 6:
+// operators and scripts use them, and a flag added without a line there is
+// a flag the contract does not know.
 func TestProtocolListsEveryFlag(t *testing.T) {
 	raw, err := os.ReadFile(protocolDoc)
 	if err != nil {
@@ -45,6 +48,9 @@ func TestProtocolListsEveryFlag(t *testing.T) {
 		for _, f := range flags {
 			if !strings.Contains(section, "`--"+f[1]+"`") {
 				t.Errorf("section 6's subsection of roomcast %s lacks --%s", c.name, f[1])
+			}
+			if env := config.EnvName(f[1]); !strings.Contains(section, "`"+env+"`") {
+				t.Errorf("section 6's subsection of roomcast %s lacks %s, the variable of --%s", c.name, env, f[1])
 			}
 		}
 	}
