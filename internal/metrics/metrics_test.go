@@ -3,6 +3,7 @@ package metrics
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -90,25 +91,33 @@ func TestAlertRulesUseExistingMetrics(t *testing.T) {
 // readme is the project's README, whose metrics table operators read.
 const readme = "../../README.md"
 
-// The README lists every metric, and names none the node does not export.
-func TestREADMEListsEveryMetric(t *testing.T) {
-	raw, err := os.ReadFile(readme)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(raw)
+// protocol is the contract, whose section 7 lists the metrics.
+const protocol = "../../docs/protocol.md"
+
+// The README and the contract list every metric in a table row, and name
+// none the node does not export.
+func TestDocsListEveryMetric(t *testing.T) {
 	names := NewUnregistered().Names()
-	for _, name := range names {
-		if strings.HasSuffix(name, "_bucket") || strings.HasSuffix(name, "_sum") || strings.HasSuffix(name, "_count") {
-			continue
-		}
-		if !strings.Contains(text, "| `"+name+"` |") {
-			t.Errorf("the README's metrics table lacks %s", name)
-		}
-	}
-	for _, name := range metricName.FindAllString(text, -1) {
-		if !slices.Contains(names, name) {
-			t.Errorf("the README names %s, which the node does not export", name)
-		}
+	for _, doc := range []string{readme, protocol} {
+		t.Run(filepath.Base(doc), func(t *testing.T) {
+			raw, err := os.ReadFile(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := string(raw)
+			for _, name := range names {
+				if strings.HasSuffix(name, "_bucket") || strings.HasSuffix(name, "_sum") || strings.HasSuffix(name, "_count") {
+					continue
+				}
+				if !strings.Contains(text, "| `"+name+"` |") {
+					t.Errorf("%s's metrics table lacks %s", doc, name)
+				}
+			}
+			for _, name := range metricName.FindAllString(text, -1) {
+				if !slices.Contains(names, name) {
+					t.Errorf("%s names %s, which the node does not export", doc, name)
+				}
+			}
+		})
 	}
 }
