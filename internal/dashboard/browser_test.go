@@ -38,8 +38,9 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// browse starts a headless browser for the test and returns its tab.
-func browse(t *testing.T) context.Context {
+// browse starts a headless browser for the test, with extra options
+// (flags), and returns its tab.
+func browse(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium(t)),
@@ -48,6 +49,7 @@ func browse(t *testing.T) context.Context {
 		chromedp.WindowSize(1400, 1000),
 		chromedp.UserDataDir(t.TempDir()),
 	)
+	opts = append(opts, extra...)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	tab, cancelTab := chromedp.NewContext(alloc)
 	t.Cleanup(func() {

@@ -100,3 +100,41 @@ func isLoopback(name string) bool {
 	ip := net.ParseIP(name)
 	return ip != nil && ip.IsLoopback()
 }
+
+// originCheckPath is where the dashboard asks, before it connects, whether
+// this node would accept its WebSocket: GET /origin-check?origin=<the
+// page's origin>. The browser cannot read why an upgrade failed (a 403 is
+// just a closed socket to it), so without the question a refused page
+// would say "reconnecting" forever instead of what to set.
+const originCheckPath = "origin-check"
+
+// originMaxLen bounds the origin a check may ask about: a host name is
+// at most 253 bytes, a scheme and a port a few more.
+const originMaxLen = 300
+
+// originVerdict answers an origin check. It holds nothing secret: anyone
+// may try an upgrade with any Origin and see the same answer as a 403.
+type originVerdict struct {
+	Origin  string `json:"origin"`         // the origin asked about, lower case
+	Allowed bool   `json:"allowed"`        // the upgrade would accept it with this Host
+	Flag    string `json:"flag,omitempty"` // refused: the setting that allows it...
+	Env     string `json:"env,omitempty"`  // ...and its environment variable
+}
+
+// verdict answers the origin check of query (origin=...) for a request to
+// host, with the very test of the upgrade (allows).
+func (p originPolicy) verdict(query, host string) (originVerdict, error) {
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return originVerdict{}, fmt.Errorf("origin check: bad query: %w", err)
+	}
+	origin := strings.ToLower(q.Get("origin"))
+	if len(origin) > originMaxLen || !originShape.MatchString(origin) || strings.Contains(origin, "*") {
+		return originVerdict{}, fmt.Errorf("origin check: want ?origin=scheme://host[:port], the page's origin")
+	}
+	v := originVerdict{Origin: origin, Allowed: p.allows(origin, host)}
+	if !v.Allowed {
+		v.Flag, v.Env = "--allowed-origins", "ROOMCAST_ALLOWED_ORIGINS"
+	}
+	return v, nil
+}

@@ -61,3 +61,27 @@ func TestOriginPolicy(t *testing.T) {
 		}
 	}
 }
+
+// The origin check answers with allows for the request's Host: a page of
+// the node's own IP address and port is accepted, the same page reaching
+// the node by a name is not, and the refusal names the setting.
+func TestOriginVerdict(t *testing.T) {
+	def, err := newOriginPolicy(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		query, host string
+		allowed     bool
+	}{
+		{"origin=http%3A%2F%2F10.1.2.3%3A8690", "10.1.2.3:8690", true},
+		{"origin=HTTP%3A%2F%2F10.1.2.3%3A8690", "10.1.2.3:8690", true},
+		{"origin=http%3A%2F%2F10.1.2.3%3A8690", "10.1.2.3:9999", false},
+		{"origin=http%3A%2F%2Fdash.example%3A8690", "dash.example:8690", false},
+	} {
+		v, err := def.verdict(tc.query, tc.host)
+		if err != nil || v.Allowed != tc.allowed || (v.Flag == "") != tc.allowed || (v.Env == "") != tc.allowed {
+			t.Errorf("%s for %s: %+v %v, want allowed %v", tc.query, tc.host, v, err, tc.allowed)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package edge
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -52,12 +53,13 @@ func (h *headReaders) put(br *bufio.Reader) {
 // requestHead is what the peek learnt of a request.
 type requestHead struct {
 	method, path string
-	websocket    bool // an Upgrade: websocket header
-	size         int  // bytes of the head, blank line included
+	host         string // the Host header: the origin check answers for it
+	websocket    bool   // an Upgrade: websocket header
+	size         int    // bytes of the head, blank line included
 }
 
 // pathOnly is the request target without its query, which may hold a
-// token (?token=): what may be logged, and what names the file.
+// token (?token=): what may be logged.
 func (h requestHead) pathOnly() string {
 	p, _, _ := strings.Cut(h.path, "?")
 	return p
@@ -92,26 +94,40 @@ func parseHead(head []byte) requestHead {
 	for len(rest) > 0 {
 		line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
 		k, v, ok := bytes.Cut(line, []byte(":"))
-		if ok && bytes.EqualFold(bytes.TrimSpace(k), []byte("Upgrade")) &&
-			bytes.Contains(bytes.ToLower(v), []byte("websocket")) {
+		switch k = bytes.TrimSpace(k); {
+		case !ok:
+		case bytes.EqualFold(k, []byte("Upgrade")) && bytes.Contains(bytes.ToLower(v), []byte("websocket")):
 			h.websocket = true
+		case bytes.EqualFold(k, []byte("Host")):
+			h.host = string(bytes.TrimSpace(v))
 		}
 	}
 	return h
 }
 
-// servePage answers a plain HTTP request from pages ("/" is index.html)
-// and returns the status it sent.
-func servePage(w io.Writer, pages fs.FS, h requestHead) (int, error) {
+// servePage answers a plain HTTP request from pages ("/" is index.html),
+// or the page's origin check with origins, the policy of the upgrade, and
+// returns the status it sent.
+func servePage(w io.Writer, pages fs.FS, h requestHead, origins originPolicy) (int, error) {
 	if h.method != http.MethodGet && h.method != http.MethodHead {
 		return writePage(w, h, http.StatusMethodNotAllowed, "text/plain; charset=utf-8", []byte("only GET and HEAD, or a WebSocket upgrade\n"))
 	}
-	name := strings.TrimPrefix(h.pathOnly(), "/")
-	switch name {
+	name, query, _ := strings.Cut(h.path, "?")
+	switch name = strings.TrimPrefix(name, "/"); name {
 	case "":
 		name = "index.html"
 	case "ws":
 		return writePage(w, h, http.StatusBadRequest, "text/plain; charset=utf-8", []byte("this is the WebSocket endpoint; the dashboard is at /\n"))
+	case originCheckPath:
+		v, err := origins.verdict(query, h.host)
+		if err != nil {
+			return writePage(w, h, http.StatusBadRequest, "text/plain; charset=utf-8", []byte(err.Error()+"\n"))
+		}
+		body, err := json.Marshal(v)
+		if err != nil {
+			return 0, fmt.Errorf("origin check: %w", err)
+		}
+		return writePage(w, h, http.StatusOK, "application/json", append(body, '\n'))
 	}
 	body, err := fs.ReadFile(pages, name)
 	if err != nil {

@@ -40,22 +40,23 @@ func FuzzPeekHead(f *testing.F) {
 }
 
 // parseHead tells a WebSocket upgrade from a page request by the Upgrade
-// header, in any case and spacing, and reads the request line.
+// header, in any case and spacing, and reads the request line and Host.
 func TestParseHead(t *testing.T) {
 	for _, tc := range []struct {
 		head         string
 		method, path string
 		websocket    bool
+		host         string
 	}{
-		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "GET", "/", false},
-		{"GET /ws?token=a HTTP/1.1\r\nUPGRADE:websocket\r\n\r\n", "GET", "/ws?token=a", true},
-		{"GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\n", "GET", "/", false},
-		{"GET / HTTP/1.1\r\nX-Upgrade: websocket\r\n\r\n", "GET", "/", false},
-		{"HEAD /app.js HTTP/1.0\r\n\r\n", "HEAD", "/app.js", false},
-		{"nonsense\r\n\r\n", "", "", false},
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "GET", "/", false, "x"},
+		{"GET /ws?token=a HTTP/1.1\r\nUPGRADE:websocket\r\n\r\n", "GET", "/ws?token=a", true, ""},
+		{"GET / HTTP/1.1\r\nUpgrade: h2c\r\nhost:  Dash.Example:8690 \r\n\r\n", "GET", "/", false, "Dash.Example:8690"},
+		{"GET / HTTP/1.1\r\nX-Upgrade: websocket\r\nX-Host: y\r\n\r\n", "GET", "/", false, ""},
+		{"HEAD /app.js HTTP/1.0\r\n\r\n", "HEAD", "/app.js", false, ""},
+		{"nonsense\r\n\r\n", "", "", false, ""},
 	} {
 		h := parseHead([]byte(tc.head))
-		if h.method != tc.method || h.path != tc.path || h.websocket != tc.websocket || h.size != len(tc.head) {
+		if h.method != tc.method || h.path != tc.path || h.websocket != tc.websocket || h.host != tc.host || h.size != len(tc.head) {
 			t.Errorf("%q: %+v", tc.head, h)
 		}
 	}

@@ -88,7 +88,7 @@ func (s *Server) handshake(nc net.Conn) {
 			_ = nc.Close()
 			return
 		case !h.websocket:
-			status, err := servePage(nc, s.opts.Pages, h)
+			status, err := servePage(nc, s.opts.Pages, h, s.origins)
 			// The path without its query: a dashboard's URL may carry
 			// ?token=, which must not reach the log.
 			s.log.Debug("page request", "remote", nc.RemoteAddr().String(), "method", h.method, "path", h.pathOnly(), "status", status, "err", err)

@@ -3,9 +3,11 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -149,4 +151,89 @@ func TestDashboardCanBeTurnedOff(t *testing.T) {
 		t.Errorf("GET / without the dashboard: %s", resp.Status)
 	}
 	subscribeOnce(t, "ws://"+srv.WSAddr()+"/")
+}
+
+// The page's origin check (GET /origin-check?origin=...) answers what the
+// upgrade then does, for the request's Host, with the default policy and
+// with a listed origin; a refusal names the setting. A page reached by a
+// host name is refused by default (DNS rebinding), and the check says so.
+func TestOriginCheckAgreesWithTheUpgrade(t *testing.T) {
+	const name = "dash.example.test:8690"
+	for _, tc := range []struct {
+		policy string
+		edit   func(*config.Serve)
+		want   map[[2]string]bool // {host, origin} -> allowed; "" host: the node's address
+	}{
+		{"default", nil, map[[2]string]bool{
+			{name, "http://" + name}:         false,
+			{"", ""}:                         true, // the node's own IP address
+			{name, "http://localhost:5173"}:  true,
+			{name, "https://evil.example"}:   false,
+			{"", "http://dash.example.test"}: false,
+		}},
+		{"listed", func(c *config.Serve) { c.AllowedOrigins = config.List{"http://" + name} }, map[[2]string]bool{
+			{name, "http://" + name}:        true,
+			{"", ""}:                        false,
+			{name, "http://localhost:5173"}: false,
+			{name, "https://evil.example"}:  false,
+		}},
+	} {
+		srv := startNode(t, nil, tc.edit)
+		for k, want := range tc.want {
+			host, origin := k[0], k[1]
+			if host == "" {
+				host = srv.WSAddr()
+			}
+			if origin == "" {
+				origin = "http://" + srv.WSAddr()
+			}
+			v := originCheck(t, srv, host, "origin="+url.QueryEscape(origin), http.StatusOK)
+			if v.Allowed != want || v.Origin != origin {
+				t.Errorf("%s policy, host %s, origin %s: check says %+v, want allowed %v", tc.policy, host, origin, v, want)
+			}
+			if refused := v.Flag == "--allowed-origins" && v.Env == "ROOMCAST_ALLOWED_ORIGINS"; refused == v.Allowed {
+				t.Errorf("%s policy, origin %s: setting %q %q with allowed %v", tc.policy, origin, v.Flag, v.Env, v.Allowed)
+			}
+			up := rawRequest(t, srv, "GET /ws HTTP/1.1\r\nHost: "+host+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: "+origin+"\r\n\r\n", 0)
+			if accepted := up.StatusCode == http.StatusSwitchingProtocols; accepted != want {
+				t.Errorf("%s policy, host %s, origin %s: upgrade %s, want accepted %v", tc.policy, host, origin, up.Status, want)
+			}
+		}
+	}
+	// A question that is not an origin gets a clear 400, never a verdict.
+	srv := startNode(t, nil, nil)
+	for _, q := range []string{"", "origin=", "origin=dash.example.test", "origin=http%3A%2F%2Fa%2Fpath", "origin=%zz",
+		"origin=http%3A%2F%2F*.example", "origin=http%3A%2F%2F" + strings.Repeat("a", 400)} {
+		originCheck(t, srv, name, q, http.StatusBadRequest)
+	}
+}
+
+// originVerdict is the JSON of the origin check.
+type originVerdict struct {
+	Origin  string `json:"origin"`
+	Allowed bool   `json:"allowed"`
+	Flag    string `json:"flag"`
+	Env     string `json:"env"`
+}
+
+// originCheck asks the node's origin check with query for host and wants
+// status; a 200 answer is decoded.
+func originCheck(t *testing.T, srv *server.Server, host, query string, status int) originVerdict {
+	t.Helper()
+	resp := rawRequest(t, srv, "GET /origin-check?"+query+" HTTP/1.1\r\nHost: "+host+"\r\n\r\n", 0)
+	b := body(t, resp)
+	if resp.StatusCode != status {
+		t.Fatalf("origin check %q for %s: %s %q, want %d", query, host, resp.Status, b, status)
+	}
+	var v originVerdict
+	if status == http.StatusOK {
+		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("origin check: Content-Type %q", ct)
+		}
+		if err := json.Unmarshal([]byte(b), &v); err != nil {
+			t.Fatalf("origin check %q: %v in %q", query, err, b)
+		}
+	}
+	return v
 }

@@ -176,8 +176,8 @@ func TestRender(t *testing.T) {
 			if ep.Scheme != "https" || tc == nil || tc.CA.Secret == nil || tc.CA.Secret.Name != "roomcast-admin-tls" || tc.CA.Secret.Key != "ca.crt" {
 				t.Fatalf("ServiceMonitor scheme %q, tlsConfig %+v: want https verified with roomcast-admin-tls/ca.crt", ep.Scheme, tc)
 			}
-			if want := "rc-roomcast.roomcast.svc"; tc.ServerName != want {
-				t.Errorf("ServiceMonitor serverName %q, want %q (the Service's name)", tc.ServerName, want)
+			if want := "rc-roomcast-admin.roomcast.svc"; tc.ServerName != want {
+				t.Errorf("ServiceMonitor serverName %q, want %q (the admin Service's name)", tc.ServerName, want)
 			}
 		},
 	}, {
@@ -659,13 +659,15 @@ func checkCommon(t *testing.T, o *objects, eff chartutil.Values) {
 			t.Errorf("probe on %s uses %s: the admin port serves %s", probe.path, scheme, adminScheme)
 		}
 	}
-	svcPorts := map[string]corev1.ServicePort{}
-	for _, sp := range o.service.Spec.Ports {
-		svcPorts[sp.Name] = sp
+	// The WebSocket Service has the ws port only, whatever its type; the
+	// admin port is on a ClusterIP Service of its own.
+	if ps := o.service.Spec.Ports; len(ps) != 1 || ps[0].Name != "ws" || ps[0].TargetPort != intstr.FromString("ws") || int64(ps[0].Port) != num("service.port") {
+		t.Errorf("Service ports %+v, want ws only, to the named container port", ps)
 	}
-	if svcPorts["ws"].TargetPort != intstr.FromString("ws") || svcPorts["admin"].TargetPort != intstr.FromString("admin") ||
-		int64(svcPorts["ws"].Port) != num("service.port") || int64(svcPorts["admin"].Port) != num("service.adminPort") {
-		t.Errorf("Service ports %+v, want ws and admin to the named container ports", o.service.Spec.Ports)
+	if a := o.adminService; a == nil || a.Spec.Type != corev1.ServiceTypeClusterIP || len(a.Spec.Ports) != 1 ||
+		a.Spec.Ports[0].Name != "admin" || a.Spec.Ports[0].TargetPort != intstr.FromString("admin") || int64(a.Spec.Ports[0].Port) != num("service.adminPort") ||
+		!reflect.DeepEqual(a.Spec.Selector, sel) || len(a.Annotations) != 0 {
+		t.Errorf("admin Service %+v, want ClusterIP with the admin port only, without the WebSocket Service's annotations", a)
 	}
 
 	// Settings.
@@ -731,9 +733,9 @@ func checkCommon(t *testing.T, o *objects, eff chartutil.Values) {
 		t.Errorf("ServiceMonitor rendered: %v, serviceMonitor.enabled: %v", got, !got)
 	}
 	if sm := o.serviceMonitor; sm != nil {
-		if !reflect.DeepEqual(sm.Spec.Selector.MatchLabels, sel) || len(sm.Spec.Endpoints) != 1 ||
-			sm.Spec.Endpoints[0].Port != "admin" || sm.Spec.Endpoints[0].Path != "/metrics" {
-			t.Errorf("ServiceMonitor spec %+v, want /metrics on the admin port of the Service", sm.Spec)
+		if !selects(sm.Spec.Selector.MatchLabels, o.adminService.Labels) || selects(sm.Spec.Selector.MatchLabels, o.service.Labels) ||
+			len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Port != "admin" || sm.Spec.Endpoints[0].Path != "/metrics" {
+			t.Errorf("ServiceMonitor spec %+v, want /metrics on the admin port of the admin Service, and not the WebSocket Service", sm.Spec)
 		}
 	}
 	if got := o.prometheusRule != nil; got != flag("prometheusRule.enabled") {
@@ -772,6 +774,16 @@ func checkCommon(t *testing.T, o *objects, eff chartutil.Values) {
 			t.Errorf("NOTES.txt does not mention %q:\n%s", w, o.notes)
 		}
 	}
+}
+
+// selects reports whether a label selector's matchLabels select labels.
+func selects(matchLabels, labels map[string]string) bool {
+	for k, v := range matchLabels {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return len(matchLabels) > 0
 }
 
 // mustMount checks that path in the container is key of the Secret or

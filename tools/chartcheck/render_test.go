@@ -127,7 +127,9 @@ func minimal(kv ...any) map[string]any {
 type objects struct {
 	notes           string
 	deployment      *appsv1.Deployment
-	service         *corev1.Service
+	service         *corev1.Service // the WebSocket Service
+	adminService    *corev1.Service // the admin port's (label roomcast/service: admin)
+	ingress         *networkingv1.Ingress
 	serviceAccount  *corev1.ServiceAccount
 	pdb             *policyv1.PodDisruptionBudget
 	hpa             *autoscalingv2.HorizontalPodAutoscaler
@@ -192,8 +194,16 @@ func decode(t *testing.T, files map[string]string) *objects {
 				o.deployment = &appsv1.Deployment{}
 				target, meta = o.deployment, &o.deployment.ObjectMeta
 			case "v1 Service":
-				o.service = &corev1.Service{}
-				target, meta = o.service, &o.service.ObjectMeta
+				svc := &corev1.Service{}
+				if strings.Contains(doc, "roomcast/service: admin") {
+					o.adminService = svc
+				} else {
+					o.service = svc
+				}
+				target, meta = svc, &svc.ObjectMeta
+			case "networking.k8s.io/v1 Ingress":
+				o.ingress = &networkingv1.Ingress{}
+				target, meta = o.ingress, &o.ingress.ObjectMeta
 			case "v1 ServiceAccount":
 				o.serviceAccount = &corev1.ServiceAccount{}
 				target, meta = o.serviceAccount, &o.serviceAccount.ObjectMeta

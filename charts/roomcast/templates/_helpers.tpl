@@ -40,6 +40,38 @@ app.kubernetes.io/part-of: roomcast
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
+{{/*
+The admin port's own Service (service-admin.yaml).
+*/}}
+{{- define "roomcast.adminServiceName" -}}
+{{- printf "%s-admin" (include "roomcast.fullname" . | trunc 57 | trimSuffix "-") }}
+{{- end }}
+
+{{/*
+The browser origins the node accepts (ROOMCAST_ALLOWED_ORIGINS), comma-
+separated: config.allowedOrigins, and the origin of every ingress host
+(https://<host> when an ingress.tls entry lists the host, else
+http://<host>), since the dashboard and browser clients behind the Ingress
+reach the node by that name, which the default policy refuses (DNS
+rebinding). Empty: the node's default (loopback and its own IP address).
+*/}}
+{{- define "roomcast.allowedOrigins" -}}
+{{- $origins := list }}
+{{- range .Values.config.allowedOrigins }}
+{{- $origins = append $origins . }}
+{{- end }}
+{{- if .Values.ingress.enabled }}
+{{- $tlsHosts := list }}
+{{- range .Values.ingress.tls }}
+{{- $tlsHosts = concat $tlsHosts (.hosts | default list) }}
+{{- end }}
+{{- range .Values.ingress.hosts }}
+{{- $origins = append $origins (printf "%s://%s" (ternary "https" "http" (has . $tlsHosts)) (lower .)) }}
+{{- end }}
+{{- end }}
+{{- join "," ($origins | uniq) }}
+{{- end }}
+
 {{- define "roomcast.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "roomcast.fullname" .) .Values.serviceAccount.name }}

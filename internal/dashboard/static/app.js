@@ -2,6 +2,7 @@
 // (views.js) and the controls: the rooms a person picks, the recent ones,
 // the token, and what the connection is doing.
 import { Link } from "./link.js";
+import { checkOrigin, refusalText } from "./origin.js";
 import { viewFor } from "./views.js";
 
 const roomPattern = /^[a-z][a-z0-9_-]{0,31}:[A-Za-z0-9_-]{1,128}$/; // PROTOCOL.md section 1
@@ -20,9 +21,19 @@ const panels = new Map(); // room name -> {article, view, room}
 const dirty = new Set();  // panels to draw
 let drawScheduled = false;
 let eventsThisSecond = 0;
+let originRefused = null; // the node's word that it refuses this page's origin (origin.js)
 
 const link = new Link(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`, {
   onState(state, text) {
+    if (state === "live" && originRefused) {
+      // Allowed after all (the node's settings changed): the warning is stale.
+      originRefused = null;
+      if ($("notice").dataset.kind === "refused") Object.assign($("notice"), { hidden: true, textContent: "" });
+    }
+    if (originRefused && (state === "connecting" || state === "reconnecting")) {
+      state = "refused";
+      text = "refused: origin not allowed";
+    }
     $("conn").dataset.state = state;
     $("conn").textContent = text;
   },
@@ -193,4 +204,12 @@ $("token").value = saved;
 drawRecent();
 const initial = params.has("rooms") ? params.get("rooms").split(",") : store.get("roomcast.rooms", []);
 for (const name of initial.map((r) => r.trim()).filter(Boolean)) follow(name, history);
-link.start(saved);
+// Ask first whether the node takes this page's origin, and say so before
+// the first attempt; connect either way (the answer is only advice).
+checkOrigin().then((refused) => {
+  if (refused) {
+    originRefused = refused;
+    notice(refusalText(refused), "refused");
+  }
+  link.start(saved);
+});
