@@ -24,7 +24,9 @@ const (
 type KeySource interface {
 	// Keys returns the current key set. kid is the token's key id, "" when
 	// it has none; a source that fetches keys may take a kid it does not
-	// know as a sign of key rotation and refresh before returning.
+	// know as a sign of key rotation and start a refresh, but must return
+	// at once: Keys is called on the connection's handshake, and must
+	// never make it wait for the network.
 	Keys(kid string) *Keys
 }
 
@@ -106,11 +108,13 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 		return c, nil
 	}
 	// A kid the keys do not know may be a rotated key, possibly of a new
-	// type (so refused as ErrAlgorithm): ask the source, which may refresh
-	// (rate-limited), and try once more if that gave other keys.
+	// type (so refused as ErrAlgorithm): tell the source, which refreshes
+	// in the background, and try once more only if a refresh that ended
+	// meanwhile brought the kid. Otherwise the token is refused now, and
+	// a later one with that kid verifies once the refresh is done.
 	if r := Reason(err); (r == "no_key" || r == "algorithm") && tok != nil {
 		if kid, ok := tok.Header["kid"].(string); ok && kid != "" && !keys.hasKID(kid) {
-			if fresh := v.src.Keys(kid); fresh != keys {
+			if fresh := v.src.Keys(kid); fresh != keys && fresh.hasKID(kid) {
 				c, _, err = v.verifyWith(fresh, token)
 			}
 		}
