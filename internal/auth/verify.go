@@ -58,13 +58,6 @@ type Claims struct {
 	ExpiresAt time.Time
 }
 
-// tokenClaims is the JSON shape of a token's payload.
-type tokenClaims struct {
-	jwt.RegisteredClaims
-	UserID      string   `json:"user_id,omitempty"`
-	Permissions []string `json:"permissions,omitempty"`
-}
-
 // Verifier verifies tokens against a KeySource. It is safe for concurrent
 // use.
 type Verifier struct {
@@ -167,6 +160,11 @@ func (v *Verifier) verifyWith(keys *Keys, token string) (*Claims, *jwt.Token, er
 // so even if the valid-methods check were bypassed, an HS256 token could
 // never be checked against an RSA key's bytes.
 func keyfunc(keys *Keys, t *jwt.Token) (any, error) {
+	// Before any key is chosen: a token that needs an extension we lack
+	// is refused whatever its signature (the library ignores crit).
+	if err := checkCrit(t.Header); err != nil {
+		return nil, err
+	}
 	alg := t.Method.Alg()
 	kid, ok := t.Header["kid"].(string)
 	if _, present := t.Header["kid"]; present && !ok {
