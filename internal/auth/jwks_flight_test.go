@@ -58,6 +58,10 @@ func TestJWKSSourceUnknownKidFetchesOnceInBackground(t *testing.T) {
 	defer src.Close()
 	v := newVerifier(t, src)
 	tok := sign(t, jwt.SigningMethodEdDSA, k.ed, "new", claims())
+	if _, err := v.Verify(tok); Reason(err) != "no_key" {
+		t.Fatalf("first token of an unknown kid: Reason = %s, want no_key", Reason(err))
+	}
+	eventually(t, "the refresh to reach the endpoint", func() bool { return srv.hits.Load() >= 2 })
 
 	// 8 callers × 50 tokens, all while the endpoint holds the fetch.
 	refused := make(chan error, 400)
