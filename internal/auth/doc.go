@@ -8,7 +8,8 @@
 //     or a JWKS document. The algorithms a Verifier accepts follow from the
 //     keys alone, so `none` is never accepted and a token cannot choose an
 //     algorithm of another key type (the HS256-with-an-RSA-public-key attack).
-//   - JWKSSource fetches a JWKS document over HTTPS and keeps it fresh.
+//   - JWKSSource fetches a JWKS document over HTTPS and keeps it fresh on
+//     a goroutine of its own: a token never waits for the network.
 //   - Verifier checks a token's size, signature and claims and returns Claims.
 //   - Claims.MayRead is the per-room authorization: default deny.
 //   - Signer mints tokens.

@@ -29,6 +29,9 @@ var (
 	ErrAudience = errors.New("wrong audience")
 	// ErrIssuer: `iss` is not the configured issuer.
 	ErrIssuer = errors.New("wrong issuer")
+	// ErrCritical: the `crit` header names an extension this package does
+	// not understand (RFC 7515 section 4.1.11); it understands none.
+	ErrCritical = errors.New("unsupported critical header")
 )
 
 // reasons maps each sentinel to its label. The order matters only for
@@ -47,11 +50,12 @@ var reasons = []struct {
 	{ErrMissingClaim, "missing_claim"},
 	{ErrAudience, "audience"},
 	{ErrIssuer, "issuer"},
+	{ErrCritical, "critical"},
 }
 
 // Reason returns a short label for why a token was refused, from a fixed set
 // (malformed, too_large, algorithm, no_key, signature, expired,
-// not_yet_valid, missing_claim, audience, issuer), so that it can be a
+// not_yet_valid, missing_claim, audience, issuer, critical), so that it can be a
 // metric label without unbounded cardinality. It returns "ok" for nil and
 // "other" for an error that wraps none of this package's sentinels.
 func Reason(err error) string {

@@ -89,6 +89,9 @@ func FuzzVerify(f *testing.F) {
 		if !c.ExpiresAt.After(testNow.Add(-DefaultLeeway)) {
 			t.Fatalf("accepted a token that expired at %v", c.ExpiresAt)
 		}
+		if problem := strictProblem(token, c); problem != "" {
+			t.Fatalf("accepted %q: %s", token, problem)
+		}
 		if _, err := other.Verify(token); err == nil {
 			t.Fatalf("a verifier with another secret accepted %q", token)
 		}
@@ -132,6 +135,43 @@ func signedByFuzzKeys(token string, edPub ed25519.PublicKey) bool {
 	m := hmac.New(newHash, fuzzSecret)
 	m.Write(input)
 	return hmac.Equal(m.Sum(nil), sig)
+}
+
+// strictProblem checks an accepted token against RFC 7515/7519 without the
+// JWT library: no crit header, claim names matched with their case, and
+// exp, nbf and iat JSON numbers. It returns what is wrong, or "".
+func strictProblem(token string, c *Claims) string {
+	parts := strings.Split(token, ".")
+	var h, p map[string]json.RawMessage
+	hb, _ := base64.RawURLEncoding.DecodeString(parts[0])
+	pb, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	if json.Unmarshal(hb, &h) != nil || json.Unmarshal(pb, &p) != nil {
+		return "header or payload is not a JSON object"
+	}
+	if _, ok := h["crit"]; ok {
+		return "a crit header, which names an extension nobody here understands"
+	}
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		// A JSON number starts with - or a digit; anything else is not one.
+		if raw, ok := p[name]; ok && (len(raw) == 0 || raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
+			return name + " is not a number"
+		}
+	}
+	var perms []string
+	_ = json.Unmarshal(p["permissions"], &perms)
+	if strings.Join(perms, "\x00") != strings.Join(c.Permissions, "\x00") {
+		return "permissions not taken from the claim named exactly permissions"
+	}
+	var user, sub string
+	_ = json.Unmarshal(p["user_id"], &user)
+	_ = json.Unmarshal(p["sub"], &sub)
+	if user == "" {
+		user = sub
+	}
+	if user != c.UserID {
+		return "the user is not user_id, else sub"
+	}
+	return ""
 }
 
 // TestFuzzCorpusAccepts keeps the committed valid_* seeds valid, so the

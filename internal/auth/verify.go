@@ -24,7 +24,9 @@ const (
 type KeySource interface {
 	// Keys returns the current key set. kid is the token's key id, "" when
 	// it has none; a source that fetches keys may take a kid it does not
-	// know as a sign of key rotation and refresh before returning.
+	// know as a sign of key rotation and start a refresh, but must return
+	// at once: Keys is called on the connection's handshake, and must
+	// never make it wait for the network.
 	Keys(kid string) *Keys
 }
 
@@ -54,13 +56,6 @@ type Claims struct {
 	Permissions []string
 	// ExpiresAt is the `exp` claim; Verify requires it.
 	ExpiresAt time.Time
-}
-
-// tokenClaims is the JSON shape of a token's payload.
-type tokenClaims struct {
-	jwt.RegisteredClaims
-	UserID      string   `json:"user_id,omitempty"`
-	Permissions []string `json:"permissions,omitempty"`
 }
 
 // Verifier verifies tokens against a KeySource. It is safe for concurrent
@@ -106,11 +101,13 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 		return c, nil
 	}
 	// A kid the keys do not know may be a rotated key, possibly of a new
-	// type (so refused as ErrAlgorithm): ask the source, which may refresh
-	// (rate-limited), and try once more if that gave other keys.
+	// type (so refused as ErrAlgorithm): tell the source, which refreshes
+	// in the background, and try once more only if a refresh that ended
+	// meanwhile brought the kid. Otherwise the token is refused now, and
+	// a later one with that kid verifies once the refresh is done.
 	if r := Reason(err); (r == "no_key" || r == "algorithm") && tok != nil {
 		if kid, ok := tok.Header["kid"].(string); ok && kid != "" && !keys.hasKID(kid) {
-			if fresh := v.src.Keys(kid); fresh != keys {
+			if fresh := v.src.Keys(kid); fresh != keys && fresh.hasKID(kid) {
 				c, _, err = v.verifyWith(fresh, token)
 			}
 		}
@@ -163,6 +160,11 @@ func (v *Verifier) verifyWith(keys *Keys, token string) (*Claims, *jwt.Token, er
 // so even if the valid-methods check were bypassed, an HS256 token could
 // never be checked against an RSA key's bytes.
 func keyfunc(keys *Keys, t *jwt.Token) (any, error) {
+	// Before any key is chosen: a token that needs an extension we lack
+	// is refused whatever its signature (the library ignores crit).
+	if err := checkCrit(t.Header); err != nil {
+		return nil, err
+	}
 	alg := t.Method.Alg()
 	kid, ok := t.Header["kid"].(string)
 	if _, present := t.Header["kid"]; present && !ok {

@@ -91,10 +91,15 @@ func (ss *session) authRequest(req wire.Request) {
 	ss.authenticate(req.Token, req.Event, req.ID)
 }
 
+// reasonUserMismatch is the auth failure label of a refresh whose token is
+// for another user than the connection's.
+const reasonUserMismatch = "user_mismatch"
+
 // authenticate verifies token and makes it the session's. A first token
 // that fails closes the connection with 1008; a refresh that fails is
-// answered with UNAUTHENTICATED and the token in force stays until it
-// expires. A token from an auth request is answered.
+// answered with UNAUTHENTICATED (FORBIDDEN when the token is valid but for
+// another user) and the token in force stays until it expires. A token
+// from an auth request is answered.
 func (ss *session) authenticate(token, event, id string) {
 	claims, err := ss.srv.opts.Auth.Verify(token)
 	if err != nil {
@@ -106,6 +111,16 @@ func (ss *session) authenticate(token, event, id string) {
 			return
 		}
 		ss.fail(event, id, wire.Errorf(wire.CodeUnauthenticated, "token refused: %s", reason))
+		return
+	}
+	if ss.claims != nil && claims.UserID != ss.claims.UserID {
+		// A refresh renews the bearer's token; it does not log another
+		// user in on an open connection, which would carry the first
+		// user's subscriptions and history over to the second. The token
+		// in force, its identity and its expiry stay.
+		ss.srv.m.AuthFailures.WithLabelValues(reasonUserMismatch).Inc()
+		ss.srv.log.Info("token refused", "conn", ss.id, "reason", reasonUserMismatch, "user", ss.claims.UserID, "token_user", claims.UserID)
+		ss.fail(event, id, wire.Errorf(wire.CodeForbidden, "the token is for another user than the connection's; open a new connection to change users"))
 		return
 	}
 	ss.srv.log.Info("connection authenticated", "conn", ss.id, "user", claims.UserID, "expires_at", claims.ExpiresAt, "refresh", ss.claims != nil)

@@ -262,3 +262,47 @@ func TestExpiryEdges(t *testing.T) {
 	late := handMade(t, jwt.MapClaims{"exp": time.Now().Add(-2 * time.Second).Unix()})
 	expectClose(t, dialWith(t, srv, "", http.Header{"Authorization": {"Bearer " + late}}), int(wire.ClosePolicy))
 }
+
+// A refresh with a valid token for another user is refused with
+// FORBIDDEN: the connection keeps its user, its permissions and its
+// token's expiry; a refresh for the same user still works.
+func TestRefreshForAnotherUserIsRefused(t *testing.T) {
+	srv, signer := authNode(t, nil)
+	c := dialWith(t, srv, "", http.Header{"Authorization": {"Bearer " + mint(t, signer, 2*time.Second, "pool:read")}})
+	subscribe(t, c, "pool:p1", nil)
+	other, err := signer.Sign("u-2", []string{"admin"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Request(wire.EventAuth, "r", map[string]string{"token": other}); err != nil {
+		t.Fatal(err)
+	}
+	expectError(t, c, "r", wire.CodeForbidden)
+	if err := c.Subscribe("w", "workflow:w1", nil); err != nil {
+		t.Fatal(err)
+	}
+	expectError(t, c, "w", wire.CodeForbidden) // u-2's admin was not taken
+	// The first token's expiry still holds: past it, nothing new opens.
+	for i := 0; ; i++ {
+		if err := c.Subscribe("late", fmt.Sprintf("pool:late%d", i), nil); err != nil {
+			t.Fatal(err)
+		}
+		m := read(t, c)
+		if m.Type == wire.TypeError && strings.Contains(string(m.Data), wire.CodeUnauthenticated) {
+			break
+		}
+		if m.Type != wire.TypeResponse || i > 100 {
+			t.Fatalf("subscribing after the refused refresh: %+v %s", m, m.Data)
+		}
+		time.Sleep(50 * time.Millisecond) // until the first token's exp passes
+	}
+	if err := c.Request(wire.EventAuth, "same", map[string]string{"token": mint(t, signer, time.Hour, "pool:read")}); err != nil {
+		t.Fatal(err)
+	}
+	m := read(t, c)
+	var res wire.AuthResult
+	if m.Type != wire.TypeResponse || m.ID != "same" || json.Unmarshal(m.Data, &res) != nil || res.UserID != "u-1" {
+		t.Fatalf("refresh for the same user: %+v %s", m, m.Data)
+	}
+	subscribe(t, c, "pool:p2", nil)
+}

@@ -34,23 +34,14 @@ func TestJWKSOverHTTPS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := tlstest.NewCA(t)
-	certFile, keyFile, _ := ca.Server(t, "jwks")
-	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	url, caFile := jwksEndpoint(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(doc)
 	}))
-	ts.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
-	ts.StartTLS()
-	t.Cleanup(ts.Close)
 
 	srv := startNode(t, nil, func(c *config.Serve) {
-		c.Auth.JWKS = ts.URL + "/jwks.json"
-		c.Auth.JWKSCA = ca.CertFile(t)
+		c.Auth.JWKS = url
+		c.Auth.JWKSCA = caFile
 	})
 	sign := func(kid string, key *rsa.PrivateKey) string {
 		tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
@@ -71,4 +62,22 @@ func TestJWKSOverHTTPS(t *testing.T) {
 	}
 	c := dialWith(t, srv, "", http.Header{"Authorization": {"Bearer " + sign("k1", other)}})
 	expectClose(t, c, int(wire.ClosePolicy))
+}
+
+// jwksEndpoint serves h over HTTPS on loopback with a certificate of a CA
+// of its own, until the test ends; it returns the document's URL and the
+// CA's file, for --jwks and --jwks-ca.
+func jwksEndpoint(t testing.TB, h http.Handler) (url, caFile string) {
+	t.Helper()
+	ca := tlstest.NewCA(t)
+	certFile, keyFile, _ := ca.Server(t, "jwks")
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(h)
+	ts.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	return ts.URL + "/jwks.json", ca.CertFile(t)
 }
