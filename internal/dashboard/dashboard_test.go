@@ -10,6 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/roomcast/roomcast/internal/bus/bustest"
 	"github.com/roomcast/roomcast/internal/demo"
 	"github.com/roomcast/roomcast/internal/events"
 	"github.com/roomcast/roomcast/internal/relaytest"
@@ -30,8 +31,10 @@ const (
 func TestDashboardFollowsAPoolAndResumesAfterACut(t *testing.T) {
 	tab := browse(t)
 	node := servertest.Start(t, nil, nil)
-	b := publishingBus(t, node.NATSURL())
-	pub := events.NewPublisher(b)
+	pub := events.NewPublisher(publishingBus(t, node.NATSURL()))
+	// Workers may not read the stream (issue 17): the truth is read
+	// through the node's own connection.
+	b := bustest.On(t, node.NATSConn())
 	proxy := relaytest.Start(t, node.WSAddr())
 
 	sim := demo.Config{Pools: 1, Workers: 200, Workflows: 1, Rate: 10_000, Events: 600, Seed: 3}
