@@ -59,7 +59,7 @@ type Metrics struct {
 	NATSConnected prometheus.Gauge       // 1 while connected
 	Draining      prometheus.Gauge       // 1 while draining
 	BadRequests   *prometheus.CounterVec // code
-	AuthFailures  *prometheus.CounterVec // reason (auth.Reason)
+	AuthFailures  *prometheus.CounterVec // reason (auth.Reason, or user_mismatch for a refresh as another user)
 }
 
 // New creates the collectors, labelled with the server name, and registers
