@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/roomcast/roomcast/internal/auth"
-	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/servertest"
 )
 
@@ -26,16 +24,7 @@ func writeFile(t *testing.T, name, content string) string {
 // tail takes its token from --token-file (out of ps), ROOMCAST_TOKEN_FILE
 // or ROOMCAST_TOKEN; a flag on the command line wins over the environment.
 func TestTailTakesItsTokenFromAFileOrTheEnvironment(t *testing.T) {
-	secret := []byte("the shared secret, thirty-two bytes or more")
-	srv := servertest.Start(t, nil, func(c *config.Serve) { c.Auth.Secret = secret })
-	signer, err := auth.NewHMACSigner(secret, auth.SignerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := signer.Sign("u", []string{"pool:read"}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, tok := authNode(t)
 	file := writeFile(t, "token", "  "+tok+"\n\n") // as an editor or echo leaves it
 	for name, tc := range map[string]struct {
 		vars map[string]string

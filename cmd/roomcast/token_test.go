@@ -11,6 +11,7 @@ import (
 
 	"github.com/roomcast/roomcast/internal/auth"
 	"github.com/roomcast/roomcast/internal/config"
+	"github.com/roomcast/roomcast/internal/server"
 	"github.com/roomcast/roomcast/internal/servertest"
 	"github.com/roomcast/roomcast/internal/wire"
 )
@@ -57,16 +58,7 @@ func TestTokenCommand(t *testing.T) {
 // tail stops with a clear message when the edge refuses its token or a
 // room, instead of reconnecting forever.
 func TestTailStopsOnAuthRefusals(t *testing.T) {
-	secret := []byte("the shared secret, thirty-two bytes or more")
-	srv := servertest.Start(t, nil, func(c *config.Serve) { c.Auth.Secret = secret })
-	signer, err := auth.NewHMACSigner(secret, auth.SignerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	poolOnly, err := signer.Sign("u", []string{"pool:read"}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, poolOnly := authNode(t)
 	for name, tc := range map[string]struct {
 		token, room, want string
 	}{
@@ -80,4 +72,21 @@ func TestTailStopsOnAuthRefusals(t *testing.T) {
 			t.Errorf("%s: exit %d, stderr %q; want exit 1 naming %s, no reconnection", name, code, errs, tc.want)
 		}
 	}
+}
+
+// authNode starts a node that asks for tokens signed with an HMAC secret,
+// and returns it with a token of user u for pool:read.
+func authNode(t *testing.T) (*server.Server, string) {
+	t.Helper()
+	secret := []byte("the shared secret, thirty-two bytes or more")
+	srv := servertest.Start(t, nil, func(c *config.Serve) { c.Auth.Secret = secret })
+	signer, err := auth.NewHMACSigner(secret, auth.SignerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := signer.Sign("u", []string{"pool:read"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, tok
 }

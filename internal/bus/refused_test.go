@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -22,17 +23,7 @@ import (
 // one, and logged once per interval with the count held back since the
 // last line: whoever can publish to a live subject cannot flood the log.
 func TestRefusedLiveMessagesAreLoggedOncePerInterval(t *testing.T) {
-	var logBuf servertest.SyncBuffer
-	nc := natstest.Connect(t, natstest.RunServer(t).ClientURL())
-	m := metrics.NewUnregistered()
-	b, err := bus.New(nc, bus.Options{Logger: slog.New(slog.NewTextHandler(&logBuf, nil)), Metrics: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	if err := b.EnsureStream(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	b, nc, m, logBuf := loggedBus(t)
 	var skew atomic.Int64 // the test's clock runs ahead of the real one by this
 	bus.SetRefusedLogClock(b, func() time.Time { return time.Now().Add(time.Duration(skew.Load())) })
 	live := bus.Subjects{Prefix: bus.DefaultPrefix}.Live
@@ -93,17 +84,7 @@ func TestRefusedLiveMessagesAreLoggedOncePerInterval(t *testing.T) {
 // logged once per interval: a publisher that stores thousands, read again
 // by every resume, cannot flood the log either.
 func TestBadPayloadsAreLoggedOncePerInterval(t *testing.T) {
-	var logBuf servertest.SyncBuffer
-	nc := natstest.Connect(t, natstest.RunServer(t).ClientURL())
-	m := metrics.NewUnregistered()
-	b, err := bus.New(nc, bus.Options{Logger: slog.New(slog.NewTextHandler(&logBuf, nil)), Metrics: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	if err := b.EnsureStream(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	b, nc, m, logBuf := loggedBus(t)
 	var skew atomic.Int64
 	bus.SetBadPayloadLogClock(b, func() time.Time { return time.Now().Add(time.Duration(skew.Load())) })
 	js, err := jetstream.New(nc)
@@ -151,4 +132,22 @@ func TestBadPayloadsAreLoggedOncePerInterval(t *testing.T) {
 	if got := lines(); len(got) != 2 || !strings.Contains(got[1], fmt.Sprintf("held_back=%d", 2*stored-1)) {
 		t.Fatalf("the next interval: want a second line with held_back=%d:\n%s", 2*stored-1, logBuf.String())
 	}
+}
+
+// loggedBus is a bus with its stream on a NATS of its own, its metrics and
+// its log, and the connection it uses.
+func loggedBus(t *testing.T) (*bus.Bus, *nats.Conn, *metrics.Metrics, *servertest.SyncBuffer) {
+	t.Helper()
+	logBuf := &servertest.SyncBuffer{}
+	nc := natstest.Connect(t, natstest.RunServer(t).ClientURL())
+	m := metrics.NewUnregistered()
+	b, err := bus.New(nc, bus.Options{Logger: slog.New(slog.NewTextHandler(logBuf, nil)), Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	if err := b.EnsureStream(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return b, nc, m, logBuf
 }

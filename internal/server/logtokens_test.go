@@ -64,10 +64,16 @@ func TestTokensStayOutOfTheLog(t *testing.T) {
 	for _, c := range open {
 		subscribe(t, c, "pool:p1", nil) // answered once the token is taken
 	}
-	// An auth request, then a refresh.
+	// An auth request, then a refresh: the same user (a refresh may not
+	// change it), distinct tokens by their expiry.
 	msg := dial(t, srv)
-	for _, id := range []string{"auth", "refresh"} {
-		if err := msg.Request(wire.EventAuth, id, map[string]string{"token": token(id)}); err != nil {
+	for i, id := range []string{"auth", "refresh"} {
+		tok, err := signer.Sign("u-msg", []string{"pool:read"}, time.Hour+time.Duration(i)*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, tok)
+		if err := msg.Request(wire.EventAuth, id, map[string]string{"token": tok}); err != nil {
 			t.Fatal(err)
 		}
 		if m := read(t, msg); m.Type != wire.TypeResponse || m.ID != id {
