@@ -39,15 +39,18 @@ type admission struct {
 func (s *Server) reserve(a admission) *refusal {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The budgets of token-less upgrades first, the narrowest first: the
+	// answer names what the client can change (send its token, or stop
+	// opening so many sockets).
 	switch {
 	case s.draining:
 		return errDraining
-	case s.opts.MaxConnections > 0 && len(s.conns)+s.pending >= s.opts.MaxConnections:
-		return errFull
-	case a.unauth && s.unauth >= s.opts.MaxUnauthenticated:
-		return errUnauth
 	case a.unauth && a.source != "" && s.unauthBySource[a.source] >= s.opts.MaxUnauthenticatedPerSource:
 		return errUnauthSource
+	case a.unauth && s.unauth >= s.opts.MaxUnauthenticated:
+		return errUnauth
+	case s.opts.MaxConnections > 0 && len(s.conns)+s.pending >= s.opts.MaxConnections:
+		return errFull
 	}
 	if a.unauth {
 		s.unauth++

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -95,16 +96,26 @@ func startSlow(t *testing.T, from, addr string) net.Conn {
 // upgradeOK reports whether a WebSocket upgrade from from succeeds within
 // timeout.
 func upgradeOK(from, addr string, timeout time.Duration) error {
+	nc, err := dialWS(from, "ws://"+addr+"/", nil, timeout)
+	if err != nil {
+		return err
+	}
+	return nc.Close()
+}
+
+// dialWS upgrades from the address from to url with the header h within
+// timeout.
+func dialWS(from, url string, h http.Header, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	d := ws.Dialer{NetDial: func(ctx context.Context, network, a string) (net.Conn, error) {
 		return loopbackDialer(from).DialContext(ctx, network, a)
 	}}
-	nc, _, _, err := d.Dial(ctx, "ws://"+addr+"/")
-	if err != nil {
-		return err
+	if h != nil {
+		d.Header = ws.HandshakeHeaderHTTP(h)
 	}
-	return nc.Close()
+	nc, _, _, err := d.Dial(ctx, url)
+	return nc, err
 }
 
 // waitFor polls cond until it holds, failing the test after 10 s.

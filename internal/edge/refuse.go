@@ -81,8 +81,8 @@ type refusedRequest struct {
 // record counts one refusal and logs it unless one of its reason was
 // logged within the interval.
 func (r refusals) record(reason string, req refusedRequest) {
-	r.counts[reason].Inc()
 	ok, heldBack := r.limits[reason].Allow()
+	r.counts[reason].Inc() // after Allow: a test that sees the count knows the log's decision is taken
 	if !ok {
 		return
 	}
