@@ -33,27 +33,28 @@ type Serve struct {
 	RetentionMaxPerRoom int64
 	MaxPayload          int
 
-	MaxConnections int
+	MaxConnections    int
+	MaxSubscriptions  int
+	RateLimit         int
+	MaxMessageSize    int
+	SendQueueMessages int
+	SendQueueBytes    int
+	CatchUpMemory     int64
+	PingInterval      time.Duration
+	WriteTimeout      time.Duration
+	AllowedOrigins    List
+	DrainTimeout      time.Duration
+	DrainDelay        time.Duration
+	Pprof             bool
+	Compression       bool
+	Dashboard         bool
+
 	// MaxUnauthenticated and MaxUnauthenticatedPerSource bound the
 	// connections upgraded without a token until they authenticate;
 	// TrustedProxies may name the source by X-Forwarded-For.
 	MaxUnauthenticated          int
 	MaxUnauthenticatedPerSource int
 	TrustedProxies              List
-	MaxSubscriptions            int
-	RateLimit                   int
-	MaxMessageSize              int
-	SendQueueMessages           int
-	SendQueueBytes              int
-	CatchUpMemory               int64
-	PingInterval                time.Duration
-	WriteTimeout                time.Duration
-	AllowedOrigins              List
-	DrainTimeout                time.Duration
-	DrainDelay                  time.Duration
-	Pprof                       bool
-	Compression                 bool
-	Dashboard                   bool
 
 	Auth     Auth
 	NATSAuth NATSAuth

@@ -27,6 +27,13 @@ func unauthLimit(configured, maxConnections int) int {
 	return DefaultMaxUnauthenticated
 }
 
+// unauthCount is what is held against the budget: upgrades admitted and
+// connections, in all and by source.
+type unauthCount struct {
+	all      int
+	bySource map[string]int // no entry for a source holding none
+}
+
 // admission is what an upgrade holds of the unauthenticated budget.
 type admission struct {
 	unauth bool   // upgraded without a token on a node that requires one
@@ -45,18 +52,18 @@ func (s *Server) reserve(a admission) *refusal {
 	switch {
 	case s.draining:
 		return errDraining
-	case a.unauth && a.source != "" && s.unauthBySource[a.source] >= s.opts.MaxUnauthenticatedPerSource:
+	case a.unauth && a.source != "" && s.unauth.bySource[a.source] >= s.opts.MaxUnauthenticatedPerSource:
 		return errUnauthSource
-	case a.unauth && s.unauth >= s.opts.MaxUnauthenticated:
+	case a.unauth && s.unauth.all >= s.opts.MaxUnauthenticated:
 		return errUnauth
 	case s.opts.MaxConnections > 0 && len(s.conns)+s.pending >= s.opts.MaxConnections:
 		return errFull
 	}
 	if a.unauth {
-		s.unauth++
+		s.unauth.all++
 		s.m.Unauth.Inc()
 		if a.source != "" {
-			s.unauthBySource[a.source]++
+			s.unauth.bySource[a.source]++
 		}
 	}
 	s.pending++
@@ -76,13 +83,13 @@ func (s *Server) release(a admission) {
 	if !a.unauth {
 		return
 	}
-	s.unauth--
+	s.unauth.all--
 	s.m.Unauth.Dec()
 	if a.source == "" {
 		return
 	}
-	if s.unauthBySource[a.source]--; s.unauthBySource[a.source] <= 0 {
-		delete(s.unauthBySource, a.source) // no entry outlives its source's connections
+	if s.unauth.bySource[a.source]--; s.unauth.bySource[a.source] <= 0 {
+		delete(s.unauth.bySource, a.source) // no entry outlives its source's connections
 	}
 }
 

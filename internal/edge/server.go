@@ -36,11 +36,11 @@ type Options struct {
 	AuthTimeout      time.Duration // to send a token when the upgrade had none; 0: DefaultAuthTimeout
 	AllowedOrigins   []string      // browser origins (patterns, see CheckOrigins); empty: the same host and loopback
 	HandshakeTimeout time.Duration // 0: DefaultHandshakeTimeout
+	MaxHandshakes    int           // handshakes in progress; 0: DefaultMaxHandshakes
 	// HeadTimeout bounds the time from the accept to the end of the
 	// request head (TLS handshake included), however the bytes trickle
 	// in; 0: DefaultHeadTimeout. It is capped by HandshakeTimeout.
 	HeadTimeout            time.Duration
-	MaxHandshakes          int // handshakes in progress; 0: DefaultMaxHandshakes
 	MaxHandshakesPerSource int // from one source; 0: DefaultMaxHandshakesPerSource
 	// MaxUnauthenticated bounds the connections upgraded without a token
 	// that have not authenticated yet (0: see unauthLimit);
@@ -96,12 +96,11 @@ type Server struct {
 	wg     sync.WaitGroup // accept loops and handshakes
 	nextID atomic.Uint64  // the last connection id given
 
-	mu             sync.Mutex
-	conns          map[*conn.Conn]struct{} // guarded by mu
-	pending        int                     // guarded by mu: upgrades admitted, not yet registered
-	unauth         int                     // guarded by mu: connections and upgrades held against the unauthenticated budget
-	unauthBySource map[string]int          // guarded by mu: unauth by source
-	draining       bool                    // guarded by mu
+	mu       sync.Mutex
+	conns    map[*conn.Conn]struct{} // guarded by mu
+	pending  int                     // guarded by mu: upgrades admitted, not yet registered
+	unauth   unauthCount             // guarded by mu
+	draining bool                    // guarded by mu
 }
 
 // New returns a Server; call Serve with a listener.
@@ -135,16 +134,16 @@ func New(o Options) *Server {
 		}
 	}
 	s := &Server{
-		opts:           o,
-		connOpts:       connOpts,
-		log:            o.Logger,
-		m:              o.Metrics,
-		msgCount:       make(map[string]prometheus.Counter),
-		drainedCh:      make(chan struct{}),
-		conns:          make(map[*conn.Conn]struct{}),
-		handshakes:     newHandshakeGate(o.MaxHandshakes, o.MaxHandshakesPerSource),
-		refused:        newRefusals(o.Logger, o.Metrics, o.RefusalLogInterval, o.Now),
-		unauthBySource: make(map[string]int),
+		opts:       o,
+		connOpts:   connOpts,
+		log:        o.Logger,
+		m:          o.Metrics,
+		msgCount:   make(map[string]prometheus.Counter),
+		drainedCh:  make(chan struct{}),
+		conns:      make(map[*conn.Conn]struct{}),
+		handshakes: newHandshakeGate(o.MaxHandshakes, o.MaxHandshakesPerSource),
+		refused:    newRefusals(o.Logger, o.Metrics, o.RefusalLogInterval, o.Now),
+		unauth:     unauthCount{bySource: make(map[string]int)},
 	}
 	var err error
 	if s.sources, err = newSourcePolicy(o.TrustedProxies); err != nil {
