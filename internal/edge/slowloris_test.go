@@ -92,11 +92,17 @@ func (s *slowloris) closeAll() {
 // 1,500 sockets trickling their requests from eight source addresses
 // leave clients from another address able to connect: at least nine in
 // ten attempts upgrade within a deadline of 2 s each. The node runs with
-// the defaults (a gate of 1,024 handshakes): before the fix the slow
-// sockets held every slot for the whole handshake timeout and every
-// newcomer was closed at once.
+// the defaults (a gate of 1,024 handshakes), and again with no effective
+// cap per source, where the gate's eviction of its oldest handshake alone
+// must let clients in. Before the fix the slow sockets held every slot for
+// the whole handshake timeout and every newcomer was closed at once.
 func TestSlowHandshakesDoNotStarveClients(t *testing.T) {
-	s, addr := serveEdge(t, Options{})
+	t.Run("defaults", func(t *testing.T) { slowHandshakesAgainst(t, Options{}) })
+	t.Run("eviction alone", func(t *testing.T) { slowHandshakesAgainst(t, Options{MaxHandshakesPerSource: 1 << 20}) })
+}
+
+func slowHandshakesAgainst(t *testing.T, o Options) {
+	s, addr := serveEdge(t, o)
 	const slowSockets, attempts = 1500, 50
 	attack := &slowloris{addr: addr}
 	for i := 2; i <= 9; i++ {
@@ -114,7 +120,7 @@ func TestSlowHandshakesDoNotStarveClients(t *testing.T) {
 		<-trickled
 	}()
 	// The attack holds what the gate lets it: every source at its cap.
-	held := min(len(attack.sources)*DefaultMaxHandshakesPerSource, DefaultMaxHandshakes)
+	held := min(len(attack.sources)*s.handshakes.perSource, s.handshakes.limit)
 	waitFor(t, "the slow sockets holding their handshakes", func() bool { return s.handshakes.inProgress() >= held })
 
 	ok := 0
@@ -127,6 +133,9 @@ func TestSlowHandshakesDoNotStarveClients(t *testing.T) {
 		}
 		time.Sleep(40 * time.Millisecond) // spread the attempts over the attack's trickle
 	}
+	stop()
+	<-trickled
+	t.Logf("%d of %d upgrades succeeded against %d slow sockets (%d opened in all)", ok, attempts, slowSockets, attack.dials)
 	if ok < attempts*9/10 {
 		t.Fatalf("%d of %d upgrades during the attack succeeded, want 9 in 10 (last error: %v)", ok, attempts, lastErr)
 	}
