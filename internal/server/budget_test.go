@@ -42,12 +42,21 @@ func dialFrom(t *testing.T, srv *server.Server, from string, h http.Header) *cli
 // closed before it returns.
 func upgradeStatus(t *testing.T, srv *server.Server, from, extra string) (int, string) {
 	t.Helper()
+	status, body, nc := sendUpgrade(t, srv, from, extra)
+	_ = nc.Close()
+	return status, body
+}
+
+// sendUpgrade is upgradeStatus leaving the socket open, until the test
+// ends: an upgraded connection that sends nothing.
+func sendUpgrade(t *testing.T, srv *server.Server, from, extra string) (int, string, net.Conn) {
+	t.Helper()
 	nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
 	nc, err := nd.Dial("tcp", srv.WSAddr())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(func() { nc.Close() })
 	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
 	fmt.Fprintf(nc, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n", srv.WSAddr(), extra)
@@ -59,7 +68,7 @@ func upgradeStatus(t *testing.T, srv *server.Server, from, extra string) (int, s
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		body, _ = io.ReadAll(resp.Body)
 	}
-	return resp.StatusCode, string(body)
+	return resp.StatusCode, string(body), nc
 }
 
 // expectRefused checks that an upgrade from from is refused with status
@@ -104,6 +113,25 @@ func TestTokenlessUpgradesHaveTheirOwnBudget(t *testing.T) {
 		status, _ := upgradeStatus(t, srv, "127.0.0.5", "")
 		return status == http.StatusSwitchingProtocols
 	})
+}
+
+// The case: on a node of --max-connections 503, as many bare
+// upgrades, from several addresses, no longer keep a client with a token
+// out; those past the budget are refused.
+func TestBareUpgradesCannotFillTheNode(t *testing.T) {
+	srv, signer := authNode(t, func(c *config.Serve) { c.MaxConnections = 503 })
+	upgraded := 0
+	for i := range 503 {
+		status, _, _ := sendUpgrade(t, srv, fmt.Sprintf("127.0.0.%d", 2+i%16), "")
+		if status == http.StatusSwitchingProtocols {
+			upgraded++
+		}
+	}
+	if upgraded != 503/4 {
+		t.Errorf("%d bare upgrades of 503 went through, want the budget: a quarter of --max-connections, %d", upgraded, 503/4)
+	}
+	c := dialFrom(t, srv, "127.0.0.20", http.Header{"Authorization": {"Bearer " + mint(t, signer, time.Hour, "pool:read")}})
+	subscribe(t, c, "pool:p1", nil)
 }
 
 // One source address may hold only --max-unauthenticated-per-source
