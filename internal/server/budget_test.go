@@ -15,6 +15,7 @@ import (
 
 	"github.com/roomcast/roomcast/internal/client"
 	"github.com/roomcast/roomcast/internal/config"
+	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/server"
 	"github.com/roomcast/roomcast/internal/wire"
 )
@@ -42,14 +43,15 @@ func dialFrom(t *testing.T, srv *server.Server, from string, h http.Header) *cli
 // closed before it returns.
 func upgradeStatus(t *testing.T, srv *server.Server, from, extra string) (int, string) {
 	t.Helper()
-	status, body, nc := sendUpgrade(t, srv, from, extra)
+	status, body, nc := sendUpgrade(t, srv, from, "/ws", srv.WSAddr(), extra)
 	_ = nc.Close()
 	return status, body
 }
 
-// sendUpgrade is upgradeStatus leaving the socket open, until the test
-// ends: an upgraded connection that sends nothing.
-func sendUpgrade(t *testing.T, srv *server.Server, from, extra string) (int, string, net.Conn) {
+// sendUpgrade is upgradeStatus at target with the Host host, leaving the
+// socket open until the test ends: an upgraded connection that sends
+// nothing.
+func sendUpgrade(t *testing.T, srv *server.Server, from, target, host, extra string) (int, string, net.Conn) {
 	t.Helper()
 	nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
 	nc, err := nd.Dial("tcp", srv.WSAddr())
@@ -58,8 +60,8 @@ func sendUpgrade(t *testing.T, srv *server.Server, from, extra string) (int, str
 	}
 	t.Cleanup(func() { nc.Close() })
 	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(nc, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n", srv.WSAddr(), extra)
+	fmt.Fprintf(nc, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n", target, host, extra)
 	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
 	if err != nil {
 		t.Fatalf("upgrade answer: %v", err)
@@ -109,9 +111,11 @@ func TestTokenlessUpgradesHaveTheirOwnBudget(t *testing.T) {
 	later := dialFrom(t, srv, "127.0.0.4", nil) // the place bare[0] gave back
 	expectRefused(t, srv, "127.0.0.4", "", http.StatusServiceUnavailable, "too many connections waiting to authenticate")
 	_ = later.Close()
-	waitUntil(t, "the closed connection's place given back", func() bool {
-		status, _ := upgradeStatus(t, srv, "127.0.0.5", "")
-		return status == http.StatusSwitchingProtocols
+	natstest.WaitFor(t, 10*time.Second, func() error { // the node ends the connection a moment after the client
+		if status, _ := upgradeStatus(t, srv, "127.0.0.5", ""); status != http.StatusSwitchingProtocols {
+			return fmt.Errorf("a token-less upgrade: %d", status)
+		}
+		return nil
 	})
 }
 
@@ -122,7 +126,7 @@ func TestBareUpgradesCannotFillTheNode(t *testing.T) {
 	srv, signer := authNode(t, func(c *config.Serve) { c.MaxConnections = 503 })
 	upgraded := 0
 	for i := range 503 {
-		status, _, _ := sendUpgrade(t, srv, fmt.Sprintf("127.0.0.%d", 2+i%16), "")
+		status, _, _ := sendUpgrade(t, srv, fmt.Sprintf("127.0.0.%d", 2+i%16), "/ws", srv.WSAddr(), "")
 		if status == http.StatusSwitchingProtocols {
 			upgraded++
 		}
@@ -166,17 +170,5 @@ func TestAnonymousNodesHaveNoUnauthenticatedBudget(t *testing.T) {
 	})
 	for range 3 {
 		subscribe(t, dialFrom(t, srv, "127.0.0.2", nil), "pool:p1", nil)
-	}
-}
-
-// waitUntil polls cond until it holds, failing the test after 10 s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 10s: not %s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline
 	}
 }
