@@ -60,8 +60,8 @@ func newHandshakeGate(limit, perSource int) *handshakeGate {
 }
 
 // enter admits the handshake of nc from source and returns it, with the
-// handshake it pushed out to make room, if any: the caller closes that
-// one's socket (outside the gate's lock) and reports it.
+// handshake it pushed out to make room, if any: the caller ends that one
+// (outside the gate's lock) and reports it.
 func (g *handshakeGate) enter(nc net.Conn, source string) (p, evicted *pendingHandshake) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

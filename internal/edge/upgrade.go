@@ -17,11 +17,20 @@ import (
 // it (see handshakeGate). The accept loop calls it, holding a count of
 // s.wg itself, so the count never grows from zero while Drain waits.
 func (s *Server) admitHandshake(nc net.Conn) {
+	// First, before anything reads, and before the gate could evict it:
+	// the handshake's time counts from the accept, and the head's
+	// deadline is fixed, so a client trickling its request byte by byte
+	// cannot extend it: it holds its place for HeadTimeout at most.
+	now := time.Now()
+	_ = nc.SetReadDeadline(now.Add(s.opts.HeadTimeout))
+	_ = nc.SetWriteDeadline(now.Add(s.opts.HandshakeTimeout))
 	p, evicted := s.handshakes.enter(nc, s.sources.peer(nc.RemoteAddr()))
 	if evicted != nil {
-		// Its goroutine sees its socket closed and ends; leave tells it
-		// not to go on should it be past its reads already.
-		_ = evicted.nc.Close()
+		// Its goroutine's read or write fails at once and it closes the
+		// socket (leave tells it not to go on should it be past them).
+		// Not closed here: closing a TLS socket may write, and the accept
+		// loop must not wait on a client.
+		_ = evicted.nc.SetDeadline(time.Now())
 		s.refused.record(evicted.evictedBy, refusedRequest{remote: evicted.nc.RemoteAddr().String()})
 	}
 	s.wg.Add(1)
@@ -37,13 +46,6 @@ func (s *Server) admitHandshake(nc net.Conn) {
 func (s *Server) handshake(p *pendingHandshake) {
 	nc := p.nc
 	defer s.handshakes.leave(p) // a second leave, after the one below, does nothing
-	// First, before anything reads: the handshake's time counts from the
-	// accept (this goroutine starts right after it), and the head's
-	// deadline is fixed, so a client trickling its request byte by byte
-	// cannot extend it: it holds its slot for HeadTimeout at most.
-	now := time.Now()
-	_ = nc.SetReadDeadline(now.Add(s.opts.HeadTimeout))
-	_ = nc.SetWriteDeadline(now.Add(s.opts.HandshakeTimeout))
 	req := refusedRequest{remote: nc.RemoteAddr().String()}
 	var rw io.ReadWriter = nc
 	if s.opts.Pages != nil {
