@@ -205,3 +205,28 @@ func TestCompressionSetting(t *testing.T) {
 		}
 	}
 }
+
+// The unauthenticated budget's settings come from flags or ROOMCAST_*
+// variables; a negative budget, a share that is not positive and a
+// trusted proxy that is not an address or CIDR are refused by name.
+func TestUnauthenticatedBudgetSettings(t *testing.T) {
+	c, err := parseServe(t, []string{"--max-unauthenticated", "40"}, map[string]string{
+		"ROOMCAST_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1", "ROOMCAST_MAX_UNAUTHENTICATED_PER_SOURCE": "4",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxUnauthenticated != 40 || c.MaxUnauthenticatedPerSource != 4 || strings.Join(c.TrustedProxies, " ") != "10.0.0.0/8 192.0.2.1" {
+		t.Fatalf("settings %d %d %v", c.MaxUnauthenticated, c.MaxUnauthenticatedPerSource, c.TrustedProxies)
+	}
+	c, _ = parseServe(t, []string{"--max-unauthenticated", "-1", "--max-unauthenticated-per-source", "0", "--trusted-proxies", "proxy.example"}, nil)
+	err = c.Validate()
+	for _, want := range []string{"--max-unauthenticated,", "--max-unauthenticated-per-source", "--trusted-proxies"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s: %v", want, err)
+		}
+	}
+}

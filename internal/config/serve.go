@@ -49,6 +49,13 @@ type Serve struct {
 	Compression       bool
 	Dashboard         bool
 
+	// MaxUnauthenticated and MaxUnauthenticatedPerSource bound the
+	// connections upgraded without a token until they authenticate;
+	// TrustedProxies may name the source by X-Forwarded-For.
+	MaxUnauthenticated          int
+	MaxUnauthenticatedPerSource int
+	TrustedProxies              List
+
 	Auth        Auth
 	NATSAuth    NATSAuth
 	NATSWorkers NATSWorkers // the embedded NATS's pool workers
@@ -99,6 +106,9 @@ func RegisterServe(fs *flag.FlagSet) *Serve {
 	fs.Int64Var(&c.RetentionMaxPerRoom, "retention-max-per-room", bus.DefaultMaxMsgsPerRoom, "events kept per room (0: no count limit)")
 	fs.IntVar(&c.MaxPayload, "max-payload", bus.DefaultMaxPayload, "largest event payload a worker may publish, bytes")
 	fs.IntVar(&c.MaxConnections, "max-connections", 0, "connection limit of this node (0: none)")
+	fs.IntVar(&c.MaxUnauthenticated, "max-unauthenticated", 0, "connections upgraded without a token that may wait at once for their auth request; past it such upgrades get 503 (0: a quarter of --max-connections, or 1024 when that is 0; not used without authentication keys)")
+	fs.IntVar(&c.MaxUnauthenticatedPerSource, "max-unauthenticated-per-source", edge.DefaultMaxUnauthenticatedPerSource, "of those, how many from one source address (an IPv4 address, an IPv6 /64)")
+	fs.Var(&c.TrustedProxies, "trusted-proxies", "addresses or CIDRs of proxies whose X-Forwarded-For names the client for the caps per source address, comma-separated (default: none; the header is ignored)")
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", 100, "subscriptions per connection")
 	fs.IntVar(&c.RateLimit, "rate-limit", DefaultRateLimit, "messages a second a connection may send, with a burst as large (RATE_LIMITED; going on past it closes with 4029); 0: no limit")
 	fs.IntVar(&c.MaxMessageSize, "max-message-size", conn.DefaultMaxMessageSize, "largest client message, bytes; larger closes with 1009")
@@ -215,6 +225,7 @@ func (c *Serve) Validate() error {
 		"stream-replicas": c.StreamReplicas, "max-subscriptions": c.MaxSubscriptions,
 		"max-message-size": c.MaxMessageSize, "send-queue-messages": c.SendQueueMessages,
 		"send-queue-bytes": c.SendQueueBytes, "max-payload": c.MaxPayload,
+		"max-unauthenticated-per-source": c.MaxUnauthenticatedPerSource,
 	}
 	for name, v := range positive {
 		if v <= 0 {
@@ -227,8 +238,11 @@ func (c *Serve) Validate() error {
 	if c.CatchUpMemory <= 0 {
 		bad("--catchup-memory must be positive, got %d", c.CatchUpMemory)
 	}
-	if c.MaxConnections < 0 || c.RetentionMaxPerRoom < 0 || c.RetentionMaxAge < 0 || c.RateLimit < 0 {
-		bad("--max-connections, --rate-limit, --retention-max-per-room and --retention-max-age cannot be negative")
+	if c.MaxConnections < 0 || c.RetentionMaxPerRoom < 0 || c.RetentionMaxAge < 0 || c.RateLimit < 0 || c.MaxUnauthenticated < 0 {
+		bad("--max-connections, --max-unauthenticated, --rate-limit, --retention-max-per-room and --retention-max-age cannot be negative")
+	}
+	if err := edge.CheckTrustedProxies(c.TrustedProxies); err != nil {
+		bad("--trusted-proxies: %v", err)
 	}
 	if c.DrainDelay < 0 {
 		bad("--drain-delay cannot be negative")

@@ -124,6 +124,9 @@ func (ss *session) authenticate(token, event, id string) {
 		return
 	}
 	ss.srv.log.Info("connection authenticated", "conn", ss.id, "user", claims.UserID, "expires_at", claims.ExpiresAt, "refresh", ss.claims != nil)
+	if ss.claims == nil {
+		ss.srv.settleAuth(ss) // a connection as any other from now on
+	}
 	ss.claims = claims
 	ss.authClose.set(ss, claims.ExpiresAt.Add(expiryGrace), true)
 	if id != "" || event != "" {

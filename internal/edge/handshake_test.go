@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -23,13 +24,17 @@ func serveGated(t *testing.T, handshakeTimeout time.Duration, limit int) (*hands
 	return s.handshakes, addr
 }
 
-// serveEdge runs a Server with o (a quiet logger and fresh metrics added)
-// on a loopback listener until the test ends, and returns it and its
-// address.
+// serveEdge runs a Server with o (a quiet logger and fresh metrics added
+// unless o has its own) on a loopback listener until the test ends, and
+// returns it and its address.
 func serveEdge(t *testing.T, o Options) (*Server, string) {
 	t.Helper()
-	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	o.Metrics = metrics.NewUnregistered()
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.NewUnregistered()
+	}
 	s := New(o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -53,12 +58,64 @@ func serveEdge(t *testing.T, o Options) (*Server, string) {
 // dialRaw opens a TCP connection, closed on cleanup (before the server's).
 func dialRaw(t *testing.T, addr string) net.Conn {
 	t.Helper()
-	nc, err := net.Dial("tcp", addr)
+	return dialFrom(t, "", addr)
+}
+
+// dialFrom opens a TCP connection from the loopback address from (all of
+// 127/8 is loopback on Linux; "": the system's choice), closed on cleanup.
+func dialFrom(t *testing.T, from, addr string) net.Conn {
+	t.Helper()
+	nc, err := loopbackDialer(from).Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
 	return nc
+}
+
+// loopbackDialer dials from the address from ("": any).
+func loopbackDialer(from string) *net.Dialer {
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	return d
+}
+
+// startSlow opens a socket from from and sends the start of a request,
+// never its end.
+func startSlow(t *testing.T, from, addr string) net.Conn {
+	t.Helper()
+	nc := dialFrom(t, from, addr)
+	if _, err := io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	return nc
+}
+
+// upgradeOK reports whether a WebSocket upgrade from from succeeds within
+// timeout.
+func upgradeOK(from, addr string, timeout time.Duration) error {
+	nc, err := dialWS(from, "ws://"+addr+"/", nil, timeout)
+	if err != nil {
+		return err
+	}
+	return nc.Close()
+}
+
+// dialWS upgrades from the address from to url with the header h within
+// timeout.
+func dialWS(from, url string, h http.Header, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	d := ws.Dialer{NetDial: func(ctx context.Context, network, a string) (net.Conn, error) {
+		return loopbackDialer(from).DialContext(ctx, network, a)
+	}}
+	if h != nil {
+		d.Header = ws.HandshakeHeaderHTTP(h)
+	}
+	nc, _, _, err := d.Dial(ctx, url)
+	return nc, err
 }
 
 // waitFor polls cond until it holds, failing the test after 10 s.
@@ -85,35 +142,46 @@ func expectClosedByServer(t *testing.T, nc net.Conn) {
 	}
 }
 
-// Past the limit of handshakes in progress, a new socket is closed at
-// once (the handshake timeout here is far longer than the test), and a
-// slot freed lets the next client upgrade.
-func TestHandshakesPastTheLimitAreClosedAtOnce(t *testing.T) {
+// A full gate closes its oldest handshake to make room: a newcomer is
+// served (the handshake timeout here is far longer than the test) while
+// the slow socket that came first is closed.
+func TestAFullGateClosesItsOldestHandshake(t *testing.T) {
 	gate, addr := serveGated(t, time.Minute, 2)
-	var slow []net.Conn
-	for range 2 {
-		nc := dialRaw(t, addr)
-		if _, err := io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\n"); err != nil { // and never the rest
-			t.Fatal(err)
-		}
-		slow = append(slow, nc)
-	}
-	waitFor(t, "2 handshakes in progress", func() bool { return len(gate.slots) == 2 })
+	oldest := startSlow(t, "", addr)
+	waitFor(t, "1 handshake in progress", func() bool { return gate.inProgress() == 1 })
+	startSlow(t, "", addr)
+	waitFor(t, "2 handshakes in progress", func() bool { return gate.inProgress() == 2 })
 
-	expectClosedByServer(t, dialRaw(t, addr))
-	if n := len(gate.slots); n != 2 {
-		t.Fatalf("%d handshakes in progress after the refusal, want the 2 slow ones", n)
+	if err := upgradeOK("", addr, 10*time.Second); err != nil {
+		t.Fatalf("upgrade with the gate full: %v", err)
 	}
+	expectClosedByServer(t, oldest)
+	if n := gate.inProgress(); n != 1 {
+		t.Fatalf("%d handshakes in progress, want the second slow one", n)
+	}
+}
 
-	slow[0].Close()
-	waitFor(t, "a slot freed", func() bool { return len(gate.slots) == 1 })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	nc, _, _, err := ws.Dialer{}.Dial(ctx, "ws://"+addr+"/")
-	if err != nil {
-		t.Fatalf("upgrade with a slot free: %v", err)
+// A source at its cap of handshakes in progress loses its own oldest one
+// to its newcomer; other sources are not touched.
+func TestASourceAtItsCapLosesItsOwnOldestHandshake(t *testing.T) {
+	s, addr := serveEdge(t, Options{HandshakeTimeout: time.Minute, MaxHandshakesPerSource: 2})
+	other := startSlow(t, "127.0.0.3", addr)
+	first := startSlow(t, "127.0.0.2", addr)
+	waitFor(t, "2 handshakes in progress", func() bool { return s.handshakes.inProgress() == 2 })
+	startSlow(t, "127.0.0.2", addr)
+	waitFor(t, "3 handshakes in progress", func() bool { return s.handshakes.inProgress() == 3 })
+	startSlow(t, "127.0.0.2", addr) // the third of 127.0.0.2
+	expectClosedByServer(t, first)
+	waitFor(t, "3 handshakes in progress", func() bool { return s.handshakes.inProgress() == 3 })
+	_ = other.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := other.Read(make([]byte, 1)); !isTimeout(err) {
+		t.Fatalf("the other source's handshake: %v, want it still waiting", err)
 	}
-	nc.Close()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // A client that trickles its request is cut off HandshakeTimeout after
@@ -149,24 +217,37 @@ func TestTricklingHandshakeEndsAtHandshakeTimeout(t *testing.T) {
 	if elapsed := time.Since(start); elapsed < timeout {
 		t.Fatalf("closed after %s, before the handshake timeout %s", elapsed, timeout)
 	}
-	waitFor(t, "the slot given back", func() bool { return len(gate.slots) == 0 })
+	waitFor(t, "the slot given back", func() bool { return gate.inProgress() == 0 })
 }
 
-// The gate admits up to its limit, refuses past it, and admits again once
-// a slot is given back; a limit that is not positive takes the default.
+// The gate makes room by closing the oldest handshake of a source at its
+// cap, else the oldest of all; a handshake that leaves frees its place,
+// and an evicted one learns it from leave. Defaults apply to limits that
+// are not positive.
 func TestHandshakeGateCounts(t *testing.T) {
-	g := newHandshakeGate(2)
-	if !g.enter() || !g.enter() {
-		t.Fatal("refused within the limit")
+	g := newHandshakeGate(3, 2)
+	a, ev := g.enter(nil, "a")
+	b, _ := g.enter(nil, "b")
+	a2, _ := g.enter(nil, "a")
+	if ev != nil || g.inProgress() != 3 {
+		t.Fatalf("evicted %v within the limits; %d in progress", ev, g.inProgress())
 	}
-	if g.enter() {
-		t.Fatal("admitted past the limit")
+	if _, ev = g.enter(nil, "a"); ev != a || ev.evictedBy != metrics.RefusedSource {
+		t.Fatalf("the third of source a evicted %+v, want a's oldest for its source", ev)
 	}
-	g.leave()
-	if !g.enter() {
-		t.Fatal("refused after a slot was given back")
+	if _, ev = g.enter(nil, ""); ev != b || ev.evictedBy != metrics.RefusedCapacity {
+		t.Fatalf("a newcomer at the limit evicted %+v, want the oldest (b) for capacity", ev)
 	}
-	if n := cap(newHandshakeGate(0).slots); n != DefaultMaxHandshakes {
-		t.Fatalf("default limit %d, want %d", n, DefaultMaxHandshakes)
+	if g.leave(a) || g.leave(b) {
+		t.Fatal("an evicted handshake left as if it had not been")
+	}
+	if !g.leave(a2) || g.inProgress() != 2 {
+		t.Fatalf("leave: %d in progress, want 2", g.inProgress())
+	}
+	if _, ev = g.enter(nil, "a"); ev != nil {
+		t.Fatalf("a place freed by leave: evicted %+v", ev)
+	}
+	if d := newHandshakeGate(0, 0); d.limit != DefaultMaxHandshakes || d.perSource != DefaultMaxHandshakesPerSource {
+		t.Fatalf("defaults %d, %d", d.limit, d.perSource)
 	}
 }

@@ -37,6 +37,27 @@ type Options struct {
 	AllowedOrigins   []string      // browser origins (patterns, see CheckOrigins); empty: the same host and loopback
 	HandshakeTimeout time.Duration // 0: DefaultHandshakeTimeout
 	MaxHandshakes    int           // handshakes in progress; 0: DefaultMaxHandshakes
+	// HeadTimeout bounds the time from the accept to the end of the
+	// request head (TLS handshake included), however the bytes trickle
+	// in; 0: DefaultHeadTimeout. It is capped by HandshakeTimeout.
+	HeadTimeout            time.Duration
+	MaxHandshakesPerSource int // from one source; 0: DefaultMaxHandshakesPerSource
+	// MaxUnauthenticated bounds the connections upgraded without a token
+	// that have not authenticated yet (0: see unauthLimit);
+	// MaxUnauthenticatedPerSource those from one source (0:
+	// DefaultMaxUnauthenticatedPerSource). Without Auth they do not apply:
+	// there is nothing to authenticate.
+	MaxUnauthenticated          int
+	MaxUnauthenticatedPerSource int
+	// TrustedProxies are addresses or CIDRs of proxies whose
+	// X-Forwarded-For names the client for the caps per source (checked
+	// by CheckTrustedProxies); empty: the header is never read.
+	TrustedProxies []string
+	// RefusalLogInterval is how often at most a refused upgrade of each
+	// reason is logged; 0: DefaultRefusalLogInterval. Now is the clock of
+	// that rate (nil: time.Now), for tests.
+	RefusalLogInterval time.Duration
+	Now                func() time.Time
 	// Compression lets clients negotiate permessage-deflate (RFC 7692)
 	// without context takeover; off, the extension is never accepted.
 	Compression bool
@@ -53,6 +74,7 @@ type Options struct {
 const (
 	DefaultMaxSubscriptions = 100
 	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultHeadTimeout      = 5 * time.Second
 	DefaultAuthTimeout      = 10 * time.Second
 )
 
@@ -67,6 +89,8 @@ type Server struct {
 	drainedCh  chan struct{}                 // closed when the last connection ends while draining
 	handshakes *handshakeGate                // bounds the handshakes in progress
 	origins    originPolicy                  // which browser pages may connect
+	sources    sourcePolicy                  // whom the caps per source count against
+	refused    refusals                      // counts and logs refused upgrades
 	heads      headReaders                   // peek request heads when Pages are served
 
 	wg     sync.WaitGroup // accept loops and handshakes
@@ -75,6 +99,7 @@ type Server struct {
 	mu       sync.Mutex
 	conns    map[*conn.Conn]struct{} // guarded by mu
 	pending  int                     // guarded by mu: upgrades admitted, not yet registered
+	unauth   unauthCount             // guarded by mu
 	draining bool                    // guarded by mu
 }
 
@@ -88,6 +113,14 @@ func New(o Options) *Server {
 	}
 	if o.AuthTimeout <= 0 {
 		o.AuthTimeout = DefaultAuthTimeout
+	}
+	if o.HeadTimeout <= 0 {
+		o.HeadTimeout = DefaultHeadTimeout
+	}
+	o.HeadTimeout = min(o.HeadTimeout, o.HandshakeTimeout)
+	o.MaxUnauthenticated = unauthLimit(o.MaxUnauthenticated, o.MaxConnections)
+	if o.MaxUnauthenticatedPerSource <= 0 {
+		o.MaxUnauthenticatedPerSource = DefaultMaxUnauthenticatedPerSource
 	}
 	if o.Auth != nil && o.Conn.Wheel == nil {
 		panic("edge: Options.Conn.Wheel is required with Auth: token deadlines run on it")
@@ -108,9 +141,17 @@ func New(o Options) *Server {
 		msgCount:   make(map[string]prometheus.Counter),
 		drainedCh:  make(chan struct{}),
 		conns:      make(map[*conn.Conn]struct{}),
-		handshakes: newHandshakeGate(o.MaxHandshakes),
+		handshakes: newHandshakeGate(o.MaxHandshakes, o.MaxHandshakesPerSource),
+		refused:    newRefusals(o.Logger, o.Metrics, o.RefusalLogInterval, o.Now),
+		unauth:     unauthCount{bySource: make(map[string]int)},
 	}
 	var err error
+	if s.sources, err = newSourcePolicy(o.TrustedProxies); err != nil {
+		// Checked before too (CheckTrustedProxies); if one slips
+		// through, no proxy is believed rather than any.
+		o.Logger.Error("trusted proxies refused; X-Forwarded-For will not be read", "err", err)
+		s.sources = sourcePolicy{}
+	}
 	if s.origins, err = newOriginPolicy(o.AllowedOrigins); err != nil {
 		// Settings are checked before (CheckOrigins); if one slips
 		// through, no browser page gets in rather than every one.
@@ -162,27 +203,6 @@ func (s *Server) ConnCount() int {
 	return len(s.conns)
 }
 
-// reserve admits an upgrade unless the node is draining or full; register
-// or unreserve ends the reservation.
-func (s *Server) reserve() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.draining:
-		return errDraining
-	case s.opts.MaxConnections > 0 && len(s.conns)+s.pending >= s.opts.MaxConnections:
-		return errFull
-	}
-	s.pending++
-	return nil
-}
-
-func (s *Server) unreserve() {
-	s.mu.Lock()
-	s.pending--
-	s.mu.Unlock()
-}
-
 // register turns a reservation into a connection; it fails only when a
 // drain started in between.
 func (s *Server) register(c *conn.Conn) error {
@@ -209,11 +229,6 @@ func (s *Server) unregister(c *conn.Conn) {
 		close(s.drainedCh)
 	}
 }
-
-var (
-	errDraining = errors.New("server is draining")
-	errFull     = errors.New("server is at its connection limit")
-)
 
 // Drain sends server.draining to every client and closes each with 1001 once
 // its queue is flushed, spreading the closes evenly over window so clients do

@@ -26,6 +26,10 @@ type session struct {
 	claims    *auth.Claims // the token in force; nil before the first (or anonymous)
 	authClose authDeadline // closes the connection: no token in time (1008), or expired (4001)
 
+	// admission is what the connection holds of the unauthenticated
+	// budget, guarded by srv.mu (settleAuth gives it back).
+	admission admission
+
 	id     uint64 // the connection's id in this node's log lines
 	opened int64  // when, in Unix nanoseconds
 }
@@ -162,6 +166,7 @@ func (ss *session) HandleBinary(*conn.Conn) {
 // HandleClose leaves every room and forgets the connection.
 func (ss *session) HandleClose(c *conn.Conn, info conn.CloseInfo) {
 	ss.authClose.stop()
+	ss.srv.settleAuth(ss)
 	for len(ss.subs) > 0 {
 		ss.leave(ss.subs[len(ss.subs)-1])
 	}

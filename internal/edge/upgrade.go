@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
-	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -12,71 +12,41 @@ import (
 	"github.com/roomcast/roomcast/internal/conn"
 )
 
-// DefaultMaxHandshakes bounds the handshakes in progress on a node: far
-// more than a burst of reconnecting clients needs (a handshake takes a
-// round trip or two), few enough that clients which open sockets and then
-// send their request slowly, or never, cannot pile up goroutines and
-// buffers. It does not derive from MaxConnections: a small limit there
-// would let a few slow sockets lock everyone out.
-const DefaultMaxHandshakes = 1024
-
-// handshakeGate bounds the handshakes in progress by count; HandshakeTimeout
-// bounds each by time. It is a semaphore: a slot per handshake, taken
-// before its goroutine starts and given back when the handshake ends.
-type handshakeGate struct {
-	slots chan struct{}
-}
-
-// newHandshakeGate returns a gate for limit handshakes at once
-// (DefaultMaxHandshakes when limit is not positive).
-func newHandshakeGate(limit int) *handshakeGate {
-	if limit <= 0 {
-		limit = DefaultMaxHandshakes
-	}
-	return &handshakeGate{slots: make(chan struct{}, limit)}
-}
-
-// enter takes a slot without waiting; false means the gate is full.
-func (g *handshakeGate) enter() bool {
-	select {
-	case g.slots <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
-
-// leave gives back the slot enter took.
-func (g *handshakeGate) leave() { <-g.slots }
-
 // admitHandshake starts the handshake of a socket just accepted on a
-// goroutine of its own, counted in s.wg, if there is a slot; otherwise it
-// closes the socket at once, so slow handshakes past the limit cost neither
-// a goroutine nor a buffer. The accept loop calls it, holding a count of
+// goroutine of its own, counted in s.wg, once the gate has made room for
+// it (see handshakeGate). The accept loop calls it, holding a count of
 // s.wg itself, so the count never grows from zero while Drain waits.
 func (s *Server) admitHandshake(nc net.Conn) {
-	gate := s.handshakes
-	if !gate.enter() {
-		s.log.Debug("handshake refused: too many in progress", "remote", nc.RemoteAddr().String())
-		_ = nc.Close()
-		return
+	// First, before anything reads, and before the gate could evict it:
+	// the handshake's time counts from the accept, and the head's
+	// deadline is fixed, so a client trickling its request byte by byte
+	// cannot extend it: it holds its place for HeadTimeout at most.
+	now := time.Now()
+	_ = nc.SetReadDeadline(now.Add(s.opts.HeadTimeout))
+	_ = nc.SetWriteDeadline(now.Add(s.opts.HandshakeTimeout))
+	p, evicted := s.handshakes.enter(nc, s.sources.peer(nc.RemoteAddr()))
+	if evicted != nil {
+		// Its goroutine's read or write fails at once and it closes the
+		// socket (leave tells it not to go on should it be past them).
+		// Not closed here: closing a TLS socket may write, and the accept
+		// loop must not wait on a client.
+		_ = evicted.nc.SetDeadline(time.Now())
+		s.refused.record(evicted.evictedBy, refusedRequest{remote: evicted.nc.RemoteAddr().String()})
 	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		defer gate.leave()
-		s.handshake(nc)
+		s.handshake(p)
 	}()
 }
 
 // handshake upgrades one accepted socket and starts its connection. The
 // upgrade reads the request straight from the socket (gobwas/ws's zero-copy
 // upgrade): no net/http machinery stays behind on the connection.
-func (s *Server) handshake(nc net.Conn) {
-	// First, before anything reads: the handshake's time counts from the
-	// accept (this goroutine starts right after it), so a client sending
-	// its request slowly, or not at all, holds its slot for at most this.
-	_ = nc.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
+func (s *Server) handshake(p *pendingHandshake) {
+	nc := p.nc
+	defer s.handshakes.leave(p) // a second leave, after the one below, does nothing
+	req := refusedRequest{remote: nc.RemoteAddr().String()}
 	var rw io.ReadWriter = nc
 	if s.opts.Pages != nil {
 		br := s.heads.get(nc)
@@ -84,6 +54,7 @@ func (s *Server) handshake(nc net.Conn) {
 		h, err := peekHead(br)
 		switch {
 		case err != nil:
+			s.upgradeFailed(p, nil, req, err)
 			s.log.Debug("handshake: request not read", "remote", nc.RemoteAddr().String(), "err", err)
 			_ = nc.Close()
 			return
@@ -103,52 +74,28 @@ func (s *Server) handshake(nc net.Conn) {
 		// sends nothing after its request until it has the answer (RFC
 		// 6455 section 4.1), as the upgrade's own buffer assumes too.
 	}
-	reserved := false
-	var origin, host string
-	var tok upgradeToken
-	deflate := deflateOffer{enabled: s.opts.Compression}
-	u := ws.Upgrader{
-		Negotiate: deflate.negotiate,
-		OnRequest: func(uri []byte) error {
-			tok.onURI(uri)
-			return checkPath(uri)
-		},
-		OnHost: func(h []byte) error {
-			host = string(h)
-			return nil
-		},
-		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
-			if !s.origins.allows(origin, host) {
-				return nil, ws.RejectConnectionError(ws.RejectionStatus(http.StatusForbidden), ws.RejectionReason("origin not allowed"))
-			}
-			if err := s.reserve(); err != nil {
-				return nil, ws.RejectConnectionError(ws.RejectionStatus(http.StatusServiceUnavailable), ws.RejectionReason(err.Error()))
-			}
-			reserved = true
-			return nil, nil
-		},
-		OnHeader: func(key, value []byte) error {
-			if bytes.EqualFold(key, []byte("Origin")) {
-				origin = string(value)
-			}
-			tok.onHeader(key, value)
-			return nil
-		},
+	up := upgrade{srv: s, peer: nc.RemoteAddr(), deflate: deflateOffer{enabled: s.opts.Compression}}
+	_, err := up.upgrader().Upgrade(rw)
+	req.origin, req.path, req.source = truncate(up.origin), truncate(up.path), up.admission.source
+	if err == nil && !s.handshakes.leave(p) {
+		err = net.ErrClosed // evicted as its answer went out: too late for it
 	}
-	if _, err := u.Upgrade(rw); err != nil {
-		if reserved {
-			s.unreserve()
+	if err != nil {
+		if up.reserved {
+			s.unreserve(up.admission)
 		}
+		s.upgradeFailed(p, up.refused, req, err)
 		s.log.Debug("upgrade refused", "remote", nc.RemoteAddr().String(), "err", err)
 		_ = nc.Close()
 		return
 	}
 	_ = nc.SetDeadline(time.Time{})
+	tok, origin, deflate := up.tok, up.origin, up.deflate
 
 	// The burst lets a client that comes back subscribe again to all its
 	// rooms, and send a few more messages, at once.
 	sess := &session{srv: s, limit: newLimiter(s.opts.RateLimit, s.opts.MaxSubscriptions+10),
-		id: s.nextID.Add(1), opened: time.Now().UnixNano()}
+		id: s.nextID.Add(1), opened: time.Now().UnixNano(), admission: up.admission}
 	c := conn.New(nc, sess, &s.connOpts, deflate.accepted)
 	sess.c = c
 	if err := s.register(c); err != nil {
@@ -164,13 +111,95 @@ func (s *Server) handshake(nc net.Conn) {
 	c.Serve()
 }
 
+// upgradeFailed counts and logs a handshake that ended without a
+// connection: refused by us (r), or failing on its own (err), unless the
+// gate evicted it (counted then) or the client went away.
+func (s *Server) upgradeFailed(p *pendingHandshake, r *refusal, req refusedRequest, err error) {
+	reason := failedReason(err)
+	switch {
+	case r != nil:
+		reason = r.reason
+	case s.handshakes.evicted(p):
+		return
+	}
+	if reason != "" {
+		s.refused.record(reason, req)
+	}
+}
+
+// upgrade is the state of one upgrade while gobwas/ws reads its request.
+type upgrade struct {
+	srv     *Server
+	peer    net.Addr
+	deflate deflateOffer
+
+	origin, host, path string
+	xff                []string // X-Forwarded-For values
+	tok                upgradeToken
+	admission          admission
+	reserved           bool     // a slot of the node is held: unreserve it if the upgrade fails
+	refused            *refusal // why we refused it, if we did
+}
+
+func (up *upgrade) upgrader() ws.Upgrader {
+	return ws.Upgrader{
+		Negotiate: up.deflate.negotiate,
+		OnRequest: func(uri []byte) error {
+			up.tok.onURI(uri)
+			p, _, _ := bytes.Cut(uri, []byte("?"))
+			up.path = string(p) // never the query: it may carry a token
+			return up.refuse(checkPath(up.path))
+		},
+		OnHost: func(h []byte) error {
+			up.host = string(h)
+			return nil
+		},
+		OnHeader: func(key, value []byte) error {
+			switch {
+			case bytes.EqualFold(key, []byte("Origin")):
+				up.origin = string(value)
+			case bytes.EqualFold(key, []byte("X-Forwarded-For")):
+				up.xff = append(up.xff, string(value))
+			}
+			up.tok.onHeader(key, value)
+			return nil
+		},
+		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
+			s := up.srv
+			if !s.origins.allows(up.origin, up.host) {
+				return nil, up.refuse(errOrigin)
+			}
+			up.admission = admission{
+				// Anonymous, there is nothing to authenticate: no
+				// connection is held against the budget.
+				unauth: s.opts.Auth != nil && up.tok.token() == "",
+				source: s.sources.client(up.peer, strings.Join(up.xff, ",")),
+			}
+			if r := s.reserve(up.admission); r != nil {
+				return nil, up.refuse(r)
+			}
+			up.reserved = true
+			return nil, nil
+		},
+	}
+}
+
+// refuse notes r as the upgrade's refusal and returns it as gobwas/ws
+// answers it; nil stays nil.
+func (up *upgrade) refuse(r *refusal) error {
+	if r == nil {
+		return nil
+	}
+	up.refused = r
+	return r.reject()
+}
+
 // checkPath accepts the upgrade at / and /ws (PROTOCOL.md section 3), with
 // any query string.
-func checkPath(uri []byte) error {
-	path, _, _ := bytes.Cut(uri, []byte("?"))
-	switch string(path) {
+func checkPath(path string) *refusal {
+	switch path {
 	case "/", "/ws":
 		return nil
 	}
-	return ws.RejectConnectionError(ws.RejectionStatus(http.StatusNotFound), ws.RejectionReason("WebSocket endpoint is / or /ws"))
+	return errPath
 }

@@ -23,6 +23,24 @@ const (
 	CloseOther        = "other"
 )
 
+// Reasons an upgrade is refused: a fixed set, every one exported from the
+// start at 0 so dashboards see the series before the first refusal.
+const (
+	RefusedOrigin          = "origin"          // 403: a browser Origin --allowed-origins does not allow
+	RefusedCapacity        = "capacity"        // 503 at --max-connections; a handshake closed to make room in a full gate
+	RefusedDraining        = "draining"        // 503: the node is draining
+	RefusedUnauthenticated = "unauthenticated" // 503: the budget of connections not yet authenticated is spent
+	RefusedSource          = "source"          // a cap per source address (handshakes, unauthenticated connections)
+	RefusedBadRequest      = "bad_request"     // not a valid upgrade, or at another path
+	RefusedTimeout         = "timeout"         // the request head did not arrive in time
+)
+
+// RefusedReasons returns every reason of roomcast_upgrades_refused_total.
+func RefusedReasons() []string {
+	return []string{RefusedOrigin, RefusedCapacity, RefusedDraining, RefusedUnauthenticated,
+		RefusedSource, RefusedBadRequest, RefusedTimeout}
+}
+
 // Metrics is the set of collectors one edge node updates.
 type Metrics struct {
 	all []prometheus.Collector // every collector below, in registration order
@@ -60,6 +78,8 @@ type Metrics struct {
 	Draining      prometheus.Gauge       // 1 while draining
 	BadRequests   *prometheus.CounterVec // code
 	AuthFailures  *prometheus.CounterVec // reason (auth.Reason, or user_mismatch for a refresh as another user)
+	Refused       *prometheus.CounterVec // upgrades refused, by reason (Refused*)
+	Unauth        prometheus.Gauge       // connections upgraded without a token, not yet authenticated
 }
 
 // New creates the collectors, labelled with the server name, and registers
@@ -115,11 +135,17 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		Draining:      gauge("roomcast_draining", "1 while the node drains."),
 		BadRequests:   counterVec("roomcast_request_errors_total", "Error responses by code.", "code"),
 		AuthFailures:  counterVec("roomcast_auth_failures_total", "Tokens refused, by reason.", "reason"),
+		Refused: counterVec("roomcast_upgrades_refused_total", "WebSocket upgrades refused, and handshakes closed before their end, by reason: "+
+			"origin, capacity, draining, unauthenticated, source, bad_request, timeout.", "reason"),
+		Unauth: gauge("roomcast_unauthenticated_connections", "Connections upgraded without a token that have not authenticated yet: what --max-unauthenticated bounds."),
+	}
+	for _, r := range RefusedReasons() {
+		m.Refused.WithLabelValues(r) // the series exist at 0
 	}
 	m.all = []prometheus.Collector{m.Connections, m.Messages, m.Broadcast, m.Accepted, m.Closes, m.Rooms, m.Subscriptions,
 		m.BadPayloads, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed, m.Delivered, m.Written, m.Latency, m.QueueDepth, m.Reconnects,
 		m.LiveDrops, m.ForgedLive, m.ReplicaLags, m.StreamResets, m.StreamCalls, m.Resumes, m.CatchUpBytes,
-		m.Received, m.Ready, m.NATSConnected, m.Draining, m.BadRequests, m.AuthFailures}
+		m.Received, m.Ready, m.NATSConnected, m.Draining, m.BadRequests, m.AuthFailures, m.Refused, m.Unauth}
 	reg.MustRegister(m.all...)
 	return m
 }

@@ -124,6 +124,7 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 		MaxConnections: cfg.MaxConnections, MaxSubscriptions: cfg.MaxSubscriptions, RateLimit: cfg.RateLimit,
 		Auth: verifier, AuthTimeout: cfg.Auth.Timeout,
 		AllowedOrigins: cfg.AllowedOrigins, Available: s.bus.Connected,
+		MaxUnauthenticated: cfg.MaxUnauthenticated, MaxUnauthenticatedPerSource: cfg.MaxUnauthenticatedPerSource, TrustedProxies: cfg.TrustedProxies,
 		Compression: cfg.Compression,
 		Pages:       dashboardPages(cfg),
 	})

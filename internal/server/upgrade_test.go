@@ -2,6 +2,9 @@ package server_test
 
 import (
 	"context"
+	"errors"
+	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,6 +12,8 @@ import (
 
 	"github.com/roomcast/roomcast/internal/client"
 	"github.com/roomcast/roomcast/internal/config"
+	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/servertest"
 )
 
 // The upgrade is accepted at / and /ws only, from allowed origins only, and
@@ -41,6 +46,45 @@ func TestUpgradeChecks(t *testing.T) {
 	// The third connection is over the limit: refused with 503.
 	if _, err := try("/", nil); err == nil || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("third upgrade: %v, want a 503 refusal", err)
+	}
+}
+
+// The issue's case: a dashboard opened as http://dash.example.test:8690/
+// loads, and its WebSocket is refused by the default origin policy. The
+// operator sees it: counted under reason origin (every reason's series
+// there from the start), and logged at info with the origin and the
+// setting that would allow it, without the request's query.
+func TestARefusedOriginIsCountedAndLogged(t *testing.T) {
+	var logBuf servertest.SyncBuffer
+	srv := servertest.StartLogged(t, nil, nil, slog.New(slog.NewTextHandler(&logBuf, nil)))
+	const origin = "http://dash.example.test:8690"
+	status, _, _ := sendUpgrade(t, srv, "127.0.0.1", "/ws?token=secret-in-query", "dash.example.test:8690", "Origin: "+origin+"\r\n")
+	if status != http.StatusForbidden {
+		t.Fatalf("upgrade from the dashboard's origin: %d, want 403", status)
+	}
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		if !strings.Contains(logBuf.String(), `msg="upgrade refused" reason=origin`) {
+			return errors.New("no refusal logged yet")
+		}
+		return nil
+	})
+	line := logBuf.String()
+	for _, want := range []string{"origin=" + origin, "--allowed-origins " + origin, "ROOMCAST_ALLOWED_ORIGINS", "path=/ws ", "held_back=0"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the refusal's line lacks %q:\n%s", want, line)
+		}
+	}
+	if strings.Contains(line, "secret-in-query") {
+		t.Errorf("the request's query is in the log:\n%s", line)
+	}
+	refused := scrape(t, srv.AdminAddr())["roomcast_upgrades_refused_total"]
+	counts := map[string]float64{}
+	for _, m := range refused.GetMetric() {
+		counts[label(m, "reason")] = m.GetCounter().GetValue()
+	}
+	want := map[string]float64{"origin": 1, "capacity": 0, "draining": 0, "unauthenticated": 0, "source": 0, "bad_request": 0, "timeout": 0}
+	if !maps.Equal(counts, want) {
+		t.Fatalf("roomcast_upgrades_refused_total %v, want %v", counts, want)
 	}
 }
 
