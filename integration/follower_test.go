@@ -12,7 +12,7 @@ import (
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
-// follower is a monitor following rooms the way PROTOCOL.md tells a client
+// follower is a monitor following rooms the way docs/protocol.md tells a client
 // to: it subscribes live at first, and whenever its connection ends (an
 // edge killed, drained, a subscribe refused) it connects to the next edge,
 // round robin, and subscribes to each room again with since, the last seq

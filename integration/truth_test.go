@@ -145,7 +145,7 @@ func (r *streamReader) room(ctx context.Context, room string) ([]stored, error) 
 	}
 }
 
-// roomSubject is the subject a room's events are published to (PROTOCOL.md
+// roomSubject is the subject a room's events are published to (docs/protocol.md
 // section 2, default prefix).
 func roomSubject(room string) string {
 	kind, id, _ := strings.Cut(room, ":")

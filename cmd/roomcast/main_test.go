@@ -91,7 +91,7 @@ func TestPublishShowsUpInTail(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("publish from stdin: exit %d: %s", code, stderr)
 	}
-	waitOutput(t, &out, `custom.event              {"n":2}`) // not an event of PROTOCOL.md: the raw data
+	waitOutput(t, &out, `custom.event              {"n":2}`) // not an event of docs/protocol.md: the raw data
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("tail exit %d: %s", code, errb.String())

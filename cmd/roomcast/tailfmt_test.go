@@ -15,7 +15,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files of tail's output")
 
-// tail's lines for people, for each event of PROTOCOL.md section 2, plain
+// tail's lines for people, for each event of docs/protocol.md section 2, plain
 // and coloured, against golden files (go test -run TestTailGolden -update
 // rewrites them). The time, which is shown in the local zone, is left out.
 func TestTailGolden(t *testing.T) {

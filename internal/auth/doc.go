@@ -1,4 +1,4 @@
-// Package auth verifies the JWTs clients present (PROTOCOL.md section 4),
+// Package auth verifies the JWTs clients present (docs/protocol.md section 4),
 // decides which rooms a verified token may read, and mints tokens for the
 // `roomcast token` command and for tests.
 //

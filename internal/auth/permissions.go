@@ -4,7 +4,7 @@ package auth
 const PermAdmin = "admin"
 
 // MayRead reports whether the claims allow subscribing to the room
-// kind:id (PROTOCOL.md section 4): with permission `admin`, `<kind>:read`
+// kind:id (docs/protocol.md section 4): with permission `admin`, `<kind>:read`
 // (every room of the kind) or `<kind>:read:<id>` (that one room).
 // Everything else is refused, including a nil Claims and an empty kind or
 // id, so a caller's parsing mistake fails closed.

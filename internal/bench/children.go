@@ -120,7 +120,7 @@ func (s *Servers) startEdge(ctx context.Context, exe string) error {
 }
 
 // settingsPrefixes are the environment variables serve reads its settings
-// from (PROTOCOL.md sections 5 and 6).
+// from (docs/protocol.md sections 5 and 6).
 var settingsPrefixes = []string{"ROOMCAST_", "MAHAVISHNU_", "WEBSOCKET_", "PROMETHEUS_PORT="}
 
 // childEnv is env without serve's settings: the operator's settings for

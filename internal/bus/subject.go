@@ -7,7 +7,7 @@ import (
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
-// DefaultPrefix and DefaultStream are PROTOCOL.md section 2's names.
+// DefaultPrefix and DefaultStream are docs/protocol.md section 2's names.
 const (
 	DefaultPrefix = "roomcast"
 	DefaultStream = "ROOMCAST"

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Auth is serve's authentication settings (PROTOCOL.md section 4). The HMAC
+// Auth is serve's authentication settings (docs/protocol.md section 4). The HMAC
 // secret never comes from a flag, where it would show in process lists: it
 // comes from the environment or from a file.
 type Auth struct {

@@ -26,7 +26,7 @@ func TestDefaultsAreValidOnLoopback(t *testing.T) {
 		t.Fatalf("defaults: %v", err)
 	}
 	if c.Listen != "127.0.0.1:8690" || c.AdminAddr() != "127.0.0.1:9090" || c.NATSListen != "127.0.0.1:4222" || !c.Embedded() {
-		t.Fatalf("defaults differ from PROTOCOL.md section 6: %+v", c)
+		t.Fatalf("defaults differ from docs/protocol.md section 6: %+v", c)
 	}
 }
 

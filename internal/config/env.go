@@ -1,5 +1,5 @@
 // Package config resolves roomcast's settings: flags, ROOMCAST_* environment
-// variables, the compatible names of PROTOCOL.md section 5, then defaults,
+// variables, the compatible names of docs/protocol.md section 5, then defaults,
 // in that order; and validates them, reporting every problem at once.
 package config
 

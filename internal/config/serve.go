@@ -73,7 +73,7 @@ type Serve struct {
 	AllowAnonymous bool
 }
 
-// Defaults of Serve, PROTOCOL.md section 6's where it names them.
+// Defaults of Serve, docs/protocol.md section 6's where it names them.
 const (
 	DefaultListen       = "127.0.0.1:8690"
 	DefaultAdminListen  = "127.0.0.1:9090"
@@ -291,7 +291,7 @@ func (c *Serve) ReadSecrets(getenv func(string) string) error {
 // TLS reports whether the WebSocket listener serves TLS.
 func (c *Serve) TLS() bool { return c.TLSCert != "" }
 
-// checkAnonymous applies PROTOCOL.md section 4: without keys, serve only on
+// checkAnonymous applies docs/protocol.md section 4: without keys, serve only on
 // loopback unless the operator opts in.
 func (c *Serve) checkAnonymous() error {
 	if c.AllowAnonymous || c.Auth.Configured() {

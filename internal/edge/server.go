@@ -1,5 +1,5 @@
 // Package edge is the WebSocket front of a node: it accepts connections,
-// checks and upgrades them, runs the session protocol of PROTOCOL.md section 3
+// checks and upgrades them, runs the session protocol of docs/protocol.md section 3
 // on each (subscribe, unsubscribe, ping) and drains them on shutdown. Rooms
 // and the bus are reached through room.Hub; socket I/O stays in package conn.
 package edge

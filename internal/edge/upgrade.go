@@ -194,7 +194,7 @@ func (up *upgrade) refuse(r *refusal) error {
 	return r.reject()
 }
 
-// checkPath accepts the upgrade at / and /ws (PROTOCOL.md section 3), with
+// checkPath accepts the upgrade at / and /ws (docs/protocol.md section 3), with
 // any query string.
 func checkPath(path string) *refusal {
 	switch path {

@@ -15,7 +15,7 @@ type shape struct {
 	fields        []string
 }
 
-// shapes of the events of PROTOCOL.md section 2; other events are free.
+// shapes of the events of docs/protocol.md section 2; other events are free.
 var shapes = map[string]shape{
 	WorkerStatusChanged:    {"pool", "pool_id", []string{"worker_id", "status"}},
 	TaskAssigned:           {"pool", "pool_id", []string{"task_id", "worker_id"}},
@@ -28,7 +28,7 @@ var shapes = map[string]shape{
 }
 
 // Check reports whether data fits event name in room r: an event of
-// PROTOCOL.md section 2 needs a JSON object with the fields monitors read,
+// docs/protocol.md section 2 needs a JSON object with the fields monitors read,
 // and in a room of its kind its id field must be the room's id
 // (worker.status_changed in pool:p1 says "pool_id": "p1"). Other events
 // need only be valid JSON, or nothing.
@@ -54,7 +54,7 @@ func Check(r wire.Room, name string, data json.RawMessage) error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%s: data lacks %s, which monitors read (PROTOCOL.md section 2)", name, strings.Join(missing, ", "))
+		return fmt.Errorf("%s: data lacks %s, which monitors read (docs/protocol.md section 2)", name, strings.Join(missing, ", "))
 	}
 	if name == PoolStatusChanged && !strings.HasPrefix(strings.TrimSpace(string(fields["status"])), "{") {
 		return fmt.Errorf("%s: status must be an object ({\"worker_count\": 4, \"queue_size\": 2})", name)
@@ -69,7 +69,7 @@ func Check(r wire.Room, name string, data json.RawMessage) error {
 }
 
 // Payload is the payload a worker publishes for event name with data in
-// room r (PROTOCOL.md section 2), after Check, and accepted by the same
+// room r (docs/protocol.md section 2), after Check, and accepted by the same
 // parser the edges use.
 func Payload(r wire.Room, name string, data json.RawMessage) ([]byte, error) {
 	if err := Check(r, name, data); err != nil {

@@ -9,7 +9,7 @@ import (
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
-// Check holds the events of PROTOCOL.md section 2 to the fields monitors
+// Check holds the events of docs/protocol.md section 2 to the fields monitors
 // read, and to their room; other events to valid JSON only.
 func TestCheck(t *testing.T) {
 	for _, tc := range []struct {

@@ -1,5 +1,5 @@
 // Package events is the typed vocabulary of the pool and workflow events of
-// PROTOCOL.md section 2, and a Publisher that stores them: one function per
+// docs/protocol.md section 2, and a Publisher that stores them: one function per
 // event, each a JetStream publish with a message id that returns the event's
 // stored sequence. `roomcast demo`, `publish` and the tests build events
 // here, so their shapes live in one place.
@@ -7,7 +7,7 @@ package events
 
 import "time"
 
-// Event names, as PROTOCOL.md section 2 lists them.
+// Event names, as docs/protocol.md section 2 lists them.
 const (
 	WorkerStatusChanged    = "worker.status_changed"
 	TaskAssigned           = "task.assigned"

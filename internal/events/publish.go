@@ -95,7 +95,7 @@ func (p *Publisher) Publish(ctx context.Context, r wire.Room, name string, data 
 	return seq, nil
 }
 
-// payload is what a worker publishes (PROTOCOL.md section 2).
+// payload is what a worker publishes (docs/protocol.md section 2).
 type payload struct {
 	Event string `json:"event"`
 	Data  any    `json:"data"`

@@ -31,7 +31,7 @@ func stored(t *testing.T, b *bus.Bus, r string, seq uint64) (string, map[string]
 	return got.Name, data
 }
 
-// Every event of PROTOCOL.md section 2 is stored in its room, under its
+// Every event of docs/protocol.md section 2 is stored in its room, under its
 // name, with the fields monitors read; extra fields sit beside them and
 // never replace them.
 func TestEveryEventIsStoredWithItsShape(t *testing.T) {

@@ -1,5 +1,5 @@
 // Package metrics holds every Prometheus collector of an edge node. The names
-// of the websocket_* collectors are PROTOCOL.md section 7's, which existing
+// of the websocket_* collectors are docs/protocol.md section 7's, which existing
 // dashboards query; everything else is roomcast_*.
 package metrics
 
@@ -45,7 +45,7 @@ func RefusedReasons() []string {
 type Metrics struct {
 	all []prometheus.Collector // every collector below, in registration order
 
-	// PROTOCOL.md section 7.
+	// docs/protocol.md section 7.
 	Connections prometheus.Gauge
 	Messages    *prometheus.CounterVec   // message_type
 	Broadcast   *prometheus.HistogramVec // channel (room kind)

@@ -17,7 +17,7 @@ import (
 	"github.com/roomcast/roomcast/internal/reload"
 )
 
-// adminHandler serves the probes and metrics of PROTOCOL.md section 7.
+// adminHandler serves the probes and metrics of docs/protocol.md section 7.
 // The probes are always open (the kubelet sends no credentials); metrics
 // and profiles, which tell about the node's insides, ask for the bearer
 // token of --admin-token-file when one is set.

@@ -16,7 +16,7 @@ import (
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
-// The compatible metrics of PROTOCOL.md section 7, read with Prometheus's
+// The compatible metrics of docs/protocol.md section 7, read with Prometheus's
 // own parser after known traffic.
 func TestCompatibleMetrics(t *testing.T) {
 	srv := startNode(t, nil, func(c *config.Serve) { c.ServerName = "edge-a" })

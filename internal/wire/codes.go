@@ -6,7 +6,7 @@ import (
 	"github.com/gobwas/ws"
 )
 
-// Error codes of PROTOCOL.md section 3.
+// Error codes of docs/protocol.md section 3.
 const (
 	CodeBadRequest           = "BAD_REQUEST"
 	CodeInvalidRoom          = "INVALID_ROOM"
@@ -18,7 +18,7 @@ const (
 	CodeInternal             = "INTERNAL"
 )
 
-// Close codes of PROTOCOL.md section 3.
+// Close codes of docs/protocol.md section 3.
 const (
 	CloseNormal       ws.StatusCode = 1000
 	CloseGoingAway    ws.StatusCode = 1001 // draining

@@ -29,7 +29,7 @@ type Event struct {
 	Err error
 }
 
-// Payload is what a pool worker publishes (PROTOCOL.md section 2).
+// Payload is what a pool worker publishes (docs/protocol.md section 2).
 type Payload struct {
 	Event string          `json:"event"`
 	Data  json.RawMessage `json:"data,omitempty"`

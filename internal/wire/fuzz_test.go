@@ -14,7 +14,7 @@ import (
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
-// protocolCodes are the error codes of PROTOCOL.md section 3.
+// protocolCodes are the error codes of docs/protocol.md section 3.
 var protocolCodes = map[string]bool{
 	"BAD_REQUEST": true, "INVALID_ROOM": true, "UNAUTHENTICATED": true, "FORBIDDEN": true,
 	"TOO_MANY_SUBSCRIPTIONS": true, "RATE_LIMITED": true, "UNAVAILABLE": true, "INTERNAL": true,

@@ -244,7 +244,7 @@ func TestErrorf(t *testing.T) {
 }
 
 func TestCodesMatchProtocol(t *testing.T) {
-	// PROTOCOL.md section 3 spells the codes; clients match on them.
+	// docs/protocol.md section 3 spells the codes; clients match on them.
 	want := map[string]string{
 		wire.CodeBadRequest:           "BAD_REQUEST",
 		wire.CodeInvalidRoom:          "INVALID_ROOM",

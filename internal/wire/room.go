@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Limits of a room name, from PROTOCOL.md section 1.
+// Limits of a room name, from docs/protocol.md section 1.
 const (
 	MaxKindLen = 32
 	MaxIDLen   = 128
@@ -23,7 +23,7 @@ type Room struct {
 	sep  int // index of ':' in name
 }
 
-// ParseRoom validates s against PROTOCOL.md section 1.
+// ParseRoom validates s against docs/protocol.md section 1.
 func ParseRoom(s string) (Room, error) {
 	i := strings.IndexByte(s, ':')
 	if i < 0 {

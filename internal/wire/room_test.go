@@ -9,7 +9,7 @@ import (
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
-// roomRE is PROTOCOL.md section 1, written as a regular expression. Tests and
+// roomRE is docs/protocol.md section 1, written as a regular expression. Tests and
 // FuzzParseRoom use it as the reference ParseRoom must agree with.
 var roomRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}:[A-Za-z0-9_-]{1,128}$`)
 

@@ -5,7 +5,7 @@ import { Link } from "./link.js";
 import { checkOrigin, refusalText } from "./origin.js";
 import { viewFor } from "./views.js";
 
-const roomPattern = /^[a-z][a-z0-9_-]{0,31}:[A-Za-z0-9_-]{1,128}$/; // PROTOCOL.md section 1
+const roomPattern = /^[a-z][a-z0-9_-]{0,31}:[A-Za-z0-9_-]{1,128}$/; // docs/protocol.md section 1
 const recentLength = 8;
 const store = {
   get(key, fallback) {

@@ -1,5 +1,5 @@
 // link.js: the page's one WebSocket to the node it was served by, the rooms
-// it follows, and the resume after every reconnection (PROTOCOL.md section
+// it follows, and the resume after every reconnection (docs/protocol.md section
 // 3): each room remembers the last seq it was given and subscribes again
 // with it as since, so a dropped connection loses nothing and repeats
 // nothing. The link knows nothing of how events are drawn.
