@@ -65,14 +65,26 @@ func (u *upgradeToken) token() string {
 	return u.query
 }
 
-// startAuth begins a session's authentication: with the upgrade's token
-// at once; without one, the client has the auth timeout to send it.
-func (ss *session) startAuth(token string) {
+// verdict is a token checked: its claims, or why it was refused.
+type verdict struct {
+	claims *auth.Claims
+	err    error
+}
+
+func newVerdict(v Verifier, token string) *verdict {
+	claims, err := v.Verify(token)
+	return &verdict{claims: claims, err: err}
+}
+
+// startAuth begins a session's authentication: with the upgrade's token,
+// checked during the upgrade (v), at once; without one, the client has the
+// auth timeout to send it.
+func (ss *session) startAuth(v *verdict) {
 	if ss.srv.opts.Auth == nil {
 		return // anonymous: every room readable (loopback or opted in)
 	}
-	if token != "" {
-		ss.authenticate(token, "", "") // a refused token closes with 1008
+	if v != nil {
+		ss.applyAuth(v, "", "") // a refused token closes with 1008
 		return
 	}
 	ss.authClose.set(ss, time.Now().Add(ss.srv.opts.AuthTimeout), false)
@@ -88,20 +100,20 @@ func (ss *session) authRequest(req wire.Request) {
 		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeBadRequest, "auth needs data.token"))
 		return
 	}
-	ss.authenticate(req.Token, req.Event, req.ID)
+	ss.applyAuth(newVerdict(ss.srv.opts.Auth, req.Token), req.Event, req.ID)
 }
 
 // reasonUserMismatch is the auth failure label of a refresh whose token is
 // for another user than the connection's.
 const reasonUserMismatch = "user_mismatch"
 
-// authenticate verifies token and makes it the session's. A first token
-// that fails closes the connection with 1008; a refresh that fails is
+// applyAuth makes a checked token the session's. A first token that was
+// refused closes the connection with 1008; a refresh that was refused is
 // answered with UNAUTHENTICATED (FORBIDDEN when the token is valid but for
 // another user) and the token in force stays until it expires. A token
 // from an auth request is answered.
-func (ss *session) authenticate(token, event, id string) {
-	claims, err := ss.srv.opts.Auth.Verify(token)
+func (ss *session) applyAuth(v *verdict, event, id string) {
+	claims, err := v.claims, v.err
 	if err != nil {
 		reason := auth.Reason(err)
 		ss.srv.m.AuthFailures.WithLabelValues(reason).Inc()

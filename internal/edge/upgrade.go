@@ -107,7 +107,7 @@ func (s *Server) handshake(p *pendingHandshake) {
 	}
 	s.m.Accepted.Inc()
 	s.log.Info("connection opened", "conn", sess.id, "remote", nc.RemoteAddr().String(), "origin", origin, "token", tokenSource(tok), "deflate", deflate.accepted)
-	sess.startAuth(tok.token()) // before Serve: the handlers see its outcome
+	sess.startAuth(up.verdict) // before Serve: the handlers see its outcome
 	c.Serve()
 }
 
@@ -136,6 +136,7 @@ type upgrade struct {
 	origin, host, path string
 	xff                []string // X-Forwarded-For values
 	tok                upgradeToken
+	verdict            *verdict // the upgrade's token checked, when it has one and the node asks for tokens
 	admission          admission
 	reserved           bool     // a slot of the node is held: unreserve it if the upgrade fails
 	refused            *refusal // why we refused it, if we did
@@ -169,10 +170,18 @@ func (up *upgrade) upgrader() ws.Upgrader {
 			if !s.origins.allows(up.origin, up.host) {
 				return nil, up.refuse(errOrigin)
 			}
+			if tok := up.tok.token(); s.opts.Auth != nil && tok != "" {
+				// Checked now, no network involved (the keys are in
+				// memory): a valid token is not held against the budget
+				// of connections that have not authenticated, and a bad
+				// one is, until its 1008 close ends it, so made-up tokens
+				// cannot fill the node either.
+				up.verdict = newVerdict(s.opts.Auth, tok)
+			}
 			up.admission = admission{
 				// Anonymous, there is nothing to authenticate: no
 				// connection is held against the budget.
-				unauth: s.opts.Auth != nil && up.tok.token() == "",
+				unauth: s.opts.Auth != nil && (up.verdict == nil || up.verdict.err != nil),
 				source: s.sources.client(up.peer, strings.Join(up.xff, ",")),
 			}
 			if r := s.reserve(up.admission); r != nil {
