@@ -26,10 +26,13 @@ const DefaultMaxHandshakesPerSource = 64
 //
 // A full gate does not refuse the newcomer: it closes the oldest pending
 // handshake of the same source when that source is at its cap, else the
-// oldest of all. Refusing newcomers would let sockets that trickle their
-// request (slowloris) hold every slot and lock out every client, whereas a
-// legitimate handshake ends within a round trip or two and is never the
-// oldest for long: an attacker only churns its own sockets.
+// oldest of the source holding the most (see victim). Refusing newcomers
+// would let sockets that trickle their request (slowloris) hold every slot
+// and lock out every client. Closing the oldest of all would let an
+// attacker with a few dozen addresses, opening sockets fast, cut off every
+// handshake slower than the gate's turnover (a client far away, on TLS);
+// the source holding the most is the attacker's, whose sockets are the
+// ones that go, while a client's one or two are left to finish.
 type handshakeGate struct {
 	limit, perSource int
 
@@ -68,7 +71,7 @@ func (g *handshakeGate) enter(nc net.Conn, source string) (p, evicted *pendingHa
 	if mine := g.bySource[source]; source != "" && mine != nil && mine.Len() >= g.perSource {
 		evicted = g.evict(mine.Front().Value.(*pendingHandshake), metrics.RefusedSource)
 	} else if g.all.Len() >= g.limit {
-		evicted = g.evict(g.all.Front().Value.(*pendingHandshake), metrics.RefusedCapacity)
+		evicted = g.evict(g.victim(), metrics.RefusedCapacity)
 	}
 	p = &pendingHandshake{nc: nc, source: source}
 	p.inAll = g.all.PushBack(p)
@@ -81,6 +84,26 @@ func (g *handshakeGate) enter(nc net.Conn, source string) (p, evicted *pendingHa
 		p.inSource = mine.PushBack(p)
 	}
 	return p, evicted
+}
+
+// victim is the handshake a full gate closes for a newcomer whose source
+// has room: the oldest of the source holding the most, or the oldest of
+// all when no source holds more than one (then none stands out, and the
+// oldest has had the longest). Handshakes of no source (from trusted
+// proxies) are only ever closed that way. g.mu is held; the scan is over
+// the sources with handshakes in progress, at most the gate's limit, and
+// only when the gate is full.
+func (g *handshakeGate) victim() *pendingHandshake {
+	var most *list.List
+	for _, l := range g.bySource {
+		if most == nil || l.Len() > most.Len() {
+			most = l
+		}
+	}
+	if most != nil && most.Len() > 1 {
+		return most.Front().Value.(*pendingHandshake)
+	}
+	return g.all.Front().Value.(*pendingHandshake)
 }
 
 // evict takes p out of the gate, marked as closed for reason.

@@ -161,6 +161,27 @@ func TestAFullGateClosesItsOldestHandshake(t *testing.T) {
 	}
 }
 
+// A full gate closes the oldest handshake of the source holding the most,
+// not the oldest of all: a client whose handshake is slow (far away, on
+// TLS) is not cut off by an attacker opening sockets from another address.
+func TestAFullGateSparesTheFewOfOtherSources(t *testing.T) {
+	gate, addr := serveGated(t, time.Minute, 4)
+	client := startSlow(t, "127.0.0.3", addr) // the oldest of all
+	waitFor(t, "1 handshake in progress", func() bool { return gate.inProgress() == 1 })
+	var attack []net.Conn
+	for i := range 3 {
+		attack = append(attack, startSlow(t, "127.0.0.2", addr))
+		waitFor(t, "the attacker's handshakes in progress", func() bool { return gate.inProgress() == i+2 })
+	}
+	startSlow(t, "127.0.0.2", addr)
+	expectClosedByServer(t, attack[0])
+	waitFor(t, "4 handshakes in progress", func() bool { return gate.inProgress() == 4 })
+	_ = client.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := client.Read(make([]byte, 1)); !isTimeout(err) {
+		t.Fatalf("the other source's handshake: %v, want it still waiting", err)
+	}
+}
+
 // A source at its cap of handshakes in progress loses its own oldest one
 // to its newcomer; other sources are not touched.
 func TestASourceAtItsCapLosesItsOwnOldestHandshake(t *testing.T) {
@@ -232,17 +253,25 @@ func TestHandshakeGateCounts(t *testing.T) {
 	if ev != nil || g.inProgress() != 3 {
 		t.Fatalf("evicted %v within the limits; %d in progress", ev, g.inProgress())
 	}
-	if _, ev = g.enter(nil, "a"); ev != a || ev.evictedBy != metrics.RefusedSource {
+	a3, ev := g.enter(nil, "a")
+	if ev != a || ev.evictedBy != metrics.RefusedSource {
 		t.Fatalf("the third of source a evicted %+v, want a's oldest for its source", ev)
 	}
-	if _, ev = g.enter(nil, ""); ev != b || ev.evictedBy != metrics.RefusedCapacity {
-		t.Fatalf("a newcomer at the limit evicted %+v, want the oldest (b) for capacity", ev)
+	// Full, with b older than a's two: a holds the most, and loses its
+	// oldest, not b.
+	c, ev := g.enter(nil, "c")
+	if ev != a2 || ev.evictedBy != metrics.RefusedCapacity {
+		t.Fatalf("a newcomer at the limit evicted %+v, want the oldest (a2) of the source holding the most", ev)
 	}
-	if g.leave(a) || g.leave(b) {
+	// Full, every source holding one: the oldest of all goes (b).
+	if _, ev = g.enter(nil, ""); ev != b || ev.evictedBy != metrics.RefusedCapacity {
+		t.Fatalf("a newcomer at the limit, one handshake a source: evicted %+v, want the oldest (b)", ev)
+	}
+	if g.leave(a) || g.leave(a2) || g.leave(b) {
 		t.Fatal("an evicted handshake left as if it had not been")
 	}
-	if !g.leave(a2) || g.inProgress() != 2 {
-		t.Fatalf("leave: %d in progress, want 2", g.inProgress())
+	if !g.leave(a3) || !g.leave(c) || g.inProgress() != 1 {
+		t.Fatalf("leave: %d in progress, want 1", g.inProgress())
 	}
 	if _, ev = g.enter(nil, "a"); ev != nil {
 		t.Fatalf("a place freed by leave: evicted %+v", ev)
