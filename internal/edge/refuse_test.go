@@ -104,6 +104,7 @@ func TestRefusedUpgradesAreCountedAndLogged(t *testing.T) {
 		Now:            func() time.Time { return time.Unix(0, clock.Load()) },
 		MaxConnections: 4, MaxUnauthenticated: 2, MaxUnauthenticatedPerSource: 1,
 		HeadTimeout: 500 * time.Millisecond, AllowedOrigins: []string{"https://dash.example"},
+		AuthTimeout: time.Minute, // the token-less connections below stay for the whole test
 	})
 	if n := testutil.CollectAndCount(m.Refused); n != len(metrics.RefusedReasons()) {
 		t.Fatalf("%d series of refusals before any, want one per reason at 0", n)

@@ -123,7 +123,10 @@ func TestTokenlessUpgradesHaveTheirOwnBudget(t *testing.T) {
 // upgrades, from several addresses, no longer keep a client with a token
 // out; those past the budget are refused.
 func TestBareUpgradesCannotFillTheNode(t *testing.T) {
-	srv, signer := authNode(t, func(c *config.Serve) { c.MaxConnections = 503 })
+	srv, signer := authNode(t, func(c *config.Serve) {
+		c.MaxConnections = 503
+		c.Auth.Timeout = time.Minute // the bare upgrades stay while the test makes 503 of them
+	})
 	upgraded := 0
 	for i := range 503 {
 		status, _, _ := sendUpgrade(t, srv, fmt.Sprintf("127.0.0.%d", 2+i%16), "/ws", srv.WSAddr(), "")
