@@ -1,6 +1,7 @@
 package chartcheck
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,6 +56,44 @@ func TestConnectionBudgetsRender(t *testing.T) {
 			if cfg.MaxUnauthenticated != tc.unauth || cfg.MaxUnauthenticatedPerSource != tc.perSrc || !slices.Equal(cfg.TrustedProxies, tc.proxies) {
 				t.Errorf("serve read --max-unauthenticated %d, --max-unauthenticated-per-source %d, --trusted-proxies %q; want %d, %d, %q",
 					cfg.MaxUnauthenticated, cfg.MaxUnauthenticatedPerSource, cfg.TrustedProxies, tc.unauth, tc.perSrc, tc.proxies)
+			}
+		})
+	}
+}
+
+// The per-source caps key on the peer's address, so behind the chart's
+// Ingress every client is the ingress controller: NOTES.txt warns of it,
+// and says what to set, exactly when ingress.enabled and
+// config.trustedProxies is empty, with the caps the pods apply.
+func TestNotesWarnIngressClientsShareOneSource(t *testing.T) {
+	const warning = "WARNING: every client reaches the pods from the ingress controller"
+	ingress := []any{"ingress.enabled", true, "ingress.hosts", []any{"ws.example.com"}}
+	proxies := []any{"config.trustedProxies", []any{"10.244.0.0/16"}}
+	for _, tc := range []struct {
+		name string
+		vals map[string]any
+		warn bool
+	}{
+		{"ingress, no trusted proxies", minimal(append(slices.Clone(ingress), "config.maxUnauthenticatedPerSource", 5)...), true},
+		{"ingress and trusted proxies", minimal(append(slices.Clone(ingress), proxies...)...), false},
+		{"no ingress", minimal(), false},
+		{"no ingress, trusted proxies", minimal(proxies...), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			notes := decode(t, mustRender(t, tc.vals)).notes
+			if got := strings.Contains(notes, warning); got != tc.warn {
+				t.Fatalf("NOTES.txt warns of the shared source: %v, want %v:\n%s", got, tc.warn, notes)
+			}
+			if !tc.warn {
+				return
+			}
+			for _, w := range []string{
+				"config.trustedProxies", "pod CIDR", "X-Forwarded-For",
+				fmt.Sprintf("(%d handshakes in progress, 5 connections waiting to authenticate)", edge.DefaultMaxHandshakesPerSource),
+			} {
+				if !strings.Contains(notes, w) {
+					t.Errorf("the warning does not say %q:\n%s", w, notes)
+				}
 			}
 		})
 	}
