@@ -92,6 +92,9 @@ func TestRender(t *testing.T) {
 				"ROOMCAST_NATS_CREDS":  "/etc/roomcast/nats-credentials/nats.creds",
 				"ROOMCAST_NATS_TLS_CA": "/etc/roomcast/nats-tls/ca.crt",
 				"ROOMCAST_JWT_ISSUER":  "https://auth.example.com",
+				// Clients come through ingress-nginx only (wsFrom): its
+				// pods are trusted, or every client is one source.
+				"ROOMCAST_TRUSTED_PROXIES": "10.244.0.0/16",
 			} {
 				if got := envValue(t, c, name); got != want {
 					t.Errorf("%s = %q, want %q", name, got, want)
