@@ -92,6 +92,9 @@ func TestRender(t *testing.T) {
 				"ROOMCAST_NATS_CREDS":  "/etc/roomcast/nats-credentials/nats.creds",
 				"ROOMCAST_NATS_TLS_CA": "/etc/roomcast/nats-tls/ca.crt",
 				"ROOMCAST_JWT_ISSUER":  "https://auth.example.com",
+				// Clients come through ingress-nginx only (wsFrom): its
+				// pods are trusted, or every client is one source.
+				"ROOMCAST_TRUSTED_PROXIES": "10.244.0.0/16",
 			} {
 				if got := envValue(t, c, name); got != want {
 					t.Errorf("%s = %q, want %q", name, got, want)
@@ -439,6 +442,15 @@ func TestRefused(t *testing.T) {
 		{"NATS client certificate without Secret", minimal("nats.tls.clientCertificate", true), []string{"nats.tls.clientCertificate needs"}},
 		{"network policy peer of another shape", minimal("networkPolicy.adminFrom", []any{map[string]any{"namespace": "monitoring"}}), []string{"namespace", "not allowed"}},
 		{"autoscaling min over max", minimal("autoscaling.minReplicas", 5, "autoscaling.maxReplicas", 4), []string{"minReplicas is larger"}},
+		{"per-source cap 0", minimal("config.maxUnauthenticatedPerSource", 0), []string{"/config/maxUnauthenticatedPerSource", "minimum"}},
+		{"negative unauthenticated budget", minimal("config.maxUnauthenticated", -1), []string{"/config/maxUnauthenticated'", "minimum"}},
+		{"trusted proxy as a URL", minimal("config.trustedProxies", []any{"http://10.0.0.7"}), []string{"/config/trustedProxies/0", "does not match pattern"}},
+		{"trusted proxy as a host name", minimal("config.trustedProxies", []any{"ingress-nginx-controller.ingress-nginx.svc"}), []string{"/config/trustedProxies/0", "does not match pattern"}},
+		{"trusted proxy with a port", minimal("config.trustedProxies", []any{"10.0.0.7:443"}), []string{"/config/trustedProxies/0", "does not match pattern"}},
+		{"trusted proxy CIDR too long", minimal("config.trustedProxies", []any{"10.0.0.0/33"}), []string{"/config/trustedProxies/0", "does not match pattern"}},
+		{"trusted proxy in brackets", minimal("config.trustedProxies", []any{"[fd00::1]"}), []string{"/config/trustedProxies/0", "does not match pattern"}},
+		{"trusted proxies comma-joined", minimal("config.trustedProxies", []any{"10.0.0.0/8,192.168.0.0/16"}), []string{"/config/trustedProxies/0", "does not match pattern"}},
+		{"trusted proxies as a string", minimal("config.trustedProxies", "10.0.0.0/8"), []string{"/config/trustedProxies", "want array"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,8 +19,9 @@ import (
 // every ROOMCAST_* variable must name a flag of serve (or be one of its
 // secret variables), and the result must pass serve's Validate. Values
 // that Kubernetes fills in (a Secret's key, the pod's name) get stand-ins.
-// Files are not read: Validate checks settings, not files.
-func checkServe(t *testing.T, d *appsv1.Deployment) {
+// Files are not read: Validate checks settings, not files. It returns the
+// configuration serve resolved, for a test to compare with the values.
+func checkServe(t *testing.T, d *appsv1.Deployment) *config.Serve {
 	t.Helper()
 	c := d.Spec.Template.Spec.Containers[0]
 	secrets := append(slices.Clone(config.SecretEnv), config.NATSPasswordEnv, config.NATSTokenEnv)
@@ -77,4 +78,5 @@ func checkServe(t *testing.T, d *appsv1.Deployment) {
 	if cfg.ServerName == config.DefaultServerName {
 		t.Errorf("server name is the default %q, not the pod's name", cfg.ServerName)
 	}
+	return cfg
 }
