@@ -61,7 +61,8 @@ func TestNotesOnTheAdminPort(t *testing.T) {
 		{"open", minimal(), []string{
 			"curl http://127.0.0.1:9090/metrics", warning, "no adminAuth.secretName", "networkPolicy.enabled=true",
 			"port-forward service/rc-roomcast-admin 9090:9090",
-		}, []string{"Authorization", "https://", "/debug/pprof/"}},
+			"--token-file token.jwt", // never --token, which ps shows
+		}, []string{"Authorization", "https://", "/debug/pprof/", `--token "`}},
 		{"open with pprof and a network policy", minimal("config.pprof", true, "networkPolicy.enabled", true),
 			[]string{warning + " and /debug/pprof/ to anyone"}, []string{"networkPolicy.enabled=true"}},
 		{"token", minimal("adminAuth.secretName", "roomcast-admin"), []string{
