@@ -78,15 +78,37 @@ func (p sourcePolicy) client(remote net.Addr, xff string) string {
 	}
 	hops := strings.Split(xff, ",")
 	for i := len(hops) - 1; i >= 0; i-- {
-		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			return "" // a proxy that writes no address: nothing to cap by
+		raw := strings.TrimSpace(hops[i])
+		if raw == "" {
+			continue // no header, or an empty entry
+		}
+		hop, ok := parseHop(raw)
+		if !ok {
+			// A proxy that names its client otherwise ("unknown", an
+			// obfuscated name): those clients share one cap, rather than
+			// none at all.
+			return "hop:" + truncate(raw)
 		}
 		if !p.isTrusted(hop) {
 			return sourceKey(hop)
 		}
 	}
 	return "" // no client named: the proxy's own request
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, with or without a
+// port, IPv6 in brackets or not (proxies write all of these).
+func parseHop(raw string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(raw); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(raw); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(raw, "["), "]")); err == nil {
+		return a.Unmap(), true
+	}
+	return netip.Addr{}, false
 }
 
 func remoteIP(remote net.Addr) (netip.Addr, bool) {
