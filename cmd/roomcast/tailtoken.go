@@ -1,8 +1,6 @@
 package main
 
 import (
-	"io"
-	"os"
 	"strings"
 
 	"github.com/roomcast/roomcast/internal/config"
@@ -32,11 +30,6 @@ func withoutTokenEnv(getenv func(string) string) func(string) string {
 	}
 }
 
-// maxTokenFile bounds what --token-file reads: a JWT is a few KiB at most
-// (the edge refuses larger ones), and a file named by mistake (a log, a
-// device) must not be read whole.
-const maxTokenFile = 64 << 10
-
 // resolve returns the token: the command line's, else the environment's;
 // "" for none. Both sources at one level, a missing, empty or oversized
 // file, or a token that is not one word are usage errors, which never
@@ -58,19 +51,12 @@ func (t tailToken) resolve(getenv func(string) string) (string, error) {
 }
 
 // readTokenFile reads the token of file, named by the flag or variable
-// from, without the whitespace around it.
+// from, without the whitespace around it; the file is read as every
+// secret file is (config.ReadSecretFile: bounded, never quoted).
 func readTokenFile(from, file string) (string, error) {
-	f, err := os.Open(file)
+	b, err := config.ReadSecretFile(from, file)
 	if err != nil {
-		return "", usagef("%s: %w", from, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
-	switch {
-	case err != nil:
-		return "", usagef("%s: %w", from, err)
-	case len(b) > maxTokenFile:
-		return "", usagef("%s: %s is larger than %d KiB; want one JWT", from, file, maxTokenFile>>10)
+		return "", usagef("%w", err)
 	}
 	tok := strings.TrimSpace(string(b))
 	if tok == "" {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/servertest"
 )
 
@@ -61,7 +62,7 @@ func TestTailTokenSourceErrors(t *testing.T) {
 		"missing file":          {nil, []string{"--token-file", filepath.Join(t.TempDir(), "absent")}, "--token-file"},
 		"empty file":            {nil, []string{"--token-file", writeFile(t, "empty", " \n\t\n")}, "holds no token"},
 		"two lines":             {nil, []string{"--token-file", writeFile(t, "two", tok+"\n"+tok+"\n")}, "line break"},
-		"too large":             {nil, []string{"--token-file", writeFile(t, "large", strings.Repeat("a", maxTokenFile+1))}, "larger than"},
+		"too large":             {nil, []string{"--token-file", writeFile(t, "large", strings.Repeat("a", config.MaxSecretFile+1))}, "larger than"},
 		"both flags":            {nil, []string{"--token", tok, "--token-file", file}, "--token and --token-file"},
 		"both variables":        {map[string]string{"ROOMCAST_TOKEN": tok, "ROOMCAST_TOKEN_FILE": file}, nil, "ROOMCAST_TOKEN and ROOMCAST_TOKEN_FILE"},
 		"missing variable file": {map[string]string{"ROOMCAST_TOKEN_FILE": "/no/such/token"}, nil, "ROOMCAST_TOKEN_FILE"},

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 )
@@ -46,7 +45,7 @@ func (a *Auth) register(fs *flag.FlagSet) {
 // first of SecretEnv that is set. It never puts the secret in an error.
 func (a *Auth) ReadSecrets(getenv func(string) string) error {
 	if a.SecretFile != "" {
-		secret, err := ReadSecretFile(a.SecretFile)
+		secret, err := ReadSecretFile("--jwt-secret-file", a.SecretFile)
 		a.Secret = secret
 		return err
 	}
@@ -57,26 +56,6 @@ func (a *Auth) ReadSecrets(getenv func(string) string) error {
 		}
 	}
 	return nil
-}
-
-// ReadSecretFile reads an HMAC secret from file, without its final line
-// break. It never puts the secret in an error.
-func ReadSecretFile(file string) ([]byte, error) {
-	return readSecretFile("jwt-secret-file", file)
-}
-
-// readSecretFile reads the secret that flag names from file, without its
-// final line break. It never puts the secret in an error.
-func readSecretFile(flagName, file string) ([]byte, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("--%s: %w", flagName, err)
-	}
-	secret := []byte(strings.TrimRight(string(b), "\r\n"))
-	if len(secret) == 0 {
-		return nil, fmt.Errorf("--%s %s is empty", flagName, file)
-	}
-	return secret, nil
 }
 
 // Configured reports whether any key is set: then every connection must

@@ -7,6 +7,9 @@ import (
 	"net"
 
 	"github.com/nats-io/nkeys"
+
+	"github.com/roomcast/roomcast/internal/edge"
+	"github.com/roomcast/roomcast/internal/natsembed"
 )
 
 // NATSWorkers is how pool workers authenticate to the embedded NATS server
@@ -37,7 +40,7 @@ func (w *NATSWorkers) register(fs *flag.FlagSet) {
 // readSecrets reads the password: from the file, else the environment.
 func (w *NATSWorkers) readSecrets(getenv func(string) string) error {
 	if w.PasswordFile != "" {
-		p, err := readSecretFile("nats-publisher-password-file", w.PasswordFile)
+		p, err := ReadSecretFile("--nats-publisher-password-file", w.PasswordFile)
 		w.Password = string(p)
 		return err
 	}
@@ -61,8 +64,8 @@ func (w *NATSWorkers) validate(embedded bool, listen string) []error {
 		return nil
 	}
 	var errs []error
-	if w.User == "" || w.User == "worker" {
-		errs = append(errs, fmt.Errorf("--nats-publisher-user %q: want a name other than worker (the anonymous user's)", w.User))
+	if w.User == "" || w.User == natsembed.AnonymousUser {
+		errs = append(errs, fmt.Errorf("--nats-publisher-user %q: want a name other than %s (the anonymous user's)", w.User, natsembed.AnonymousUser))
 	}
 	for i, k := range w.NKeys {
 		if !nkeys.IsValidPublicUserKey(k) {
@@ -73,20 +76,11 @@ func (w *NATSWorkers) validate(embedded bool, listen string) []error {
 	if w.Authenticate() || w.AllowAnonymous {
 		return errs
 	}
-	if host, _, err := net.SplitHostPort(listen); err == nil && !loopback(host) {
+	if host, _, err := net.SplitHostPort(listen); err == nil && !edge.IsLoopbackHost(host) {
 		errs = append(errs, fmt.Errorf("--nats-listen %q is not a loopback address and pool workers need no credentials on it: "+
 			"anyone who can reach it could publish events to every room; give workers a password "+
 			"(--nats-publisher-password-file or %s, user --nats-publisher-user) or NKeys (--nats-publisher-nkey), "+
 			"or pass --nats-allow-anonymous (workers may then only publish room events)", listen, NATSPublisherPasswordEnv))
 	}
 	return errs
-}
-
-// loopback reports whether host is localhost or a loopback IP address.
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -301,7 +301,7 @@ func (c *Serve) checkAnonymous() error {
 	if err != nil {
 		return nil // reported above
 	}
-	if loopback(host) {
+	if edge.IsLoopbackHost(host) {
 		return nil
 	}
 	return fmt.Errorf("--listen %q is not a loopback address and no authentication keys are configured: "+

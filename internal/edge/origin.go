@@ -83,7 +83,7 @@ func sameHostOrLoopback(origin, host string) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
-	if isLoopback(u.Hostname()) {
+	if IsLoopbackHost(u.Hostname()) {
 		return true
 	}
 	h, _, err := net.SplitHostPort(host)
@@ -93,7 +93,10 @@ func sameHostOrLoopback(origin, host string) bool {
 	return strings.EqualFold(u.Host, host) && net.ParseIP(strings.Trim(h, "[]")) != nil
 }
 
-func isLoopback(name string) bool {
+// IsLoopbackHost reports whether a host name or address is loopback:
+// localhost, 127.0.0.0/8 or ::1. It decides what is served without
+// protection (protected mode) as well as which pages may connect.
+func IsLoopbackHost(name string) bool {
 	if name == "localhost" {
 		return true
 	}

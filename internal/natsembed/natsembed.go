@@ -78,9 +78,9 @@ func (p *Protection) WorkersAuthenticate() bool {
 	return p.WorkerPassword != "" || len(p.WorkerNKeys) > 0
 }
 
-// anonymousUser is the user every client without credentials becomes,
-// when there is one.
-const anonymousUser = "worker"
+// AnonymousUser is the user every client without credentials becomes,
+// when there is one; no worker may be given its name.
+const AnonymousUser = "worker"
 
 // EdgeInboxPrefix is the prefix of the subjects an edge's requests are
 // answered on (nats.CustomInboxPrefix): apart from the _INBOX.> of other

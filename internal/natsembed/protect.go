@@ -25,8 +25,8 @@ func (p *Protection) apply(sopts *server.Options) error {
 	if p.WorkerPassword != "" && p.WorkerUser == "" {
 		return errors.New("embedded NATS: a worker password needs a user name")
 	}
-	if p.WorkerUser == anonymousUser {
-		return fmt.Errorf("embedded NATS: the worker user may not be called %q (that is the name of the anonymous user)", anonymousUser)
+	if p.WorkerUser == AnonymousUser {
+		return fmt.Errorf("embedded NATS: the worker user may not be called %q (that is the name of the anonymous user)", AnonymousUser)
 	}
 
 	trusted := []string{p.LiveSubjects, EdgeInboxPrefix + ".>", "$JS.EVENT.>"}
@@ -41,8 +41,8 @@ func (p *Protection) apply(sopts *server.Options) error {
 		sopts.Users = append(sopts.Users, &server.User{Username: p.WorkerUser, Password: p.WorkerPassword, Permissions: worker})
 	}
 	if !p.WorkersAuthenticate() || p.AllowAnonymous {
-		sopts.Users = append(sopts.Users, &server.User{Username: anonymousUser, Permissions: worker})
-		sopts.NoAuthUser = anonymousUser
+		sopts.Users = append(sopts.Users, &server.User{Username: AnonymousUser, Permissions: worker})
+		sopts.NoAuthUser = AnonymousUser
 	}
 	return nil
 }

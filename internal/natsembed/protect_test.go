@@ -37,7 +37,7 @@ func TestBadProtectionsAreRefused(t *testing.T) {
 		"a seed as the edge key":    {func(p *Protection) { p.EdgeKey = seed }, "edge's NKey"},
 		"a seed as a worker key":    {func(p *Protection) { p.WorkerNKeys = []string{worker, seed} }, "worker NKey"},
 		"a password without user":   {func(p *Protection) { p.WorkerPassword = "pw" }, "user name"},
-		"the anonymous user's name": {func(p *Protection) { p.WorkerUser, p.WorkerPassword = anonymousUser, "pw" }, "anonymous"},
+		"the anonymous user's name": {func(p *Protection) { p.WorkerUser, p.WorkerPassword = AnonymousUser, "pw" }, "anonymous"},
 	} {
 		p := protection(t)
 		tc.edit(p)

@@ -68,7 +68,7 @@ func (s *Server) fixedKeys() (func() *auth.Keys, error) {
 		secret := a.Secret
 		if a.SecretFile != "" {
 			var err error
-			if secret, err = config.ReadSecretFile(a.SecretFile); err != nil {
+			if secret, err = config.ReadSecretFile("--jwt-secret-file", a.SecretFile); err != nil {
 				return nil, err
 			}
 		}
