@@ -113,14 +113,15 @@ func (s *Server) handshake(p *pendingHandshake) {
 
 // upgradeFailed counts and logs a handshake that ended without a
 // connection: refused by us (r), or failing on its own (err), unless the
-// gate evicted it (counted then) or the client went away.
+// gate evicted it (counted then, even if it was being refused meanwhile:
+// one socket, one count) or the client went away.
 func (s *Server) upgradeFailed(p *pendingHandshake, r *refusal, req refusedRequest, err error) {
-	reason := failedReason(err)
-	switch {
-	case r != nil:
-		reason = r.reason
-	case s.handshakes.evicted(p):
+	if s.handshakes.evicted(p) {
 		return
+	}
+	reason := failedReason(err)
+	if r != nil {
+		reason = r.reason
 	}
 	if reason != "" {
 		s.refused.record(reason, req)

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/edge"
 	"github.com/roomcast/roomcast/internal/natsembed"
 	"github.com/roomcast/roomcast/internal/room"
 )
@@ -69,6 +70,11 @@ func (s *Server) connectNATS(ctx context.Context) error {
 		pub, _ := key.PublicKey()
 		subj := bus.Subjects{Prefix: s.cfg.SubjectPrefix}
 		w := s.cfg.NATSWorkers
+		if host, _, _ := net.SplitHostPort(s.cfg.NATSListen); w.Password != "" && !edge.IsLoopbackHost(host) {
+			// The embedded server speaks no TLS to workers; an NKey
+			// proves itself by signing, and no secret crosses.
+			s.log.Warn("pool workers send their password to the embedded NATS in clear; prefer NKeys (--nats-publisher-nkey), or a private network", "nats_listen", s.cfg.NATSListen)
+		}
 		ns, err := natsembed.Start(natsembed.Options{
 			Listen: s.cfg.NATSListen, DataDir: s.cfg.ResolvedDataDir(), ServerName: s.cfg.ServerName,
 			MaxPayload: int32(s.cfg.MaxPayload) + 4096, Logger: s.log,
