@@ -9,7 +9,6 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/roomcast/roomcast/internal/edge"
-	"github.com/roomcast/roomcast/internal/natsembed"
 )
 
 // NATSWorkers is how pool workers authenticate to the embedded NATS server
@@ -64,8 +63,10 @@ func (w *NATSWorkers) validate(embedded bool, listen string) []error {
 		return nil
 	}
 	var errs []error
-	if w.User == "" || w.User == natsembed.AnonymousUser {
-		errs = append(errs, fmt.Errorf("--nats-publisher-user %q: want a name other than %s (the anonymous user's)", w.User, natsembed.AnonymousUser))
+	if w.User == "" {
+		// The anonymous user's name is refused by the embedded server
+		// itself (natsembed.Protection), at start.
+		errs = append(errs, errors.New("--nats-publisher-user is empty: name the pool workers' user"))
 	}
 	for i, k := range w.NKeys {
 		if !nkeys.IsValidPublicUserKey(k) {

@@ -33,7 +33,7 @@ func TestEmbeddedNATSOnlyOnLoopbackWithoutWorkerCredentials(t *testing.T) {
 		{args: []string{"--nats-listen", "0.0.0.0:4222", "--nats-publisher-nkey", nkey}, ok: true},
 		{args: []string{"--nats-listen", "0.0.0.0:4222"}, env: map[string]string{"ROOMCAST_NATS_PUBLISHER_NKEY": nkey}, ok: true},
 		{args: []string{"--nats-listen", "0.0.0.0:4222", "--nats-publisher-nkey", string(seed)}, ok: false},
-		{args: []string{"--nats-publisher-user", "worker"}, env: map[string]string{NATSPublisherPasswordEnv: "pw"}, ok: false},
+		{args: []string{"--nats-publisher-user", ""}, env: map[string]string{NATSPublisherPasswordEnv: "pw"}, ok: false},
 		{args: []string{"--nats", "nats://n:4222", "--nats-allow-anonymous"}, ok: false},
 		{args: []string{"--nats", "nats://n:4222"}, env: map[string]string{NATSPublisherPasswordEnv: "pw"}, ok: false},
 	} {
