@@ -200,6 +200,31 @@ func TestASourceAtItsCapLosesItsOwnOldestHandshake(t *testing.T) {
 	}
 }
 
+// trickle writes each to nc every 20 ms until nc fails or stop is called;
+// stop returns once the writing goroutine has ended.
+func trickle(nc net.Conn, each string) (stop func()) {
+	done, trickled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(trickled)
+		tick := time.NewTicker(20 * time.Millisecond) // the pace of the trickle, not a synchronisation
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			if _, err := io.WriteString(nc, each); err != nil {
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-trickled
+	}
+}
+
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
@@ -212,29 +237,12 @@ func TestTricklingHandshakeEndsAtHandshakeTimeout(t *testing.T) {
 	gate, addr := serveGated(t, timeout, 2)
 	start := time.Now()
 	nc := dialRaw(t, addr)
-	stop := make(chan struct{})
-	trickled := make(chan struct{})
-	go func() {
-		defer close(trickled)
-		tick := time.NewTicker(20 * time.Millisecond) // the pace of the trickle, not a synchronisation
-		defer tick.Stop()
-		if _, err := io.WriteString(nc, "GET / HTTP/1.1\r\n"); err != nil {
-			return
-		}
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			if _, err := io.WriteString(nc, "X-Slow: 1\r\n"); err != nil {
-				return
-			}
-		}
-	}()
+	if _, err := io.WriteString(nc, "GET / HTTP/1.1\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	stop := trickle(nc, "X-Slow: 1\r\n")
 	expectClosedByServer(t, nc)
-	close(stop)
-	<-trickled
+	stop()
 	if elapsed := time.Since(start); elapsed < timeout {
 		t.Fatalf("closed after %s, before the handshake timeout %s", elapsed, timeout)
 	}

@@ -147,25 +147,8 @@ func slowHandshakesAgainst(t *testing.T, o Options) {
 func TestTrickledHeadEndsAtTheHeadTimeout(t *testing.T) {
 	s, addr := serveEdge(t, Options{HandshakeTimeout: time.Minute, HeadTimeout: 300 * time.Millisecond})
 	nc := startSlow(t, "", addr)
-	stop := make(chan struct{})
-	trickled := make(chan struct{})
-	go func() {
-		defer close(trickled)
-		tick := time.NewTicker(20 * time.Millisecond) // the pace of the trickle, not a synchronisation
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			if _, err := io.WriteString(nc, "X"); err != nil {
-				return
-			}
-		}
-	}()
+	stop := trickle(nc, "X")
 	expectClosedByServer(t, nc)
-	close(stop)
-	<-trickled
+	stop()
 	waitFor(t, "the slot given back", func() bool { return s.handshakes.inProgress() == 0 })
 }
