@@ -28,7 +28,7 @@ import (
 var testSecret = []byte("a test secret of at least thirty-two bytes")
 
 // authNode starts a node that requires HMAC tokens.
-func authNode(t *testing.T, edit func(*config.Serve)) (*server.Server, *auth.Signer) {
+func authNode(t testing.TB, edit func(*config.Serve)) (*server.Server, *auth.Signer) {
 	t.Helper()
 	srv := startNode(t, nil, func(c *config.Serve) {
 		c.Auth.Secret = testSecret
@@ -43,13 +43,33 @@ func authNode(t *testing.T, edit func(*config.Serve)) (*server.Server, *auth.Sig
 	return srv, signer
 }
 
-func mint(t *testing.T, s *auth.Signer, ttl time.Duration, perms ...string) string {
+func mint(t testing.TB, s *auth.Signer, ttl time.Duration, perms ...string) string {
 	t.Helper()
 	tok, err := s.Sign("u-1", perms, ttl)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// subscribeUntilExpired subscribes c to new rooms, each answered, until
+// one is refused UNAUTHENTICATED: its token's exp has passed (within about
+// 5 s, the polls bounded in count).
+func subscribeUntilExpired(t *testing.T, c *client.Conn, what string) {
+	t.Helper()
+	for i := 0; ; i++ {
+		if err := c.Subscribe("late", fmt.Sprintf("pool:late%d", i), nil); err != nil {
+			t.Fatal(err)
+		}
+		m := read(t, c)
+		if m.Type == wire.TypeError && strings.Contains(string(m.Data), wire.CodeUnauthenticated) {
+			return
+		}
+		if m.Type != wire.TypeResponse || i > 100 {
+			t.Fatalf("%s: %+v %s", what, m, m.Data)
+		}
+		time.Sleep(50 * time.Millisecond) // until the token's exp passes
+	}
 }
 
 func dialWith(t *testing.T, srv *server.Server, query string, h http.Header) *client.Conn {
@@ -219,20 +239,7 @@ func TestRefreshAndExpiry(t *testing.T) {
 	}
 	// Past its exp, in the grace before 4001, a connection subscribes to
 	// nothing new.
-	for i := 0; ; i++ {
-		room := fmt.Sprintf("pool:late%d", i)
-		if err := expiring.Subscribe("late", room, nil); err != nil {
-			t.Fatal(err)
-		}
-		m := read(t, expiring)
-		if m.Type == wire.TypeError && strings.Contains(string(m.Data), wire.CodeUnauthenticated) {
-			break
-		}
-		if m.Type != wire.TypeResponse || i > 100 {
-			t.Fatalf("subscribing with a token about to expire: %+v %s", m, m.Data)
-		}
-		time.Sleep(50 * time.Millisecond) // until the token's exp passes
-	}
+	subscribeUntilExpired(t, expiring, "subscribing with a token about to expire")
 	// Past the first token's expiry and grace, the refreshed connection is
 	// still up.
 	time.Sleep(6 * time.Second) // the expiry being tested is a wall-clock time
@@ -283,19 +290,7 @@ func TestRefreshForAnotherUserIsRefused(t *testing.T) {
 	}
 	expectError(t, c, "w", wire.CodeForbidden) // u-2's admin was not taken
 	// The first token's expiry still holds: past it, nothing new opens.
-	for i := 0; ; i++ {
-		if err := c.Subscribe("late", fmt.Sprintf("pool:late%d", i), nil); err != nil {
-			t.Fatal(err)
-		}
-		m := read(t, c)
-		if m.Type == wire.TypeError && strings.Contains(string(m.Data), wire.CodeUnauthenticated) {
-			break
-		}
-		if m.Type != wire.TypeResponse || i > 100 {
-			t.Fatalf("subscribing after the refused refresh: %+v %s", m, m.Data)
-		}
-		time.Sleep(50 * time.Millisecond) // until the first token's exp passes
-	}
+	subscribeUntilExpired(t, c, "subscribing after the refused refresh")
 	if err := c.Request(wire.EventAuth, "same", map[string]string{"token": mint(t, signer, time.Hour, "pool:read")}); err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/roomcast/roomcast/internal/auth"
 	"github.com/roomcast/roomcast/internal/client"
-	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/servertest"
 	"github.com/roomcast/roomcast/internal/wire"
 )
@@ -20,17 +18,9 @@ import (
 // moved at the authentication). The handshake gate and the budget are on
 // every one of these paths.
 func BenchmarkHandshake(b *testing.B) {
-	secret := []byte("the shared secret, thirty-two bytes or more")
-	signer, err := auth.NewHMACSigner(secret, auth.SignerOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	tok, err := signer.Sign("bench", []string{"pool:read"}, time.Hour)
-	if err != nil {
-		b.Fatal(err)
-	}
-	anonymous := servertest.Start(b, nil, nil)
-	keyed := servertest.Start(b, nil, func(c *config.Serve) { c.Auth.Secret = secret })
+	anonymous := startNode(b, nil, nil)
+	keyed, signer := authNode(b, nil)
+	tok := mint(b, signer, time.Hour, "pool:read")
 	open := func(b *testing.B, url string, h http.Header, authMessage bool) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
