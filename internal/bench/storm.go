@@ -404,3 +404,47 @@ func (l *live) stop() (Latency, int64) {
 
 // liveGrace bounds the wait for the live events in flight at the end.
 const liveGrace = 5 * time.Second
+
+// stormResumes is how often the scenario's resumer is timed in a phase.
+const stormResumes = 10
+
+// stormFigures are the storm scenario's figures, each phase side by side.
+func stormFigures(cfg *ScenarioConfig) []figureSpec {
+	var specs []figureSpec
+	for _, phase := range []string{"no attack", fmt.Sprintf("%d attackers", cfg.Attackers)} {
+		specs = append(specs,
+			figureSpec{fmt.Sprintf("resume %d behind, to its response, p50 (%s)", cfg.ResumeBehind, phase), "ms", lower},
+			figureSpec{fmt.Sprintf("resume %d behind, to its response, max (%s)", cfg.ResumeBehind, phase), "ms", lower},
+			figureSpec{fmt.Sprintf("live latency p50 at %g events/s (%s)", cfg.Rate, phase), "ms", lower},
+			figureSpec{fmt.Sprintf("live latency p99 at %g events/s (%s)", cfg.Rate, phase), "ms", lower})
+	}
+	return append(specs, figureSpec{"stream requests per event sent to attackers", "requests", lower})
+}
+
+// storm runs the storm measurement on srv and records its figures.
+func (sc *scenario) storm(ctx context.Context, srv *Servers, run int) error {
+	cfg := sc.cfg
+	rep, err := RunStorm(ctx, StormConfig{
+		URL: srv.WSURL, NATSURL: srv.NATSURL, AdminURL: srv.AdminURL,
+		Events: cfg.Events, Attackers: cfg.Attackers, Behind: cfg.ResumeBehind, Resumes: stormResumes,
+		LiveRate: cfg.Rate, Duration: cfg.Duration, Logger: cfg.Logger.With("target", srv.Target),
+	})
+	if err != nil {
+		return err
+	}
+	figs := stormFigures(cfg)
+	for i, ph := range []*StormPhase{&rep.Baseline, &rep.Attack} {
+		ok := ph.Problem == ""
+		sc.emit(Step{Scenario: cfg.Scenario, Target: srv.Target, Run: run, Step: []string{"baseline", "attack"}[i],
+			Rate: cfg.Rate, Connections: ph.Attackers + 2, Rooms: 3,
+			Expected: int64(ph.Live.Samples) + ph.LiveLost, Delivered: int64(ph.Live.Samples), Lost: ph.LiveLost,
+			P50: ph.Live.P50, P99: ph.Live.P99, Seconds: ph.ResumeP50 / 1000, Passed: ok, Problem: ph.Problem})
+		f := figs[4*i:]
+		sc.figs.add(f[0], srv.Target, ph.ResumeP50, ok)
+		sc.figs.add(f[1], srv.Target, ph.ResumeMax, ok)
+		sc.figs.add(f[2], srv.Target, ph.Live.P50, ok)
+		sc.figs.add(f[3], srv.Target, ph.Live.P99, ok)
+	}
+	sc.figs.add(figs[8], srv.Target, rep.Attack.RequestsPerEvent, rep.Attack.AttackEvents > 0)
+	return nil
+}
