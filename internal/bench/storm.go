@@ -118,6 +118,10 @@ func RunStorm(ctx context.Context, cfg StormConfig) (*StormReport, error) {
 		if err := st.phase(ctx, ph.name, ph.attackers, ph.out); err != nil {
 			return rep, err
 		}
+		o := ph.out
+		cfg.Logger.Info("storm phase measured", "phase", ph.name, "resume_p50_ms", o.ResumeP50, "resume_max_ms", o.ResumeMax,
+			"live_p50_ms", o.Live.P50, "live_p99_ms", o.Live.P99, "live_samples", o.Live.Samples, "attack_rounds", o.AttackRounds,
+			"attack_events", o.AttackEvents, "stream_requests", o.StreamRequests, "problem", o.Problem)
 	}
 	return rep, nil
 }
