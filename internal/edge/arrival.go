@@ -58,11 +58,12 @@ func (q *rateQueue) pop() (rateVerdict, bool) {
 	return v, true
 }
 
-// joining is the subscribe whose catch-up is in flight, if any.
+// joining is a subscribe whose catch-up is in flight. A session points to
+// one only meanwhile: most connections are idle, and this is 40 bytes.
 type joining struct {
 	room      wire.Room
-	cancel    context.CancelFunc // nil when no join is in flight
-	cancelled bool               // a later message of the same room cancelled it
+	cancel    context.CancelFunc
+	cancelled bool // a later message of the same room cancelled it
 }
 
 // Arrived decides a message's rate limit and, for a well-formed
@@ -72,7 +73,7 @@ func (ss *session) Arrived(_ *conn.Conn, p []byte, binary bool) {
 	ss.mu.Lock()
 	v := ss.decide(time.Now())
 	ss.verdicts.push(v)
-	inFlight := ss.join.cancel != nil
+	inFlight := ss.join != nil
 	ss.mu.Unlock()
 	if v != admitted || binary || !inFlight {
 		return
@@ -83,7 +84,7 @@ func (ss *session) Arrived(_ *conn.Conn, p []byte, binary bool) {
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.join.cancel != nil && ss.join.room == req.Room {
+	if ss.join != nil && ss.join.room == req.Room {
 		ss.join.cancelled = true
 		ss.join.cancel()
 	}
@@ -117,7 +118,7 @@ func (ss *session) admit() rateVerdict {
 func (ss *session) startJoin(r wire.Room) context.Context {
 	ctx, cancel := context.WithCancel(closedContext{ss.c})
 	ss.mu.Lock()
-	ss.join = joining{room: r, cancel: cancel}
+	ss.join = &joining{room: r, cancel: cancel}
 	ss.mu.Unlock()
 	return ctx
 }
@@ -126,7 +127,7 @@ func (ss *session) startJoin(r wire.Room) context.Context {
 func (ss *session) endJoin() (cancelled bool) {
 	ss.mu.Lock()
 	j := ss.join
-	ss.join = joining{}
+	ss.join = nil
 	ss.mu.Unlock()
 	j.cancel()
 	return j.cancelled

@@ -27,7 +27,7 @@ type session struct {
 	mu       sync.Mutex
 	limit    limiter   // decided as each message arrives
 	verdicts rateQueue // its decisions on messages not handled yet
-	join     joining   // the subscribe in flight
+	join     *joining  // the subscribe in flight, if any
 
 	claims    *auth.Claims // the token in force; nil before the first (or anonymous)
 	authClose authDeadline // closes the connection: no token in time (1008), or expired (4001)
