@@ -19,6 +19,7 @@ type scenarioFlags struct {
 	events        *int
 	resumeClients *int
 	resumeBehind  *int
+	attackers     *int
 }
 
 const scenarioHelp = `run a scenario, starting the servers itself as child processes of this binary and
@@ -33,21 +34,27 @@ and the ratio is roomcast/reference:
   rooms      --conns connections (default 10000) over --rooms (default 1000): highest passing rate, p99 at --rate (default 3000/s)
   resume     replay speed to one client from a --events room (default 100000), and --resume-clients (1000)
              resuming at once --resume-behind (100) events behind: time until all are live. The reference has
-             no resume (a JetStream ordered consumer over WebSocket would be one; not measured): n/a`
+             no resume (a JetStream ordered consumer over WebSocket would be one; not measured): n/a
+  storm      --attackers (50) connections loop subscribe since 0 to a --events room (100000) / read 100 /
+             unsubscribe, at most 10 rounds a second each; measured with and without them: the time of a resume
+             --resume-behind (300) events behind, in another room, to its response (10 over --duration, p50 and
+             max), the latency of a third room's events at --rate (50/s), and the stream requests per event the
+             attackers were sent. The reference: n/a`
 
 func (s *scenarioFlags) register(fs *flag.FlagSet) {
 	s.scenario = fs.String("scenario", "", scenarioHelp)
 	fs.Var(&s.targets, "target", "scenario targets: roomcast, nats or both (default both)")
 	s.runs = fs.Int("runs", 3, "scenario runs per target; each figure is their median")
 	s.maxRate = fs.Float64("max-rate", 0, "scenario rate search: the highest rate tried (default 20000 broadcast, 100000 rooms); -1 skips the search")
-	s.events = fs.Int("events", 100_000, "resume scenario: events stored in the replayed room")
+	s.events = fs.Int("events", 100_000, "resume and storm scenarios: events stored in the replayed room")
 	s.resumeClients = fs.Int("resume-clients", 1000, "resume scenario: clients resuming at once")
-	s.resumeBehind = fs.Int("resume-behind", 100, "resume scenario: events each resuming client missed")
+	s.resumeBehind = fs.Int("resume-behind", 0, "resume and storm scenarios: events each resuming client missed (default 100 resume, 300 storm)")
+	s.attackers = fs.Int("attackers", 50, "storm scenario: connections replaying the attacked room")
 }
 
 // names are the flags that only a scenario uses.
 func (s *scenarioFlags) names() []string {
-	return []string{"target", "runs", "max-rate", "events", "resume-clients", "resume-behind"}
+	return []string{"target", "runs", "max-rate", "events", "resume-clients", "resume-behind", "attackers"}
 }
 
 // notForScenarios are load-mode flags a scenario has no use for: it starts
@@ -97,7 +104,10 @@ func runScenario(ctx context.Context, env *environment, f *benchFlags, set map[s
 	if set["grace"] {
 		cfg.Grace = *f.grace
 	}
-	cfg.MaxRate, cfg.Events, cfg.ResumeClients, cfg.ResumeBehind = *f.scen.maxRate, *f.scen.events, *f.scen.resumeClients, *f.scen.resumeBehind
+	cfg.MaxRate, cfg.Events, cfg.ResumeClients, cfg.Attackers = *f.scen.maxRate, *f.scen.events, *f.scen.resumeClients, *f.scen.attackers
+	if set["resume-behind"] {
+		cfg.ResumeBehind = *f.scen.resumeBehind
+	}
 	if err := checkScenarioFlags(cfg, set); err != nil {
 		return err
 	}
@@ -153,8 +163,10 @@ func checkScenarioFlags(cfg bench.ScenarioConfig, set map[string]bool) error {
 		return usagef("--max-rate: want > 0, or -1 to skip the search, got %v", cfg.MaxRate)
 	case set["duration"] && cfg.Duration <= 0, set["grace"] && cfg.Grace < 0:
 		return usagef("--duration must be positive and --grace ≥ 0")
-	case cfg.Events < 1 || cfg.ResumeClients < 1 || cfg.ResumeClients > bench.MaxConns || cfg.ResumeBehind < 1:
+	case cfg.Events < 1 || cfg.ResumeClients < 1 || cfg.ResumeClients > bench.MaxConns || set["resume-behind"] && cfg.ResumeBehind < 1:
 		return usagef("--events and --resume-behind must be at least 1, --resume-clients 1 to %d", bench.MaxConns)
+	case cfg.Attackers < 1 || cfg.Attackers > bench.MaxConns:
+		return usagef("--attackers: want 1 to %d, got %d", bench.MaxConns, cfg.Attackers)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -18,6 +19,8 @@ import (
 const (
 	metricRSS         = "process_resident_memory_bytes"
 	metricConnections = "websocket_connections"
+	// The storm scenario's read amplification.
+	metricStreamRequests = "roomcast_stream_requests_total"
 )
 
 // Bounds of the idle measurement.
@@ -56,42 +59,16 @@ func newAdmin(base, token string) *admin {
 
 // scrape reads the resident memory and the connection count.
 func (a *admin) scrape(ctx context.Context) (sample, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.url, nil)
+	families, err := a.families(ctx)
 	if err != nil {
-		return sample{}, fmt.Errorf("metrics request: %w", err)
-	}
-	req.Header.Set("Accept", "text/plain")
-	if a.token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.token)
-	}
-	resp, err := a.http.Do(req)
-	if err != nil {
-		return sample{}, fmt.Errorf("read metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return sample{}, fmt.Errorf("read metrics %s: %s", a.url, resp.Status)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(io.LimitReader(resp.Body, maxMetricsBytes))
-	if err != nil {
-		return sample{}, fmt.Errorf("parse metrics of %s: %w", a.url, err)
+		return sample{}, err
 	}
 	sum := func(name string) (int64, error) {
 		f, ok := families[name]
 		if !ok {
 			return 0, fmt.Errorf("%s has no %s", a.url, name)
 		}
-		var v float64
-		for _, m := range f.GetMetric() {
-			switch {
-			case m.GetGauge() != nil:
-				v += m.GetGauge().GetValue()
-			case m.GetUntyped() != nil:
-				v += m.GetUntyped().GetValue()
-			}
-		}
-		return int64(math.Round(v)), nil
+		return int64(math.Round(total(f))), nil
 	}
 	var s sample
 	if s.rss, err = sum(metricRSS); err != nil {
@@ -101,6 +78,61 @@ func (a *admin) scrape(ctx context.Context) (sample, error) {
 		return sample{}, err
 	}
 	return s, nil
+}
+
+// streamRequests reads the edge's count of JetStream requests, all kinds
+// (0 before the first).
+func (a *admin) streamRequests(ctx context.Context) (float64, error) {
+	families, err := a.families(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if f, ok := families[metricStreamRequests]; ok {
+		return total(f), nil
+	}
+	return 0, nil
+}
+
+// families reads and parses the edge's /metrics.
+func (a *admin) families(ctx context.Context) (map[string]*dto.MetricFamily, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("metrics request: %w", err)
+	}
+	req.Header.Set("Accept", "text/plain")
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("read metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("read metrics %s: %s", a.url, resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(io.LimitReader(resp.Body, maxMetricsBytes))
+	if err != nil {
+		return nil, fmt.Errorf("parse metrics of %s: %w", a.url, err)
+	}
+	return families, nil
+}
+
+// total is the sum of a family's gauges, counters and untyped values.
+func total(f *dto.MetricFamily) float64 {
+	var v float64
+	for _, m := range f.GetMetric() {
+		switch {
+		case m.GetGauge() != nil:
+			v += m.GetGauge().GetValue()
+		case m.GetCounter() != nil:
+			v += m.GetCounter().GetValue()
+		case m.GetUntyped() != nil:
+			v += m.GetUntyped().GetValue()
+		}
+	}
+	return v
 }
 
 // measureIdle completes the idle measurement once added connections are

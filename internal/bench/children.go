@@ -26,6 +26,9 @@ type Servers struct {
 	WSURL   string // where the bench connects
 	NATSURL string // where the bench publishes
 	PID     int    // the measured process: the edge, or the reference
+	// AdminURL is the edge's admin base URL (http://host:port), for its
+	// metrics; empty for the reference.
+	AdminURL string
 
 	children []*child
 	dir      string // JetStream storage, removed on Close
@@ -99,6 +102,7 @@ func (s *Servers) startNATS(ctx context.Context, exe string, args ...string) (NA
 type servingLine struct {
 	Msg    string `json:"msg"`
 	Listen string `json:"listen"`
+	Admin  string `json:"admin"`
 }
 
 func (s *Servers) startEdge(ctx context.Context, exe string) error {
@@ -116,6 +120,9 @@ func (s *Servers) startEdge(ctx context.Context, exe string) error {
 	}
 	s.children = append(s.children, c)
 	s.WSURL, s.PID = "ws://"+serving.Listen+"/ws", c.cmd.Process.Pid
+	if serving.Admin != "" {
+		s.AdminURL = "http://" + serving.Admin
+	}
 	return nil
 }
 

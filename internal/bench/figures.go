@@ -14,7 +14,7 @@ type Step struct {
 	Scenario             string  `json:"scenario"`
 	Target               string  `json:"target"`
 	Run                  int     `json:"run"`
-	Step                 string  `json:"step"` // idle, fixed-rate, search, replay, mass-resume, resume (n/a)
+	Step                 string  `json:"step"` // idle, fixed-rate, search, replay, mass-resume, baseline, attack, resume or storm (n/a)
 	Rate                 float64 `json:"rate,omitempty"`
 	Connections          int     `json:"connections"`
 	Rooms                int     `json:"rooms"`

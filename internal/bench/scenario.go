@@ -16,10 +16,11 @@ const (
 	ScenarioBroadcast = "broadcast" // one room, many subscribers: CPU per delivery, highest passing rate
 	ScenarioRooms     = "rooms"     // many connections over many rooms: highest passing rate, p99 at a rate
 	ScenarioResume    = "resume"    // replay speed, and many clients resuming at once (roomcast only)
+	ScenarioStorm     = "storm"     // attackers replaying a long room: another room's resume and live latency (roomcast only)
 )
 
 // Scenarios lists the scenario names.
-var Scenarios = []string{ScenarioIdle, ScenarioBroadcast, ScenarioRooms, ScenarioResume}
+var Scenarios = []string{ScenarioIdle, ScenarioBroadcast, ScenarioRooms, ScenarioResume, ScenarioStorm}
 
 // IdleSharedRooms is the room count of idle's shared-rooms measurement
 // (the other has one room per connection).
@@ -47,9 +48,10 @@ type ScenarioConfig struct {
 	Duration time.Duration // publishing per load step
 	Grace    time.Duration // after a step, for deliveries in flight
 
-	Events        int // resume: events in the replayed room
+	Events        int // resume: events in the replayed room; storm: in the attacked room
 	ResumeClients int // resume: clients resuming at once
-	ResumeBehind  int // resume: events each of them missed
+	ResumeBehind  int // resume: events each of them missed; storm: the resumer missed
+	Attackers     int // storm: connections replaying the attacked room
 
 	// Start starts a target's servers, fresh for each run (and each idle
 	// layout); StartServers with the roomcast binary in production.
@@ -63,12 +65,14 @@ func (c ScenarioConfig) withDefaults() ScenarioConfig {
 	type defaults struct {
 		conns, rooms  int
 		rate, maxRate float64
+		behind        int
 	}
 	d := map[string]defaults{
 		ScenarioIdle:      {conns: 1000},
 		ScenarioBroadcast: {conns: 1000, rooms: 1, rate: 100, maxRate: 20_000},
 		ScenarioRooms:     {conns: 10_000, rooms: 1000, rate: 3000, maxRate: 100_000},
-		ScenarioResume:    {},
+		ScenarioResume:    {behind: 100},
+		ScenarioStorm:     {rate: 50, behind: 300},
 	}[c.Scenario]
 	if len(c.Targets) == 0 {
 		c.Targets = []string{TargetRoomcast, TargetNATS}
@@ -96,7 +100,8 @@ func (c ScenarioConfig) withDefaults() ScenarioConfig {
 	}
 	setInt(&c.Events, 100_000)
 	setInt(&c.ResumeClients, 1000)
-	setInt(&c.ResumeBehind, 100)
+	setInt(&c.ResumeBehind, max(d.behind, 1))
+	setInt(&c.Attackers, 50)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -119,7 +124,7 @@ func (c *ScenarioConfig) validate() error {
 		bad("runs: want 1 to 100, got %d", c.Runs)
 	}
 	load := c.Scenario == ScenarioBroadcast || c.Scenario == ScenarioRooms
-	if c.Scenario != ScenarioResume && (c.Conns < 1 || c.Conns > MaxConns) {
+	if c.Scenario != ScenarioResume && c.Scenario != ScenarioStorm && (c.Conns < 1 || c.Conns > MaxConns) {
 		bad("connections: want 1 to %d (one open file each), got %d", MaxConns, c.Conns)
 	}
 	if c.Scenario == ScenarioRooms && (c.Rooms < 1 || c.Rooms > c.Conns) {
@@ -133,6 +138,12 @@ func (c *ScenarioConfig) validate() error {
 	}
 	if c.Events < 1 || c.ResumeClients < 1 || c.ResumeClients > MaxConns || c.ResumeBehind < 1 {
 		bad("resume: want events ≥ 1, 1 to %d clients, behind ≥ 1; got %d, %d, %d", MaxConns, c.Events, c.ResumeClients, c.ResumeBehind)
+	}
+	if c.Attackers < 1 || c.Attackers > MaxConns {
+		bad("storm: want 1 to %d attackers, got %d", MaxConns, c.Attackers)
+	}
+	if c.Scenario == ScenarioStorm && (!(c.Rate > 0) || math.IsInf(c.Rate, 0) || c.Duration <= 0) {
+		bad("storm: want a live rate > 0 and a duration > 0, got %v and %s", c.Rate, c.Duration)
 	}
 	if c.Start == nil {
 		bad("no way to start the servers")
@@ -150,8 +161,11 @@ func RunScenario(ctx context.Context, cfg ScenarioConfig) (*Summary, error) {
 		return nil, fmt.Errorf("bench settings: %w", err)
 	}
 	files := cfg.Conns
-	if cfg.Scenario == ScenarioResume {
+	switch cfg.Scenario {
+	case ScenarioResume:
 		files = cfg.ResumeClients
+	case ScenarioStorm:
+		files = cfg.Attackers + 4 // the live reader, the resumer, NATS, metrics
 	}
 	if err := checkFiles(files); err != nil {
 		return nil, err
@@ -182,12 +196,16 @@ func (sc *scenario) runTarget(ctx context.Context, run int, target string) error
 	switch cfg.Scenario {
 	case ScenarioIdle:
 		return sc.idle(ctx, run, target)
-	case ScenarioResume:
+	case ScenarioResume, ScenarioStorm:
 		if target == TargetNATS {
-			for _, f := range resumeFigures(cfg) {
+			figs := resumeFigures(cfg)
+			if cfg.Scenario == ScenarioStorm {
+				figs = stormFigures(cfg)
+			}
+			for _, f := range figs {
 				sc.figs.na(f, target, "the reference has no resume")
 			}
-			sc.emit(Step{Scenario: cfg.Scenario, Target: target, Run: run, Step: "resume", Problem: "n/a: the reference has no resume"})
+			sc.emit(Step{Scenario: cfg.Scenario, Target: target, Run: run, Step: cfg.Scenario, Problem: "n/a: the reference has no resume"})
 			return nil
 		}
 	}
@@ -222,6 +240,8 @@ func (sc *scenario) runTarget(ctx context.Context, run int, target string) error
 		return nil
 	case ScenarioResume:
 		return sc.resume(ctx, srv, run)
+	case ScenarioStorm:
+		return sc.storm(ctx, srv, run)
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ func inProcessServers(t *testing.T) func(context.Context, string) (*Servers, err
 		} else {
 			srv := startNode(t)
 			s.WSURL, s.NATSURL = servertest.WSURL(srv), srv.NATSURL()
+			s.AdminURL = "http://" + srv.AdminAddr()
 		}
 		return s, nil
 	}
@@ -138,5 +139,33 @@ func TestChildEnvDropsServeSettings(t *testing.T) {
 	got := childEnv([]string{"PATH=/bin", "ROOMCAST_JWT_SECRET=s", "MAHAVISHNU_JWT_SECRET=s", "WEBSOCKET_CERT_FILE=f", "PROMETHEUS_PORT=1", "PROMETHEUS_PORTS=x", "HOME=/root"})
 	if strings.Join(got, " ") != "PATH=/bin PROMETHEUS_PORTS=x HOME=/root" {
 		t.Fatalf("child environment %q", got)
+	}
+}
+
+// The storm's plumbing, tiny: a baseline without attackers, then attackers
+// that go round, a resumer measured in both, live events received and the
+// edge's stream requests read.
+func TestStormMeasuresBothPhases(t *testing.T) {
+	srv := startNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := RunStorm(ctx, StormConfig{
+		URL: servertest.WSURL(srv), NATSURL: srv.NATSURL(), AdminURL: "http://" + srv.AdminAddr(),
+		Events: 1000, Attackers: 3, Behind: 20, Resumes: 3, LiveRate: 50, Duration: 300 * time.Millisecond, Timeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatalf("storm: %v", err)
+	}
+	t.Logf("%+v", rep)
+	for name, ph := range map[string]StormPhase{"baseline": rep.Baseline, "attack": rep.Attack} {
+		if ph.Problem != "" || !(ph.ResumeP50 > 0) || ph.ResumeMax < ph.ResumeP50 || ph.Live.Samples == 0 || ph.LiveLost != 0 {
+			t.Errorf("%s: %+v; want resumes timed, live events all received, no problem", name, ph)
+		}
+	}
+	if b := rep.Baseline; b.Attackers != 0 || b.AttackRounds != 0 || b.AttackEvents != 0 || b.RequestsPerEvent != 0 {
+		t.Errorf("baseline: %+v, want no attack", b)
+	}
+	if a := rep.Attack; a.Attackers != 3 || a.AttackRounds == 0 || a.AttackEvents < a.AttackRounds*stormRead || !(a.StreamRequests > 0) || !(a.RequestsPerEvent > 0) {
+		t.Errorf("attack: %+v, want rounds of at least %d events each and the stream requests they cost", a, stormRead)
 	}
 }

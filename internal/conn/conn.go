@@ -48,6 +48,20 @@ type Handler interface {
 	HandleClose(c *Conn, info CloseInfo)
 }
 
+// An Arriver is a Handler that is told of each complete message as soon as
+// the reader has it, before it waits its turn for HandleMessage or
+// HandleBinary: a message may wait behind a long handler call (a
+// subscribe's replay), and what it asks (an unsubscribe, say) may make
+// that call's work moot.
+type Arriver interface {
+	// Arrived is called on the reader, once per message, in the order
+	// they came, each before its HandleMessage or HandleBinary (which
+	// follows unless the connection closes first). p is the text message,
+	// nil for a binary one, and only valid during the call. It must be
+	// quick and must not block: the reader waits for it.
+	Arrived(c *Conn, p []byte, binary bool)
+}
+
 // CloseInfo says why a connection ended.
 type CloseInfo struct {
 	Reason  string
@@ -152,6 +166,7 @@ type Conn struct {
 	pending       message        // the message the handler goroutine takes next; op 0 if none
 	handlerFreed  chan struct{}  // made by a waiting reader or finish, closed by the handler goroutine when it takes pending or ends
 	watch         *netpoll.Watch // nil once the socket is closed (polled connections)
+	closeHook     *func()        // run when a close is requested (AfterClose); nil if none
 
 	// Flags, guarded by mu but for tcp and deflate (set at construction).
 	pongDue        bool
@@ -408,6 +423,10 @@ func (c *Conn) startCloseLocked(code ws.StatusCode, reason string, flush bool) b
 	c.closing = true
 	c.sendCloseFrame = true
 	c.closed.Fire()
+	if h := c.closeHook; h != nil {
+		c.closeHook = nil
+		go (*h)() // on its own goroutine: mu is held here
+	}
 	c.closeInfo = CloseInfo{Code: code, Reason: reason}
 	if !flush {
 		clear(c.queue)
@@ -415,6 +434,58 @@ func (c *Conn) startCloseLocked(code ws.StatusCode, reason string, flush bool) b
 		c.queueBytes = 0
 	}
 	return true
+}
+
+// AfterClose arranges for f to run, on a goroutine of its own, when a
+// close is requested (at once if one was); stop cancels that and reports
+// whether it did. It is what a context done when the connection closes
+// needs to be a parent without a goroutine watching it (see
+// context.AfterFunc): one registration at a time costs the connection no
+// goroutine while it waits; a second one, made while the first is in
+// force, gets a goroutine of its own.
+func (c *Conn) AfterClose(f func()) (stop func() bool) {
+	h := &f
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closing:
+		go f()
+		return func() bool { return false }
+	case c.closeHook != nil:
+		return c.afterCloseWatching(f)
+	}
+	c.closeHook = h
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.closeHook != h {
+			return false
+		}
+		c.closeHook = nil
+		return true
+	}
+}
+
+// afterCloseWatching is AfterClose with a goroutine of its own, for a
+// second registration while the first is in force.
+func (c *Conn) afterCloseWatching(f func()) (stop func() bool) {
+	stopped := make(chan struct{})
+	var once sync.Once
+	go func() {
+		select {
+		case <-c.Closed():
+			once.Do(f)
+		case <-stopped:
+		}
+	}()
+	return func() bool {
+		ran := true
+		once.Do(func() { ran = false })
+		if !ran {
+			close(stopped)
+		}
+		return !ran
+	}
 }
 
 // Closing reports whether a close has been requested.

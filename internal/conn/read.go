@@ -191,6 +191,13 @@ func (r *reader) readData(h ws.Header) readNext {
 	if op == ws.OpText && !utf8.Valid(msg) {
 		return r.refuse(CloseInvalidPayload, "text message is not valid UTF-8")
 	}
+	if a, ok := c.h.(Arriver); ok {
+		var p []byte
+		if op == ws.OpText {
+			p = msg
+		}
+		a.Arrived(c, p, op != ws.OpText)
+	}
 	c.dispatch(message{op: op, p: msg})
 	return readMore
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/roomcast/roomcast/internal/auth"
@@ -15,13 +16,18 @@ import (
 )
 
 // session is the protocol state of one connection. Its fields are owned by
-// the connection's handler calls, which run one at a time, in order.
+// the connection's handler calls, which run one at a time, in order, but
+// for those under mu, which Arrived shares from the reader (arrival.go).
 type session struct {
 	srv  *Server
 	c    *conn.Conn
 	subs []wire.Room // rooms this connection is a member of; a slice, since
 	// most connections hold one or a few and a map costs ten times more
-	limit limiter
+
+	mu       sync.Mutex
+	limit    limiter   // decided as each message arrives
+	verdicts rateQueue // its decisions on messages not handled yet
+	join     *joining  // the subscribe in flight, if any
 
 	claims    *auth.Claims // the token in force; nil before the first (or anonymous)
 	authClose authDeadline // closes the connection: no token in time (1008), or expired (4001)
@@ -39,8 +45,8 @@ var _ conn.Handler = (*session)(nil)
 // HandleMessage decodes and answers one client message.
 func (ss *session) HandleMessage(_ *conn.Conn, p []byte) {
 	req, perr := wire.DecodeRequest(p)
-	if !ss.limit.allow(time.Now()) {
-		ss.refuse(req)
+	if v := ss.admit(); v != admitted {
+		ss.refuse(req, v)
 		return
 	}
 	if perr != nil {
@@ -63,8 +69,8 @@ func (ss *session) HandleMessage(_ *conn.Conn, p []byte) {
 
 // refuse answers a message over the rate limit with RATE_LIMITED, and
 // closes a connection that keeps sending regardless with 4029.
-func (ss *session) refuse(req wire.Request) {
-	if ss.limit.abusive() {
+func (ss *session) refuse(req wire.Request, v rateVerdict) {
+	if v == rateAbusive {
 		ss.c.Close(wire.CloseRateLimited, "sustained rate-limit violations")
 		return
 	}
@@ -104,32 +110,43 @@ func (ss *session) subscribe(req wire.Request) {
 		since = &req.Since
 	}
 	// The join stops when the connection closes (a replay waiting for a
-	// client that went away, say).
-	err := ss.srv.opts.Hub.Join(closedContext{ss.c}, req.Room, ss.c, since, func(j room.Joined) {
+	// client that went away, say), or when a later message of the room
+	// supersedes it (see arrival.go).
+	err := ss.srv.opts.Hub.Join(ss.startJoin(req.Room), req.Room, ss.c, since, func(j room.Joined) {
 		// Forced: the response must follow a replay that may have filled
 		// the queue, not overflow it.
 		ss.queue(wire.TypeResponse, wire.ResponseFrame(req.Event, req.ID, wire.SubscribeResult{
 			Status: "subscribed", Channel: name, Seq: j.Seq, Replayed: j.Replayed, Recovered: j.Recovered,
 		}), true)
 	})
-	switch {
-	case errors.Is(err, room.ErrTooSlow):
-		ss.c.Close(wire.CloseSlowConsumer, "resume could not catch up; resume again")
-		return
-	case errors.Is(err, room.ErrStreamReset):
-		ss.c.Close(wire.CloseStreamReset, "the stream was recreated; subscribe again")
-		return
-	}
+	cancelled := ss.endJoin()
 	if err != nil {
-		if ss.c.Closing() {
-			return // the client left during the replay
-		}
-		ss.srv.log.Warn("subscribe failed", "room", name, "err", err)
-		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeUnavailable, "room %s is unavailable; retry", name))
+		ss.joinFailed(req, err, cancelled)
 		return
 	}
 	ss.subs = append(ss.subs, req.Room)
 	ss.srv.m.Subscriptions.Inc()
+}
+
+// joinFailed answers a subscribe whose join failed: a close for a resume
+// that cannot go on, CANCELLED for one a later message superseded,
+// UNAVAILABLE otherwise.
+func (ss *session) joinFailed(req wire.Request, err error, cancelled bool) {
+	name := req.Room.String()
+	switch {
+	case ss.c.Closing():
+		return // the client left during the replay
+	case cancelled:
+		// Whatever stopped it, the client asked for something else.
+		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeCancelled, "subscribe to %s superseded by a later unsubscribe or subscribe of the room", name))
+	case errors.Is(err, room.ErrTooSlow):
+		ss.c.Close(wire.CloseSlowConsumer, "resume could not catch up; resume again")
+	case errors.Is(err, room.ErrStreamReset):
+		ss.c.Close(wire.CloseStreamReset, "the stream was recreated; subscribe again")
+	default:
+		ss.srv.log.Warn("subscribe failed", "room", name, "err", err)
+		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeUnavailable, "room %s is unavailable; retry", name))
+	}
 }
 
 func (ss *session) unsubscribe(req wire.Request) {
@@ -156,8 +173,8 @@ func (ss *session) member(r wire.Room) int {
 
 // HandleBinary answers a binary message: the protocol is JSON text frames.
 func (ss *session) HandleBinary(*conn.Conn) {
-	if !ss.limit.allow(time.Now()) {
-		ss.refuse(wire.Request{})
+	if v := ss.admit(); v != admitted {
+		ss.refuse(wire.Request{}, v)
 		return
 	}
 	ss.fail("", "", wire.Errorf(wire.CodeBadRequest, "binary messages are not supported; send JSON text frames"))
@@ -232,20 +249,3 @@ func closeReason(info conn.CloseInfo) string {
 	}
 	return metrics.CloseOther
 }
-
-// closedContext is a context that is done when its connection closes, so
-// work for a connection ends with it. (Contexts derived from it watch it
-// with a goroutine of their own while they live.)
-type closedContext struct{ c *conn.Conn }
-
-func (closedContext) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (cc closedContext) Done() <-chan struct{}    { return cc.c.Closed() }
-func (cc closedContext) Err() error {
-	select {
-	case <-cc.c.Closed():
-		return context.Canceled
-	default:
-		return nil
-	}
-}
-func (closedContext) Value(any) any { return nil }

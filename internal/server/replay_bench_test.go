@@ -21,14 +21,14 @@ import (
 )
 
 // fillRoom stores n events in room with async publishes.
-func fillRoom(b *testing.B, srv *server.Server, room string, n int) {
+func fillRoom(b testing.TB, srv *server.Server, room string, n int) {
 	b.Helper()
 	fillRoomAt(b, srv.NATSURL(), room, n)
 }
 
 // fillRoomAt stores n events in room through the NATS at url and returns
 // the sequence of the last.
-func fillRoomAt(b *testing.B, url, room string, n int) uint64 {
+func fillRoomAt(b testing.TB, url, room string, n int) uint64 {
 	b.Helper()
 	nc := natstest.Connect(b, url)
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
@@ -41,12 +41,13 @@ func fillRoomAt(b *testing.B, url, room string, n int) uint64 {
 		if last, err = js.PublishAsync(subject, fmt.Appendf(nil, `{"event":"task.assigned","data":{"n":%d,"task_id":"t%d","pool_id":"p1"}}`, i, i)); err != nil {
 			b.Fatal(err)
 		}
+		if i%2048 == 2047 {
+			// In steps, well within the pending limit: a slow server
+			// (under -race, say) would stall the publisher otherwise.
+			waitPublished(b, js)
+		}
 	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(2 * time.Minute):
-		b.Fatal("publishing did not complete")
-	}
+	waitPublished(b, js)
 	select {
 	case ack := <-last.Ok():
 		return ack.Sequence
@@ -54,6 +55,16 @@ func fillRoomAt(b *testing.B, url, room string, n int) uint64 {
 		b.Fatal(err)
 	}
 	return 0
+}
+
+// waitPublished waits until js has every acknowledgement it waits for.
+func waitPublished(b testing.TB, js jetstream.JetStream) {
+	b.Helper()
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(2 * time.Minute):
+		b.Fatal("publishing did not complete")
+	}
 }
 
 // BenchmarkReplay100k replays a 100,000-event room to one client from the

@@ -15,6 +15,7 @@ const (
 	CodeTooManySubscriptions = "TOO_MANY_SUBSCRIPTIONS"
 	CodeRateLimited          = "RATE_LIMITED"
 	CodeUnavailable          = "UNAVAILABLE"
+	CodeCancelled            = "CANCELLED" // a subscribe superseded while it caught up
 	CodeInternal             = "INTERNAL"
 )
 

@@ -17,7 +17,7 @@ import (
 // protocolCodes are the error codes of docs/protocol.md section 3.
 var protocolCodes = map[string]bool{
 	"BAD_REQUEST": true, "INVALID_ROOM": true, "UNAUTHENTICATED": true, "FORBIDDEN": true,
-	"TOO_MANY_SUBSCRIPTIONS": true, "RATE_LIMITED": true, "UNAVAILABLE": true, "INTERNAL": true,
+	"TOO_MANY_SUBSCRIPTIONS": true, "RATE_LIMITED": true, "UNAVAILABLE": true, "CANCELLED": true, "INTERNAL": true,
 }
 
 // Seeds are also committed under testdata/fuzz/<target>/.

@@ -253,9 +253,10 @@ func TestCodesMatchProtocol(t *testing.T) {
 		wire.CodeTooManySubscriptions: "TOO_MANY_SUBSCRIPTIONS",
 		wire.CodeRateLimited:          "RATE_LIMITED",
 		wire.CodeUnavailable:          "UNAVAILABLE",
+		wire.CodeCancelled:            "CANCELLED",
 		wire.CodeInternal:             "INTERNAL",
 	}
-	if len(want) != 8 {
+	if len(want) != 9 {
 		t.Fatalf("codes are not distinct: %v", want)
 	}
 	for got, w := range want {
