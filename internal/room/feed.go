@@ -33,6 +33,14 @@ func (h *Hub) setUpFeed(rm *room) (upTo uint64, ok bool) {
 		rm.setUpErr = fmt.Errorf("live feed of %s: %w", rm.name, err)
 		return 0, false
 	}
+	// Read before the position: a stream recreated in between is a new
+	// identity for the sync loop, which resets the room.
+	id, err := h.streamID(h.ctx)
+	if err != nil {
+		_ = unsub()
+		rm.setUpErr = fmt.Errorf("position of %s: %w", rm.name, err)
+		return 0, false
+	}
 	heads, upTo, err := h.src.Heads(h.ctx, []wire.Room{rm.name})
 	if err != nil {
 		_ = unsub()
@@ -40,7 +48,7 @@ func (h *Hub) setUpFeed(rm *room) (upTo uint64, ok bool) {
 		return 0, false
 	}
 	rm.unsubscribe = unsub
-	rm.setPosition(heads[rm.name], h.tail) // nobody else sees rm before ready is closed
+	rm.setPosition(heads[rm.name], id.Epoch(), h.tail) // nobody else sees rm before ready is closed
 	return upTo, true
 }
 

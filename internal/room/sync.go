@@ -1,7 +1,9 @@
 package room
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -38,7 +40,8 @@ type syncState struct {
 	checkedUpTo uint64 // the stream position of the last full check
 	configure   bool   // a recreated stream still needs the edge's configuration
 
-	id atomic.Pointer[wire.StreamID] // the stream's identity, once known
+	id   atomic.Pointer[wire.StreamID] // the stream's identity, once known
+	idMu sync.Mutex                    // one read of the identity before the loop knows it
 }
 
 func (s *syncState) init() {
@@ -379,15 +382,15 @@ func (h *Hub) reset(old wire.StreamID, now wire.StreamState) {
 	h.log.Warn("the stream was recreated; closing members of every room so they subscribe again",
 		"rooms", len(rooms), "old_created", old.Created, "new_created", now.ID.Created, "new_first_seq", now.ID.BaseSeq)
 	for _, rm := range rooms {
-		for _, m := range rm.restart(now.LastSeq, h.tail) {
+		for _, m := range rm.restart(now.LastSeq, now.ID.Epoch(), h.tail) {
 			m.Close(wire.CloseStreamReset, "the stream was recreated; subscribe again")
 		}
 	}
 }
 
-// restart moves the room to seq in a new stream and returns its members,
-// who are to be closed.
-func (rm *room) restart(seq uint64, b tailBounds) []Member {
+// restart moves the room to seq in a new stream, whose epoch is stream, and
+// returns its members, who are to be closed.
+func (rm *room) restart(seq uint64, stream string, b tailBounds) []Member {
 	rm.feedMu.Lock()
 	defer rm.feedMu.Unlock()
 	rm.mu.Lock()
@@ -395,8 +398,29 @@ func (rm *room) restart(seq uint64, b tailBounds) []Member {
 	rm.stale, rm.staleSeen = false, 0
 	rm.syncAttempts = 0
 	rm.epoch++
-	rm.setPosition(seq, b)
+	rm.setPosition(seq, stream, b)
 	return append([]Member(nil), rm.members...)
+}
+
+// streamID is the identity of the stream the rooms read: the sync loop's,
+// or, before the loop has learnt it (a node just started), read once from
+// the leader for every room set up meanwhile.
+func (h *Hub) streamID(ctx context.Context) (wire.StreamID, error) {
+	if id := h.sync.id.Load(); id != nil {
+		return *id, nil
+	}
+	h.sync.idMu.Lock()
+	defer h.sync.idMu.Unlock()
+	if id := h.sync.id.Load(); id != nil {
+		return *id, nil
+	}
+	st, err := h.src.StreamState(ctx)
+	if err != nil {
+		return wire.StreamID{}, fmt.Errorf("the stream's identity: %w", err)
+	}
+	// The loop's first check finds the same identity: no reset.
+	h.sync.id.CompareAndSwap(nil, &st.ID)
+	return *h.sync.id.Load(), nil
 }
 
 // baseSeq is the first sequence of the stream the rooms read, 0 while its
