@@ -50,6 +50,8 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"tail"},
 		{"tail", "pool:>"},
 		{"tail", "--since", "x", "pool:p1"},
+		{"tail", "--epoch", "abc-1", "pool:p1"},
+		{"tail", "--since", "1", "--epoch", "NOT AN EPOCH", "pool:p1"},
 		{"demo", "--rate", "-1"},
 		{"demo", "--pools", "0"},
 		{"demo", "--workers", "5000"},

@@ -27,6 +27,7 @@ func runTail(ctx context.Context, env *environment, args []string) error {
 	fs.Var(&urls, "url", "edge URL; repeat for failover (default ws://127.0.0.1:8690)")
 	asJSON := fs.Bool("json", false, "print each event as one raw JSON object per line")
 	since := fs.String("since", "", "resume after this seq (one room only)")
+	epoch := fs.String("epoch", "", "with --since: the epoch of the stream that seq is in, from the subscribe line tail printed")
 	var tok tailToken
 	fs.StringVar(&tok.value, "token", "", "JWT for the edge (or ROOMCAST_TOKEN); other users see it in ps: prefer --token-file")
 	fs.StringVar(&tok.file, "token-file", "", "file holding the JWT for the edge, read at start, surrounding whitespace trimmed (or ROOMCAST_TOKEN_FILE); not with --token")
@@ -54,7 +55,7 @@ func runTail(ctx context.Context, env *environment, args []string) error {
 	if len(urls) == 0 {
 		urls = config.List{"ws://127.0.0.1:8690"}
 	}
-	t := &tailer{env: env, urls: urls, json: *asJSON, last: make(map[string]uint64), token: token, compress: *compress,
+	t := &tailer{env: env, urls: urls, json: *asJSON, last: make(map[string]uint64), epoch: make(map[string]string), replaying: make(map[string]bool), token: token, compress: *compress,
 		colour: colourFor(env.stdout, env.getenv), dialer: dialer}
 	for _, a := range fs.Args() {
 		r, err := wire.ParseRoom(a)
@@ -69,6 +70,15 @@ func runTail(ctx context.Context, env *environment, args []string) error {
 			return usagef("--since takes a non-negative integer and one room")
 		}
 		t.last[t.rooms[0]] = s
+	}
+	if *epoch != "" {
+		if *since == "" {
+			return usagef("--epoch needs --since: it names the stream that seq is in")
+		}
+		if err := wire.CheckEpoch(*epoch); err != nil {
+			return usagef("--epoch: %v", err)
+		}
+		t.epoch[t.rooms[0]] = *epoch
 	}
 	return t.run(ctx)
 }
@@ -86,6 +96,11 @@ type tailer struct {
 	compress bool
 	dialer   ws.Dialer         // with the TLS settings of --tls-ca and --tls-server-name
 	last     map[string]uint64 // room → last seq printed; absent: live only
+	epoch    map[string]string // room → the epoch of the stream its last seq is in
+	// replaying holds the rooms whose subscribe response has not come: the
+	// events before it are the server's answer to since, which starts over
+	// when the stream was recreated.
+	replaying map[string]bool
 }
 
 func (t *tailer) run(ctx context.Context) error {
@@ -127,11 +142,15 @@ func (t *tailer) session(ctx context.Context, url string) error {
 	defer stop()
 	defer c.Close()
 	for i, r := range t.rooms {
-		var since *uint64
+		id := "sub_" + strconv.Itoa(i)
+		var err error
 		if s, ok := t.last[r]; ok {
-			since = &s
+			t.replaying[r] = true
+			err = c.Resume(id, r, s, t.epoch[r])
+		} else {
+			err = c.Subscribe(id, r, nil)
 		}
-		if err := c.Subscribe("sub_"+strconv.Itoa(i), r, since); err != nil {
+		if err != nil {
 			return err
 		}
 	}
@@ -150,7 +169,7 @@ func (t *tailer) handle(m wire.Message) error {
 	switch m.Type {
 	case wire.TypeEvent:
 		if m.Room != "" {
-			if last, ok := t.last[m.Room]; ok && m.Seq <= last {
+			if last, ok := t.last[m.Room]; ok && m.Seq <= last && !t.replaying[m.Room] {
 				return nil // already printed before a reconnect
 			}
 			t.last[m.Room] = m.Seq
@@ -159,14 +178,18 @@ func (t *tailer) handle(m wire.Message) error {
 	case wire.TypeResponse:
 		var r wire.SubscribeResult
 		if m.Event == wire.EventSubscribe && json.Unmarshal(m.Data, &r) == nil {
-			if _, ok := t.last[r.Channel]; !ok {
+			if _, ok := t.last[r.Channel]; !ok || t.epoch[r.Channel] != r.Epoch {
+				// Live only until now, or a position in another stream:
+				// what was printed after the response's seq is of this one.
 				t.last[r.Channel] = r.Seq
 			}
+			t.epoch[r.Channel] = r.Epoch
+			delete(t.replaying, r.Channel)
 			note := ""
 			if !r.Recovered {
-				note = " (some events were already removed by retention)"
+				note = " (some events were already removed by retention, or the stream was recreated)"
 			}
-			fmt.Fprintf(t.env.stderr, "tail: subscribed to %s at seq %d, %d replayed%s\n", r.Channel, r.Seq, r.Replayed, note)
+			fmt.Fprintf(t.env.stderr, "tail: subscribed to %s at seq %d (epoch %s), %d replayed%s\n", r.Channel, r.Seq, r.Epoch, r.Replayed, note)
 		}
 	case wire.TypeError:
 		var e wire.ErrorData

@@ -144,11 +144,21 @@ func (c *Conn) Request(event, id string, data any) error {
 type SubscribeData struct {
 	Channel string  `json:"channel"`
 	Since   *uint64 `json:"since,omitempty"`
+	Epoch   string  `json:"epoch,omitempty"`
 }
 
 // Subscribe sends a subscribe request for room; since may be nil (live only).
 func (c *Conn) Subscribe(id, room string, since *uint64) error {
 	return c.Request(wire.EventSubscribe, id, SubscribeData{Channel: room, Since: since})
+}
+
+// Resume sends a subscribe request for room that resumes after since in
+// the stream named by epoch, the epoch of the subscribe response since
+// came with: a since from another stream (recreated meanwhile) then gets
+// every retained event and recovered: false. An empty epoch sends since
+// alone.
+func (c *Conn) Resume(id, room string, since uint64, epoch string) error {
+	return c.Request(wire.EventSubscribe, id, SubscribeData{Channel: room, Since: &since, Epoch: epoch})
 }
 
 // Read returns the next message. Pings are answered on the way; a close

@@ -105,18 +105,18 @@ func (ss *session) subscribe(req wire.Request) {
 		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeUnavailable, "event bus unavailable; retry"))
 		return
 	}
-	var since *uint64
+	var from *room.Position
 	if req.HasSince {
-		since = &req.Since
+		from = &room.Position{Since: req.Since, Epoch: req.Epoch}
 	}
 	// The join stops when the connection closes (a replay waiting for a
 	// client that went away, say), or when a later message of the room
 	// supersedes it (see arrival.go).
-	err := ss.srv.opts.Hub.Join(ss.startJoin(req.Room), req.Room, ss.c, since, func(j room.Joined) {
+	err := ss.srv.opts.Hub.JoinFrom(ss.startJoin(req.Room), req.Room, ss.c, from, func(j room.Joined) {
 		// Forced: the response must follow a replay that may have filled
 		// the queue, not overflow it.
 		ss.queue(wire.TypeResponse, wire.ResponseFrame(req.Event, req.ID, wire.SubscribeResult{
-			Status: "subscribed", Channel: name, Seq: j.Seq, Replayed: j.Replayed, Recovered: j.Recovered,
+			Status: "subscribed", Channel: name, Seq: j.Seq, Replayed: j.Replayed, Recovered: j.Recovered, Epoch: j.Epoch,
 		}), true)
 	})
 	cancelled := ss.endJoin()

@@ -14,22 +14,42 @@ import (
 // in between is either at or before the starting point (a duplicate, dropped)
 // or after it (delivered).
 func (h *Hub) setUp(rm *room) {
-	defer rm.ready.Fire()
+	upTo, ok := h.setUpFeed(rm)
+	rm.ready.Fire()
+	if ok {
+		// After ready: a full check either lists the room or comes after
+		// this note.
+		h.sync.noteSetUp(upTo)
+	}
+}
+
+// setUpFeed does setUp's work and returns the stream position its heads
+// were read as of.
+func (h *Hub) setUpFeed(rm *room) (upTo uint64, ok bool) {
 	unsub, err := h.src.SubscribeLive(rm.name,
 		func(ev *wire.Event) { h.enqueueLive(rm, ev) },
 		func() { h.schedule(rm, 0) })
 	if err != nil {
 		rm.setUpErr = fmt.Errorf("live feed of %s: %w", rm.name, err)
-		return
+		return 0, false
 	}
-	heads, _, err := h.src.Heads(h.ctx, []wire.Room{rm.name})
+	// Read before the position: a stream recreated in between is a new
+	// identity for the sync loop, which resets the room.
+	id, err := h.streamID(h.ctx)
 	if err != nil {
 		_ = unsub()
 		rm.setUpErr = fmt.Errorf("position of %s: %w", rm.name, err)
-		return
+		return 0, false
+	}
+	heads, upTo, err := h.src.Heads(h.ctx, []wire.Room{rm.name})
+	if err != nil {
+		_ = unsub()
+		rm.setUpErr = fmt.Errorf("position of %s: %w", rm.name, err)
+		return 0, false
 	}
 	rm.unsubscribe = unsub
-	rm.setPosition(heads[rm.name], h.tail) // nobody else sees rm before ready is closed
+	rm.setPosition(heads[rm.name], id.Epoch(), h.tail) // nobody else sees rm before ready is closed
+	return upTo, true
 }
 
 // onLive handles one live event; it runs on the room's feed goroutine, so
@@ -65,9 +85,15 @@ func (h *Hub) onLive(rm *room, ev *wire.Event) {
 		h.sync.checkStream()
 	case ev.Prev > last:
 		// Events between last and this one never reached us: fetch them
-		// before this one. If that fails, this one waits for the sync too.
+		// before this one. If that fails, this one waits for the sync too,
+		// remembered like any event dropped while stale: the replica that
+		// answers the sync may not have stored it yet.
 		h.m.Gaps.Inc()
-		if h.backfill(rm, last, ev.Prev) != nil || ev.Seq <= rm.last() {
+		if h.backfill(rm, last, ev.Prev) != nil {
+			rm.staleSeen = max(rm.staleSeen, ev.Seq)
+			return
+		}
+		if ev.Seq <= rm.last() {
 			return
 		}
 	}

@@ -214,6 +214,16 @@ type Joined struct {
 	Seq       uint64 // the room's last delivered sequence: m gets every later event
 	Replayed  int    // events replayed to m before it joined the live feed
 	Recovered bool   // nothing between since and Seq was lost to retention
+	Epoch     string // the stream Seq is a position in (wire.StreamID.Epoch)
+}
+
+// Position is where a resume starts: after Since in the stream whose epoch
+// is Epoch. Without an epoch Since is taken to be in the current stream
+// unless it is recognisably older (below the first sequence of a stream an
+// edge recreated, or past the stream's end).
+type Position struct {
+	Since uint64
+	Epoch string
 }
 
 // ErrStreamReset is returned by a join whose resume spanned a stream reset:
@@ -227,6 +237,16 @@ var ErrStreamReset = errors.New("the stream was recreated during the resume")
 // live event. Join fails when the room's feed cannot be set up or the
 // replay cannot be read (the bus is unavailable), or m closes meanwhile.
 func (h *Hub) Join(ctx context.Context, r wire.Room, m Member, since *uint64, onJoined func(Joined)) error {
+	if since == nil {
+		return h.JoinFrom(ctx, r, m, nil, onJoined)
+	}
+	return h.JoinFrom(ctx, r, m, &Position{Since: *since}, onJoined)
+}
+
+// JoinFrom is Join from a position that may name its stream: a position
+// from another stream than the room's resumes from the start and is not
+// recovered.
+func (h *Hub) JoinFrom(ctx context.Context, r wire.Room, m Member, from *Position, onJoined func(Joined)) error {
 	rm, created := h.acquire(r)
 	if created {
 		h.setUp(rm)
@@ -246,14 +266,14 @@ func (h *Hub) Join(ctx context.Context, r wire.Room, m Member, since *uint64, on
 		h.release(rm)
 		return rm.setUpErr
 	}
-	if since == nil {
+	if from == nil {
 		rm.mu.Lock()
 		rm.add(m)
-		onJoined(Joined{Seq: rm.lastSeq, Recovered: true})
+		onJoined(Joined{Seq: rm.lastSeq, Recovered: true, Epoch: rm.stream})
 		rm.mu.Unlock()
 		return nil
 	}
-	if err := h.catchUp(ctx, rm, m, *since, onJoined); err != nil {
+	if err := h.catchUp(ctx, rm, m, *from, onJoined); err != nil {
 		h.release(rm)
 		return err
 	}

@@ -46,10 +46,12 @@ type resume struct {
 // all and a long one costs one request per batch. The hand-over, under the
 // room's lock, queues the tail's frames the member has not had and makes
 // it a member.
-func (h *Hub) catchUp(ctx context.Context, rm *room, m Member, since uint64, onJoined func(Joined)) error {
+func (h *Hub) catchUp(ctx context.Context, rm *room, m Member, from Position, onJoined func(Joined)) error {
+	since := from.Since
 	rs := &resume{h: h, rm: rm, m: m, cursor: since, recovered: true}
 	rm.mu.Lock()
 	rs.epoch = rm.epoch
+	stream := rm.stream
 	rm.catchingUp++
 	rm.mu.Unlock()
 	defer func() {
@@ -58,7 +60,16 @@ func (h *Hub) catchUp(ctx context.Context, rm *room, m Member, since uint64, onJ
 		rm.trimTail(h.tail)
 		rm.mu.Unlock()
 	}()
-	if since == 0 {
+	if from.Epoch != "" && from.Epoch != stream {
+		// A position in another stream, whoever recreated it: what
+		// followed it there is gone, and everything this one holds
+		// follows. (Or this node has not noticed a recreation the
+		// client saw elsewhere yet: it is told to look, and the client
+		// replays more than it needed, never less.)
+		h.sync.checkStream()
+		rs.cursor, rs.recovered = 0, false
+	}
+	if since == 0 && rs.recovered {
 		// From the very start: whatever was removed, purged or lost with
 		// an earlier incarnation of the stream is missed, even when the
 		// room holds nothing now and no read would notice.
@@ -68,7 +79,7 @@ func (h *Hub) catchUp(ctx context.Context, rm *room, m Member, since uint64, onJ
 		}
 		rs.recovered = all
 	}
-	if since > 0 && since < h.baseSeq() {
+	if rs.cursor > 0 && since < h.baseSeq() {
 		// A position in an older incarnation of the stream: what followed
 		// it there is gone. Everything the new one holds follows.
 		rs.cursor, rs.recovered = 0, false
@@ -134,7 +145,7 @@ func (rs *resume) round(ctx context.Context, onJoined func(Joined)) (joined bool
 			source = "stream"
 		}
 		rs.h.m.Resumes.WithLabelValues(source, strconv.FormatBool(rs.recovered)).Inc()
-		onJoined(Joined{Seq: seq, Replayed: rs.replayed, Recovered: rs.recovered})
+		onJoined(Joined{Seq: seq, Replayed: rs.replayed, Recovered: rs.recovered, Epoch: rs.rm.stream}) // under mu
 	})
 	switch {
 	case joined || err != nil:

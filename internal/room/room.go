@@ -62,6 +62,7 @@ type room struct {
 	index   map[Member]int // position in members; nil while the room is small
 	lastSeq uint64         // the last sequence delivered (or skipped) in order
 	epoch   uint64         // counts stream resets; a resume spanning one fails
+	stream  string         // the epoch (wire.StreamID.Epoch) of the stream lastSeq is in
 
 	// Also guarded by mu: the tail, the frames of the room's latest events
 	// (those after tailFrom), kept so a resume from within it needs nothing
@@ -157,10 +158,10 @@ func (rm *room) last() uint64 {
 	return rm.lastSeq
 }
 
-// setPosition places the room at seq with an empty tail: at set-up, and
-// after a stream reset. Needs mu.
-func (rm *room) setPosition(seq uint64, b tailBounds) {
-	rm.lastSeq = seq
+// setPosition places the room at seq of the stream whose epoch is stream,
+// with an empty tail: at set-up, and after a stream reset. Needs mu.
+func (rm *room) setPosition(seq uint64, stream string, b tailBounds) {
+	rm.lastSeq, rm.stream = seq, stream
 	rm.forgetTail(b)
 }
 

@@ -1,7 +1,9 @@
 package room
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -29,11 +31,17 @@ type syncState struct {
 	failures  int       // failed checks in a row
 	notBefore time.Time // no check before then
 
+	// Guarded by mu too: rooms set up since the last full check read their
+	// heads as of setUpFrom at the oldest (see noteSetUp).
+	setUps    bool
+	setUpFrom uint64
+
 	// Owned by the loop.
 	checkedUpTo uint64 // the stream position of the last full check
 	configure   bool   // a recreated stream still needs the edge's configuration
 
-	id atomic.Pointer[wire.StreamID] // the stream's identity, once known
+	id   atomic.Pointer[wire.StreamID] // the stream's identity, once known
+	idMu sync.Mutex                    // one read of the identity before the loop knows it
 }
 
 func (s *syncState) init() {
@@ -82,6 +90,30 @@ func (s *syncState) resyncAll() {
 	s.all, s.fresh = true, true
 	s.mu.Unlock()
 	s.wake()
+}
+
+// noteSetUp records that a room was set up from heads read as of upTo. The
+// full check that found every room at its head does not vouch for it: the
+// replica that answered may lag behind where that check read, and then the
+// room starts behind with nothing to reveal it until something new is
+// stored. So a full check is skipped only when every room set up since
+// read at least as far as the stream now reaches.
+func (s *syncState) noteSetUp(upTo uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.setUps || upTo < s.setUpFrom {
+		s.setUps, s.setUpFrom = true, upTo
+	}
+}
+
+// takeSetUps returns and forgets the oldest position rooms set up since the
+// last call read from (ok is false when none was set up).
+func (s *syncState) takeSetUps() (from uint64, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from, ok = s.setUpFrom, s.setUps
+	s.setUps, s.setUpFrom = false, 0
+	return from, ok
 }
 
 // checkStream asks for the stream's identity to be checked, at once.
@@ -158,15 +190,24 @@ func (h *Hub) runSync() {
 // is due (zero when none is).
 func (h *Hub) syncOnce() time.Time {
 	all, checkID, rooms, next := h.sync.take(time.Now())
+	var setUpFrom uint64
+	var setUps bool
+	if all {
+		// Taken before the rooms are listed: a room that becomes ready
+		// after the list notes its set-up for the next check.
+		setUpFrom, setUps = h.sync.takeSetUps()
+	}
 	if checkID || all {
 		st, changed, ok := h.checkIdentity()
 		if !ok {
+			h.putBackSetUps(setUpFrom, setUps)
 			h.retryLater(all, checkID, rooms)
 			return h.nextDue(next)
 		}
-		if all && !changed && st.LastSeq == h.sync.checkedUpTo {
+		if all && !changed && st.LastSeq == h.sync.checkedUpTo && (!setUps || setUpFrom >= st.LastSeq) {
 			// Nothing was stored since the last full check, which left
-			// every room at its head: only rooms due on their own remain.
+			// every room at its head, and every room set up since read
+			// as far: only rooms due on their own remain.
 			all = false
 		}
 		all = all || changed
@@ -184,6 +225,7 @@ func (h *Hub) syncOnce() time.Time {
 	heads, upTo, err := h.src.Heads(h.ctx, names)
 	if err != nil {
 		h.log.Warn("cannot check rooms against the stream; will retry", "rooms", len(rooms), "err", err)
+		h.putBackSetUps(setUpFrom, setUps)
 		h.retryLater(all, false, rooms)
 		return h.nextDue(next)
 	}
@@ -197,6 +239,14 @@ func (h *Hub) syncOnce() time.Time {
 		h.syncRoom(rm, heads[rm.name])
 	}
 	return h.nextDue(next)
+}
+
+// putBackSetUps keeps, for the next full check, the set-ups a check that
+// failed took.
+func (h *Hub) putBackSetUps(from uint64, ok bool) {
+	if ok {
+		h.sync.noteSetUp(from)
+	}
 }
 
 // retryLater puts work that failed back, and holds every check back until
@@ -332,15 +382,15 @@ func (h *Hub) reset(old wire.StreamID, now wire.StreamState) {
 	h.log.Warn("the stream was recreated; closing members of every room so they subscribe again",
 		"rooms", len(rooms), "old_created", old.Created, "new_created", now.ID.Created, "new_first_seq", now.ID.BaseSeq)
 	for _, rm := range rooms {
-		for _, m := range rm.restart(now.LastSeq, h.tail) {
+		for _, m := range rm.restart(now.LastSeq, now.ID.Epoch(), h.tail) {
 			m.Close(wire.CloseStreamReset, "the stream was recreated; subscribe again")
 		}
 	}
 }
 
-// restart moves the room to seq in a new stream and returns its members,
-// who are to be closed.
-func (rm *room) restart(seq uint64, b tailBounds) []Member {
+// restart moves the room to seq in a new stream, whose epoch is stream, and
+// returns its members, who are to be closed.
+func (rm *room) restart(seq uint64, stream string, b tailBounds) []Member {
 	rm.feedMu.Lock()
 	defer rm.feedMu.Unlock()
 	rm.mu.Lock()
@@ -348,8 +398,29 @@ func (rm *room) restart(seq uint64, b tailBounds) []Member {
 	rm.stale, rm.staleSeen = false, 0
 	rm.syncAttempts = 0
 	rm.epoch++
-	rm.setPosition(seq, b)
+	rm.setPosition(seq, stream, b)
 	return append([]Member(nil), rm.members...)
+}
+
+// streamID is the identity of the stream the rooms read: the sync loop's,
+// or, before the loop has learnt it (a node just started), read once from
+// the leader for every room set up meanwhile.
+func (h *Hub) streamID(ctx context.Context) (wire.StreamID, error) {
+	if id := h.sync.id.Load(); id != nil {
+		return *id, nil
+	}
+	h.sync.idMu.Lock()
+	defer h.sync.idMu.Unlock()
+	if id := h.sync.id.Load(); id != nil {
+		return *id, nil
+	}
+	st, err := h.src.StreamState(ctx)
+	if err != nil {
+		return wire.StreamID{}, fmt.Errorf("the stream's identity: %w", err)
+	}
+	// The loop's first check finds the same identity: no reset.
+	h.sync.id.CompareAndSwap(nil, &st.ID)
+	return *h.sync.id.Load(), nil
 }
 
 // baseSeq is the first sequence of the stream the rooms read, 0 while its

@@ -64,7 +64,7 @@ func subscribe(t testing.TB, c *client.Conn, room string, since *uint64) (wire.S
 		switch {
 		case m.Type == wire.TypeResponse && m.ID == id:
 			var r wire.SubscribeResult
-			if err := json.Unmarshal(m.Data, &r); err != nil || r.Status != "subscribed" || r.Channel != room {
+			if err := json.Unmarshal(m.Data, &r); err != nil || r.Status != "subscribed" || r.Channel != room || wire.CheckEpoch(r.Epoch) != nil {
 				t.Fatalf("subscribe response %s: %+v (%v)", m.Data, r, err)
 			}
 			return r, before

@@ -37,6 +37,8 @@ func TestMalformedMessagesGetErrorsAndConnectionKeepsWorking(t *testing.T) {
 		{"wildcard room", `{"type":"request","event":"subscribe","id":"x7","data":{"channel":"pool:>"}}`, "x7", wire.CodeInvalidRoom},
 		{"dotted room", `{"type":"request","event":"subscribe","id":"x8","data":{"channel":"pool:a.b"}}`, "x8", wire.CodeInvalidRoom},
 		{"no kind", `{"type":"request","event":"subscribe","id":"x9","data":{"channel":":a"}}`, "x9", wire.CodeInvalidRoom},
+		{"epoch without since", `{"type":"request","event":"subscribe","id":"x11","data":{"channel":"pool:a","epoch":"abc-1"}}`, "x11", wire.CodeBadRequest},
+		{"malformed epoch", `{"type":"request","event":"subscribe","id":"x12","data":{"channel":"pool:a","since":1,"epoch":"Not/An Epoch"}}`, "x12", wire.CodeBadRequest},
 		{"auth without keys", `{"type":"request","event":"auth","id":"x10","data":{"token":"abc"}}`, "x10", wire.CodeBadRequest},
 	}
 	for _, tc := range cases {

@@ -9,6 +9,7 @@ type SubscribeResult struct {
 	Seq       uint64 `json:"seq"`
 	Replayed  int    `json:"replayed"`
 	Recovered bool   `json:"recovered"`
+	Epoch     string `json:"epoch"` // the stream seq is a position in
 }
 
 // UnsubscribeResult is the data of an unsubscribe response.

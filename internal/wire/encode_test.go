@@ -178,14 +178,14 @@ func TestResponseFrames(t *testing.T) {
 			t.Errorf("data %s, want %+v", m.Data, res)
 		}
 		// The protocol lists every field; zero values are sent, not omitted.
-		for _, k := range []string{"status", "channel", "seq", "replayed", "recovered"} {
+		for _, k := range []string{"status", "channel", "seq", "replayed", "recovered", "epoch"} {
 			if _, ok := keys[k]; !ok {
 				t.Errorf("subscribe response data lacks %q: %s", k, m.Data)
 			}
 		}
 	})
 	t.Run("subscribe resumed", func(t *testing.T) {
-		res := wire.SubscribeResult{Status: "subscribed", Channel: "pool:p1", Seq: 1 << 60, Replayed: 17, Recovered: true}
+		res := wire.SubscribeResult{Status: "subscribed", Channel: "pool:p1", Seq: 1 << 60, Replayed: 17, Recovered: true, Epoch: "lz8k3m2q1x9c-1"}
 		m, _ := decode(t, wire.ResponseFrame("subscribe", "s", res))
 		var got wire.SubscribeResult
 		if json.Unmarshal(m.Data, &got) != nil || got != res {

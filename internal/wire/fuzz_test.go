@@ -26,6 +26,9 @@ func FuzzDecodeRequest(f *testing.F) {
 		`{"type":"request","event":"subscribe","id":"sub_1","data":{"channel":"pool:p1"}}`,
 		`{"type":"request","event":"subscribe","id":"s","data":{"channel":"pool:p1","since":1042}}`,
 		`{"type":"request","event":"subscribe","data":{"channel":"pool:p1","since":0}}`,
+		`{"type":"request","event":"subscribe","id":"e","data":{"channel":"pool:p1","since":7,"epoch":"lz8k3m2q1x9c-1"}}`,
+		`{"type":"request","event":"subscribe","data":{"channel":"pool:p1","epoch":"lz8k3m2q1x9c-1"}}`,
+		`{"type":"request","event":"subscribe","data":{"channel":"pool:p1","since":7,"epoch":"Lz8\u00e9"}}`,
 		`{"type":"request","event":"unsubscribe","id":"u","data":{"channel":"workflow:demo_workflow_123"}}`,
 		`{"type":"request","event":"auth","id":"a","data":{"token":"eyJ.e30.x"}}`,
 		`{"type":"ping","id":"x"}`,
@@ -66,7 +69,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		}
 		switch req.Type {
 		case wire.TypePing, wire.TypePong:
-			if !req.Room.IsZero() || req.HasSince || req.Since != 0 || req.Token != "" || req.Event != "" {
+			if !req.Room.IsZero() || req.HasSince || req.Since != 0 || req.Epoch != "" || req.Token != "" || req.Event != "" {
 				t.Fatalf("%s with request fields: %+v", req.Type, req)
 			}
 			if m := jsonFrame(t, wire.PongFrame(req.ID)); m.ID != req.ID {
@@ -90,6 +93,9 @@ func FuzzDecodeRequest(f *testing.F) {
 				}
 				if req.Since != 0 && !req.HasSince {
 					t.Fatalf("since %d without HasSince", req.Since)
+				}
+				if req.Epoch != "" && (!req.HasSince || wire.CheckEpoch(req.Epoch) != nil) {
+					t.Fatalf("epoch %q accepted without since or malformed", req.Epoch)
 				}
 			case wire.EventAuth:
 				if req.Token == "" || !req.Room.IsZero() || req.HasSince {

@@ -33,6 +33,7 @@ type Request struct {
 	Room     Room   // subscribe, unsubscribe
 	Since    uint64 // subscribe
 	HasSince bool   // subscribe: since was given (0 is a valid since)
+	Epoch    string // subscribe, with since: the stream since is a position in ("": not given)
 	Token    string // auth
 }
 
@@ -48,6 +49,7 @@ type envelope struct {
 type requestData struct {
 	Channel json.RawMessage `json:"channel"`
 	Since   json.RawMessage `json:"since"`
+	Epoch   json.RawMessage `json:"epoch"`
 	Token   json.RawMessage `json:"token"`
 }
 
@@ -123,11 +125,16 @@ func decodeRoomRequest(r Request, d requestData) (Request, *Error) {
 		return r, &Error{Code: CodeInvalidRoom, Message: roomErr(rerr)}
 	}
 	r.Room = room
-	if len(d.Since) == 0 || string(d.Since) == "null" {
+	hasSince, hasEpoch := given(d.Since), given(d.Epoch)
+	switch {
+	case !hasSince && !hasEpoch:
 		return r, nil
-	}
-	if r.Event != EventSubscribe {
+	case r.Event != EventSubscribe && hasSince:
 		return r, Errorf(CodeBadRequest, "since is only for subscribe")
+	case r.Event != EventSubscribe:
+		return r, Errorf(CodeBadRequest, "epoch is only for subscribe")
+	case !hasSince:
+		return r, Errorf(CodeBadRequest, "epoch without since: it names the stream a since is a position in")
 	}
 	// The raw token must be a plain non-negative integer: no quotes,
 	// fraction or exponent.
@@ -136,7 +143,22 @@ func decodeRoomRequest(r Request, d requestData) (Request, *Error) {
 		return r, Errorf(CodeBadRequest, "since must be a non-negative integer, got %s", clip(string(d.Since)))
 	}
 	r.Since, r.HasSince = s, true
+	if hasEpoch {
+		epoch, err := optString(d.Epoch, "data.epoch")
+		if err == nil {
+			err = CheckEpoch(epoch)
+		}
+		if err != nil {
+			return r, Errorf(CodeBadRequest, "%s; send back the epoch of a subscribe response", err)
+		}
+		r.Epoch = epoch
+	}
 	return r, nil
+}
+
+// given reports whether an optional field is present and not null.
+func given(raw json.RawMessage) bool {
+	return len(raw) > 0 && string(raw) != "null"
 }
 
 // decodeObject decodes p, which must be exactly one JSON object, into v.

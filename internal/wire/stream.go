@@ -2,6 +2,8 @@ package wire
 
 import (
 	"errors"
+	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -20,6 +22,41 @@ type StreamID struct {
 // Equal reports whether id and o are the same incarnation of the stream.
 func (id StreamID) Equal(o StreamID) bool {
 	return id.Created.Equal(o.Created) && id.BaseSeq == o.BaseSeq
+}
+
+// Epoch names the incarnation id of the stream for clients: the subscribe
+// response carries it next to seq, and a subscribe that resumes gives it
+// back with since, so a position from another incarnation is told apart
+// whoever recreated the stream (an operator whose new stream starts at 1
+// again included). It is the same on every node (the creation time and
+// first sequence come from the stream's leader), short, and stable for the
+// stream's life; clients treat it as opaque. It is base-36: the creation
+// time in nanoseconds, "-", the first sequence.
+func (id StreamID) Epoch() string {
+	var nanos uint64
+	if !id.Created.IsZero() && id.Created.UnixNano() > 0 {
+		nanos = uint64(id.Created.UnixNano())
+	}
+	return strconv.FormatUint(nanos, 36) + "-" + strconv.FormatUint(id.BaseSeq, 36)
+}
+
+// MaxEpochLen bounds an epoch a client sends: the longest Epoch returns is
+// 27 characters.
+const MaxEpochLen = 32
+
+// CheckEpoch reports whether s has the shape of an epoch (see
+// StreamID.Epoch): 1 to MaxEpochLen characters of 0-9, a-z and "-".
+// Whether it names the current stream is the hub's question.
+func CheckEpoch(s string) error {
+	if s == "" || len(s) > MaxEpochLen {
+		return fmt.Errorf("epoch must be 1 to %d characters, got %d", MaxEpochLen, len(s))
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c == '-') {
+			return fmt.Errorf("epoch may hold only 0-9, a-z and -, got %q at byte %d", c, i)
+		}
+	}
+	return nil
 }
 
 // StreamState is the stream leader's account of the stream.

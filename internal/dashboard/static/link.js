@@ -1,8 +1,10 @@
 // link.js: the page's one WebSocket to the node it was served by, the rooms
 // it follows, and the resume after every reconnection (docs/protocol.md section
-// 3): each room remembers the last seq it was given and subscribes again
-// with it as since, so a dropped connection loses nothing and repeats
-// nothing. The link knows nothing of how events are drawn.
+// 3): each room remembers the last seq it was given, and the epoch of the
+// stream that seq is in, and subscribes again with them as since and epoch,
+// so a dropped connection loses nothing and repeats nothing, and a stream
+// recreated meanwhile is replayed from its start. The link knows nothing
+// of how events are drawn.
 
 const backoffFirst = 250;     // ms before the first reconnection attempt
 const backoffMax = 10000;     // ms, the longest wait between attempts
@@ -45,7 +47,10 @@ export class Link {
       name,
       history,
       seq: null,        // the last seq given (or the live start): the next since
+      epoch: null,      // the stream seq is in, from the last subscribe response
       floor: true,      // drop events at or below seq (off until a fresh stream answers)
+      resuming: false,  // a subscribe with since and epoch awaits its response
+      held: null,       // events of that resume at or below seq: the response says whose
       state: "subscribing",
       error: "",
       events: 0,
@@ -135,6 +140,9 @@ export class Link {
     const data = { channel: room.name };
     if (room.seq !== null) data.since = room.seq;
     else if (room.history) data.since = 0;
+    if (room.seq !== null && room.epoch) data.epoch = room.epoch;
+    room.resuming = data.epoch !== undefined;
+    room.held = null;
     const id = this.id("s");
     this.pending.set(id, { kind: "subscribe", room: room.name, resuming });
     room.state = "subscribing";
@@ -164,6 +172,21 @@ export class Link {
     }
     const room = this.rooms.get(msg.room);
     if (!room) return; // unsubscribed while it was on its way
+    if (room.held) {
+      room.held.push(msg);
+      return;
+    }
+    if (room.resuming && room.floor && room.seq !== null && msg.seq <= room.seq) {
+      // The replay of a stream recreated since seq, or duplicates: the
+      // response, which names its stream, tells.
+      room.held = [msg];
+      return;
+    }
+    this.accept(room, msg);
+  }
+
+  // accept shows an event unless it is at or below the room's floor.
+  accept(room, msg) {
     if (room.floor && room.seq !== null && msg.seq <= room.seq) {
       room.dupes++; // never expected: the guarantee says each event once
       this.h.onRoom(room);
@@ -196,9 +219,17 @@ export class Link {
       if (req.resuming && this.resume && --this.resume.left === 0) this.resume = null;
       return;
     }
+    // A seq of another stream than the one the page had: the replay
+    // started over in it.
+    if (room.epoch && d.epoch && d.epoch !== room.epoch) room.floor = false;
+    const held = room.held;
+    room.held = null;
+    room.resuming = false;
+    for (const m of held || []) this.accept(room, m);
     // The response follows the replayed events and precedes the live
     // ones: its seq is where live delivery starts.
     if (room.seq === null || !room.floor || d.seq > room.seq) room.seq = d.seq;
+    room.epoch = d.epoch || null;
     room.floor = true;
     room.state = "live";
     room.error = "";
@@ -217,7 +248,7 @@ export class Link {
     if (--r.left > 0) return;
     this.resume = null;
     let text = `resumed (${plural(r.replayed, "missed event")} replayed)`;
-    if (r.lost > 0) text += `, but ${plural(r.lost, "room")} lost events to retention`;
+    if (r.lost > 0) text += `, but ${plural(r.lost, "room")} lost events to retention or a recreated stream`;
     this.h.onNotice(text, r.lost > 0 ? "warn" : "info");
   }
 
@@ -239,6 +270,8 @@ export class Link {
     }
     room.state = "error";
     room.error = text;
+    room.held = null;
+    room.resuming = false;
     this.h.onRoom(room);
     if (req.resuming && this.resume && --this.resume.left === 0) this.resume = null;
   }
@@ -277,6 +310,8 @@ export class Link {
     this.resume = null;
     for (const room of this.rooms.values()) {
       if (room.state !== "error") room.state = "subscribing";
+      room.held = null; // resubscribed from seq, they come again
+      room.resuming = false;
       if (code === 4010) room.floor = false; // a new stream: its seqs may start anywhere
       this.h.onRoom(room);
     }
