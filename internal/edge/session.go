@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/internal/auth"
+	"github.com/roomcast/roomcast/internal/bus"
 	"github.com/roomcast/roomcast/internal/conn"
 	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/room"
@@ -105,7 +106,7 @@ func (ss *session) subscribe(req wire.Request) {
 	}
 	// The join stops when the connection closes (a replay waiting for a
 	// client that went away, say).
-	err := ss.srv.opts.Hub.Join(closedContext{ss.c}, req.Room, ss.c, since, func(j room.Joined) {
+	err := ss.srv.opts.Hub.Join(bus.WithReader(closedContext{ss.c}, ss.c), req.Room, ss.c, since, func(j room.Joined) {
 		// Forced: the response must follow a replay that may have filled
 		// the queue, not overflow it.
 		ss.queue(wire.TypeResponse, wire.ResponseFrame(req.Event, req.ID, wire.SubscribeResult{
