@@ -22,15 +22,27 @@ import (
 // answer), again. Meanwhile a victim on another connection resumes a room
 // of 2,000 events from the start, once per iteration: ms-victim is the
 // median time until it is live (every event and its subscribe response).
+// The last case paces each connection to 1,000 events a second read from
+// the stream (--replay-rate) instead of the default 5,000.
 // requests/event is the node's JetStream requests per event delivered to
 // anyone over the run: the read amplification.
 //
 //	go test -run '^$' -bench ReplayStorm -benchtime 10x -count 3 ./internal/server/
 func BenchmarkReplayStorm(b *testing.B) {
 	const big, small = 20_000, 2_000
-	for _, attackers := range []int{0, 20} {
-		b.Run(fmt.Sprintf("attackers-%d", attackers), func(b *testing.B) {
-			srv := startNode(b, nil, func(c *config.Serve) { c.RetentionMaxPerRoom = big })
+	for _, tc := range []struct{ attackers, rate int }{{0, 0}, {20, 0}, {20, 1000}} {
+		attackers := tc.attackers
+		name := fmt.Sprintf("attackers-%d", attackers)
+		if tc.rate > 0 {
+			name += fmt.Sprintf("/replay-rate-%d", tc.rate)
+		}
+		b.Run(name, func(b *testing.B) {
+			srv := startNode(b, nil, func(c *config.Serve) {
+				c.RetentionMaxPerRoom = big
+				if tc.rate > 0 {
+					c.ReplayRate = tc.rate
+				}
+			})
 			fillRoom(b, srv, "pool:storm", big)
 			fillRoom(b, srv, "pool:victim", small)
 			ctx, stop := context.WithTimeout(context.Background(), 5*time.Minute)
