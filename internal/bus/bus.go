@@ -144,15 +144,13 @@ func (b *Bus) Reconnected() {
 // starts once the slot is taken: waiting in line is not the stream being
 // slow.
 func (b *Bus) startRead(ctx context.Context, room string) (context.Context, context.CancelFunc, error) {
-	id := readerOf(ctx)
-	paced, err := b.reads.paceWait(ctx, id)
-	if paced {
-		b.m.ReadsPaced.Inc()
+	if paced(ctx) {
+		var err error
+		if ctx, err = b.AwaitBudget(ctx); err != nil {
+			return nil, nil, err
+		}
 	}
-	if err != nil {
-		return nil, nil, err
-	}
-	release, err := b.reads.acquire(ctx, id, room)
+	release, err := b.reads.acquire(ctx, readerOf(ctx), room)
 	if err != nil {
 		return nil, nil, err
 	}

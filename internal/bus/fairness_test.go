@@ -165,14 +165,16 @@ func TestReaderPastItsBudgetIsPaced(t *testing.T) {
 	s.spend("greedy", 100)
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
-	if paced, err := s.paceWait(ctx, "greedy"); !paced || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("greedy: paced %v, %v; want a wait cut short by its context", paced, err)
+	paced := 0
+	count := func() { paced++ }
+	if err := s.paceWait(ctx, "greedy", count); paced != 1 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("greedy: paced %d times, %v; want a wait cut short by its context", paced, err)
 	}
-	if paced, err := s.paceWait(t.Context(), "modest"); paced || err != nil {
-		t.Fatalf("modest: paced %v, %v; want no wait", paced, err)
+	if err := s.paceWait(t.Context(), "modest", count); paced != 1 || err != nil {
+		t.Fatalf("modest: paced %d times, %v; want no wait", paced, err)
 	}
-	if paced, err := s.paceWait(t.Context(), nil); paced || err != nil {
-		t.Fatalf("the node: paced %v, %v; want no wait", paced, err)
+	if err := s.paceWait(t.Context(), nil, count); paced != 1 || err != nil {
+		t.Fatalf("the node: paced %d times, %v; want no wait", paced, err)
 	}
 }
 

@@ -81,11 +81,31 @@ func (b *budget) delay(p pacing, now time.Time) time.Duration {
 	return time.Duration(-lvl / p.rate * float64(time.Second))
 }
 
+// unpacedKey marks a context whose reads are charged but not held back.
+type unpacedKey struct{}
+
+// AwaitBudget waits until the reader of ctx may read from the stream
+// again (its budget is back above zero), for as long as ctx allows, and
+// returns the context for a read that others wait for (a room's shared
+// catch-up, room/seed.go): its reads are charged to the reader as usual
+// but never held back midway, which would hold the others up too. The
+// node's own reads pass at once.
+func (b *Bus) AwaitBudget(ctx context.Context) (context.Context, error) {
+	if err := b.reads.paceWait(ctx, readerOf(ctx), b.m.ReadsPaced.Inc); err != nil {
+		return nil, err
+	}
+	return context.WithValue(ctx, unpacedKey{}, true), nil
+}
+
+// paced reports whether the reads under ctx wait for their reader's
+// budget (see AwaitBudget).
+func paced(ctx context.Context) bool { return ctx.Value(unpacedKey{}) == nil }
+
 // paceWait waits until reader id may read again, for as long as ctx
-// allows; paced reports that it had to wait.
-func (s *scheduler) paceWait(ctx context.Context, id any) (paced bool, err error) {
+// allows, calling onPaced first when it has to wait.
+func (s *scheduler) paceWait(ctx context.Context, id any, onPaced func()) error {
 	if id == nil || s.pace.rate == 0 {
-		return false, nil
+		return nil
 	}
 	s.mu.Lock()
 	rs := s.reader(id)
@@ -93,15 +113,16 @@ func (s *scheduler) paceWait(ctx context.Context, id any) (paced bool, err error
 	s.done(rs)
 	s.mu.Unlock()
 	if d <= 0 {
-		return false, nil
+		return nil
 	}
+	onPaced()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return true, nil
+		return nil
 	case <-ctx.Done():
-		return true, ctx.Err()
+		return ctx.Err()
 	}
 }
 
