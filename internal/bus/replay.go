@@ -119,18 +119,12 @@ func (rd *reader) batch(ctx context.Context) (more bool, err error) {
 	} else {
 		prev = rd.cursor
 	}
-	// The next batch starts at this one's last event, which will be the
-	// cursor once this one is delivered. It is asked for once half of
-	// this one is taken: a reader that stops early (a client that left)
-	// has not made the stream read a batch it never uses.
-	last, ahead := msgs[len(msgs)-1].Seq, len(msgs)/2
-	if end.Pending == 0 || last >= rd.until {
-		ahead = -1
+	if last := msgs[len(msgs)-1].Seq; end.Pending > 0 && last < rd.until {
+		// The next batch starts at this one's last event, which will be
+		// the cursor once this one is delivered.
+		rd.prefetch(ctx, last)
 	}
-	for i, m := range msgs {
-		if i == ahead {
-			rd.prefetch(ctx, last)
-		}
+	for _, m := range msgs {
 		if m.Seq == rd.cursor {
 			continue
 		}
