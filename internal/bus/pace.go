@@ -13,8 +13,11 @@ import (
 // from a room's tail in memory cost nothing): a burst that lets an
 // ordinary resume go at full speed, refilled at a steady rate; a reader
 // that spent it waits, before it takes a slot, until the budget is back
-// above zero. A read is paid after its answer (its size is known then),
-// so a reader goes at most one batch into debt.
+// above zero. A read is paid after its answer (its size is known then).
+// A read that other resumes of a room wait for (room/seed.go) is paced
+// only before it starts (AwaitBudget), never midway, which would hold
+// the others up: such a read from the start of a large room goes at full
+// speed and is paid for after, by the reader's next reads waiting longer.
 
 // DefaultReaderRate is Options.ReaderRate's default: events a second.
 const DefaultReaderRate = 5000
@@ -22,7 +25,8 @@ const DefaultReaderRate = 5000
 // readerBurstSeconds is how many seconds of its rate a reader's budget
 // holds: 20,000 events at the default, two resumes of a full room from
 // the start (10,000 events, --retention-max-per-room's default) at full
-// speed, and a resume of a room of 100,000 events in about 16 s.
+// speed; a reader that read a room of 100,000 events waits about 16 s
+// before its next read from the stream.
 const readerBurstSeconds = 4
 
 // pacing is the budget's rule; a zero rate paces nothing.
