@@ -35,6 +35,10 @@ type Options struct {
 	// its max_pending (64 MiB by default) wait: a crowd of clients resuming
 	// at once must queue here, not there.
 	MaxConcurrentReads int
+	// ReaderRate paces each reader's (each client connection's) reads
+	// from the stream: events a second past a burst of a few seconds'
+	// worth (see pace.go). 0: DefaultReaderRate; negative: not paced.
+	ReaderRate int
 }
 
 // DefaultMaxConcurrentReads is Options.MaxConcurrentReads's default.
@@ -57,7 +61,7 @@ type Bus struct {
 	// The JetStream API subjects of the stream's direct and leader gets.
 	apiDirect, apiMsgGet string
 	timeout              time.Duration
-	reads                chan struct{} // a slot per stream read in flight
+	reads                *scheduler    // the stream read slots, shared fairly
 	highSeq              atomic.Uint64 // the highest stream sequence seen
 
 	// stateMu serialises refreshes of the cached stream state.
@@ -103,8 +107,11 @@ func New(nc *nats.Conn, o Options) (*Bus, error) {
 		apiDirect: "$JS.API.DIRECT.GET." + stream.Name,
 		apiMsgGet: "$JS.API.STREAM.MSG.GET." + stream.Name,
 		timeout:   o.RequestTimeout,
-		reads:     make(chan struct{}, o.MaxConcurrentReads),
 	}
+	if o.ReaderRate == 0 {
+		o.ReaderRate = DefaultReaderRate
+	}
+	b.reads = newScheduler(o.MaxConcurrentReads, newPacing(o.ReaderRate), func(n int) { o.Metrics.ReadsWaiting.Set(float64(n)) })
 	b.live.init()
 	b.badPayloadLog = lograte.New(badPayloadLogInterval, nil)
 	b.connLost, b.lose = context.WithCancel(context.Background())
@@ -129,22 +136,33 @@ func (b *Bus) Reconnected() {
 	b.mu.Unlock()
 }
 
-// startRead waits for a read slot, for as long as ctx allows, and returns
-// the request's context and the function that ends it and frees the slot.
-// The request timeout starts once the slot is taken: waiting in line is
-// not the stream being slow.
-func (b *Bus) startRead(ctx context.Context) (context.Context, context.CancelFunc, error) {
-	select {
-	case b.reads <- struct{}{}:
-	case <-ctx.Done():
-		return nil, nil, ctx.Err()
+// startRead waits for a read slot for a request about room (its subject,
+// "" for a request about many), for as long as ctx allows, and returns
+// the request's context and the function that ends it and frees the
+// slot. A reader that spent its budget waits first (pace.go); slots are
+// shared fairly between readers (fairness.go). The request timeout
+// starts once the slot is taken: waiting in line is not the stream being
+// slow.
+func (b *Bus) startRead(ctx context.Context, room string) (context.Context, context.CancelFunc, error) {
+	if paced(ctx) {
+		var err error
+		if ctx, err = b.AwaitBudget(ctx); err != nil {
+			return nil, nil, err
+		}
+	}
+	release, err := b.reads.acquire(ctx, readerOf(ctx), room)
+	if err != nil {
+		return nil, nil, err
 	}
 	rctx, cancel := b.requestCtx(ctx)
 	return rctx, func() {
 		cancel()
-		<-b.reads
+		release()
 	}, nil
 }
+
+// readFrom charges the reader of ctx for n events read from the stream.
+func (b *Bus) readFrom(ctx context.Context, n int) { b.reads.spend(readerOf(ctx), n) }
 
 // requestCtx bounds one request: by the request timeout, and by the
 // connection it goes out on.

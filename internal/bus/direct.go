@@ -72,7 +72,7 @@ func (b *Bus) direct(ctx context.Context, req directRequest) ([]storedMsg, batch
 	if err != nil {
 		return nil, batchEnd{}, err
 	}
-	ctx, done, err := b.startRead(ctx)
+	rctx, done, err := b.startRead(ctx, req.NextFor)
 	if err != nil {
 		return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
 	}
@@ -102,10 +102,14 @@ func (b *Bus) direct(ctx context.Context, req directRequest) ([]storedMsg, batch
 			if m == nil {
 				return nil, batchEnd{}, fmt.Errorf("direct get: %w", nats.ErrConnectionClosed)
 			}
-		case <-ctx.Done():
-			return nil, batchEnd{}, fmt.Errorf("direct get: %w", ctx.Err())
+		case <-rctx.Done():
+			b.readFrom(ctx, len(msgs))
+			return nil, batchEnd{}, fmt.Errorf("direct get: %w", rctx.Err())
 		}
 		sm, end, last, err := parseDirect(m)
+		if last {
+			b.readFrom(ctx, len(msgs))
+		}
 		switch {
 		case err != nil:
 			return nil, batchEnd{}, err
@@ -185,7 +189,8 @@ func (b *Bus) LeaderHead(ctx context.Context, r wire.Room) (uint64, error) {
 // leaderGet sends one message get to the stream leader.
 func (b *Bus) leaderGet(ctx context.Context, req leaderGetRequest) (m storedMsg, found bool, err error) {
 	body, _ := json.Marshal(req)
-	ctx, done, err := b.startRead(ctx)
+	b.readFrom(ctx, 1)
+	ctx, done, err := b.startRead(ctx, req.NextFor+req.LastFor)
 	if err != nil {
 		return m, false, fmt.Errorf("stream leader get: %w", err)
 	}

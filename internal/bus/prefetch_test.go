@@ -59,9 +59,9 @@ func TestReplayStoppedEarlyFreesItsReadAhead(t *testing.T) {
 		t.Fatalf("Replay returned %v, want the callback's error", err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for len(b.reads) > 0 {
+	for b.reads.held() > 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d read slots still taken after the replay ended", len(b.reads))
+			t.Fatalf("%d read slots still taken after the replay ended", b.reads.held())
 		}
 		time.Sleep(5 * time.Millisecond) // polling a condition, with a deadline
 	}

@@ -40,6 +40,7 @@ type Serve struct {
 	SendQueueMessages int
 	SendQueueBytes    int
 	CatchUpMemory     int64
+	ReplayRate        int
 	PingInterval      time.Duration
 	WriteTimeout      time.Duration
 	AllowedOrigins    List
@@ -115,6 +116,7 @@ func RegisterServe(fs *flag.FlagSet) *Serve {
 	fs.IntVar(&c.SendQueueMessages, "send-queue-messages", conn.DefaultMaxQueueMessages, "messages queued per connection before it is closed with 4008")
 	fs.IntVar(&c.SendQueueBytes, "send-queue-bytes", conn.DefaultMaxQueueBytes, "bytes queued per connection before it is closed with 4008")
 	fs.Int64Var(&c.CatchUpMemory, "catchup-memory", room.DefaultCatchUpMemory, "bytes that resumes' catch-ups may hold in all on top of the rooms' steady tails (tails grown past 64 KiB, stream reads under way); past it, reads stop extending tails and resumes read the stream for themselves, slower but never wrong")
+	fs.IntVar(&c.ReplayRate, "replay-rate", bus.DefaultReaderRate, "events a second a connection may read from the stream (resumes older than a room's tail in memory), past a burst of 4 seconds' worth; 0: not paced")
 	fs.DurationVar(&c.PingInterval, "ping-interval", conn.DefaultPingInterval, "WebSocket keep-alive ping period")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", conn.DefaultWriteTimeout, "how long one write to a client may block before the connection is dropped")
 	fs.Var(&c.AllowedOrigins, "allowed-origins", "browser origins that may connect, comma-separated; * in one stands for any run of characters but / (https://*.example.com), * alone for any origin (default: the same host and loopback pages)")
@@ -238,8 +240,8 @@ func (c *Serve) Validate() error {
 	if c.CatchUpMemory <= 0 {
 		bad("--catchup-memory must be positive, got %d", c.CatchUpMemory)
 	}
-	if c.MaxConnections < 0 || c.RetentionMaxPerRoom < 0 || c.RetentionMaxAge < 0 || c.RateLimit < 0 || c.MaxUnauthenticated < 0 {
-		bad("--max-connections, --max-unauthenticated, --rate-limit, --retention-max-per-room and --retention-max-age cannot be negative")
+	if c.MaxConnections < 0 || c.RetentionMaxPerRoom < 0 || c.RetentionMaxAge < 0 || c.RateLimit < 0 || c.MaxUnauthenticated < 0 || c.ReplayRate < 0 {
+		bad("--max-connections, --max-unauthenticated, --rate-limit, --replay-rate, --retention-max-per-room and --retention-max-age cannot be negative")
 	}
 	if err := edge.CheckTrustedProxies(c.TrustedProxies); err != nil {
 		bad("--trusted-proxies: %v", err)

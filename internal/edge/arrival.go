@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/internal/conn"
+	"github.com/roomcast/roomcast/internal/requester"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -120,7 +121,11 @@ func (ss *session) startJoin(r wire.Room) context.Context {
 	ss.mu.Lock()
 	ss.join = &joining{room: r, cancel: cancel}
 	ss.mu.Unlock()
-	return ctx
+	// The connection is who reads (the bus shares its reads fairly by
+	// reader). The value goes on top of the cancel: under it, the cancel
+	// would no longer see closedContext's AfterFunc and would start a
+	// goroutine to watch the close.
+	return requester.With(ctx, ss.c)
 }
 
 // endJoin ends the join in flight; it reports whether it was cancelled.

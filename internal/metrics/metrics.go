@@ -70,6 +70,8 @@ type Metrics struct {
 	ReplicaLags   prometheus.Counter     // reads that found a replica behind the stream leader
 	StreamResets  prometheus.Counter     // times the stream was found recreated
 	StreamCalls   *prometheus.CounterVec // JetStream requests by kind
+	ReadsWaiting  prometheus.Gauge       // stream reads waiting for a slot
+	ReadsPaced    prometheus.Counter     // stream reads a connection's budget held back
 	Resumes       *prometheus.CounterVec // resumed subscribes by source (tail, stream) and recovered
 	CatchUpBytes  prometheus.Gauge       // bytes resumes' catch-ups hold on top of the rooms' steady tails
 	Received      prometheus.Counter     // live events received from NATS
@@ -127,6 +129,8 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		ReplicaLags:   counter("roomcast_replica_lag_reads_total", "Stream reads that found the answering replica behind the stream leader."),
 		StreamResets:  counter("roomcast_stream_resets_total", "Times the stream was found deleted or recreated."),
 		StreamCalls:   counterVec("roomcast_stream_requests_total", "JetStream requests by kind (direct_get, multi_last, leader_get, stream_info).", "kind"),
+		ReadsWaiting:  gauge("roomcast_stream_reads_waiting", "Stream reads waiting for one of the node's read slots (shared fairly between connections and rooms)."),
+		ReadsPaced:    counter("roomcast_stream_reads_paced_total", "Stream reads held back because their connection had read its budget of events from the stream (--replay-rate)."),
 		Resumes:       counterVec("roomcast_resumes_total", "Subscribes with since, by where the missed events came from (tail, stream) and whether nothing was lost.", "source", "recovered"),
 		CatchUpBytes:  gauge("roomcast_catchup_bytes", "Bytes of event frames that resumes' catch-ups hold on top of the rooms' steady tails: tails past their steady bound and stream reads under way. Past --catchup-memory, stream reads stop extending tails and resumes read for themselves."),
 		Received:      counter("roomcast_events_received_total", "Live events received from NATS (every room with local members)."),
@@ -144,7 +148,7 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 	}
 	m.all = []prometheus.Collector{m.Connections, m.Messages, m.Broadcast, m.Accepted, m.Closes, m.Rooms, m.Subscriptions,
 		m.BadPayloads, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed, m.Delivered, m.Written, m.Latency, m.QueueDepth, m.Reconnects,
-		m.LiveDrops, m.ForgedLive, m.ReplicaLags, m.StreamResets, m.StreamCalls, m.Resumes, m.CatchUpBytes,
+		m.LiveDrops, m.ForgedLive, m.ReplicaLags, m.StreamResets, m.StreamCalls, m.ReadsWaiting, m.ReadsPaced, m.Resumes, m.CatchUpBytes,
 		m.Received, m.Ready, m.NATSConnected, m.Draining, m.BadRequests, m.AuthFailures, m.Refused, m.Unauth}
 	reg.MustRegister(m.all...)
 	return m

@@ -57,6 +57,8 @@ func (s *flakySource) HoldsAll(context.Context) (bool, error) { return true, nil
 
 func (s *flakySource) EnsureStream(context.Context) error { return nil }
 
+func (s *flakySource) AwaitBudget(ctx context.Context) (context.Context, error) { return ctx, nil }
+
 func (s *flakySource) Replay(_ context.Context, r wire.Room, after, until uint64, fn func(*wire.Event) error) (bool, error) {
 	s.mu.Lock()
 	stored := append([]uint64(nil), s.stored...)

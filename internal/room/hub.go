@@ -82,6 +82,11 @@ type Source interface {
 	HoldsAll(ctx context.Context) (bool, error)
 	// EnsureStream creates the stream when it does not exist.
 	EnsureStream(ctx context.Context) error
+	// AwaitBudget waits until the client whose reads ctx carries may
+	// read from the stream again, and returns the context for a read
+	// that other resumes wait for: charged to that client, never held
+	// back midway.
+	AwaitBudget(ctx context.Context) (context.Context, error)
 }
 
 // Options configure a Hub. Zero fields take defaults; Source, Logger and

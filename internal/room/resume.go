@@ -177,9 +177,16 @@ func (rs *resume) send(ctx context.Context, frames []*wire.Frame) error {
 // position share the read (see seed.go): one reads, the others wait for it
 // to extend the tail and find the events there in the next round.
 func (rs *resume) readStore(ctx context.Context) error {
+	// A client that read too much from the stream lately waits here,
+	// before it may start a read that others would wait for (its reads
+	// alone are paced batch by batch).
+	shared, err := rs.h.src.AwaitBudget(ctx)
+	if err != nil {
+		return err
+	}
 	switch s, mine := rs.rm.startSeed(rs.cursor, rs.epoch); {
 	case mine:
-		return rs.seed(ctx, s)
+		return rs.seed(shared, s)
 	case s != nil && !rs.waited:
 		// Once only: a read that could not extend the tail (its start
 		// is no event of the room, so it cannot prove itself complete)

@@ -38,7 +38,7 @@ func fillRoomAt(b testing.TB, url, room string, n int) uint64 {
 	subject := "roomcast.rooms." + room[:4] + "." + room[5:]
 	var last jetstream.PubAckFuture
 	for i := range n {
-		if last, err = js.PublishAsync(subject, fmt.Appendf(nil, `{"event":"task.assigned","data":{"n":%d,"task_id":"t%d","pool_id":"p1"}}`, i, i)); err != nil {
+		if last, err = js.PublishAsync(subject, fmt.Appendf(nil, `{"event":"task.assigned","data":{"n":%d,"task_id":"t%d","pool_id":"p1"}}`, i, i), jetstream.WithStallWait(30*time.Second)); err != nil {
 			b.Fatal(err)
 		}
 		if i%2048 == 2047 {

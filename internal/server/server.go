@@ -88,7 +88,7 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 		return nil, err
 	}
 	if s.bus, err = bus.New(s.nc, bus.Options{
-		Prefix: cfg.SubjectPrefix, Logger: log, Metrics: s.m,
+		Prefix: cfg.SubjectPrefix, Logger: log, Metrics: s.m, ReaderRate: readerRate(cfg.ReplayRate),
 		Stream: bus.StreamConfig{
 			Replicas: cfg.StreamReplicas, MaxAge: cfg.RetentionMaxAge,
 			MaxMsgsPerRoom: cfg.RetentionMaxPerRoom, MaxPayload: int32(cfg.MaxPayload),
@@ -312,4 +312,13 @@ func (s *Server) closeAll() {
 		cancel()
 	}
 	s.wg.Wait()
+}
+
+// readerRate is bus.Options.ReaderRate for --replay-rate, whose 0 means
+// not paced.
+func readerRate(rate int) int {
+	if rate == 0 {
+		return -1
+	}
+	return rate
 }
