@@ -68,10 +68,16 @@ func TestSlowConsumerIsClosedWith4008(t *testing.T) {
 // does not read fills up quickly.
 func dialSmallBuffer(t testing.TB, srv *server.Server) *client.Conn {
 	t.Helper()
+	return dialBuffer(t, srv, 8<<10)
+}
+
+// dialBuffer connects with a receive buffer of size bytes.
+func dialBuffer(t testing.TB, srv *server.Server, size int) *client.Conn {
+	t.Helper()
 	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
 		err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8<<10)
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, size)
 		})
 		if err != nil {
 			return err
