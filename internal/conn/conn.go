@@ -159,10 +159,14 @@ type Conn struct {
 	closing        bool
 	sendCloseFrame bool // false when the socket already failed
 	writing        bool // a writer goroutine runs
-	writerDone     bool // the close is written (or the socket failed): no more writers
-	handling       bool // a handler goroutine runs
-	parked         bool // polled: no goroutine reads; the poller watches
-	tcp            bool // a plain TCP socket: batches go out with writev; TLS needs them copied into records
+	// abandoned: the queue overflowed and the connection is closed without
+	// a close frame (abandonLocked). Set under mu, read by the writer
+	// after it sets its write deadline, without mu.
+	abandoned  atomic.Bool
+	writerDone bool // the close is written (or the socket failed): no more writers
+	handling   bool // a handler goroutine runs
+	parked     bool // polled: no goroutine reads; the poller watches
+	tcp        bool // a plain TCP socket: batches go out with writev; TLS needs them copied into records
 	// deflate (set at construction): permessage-deflate was negotiated
 	// (RFC 7692, no context takeover either way): queued frames go out in
 	// their shared compressed form, and client messages may come
@@ -372,7 +376,7 @@ func (c *Conn) push(f *wire.Frame, mode pushMode) (bool, <-chan struct{}) {
 		c.queue = append(c.queue, f)
 		c.queueBytes += f.Len()
 	case mode == pushLive || mode == pushHeld:
-		c.startCloseLocked(wire.CloseSlowConsumer, "send queue overflow", false)
+		c.abandonLocked()
 	default:
 		wait = c.spaceFreedLocked()
 	}
@@ -382,6 +386,29 @@ func (c *Conn) push(f *wire.Frame, mode pushMode) (bool, <-chan struct{}) {
 	}
 	c.unlockKick()
 	return fits, wait
+}
+
+// abandonLocked closes a connection whose queue overflowed with 4008 (slow
+// consumer), without waiting for its peer: a peer that stopped reading has
+// full socket buffers, so neither the rest of a write nor a close frame
+// would reach it before the write timeout, and waiting for it kept the
+// connection (a member of its rooms, a writer, its buffers) for that long.
+// The writer, if it is blocked on the socket, is woken at once; it closes
+// the socket with a reset (resetSocket). The peer sees the connection end
+// without a close frame; the node counts the close as 4008. Needs mu; it
+// makes no system call, for it runs on a room's fan-out.
+func (c *Conn) abandonLocked() {
+	if !c.startCloseLocked(wire.CloseSlowConsumer, "send queue overflow", false) {
+		return
+	}
+	c.sendCloseFrame = false
+	c.abandoned.Store(true)
+	if c.writing {
+		// A deadline in the past wakes a writer parked in a write: a
+		// change to the runtime's timers, no system call. One that sets
+		// its own deadline afterwards sees abandoned (writeBatch).
+		_ = c.nc.SetWriteDeadline(time.Now())
+	}
 }
 
 // Close closes the connection with code, dropping what is still queued.

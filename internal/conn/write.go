@@ -61,12 +61,15 @@ func (c *Conn) writeLoop() {
 			c.opts.Written(len(batch), n, firstStored(batch))
 		}
 		clear(batch)
-		if err != nil {
+		switch {
+		case c.abandoned.Load():
+			c.resetSocket()
+		case err != nil:
 			c.writeFailed(err)
-		} else if closing {
+		case closing:
 			c.afterCloseSent()
 		}
-		if err != nil || closing {
+		if err != nil || closing || c.abandoned.Load() {
 			c.mu.Lock()
 			c.stopWriterLocked(true)
 			c.mu.Unlock()
@@ -109,6 +112,11 @@ func (c *Conn) writeBatch(batch []*wire.Frame, pong []byte, ping, closeFrame boo
 	}
 	if err := c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout)); err != nil {
 		return 0, err
+	}
+	if c.abandoned.Load() {
+		// Abandoned before the deadline above was set, which undid the
+		// one that was to wake this write.
+		return 0, errAbandoned
 	}
 	// The writer goroutine starts with the smallest stack, and the socket
 	// write below it must fit in it, or every writer started for one frame
@@ -243,6 +251,9 @@ func (c *Conn) writeFailed(err error) {
 	c.unlockKick()
 	c.closeSocket() // unblocks the reader
 }
+
+// errAbandoned ends the write of an abandoned connection.
+var errAbandoned = errors.New("send queue overflow: connection abandoned")
 
 // afterCloseSent half-closes the socket so the peer sees the close frame and
 // then EOF, and bounds how long the reader waits for the peer's reply.
