@@ -393,15 +393,15 @@ func (c *Conn) push(f *wire.Frame, mode pushMode) (bool, <-chan struct{}) {
 // full socket buffers, so neither the rest of a write nor a close frame
 // would reach it before the write timeout, and waiting for it kept the
 // connection (a member of its rooms, a writer, its buffers) for that long.
-// The writer, if it is blocked on the socket, is woken at once; it closes
-// the socket with a reset (resetSocket). The peer sees the connection end
-// without a close frame; the node counts the close as 4008. Needs mu; it
-// makes no system call, for it runs on a room's fan-out.
+// A writer blocked on the socket is woken at once and resets the socket:
+// that peer sees its connection reset, without a close frame. A peer that
+// reads, only too slowly, gets the 4008 close frame if the socket takes it
+// without waiting (endAbandoned). Either way the node counts 4008. Needs
+// mu; it makes no system call, for it runs on a room's fan-out.
 func (c *Conn) abandonLocked() {
 	if !c.startCloseLocked(wire.CloseSlowConsumer, "send queue overflow", false) {
 		return
 	}
-	c.sendCloseFrame = false
 	c.abandoned.Store(true)
 	if c.writing {
 		// A deadline in the past wakes a writer parked in a write: a

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
+
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -117,4 +119,37 @@ func stalledPair(t *testing.T, opts Options, h Handler) (*Conn, net.Conn) {
 		<-c.Done()
 	})
 	return c, client
+}
+
+// A queue that overflows while the socket has room (the peer reads, only
+// more slowly than frames come) still ends with the 4008 close frame, after
+// the frames the writer had taken.
+func TestOverflowWithRoomInTheSocketSends4008(t *testing.T) {
+	c, client, h := pair(t, Options{MaxQueueMessages: 16, WriteTimeout: time.Minute})
+	f := wire.NewTextFrame([]byte(`{"type":"event"}`))
+	overflowed := false
+	for range 10_000 { // the queue takes 16 between two writes
+		if overflowed = !c.Enqueue(f); overflowed {
+			break
+		}
+	}
+	if !overflowed {
+		t.Fatal("10,000 frames fit in a queue of 16")
+	}
+	for range 10_000 {
+		fr := readFrame(t, client)
+		if fr.Header.OpCode == ws.OpText {
+			continue
+		}
+		if fr.Header.OpCode != ws.OpClose {
+			t.Fatalf("got a frame of op %v, want text or close", fr.Header.OpCode)
+		}
+		if code, _ := ws.ParseCloseFrameData(fr.Payload); code != wire.CloseSlowConsumer {
+			t.Fatalf("close code %d, want 4008", code)
+		}
+		break
+	}
+	if info := h.waitClosed(t); info.Code != wire.CloseSlowConsumer {
+		t.Fatalf("closed with %+v, want 4008", info)
+	}
 }

@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -81,12 +85,20 @@ func stalledMembers(b *testing.B, stalled int) stalledRun {
 	lat := make(chan []time.Duration, 1)
 	go func() { lat <- readLatencies(b, reader, stalledEvents) }()
 	b.StartTimer()
+	if pf := os.Getenv("STALLED_PROF"); pf != "" {
+		f, _ := os.Create(pf)
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	cpu0 := cpuTime()
 	start := time.Now()
 	for i := range stalledEvents {
 		pub.raw(room, fmt.Appendf(nil, `{"event":"e","data":{"n":%d,"t":%d,"pad":%q}}`, i, time.Now().UnixNano(), pad))
 	}
 	run := stalledRun{publish: time.Since(start)}
 	got := <-lat
+	fmt.Fprintf(os.Stderr, "cpu during publish+read: %v over %v; goroutines %d\n", cpuTime()-cpu0, time.Since(start), runtime.NumGoroutine())
+	pprof.StopCPUProfile()
 	natstest.WaitFor(b, 60*time.Second, func() error {
 		if n := closesOf(b, srv, "slow_consumer"); n < float64(stalled) {
 			return fmt.Errorf("%v of %d stalled members closed as slow", n, stalled)
@@ -163,4 +175,10 @@ func closesOf(tb testing.TB, srv *server.Server, reason string) float64 {
 		}
 	}
 	return 0
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
