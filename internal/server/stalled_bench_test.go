@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,6 +45,7 @@ func BenchmarkStalledMembers(b *testing.B) {
 // stalledRun is what one run measured.
 type stalledRun struct {
 	p50, p99, max, publish, closed time.Duration
+	cpu                            time.Duration // the process's, while publishing and reading
 }
 
 // reportStalled reports the medians of the runs.
@@ -65,6 +63,7 @@ func reportStalled(b *testing.B, runs []stalledRun) {
 	b.ReportMetric(median(func(r stalledRun) time.Duration { return r.max }), "max_ms")
 	b.ReportMetric(median(func(r stalledRun) time.Duration { return r.publish }), "publish_ms")
 	b.ReportMetric(median(func(r stalledRun) time.Duration { return r.closed }), "closed_ms")
+	b.ReportMetric(median(func(r stalledRun) time.Duration { return r.cpu }), "cpu_ms")
 }
 
 const (
@@ -85,11 +84,6 @@ func stalledMembers(b *testing.B, stalled int) stalledRun {
 	lat := make(chan []time.Duration, 1)
 	go func() { lat <- readLatencies(b, reader, stalledEvents) }()
 	b.StartTimer()
-	if pf := os.Getenv("STALLED_PROF"); pf != "" {
-		f, _ := os.Create(pf)
-		pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
-	}
 	cpu0 := cpuTime()
 	start := time.Now()
 	for i := range stalledEvents {
@@ -97,8 +91,7 @@ func stalledMembers(b *testing.B, stalled int) stalledRun {
 	}
 	run := stalledRun{publish: time.Since(start)}
 	got := <-lat
-	fmt.Fprintf(os.Stderr, "cpu during publish+read: %v over %v; goroutines %d\n", cpuTime()-cpu0, time.Since(start), runtime.NumGoroutine())
-	pprof.StopCPUProfile()
+	run.cpu = cpuTime() - cpu0
 	natstest.WaitFor(b, 60*time.Second, func() error {
 		if n := closesOf(b, srv, "slow_consumer"); n < float64(stalled) {
 			return fmt.Errorf("%v of %d stalled members closed as slow", n, stalled)
@@ -177,8 +170,11 @@ func closesOf(tb testing.TB, srv *server.Server, reason string) float64 {
 	return 0
 }
 
+// cpuTime is the CPU time the process has used, user and system.
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
