@@ -136,14 +136,13 @@ func (c *Conn) unwatch() {
 // on the full socket.
 func (c *Conn) resetSocket() {
 	c.unwatch()
-	raw := c.nc
-	if tc, ok := raw.(interface{ NetConn() net.Conn }); ok {
-		raw = tc.NetConn()
+	tc, ok := tcpOf(c.nc)
+	if !ok {
+		_ = c.nc.Close()
+		return
 	}
-	if tc, ok := raw.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	_ = raw.Close()
+	_ = tc.SetLinger(0)
+	_ = tc.Close()
 }
 
 // checkAlive is a polled connection's keep-alive, run by the timer wheel;

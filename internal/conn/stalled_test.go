@@ -153,3 +153,24 @@ func TestOverflowWithRoomInTheSocketSends4008(t *testing.T) {
 		t.Fatalf("closed with %+v, want 4008", info)
 	}
 }
+
+// The socket's send buffer is fixed at SocketSendBuffer (the kernel may
+// double it) instead of growing with the kernel's autotuning, which gives
+// a peer that reads nothing megabytes before the writer blocks.
+func TestSocketSendBufferIsFixed(t *testing.T) {
+	c, _, _ := pair(t, Options{})
+	rc, err := c.nc.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	var gerr error
+	if err := rc.Control(func(fd uintptr) {
+		got, gerr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF)
+	}); err != nil || gerr != nil {
+		t.Fatal(err, gerr)
+	}
+	if got < DefaultSocketSendBuffer || got > 2*DefaultSocketSendBuffer {
+		t.Fatalf("SO_SNDBUF is %d, want %d (or double)", got, DefaultSocketSendBuffer)
+	}
+}
