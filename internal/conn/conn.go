@@ -69,14 +69,14 @@ type Options struct {
 	PingInterval     time.Duration // keep-alive ping period
 	PongTimeout      time.Duration // how long past a ping a silent peer is kept
 	WriteTimeout     time.Duration // one flush to the socket
+	CloseGrace       time.Duration // how long to wait for the peer's close reply
 	// SocketSendBuffer is the socket's send buffer (SO_SNDBUF; the kernel
 	// doubles it), fixed rather than left to the kernel's autotuning, which
-	// lets a peer that reads nothing take megabytes of every event first
-	// (2.8 MB on loopback): copying them costs the node's CPU, and
-	// thousands of such peers push the host into TCP memory pressure
-	// before their queues can overflow. Negative: leave it to the kernel.
+	// lets a peer that reads nothing take megabytes of events first (2.8
+	// MB on loopback): copying them costs the node's CPU, and thousands of
+	// such peers push the host into TCP memory pressure before their
+	// queues can overflow. Negative: leave it to the kernel.
 	SocketSendBuffer int
-	CloseGrace       time.Duration // how long to wait for the peer's close reply
 
 	// Poller and Wheel, when both are set, let an idle plain-TCP
 	// connection wait without a reader goroutine: its socket is watched
@@ -172,19 +172,20 @@ type Conn struct {
 	closing        bool
 	sendCloseFrame bool // false when the socket already failed
 	writing        bool // a writer goroutine runs
-	// abandoned: the queue overflowed and the connection is closed without
-	// a close frame (abandonLocked). Set under mu, read by the writer
-	// after it sets its write deadline, without mu.
-	abandoned  atomic.Bool
-	writerDone bool // the close is written (or the socket failed): no more writers
-	handling   bool // a handler goroutine runs
-	parked     bool // polled: no goroutine reads; the poller watches
-	tcp        bool // a plain TCP socket: batches go out with writev; TLS needs them copied into records
+	writerDone     bool // the close is written (or the socket failed): no more writers
+	handling       bool // a handler goroutine runs
+	parked         bool // polled: no goroutine reads; the poller watches
+	tcp            bool // a plain TCP socket: batches go out with writev; TLS needs them copied into records
 	// deflate (set at construction): permessage-deflate was negotiated
 	// (RFC 7692, no context takeover either way): queued frames go out in
 	// their shared compressed form, and client messages may come
 	// compressed.
 	deflate bool
+
+	// abandoned: the queue overflowed and the writer ends at once
+	// (abandonLocked, endAbandoned). Set under mu; the writer reads it
+	// without mu, after it sets its write deadline.
+	abandoned atomic.Bool
 
 	// A polled connection's reading (see poll.go). rd and timer are set by
 	// Serve; rd is used by one reading goroutine at a time, which parked
@@ -422,8 +423,9 @@ func (c *Conn) push(f *wire.Frame, mode pushMode) (bool, <-chan struct{}) {
 // connection (a member of its rooms, a writer, its buffers) for that long.
 // A writer blocked on the socket is woken at once and resets the socket:
 // that peer sees its connection reset, without a close frame. A peer that
-// reads, only too slowly, gets the 4008 close frame if the socket takes it
-// without waiting (endAbandoned). Either way the node counts 4008. Needs
+// reads, only too slowly, gets the 4008 close frame if its socket (plain
+// TCP) takes it without waiting (endAbandoned). Either way the node counts
+// 4008. Needs
 // mu; it makes no system call, for it runs on a room's fan-out.
 func (c *Conn) abandonLocked() {
 	if !c.startCloseLocked(wire.CloseSlowConsumer, "send queue overflow", false) {
