@@ -78,6 +78,14 @@ type Options struct {
 	// queues can overflow. Negative: leave it to the kernel.
 	SocketSendBuffer int
 
+	// Resets, when set, lets one connection at a time reset its socket
+	// (resetSocket); it is the node's, shared by every connection. Closing
+	// a full socket frees what the kernel holds for it (tens of µs for
+	// 512 KiB), and thousands of stalled connections abandoned by the same
+	// event would otherwise take every core at once from the members that
+	// read.
+	Resets *sync.Mutex
+
 	// Poller and Wheel, when both are set, let an idle plain-TCP
 	// connection wait without a reader goroutine: its socket is watched
 	// by Poller and its keep-alive kept by Wheel (see poll.go). They are
@@ -432,6 +440,9 @@ func (c *Conn) abandonLocked() {
 		return
 	}
 	c.abandoned.Store(true)
+	// Nothing waits for the peer's close reply: a parked connection is
+	// finished as soon as its writer ends (handOverLocked).
+	c.sendCloseFrame = false
 	if c.writing {
 		// A deadline in the past wakes a writer parked in a write: a
 		// change to the runtime's timers, no system call. One that sets

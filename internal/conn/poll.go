@@ -141,6 +141,10 @@ func (c *Conn) resetSocket() {
 		_ = c.nc.Close()
 		return
 	}
+	if r := c.opts.Resets; r != nil {
+		r.Lock()
+		defer r.Unlock()
+	}
 	_ = tc.SetLinger(0)
 	_ = tc.Close()
 }

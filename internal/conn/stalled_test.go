@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -111,6 +112,7 @@ func stalledPair(t *testing.T, opts Options, h Handler) (*Conn, net.Conn) {
 		t.Fatal(err)
 	}
 	opts.Poller, opts.Wheel = testPoll.poller, testPoll.wheel
+	opts.Resets = new(sync.Mutex) // as a node's connections have
 	o := opts.WithDefaults()
 	c := New(server, h, &o, false)
 	c.Serve()
