@@ -84,6 +84,21 @@ type Options struct {
 	PongTimeout      time.Duration // how long past a ping a silent peer is kept
 	WriteTimeout     time.Duration // one flush to the socket
 	CloseGrace       time.Duration // how long to wait for the peer's close reply
+	// SocketSendBuffer is the socket's send buffer (SO_SNDBUF; the kernel
+	// doubles it), fixed rather than left to the kernel's autotuning, which
+	// lets a peer that reads nothing take megabytes of events first (2.8
+	// MB on loopback): copying them costs the node's CPU, and thousands of
+	// such peers push the host into TCP memory pressure before their
+	// queues can overflow. Negative: leave it to the kernel.
+	SocketSendBuffer int
+
+	// Resets, when set, lets one connection at a time reset its socket
+	// (resetSocket); it is the node's, shared by every connection. Closing
+	// a full socket frees what the kernel holds for it (tens of µs for
+	// 512 KiB), and thousands of stalled connections abandoned by the same
+	// event would otherwise take every core at once from the members that
+	// read.
+	Resets *sync.Mutex
 
 	// Poller and Wheel, when both are set, let an idle plain-TCP
 	// connection wait without a reader goroutine: its socket is watched
@@ -114,6 +129,9 @@ const (
 	DefaultPongTimeout      = 20 * time.Second
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultCloseGrace       = 2 * time.Second
+	// DefaultSocketSendBuffer lets a connection have 512 KiB in flight
+	// (the kernel doubles it): 5 MB/s to a client 100 ms away.
+	DefaultSocketSendBuffer = 256 << 10
 )
 
 // WithDefaults returns o with zero fields set to the defaults.
@@ -130,6 +148,9 @@ func (o Options) WithDefaults() Options {
 	}
 	def(&o.MaxQueueMessages, DefaultMaxQueueMessages)
 	def(&o.MaxQueueBytes, DefaultMaxQueueBytes)
+	if o.SocketSendBuffer == 0 {
+		o.SocketSendBuffer = DefaultSocketSendBuffer
+	}
 	if o.MaxMessageSize <= 0 {
 		o.MaxMessageSize = DefaultMaxMessageSize
 	}
@@ -184,6 +205,11 @@ type Conn struct {
 	// compressed.
 	deflate bool
 
+	// abandoned: the queue overflowed and the writer ends at once
+	// (abandonLocked, endAbandoned). Set under mu; the writer reads it
+	// without mu, after it sets its write deadline.
+	abandoned atomic.Bool
+
 	// A polled connection's reading (see poll.go). rd and timer are set by
 	// Serve; rd is used by one reading goroutine at a time, which parked
 	// hands from one to the next.
@@ -201,7 +227,21 @@ type Conn struct {
 // messages accepted.
 func New(nc net.Conn, h Handler, opts *Options, deflate bool) *Conn {
 	_, tcp := nc.(*net.TCPConn)
+	if opts.SocketSendBuffer > 0 {
+		if tc, ok := tcpOf(nc); ok {
+			_ = tc.SetWriteBuffer(opts.SocketSendBuffer) // the kernel's default is no failure
+		}
+	}
 	return &Conn{nc: nc, h: h, opts: opts, tcp: tcp, deflate: deflate}
+}
+
+// tcpOf is the TCP socket under nc, itself or under TLS.
+func tcpOf(nc net.Conn) (*net.TCPConn, bool) {
+	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = tc.NetConn()
+	}
+	tc, ok := nc.(*net.TCPConn)
+	return tc, ok
 }
 
 // Deflate reports whether the connection negotiated permessage-deflate.
@@ -387,7 +427,7 @@ func (c *Conn) push(f *wire.Frame, mode pushMode) (bool, <-chan struct{}) {
 		c.queue = append(c.queue, f)
 		c.queueBytes += f.Len()
 	case mode == pushLive || mode == pushHeld:
-		c.startCloseLocked(wire.CloseSlowConsumer, "send queue overflow", false)
+		c.abandonLocked()
 	default:
 		wait = c.spaceFreedLocked()
 	}
@@ -397,6 +437,33 @@ func (c *Conn) push(f *wire.Frame, mode pushMode) (bool, <-chan struct{}) {
 	}
 	c.unlockKick()
 	return fits, wait
+}
+
+// abandonLocked closes a connection whose queue overflowed with 4008 (slow
+// consumer), without waiting for its peer: a peer that stopped reading has
+// full socket buffers, so neither the rest of a write nor a close frame
+// would reach it before the write timeout, and waiting for it kept the
+// connection (a member of its rooms, a writer, its buffers) for that long.
+// A writer blocked on the socket is woken at once and resets the socket:
+// that peer sees its connection reset, without a close frame. A peer that
+// reads, only too slowly, gets the 4008 close frame if its socket (plain
+// TCP) takes it without waiting (endAbandoned). Either way the node counts
+// 4008. Needs
+// mu; it makes no system call, for it runs on a room's fan-out.
+func (c *Conn) abandonLocked() {
+	if !c.startCloseLocked(wire.CloseSlowConsumer, "send queue overflow", false) {
+		return
+	}
+	c.abandoned.Store(true)
+	// Nothing waits for the peer's close reply: a parked connection is
+	// finished as soon as its writer ends (handOverLocked).
+	c.sendCloseFrame = false
+	if c.writing {
+		// A deadline in the past wakes a writer parked in a write: a
+		// change to the runtime's timers, no system call. One that sets
+		// its own deadline afterwards sees abandoned (writeBatch).
+		_ = c.nc.SetWriteDeadline(time.Now())
+	}
 }
 
 // Close closes the connection with code, dropping what is still queued.

@@ -113,6 +113,12 @@ func (c *Conn) handOverLocked() {
 // in that order, or the watch could outlive the descriptor and be removed
 // from a new socket that reused its number.
 func (c *Conn) closeSocket() {
+	c.unwatch()
+	_ = c.nc.Close()
+}
+
+// unwatch stops the poller's watch of the socket, if any.
+func (c *Conn) unwatch() {
 	c.mu.Lock()
 	w := c.watch
 	c.watch = nil
@@ -120,7 +126,27 @@ func (c *Conn) closeSocket() {
 	if w != nil {
 		w.Remove()
 	}
-	_ = c.nc.Close()
+}
+
+// resetSocket closes the socket of an abandoned connection (see
+// abandonLocked) with a reset: with linger 0 the kernel drops at once what
+// it still holds for a peer that reads nothing, instead of keeping it for
+// minutes while it retries a closed window. Under TLS the TCP socket is
+// closed directly, without the close_notify alert, whose write would wait
+// on the full socket.
+func (c *Conn) resetSocket() {
+	c.unwatch()
+	tc, ok := tcpOf(c.nc)
+	if !ok {
+		_ = c.nc.Close()
+		return
+	}
+	if r := c.opts.Resets; r != nil {
+		r.Lock()
+		defer r.Unlock()
+	}
+	_ = tc.SetLinger(0)
+	_ = tc.Close()
 }
 
 // checkAlive is a polled connection's keep-alive, run by the timer wheel;

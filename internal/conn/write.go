@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -53,7 +54,8 @@ func (c *Conn) writeLoop() {
 		}
 		sendPing := c.pingDue
 		c.pingDue = false
-		closing, info, sendClose := c.closing, c.closeInfo, c.sendCloseFrame
+		// An abandoned connection's close frame is tried by endAbandoned.
+		closing, info, sendClose := c.closing, c.closeInfo, c.sendCloseFrame && !c.abandoned.Load()
 		c.mu.Unlock()
 
 		n, err := c.writeBatch(batch, pong, sendPing, closing && sendClose, info)
@@ -61,12 +63,15 @@ func (c *Conn) writeLoop() {
 			c.opts.Written(len(batch), n, firstStored(batch))
 		}
 		clear(batch)
-		if err != nil {
+		switch {
+		case c.abandoned.Load():
+			c.endAbandoned(err)
+		case err != nil:
 			c.writeFailed(err)
-		} else if closing {
+		case closing:
 			c.afterCloseSent()
 		}
-		if err != nil || closing {
+		if err != nil || closing || c.abandoned.Load() {
 			c.mu.Lock()
 			c.stopWriterLocked(true)
 			c.mu.Unlock()
@@ -109,6 +114,11 @@ func (c *Conn) writeBatch(batch []*wire.Frame, pong []byte, ping, closeFrame boo
 	}
 	if err := c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout)); err != nil {
 		return 0, err
+	}
+	if c.abandoned.Load() {
+		// Abandoned before the deadline above was set, which undid the
+		// one that was to wake this write.
+		return 0, errAbandoned
 	}
 	// The writer goroutine starts with the smallest stack, and the socket
 	// write below it must fit in it, or every writer started for one frame
@@ -242,6 +252,55 @@ func (c *Conn) writeFailed(err error) {
 	}
 	c.unlockKick()
 	c.closeSocket() // unblocks the reader
+}
+
+// errAbandoned ends the write of an abandoned connection before it starts.
+var errAbandoned = errors.New("send queue overflow: connection abandoned")
+
+// endAbandoned ends the writes of an abandoned connection (abandonLocked).
+// When the last write went through whole (err nil) or never started
+// (errAbandoned), the socket had room: the peer reads, only more slowly
+// than its rooms are written, so the 4008 close frame is tried once,
+// without waiting, and the close goes on as any other (the peer's reply is
+// awaited for CloseGrace). Otherwise the write was woken from a full
+// socket, or the close frame does not go through whole: the socket is
+// reset.
+func (c *Conn) endAbandoned(err error) {
+	// mu orders this after abandonLocked's wake-up deadline, which
+	// tryCloseFrame clears.
+	c.mu.Lock()
+	info := c.closeInfo
+	c.mu.Unlock()
+	if (err == nil || errors.Is(err, errAbandoned)) && c.tryCloseFrame(info) {
+		c.afterCloseSent()
+		return
+	}
+	c.resetSocket()
+}
+
+// tryCloseFrame writes the close frame with one non-blocking system call
+// and reports whether all of it went out. Only plain TCP sockets allow it:
+// under TLS nothing is tried (the frame would go into a record whose
+// write could wait).
+func (c *Conn) tryCloseFrame(info CloseInfo) bool {
+	tc, ok := c.nc.(*net.TCPConn)
+	if !ok {
+		return false
+	}
+	p, err := ws.CompileFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(info.Code, clipReason(info.Reason))))
+	if err != nil {
+		return false
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil || c.nc.SetWriteDeadline(time.Time{}) != nil {
+		return false
+	}
+	n, werr := 0, error(nil)
+	err = rc.Write(func(fd uintptr) bool {
+		n, werr = syscall.Write(int(fd), p)
+		return true // never wait for the socket
+	})
+	return err == nil && werr == nil && n == len(p)
 }
 
 // afterCloseSent half-closes the socket so the peer sees the close frame and
