@@ -230,3 +230,32 @@ func TestUnauthenticatedBudgetSettings(t *testing.T) {
 		}
 	}
 }
+
+// The socket send buffer defaults to conn's fixed size, and a negative
+// value (the kernel's autotuning) is accepted; it reaches conn.Options as
+// given.
+func TestSocketSendBufferSetting(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want int
+	}{
+		{nil, nil, 256 << 10},
+		{[]string{"--socket-send-buffer", "65536"}, nil, 65536},
+		{nil, map[string]string{"ROOMCAST_SOCKET_SEND_BUFFER": "-1"}, -1},
+	} {
+		c, err := parseServe(t, tc.args, tc.env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("args %v env %v: %v", tc.args, tc.env, err)
+		}
+		if c.SocketSendBuffer != tc.want {
+			t.Errorf("args %v env %v: socket send buffer %d, want %d", tc.args, tc.env, c.SocketSendBuffer, tc.want)
+		}
+	}
+	if _, err := parseServe(t, []string{"--socket-send-buffer", "big"}, nil); err == nil {
+		t.Fatal("a send buffer that is not a number was accepted")
+	}
+}

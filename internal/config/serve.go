@@ -39,6 +39,7 @@ type Serve struct {
 	MaxMessageSize    int
 	SendQueueMessages int
 	SendQueueBytes    int
+	SocketSendBuffer  int
 	CatchUpMemory     int64
 	ReplayRate        int
 	PingInterval      time.Duration
@@ -115,6 +116,7 @@ func RegisterServe(fs *flag.FlagSet) *Serve {
 	fs.IntVar(&c.MaxMessageSize, "max-message-size", conn.DefaultMaxMessageSize, "largest client message, bytes; larger closes with 1009")
 	fs.IntVar(&c.SendQueueMessages, "send-queue-messages", conn.DefaultMaxQueueMessages, "messages queued per connection before it is closed with 4008")
 	fs.IntVar(&c.SendQueueBytes, "send-queue-bytes", conn.DefaultMaxQueueBytes, "bytes queued per connection before it is closed with 4008")
+	fs.IntVar(&c.SocketSendBuffer, "socket-send-buffer", conn.DefaultSocketSendBuffer, "each client socket's send buffer, bytes (the kernel doubles it): what a client that stopped reading holds of the node's kernel memory, and with the round trip what bounds one client's throughput; negative: the kernel's autotuning")
 	fs.Int64Var(&c.CatchUpMemory, "catchup-memory", room.DefaultCatchUpMemory, "bytes that resumes' catch-ups may hold in all on top of the rooms' steady tails (tails grown past 64 KiB, stream reads under way); past it, reads stop extending tails and resumes read the stream for themselves, slower but never wrong")
 	fs.IntVar(&c.ReplayRate, "replay-rate", bus.DefaultReaderRate, "events a second a connection may read from the stream (resumes older than a room's tail in memory), past a burst of 4 seconds' worth; 0: not paced")
 	fs.DurationVar(&c.PingInterval, "ping-interval", conn.DefaultPingInterval, "WebSocket keep-alive ping period")
