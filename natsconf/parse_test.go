@@ -134,6 +134,11 @@ func checkOptions(t *testing.T, want confFile, o *server.Options, env map[string
 	if !o.JetStream || o.StoreDir != "/data" {
 		t.Errorf("JetStream %v in %q, want on in /data", o.JetStream, o.StoreDir)
 	}
+	if !o.SyncAlways {
+		// An acknowledged event must survive a power loss (README,
+		// "Durability"): sync_interval: always.
+		t.Errorf("JetStream sync_interval %s (0s: NATS's default, 2 minutes), want always: fsync before each acknowledgement", o.SyncInterval)
+	}
 	if o.Host != "0.0.0.0" || o.Port != 4222 || o.HTTPPort != 8222 {
 		t.Errorf("clients on %s:%d, monitoring on %d; want 0.0.0.0:4222 and 8222", o.Host, o.Port, o.HTTPPort)
 	}

@@ -26,6 +26,7 @@ type Serve struct {
 	NATS          List // empty: embedded
 	NATSListen    string
 	DataDir       string
+	NATSSync      NATSSync // the embedded NATS's fsync policy
 	SubjectPrefix string
 
 	StreamReplicas      int
@@ -102,6 +103,8 @@ func RegisterServe(fs *flag.FlagSet) *Serve {
 	fs.Var(&c.NATS, "nats", "NATS URLs, comma-separated or repeated; empty starts an embedded NATS server")
 	fs.StringVar(&c.NATSListen, "nats-listen", DefaultNATSListen, "client address of the embedded NATS server")
 	fs.StringVar(&c.DataDir, "data-dir", "", "JetStream storage of the embedded NATS server (default: the user's data directory)")
+	c.NATSSync = DefaultNATSSync
+	fs.Var(&c.NATSSync, "nats-sync", `when the embedded NATS fsyncs what it stored: "always" (before acknowledging each event) or a duration such as 1s (that often; what the last one left unsynced is lost if the host loses power or its kernel crashes)`)
 	fs.StringVar(&c.SubjectPrefix, "subject-prefix", bus.DefaultPrefix, "NATS subject prefix")
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", 1, "replicas of the JetStream stream (3 on a cluster)")
 	fs.DurationVar(&c.RetentionMaxAge, "retention-max-age", bus.DefaultMaxAge, "how long events are kept for resume (0: no age limit)")
@@ -215,6 +218,8 @@ func (c *Serve) Validate() error {
 		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
 			bad("--nats-listen %q: %v", c.NATSListen, err)
 		}
+	} else if c.NATSSync != DefaultNATSSync {
+		bad("--nats-sync is for the embedded NATS; an external NATS syncs as its own configuration says (sync_interval in the jetstream block, see natsconf/)")
 	}
 	for i, u := range c.NATS {
 		// Never quoted: a NATS URL may carry a user's password or token.

@@ -34,6 +34,15 @@ type Options struct {
 
 	ReadyTimeout time.Duration // 0: 15 s
 
+	// SyncAlways makes JetStream fsync every write before it acknowledges
+	// it; otherwise it fsyncs every SyncInterval (0: nats-server's own
+	// default, 2 minutes). An acknowledged write is in the operating
+	// system's cache at once, so it survives the process; only what was
+	// fsynced survives a power loss or a kernel crash. serve sets them
+	// from --nats-sync.
+	SyncAlways   bool
+	SyncInterval time.Duration
+
 	// Configure, when set, makes a last change to the server's options:
 	// for tests that need a server roomcast itself never runs (one that
 	// requires a token, or TLS).
@@ -127,6 +136,9 @@ func serverOptions(o Options) (*server.Options, error) {
 	if o.DataDir == "" {
 		return nil, errors.New("embedded NATS needs a data directory for JetStream")
 	}
+	if o.SyncInterval < 0 {
+		return nil, fmt.Errorf("embedded NATS: negative sync interval %s", o.SyncInterval)
+	}
 	sopts := &server.Options{
 		ServerName: o.ServerName,
 		Host:       host,
@@ -135,6 +147,10 @@ func serverOptions(o Options) (*server.Options, error) {
 		StoreDir:   o.DataDir,
 		MaxPayload: o.MaxPayload,
 		NoSigs:     true, // the roomcast process owns signals
+		// nats-server keeps its 2-minute default for a zero interval,
+		// and with SyncAlways still syncs in the background too.
+		SyncAlways:   o.SyncAlways,
+		SyncInterval: o.SyncInterval,
 	}
 	if o.Protect != nil {
 		if err := o.Protect.apply(sopts); err != nil {

@@ -27,10 +27,17 @@ type Cluster struct {
 // a peer that never comes.
 func RunCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
-	servers, err := startCluster(t, n)
+	return RunClusterWith(t, n, nil)
+}
+
+// RunClusterWith is RunCluster with each server's options changed by edit
+// first (how it syncs, say).
+func RunClusterWith(t testing.TB, n int, edit func(*natsembed.Options)) *Cluster {
+	t.Helper()
+	servers, err := startCluster(t, n, edit)
 	if err != nil {
 		t.Logf("start cluster: %v; trying again on other ports", err)
-		if servers, err = startCluster(t, n); err != nil {
+		if servers, err = startCluster(t, n, edit); err != nil {
 			t.Fatalf("start cluster: %v", err)
 		}
 	}
@@ -45,7 +52,7 @@ func RunCluster(t testing.TB, n int) *Cluster {
 // startCluster starts n routed servers together (a clustered JetStream
 // server is ready only once its peers are up); when one fails, it shuts
 // down the others.
-func startCluster(t testing.TB, n int) ([]*server.Server, error) {
+func startCluster(t testing.TB, n int, edit func(*natsembed.Options)) ([]*server.Server, error) {
 	routePorts := make([]int, n)
 	routes := make([]string, n)
 	for i := range n {
@@ -64,6 +71,9 @@ func startCluster(t testing.TB, n int) ([]*server.Server, error) {
 			ClusterListen: fmt.Sprintf("127.0.0.1:%d", routePorts[i]),
 			Routes:        routes,
 			ReadyTimeout:  30 * time.Second,
+		}
+		if edit != nil {
+			edit(&o)
 		}
 		go func() {
 			s, err := natsembed.Start(o)

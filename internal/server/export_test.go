@@ -1,4 +1,9 @@
 package server
 
+import natsserver "github.com/nats-io/nats-server/v2/server"
+
 // RedactURLs exposes redactURLs to the tests of package server_test.
 var RedactURLs = redactURLs
+
+// EmbeddedNATS is the node's embedded NATS server, nil with --nats.
+func (s *Server) EmbeddedNATS() *natsserver.Server { return s.ns }

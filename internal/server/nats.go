@@ -78,6 +78,7 @@ func (s *Server) connectNATS(ctx context.Context) error {
 		ns, err := natsembed.Start(natsembed.Options{
 			Listen: s.cfg.NATSListen, DataDir: s.cfg.ResolvedDataDir(), ServerName: s.cfg.ServerName,
 			MaxPayload: int32(s.cfg.MaxPayload) + 4096, Logger: s.log,
+			SyncAlways: s.cfg.NATSSync.Always, SyncInterval: s.cfg.NATSSync.Interval,
 			Protect: &natsembed.Protection{
 				LiveSubjects: subj.AllLive(), RoomSubjects: subj.AllRooms(), EdgeKey: pub,
 				WorkerUser: w.User, WorkerPassword: w.Password, WorkerNKeys: w.NKeys,
