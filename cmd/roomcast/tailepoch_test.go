@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/roomcast/roomcast/internal/bus"
 	"github.com/roomcast/roomcast/internal/client"
 	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/servertest"
@@ -48,7 +49,7 @@ func TestTailWithAnEpochOfARecreatedStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recreateAsOperator(t, js)
+	natstest.RecreateStream(t, js, bus.DefaultStream, nil)
 	for _, err := c.Read(time.Now().Add(20 * time.Second)); ; _, err = c.Read(time.Now().Add(20 * time.Second)) {
 		var ce *client.CloseError
 		if errors.As(err, &ce) && ce.Code == wire.CloseStreamReset {
@@ -79,24 +80,4 @@ func TestTailWithAnEpochOfARecreatedStream(t *testing.T) {
 	if strings.Contains(errb.String(), "epoch "+old.Epoch+")") {
 		t.Fatalf("the response named the old epoch: %s", errb.String())
 	}
-}
-
-// recreateAsOperator deletes the stream and creates it again with its
-// configuration and sequences from 1, retrying when the edge, which
-// recreates a stream it finds gone, was first.
-func recreateAsOperator(t *testing.T, js jetstream.JetStream) {
-	t.Helper()
-	st, err := js.Stream(t.Context(), "ROOMCAST")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := st.CachedInfo().Config
-	cfg.FirstSeq = 0
-	natstest.WaitFor(t, 20*time.Second, func() error {
-		if err := js.DeleteStream(t.Context(), "ROOMCAST"); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return err
-		}
-		_, err := js.CreateStream(t.Context(), cfg)
-		return err
-	})
 }

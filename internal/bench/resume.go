@@ -62,24 +62,12 @@ type ResumeReport struct {
 // measures how long cfg.Clients clients, subscribing with since at once,
 // take until each has received them all, that is until all are live.
 func RunResume(ctx context.Context, cfg ResumeConfig) (*ResumeReport, error) {
-	if cfg.Prefix == "" {
-		cfg.Prefix = bus.DefaultPrefix
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 2 * time.Minute
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("roomcast bench resume"))
+	preloadDefaults(&cfg.Prefix, &cfg.Timeout, &cfg.Logger)
+	nc, js, err := connectPreloader(cfg.NATSURL, "roomcast bench resume")
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS %s: %w", cfg.NATSURL, err)
+		return nil, err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(preloadBatch+8))
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
 	subj := bus.Subjects{Prefix: cfg.Prefix}
 	rep := &ResumeReport{Events: cfg.Events, Clients: cfg.Clients, Behind: cfg.Behind}
 
@@ -102,6 +90,34 @@ func RunResume(ctx context.Context, cfg ResumeConfig) (*ResumeReport, error) {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// preloadDefaults fills in what the scenarios that store events before
+// they measure (resume, storm) default alike.
+func preloadDefaults(prefix *string, timeout *time.Duration, log **slog.Logger) {
+	if *prefix == "" {
+		*prefix = bus.DefaultPrefix
+	}
+	if *timeout == 0 {
+		*timeout = 2 * time.Minute
+	}
+	if *log == nil {
+		*log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// connectPreloader connects to NATS for preload; the caller closes nc.
+func connectPreloader(url, name string) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(url, nats.Name(name))
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to NATS %s: %w", url, err)
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(preloadBatch+8))
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return nc, js, nil
 }
 
 // preload publishes n bench events to subject and returns the sequences of

@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/roomcast/roomcast/internal/bus"
@@ -85,24 +84,12 @@ type StormReport struct {
 // RunStorm stores cfg.Events events in one room, then measures a baseline
 // phase and an attack phase (see StormPhase).
 func RunStorm(ctx context.Context, cfg StormConfig) (*StormReport, error) {
-	if cfg.Prefix == "" {
-		cfg.Prefix = bus.DefaultPrefix
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 2 * time.Minute
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("roomcast bench storm"))
+	preloadDefaults(&cfg.Prefix, &cfg.Timeout, &cfg.Logger)
+	nc, js, err := connectPreloader(cfg.NATSURL, "roomcast bench storm")
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS %s: %w", cfg.NATSURL, err)
+		return nil, err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(preloadBatch+8))
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
 	st := &storm{cfg: cfg, js: js, subj: bus.Subjects{Prefix: cfg.Prefix}, admin: newAdmin(cfg.AdminURL, "")}
 	cfg.Logger.Info("storing the attacked room", "room", stormRoom, "events", cfg.Events)
 	if _, _, err := preload(ctx, js, st.subject(stormRoom), cfg.Events); err != nil {

@@ -11,8 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/roomcast/roomcast/internal/metrics"
-	"github.com/roomcast/roomcast/internal/requester"
 	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/requester"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 

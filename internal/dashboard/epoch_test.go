@@ -9,6 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/roomcast/roomcast/internal/bus"
 	"github.com/roomcast/roomcast/internal/client"
 	"github.com/roomcast/roomcast/internal/events"
 	"github.com/roomcast/roomcast/internal/natstest"
@@ -54,7 +55,11 @@ func TestDashboardResumesIntoARecreatedStream(t *testing.T) {
 
 	proxy.Cut(true)
 	watch(t, tab, "reconnecting shown", connIs("reconnecting"))
-	recreateAsOperator(t, ns.ClientURL())
+	js, err := jetstream.New(natstest.Connect(t, ns.ClientURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	natstest.RecreateStream(t, js, bus.DefaultStream, nil)
 	for {
 		_, err := watcher.Read(time.Now().Add(20 * time.Second))
 		var ce *client.CloseError
@@ -92,28 +97,4 @@ func panelShows(events int, seq string) func(pageState) error {
 		}
 		return nil
 	}
-}
-
-// recreateAsOperator deletes the stream and creates it again with its
-// configuration and sequences from 1, retrying when the node, which
-// recreates a stream it finds gone, was first.
-func recreateAsOperator(t *testing.T, natsURL string) {
-	t.Helper()
-	js, err := jetstream.New(natstest.Connect(t, natsURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := js.Stream(t.Context(), "ROOMCAST")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := st.CachedInfo().Config
-	cfg.FirstSeq = 0
-	natstest.WaitFor(t, 20*time.Second, func() error {
-		if err := js.DeleteStream(t.Context(), "ROOMCAST"); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return err
-		}
-		_, err := js.CreateStream(t.Context(), cfg)
-		return err
-	})
 }

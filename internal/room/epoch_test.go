@@ -5,27 +5,9 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/wire"
 )
-
-// recreateAsOperator deletes the stream and creates it again with the same
-// configuration and sequences that start at 1 again, as an operator would
-// (not an edge, which starts a stream it recreates past the old one's).
-func (f *fixture) recreateAsOperator(t *testing.T) {
-	t.Helper()
-	st, err := f.js.Stream(t.Context(), bus.DefaultStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := st.CachedInfo().Config
-	cfg.FirstSeq = 0
-	if err := f.js.DeleteStream(t.Context(), bus.DefaultStream); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.js.CreateStream(t.Context(), cfg); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // A client offline while an operator recreated the stream (sequences start
 // at 1 again) comes back with a position of the old stream that the new
@@ -47,7 +29,7 @@ func TestAPositionFromARecreatedStreamIsNotRecovered(t *testing.T) {
 		old.next(t)
 	}
 
-	f.recreateAsOperator(t)
+	natstest.RecreateStream(t, f.js, bus.DefaultStream, nil)
 	var fresh []uint64
 	for i := range 5 {
 		fresh = append(fresh, f.publish(t, r, 10+i))
