@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -126,28 +125,8 @@ func TestStreamRecreatedByAnOperatorResetsRooms(t *testing.T) {
 	readEvents(t, c, 1)
 
 	js := streamAdmin(t, ns.ClientURL())
-	st, err := js.Stream(t.Context(), "ROOMCAST")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := st.CachedInfo().Config
-	cfg.AllowDirect = false // an operator's own configuration; the edge restores its own
-	// The edge recreates a stream it finds gone, and may do so between the
-	// operator's delete and create: then the operator tries again.
-	for attempt := 1; ; attempt++ {
-		if err := js.DeleteStream(t.Context(), "ROOMCAST"); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-		_, err := js.CreateStream(ctx, cfg)
-		cancel()
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) || attempt == 20 {
-			t.Fatalf("operator's create, attempt %d: %v", attempt, err)
-		}
-	}
+	// An operator's own configuration, which the edge restores to its own.
+	natstest.RecreateStream(t, js, "ROOMCAST", func(c *jetstream.StreamConfig) { c.AllowDirect = false })
 	expectClose(t, c, int(wire.CloseStreamReset))
 	// The edge resets its rooms, then gives the stream its configuration
 	// back: once it has, a new client is not caught by the reset.
