@@ -24,8 +24,13 @@ func (h *Hub) setUp(rm *room) {
 }
 
 // setUpFeed does setUp's work and returns the stream position its heads
-// were read as of.
+// were read as of. It holds feedMu throughout: a reset of the stream (see
+// reset), which restarts every room, rooms still setting up included,
+// waits for it, so a position read in the old stream cannot outlive the
+// reset.
 func (h *Hub) setUpFeed(rm *room) (upTo uint64, ok bool) {
+	rm.feedMu.Lock()
+	defer rm.feedMu.Unlock()
 	unsub, err := h.src.SubscribeLive(rm.name,
 		func(ev *wire.Event) { h.enqueueLive(rm, ev) },
 		func() { h.schedule(rm, 0) })
@@ -34,7 +39,8 @@ func (h *Hub) setUpFeed(rm *room) (upTo uint64, ok bool) {
 		return 0, false
 	}
 	// Read before the position: a stream recreated in between is a new
-	// identity for the sync loop, which resets the room.
+	// identity for the sync loop, whose reset restarts this room once its
+	// set-up ends (it waits for feedMu).
 	id, err := h.streamID(h.ctx)
 	if err != nil {
 		_ = unsub()

@@ -378,7 +378,10 @@ func (h *Hub) checkIdentity() (st wire.StreamState, changed, ok bool) {
 // what is stored next arrives live.
 func (h *Hub) reset(old wire.StreamID, now wire.StreamState) {
 	h.m.StreamResets.Inc()
-	rooms := h.readyRooms()
+	// Rooms still setting up too: one that read its epoch before the
+	// identity changed would keep it for good (restart waits for its
+	// set-up to end).
+	rooms := h.snapshot()
 	h.log.Warn("the stream was recreated; closing members of every room so they subscribe again",
 		"rooms", len(rooms), "old_created", old.Created, "new_created", now.ID.Created, "new_first_seq", now.ID.BaseSeq)
 	for _, rm := range rooms {
