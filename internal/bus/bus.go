@@ -154,6 +154,12 @@ func (b *Bus) startRead(ctx context.Context, room string) (context.Context, cont
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		// Granted as ctx ended (a cancelled join's prefetch, say): the
+		// request is for no one.
+		release()
+		return nil, nil, err
+	}
 	rctx, cancel := b.requestCtx(ctx)
 	return rctx, func() {
 		cancel()

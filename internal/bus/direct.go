@@ -95,6 +95,8 @@ func (b *Bus) direct(ctx context.Context, req directRequest) ([]storedMsg, batch
 		return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
 	}
 	msgs := make([]storedMsg, 0, min(req.Batch, 64))
+	// What came is paid for, whatever ends the read.
+	defer func() { b.readFrom(ctx, len(msgs)) }()
 	for {
 		var m *nats.Msg
 		select {
@@ -103,13 +105,9 @@ func (b *Bus) direct(ctx context.Context, req directRequest) ([]storedMsg, batch
 				return nil, batchEnd{}, fmt.Errorf("direct get: %w", nats.ErrConnectionClosed)
 			}
 		case <-rctx.Done():
-			b.readFrom(ctx, len(msgs))
 			return nil, batchEnd{}, fmt.Errorf("direct get: %w", rctx.Err())
 		}
 		sm, end, last, err := parseDirect(m)
-		if last {
-			b.readFrom(ctx, len(msgs))
-		}
 		switch {
 		case err != nil:
 			return nil, batchEnd{}, err
@@ -189,14 +187,14 @@ func (b *Bus) LeaderHead(ctx context.Context, r wire.Room) (uint64, error) {
 // leaderGet sends one message get to the stream leader.
 func (b *Bus) leaderGet(ctx context.Context, req leaderGetRequest) (m storedMsg, found bool, err error) {
 	body, _ := json.Marshal(req)
-	b.readFrom(ctx, 1)
-	ctx, done, err := b.startRead(ctx, req.NextFor+req.LastFor)
+	rctx, done, err := b.startRead(ctx, req.NextFor+req.LastFor)
 	if err != nil {
 		return m, false, fmt.Errorf("stream leader get: %w", err)
 	}
 	defer done()
+	b.readFrom(ctx, 1) // paid once sent, answered or not, as direct gets are
 	b.m.StreamCalls.WithLabelValues("leader_get").Inc()
-	resp, err := b.nc.RequestWithContext(ctx, b.apiMsgGet, body)
+	resp, err := b.nc.RequestWithContext(rctx, b.apiMsgGet, body)
 	if err != nil {
 		return m, false, fmt.Errorf("stream leader get: %w", err)
 	}

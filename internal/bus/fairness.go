@@ -16,9 +16,9 @@ import (
 // wait, one request per reader per turn, the reader holding the fewest
 // slots first (a newcomer does not wait for a whole turn of busy
 // readers). Besides:
-//   - a reader holds at most readerShare slots: a replay needs two (the
-//     batch it delivers and the next, see prefetch.go), more would only
-//     take them from others;
+//   - a reader holds at most readerShare slots: a replay needs two (its
+//     read under way and the next batch asked for ahead, see prefetch.go,
+//     or that and a leader get), more would only take them from others;
 //   - a room's readers together hold at most roomShare slots (half), so
 //     a crowd in one room (a reconnect storm, or many connections of one
 //     client) leaves the other half to every other room;

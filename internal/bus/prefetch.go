@@ -46,12 +46,13 @@ func (rd *reader) prefetch(ctx context.Context, start uint64) {
 // it starts there, otherwise asked for now.
 func (rd *reader) fetch(ctx context.Context, start uint64) ([]storedMsg, batchEnd, error) {
 	if p := rd.next; p != nil && p.start == start {
-		rd.next = nil
-		defer p.cancel()
 		select {
 		case f := <-p.done:
+			rd.next = nil
+			p.cancel()
 			return f.msgs, f.end, f.err
 		case <-ctx.Done():
+			rd.dropPrefetch()
 			return nil, batchEnd{}, ctx.Err()
 		}
 	}
@@ -59,11 +60,14 @@ func (rd *reader) fetch(ctx context.Context, start uint64) ([]storedMsg, batchEn
 	return rd.b.direct(ctx, rd.request(start))
 }
 
-// dropPrefetch abandons a batch asked for ahead: its request ends and
-// frees its read slot; the goroutine ends on its own.
+// dropPrefetch abandons a batch asked for ahead and waits for its
+// goroutine, which the cancel ends at once (every wait of a direct get
+// ends with its context): its read slot is free, and no request goes out
+// for a replay that has ended, when this returns.
 func (rd *reader) dropPrefetch() {
-	if rd.next != nil {
-		rd.next.cancel()
+	if p := rd.next; p != nil {
 		rd.next = nil
+		p.cancel()
+		<-p.done
 	}
 }
