@@ -137,12 +137,14 @@ func (st *storm) phase(ctx context.Context, name string, attackers int, out *Sto
 		}
 		sinces[i] = first - 1
 	}
-	pctx, stop := context.WithTimeout(ctx, cfg.Timeout)
+	// Timeout bounds what the phase waits for beyond its own length.
+	pctx, stop := context.WithTimeout(ctx, stormWarmUp+cfg.Duration+cfg.Timeout)
 	defer stop()
 	live, err := startLive(pctx, cfg, st.js, st.subject(stormLiveRoom))
 	if err != nil {
 		return err
 	}
+	defer live.stop() // on an early return; the figures' call below is the first
 	var rounds, events atomic.Int64
 	var attacks sync.WaitGroup
 	actx, stopAttack := context.WithCancel(pctx)
@@ -151,7 +153,7 @@ func (st *storm) phase(ctx context.Context, name string, attackers int, out *Sto
 		attacks.Go(func() { attack(actx, cfg.URL, &rounds, &events) })
 	}
 	if attackers > 0 && !sleepUntil(pctx, time.Now().Add(stormWarmUp)) {
-		return ctx.Err()
+		return fmt.Errorf("storm phase %s, warming up: %w", name, pctx.Err())
 	}
 	before, err := st.admin.streamRequests(pctx)
 	if err != nil {
@@ -162,7 +164,7 @@ func (st *storm) phase(ctx context.Context, name string, attackers int, out *Sto
 	rounds0, events0 := rounds.Load(), events.Load()
 	took, resumeErr := resumeRepeats(pctx, cfg, name, sinces)
 	if !sleepUntil(pctx, start.Add(cfg.Duration)) {
-		return ctx.Err()
+		return fmt.Errorf("storm phase %s: %w", name, pctx.Err())
 	}
 	live.measure.Store(false)
 	after, err := st.admin.streamRequests(pctx)
@@ -313,6 +315,7 @@ func attack(ctx context.Context, url string, rounds, events *atomic.Int64) {
 // latency of its events at one subscriber while measure is set.
 type live struct {
 	measure atomic.Bool
+	stopped sync.Once
 	hist    histogram // owned by the reader until done
 	sent    atomic.Int64
 	got     atomic.Int64 // events received while measuring, of those sent meanwhile
@@ -381,13 +384,15 @@ func (l *live) read(deadline time.Time) {
 // and reading, and returns the latencies and how many measured events did
 // not arrive.
 func (l *live) stop() (Latency, int64) {
-	for wait := time.Now().Add(liveGrace); l.got.Load() < l.sent.Load() && time.Now().Before(wait); {
-		time.Sleep(10 * time.Millisecond)
-	}
-	l.cancel()
-	_ = l.c.NetConn().Close()
-	l.done.Wait()
-	_ = l.c.Close()
+	l.stopped.Do(func() {
+		for wait := time.Now().Add(liveGrace); l.got.Load() < l.sent.Load() && time.Now().Before(wait); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		l.cancel()
+		_ = l.c.NetConn().Close()
+		l.done.Wait()
+		_ = l.c.Close()
+	})
 	var m mergedHistogram
 	m.add(&l.hist)
 	return m.latency(), l.sent.Load() - l.got.Load()
