@@ -448,8 +448,8 @@ func (c *Conn) push(f *wire.Frame, mode pushMode) (bool, <-chan struct{}) {
 // that peer sees its connection reset, without a close frame. A peer that
 // reads, only too slowly, gets the 4008 close frame if its socket (plain
 // TCP) takes it without waiting (endAbandoned). Either way the node counts
-// 4008. Needs
-// mu; it makes no system call, for it runs on a room's fan-out.
+// 4008. Needs mu; it makes no system call, for it runs on a room's
+// fan-out.
 func (c *Conn) abandonLocked() {
 	if !c.startCloseLocked(wire.CloseSlowConsumer, "send queue overflow", false) {
 		return

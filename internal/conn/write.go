@@ -261,8 +261,8 @@ var errAbandoned = errors.New("send queue overflow: connection abandoned")
 // When the last write went through whole (err nil) or never started
 // (errAbandoned), the socket had room: the peer reads, only more slowly
 // than its rooms are written, so the 4008 close frame is tried once,
-// without waiting, and the close goes on as any other (the peer's reply is
-// awaited for CloseGrace). Otherwise the write was woken from a full
+// without waiting, and the socket is closed after it without waiting for
+// the peer's reply (an abandoned connection waits for no one). Otherwise the write was woken from a full
 // socket, or the close frame does not go through whole: the socket is
 // reset.
 func (c *Conn) endAbandoned(err error) {
