@@ -52,16 +52,26 @@ func TestArrivedComesBeforeTheMessageWaits(t *testing.T) {
 }
 
 // A context derived from one that AfterClose serves is cancelled when the
-// connection closes, and one whose registration stopped is not touched.
+// connection closes; one cancelled before that stops its registration,
+// which frees the connection's one goroutine-free hook for the next.
 func TestAfterCloseCancelsDerivedContexts(t *testing.T) {
 	c, client := pairWith(t, Options{}, newGateHandler())
 	parent := closedCtx{c}
-	live, cancelLive := context.WithCancel(parent)
+	_, cancelGone := context.WithCancel(parent) // takes the hook
+	if hook(c) == nil {
+		t.Fatal("the first registration did not take the close hook")
+	}
+	cancelGone() // stops its registration
+	if h := hook(c); h != nil {
+		t.Fatal("a cancelled context still holds the close hook")
+	}
+	live, cancelLive := context.WithCancel(parent) // takes the freed hook
 	defer cancelLive()
+	if hook(c) == nil {
+		t.Fatal("the next registration did not take the freed close hook")
+	}
 	second, cancelSecond := context.WithCancel(parent) // a second registration at once
 	defer cancelSecond()
-	gone, cancelGone := context.WithCancel(parent)
-	cancelGone() // stops its registration
 	c.Close(wire.CloseNormal, "done")
 	for _, ctx := range []context.Context{live, second} {
 		select {
@@ -70,10 +80,14 @@ func TestAfterCloseCancelsDerivedContexts(t *testing.T) {
 			t.Fatal("a derived context outlived the connection")
 		}
 	}
-	if gone.Err() != context.Canceled {
-		t.Fatalf("a cancelled context: %v", gone.Err())
-	}
 	expectClose(t, client, wire.CloseNormal)
+}
+
+// hook is c's close hook, nil if no registration holds it.
+func hook(c *Conn) *func() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeHook
 }
 
 // closedCtx is the edge's closedContext, as far as the context package
