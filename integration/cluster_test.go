@@ -32,7 +32,7 @@ const (
 	natsMonitorPort = "8222/tcp"
 )
 
-// cluster is a deployment as the README's "Deploying to production" draws
+// cluster is a deployment as docs/deployment.md draws
 // it, in containers: three NATS servers running natsconf/cluster.conf (a
 // JetStream cluster; the edges keep the stream at three replicas) and three
 // roomcast edges logged in as user edge, on three Docker networks:
@@ -174,7 +174,7 @@ func (c *cluster) wipe(ctx context.Context) error {
 // names cluster.conf's routes use.
 const edgeNATSURLs = "nats://nats-0:4222,nats://nats-1:4222,nats://nats-2:4222"
 
-// runEdge creates and starts edge i, as the README deploys one on a NATS
+// runEdge creates and starts edge i, as docs/deployment.md deploys one on a NATS
 // cluster, and returns once its /readyz says 200.
 func (c *cluster) runEdge(ctx context.Context, i int) error {
 	name := fmt.Sprintf("edge-%d", i)

@@ -3,7 +3,7 @@
 // Docker containers with testcontainers-go, and talk to them the way clients,
 // pool workers and operators do, through ports mapped to 127.0.0.1.
 //
-// TestCluster deploys what the README's "Deploying to production" draws:
+// TestCluster deploys what docs/deployment.md draws:
 // three NATS servers (an image FROM scratch around the nats-server of
 // go.mod, running natsconf/cluster.conf) and three edges, on a private
 // Docker network, and fails them on purpose under load (issue 12): an edge

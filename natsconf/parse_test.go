@@ -135,7 +135,7 @@ func checkOptions(t *testing.T, want confFile, o *server.Options, env map[string
 		t.Errorf("JetStream %v in %q, want on in /data", o.JetStream, o.StoreDir)
 	}
 	if !o.SyncAlways {
-		// An acknowledged event must survive a power loss (README,
+		// An acknowledged event must survive a power loss (docs/deployment.md,
 		// "Durability"): sync_interval: always.
 		t.Errorf("JetStream sync_interval %s (0s: NATS's default, 2 minutes), want always: fsync before each acknowledgement", o.SyncInterval)
 	}

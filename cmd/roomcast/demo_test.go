@@ -9,7 +9,7 @@ import (
 	"github.com/roomcast/roomcast/internal/servertest"
 )
 
-// The README's quick start: tail a pool's room, run the demo against the
+// The README's five-minute tour: tail a pool's room, run the demo against the
 // node's NATS; tail prints the demo's events, and the demo reports what it
 // published.
 func TestDemoReachesATailingClient(t *testing.T) {

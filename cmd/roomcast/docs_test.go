@@ -68,3 +68,30 @@ func commandSection(doc, name string) string {
 	}
 	return ""
 }
+
+// operationsDoc is the operators' guide, whose "serve's settings" table
+// says what each of serve's flags is for.
+const operationsDoc = "../../docs/operations.md"
+
+// The operators' guide lists every flag of serve, so its table cannot
+// drift from the flags (the contract's section 6.1 is checked above).
+func TestOperationsGuideListsEveryServeFlag(t *testing.T) {
+	raw, err := os.ReadFile(operationsDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, found := strings.Cut(string(raw), "\n## serve's settings\n")
+	if !found {
+		t.Fatalf("%s has no \"serve's settings\" section", operationsDoc)
+	}
+	table, _, _ = strings.Cut(table, "\n## ")
+	code, _, help := runCmd(t.Context(), "", "serve", "-h")
+	if code != 0 {
+		t.Fatalf("roomcast serve -h: exit %d", code)
+	}
+	for _, f := range flagLine.FindAllStringSubmatch(help, -1) {
+		if !strings.Contains(table, "| `--"+f[1]+"`") && !strings.Contains(table, ", `--"+f[1]+"`") {
+			t.Errorf("%s's table of serve's settings lacks --%s", operationsDoc, f[1])
+		}
+	}
+}

@@ -71,7 +71,7 @@ func TestPublishToUnreachableNATSFailsClearly(t *testing.T) {
 	}
 }
 
-// The README's demo: tail in one shell, publish in another.
+// The README's tour: tail in one shell, publish in another.
 func TestPublishShowsUpInTail(t *testing.T) {
 	srv := servertest.Start(t, nil, nil)
 	ctx, cancel := context.WithCancel(t.Context())

@@ -20,7 +20,7 @@ type NATSSync struct {
 // DefaultNATSSync is --nats-sync's default: the embedded server is a
 // single node with no replica to recover from, so every acknowledged event
 // is on disk before the worker hears it was stored. BenchmarkPublishSync
-// (internal/natsembed) measures what it costs; README.md, "Durability",
+// (internal/natsembed) measures what it costs; docs/deployment.md, "Durability",
 // quotes it.
 var DefaultNATSSync = NATSSync{Always: true}
 

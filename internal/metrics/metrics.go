@@ -156,7 +156,7 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 
 // Names returns the name of every metric of m, histograms' series suffixes
 // (_bucket, _sum, _count) included, for checking what refers to them (the
-// dashboard, the alert rules, the README).
+// dashboard, the alert rules, docs/operations.md).
 func (m *Metrics) Names() []string {
 	var names []string
 	for _, c := range m.all {

@@ -88,17 +88,17 @@ func TestAlertRulesUseExistingMetrics(t *testing.T) {
 	}
 }
 
-// readme is the project's README, whose metrics table operators read.
-const readme = "../../README.md"
+// operations is the operators' guide, whose metrics table they read.
+const operations = "../../docs/operations.md"
 
 // protocol is the contract, whose section 7 lists the metrics.
 const protocol = "../../docs/protocol.md"
 
-// The README and the contract list every metric in a table row, and name
+// The operators' guide and the contract list every metric in a table row, and name
 // none the node does not export.
 func TestDocsListEveryMetric(t *testing.T) {
 	names := NewUnregistered().Names()
-	for _, doc := range []string{readme, protocol} {
+	for _, doc := range []string{operations, protocol} {
 		t.Run(filepath.Base(doc), func(t *testing.T) {
 			raw, err := os.ReadFile(doc)
 			if err != nil {

@@ -37,7 +37,7 @@ var syncChoices = []struct {
 // BenchmarkPublishSync measures acknowledged publishes a second into
 // roomcast's stream (file storage in b.TempDir, one replica, a
 // Nats-Msg-Id on each) with each of syncChoices: what --nats-sync costs.
-// The guide (README.md, "Durability") quotes it; run the choices side by
+// The guide (docs/deployment.md, "Durability") quotes it; run the choices side by
 // side several times, since the machine's noise is larger than their
 // differences but one:
 //
