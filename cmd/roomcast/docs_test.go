@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -94,4 +95,59 @@ func TestOperationsGuideListsEveryServeFlag(t *testing.T) {
 			t.Errorf("%s's table of serve's settings lacks --%s", operationsDoc, f[1])
 		}
 	}
+}
+
+// The README and the documents of docs/ link each other by relative paths
+// and heading anchors: a moved section or a renamed heading must not leave
+// a reader at a dead link.
+func TestDocsLinksResolve(t *testing.T) {
+	docs, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs = append(docs, "../../README.md", "../../natsconf/README.md", "../../charts/roomcast/README.md")
+	fenced := regexp.MustCompile("(?s)```.*?```")
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	for _, doc := range docs {
+		raw, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range link.FindAllStringSubmatch(fenced.ReplaceAllString(string(raw), ""), -1) {
+			target := m[1]
+			if strings.HasPrefix(target, "http") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			path, anchor, _ := strings.Cut(target, "#")
+			file := doc
+			if path != "" {
+				file = filepath.Join(filepath.Dir(doc), path)
+			}
+			if _, err := os.Stat(file); err != nil {
+				t.Errorf("%s links to %s: no such file", doc, target)
+				continue
+			}
+			if anchor != "" && strings.HasSuffix(file, ".md") && !hasAnchor(t, file, anchor) {
+				t.Errorf("%s links to %s: no heading with that anchor", doc, target)
+			}
+		}
+	}
+}
+
+// hasAnchor reports whether a markdown file has a heading whose anchor (as
+// GitHub makes them: lower case, punctuation dropped, spaces to hyphens) is
+// anchor.
+func hasAnchor(t *testing.T, file, anchor string) bool {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drop := regexp.MustCompile(`[^\p{L}\p{N}_\- ]`)
+	for _, m := range regexp.MustCompile(`(?m)^#+ (.*)$`).FindAllStringSubmatch(string(raw), -1) {
+		slug := strings.ReplaceAll(drop.ReplaceAllString(strings.ToLower(strings.TrimSpace(m[1])), ""), " ", "-")
+		if slug == anchor {
+			return true
+		}
+	}
+	return false
 }
