@@ -74,9 +74,15 @@ func demoRetryLog(env *environment) events.RetryOptions {
 	limit := lograte.New(5*time.Second, nil)
 	return events.RetryOptions{
 		OnRetry: func(err error, wait time.Duration) {
-			if ok, skipped := limit.Allow(); ok {
-				fmt.Fprintf(env.stderr, "demo: publish failed, retrying in %s (%d more retries since the last line): %v\n", wait, skipped, err)
+			ok, skipped := limit.Allow()
+			if !ok {
+				return
 			}
+			held := ""
+			if skipped > 0 {
+				held = fmt.Sprintf(" (%d retries since the last line)", skipped)
+			}
+			fmt.Fprintf(env.stderr, "demo: publish failed, retrying in %s%s: %v\n", wait, held, err)
 		},
 		OnRecovered: func(retries int, after time.Duration) {
 			fmt.Fprintf(env.stderr, "demo: publishing again, after %d retries over %s\n", retries, after.Round(time.Millisecond))
