@@ -24,10 +24,11 @@ type RetryOptions struct {
 	Attempt time.Duration // time limit of one try (5 s)
 	MinWait time.Duration // wait before the first retry (100 ms), doubled on each
 	MaxWait time.Duration // longest wait between tries (5 s)
-	// GiveUp is how long one event is retried, from its first try (90 s):
-	// it must end inside the stream's 2-minute duplicate window, since
-	// the id that keeps a retry from being stored twice is only
-	// remembered for that long (docs/protocol.md section 2).
+	// GiveUp is how long one event is retried, from its first try (90 s;
+	// no try starts after it, and the last ends within Attempt): GiveUp
+	// plus Attempt must stay inside the stream's 2-minute duplicate
+	// window, since the id that keeps a retry from being stored twice is
+	// only remembered for that long (docs/protocol.md section 2).
 	GiveUp time.Duration
 	// OnRetry, when set, is told of each retry: the error and the wait
 	// before the next try.
