@@ -1,7 +1,8 @@
 // Package demo simulates worker pools and workflows for `roomcast demo`: it
 // publishes, at a chosen rate, the events a real pool system would (workers
-// switching between idle, busy and error, task assignments, scale-ups and
-// scale-downs, pool status, workflows going through their stages), so a
+// switching between idle, busy and error, tasks assigned and then
+// completed or failed, scale-ups and scale-downs, pool status, workflows
+// going through their stages to an outcome that follows them), so a
 // newcomer sees the dashboard and `tail` come alive without a pool system.
 package demo
 
