@@ -37,3 +37,21 @@ func TestDemoReachesATailingClient(t *testing.T) {
 		t.Fatalf("tail exit %d: %s", code, errb.String())
 	}
 }
+
+// --duration ends the demo, as a success, and the summary says what
+// publishing retried and gave up.
+func TestDemoStopsAfterItsDuration(t *testing.T) {
+	srv := servertest.Start(t, nil, nil)
+	code, stdout, stderr := runCmd(t.Context(), "", "demo", "--nats", srv.NATSURL(), "--rate", "200", "--duration", "300ms")
+	if code != 0 {
+		t.Fatalf("demo: exit %d, stderr %q", code, stderr)
+	}
+	for _, want := range []string{events.PoolStatusChanged, "retried publishes          0", "given up                   0"} {
+		if !strings.Contains(stdout, want) {
+			t.Fatalf("the summary %q lacks %q", stdout, want)
+		}
+	}
+	if code, _, stderr := runCmd(t.Context(), "", "demo", "--duration", "-1s"); code != 2 || !strings.Contains(stderr, "--duration") {
+		t.Fatalf("--duration -1s: exit %d, stderr %q; want a usage error naming it", code, stderr)
+	}
+}

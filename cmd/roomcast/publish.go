@@ -91,12 +91,12 @@ func stdinPiped(r io.Reader) bool {
 
 // publishingBus connects to NATS for a command that publishes (publish,
 // demo) and returns the bus and the function that closes both.
-func publishingBus(natsURL, prefix, name string, timeout time.Duration, auth *config.NATSAuth) (*bus.Bus, func(), error) {
+func publishingBus(natsURL, prefix, name string, timeout time.Duration, auth *config.NATSAuth, extra ...nats.Option) (*bus.Bus, func(), error) {
 	security, err := auth.Options()
 	if err != nil {
 		return nil, nil, err
 	}
-	nc, err := nats.Connect(natsURL, append(security, nats.Name(name), nats.Timeout(timeout))...)
+	nc, err := nats.Connect(natsURL, append(append(security, nats.Name(name), nats.Timeout(timeout)), extra...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to NATS %s: %w", natsURL, err)
 	}

@@ -33,6 +33,8 @@ func TestTailGolden(t *testing.T) {
 		{events.WorkflowFailed, "workflow:w42", `{"workflow_id":"w42","error":"timeout"}`},
 		{"custom.event", "pool:p1", `{"n":2}`},             // unknown: raw data
 		{events.WorkerStatusChanged, "pool:p1", `{"n":2}`}, // fields missing: raw data
+		{events.TaskCompleted, "pool:p1", `{"task_id":"t9","worker_id":"w1","pool_id":"p1","duration_ms":1200,"timestamp":"2026-12-01T08:00:00Z"}`},
+		{events.TaskFailed, "pool:p1", `{"task_id":"t9","worker_id":"w1","pool_id":"p1","duration_ms":40,"error":"oom","timestamp":"2026-12-01T08:00:00Z"}`},
 	}
 	for i, c := range cases {
 		m := wire.Message{Type: wire.TypeEvent, Room: c.room, Event: c.event, Seq: uint64(1000 + i),

@@ -1,7 +1,8 @@
 // Package demo simulates worker pools and workflows for `roomcast demo`: it
 // publishes, at a chosen rate, the events a real pool system would (workers
-// switching between idle, busy and error, task assignments, scale-ups and
-// scale-downs, pool status, workflows going through their stages), so a
+// switching between idle, busy and error, tasks assigned and then
+// completed or failed, scale-ups and scale-downs, pool status, workflows
+// going through their stages to an outcome that follows them), so a
 // newcomer sees the dashboard and `tail` come alive without a pool system.
 package demo
 
@@ -79,10 +80,12 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Stats counts what a simulation published, by event name.
+// Stats counts what a simulation published, by event name, and the
+// events it gave up (events.ErrGaveUp) and went on without.
 type Stats struct {
 	mu     sync.Mutex
 	counts map[string]int
+	gaveUp int
 }
 
 func (s *Stats) add(event string) {
@@ -92,6 +95,19 @@ func (s *Stats) add(event string) {
 		s.counts = make(map[string]int)
 	}
 	s.counts[event]++
+}
+
+func (s *Stats) giveUp() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gaveUp++
+}
+
+// GaveUp is the number of events given up after their retries.
+func (s *Stats) GaveUp() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gaveUp
 }
 
 // Counts returns a copy of the counts.
@@ -115,9 +131,12 @@ func (s *Stats) Total() int {
 }
 
 // Run publishes the simulation through p until ctx ends, cfg.Events are
-// published, or a publish fails; stats counts what was stored. Its end by
-// ctx is not an error, even with an event on its way (that one may or may
-// not be stored, and is not counted).
+// published or given up, or a publish fails for good; stats counts what
+// was stored. A publish p's store gave up retrying (events.ErrGaveUp, as
+// events.Retrying returns through a long outage) is counted and the
+// simulation goes on: one lost event must not end a demo. Its end by ctx
+// is not an error, even with an event on its way (that one may or may not
+// be stored, and is not counted).
 func Run(ctx context.Context, cfg Config, p *events.Publisher, stats *Stats) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -128,13 +147,16 @@ func Run(ctx context.Context, cfg Config, p *events.Publisher, stats *Stats) err
 	defer tick.Stop()
 	for n := 0; cfg.Events == 0 || n < cfg.Events; n++ {
 		ev := w.next()
-		if err := ev.publish(ctx, p); err != nil {
-			if ctx.Err() != nil {
-				return nil // stopped while an event was on its way: not a failure
-			}
+		switch err := ev.publish(ctx, p); {
+		case err == nil:
+			stats.add(ev.name)
+		case ctx.Err() != nil:
+			return nil // stopped while an event was on its way: not a failure
+		case errors.Is(err, events.ErrGaveUp):
+			stats.giveUp()
+		default:
 			return fmt.Errorf("demo: %w", err)
 		}
-		stats.add(ev.name)
 		if cfg.Events != 0 && n+1 == cfg.Events {
 			break
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"github.com/roomcast/roomcast/internal/events"
 )
@@ -26,7 +27,11 @@ type pool struct {
 	nextTask   int
 }
 
-type worker struct{ id, status string }
+type worker struct {
+	id, status string
+	task       string    // the task it runs, "" for none
+	started    time.Time // when it was given task
+}
 
 type flow struct {
 	id    string
@@ -35,6 +40,10 @@ type flow struct {
 
 // stages every simulated workflow goes through.
 var stages = []string{"plan", "fetch", "analyse", "summarise"}
+
+// failOneIn: one stage in this many fails, and with it its run (about one
+// run in five).
+const failOneIn = 18
 
 // event is one event to publish.
 type event struct {
@@ -93,11 +102,14 @@ func (w *world) next() event {
 	}
 }
 
-// flipWorker moves a worker on: idle to busy (now and then to error),
-// busy and error back to idle.
+// flipWorker moves a worker on: one running a task ends it, completed
+// (idle) or now and then failed (error); an idle one turns busy (now and
+// then error); busy and error without a task go back to idle.
 func (w *world) flipWorker(pl *pool) event {
 	wk := pl.workers[w.rng.IntN(len(pl.workers))]
 	switch {
+	case wk.task != "":
+		return w.endTask(pl, wk, w.rng.IntN(8) == 0)
 	case wk.status != events.StatusIdle:
 		wk.status = events.StatusIdle
 	case w.rng.IntN(10) == 0:
@@ -108,15 +120,39 @@ func (w *world) flipWorker(pl *pool) event {
 	return w.workerStatus(pl, wk)
 }
 
-// assignTask gives a task from the queue to a worker, which turns busy.
+// endTask ends wk's task: task.completed and the worker idle, or
+// task.failed and the worker in error.
+func (w *world) endTask(pl *pool, wk *worker, failed bool) event {
+	d := events.TaskOutcome{TaskID: wk.task, WorkerID: wk.id, PoolID: pl.id, Duration: w.cfg.Now().Sub(wk.started), Timestamp: w.cfg.Now()}
+	wk.task = ""
+	name, publish := events.TaskCompleted, (*events.Publisher).TaskCompleted
+	wk.status = events.StatusIdle
+	if failed {
+		d.Error = "worker lost its adapter connection"
+		name, publish = events.TaskFailed, (*events.Publisher).TaskFailed
+		wk.status = events.StatusError
+	}
+	w.pending = append(w.pending, w.workerStatus(pl, wk))
+	return event{name, func(ctx context.Context, p *events.Publisher) error {
+		_, err := publish(p, ctx, d)
+		return err
+	}}
+}
+
+// assignTask gives a task from the queue to a worker without one, which
+// turns busy; with every worker on a task, the queue grows instead.
 func (w *world) assignTask(pl *pool) event {
 	wk := pl.workers[w.rng.IntN(len(pl.workers))]
+	if wk.task != "" {
+		pl.queue++
+		return w.poolStatus(pl)
+	}
 	pl.nextTask++
 	pl.queue = max(0, pl.queue-1)
-	task := fmt.Sprintf("%s-t%d", pl.id, pl.nextTask)
+	wk.task, wk.started = fmt.Sprintf("%s-t%d", pl.id, pl.nextTask), w.cfg.Now()
 	wk.status = events.StatusBusy
 	w.pending = append(w.pending, w.workerStatus(pl, wk))
-	d := events.TaskAssignment{TaskID: task, WorkerID: wk.id, PoolID: pl.id, Timestamp: w.cfg.Now(),
+	d := events.TaskAssignment{TaskID: wk.task, WorkerID: wk.id, PoolID: pl.id, Timestamp: wk.started,
 		Metadata: map[string]any{"priority": []string{"low", "normal", "high"}[w.rng.IntN(3)]}}
 	return event{events.TaskAssigned, func(ctx context.Context, p *events.Publisher) error {
 		_, err := p.TaskAssigned(ctx, d)
@@ -134,19 +170,31 @@ func (w *world) scale(pl *pool) event {
 		return w.scaling(pl, events.WorkerAdded, map[string]any{"worker_id": wk.id})
 	}
 	wk := pl.workers[len(pl.workers)-1]
+	if wk.task != "" {
+		return w.endTask(pl, wk, false) // finish its task first; removed on a later step
+	}
 	pl.workers = pl.workers[:len(pl.workers)-1]
 	w.pending = append(w.pending, w.poolStatus(pl))
 	return w.scaling(pl, events.WorkerRemoved, map[string]any{"worker_id": wk.id})
 }
 
-// stepFlow completes a workflow's next stage, or ends its run and starts
-// the next.
+// stepFlow moves a workflow's run on: its next stage completes, or now
+// and then fails, which fails the run; a run whose stages all completed
+// completes. Either way the next run starts.
 func (w *world) stepFlow() event {
-	i := w.rng.IntN(len(w.flows))
-	fl := w.flows[i]
+	fl := w.flows[w.rng.IntN(len(w.flows))]
 	if fl.stage < len(stages) {
-		d := events.WorkflowStage{WorkflowID: fl.id, StageName: stages[fl.stage]}
+		stage := stages[fl.stage]
+		if w.rng.IntN(failOneIn) == 0 {
+			w.pending = append(w.pending, w.startFlow(fl))
+			d := events.WorkflowFailure{WorkflowID: fl.id, StageName: stage, Error: "stage " + stage + ": adapter timed out"}
+			return event{events.WorkflowFailed, func(ctx context.Context, p *events.Publisher) error {
+				_, err := p.WorkflowFailed(ctx, d)
+				return err
+			}}
+		}
 		fl.stage++
+		d := events.WorkflowStage{WorkflowID: fl.id, StageName: stage}
 		return event{events.WorkflowStageCompleted, func(ctx context.Context, p *events.Publisher) error {
 			_, err := p.WorkflowStageCompleted(ctx, d)
 			return err
@@ -155,13 +203,6 @@ func (w *world) stepFlow() event {
 	// The workflow runs again, in the same room: a dashboard watching
 	// workflow:w1 sees run after run.
 	w.pending = append(w.pending, w.startFlow(fl))
-	if w.rng.IntN(5) == 0 {
-		d := events.WorkflowFailure{WorkflowID: fl.id, Error: "adapter timed out"}
-		return event{events.WorkflowFailed, func(ctx context.Context, p *events.Publisher) error {
-			_, err := p.WorkflowFailed(ctx, d)
-			return err
-		}}
-	}
 	d := events.WorkflowResult{WorkflowID: fl.id, Result: map[string]any{"stages": len(stages), "summary": "done"}}
 	return event{events.WorkflowCompleted, func(ctx context.Context, p *events.Publisher) error {
 		_, err := p.WorkflowCompleted(ctx, d)

@@ -19,6 +19,8 @@ type shape struct {
 var shapes = map[string]shape{
 	WorkerStatusChanged:    {"pool", "pool_id", []string{"worker_id", "status"}},
 	TaskAssigned:           {"pool", "pool_id", []string{"task_id", "worker_id"}},
+	TaskCompleted:          {"pool", "pool_id", []string{"task_id", "worker_id", "duration_ms"}},
+	TaskFailed:             {"pool", "pool_id", []string{"task_id", "worker_id", "error"}},
 	PoolScaling:            {"pool", "pool_id", []string{"event_type"}},
 	PoolStatusChanged:      {"pool", "pool_id", []string{"status"}},
 	WorkflowStarted:        {"workflow", "workflow_id", nil},
@@ -59,6 +61,11 @@ func Check(r wire.Room, name string, data json.RawMessage) error {
 	if name == PoolStatusChanged && !strings.HasPrefix(strings.TrimSpace(string(fields["status"])), "{") {
 		return fmt.Errorf("%s: status must be an object ({\"worker_count\": 4, \"queue_size\": 2})", name)
 	}
+	if name == TaskCompleted || name == TaskFailed {
+		if err := checkDuration(name, fields); err != nil {
+			return err
+		}
+	}
 	if r.Kind() == sh.kind {
 		var id string
 		if err := json.Unmarshal(fields[sh.idField], &id); err != nil || id != r.ID() {
@@ -83,4 +90,18 @@ func Payload(r wire.Room, name string, data json.RawMessage) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// checkDuration holds a duration_ms, where there is one, to what monitors
+// can show: a whole number of milliseconds, 0 or more.
+func checkDuration(name string, fields map[string]json.RawMessage) error {
+	v, ok := fields["duration_ms"]
+	if !ok || string(v) == "null" {
+		return nil
+	}
+	var ms float64
+	if err := json.Unmarshal(v, &ms); err != nil || ms < 0 || ms != float64(int64(ms)) {
+		return fmt.Errorf("%s: duration_ms must be a whole number of milliseconds, 0 or more, got %s", name, v)
+	}
+	return nil
 }

@@ -11,6 +11,8 @@ import "time"
 const (
 	WorkerStatusChanged    = "worker.status_changed"
 	TaskAssigned           = "task.assigned"
+	TaskCompleted          = "task.completed"
+	TaskFailed             = "task.failed"
 	PoolScaling            = "pool.scaling"
 	PoolStatusChanged      = "pool.status_changed"
 	WorkflowStarted        = "workflow.started"
@@ -49,6 +51,18 @@ type TaskAssignment struct {
 	PoolID    string
 	Timestamp time.Time
 	Metadata  map[string]any
+}
+
+// TaskOutcome is the data of task.completed and task.failed: the task,
+// the worker that ran it, how long it ran, and for task.failed why it
+// failed. Timestamp is when it ended (now when zero).
+type TaskOutcome struct {
+	TaskID    string
+	WorkerID  string
+	PoolID    string
+	Duration  time.Duration // sent as duration_ms
+	Error     string        // task.failed only
+	Timestamp time.Time
 }
 
 // Scaling is the data of pool.scaling; Details' fields sit beside the
@@ -91,8 +105,10 @@ type WorkflowResult struct {
 	Result     any    `json:"result"`
 }
 
-// WorkflowFailure is the data of workflow.failed.
+// WorkflowFailure is the data of workflow.failed: the stage that failed,
+// when one did, and why.
 type WorkflowFailure struct {
 	WorkflowID string `json:"workflow_id"`
+	StageName  string `json:"stage_name,omitempty"`
 	Error      string `json:"error"`
 }

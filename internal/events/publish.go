@@ -44,6 +44,24 @@ func (p *Publisher) TaskAssigned(ctx context.Context, d TaskAssignment) (uint64,
 	}))
 }
 
+// TaskCompleted publishes task.completed to pool:<pool>.
+func (p *Publisher) TaskCompleted(ctx context.Context, d TaskOutcome) (uint64, error) {
+	return p.publish(ctx, "pool", d.PoolID, TaskCompleted, taskOutcome(d, nil))
+}
+
+// TaskFailed publishes task.failed to pool:<pool>.
+func (p *Publisher) TaskFailed(ctx context.Context, d TaskOutcome) (uint64, error) {
+	return p.publish(ctx, "pool", d.PoolID, TaskFailed, taskOutcome(d, map[string]any{"error": d.Error}))
+}
+
+// taskOutcome is the data of a task's outcome, with extra's fields.
+func taskOutcome(d TaskOutcome, extra map[string]any) map[string]any {
+	return flatten(extra, map[string]any{
+		"task_id": d.TaskID, "worker_id": d.WorkerID, "pool_id": d.PoolID,
+		"duration_ms": max(0, d.Duration.Milliseconds()), "timestamp": stamp(d.Timestamp),
+	})
+}
+
 // PoolScaling publishes pool.scaling to pool:<pool>.
 func (p *Publisher) PoolScaling(ctx context.Context, d Scaling) (uint64, error) {
 	return p.publish(ctx, "pool", d.PoolID, PoolScaling, flatten(d.Details, map[string]any{

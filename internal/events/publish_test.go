@@ -51,6 +51,12 @@ func TestEveryEventIsStoredWithItsShape(t *testing.T) {
 			return p.TaskAssigned(ctx, events.TaskAssignment{TaskID: "t9", WorkerID: "w1", PoolID: "p1", Timestamp: at,
 				Metadata: map[string]any{"priority": "high", "task_id": "clash"}})
 		}, map[string]any{"task_id": "t9", "worker_id": "w1", "pool_id": "p1", "timestamp": "2026-12-01T08:00:00Z", "priority": "high"}},
+		{"pool:p1", events.TaskCompleted, func() (uint64, error) {
+			return p.TaskCompleted(ctx, events.TaskOutcome{TaskID: "t9", WorkerID: "w1", PoolID: "p1", Duration: 1500 * time.Millisecond, Timestamp: at})
+		}, map[string]any{"task_id": "t9", "worker_id": "w1", "pool_id": "p1", "duration_ms": 1500.0, "timestamp": "2026-12-01T08:00:00Z"}},
+		{"pool:p1", events.TaskFailed, func() (uint64, error) {
+			return p.TaskFailed(ctx, events.TaskOutcome{TaskID: "t9", WorkerID: "w1", PoolID: "p1", Duration: -time.Second, Error: "oom", Timestamp: at})
+		}, map[string]any{"task_id": "t9", "worker_id": "w1", "pool_id": "p1", "duration_ms": 0.0, "error": "oom", "timestamp": "2026-12-01T08:00:00Z"}},
 		{"pool:p1", events.PoolScaling, func() (uint64, error) {
 			return p.PoolScaling(ctx, events.Scaling{PoolID: "p1", EventType: events.ScaledUp, Timestamp: at,
 				Details: map[string]any{"from": 2.0, "to": 4.0}})
@@ -70,6 +76,9 @@ func TestEveryEventIsStoredWithItsShape(t *testing.T) {
 		{"workflow:w42", events.WorkflowFailed, func() (uint64, error) {
 			return p.WorkflowFailed(ctx, events.WorkflowFailure{WorkflowID: "w42", Error: "timeout"})
 		}, map[string]any{"workflow_id": "w42", "error": "timeout"}},
+		{"workflow:w42", events.WorkflowFailed, func() (uint64, error) {
+			return p.WorkflowFailed(ctx, events.WorkflowFailure{WorkflowID: "w42", StageName: "fetch", Error: "timeout"})
+		}, map[string]any{"workflow_id": "w42", "stage_name": "fetch", "error": "timeout"}},
 	}
 	var last uint64
 	for _, c := range cases {

@@ -78,6 +78,10 @@ func summarise(event string, f fields) string {
 		return both(f.str("worker_id"), f.str("status"), "%-12s  %s")
 	case TaskAssigned:
 		return then(both(f.str("task_id"), f.str("worker_id"), "task %s → %s"), extra(f, "task_id", "worker_id", "pool_id", "timestamp"))
+	case TaskCompleted:
+		return then(both(f.str("task_id"), f.str("worker_id"), "task %s completed by %s"), took(f)+extra(f, "task_id", "worker_id", "pool_id", "timestamp", "duration_ms"))
+	case TaskFailed:
+		return then(both(f.str("task_id"), f.str("worker_id"), "task %s failed on %s"), took(f)+"  "+f.str("error")+extra(f, "task_id", "worker_id", "pool_id", "timestamp", "duration_ms", "error"))
 	case PoolScaling:
 		return then(both(f.str("event_type"), " ", "%s%s"), extra(f, "event_type", "pool_id", "timestamp"))
 	case PoolStatusChanged:
@@ -95,7 +99,23 @@ func summarise(event string, f fields) string {
 		b, _ := json.Marshal(f.m["result"])
 		return then(both(f.str("workflow_id"), "completed", "%s  %s"), "  "+string(b))
 	case WorkflowFailed:
-		return then(both(f.str("workflow_id"), "failed", "%s  %s"), "  "+f.str("error"))
+		return then(both(f.str("workflow_id"), "failed", "%s  %s"), atStage(f)+"  "+f.str("error"))
+	}
+	return ""
+}
+
+// atStage is the stage a workflow failed at, or nothing.
+func atStage(f fields) string {
+	if s := f.str("stage_name"); s != "" {
+		return " at stage " + s
+	}
+	return ""
+}
+
+// took is a task's duration, after two spaces, or nothing.
+func took(f fields) string {
+	if d := f.str("duration_ms"); d != "" {
+		return "  " + d + " ms"
 	}
 	return ""
 }
