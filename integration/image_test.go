@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,16 +82,56 @@ type imageRecipe struct {
 	binary string             // the binary's name in the build context
 	files  map[string]string  // name in the context -> file, relative to the module root unless absolute
 	args   map[string]*string // build arguments
+	// dockerfile, if set, makes the context's Dockerfile from the module
+	// at root (instead of a file in files).
+	dockerfile func(root string) ([]byte, error)
 }
 
-// roomcastImage is the repository's own recipe: its Dockerfile, as `task
-// image` stages it, so the image tested is the one shipped.
+// roomcastImage is the repository's own recipe: the Dockerfile's `image`
+// stage, fed by staged.Dockerfile as `task image` does, so the image
+// tested is the stage `docker build .` ships.
 func roomcastImage() imageRecipe {
 	return imageRecipe{
 		repo: imageRepo, pkg: "./cmd/roomcast", binary: "roomcast",
-		files: map[string]string{"Dockerfile": "Dockerfile", "ca-certificates.crt": caBundle},
-		args:  map[string]*string{"VERSION": ptr(imageVersion)},
+		files:      map[string]string{"ca-certificates.crt": caBundle},
+		args:       map[string]*string{"VERSION": ptr(imageVersion)},
+		dockerfile: stagedDockerfile,
 	}
+}
+
+// imageStage is the line that starts the Dockerfile's last stage, the
+// image itself; staged.Dockerfile replaces what comes before it.
+const imageStage = "FROM scratch AS image"
+
+// stagedDockerfile is staged.Dockerfile followed by the repository
+// Dockerfile's image stage (from the imageStage line on), as `task image`
+// assembles it. The stages before it build the binary in a golang image,
+// which cannot be pulled here, and Docker's classic builder (the one the
+// Engine API gives testcontainers) builds every stage up to its target.
+func stagedDockerfile(root string) ([]byte, error) {
+	staged, err := os.ReadFile(filepath.Join(root, "staged.Dockerfile"))
+	if err != nil {
+		return nil, err
+	}
+	full, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.SplitAfter(string(full), "\n")
+	at := -1
+	for i, l := range lines {
+		if strings.TrimSpace(l) != imageStage {
+			continue
+		}
+		if at >= 0 {
+			return nil, fmt.Errorf("Dockerfile: %q twice", imageStage)
+		}
+		at = i
+	}
+	if at < 0 {
+		return nil, fmt.Errorf("Dockerfile: no line %q", imageStage)
+	}
+	return append(staged, strings.Join(lines[at:], "")...), nil
 }
 
 // buildImage builds r's binary and image in a temporary build context and
@@ -119,6 +160,15 @@ func buildImage(ctx context.Context, p *testcontainers.DockerProvider, r imageRe
 			return "", fmt.Errorf("stage the image %s: %w", r.repo, err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, to), b, 0o644); err != nil {
+			return "", err
+		}
+	}
+	if r.dockerfile != nil {
+		b, err := r.dockerfile(root)
+		if err != nil {
+			return "", fmt.Errorf("stage the image %s: %w", r.repo, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), b, 0o644); err != nil {
 			return "", err
 		}
 	}
@@ -170,7 +220,7 @@ func buildBinary(ctx context.Context, root, pkg, out string) error {
 // the `go build` it runs reads: without this, a change to the server would
 // be answered by a stale cached PASS.
 func trackSources(root string) error {
-	for _, f := range []string{"go.mod", "go.sum", "Dockerfile"} {
+	for _, f := range []string{"go.mod", "go.sum", "Dockerfile", "staged.Dockerfile"} {
 		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
 			return err
 		}

@@ -10,10 +10,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
+	"github.com/testcontainers/testcontainers-go/wait"
 )
 
 // The image built from the repository's Dockerfile is what the issue of
-// deployment promises: a non-root user, the entrypoint `roomcast serve`,
+// deployment promises: a non-root user, the entrypoint /roomcast with the
+// command serve (flags alone after the image name, as startNode gives
+// them, still run serve),
 // the OCI labels, the host's CA certificates, no shell, and the node inside
 // serving its dashboard and probes.
 func TestImageLayout(t *testing.T) {
@@ -29,8 +35,8 @@ func TestImageLayout(t *testing.T) {
 	if cfg.User != "65532:65532" {
 		t.Errorf("user %q, want 65532:65532 (non-root)", cfg.User)
 	}
-	if !slices.Equal(cfg.Entrypoint, []string{"/roomcast", "serve"}) {
-		t.Errorf("entrypoint %q", cfg.Entrypoint)
+	if !slices.Equal(cfg.Entrypoint, []string{"/roomcast"}) || !slices.Equal(cfg.Cmd, []string{"serve"}) {
+		t.Errorf("entrypoint %q, command %q; want [/roomcast] and [serve]", cfg.Entrypoint, cfg.Cmd)
 	}
 	for label, want := range map[string]string{
 		"org.opencontainers.image.version": imageVersion,
@@ -77,5 +83,44 @@ func TestImageLayout(t *testing.T) {
 	code, body, err := get(ctx, strings.Replace(n.wsURL, "ws://", "http://", 1))
 	if err != nil || code != http.StatusOK || !strings.Contains(body, "<title>roomcast</title>") {
 		t.Errorf("GET / of the node in the image: %d %.60q %v, want the dashboard", code, body, err)
+	}
+}
+
+// `docker run IMAGE version` prints the binary's version line and exits 0:
+// the image's command is replaced, not appended to serve's flags.
+func TestImageRunsVersion(t *testing.T) {
+	image := requireImage(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ctr, err := testcontainers.Run(ctx, image,
+		testcontainers.WithLogger(tclog.TestLogger(t)),
+		testcontainers.WithCmdArgs("version"),
+		testcontainers.WithWaitStrategyAndDeadline(time.Minute, wait.ForExit()),
+	)
+	t.Cleanup(func() {
+		if ctr != nil {
+			if err := testcontainers.TerminateContainer(ctr); err != nil {
+				t.Errorf("terminate container %s: %v", ctr.GetContainerID(), err)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatalf("run %s version: %v", image, err)
+	}
+	state, err := ctr.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := ctr.Logs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(rc)
+	_ = rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state.ExitCode != 0 || !bytes.HasPrefix(out, []byte("roomcast ")) || !bytes.Contains(out, []byte(" go1.")) {
+		t.Errorf("%s version: exit %d, output %q; want 0 and \"roomcast VERSION ... goX.Y\"", image, state.ExitCode, out)
 	}
 }

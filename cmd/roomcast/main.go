@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/roomcast/roomcast/internal/config"
@@ -72,6 +73,7 @@ func run(ctx context.Context, env *environment, args []string) int {
 		}
 		return 0
 	}
+	args = flagsMeanServe(args)
 	for _, c := range commands {
 		if c.name != args[0] {
 			continue
@@ -95,6 +97,18 @@ func run(ctx context.Context, env *environment, args []string) int {
 	return 2
 }
 
+// flagsMeanServe reads a command line that starts with a flag as serve's
+// flags: the image's entrypoint is the bare binary with `serve` as its
+// default command, so `docker run IMAGE --allow-anonymous` (and a Helm
+// chart's args) replaces that command with flags alone, and `docker run
+// IMAGE version` still runs version. -h and --help were handled before.
+func flagsMeanServe(args []string) []string {
+	if strings.HasPrefix(args[0], "-") {
+		return append([]string{"serve"}, args...)
+	}
+	return args
+}
+
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: roomcast COMMAND [flags]\n\ncommands:")
 	for _, c := range commands {
@@ -104,6 +118,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nroomcast COMMAND -h shows a command's flags; each flag --x-y may also be set as ROOMCAST_X_Y.")
+	fmt.Fprintln(w, "roomcast --flag ... (flags first, no command) is roomcast serve --flag ...")
 }
 
 // newFlagSet returns a flag set that reports errors instead of exiting.
