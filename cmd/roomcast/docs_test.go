@@ -57,6 +57,25 @@ func TestProtocolListsEveryFlag(t *testing.T) {
 	}
 }
 
+// token verify's flags are in token's subsection too.
+func TestProtocolListsTokenVerifysFlags(t *testing.T) {
+	raw, err := os.ReadFile(protocolDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := commandSection(string(raw), "token")
+	code, _, help := runCmd(t.Context(), "", "token", "verify", "-h")
+	flags := flagLine.FindAllStringSubmatch(help, -1)
+	if code != 0 || len(flags) == 0 {
+		t.Fatalf("roomcast token verify -h: exit %d, %q", code, help)
+	}
+	for _, f := range flags {
+		if !strings.Contains(section, "`--"+f[1]+"`") || !strings.Contains(section, "`"+config.EnvName(f[1])+"`") {
+			t.Errorf("section 6's subsection of roomcast token lacks token verify's --%s or its variable", f[1])
+		}
+	}
+}
+
 // commandSection is the text of section 6's subsection of command name,
 // from its heading to the next heading; "" when there is none.
 func commandSection(doc, name string) string {

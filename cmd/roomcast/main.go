@@ -37,8 +37,8 @@ var commands = []command{
 	{"publish", "publish one event: publish ROOM EVENT [JSON]", runPublish, false},
 	{"tail", "print the events of rooms: tail ROOM...", runTail, false},
 	{"demo", "publish a simulated pool system (workers, tasks, scaling, workflows) to watch", runDemo, false},
-	{"check", "probe WebSocket services (connect, handshake, ping); --free: which of their ports are taken", runCheck, false},
-	{"token", "mint a token for development and tests: token --perm P [--user U] [--ttl D]", runToken, false},
+	{"check", "probe this node's listeners (WebSocket, admin, embedded NATS) or named WebSocket services; --free: which of their ports are taken", runCheck, false},
+	{"token", "mint a token for development and tests: token --perm P [--user U] [--ttl D]; token verify [TOKEN]: its claims, and whether the keys accept it", runToken, false},
 	{"version", "print the version, commit and Go version of this binary", runVersion, false},
 	{"bench", "load generator: connections, rooms, publish rate; throughput and latency; scenarios against a reference", runBench, false},
 	// The NATS server bench scenarios start as a child process.

@@ -195,6 +195,9 @@ func (t *tailer) handle(m wire.Message) error {
 		var e wire.ErrorData
 		_ = json.Unmarshal(m.Data, &e)
 		err := fmt.Errorf("%s %s: %s: %s", m.Event, m.ID, e.Code, e.Message)
+		if e.Code == wire.CodeUnauthenticated && t.token == "" {
+			return refusal{errNeedsToken}
+		}
 		switch e.Code {
 		case wire.CodeUnauthenticated, wire.CodeForbidden, wire.CodeInvalidRoom, wire.CodeBadRequest, wire.CodeTooManySubscriptions:
 			return refusal{err} // the same request would be refused again
@@ -203,6 +206,10 @@ func (t *tailer) handle(m wire.Message) error {
 	}
 	return nil
 }
+
+// errNeedsToken is tail's answer to an edge that asks for a token it was
+// not given: how to give one, not the protocol's wording.
+var errNeedsToken = errors.New("the edge requires a token: pass one with --token-file FILE, ROOMCAST_TOKEN or --token JWT (roomcast token mints one for development)")
 
 // refusal is an error the server will give again on every reconnection.
 type refusal struct{ error }

@@ -81,3 +81,20 @@ func TestTailTokenSourceErrors(t *testing.T) {
 		}
 	}
 }
+
+// tail without a token against an edge that requires one says how to pass
+// one, not the protocol's wording, and stops.
+func TestTailWithoutATokenSaysHowToPassOne(t *testing.T) {
+	srv, _ := authNode(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	code, _, errs := runCmd(ctx, "", "tail", "--url", servertest.WSURL(srv), "pool:p1")
+	if code != 1 || strings.Contains(errs, "auth request") || strings.Contains(errs, "reconnecting") {
+		t.Fatalf("exit %d, stderr %q; want 1, no protocol wording, no reconnection", code, errs)
+	}
+	for _, w := range []string{"requires a token", "--token-file", "ROOMCAST_TOKEN", "--token"} {
+		if !strings.Contains(errs, w) {
+			t.Errorf("stderr lacks %q: %q", w, errs)
+		}
+	}
+}

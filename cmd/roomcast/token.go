@@ -15,7 +15,10 @@ import (
 // runToken mints a token for development and tests, with serve's HMAC
 // secret (ROOMCAST_JWT_SECRET, MAHAVISHNU_JWT_SECRET or --jwt-secret-file)
 // or a PEM private key.
-func runToken(_ context.Context, env *environment, args []string) error {
+func runToken(ctx context.Context, env *environment, args []string) error {
+	if len(args) > 0 && args[0] == "verify" {
+		return runTokenVerify(ctx, env, args[1:])
+	}
 	fs := newFlagSet(env, "token", "")
 	user := fs.String("user", "", "user_id (and sub) of the token")
 	var perms config.List
@@ -33,6 +36,11 @@ func runToken(_ context.Context, env *environment, args []string) error {
 	}
 	if len(perms) == 0 {
 		return usagef("give at least one --perm (admin, KIND:read or KIND:read:ID)")
+	}
+	for _, p := range perms {
+		if err := auth.CheckPermission(p); err != nil {
+			return usagef("--perm: %w", err)
+		}
 	}
 	signer, err := tokenSigner(env, *keyFile, *secretFile, auth.SignerOptions{Issuer: *issuer, Audience: *audience})
 	if err != nil {

@@ -1,5 +1,12 @@
 package auth
 
+import (
+	"fmt"
+	"strings"
+
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
 // PermAdmin is the permission that reads every room.
 const PermAdmin = "admin"
 
@@ -30,4 +37,32 @@ func (c *Claims) MayRead(kind, id string) bool {
 		}
 	}
 	return false
+}
+
+// CheckPermission reports whether p is a permission of the grammar MayRead
+// decides by (docs/protocol.md section 4): `admin`, `KIND:read` or
+// `KIND:read:ID`, with KIND and ID as in room names (wire.ParseRoom). Any
+// other string opens no room, so a token carrying one is a mistake.
+func CheckPermission(p string) error {
+	if p == PermAdmin {
+		return nil
+	}
+	kind, rest, ok := strings.Cut(p, ":")
+	if !ok {
+		return fmt.Errorf("permission %q: want admin, KIND:read or KIND:read:ID", p)
+	}
+	verb, id, hasID := strings.Cut(rest, ":")
+	if verb != "read" {
+		return fmt.Errorf("permission %q: want admin, KIND:read or KIND:read:ID (the only verb is read)", p)
+	}
+	var err error
+	if hasID {
+		_, err = wire.ParseRoom(kind + ":" + id)
+	} else {
+		err = wire.CheckKind(kind)
+	}
+	if err != nil {
+		return fmt.Errorf("permission %q: %w", p, err)
+	}
+	return nil
 }

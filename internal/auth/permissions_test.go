@@ -40,3 +40,19 @@ func TestMayRead(t *testing.T) {
 		t.Error("nil Claims may read")
 	}
 }
+
+// CheckPermission accepts exactly the shapes MayRead can match, with
+// kinds and ids as room names allow them.
+func TestCheckPermission(t *testing.T) {
+	for _, p := range []string{"admin", "pool:read", "workflow:read:w1", "a_b-c:read:X-y_9"} {
+		if err := CheckPermission(p); err != nil {
+			t.Errorf("%q: %v", p, err)
+		}
+	}
+	for _, p := range []string{"", "bogus", "Admin", "pool", "pool:write", "pool:read:", ":read", "Pool:read",
+		"pool:read:a.b", "pool:read:a:b", "pool:reads", "pool:read:*"} {
+		if err := CheckPermission(p); err == nil {
+			t.Errorf("%q: accepted", p)
+		}
+	}
+}

@@ -1,6 +1,8 @@
-// Package check probes WebSocket services for `roomcast check`: a TCP
-// connect, a WebSocket handshake and a ping round trip each, and tells which
-// of their ports are already taken before they start (`check --free`).
+// Package check probes services for `roomcast check`: a roomcast node's own
+// listeners (WebSocket, admin HTTP, embedded NATS), or WebSocket services
+// named on the command line (a TCP connect, a WebSocket handshake and a ping
+// round trip each), and tells which of their ports are already taken before
+// they start (`check --free`).
 package check
 
 import (
@@ -20,18 +22,44 @@ import (
 // Service is one service to probe.
 type Service struct {
 	Name string `json:"service"`
-	Addr string `json:"address"` // host:port
+	Addr string `json:"address"`        // host:port
+	Kind Kind   `json:"kind,omitempty"` // "": a WebSocket service
 }
 
-// Defaults are the ecosystem's WebSocket services on this machine.
-var Defaults = []Service{
-	{"session-buddy", "127.0.0.1:8765"},
-	{"mahavishnu", "127.0.0.1:8690"},
-	{"crackerjack", "127.0.0.1:8686"},
-	{"akosha", "127.0.0.1:8692"},
-	{"dhruva", "127.0.0.1:8693"},
-	{"excalidraw-mcp", "127.0.0.1:3042"},
-	{"fastblocks", "127.0.0.1:8684"},
+// Kind is how a service is probed once its TCP connect succeeded.
+type Kind string
+
+// The kinds of service: a node's three listeners.
+const (
+	WebSocket Kind = ""     // a WebSocket handshake at / and a ping's round trip
+	HTTP      Kind = "http" // GET /healthz answered (any status): the admin listener
+	NATS      Kind = "nats" // the NATS server's INFO line
+)
+
+// Node is a roomcast node's own listeners at the given addresses: its
+// WebSocket listener, admin listener and embedded NATS server (natsAddr
+// "": none, the node uses an external NATS).
+func Node(wsAddr, adminAddr, natsAddr string) []Service {
+	out := []Service{
+		{"roomcast websocket", wsAddr, WebSocket},
+		{"roomcast admin", adminAddr, HTTP},
+	}
+	if natsAddr != "" {
+		out = append(out, Service{"roomcast nats", natsAddr, NATS})
+	}
+	return out
+}
+
+// Ecosystem is the deployment's list of WebSocket services on this machine
+// (`check --ecosystem`).
+var Ecosystem = []Service{
+	{"session-buddy", "127.0.0.1:8765", WebSocket},
+	{"mahavishnu", "127.0.0.1:8690", WebSocket},
+	{"crackerjack", "127.0.0.1:8686", WebSocket},
+	{"akosha", "127.0.0.1:8692", WebSocket},
+	{"dhruva", "127.0.0.1:8693", WebSocket},
+	{"excalidraw-mcp", "127.0.0.1:3042", WebSocket},
+	{"fastblocks", "127.0.0.1:8684", WebSocket},
 }
 
 // Result is one probe's outcome.
@@ -72,6 +100,30 @@ func probe(ctx context.Context, s Service, timeout time.Duration) Result {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
 	}
+	var rtt time.Duration
+	switch s.Kind {
+	case HTTP:
+		rtt, err = healthz(nc, s.Addr)
+	case NATS:
+		rtt, err = natsInfo(nc)
+	default:
+		return probeWebSocket(ctx, nc, r)
+	}
+	if err != nil {
+		return fail("down ("+string(s.Kind)+")", err)
+	}
+	r.Up, r.Status, r.RTTMS = true, "up", float64(rtt.Microseconds())/1000
+	return r
+}
+
+// probeWebSocket makes the handshake on nc and measures a ping's round
+// trip, then closes normally.
+func probeWebSocket(ctx context.Context, nc net.Conn, r Result) Result {
+	s := r.Service
+	fail := func(stage string, err error) Result {
+		r.Status, r.Error = stage, err.Error()
+		return r
+	}
 	dialer := ws.Dialer{NetDial: func(context.Context, string, string) (net.Conn, error) { return nc, nil }}
 	_, br, _, err := dialer.Dial(ctx, "ws://"+s.Addr+"/")
 	if err != nil {
@@ -88,6 +140,37 @@ func probe(ctx context.Context, s Service, timeout time.Duration) Result {
 	r.Up, r.Status, r.RTTMS = true, "up", float64(rtt.Microseconds())/1000
 	_ = ws.WriteFrame(nc, ws.MaskFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, "check done"))))
 	return r
+}
+
+// healthz asks an admin listener for /healthz and measures the time to its
+// status line; any HTTP answer means the listener is up.
+func healthz(nc net.Conn, addr string) (time.Duration, error) {
+	start := time.Now()
+	if _, err := fmt.Fprintf(nc, "GET /healthz HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", addr); err != nil {
+		return 0, err
+	}
+	line, err := bufio.NewReader(nc).ReadString('\n')
+	if err != nil {
+		return 0, err
+	}
+	if !strings.HasPrefix(line, "HTTP/1.") {
+		return 0, errors.New("not an HTTP answer")
+	}
+	return time.Since(start), nil
+}
+
+// natsInfo reads the INFO line a NATS server greets each client with, and
+// measures the time to it from now.
+func natsInfo(nc net.Conn) (time.Duration, error) {
+	start := time.Now()
+	line, err := bufio.NewReaderSize(nc, 4096).ReadSlice('\n')
+	if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+		return 0, err
+	}
+	if !strings.HasPrefix(string(line), "INFO ") {
+		return 0, errors.New("not a NATS server's INFO greeting")
+	}
+	return time.Since(start), nil
 }
 
 // pingRoundTrip sends a ping and waits for its pong, skipping the

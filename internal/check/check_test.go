@@ -10,7 +10,7 @@ func TestParseList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Service{{"mahavishnu", "127.0.0.1:8690"}, {"remote", "10.0.0.5:9000"}}
+	want := []Service{{"mahavishnu", "127.0.0.1:8690", WebSocket}, {"remote", "10.0.0.5:9000", WebSocket}}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}

@@ -31,6 +31,14 @@ var SecretEnv = []string{"ROOMCAST_JWT_SECRET", "MAHAVISHNU_JWT_SECRET"}
 const DefaultAuthTimeout = 10 * time.Second
 
 func (a *Auth) register(fs *flag.FlagSet) {
+	a.RegisterKeys(fs)
+	fs.DurationVar(&a.Timeout, "auth-timeout", DefaultAuthTimeout, "how long a connection without a token may wait before its auth request (then 1008)")
+}
+
+// RegisterKeys defines the flags of the keys and claims tokens are
+// verified with, for a command that checks tokens as serve does (`token
+// verify`).
+func (a *Auth) RegisterKeys(fs *flag.FlagSet) {
 	fs.StringVar(&a.SecretFile, "jwt-secret-file", "", "file holding the HMAC secret of HS256/384/512 tokens (or "+strings.Join(SecretEnv, ", ")+")")
 	fs.Var(&a.PublicKeys, "jwt-public-key", "PEM public key file (RSA, ECDSA or Ed25519) of RS/ES/EdDSA tokens; repeatable")
 	fs.StringVar(&a.JWKS, "jwks", "", "JWKS document: a file, or an https:// URL (cached, refreshed)")
@@ -38,7 +46,6 @@ func (a *Auth) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.Issuer, "jwt-issuer", "", "required iss of tokens (empty: not checked)")
 	fs.StringVar(&a.Audience, "jwt-audience", "", "required aud of tokens (empty: not checked)")
 	fs.DurationVar(&a.Leeway, "jwt-leeway", 5*time.Second, "clock skew allowed on exp, nbf and iat")
-	fs.DurationVar(&a.Timeout, "auth-timeout", DefaultAuthTimeout, "how long a connection without a token may wait before its auth request (then 1008)")
 }
 
 // ReadSecrets reads the HMAC secret: from --jwt-secret-file, else from the

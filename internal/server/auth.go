@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -16,14 +18,23 @@ import (
 )
 
 // verifier builds the token verifier of the configured keys, nil when none
-// is configured (anonymous). Key files are read again when they change; a
-// JWKS URL is fetched now and refreshed in the background until ctx ends.
+// is configured (anonymous).
 func (s *Server) verifier(ctx context.Context) (edge.Verifier, error) {
-	a := s.cfg.Auth
-	if !a.Configured() {
+	if !s.cfg.Auth.Configured() {
 		return nil, nil
 	}
-	fixed, err := s.fixedKeys()
+	return NewVerifier(ctx, s.cfg.Auth, s.log)
+}
+
+// NewVerifier builds the verifier of a's keys, as serve verifies tokens
+// with them (`roomcast token verify` uses it too); a must have a key. Key
+// files are read again when they change; a JWKS URL is fetched now and
+// refreshed in the background until ctx ends.
+func NewVerifier(ctx context.Context, a config.Auth, log *slog.Logger) (*auth.Verifier, error) {
+	if !a.Configured() {
+		return nil, errors.New("no key configured: set ROOMCAST_JWT_SECRET, --jwt-secret-file, --jwt-public-key or --jwks")
+	}
+	fixed, err := fixedKeys(a, log)
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +46,7 @@ func (s *Server) verifier(ctx context.Context) (edge.Verifier, error) {
 		}
 		j, err := auth.NewJWKSSource(ctx, a.JWKS, auth.JWKSOptions{
 			Client:  client,
-			OnError: func(err error) { s.log.Warn("JWKS refresh failed; the cached keys stay in use", "err", err) },
+			OnError: func(err error) { log.Warn("JWKS refresh failed; the cached keys stay in use", "err", err) },
 		})
 		if err != nil {
 			return nil, fmt.Errorf("--jwks: %w", err)
@@ -52,8 +63,7 @@ func (s *Server) verifier(ctx context.Context) (edge.Verifier, error) {
 // fixedKeys are the keys of the HMAC secret, the PEM public keys and a
 // JWKS file. When some come from files, they are read again when the
 // files change (a rotated Kubernetes secret), at most once a second.
-func (s *Server) fixedKeys() (func() *auth.Keys, error) {
-	a := s.cfg.Auth
+func fixedKeys(a config.Auth, log *slog.Logger) (func() *auth.Keys, error) {
 	var files []string
 	if a.SecretFile != "" {
 		files = append(files, a.SecretFile)
@@ -99,7 +109,7 @@ func (s *Server) fixedKeys() (func() *auth.Keys, error) {
 		k, err := build()
 		return func() *auth.Keys { return k }, err
 	}
-	v, err := reload.New("JWT key", files, build, s.log)
+	v, err := reload.New("JWT key", files, build, log)
 	if err != nil {
 		return nil, err
 	}

@@ -5,5 +5,8 @@ import natsserver "github.com/nats-io/nats-server/v2/server"
 // RedactURLs exposes redactURLs to the tests of package server_test.
 var RedactURLs = redactURLs
 
+// BrowserURL exposes browserURL, for the addresses a test cannot listen on.
+var BrowserURL = browserURL
+
 // EmbeddedNATS is the node's embedded NATS server, nil with --nats.
 func (s *Server) EmbeddedNATS() *natsserver.Server { return s.ns }

@@ -73,6 +73,9 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 	}()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.m = metrics.New(s.reg, cfg.ServerName)
+	if err := checkPorts(cfg); err != nil {
+		return nil, err
+	}
 
 	adminHandler, err := s.adminHandler()
 	if err != nil {
@@ -138,7 +141,32 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 	log.Info("roomcast serving", "listen", s.wsLn.Addr().String(), "tls", cfg.TLS(), "client_certificates", cfg.TLSCA != "",
 		"auth", cfg.Auth.Configured(),
 		"admin", s.adminLn.Addr().String(), "nats", s.natsDescription(), "stream_replicas", cfg.StreamReplicas)
+	if cfg.Dashboard {
+		log.Info("dashboard at "+s.DashboardURL(), "url", s.DashboardURL())
+	}
 	return s, nil
+}
+
+// DashboardURL is where a browser on this machine finds the dashboard:
+// the WebSocket listener's address, with loopback for an address that
+// listens on every interface.
+func (s *Server) DashboardURL() string { return browserURL(s.cfg.TLS(), s.wsLn.Addr().String()) }
+
+// browserURL is the URL of / on a listener at addr, with loopback for an
+// address that listens on every interface.
+func browserURL(tls bool, addr string) string {
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+		if ip.To4() == nil {
+			host = "::1"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(host, port) + "/"
 }
 
 // wheelTick is the precision of keep-alive and token deadlines.

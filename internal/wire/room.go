@@ -120,3 +120,12 @@ func checkID(id string) error {
 	}
 	return nil
 }
+
+// CheckKind validates a room kind alone, for a permission that names a
+// kind without an id (`pool:read`).
+func CheckKind(k string) error {
+	if err := checkKind(k); err != nil {
+		return fmt.Errorf("%w: kind %q: %s", ErrInvalidRoom, k, err)
+	}
+	return nil
+}
