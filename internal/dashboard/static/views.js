@@ -354,27 +354,34 @@ class LogView {
 }
 
 // Trend is a small step chart of one of a pool's numbers over the last
-// minutes (trendWindow), drawn as inline SVG. A point is kept per change
-// of the value, at the event's stored time; past trendPoints the older
-// half is thinned, so a busy pool costs a bounded drawing.
+// minutes (trendWindow), drawn as inline SVG, with a dot at the right
+// edge for the value now. A point is kept per change of the value, at the
+// event's stored time; past trendPoints the older half is thinned, so a
+// busy pool costs a bounded drawing. While it has points the chart slides
+// with the clock (every trendSlide ms), until its panel is closed.
 const svgNS = "http://www.w3.org/2000/svg";
 const chartW = 240;
 const chartH = 48;
+const trendSlide = 5000;
 
 class Trend {
   constructor(figure) {
     this.figure = figure;
     this.points = []; // {t: ms, v}, oldest first
     this.changed = false;
-    this.svg = document.createElementNS(svgNS, "svg");
-    this.svg.setAttribute("viewBox", `0 0 ${chartW} ${chartH}`);
-    this.svg.setAttribute("preserveAspectRatio", "none");
-    this.svg.setAttribute("role", "img");
-    this.line = document.createElementNS(svgNS, "path");
-    this.line.setAttribute("class", "line");
-    this.area = document.createElementNS(svgNS, "path");
-    this.area.setAttribute("class", "area");
-    this.svg.append(this.area, this.line);
+    this.timer = 0;
+    const svg = (tag, attrs) => {
+      const e = document.createElementNS(svgNS, tag);
+      for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+      return e;
+    };
+    this.svg = svg("svg", { viewBox: `0 0 ${chartW} ${chartH}`, role: "img" });
+    this.area = svg("path", { class: "area" });
+    this.line = svg("path", { class: "line" });
+    this.dot = svg("circle", { class: "dot", r: 2.5, cx: chartW - 3, cy: chartH - 2 });
+    this.dot.style.display = "none";
+    this.svg.append(svg("line", { class: "base", x1: 0, x2: chartW, y1: chartH - 2, y2: chartH - 2 }),
+      this.area, this.line, this.dot);
     this.figure.querySelector(".chart").append(this.svg);
   }
 
@@ -388,6 +395,7 @@ class Trend {
     this.points.push({ t, v });
     if (this.points.length > trendPoints) this.thin();
     this.changed = true;
+    if (!this.timer) this.timer = setInterval(() => this.slide(), trendSlide);
   }
 
   // thin drops every other point of the older half.
@@ -396,30 +404,38 @@ class Trend {
     this.points = this.points.filter((_, i) => i >= half || i % 2 === 0);
   }
 
+  slide() {
+    if (!this.figure.isConnected) {
+      clearInterval(this.timer); // the panel was closed
+      return;
+    }
+    this.changed = true;
+    this.render();
+  }
+
   render() {
     if (!this.changed) return;
     this.changed = false;
     const end = Math.max(Date.now(), this.points.at(-1)?.t ?? 0);
     const start = end - trendWindow;
     // The last point before the window starts the line at its left edge.
-    const from = Math.max(0, this.points.findLastIndex((p) => p.t <= start));
-    this.points = this.points.slice(from);
+    this.points = this.points.slice(Math.max(0, this.points.findLastIndex((p) => p.t <= start)));
     const shown = this.points;
-    const max = Math.max(1, ...shown.map((p) => p.v));
-    const x = (t) => (Math.max(t, start) - start) / trendWindow * chartW;
-    const y = (v) => chartH - 2 - v / max * (chartH - 4);
-    let d = "";
-    shown.forEach((p, i) => {
-      d += i === 0 ? `M${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}` : `H${x(p.t).toFixed(1)}V${y(p.v).toFixed(1)}`;
-    });
-    if (shown.length) d += `H${chartW}`;
-    this.line.setAttribute("d", d);
-    this.area.setAttribute("d", shown.length ? `${d}V${chartH}H${x(shown[0].t).toFixed(1)}Z` : "");
     const last = shown.at(-1);
+    const max = Math.max(1, ...shown.map((p) => p.v));
+    const x = (t) => ((Math.max(t, start) - start) / trendWindow * (chartW - 3)).toFixed(1);
+    const y = (v) => (chartH - 2 - Math.max(0, v) / max * (chartH - 6)).toFixed(1);
+    let d = "";
+    shown.forEach((p, i) => { d += i === 0 ? `M${x(p.t)},${y(p.v)}` : `H${x(p.t)}V${y(p.v)}`; });
+    if (last) d += `H${chartW - 3}`;
+    this.line.setAttribute("d", d);
+    this.area.setAttribute("d", last ? `${d}V${chartH - 2}H${x(shown[0].t)}Z` : "");
+    this.dot.style.display = last ? "" : "none";
+    if (last) this.dot.setAttribute("cy", y(last.v));
     this.figure.dataset.points = shown.length;
     this.figure.dataset.last = last ? last.v : "";
     this.figure.querySelector(".now").textContent = last ? last.v : "–";
-    this.figure.querySelector(".max").textContent = `max ${shown.length ? max : "–"}`;
+    this.figure.querySelector(".max").textContent = last ? `max ${max} · ${trendWindow / 60000} min` : "";
     this.svg.setAttribute("aria-label", `${this.figure.dataset.label}: ${shown.length} changes in the last ` +
       `${trendWindow / 60000} minutes, now ${last ? last.v : "unknown"}, at most ${max}`);
   }
