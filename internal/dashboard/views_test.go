@@ -59,14 +59,16 @@ type trendState struct {
 	Path   string `json:"path"`
 }
 
-// readPool is the script that reads poolPage for poolRoom.
+// readPool is the script that reads poolPage for poolRoom; a part the
+// page lacks reads as empty.
 const readPool = `(() => {
   const p = document.querySelector('article[data-room="` + poolRoom + `"]');
   if (!p) return { conn: document.getElementById("conn").dataset.state };
   const text = (root, sel) => { const e = root.querySelector(sel); return e ? e.textContent : ""; };
   const age = p.querySelector(".stale-age");
   const trend = (sel) => { const f = p.querySelector(sel);
-    return { points: +(f.dataset.points || 0), last: f.dataset.last || "", path: f.querySelector("path.line").getAttribute("d") || "" }; };
+    return { points: +(f?.dataset.points || 0), last: f?.dataset.last || "", path: f?.querySelector("path.line")?.getAttribute("d") || "" }; };
+  const others = p.querySelector(".others-section");
   return {
     conn: document.getElementById("conn").dataset.state, state: p.dataset.state, events: +(p.dataset.events || 0),
     stale: p.dataset.stale === "true", ageShown: !!age && !age.hidden, ageText: age ? age.textContent : "",
@@ -75,7 +77,7 @@ const readPool = `(() => {
       what: text(li, ".what"), detail: text(li, ".detail") })),
     done: text(p, ".n-done"), failed: text(p, ".n-failed"),
     others: [...p.querySelectorAll(".others li")].map((li) => ({ event: li.dataset.event, what: text(li, ".what") })),
-    othersOn: !p.querySelector(".others-section").hidden && p.querySelector(".others-section").offsetHeight > 0,
+    othersOn: !!others && !others.hidden && others.offsetHeight > 0,
     queue: trend(".trend-queue"), busy: trend(".trend-busy"),
   };
 })()`
