@@ -173,6 +173,27 @@ func TestDashboardGreysAStaleViewWithItsAge(t *testing.T) {
 	})
 }
 
+// A silent network (a frozen peer: nothing passes, no close) is noticed
+// only when a ping goes unanswered (link.js: 15 s between pings, 10 s for
+// the pong); the age shown counts from the node's last message, so it is
+// at least the pong's wait when the panel first greys, not zero.
+func TestDashboardStaleAgeCountsFromTheLastMessage(t *testing.T) {
+	const pongWait = 10 // s, link.js heartbeatWait
+	tab, pub, _, proxy := poolNode(t)
+	publish(t, pub, events.WorkerStatusChanged, `{"pool_id":"p1","worker_id":"p1-w1","status":"busy"}`)
+	watchPool(t, tab, "event drawn", eventsShown(1))
+	proxy.Silence()
+	st := watchPool(t, tab, "stale after an unanswered ping", func(st poolPage) error {
+		if !st.Stale || !st.AgeShown {
+			return fmt.Errorf("panel %q not marked stale (conn %q)", st.State, st.Conn)
+		}
+		return nil
+	})
+	if st.Age < pongWait {
+		t.Fatalf("first shown stale with age %d s (%q): the node was last heard at least %d s before", st.Age, st.AgeText, pongWait)
+	}
+}
+
 // task.completed and task.failed show as the tasks' outcomes, the failure
 // with its error; an outcome of a malformed publisher's (no task id, an
 // error that is an object) is drawn as well as it can be and breaks

@@ -87,7 +87,7 @@ function drawCounts(p) {
   let counts = `${r.events} events · seq ${r.seq ?? "–"}`;
   if (r.dupes > 0) counts += ` · ${r.dupes} duplicates dropped`;
   a.querySelector(".counts").textContent = counts;
-  p.fresh.draw(r);
+  p.fresh.draw(r, link.heardAt);
   const err = a.querySelector(".panel-error");
   err.hidden = !r.error;
   err.textContent = r.error;

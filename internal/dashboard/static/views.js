@@ -443,8 +443,9 @@ class Trend {
 
 // Freshness marks a room's panel stale while the room is not live after
 // it has been (the connection is down, or being resumed): the panel is
-// greyed and says how long ago what it shows was last known current, so
-// old numbers are not taken for live ones during an outage.
+// greyed and says how long ago what it shows was last known current: when
+// the node last sent anything, so a silent network, noticed only when a
+// ping goes unanswered, shows its full age.
 export class Freshness {
   constructor(article) {
     this.article = article;
@@ -456,18 +457,19 @@ export class Freshness {
     article.querySelector("header .counts").after(this.label);
   }
 
-  // draw follows the room's state: called whenever its panel is drawn.
-  draw(room) {
+  // draw follows the room's state: called whenever its panel is drawn,
+  // with when the node was last heard from (ms, 0: never).
+  draw(room, heardAt) {
     if (room.state === "live") {
       this.wasLive = true;
       this.clear();
       return;
     }
     if (!this.wasLive || this.timer) return;
-    this.since = Date.now();
+    this.since = heardAt > 0 ? Math.min(heardAt, Date.now()) : Date.now();
     this.article.dataset.stale = "true";
     this.label.hidden = false;
-    this.label.title = `no updates since ${clock(new Date(this.since))}: the connection to the node is down or resuming`;
+    this.label.title = `nothing from the node since ${clock(new Date(this.since))}: the connection is down or resuming`;
     this.tick();
     this.timer = setInterval(() => this.tick(), 1000);
   }
