@@ -3,7 +3,7 @@
 // the token, and what the connection is doing.
 import { Link } from "./link.js";
 import { checkOrigin, refusalText } from "./origin.js";
-import { viewFor } from "./views.js";
+import { Freshness, viewFor } from "./views.js";
 
 const roomPattern = /^[a-z][a-z0-9_-]{0,31}:[A-Za-z0-9_-]{1,128}$/; // docs/protocol.md section 1
 const recentLength = 8;
@@ -87,6 +87,7 @@ function drawCounts(p) {
   let counts = `${r.events} events · seq ${r.seq ?? "–"}`;
   if (r.dupes > 0) counts += ` · ${r.dupes} duplicates dropped`;
   a.querySelector(".counts").textContent = counts;
+  p.fresh.draw(r, link.heardAt);
   const err = a.querySelector(".panel-error");
   err.hidden = !r.error;
   err.textContent = r.error;
@@ -106,7 +107,7 @@ function addPanel(room) {
   article.querySelector(".room-name").textContent = room.name;
   article.querySelector(".close").addEventListener("click", () => unfollow(room.name));
   const view = viewFor(room.name.split(":")[0], article.querySelector(".body"));
-  const p = { article, view, room };
+  const p = { article, view, room, fresh: new Freshness(article) };
   panels.set(room.name, p);
   $("welcome").hidden = true;
   $("views").append(article);
@@ -132,6 +133,7 @@ function unfollow(name) {
   const p = panels.get(name);
   if (p) {
     p.article.remove();
+    p.fresh.clear();
     dirty.delete(p);
     panels.delete(name);
   }

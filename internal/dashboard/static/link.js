@@ -38,6 +38,7 @@ export class Link {
     this.beatTimer = 0;
     this.beatDeadline = 0;
     this.resume = null; // {left, replayed, lost}: resubscriptions after a reconnection
+    this.heardAt = 0;   // ms: when the node last sent anything (what the page shows was current then)
   }
 
   // follow subscribes to a room; history asks for its retained events.
@@ -151,6 +152,7 @@ export class Link {
   }
 
   received(text) {
+    this.heardAt = Date.now();
     let msg;
     try {
       msg = JSON.parse(text);
