@@ -71,6 +71,8 @@ type Bus struct {
 
 	live live // the live subscriptions and their dispatcher
 
+	recent recentCache // the room list (rooms.go)
+
 	badPayloadLog *lograte.Limiter // the log lines of events with a bad payload
 
 	mu       sync.Mutex
