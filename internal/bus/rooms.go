@@ -58,6 +58,8 @@ const (
 
 // recentCache is a node's last read of the room list; one read at a time.
 type recentCache struct {
+	ttl time.Duration // RecentRoomsTTL; tests make it longer
+
 	mu     sync.Mutex
 	list   RecentRooms
 	err    error
@@ -75,7 +77,7 @@ func (b *Bus) RecentRooms(ctx context.Context) (RecentRooms, error) {
 	c := &b.recent
 	for {
 		c.mu.Lock()
-		if !c.at.IsZero() && time.Since(c.at) < RecentRoomsTTL {
+		if !c.at.IsZero() && time.Since(c.at) < c.ttl {
 			list, err := c.list, c.err
 			c.mu.Unlock()
 			return list, err
