@@ -54,6 +54,9 @@ const (
 	// recentBatch is the most messages one request of the list answers:
 	// the server's own multi_last limit.
 	recentBatch = 1024
+	// recentReadLimit bounds one read of the list, slot waits included:
+	// it is read for every caller, so no caller's leaving ends it.
+	recentReadLimit = 15 * time.Second
 )
 
 // recentCache is a node's last read of the room list; one read at a time.
@@ -86,7 +89,9 @@ func (b *Bus) RecentRooms(ctx context.Context) (RecentRooms, error) {
 			flight := make(chan struct{})
 			c.flight = flight
 			c.mu.Unlock()
-			list, err := b.readRecent(context.WithoutCancel(ctx))
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recentReadLimit)
+			list, err := b.readRecent(rctx)
+			cancel()
 			c.mu.Lock()
 			c.list, c.err, c.at, c.flight = list, err, time.Now(), nil
 			c.mu.Unlock()
