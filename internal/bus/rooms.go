@@ -19,7 +19,7 @@ import (
 //
 // One multi_last direct get over the wildcard <prefix>.rooms.> answers
 // with the last stored event of every room, in one request, from any
-// replica. The server answers at most 1,024 subjects that way (a 413
+// replica (from the window's first event on: older rooms are not sent). The server answers at most 1,024 subjects that way (a 413
 // beyond); then the list is read from the window's own events instead: a
 // next_by_subj read over the wildcard from start_time, in stream order,
 // of at most recentMaxParts batches, so a stream with more rooms, or a
@@ -113,7 +113,7 @@ func (b *Bus) readRecent(ctx context.Context) (RecentRooms, error) {
 	ctx = requester.With(ctx, nil) // the node's read, whoever asked
 	since := time.Now().Add(-RecentRoomsWindow)
 	heads := make(map[wire.Room]RoomHead)
-	truncated, err := b.recentByLast(ctx, heads)
+	truncated, err := b.recentByLast(ctx, since, heads)
 	if errors.Is(err, errTooManyResults) {
 		clear(heads)
 		truncated, err = b.recentByScan(ctx, since, heads)
@@ -133,10 +133,22 @@ func (b *Bus) readRecent(ctx context.Context) (RecentRooms, error) {
 	return list, nil
 }
 
-// recentByLast reads every room's last event with multi_last over the
-// wildcard, up to one stream position, in at most recentMaxParts parts.
-func (b *Bus) recentByLast(ctx context.Context, heads map[wire.Room]RoomHead) (truncated bool, err error) {
-	req := directRequest{MultiLast: []string{b.subj.AllRooms()}, Batch: recentBatch, MaxBytes: maxBatchBytes}
+// recentByLast reads the last event of every room that has one since
+// `since`, with multi_last over the wildcard, up to one stream position,
+// in at most recentMaxParts parts. The answer carries each event whole:
+// it starts at the window's first event (found with a one-message read),
+// so rooms quiet for longer cost nothing but their count.
+func (b *Bus) recentByLast(ctx context.Context, since time.Time, heads map[wire.Room]RoomHead) (truncated bool, err error) {
+	first, _, err := b.direct(ctx, directRequest{NextFor: b.subj.AllRooms(), Batch: 1, StartTime: &since})
+	switch {
+	case errors.Is(err, errNoResults):
+		return false, nil // nothing stored since
+	case err != nil:
+		return false, err
+	case len(first) == 0:
+		return false, nil
+	}
+	req := directRequest{MultiLast: []string{b.subj.AllRooms()}, Batch: recentBatch, MaxBytes: maxBatchBytes, Seq: first[0].Seq}
 	for range recentMaxParts {
 		msgs, end, err := b.direct(ctx, req)
 		switch {

@@ -72,3 +72,29 @@ func TestRecentRoomsShareOneScheduledRead(t *testing.T) {
 		t.Fatalf("%v multi_last requests after a call within the TTL, want 1 (the kept list)", n)
 	}
 }
+
+// BenchmarkRecentRooms reads the room list of a stream of 1,000 rooms:
+// "read" from the stream every time (the TTL off), "kept" within the TTL.
+func BenchmarkRecentRooms(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		ttl  time.Duration
+	}{{"read", 0}, {"kept", time.Hour}} {
+		b.Run(bc.name, func(b *testing.B) {
+			bus := newBus(b, StreamConfig{})
+			for i := range 1000 {
+				if _, err := bus.Publish(b.Context(), wire.MustRoom(fmt.Sprintf("pool:r%d", i)), []byte(`{"event":"e"}`), ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+			bus.recent.ttl = bc.ttl
+			b.ResetTimer()
+			for b.Loop() {
+				list, err := bus.RecentRooms(b.Context())
+				if err != nil || len(list.Rooms) != 1000 {
+					b.Fatalf("%d rooms, %v", len(list.Rooms), err)
+				}
+			}
+		})
+	}
+}
