@@ -71,6 +71,8 @@ type Bus struct {
 
 	live live // the live subscriptions and their dispatcher
 
+	recent recentCache // the room list (rooms.go)
+
 	badPayloadLog *lograte.Limiter // the log lines of events with a bad payload
 
 	mu       sync.Mutex
@@ -113,6 +115,7 @@ func New(nc *nats.Conn, o Options) (*Bus, error) {
 	}
 	b.reads = newScheduler(o.MaxConcurrentReads, newPacing(o.ReaderRate), func(n int) { o.Metrics.ReadsWaiting.Set(float64(n)) })
 	b.live.init()
+	b.recent.ttl = RecentRoomsTTL
 	b.badPayloadLog = lograte.New(badPayloadLogInterval, nil)
 	b.connLost, b.lose = context.WithCancel(context.Background())
 	return b, nil

@@ -16,7 +16,7 @@ import (
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
-func newBus(t *testing.T, sc StreamConfig) *Bus {
+func newBus(t testing.TB, sc StreamConfig) *Bus {
 	t.Helper()
 	ns := natstest.RunServer(t)
 	nc := natstest.Connect(t, ns.ClientURL())

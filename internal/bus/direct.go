@@ -29,6 +29,9 @@ type directRequest struct {
 	MaxBytes  int      `json:"max_bytes,omitempty"`
 	MultiLast []string `json:"multi_last,omitempty"`
 	UpToSeq   uint64   `json:"up_to_seq,omitempty"`
+	// StartTime starts a next_by_subj read at the first message stored
+	// at or after it (with Seq unset).
+	StartTime *time.Time `json:"start_time,omitempty"`
 }
 
 // storedMsg is one message of a direct get answer.
@@ -47,6 +50,10 @@ type batchEnd struct {
 
 // errNoResults is a direct get's 404: nothing matched.
 var errNoResults = errors.New("no stored message matched")
+
+// errTooManyResults is a multi_last's 413: its subjects match more than
+// the server answers in one request (1,024).
+var errTooManyResults = errors.New("more subjects matched than one request answers")
 
 // Direct get limits.
 const (
@@ -129,6 +136,8 @@ func parseDirect(m *nats.Msg) (sm storedMsg, end batchEnd, last bool, err error)
 			return sm, end, true, nil
 		case "404":
 			return sm, end, true, errNoResults
+		case "413":
+			return sm, end, true, errTooManyResults
 		default:
 			return sm, end, true, fmt.Errorf("direct get: status %s %s", status, m.Header.Get("Description"))
 		}

@@ -154,7 +154,7 @@ func (ss *session) applyAuth(v *verdict, event, id string) {
 func (ss *session) dropForbidden() {
 	for i := len(ss.subs) - 1; i >= 0; i-- {
 		r := ss.subs[i]
-		if ss.claims.MayRead(r.Kind(), r.ID()) {
+		if ss.mayRead(r) {
 			continue
 		}
 		ss.leave(r)
@@ -166,6 +166,19 @@ func (ss *session) dropForbidden() {
 // request with an error when not.
 func (ss *session) authorized(req wire.Request) bool {
 	switch {
+	case !ss.authenticated(req):
+		return false
+	case !ss.mayRead(req.Room):
+		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeForbidden, "not authorized to subscribe to %s", req.Room))
+		return false
+	}
+	return true
+}
+
+// authenticated reports whether the session holds a token in force (or
+// needs none), answering the request with an error when not.
+func (ss *session) authenticated(req wire.Request) bool {
+	switch {
 	case ss.srv.opts.Auth == nil:
 		return true
 	case ss.claims == nil:
@@ -173,14 +186,17 @@ func (ss *session) authorized(req wire.Request) bool {
 		return false
 	case time.Now().After(ss.claims.ExpiresAt):
 		// In the grace before the 4001 close: what is subscribed stays
-		// until then, nothing new is opened.
+		// until then, nothing new is opened or listed.
 		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeUnauthenticated, "the token has expired; refresh it with an auth request"))
-		return false
-	case !ss.claims.MayRead(req.Room.Kind(), req.Room.ID()):
-		ss.fail(req.Event, req.ID, wire.Errorf(wire.CodeForbidden, "not authorized to subscribe to %s", req.Room))
 		return false
 	}
 	return true
+}
+
+// mayRead reports whether the session's token allows room r: the one
+// check behind subscribe, a refresh's drop of rooms and the room list.
+func (ss *session) mayRead(r wire.Room) bool {
+	return ss.srv.opts.Auth == nil || ss.claims.MayRead(r.Kind(), r.ID())
 }
 
 // authDeadline is when a session is closed for want of a valid token: no

@@ -68,6 +68,9 @@ type Options struct {
 	// Available reports whether the bus can serve new subscriptions; nil
 	// means always.
 	Available func() bool
+	// Rooms lists the rooms with recent events for rooms requests; nil:
+	// they are answered UNAVAILABLE.
+	Rooms RoomLister
 }
 
 // Defaults of Options.

@@ -85,6 +85,8 @@ func (ss *session) handleRequest(req wire.Request) {
 		ss.unsubscribe(req)
 	case wire.EventAuth:
 		ss.authRequest(req)
+	case wire.EventRooms:
+		ss.rooms(req)
 	}
 }
 

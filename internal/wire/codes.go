@@ -50,6 +50,7 @@ const (
 	EventSubscribe   = "subscribe"
 	EventUnsubscribe = "unsubscribe"
 	EventAuth        = "auth"
+	EventRooms       = "rooms" // the rooms with recent events the token may read
 	EventDraining    = "server.draining"
 )
 

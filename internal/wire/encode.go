@@ -25,6 +25,19 @@ type AuthResult struct {
 	ExpiresAt string `json:"expires_at"`
 }
 
+// RoomsResult is the data of a rooms response.
+type RoomsResult struct {
+	Rooms     []RoomInfo `json:"rooms"`     // newest first
+	Truncated bool       `json:"truncated"` // more rooms than listed had recent events
+}
+
+// RoomInfo is one room of a rooms response: its latest stored event.
+type RoomInfo struct {
+	Room string `json:"room"`
+	Seq  uint64 `json:"seq"`
+	TS   string `json:"ts"`
+}
+
 // ErrorData is the data of an error message.
 type ErrorData struct {
 	Code    string `json:"code"`

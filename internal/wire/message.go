@@ -27,7 +27,7 @@ const MaxRequestIDLen = 128
 // Request is a decoded, validated client message.
 type Request struct {
 	Type  string // TypeRequest, TypePing or TypePong
-	Event string // for TypeRequest: EventSubscribe, EventUnsubscribe or EventAuth
+	Event string // for TypeRequest: EventSubscribe, EventUnsubscribe, EventAuth or EventRooms
 	ID    string
 
 	Room     Room   // subscribe, unsubscribe
@@ -104,6 +104,11 @@ func DecodeRequest(p []byte) (Request, *Error) {
 			return r, Errorf(CodeBadRequest, "auth: missing data.token")
 		}
 		r.Token = tok
+		return r, nil
+	case EventRooms:
+		if given(d.Channel) || given(d.Since) || given(d.Epoch) || given(d.Token) {
+			return r, Errorf(CodeBadRequest, "rooms takes no channel, since, epoch or token")
+		}
 		return r, nil
 	case "":
 		return r, Errorf(CodeBadRequest, "request without event")

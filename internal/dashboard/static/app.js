@@ -3,6 +3,7 @@
 // the token, and what the connection is doing.
 import { Link } from "./link.js";
 import { checkOrigin, refusalText } from "./origin.js";
+import { RoomList } from "./rooms.js";
 import { Freshness, viewFor } from "./views.js";
 
 const roomPattern = /^[a-z][a-z0-9_-]{0,31}:[A-Za-z0-9_-]{1,128}$/; // docs/protocol.md section 1
@@ -36,6 +37,7 @@ const link = new Link(`${location.protocol === "https:" ? "wss" : "ws"}://${loca
     }
     $("conn").dataset.state = state;
     $("conn").textContent = text;
+    roomList.live(state === "live");
   },
   onNotice: notice,
   onRoom: roomChanged,
@@ -195,6 +197,10 @@ setInterval(() => {
   $("rate").textContent = `${eventsThisSecond} ev/s`;
   eventsThisSecond = 0;
 }, 1000);
+
+// The node's rooms with recent events; a click opens one.
+const roomList = new RoomList(link, $("active"), (name) => follow(name, $("history").checked));
+$("active-refresh").addEventListener("click", () => roomList.refresh());
 
 // Rooms to start with: ?rooms=pool:p1,workflow:w1 (a link to share), or
 // those of the last visit. ?history=0 starts them live only.

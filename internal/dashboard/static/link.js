@@ -89,6 +89,18 @@ export class Link {
     this.connect();
   }
 
+  // request sends a request of event (with data) and resolves with its
+  // response's data; it rejects with the error's text, or when the link
+  // is not live or closes before the answer.
+  request(event, data) {
+    if (!this.isOpen() || !this.authed) return Promise.reject(new Error("not connected"));
+    return new Promise((resolve, reject) => {
+      const id = this.id("q");
+      this.pending.set(id, { kind: "call", resolve, reject });
+      this.send({ type: "request", event, id, data });
+    });
+  }
+
   isOpen() { return this.ws !== null && this.ws.readyState === WebSocket.OPEN; }
 
   id(prefix) { return prefix + (++this.nextID); }
@@ -204,6 +216,10 @@ export class Link {
     this.pending.delete(msg.id);
     if (!req) return;
     const d = msg.data || {};
+    if (req.kind === "call") {
+      req.resolve(d);
+      return;
+    }
     if (req.kind === "auth") {
       this.h.onNotice(`authenticated as ${d.user_id || "?"}` + (d.expires_at ? `, token valid until ${new Date(d.expires_at).toLocaleString()}` : ""), "info");
       if (!this.authed) {
@@ -259,6 +275,10 @@ export class Link {
     this.pending.delete(msg.id);
     const d = msg.data || {};
     const text = `${d.code || "ERROR"}: ${d.message || "refused"}`;
+    if (req && req.kind === "call") {
+      req.reject(new Error(text));
+      return;
+    }
     if (req && req.kind === "auth") {
       this.h.onState(State.token, "token refused");
       this.h.onNotice(text, "warn");
@@ -308,6 +328,7 @@ export class Link {
     clearTimeout(this.beatDeadline);
     this.ws = null;
     this.authed = false;
+    for (const req of this.pending.values()) if (req.kind === "call") req.reject(new Error("connection closed"));
     this.pending.clear();
     this.resume = null;
     for (const room of this.rooms.values()) {
