@@ -28,19 +28,6 @@ import (
 // RecentRoomsTTL, so any number of dashboards cost the stream at most one
 // read of it per node per TTL.
 
-// RoomHead is a room and its latest stored event.
-type RoomHead struct {
-	Room wire.Room
-	Seq  uint64
-	Time time.Time
-}
-
-// RecentRooms is the list of rooms with recent events.
-type RecentRooms struct {
-	Rooms     []RoomHead // newest first
-	Truncated bool       // more rooms had events than were read
-}
-
 // Limits of the room list.
 const (
 	// RecentRoomsWindow is how recent a room's latest event must be for
@@ -64,7 +51,7 @@ type recentCache struct {
 	ttl time.Duration // RecentRoomsTTL; tests make it longer
 
 	mu     sync.Mutex
-	list   RecentRooms
+	list   wire.RecentRooms
 	err    error
 	at     time.Time     // when list or err was read
 	flight chan struct{} // non-nil while a read is under way; closed at its end
@@ -76,7 +63,7 @@ type recentCache struct {
 // node's own (it serves every caller, not the one who happened to ask
 // first): it takes a read slot like any other, within the node's share.
 // The caller filters the list by what it may see.
-func (b *Bus) RecentRooms(ctx context.Context) (RecentRooms, error) {
+func (b *Bus) RecentRooms(ctx context.Context) (wire.RecentRooms, error) {
 	c := &b.recent
 	for {
 		c.mu.Lock()
@@ -103,31 +90,31 @@ func (b *Bus) RecentRooms(ctx context.Context) (RecentRooms, error) {
 		select {
 		case <-flight:
 		case <-ctx.Done():
-			return RecentRooms{}, ctx.Err()
+			return wire.RecentRooms{}, ctx.Err()
 		}
 	}
 }
 
 // readRecent reads the room list from the stream, as the node.
-func (b *Bus) readRecent(ctx context.Context) (RecentRooms, error) {
+func (b *Bus) readRecent(ctx context.Context) (wire.RecentRooms, error) {
 	ctx = requester.With(ctx, nil) // the node's read, whoever asked
 	since := time.Now().Add(-RecentRoomsWindow)
-	heads := make(map[wire.Room]RoomHead)
+	heads := make(map[wire.Room]wire.RoomHead)
 	truncated, err := b.recentByLast(ctx, since, heads)
 	if errors.Is(err, errTooManyResults) {
 		clear(heads)
 		truncated, err = b.recentByScan(ctx, since, heads)
 	}
 	if err != nil {
-		return RecentRooms{}, fmt.Errorf("room list: %w", err)
+		return wire.RecentRooms{}, fmt.Errorf("room list: %w", err)
 	}
-	list := RecentRooms{Truncated: truncated}
+	list := wire.RecentRooms{Truncated: truncated}
 	for _, h := range heads {
 		if !h.Time.Before(since) {
 			list.Rooms = append(list.Rooms, h)
 		}
 	}
-	slices.SortFunc(list.Rooms, func(a, b RoomHead) int {
+	slices.SortFunc(list.Rooms, func(a, b wire.RoomHead) int {
 		return cmp.Or(b.Time.Compare(a.Time), cmp.Compare(b.Seq, a.Seq))
 	})
 	return list, nil
@@ -138,7 +125,7 @@ func (b *Bus) readRecent(ctx context.Context) (RecentRooms, error) {
 // in at most recentMaxParts parts. The answer carries each event whole:
 // it starts at the window's first event (found with a one-message read),
 // so rooms quiet for longer cost nothing but their count.
-func (b *Bus) recentByLast(ctx context.Context, since time.Time, heads map[wire.Room]RoomHead) (truncated bool, err error) {
+func (b *Bus) recentByLast(ctx context.Context, since time.Time, heads map[wire.Room]wire.RoomHead) (truncated bool, err error) {
 	first, _, err := b.direct(ctx, directRequest{NextFor: b.subj.AllRooms(), Batch: 1, StartTime: &since})
 	switch {
 	case errors.Is(err, errNoResults):
@@ -172,7 +159,7 @@ func (b *Bus) recentByLast(ctx context.Context, since time.Time, heads map[wire.
 // recentByScan reads the events stored since `since`, over every room, in
 // stream order, in at most recentMaxParts batches, keeping each room's
 // latest.
-func (b *Bus) recentByScan(ctx context.Context, since time.Time, heads map[wire.Room]RoomHead) (truncated bool, err error) {
+func (b *Bus) recentByScan(ctx context.Context, since time.Time, heads map[wire.Room]wire.RoomHead) (truncated bool, err error) {
 	req := directRequest{NextFor: b.subj.AllRooms(), Batch: recentBatch, MaxBytes: maxBatchBytes, StartTime: &since}
 	for range recentMaxParts {
 		msgs, end, err := b.direct(ctx, req)
@@ -194,7 +181,7 @@ func (b *Bus) recentByScan(ctx context.Context, since time.Time, heads map[wire.
 // noteHeads keeps the latest of msgs per room in heads and returns the
 // highest sequence among them. A subject that is not a room (published
 // under the prefix by hand) is skipped.
-func (b *Bus) noteHeads(msgs []storedMsg, heads map[wire.Room]RoomHead) (last uint64) {
+func (b *Bus) noteHeads(msgs []storedMsg, heads map[wire.Room]wire.RoomHead) (last uint64) {
 	for _, m := range msgs {
 		last = max(last, m.Seq)
 		r, err := b.subj.RoomOf(m.Subject)
@@ -202,7 +189,7 @@ func (b *Bus) noteHeads(msgs []storedMsg, heads map[wire.Room]RoomHead) (last ui
 			continue
 		}
 		if h, ok := heads[r]; !ok || m.Seq > h.Seq {
-			heads[r] = RoomHead{Room: r, Seq: m.Seq, Time: m.Time}
+			heads[r] = wire.RoomHead{Room: r, Seq: m.Seq, Time: m.Time}
 		}
 	}
 	b.noteSeq(last)

@@ -31,7 +31,7 @@ func TestRecentRoomsShareOneScheduledRead(t *testing.T) {
 		}
 	}
 	const callers = 5
-	got := make(chan RecentRooms, callers)
+	got := make(chan wire.RecentRooms, callers)
 	for i := range callers {
 		go func() {
 			ctx, cancel := context.WithTimeout(requester.With(t.Context(), fmt.Sprint("conn", i)), 30*time.Second)

@@ -3,7 +3,6 @@ package edge
 import (
 	"context"
 
-	"github.com/roomcast/roomcast/internal/bus"
 	"github.com/roomcast/roomcast/internal/requester"
 	"github.com/roomcast/roomcast/internal/wire"
 )
@@ -12,8 +11,8 @@ import (
 // token may read (at most about 25 KiB of JSON).
 const MaxListedRooms = 100
 
-// RoomLister lists the rooms with recent events (bus.Bus.RecentRooms).
-type RoomLister func(ctx context.Context) (bus.RecentRooms, error)
+// RoomLister lists the rooms with recent events (bus.Bus.RecentRooms is one).
+type RoomLister func(ctx context.Context) (wire.RecentRooms, error)
 
 // rooms answers a rooms request: the rooms with recent events that the
 // connection's token may read, newest first, the same check as a
@@ -31,7 +30,7 @@ func (ss *session) rooms(req wire.Request) {
 		return
 	}
 	// Bounded by the connection: a client that leaves stops waiting (the
-	// shared read goes on for the others, see bus.RecentRooms).
+	// shared read goes on for the others, see wire.RecentRooms).
 	recent, err := list(requester.With(closedContext{ss.c}, ss.c))
 	if err != nil {
 		if !ss.c.Closing() {
@@ -44,7 +43,7 @@ func (ss *session) rooms(req wire.Request) {
 }
 
 // readable is the part of recent the session may read, bounded.
-func (ss *session) readable(recent bus.RecentRooms) wire.RoomsResult {
+func (ss *session) readable(recent wire.RecentRooms) wire.RoomsResult {
 	res := wire.RoomsResult{Rooms: []wire.RoomInfo{}, Truncated: recent.Truncated}
 	for _, h := range recent.Rooms {
 		if !ss.mayRead(h.Room) {

@@ -78,3 +78,17 @@ func (s StreamState) HoldsAll() bool {
 // ErrStreamGone says the event stream does not exist (a wiped store, or an
 // operator deleted it).
 var ErrStreamGone = errors.New("the event stream does not exist")
+
+// RoomHead is a room and its latest stored event.
+type RoomHead struct {
+	Room Room
+	Seq  uint64
+	Time time.Time
+}
+
+// RecentRooms is the list of rooms with recent events (the bus reads it,
+// the edge answers a rooms request with it).
+type RecentRooms struct {
+	Rooms     []RoomHead // newest first
+	Truncated bool       // more rooms had events than were read
+}
