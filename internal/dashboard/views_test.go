@@ -202,8 +202,8 @@ func TestDashboardShowsTaskOutcomes(t *testing.T) {
 	tab, pub, b, _ := poolNode(t)
 	publish(t, pub, events.TaskAssigned, `{"pool_id":"p1","task_id":"t1","worker_id":"p1-w1"}`)
 	publish(t, pub, events.TaskAssigned, `{"pool_id":"p1","task_id":"t2","worker_id":"p1-w2"}`)
-	publish(t, pub, "task.completed", `{"pool_id":"p1","task_id":"t1","worker_id":"p1-w1"}`)
-	publish(t, pub, "task.failed", `{"pool_id":"p1","task_id":"t2","worker_id":"p1-w2","error":"disk full <b>"}`)
+	publish(t, pub, events.TaskCompleted, `{"pool_id":"p1","task_id":"t1","worker_id":"p1-w1","duration_ms":1200}`)
+	publish(t, pub, events.TaskFailed, `{"pool_id":"p1","task_id":"t2","worker_id":"p1-w2","error":"disk full <b>"}`)
 	st := watchPool(t, tab, "outcomes", eventsShown(4))
 	want := []taskLine{
 		{Task: "t2", Outcome: "failed", What: "t2 → p1-w2", Detail: "disk full <b>"},
