@@ -140,7 +140,7 @@ class PoolView {
     const id = String(d.task_id ?? "?");
     const i = this.tasks.findIndex((t) => t.task === id);
     const before = i >= 0 ? this.tasks.splice(i, 1)[0] : null;
-    const worker = d.worker_id !== undefined ? String(d.worker_id) : (before?.worker ?? "?");
+    const worker = d.worker_id != null ? String(d.worker_id) : (before?.worker ?? "?");
     this.tasks.unshift({ ts, task: id, worker, outcome, detail });
     this.tasks.length = Math.min(this.tasks.length, feedLength);
     this.feedsChanged = true;
@@ -158,7 +158,7 @@ class PoolView {
 
   scale(ts, d) {
     const kind = String(d.event_type ?? "scaling");
-    const worker = d.worker_id !== undefined ? String(d.worker_id) : "";
+    const worker = d.worker_id != null ? String(d.worker_id) : "";
     if (kind === "worker_removed" && worker) {
       const w = this.workers.get(worker);
       if (w) {
