@@ -194,15 +194,7 @@ func TestCheckDefaultsAndTheEcosystemFlag(t *testing.T) {
 // check --free reports every taken port of the node at once, the
 // NATS and admin ports too.
 func TestCheckFreeCoversAllThreePorts(t *testing.T) {
-	var addrs []string
-	for range 3 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		addrs = append(addrs, ln.Addr().String())
-	}
+	addrs := servertest.TakenAddrs(t, 3)
 	code, stdout, stderr := runCmd(t.Context(), "", "check", "--free", "--listen", addrs[0], "--admin-listen", addrs[1], "--nats-listen", addrs[2])
 	if code != 1 || !strings.Contains(stderr, "3 of 3 ports are taken") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)

@@ -58,9 +58,6 @@ func (s *Server) connectNATS(ctx context.Context) error {
 		if err := s.cfg.CheckDataDir(); err != nil {
 			return err
 		}
-		if err := checkFree("embedded NATS (--nats-listen)", s.cfg.NATSListen); err != nil {
-			return err
-		}
 		// The node's own identity on its NATS; the seed never leaves the
 		// process.
 		key, err := nkeys.CreateUser()

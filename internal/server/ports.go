@@ -20,20 +20,6 @@ func listen(what, addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// checkFree fails at once when addr's port is taken, for a listener
-// another component opens later and would only time out on (the embedded
-// NATS server). A port of 0 or -1 means any free one.
-func checkFree(what, addr string) error {
-	if strings.HasSuffix(addr, ":0") || strings.HasSuffix(addr, ":-1") {
-		return nil
-	}
-	ln, err := listen(what, addr)
-	if err != nil {
-		return err
-	}
-	return ln.Close()
-}
-
 // portsHint is what to do about taken ports: check --free reads serve's
 // address flags and variables, so it lists the same ports.
 const portsHint = "another roomcast or another process holds them: stop it or choose free addresses; " +

@@ -44,15 +44,7 @@ func TestTakenPortsFailAtOnceAndClearly(t *testing.T) {
 // (not the first only, to be met again on the next start), with a hint
 // whose check --free command lists the same ports.
 func TestTakenPortsAreReportedAllAtOnce(t *testing.T) {
-	var addrs []string
-	for range 3 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		addrs = append(addrs, ln.Addr().String())
-	}
+	addrs := servertest.TakenAddrs(t, 3)
 	cfg := servertest.Config(t)
 	cfg.Listen, cfg.AdminListen, cfg.NATSListen = addrs[0], addrs[1], addrs[2]
 	srv, err := server.Start(t.Context(), cfg, servertest.Logger())
