@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,19 +20,17 @@ import (
 type heldHeads struct {
 	Source
 	room    wire.Room
-	entered chan struct{}
+	held    atomic.Bool
+	entered chan struct{} // capacity 1: the first call says it is there
 	release chan struct{}
 }
 
 func (s *heldHeads) Heads(ctx context.Context, rooms []wire.Room) (map[wire.Room]uint64, uint64, error) {
-	if slices.Contains(rooms, s.room) {
-		select {
-		case s.entered <- struct{}{}:
-			<-s.release
-		default: // not the first: answered at once
-		}
+	if slices.Contains(rooms, s.room) && s.held.CompareAndSwap(false, true) {
+		s.entered <- struct{}{}
+		<-s.release
 	}
-	return s.Source.Heads(ctx, rooms)
+	return s.Source.Heads(ctx, rooms) // later calls are answered at once
 }
 
 // A stream recreated while a room is being set up (the room has read the
@@ -42,7 +41,7 @@ func (s *heldHeads) Heads(ctx context.Context, rooms []wire.Room) (map[wire.Room
 func TestARoomSetUpDuringARecreationEndsInTheNewStream(t *testing.T) {
 	f := newFixture(t, bus.StreamConfig{})
 	r := wire.MustRoom("pool:setupreset")
-	src := &heldHeads{Source: f.bus, room: r, entered: make(chan struct{}), release: make(chan struct{})}
+	src := &heldHeads{Source: f.bus, room: r, entered: make(chan struct{}, 1), release: make(chan struct{})}
 	f.withSource(t, src, func(o *Options) { o.AntiEntropyInterval = time.Hour })
 	f.waitForStreamID(t)
 	oldID := *f.hub.sync.id.Load()
