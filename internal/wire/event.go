@@ -24,6 +24,11 @@ type Event struct {
 	Time time.Time // when the stream stored it
 	Name string
 	Data json.RawMessage // compacted JSON object, or nil
+	// Key is the thing of the room whose state the event is (a worker, a
+	// task), "" for an event that is history only; KeyDeleted says the
+	// event ends that key (docs/protocol.md, "Keys").
+	Key        string
+	KeyDeleted bool
 	// Err is set when the stored payload is not a valid event: the event
 	// still takes its place in the room's sequence but is never delivered.
 	Err error
@@ -73,20 +78,59 @@ func parsePayloadSlow(p []byte) (name string, data json.RawMessage, err error) {
 
 // CheckEventName admits 1 to MaxEventNameLen characters of A-Z a-z 0-9 _ . : -
 // so names can be written into JSON without escaping.
-func CheckEventName(s string) error {
+func CheckEventName(s string) error { return checkName("event name", s, MaxEventNameLen) }
+
+// MaxKeyLen bounds a key.
+const MaxKeyLen = 128
+
+// CheckKey admits 1 to MaxKeyLen characters of A-Z a-z 0-9 _ . : -, the
+// event names' alphabet: a key needs no JSON escaping either.
+func CheckKey(s string) error { return checkName("key", s, MaxKeyLen) }
+
+// checkName is the rule event names and keys share.
+func checkName(what, s string, maxLen int) error {
 	if s == "" {
-		return errors.New("missing event name")
+		return fmt.Errorf("missing %s", what)
 	}
-	if len(s) > MaxEventNameLen {
-		return fmt.Errorf("event name longer than %d", MaxEventNameLen)
+	if len(s) > maxLen {
+		return fmt.Errorf("%s longer than %d", what, maxLen)
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == ':' || c == '-') {
-			return fmt.Errorf("event name has %q; allowed: A-Z a-z 0-9 _ . : -", c)
+			return fmt.Errorf("%s has %q; allowed: A-Z a-z 0-9 _ . : -", what, c)
 		}
 	}
 	return nil
+}
+
+// The headers a publisher sets on a keyed event (docs/protocol.md, "Keys"):
+// the key, and on an event that ends it, HeaderKeyDeleted "true".
+const (
+	HeaderKey        = "Roomcast-Key"
+	HeaderKeyDeleted = "Roomcast-Key-Deleted"
+)
+
+// ErrBadKey is wrapped by the error of an event whose key headers are
+// malformed: like a bad payload it takes its place but is never delivered.
+var ErrBadKey = errors.New("bad event key")
+
+// ParseKey reads an event's key headers (their values, "" when absent):
+// a key must pass CheckKey, and the deleted header, only with a key, must
+// say "true".
+func ParseKey(key, deleted string) (string, bool, error) {
+	switch {
+	case key == "" && deleted == "":
+		return "", false, nil
+	case key == "":
+		return "", false, fmt.Errorf("%w: %s without %s", ErrBadKey, HeaderKeyDeleted, HeaderKey)
+	case deleted != "" && deleted != "true":
+		return "", false, fmt.Errorf("%w: %s must be \"true\"", ErrBadKey, HeaderKeyDeleted)
+	}
+	if err := CheckKey(key); err != nil {
+		return "", false, fmt.Errorf("%w: %w", ErrBadKey, err)
+	}
+	return key, deleted == "true", nil
 }
 
 // TimeFormat is the layout of `ts`: RFC 3339 in UTC with milliseconds.
@@ -95,9 +139,25 @@ const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 // EventFrame encodes e as an event message and prepares its frame, in one
 // allocation. Room and Name are validated, so they need no JSON escaping.
 func EventFrame(e *Event) *Frame {
-	// The fixed part with a 20-digit seq and a ts is under 128 bytes.
-	size := maxHeaderLen + 128 + len(e.Name) + len(e.Room.name) + len(e.Data)
-	buf := make([]byte, maxHeaderLen, size)
+	buf := make([]byte, maxHeaderLen, maxHeaderLen+EventLen(e))
+	buf = AppendEvent(buf, e)
+	f := frameIn(buf)
+	f.Seq, f.Stored = e.Seq, e.Time
+	if e.Key != "" {
+		f.Room, f.Key = e.Room.name, e.Key
+	}
+	return f
+}
+
+// EventLen is a bound on the length of e's event message.
+func EventLen(e *Event) int {
+	// The fixed part with a 20-digit seq, a ts and the key's fields is
+	// under 160 bytes.
+	return 160 + len(e.Name) + len(e.Room.name) + len(e.Key) + len(e.Data)
+}
+
+// AppendEvent appends e's event message (JSON) to buf.
+func AppendEvent(buf []byte, e *Event) []byte {
 	buf = append(buf, `{"type":"event","event":"`...)
 	buf = append(buf, e.Name...)
 	buf = append(buf, `","room":"`...)
@@ -109,14 +169,19 @@ func EventFrame(e *Event) *Frame {
 		buf = appendTS(buf, e.Time)
 		buf = append(buf, '"')
 	}
+	if e.Key != "" {
+		buf = append(buf, `,"key":"`...)
+		buf = append(buf, e.Key...)
+		buf = append(buf, '"')
+		if e.KeyDeleted {
+			buf = append(buf, `,"key_deleted":true`...)
+		}
+	}
 	if len(e.Data) > 0 {
 		buf = append(buf, `,"data":`...)
 		buf = append(buf, e.Data...)
 	}
-	buf = append(buf, '}')
-	f := frameIn(buf)
-	f.Seq, f.Stored = e.Seq, e.Time
-	return f
+	return append(buf, '}')
 }
 
 // DrainingFrame is the `server.draining` event sent before a 1001 close.

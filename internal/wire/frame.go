@@ -20,6 +20,10 @@ type Frame struct {
 	Seq uint64
 	// Stored is when the stream stored the event, zero for other frames.
 	Stored time.Time
+	// Room and Key name the key of a keyed event's frame, "" otherwise:
+	// a conflating connection drops a queued frame when a newer one of
+	// the same room and key follows it.
+	Room, Key string
 	// z is the compressed form (see Deflated), nil until a connection
 	// that negotiated permessage-deflate writes the frame: a frame only
 	// plain connections write costs this one pointer more.

@@ -34,6 +34,8 @@ type Request struct {
 	Since    uint64 // subscribe
 	HasSince bool   // subscribe: since was given (0 is a valid since)
 	Epoch    string // subscribe, with since: the stream since is a position in ("": not given)
+	State    bool   // subscribe: answer with the room's state (its keys' latest events)
+	Conflate bool   // subscribe: a queue past its threshold drops superseded keyed events of the room
 	Token    string // auth
 }
 
@@ -47,10 +49,12 @@ type envelope struct {
 }
 
 type requestData struct {
-	Channel json.RawMessage `json:"channel"`
-	Since   json.RawMessage `json:"since"`
-	Epoch   json.RawMessage `json:"epoch"`
-	Token   json.RawMessage `json:"token"`
+	Channel  json.RawMessage `json:"channel"`
+	Since    json.RawMessage `json:"since"`
+	Epoch    json.RawMessage `json:"epoch"`
+	State    json.RawMessage `json:"state"`
+	Conflate json.RawMessage `json:"conflate"`
+	Token    json.RawMessage `json:"token"`
 }
 
 // DecodeRequest parses one client text frame. On failure it returns the
@@ -106,8 +110,8 @@ func DecodeRequest(p []byte) (Request, *Error) {
 		r.Token = tok
 		return r, nil
 	case EventRooms:
-		if given(d.Channel) || given(d.Since) || given(d.Epoch) || given(d.Token) {
-			return r, Errorf(CodeBadRequest, "rooms takes no channel, since, epoch or token")
+		if given(d.Channel) || given(d.Since) || given(d.Epoch) || given(d.Token) || given(d.State) || given(d.Conflate) {
+			return r, Errorf(CodeBadRequest, "rooms takes no channel, since, epoch, state, conflate or token")
 		}
 		return r, nil
 	case "":
@@ -130,6 +134,9 @@ func decodeRoomRequest(r Request, d requestData) (Request, *Error) {
 		return r, &Error{Code: CodeInvalidRoom, Message: roomErr(rerr)}
 	}
 	r.Room = room
+	if err := decodeSubscribeFlags(&r, d); err != nil {
+		return r, err
+	}
 	hasSince, hasEpoch := given(d.Since), given(d.Epoch)
 	switch {
 	case !hasSince && !hasEpoch:
@@ -159,6 +166,31 @@ func decodeRoomRequest(r Request, d requestData) (Request, *Error) {
 		r.Epoch = epoch
 	}
 	return r, nil
+}
+
+// decodeSubscribeFlags reads subscribe's booleans, state and conflate:
+// true or false (null means omitted), and only for subscribe.
+func decodeSubscribeFlags(r *Request, d requestData) *Error {
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+		to   *bool
+	}{{"state", d.State, &r.State}, {"conflate", d.Conflate, &r.Conflate}} {
+		if !given(f.raw) {
+			continue
+		}
+		if r.Event != EventSubscribe {
+			return Errorf(CodeBadRequest, "%s is only for subscribe", f.name)
+		}
+		switch string(f.raw) {
+		case "true":
+			*f.to = true
+		case "false":
+		default:
+			return Errorf(CodeBadRequest, "%s must be true or false, got %s", f.name, clip(string(f.raw)))
+		}
+	}
+	return nil
 }
 
 // given reports whether an optional field is present and not null.
