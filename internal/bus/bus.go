@@ -6,6 +6,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -195,12 +196,18 @@ func (b *Bus) Connected() bool { return b.nc.IsConnected() }
 
 // decode builds the event of a stored message; an invalid payload yields an
 // event with Err set, so the room's sequence still advances past it.
-func (b *Bus) decode(r wire.Room, seq, prev uint64, ts time.Time, data []byte) *wire.Event {
+func (b *Bus) decode(r wire.Room, seq, prev uint64, ts time.Time, data []byte, h nats.Header) *wire.Event {
 	ev := &wire.Event{Room: r, Seq: seq, Prev: prev, Time: ts}
 	name, d, err := wire.ParsePayload(data)
+	if err == nil {
+		ev.Key, ev.KeyDeleted, err = wire.ParseKey(h.Get(wire.HeaderKey), h.Get(wire.HeaderKeyDeleted))
+	}
 	if err != nil {
 		ev.Err = err
 		b.m.BadPayloads.Inc()
+		if errors.Is(err, wire.ErrBadKey) {
+			b.m.BadKeys.Inc()
+		}
 		// A publisher may store thousands, and every replay reads them
 		// again: one line per interval, with the count held back.
 		if ok, heldBack := b.badPayloadLog.Allow(); ok {

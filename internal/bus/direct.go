@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -40,6 +41,7 @@ type storedMsg struct {
 	Seq     uint64
 	Time    time.Time
 	Data    []byte
+	Header  nats.Header // the publisher's headers and the stream's
 }
 
 // batchEnd is what the end-of-batch marker of a direct get says.
@@ -147,7 +149,7 @@ func parseDirect(m *nats.Msg) (sm storedMsg, end batchEnd, last bool, err error)
 		return sm, end, true, fmt.Errorf("direct get: answer without a sequence (is the stream's allow_direct on?)")
 	}
 	ts, _ := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
-	return storedMsg{Subject: m.Header.Get(jetstream.SubjectHeader), Seq: seq, Time: ts, Data: m.Data}, end, false, nil
+	return storedMsg{Subject: m.Header.Get(jetstream.SubjectHeader), Seq: seq, Time: ts, Data: m.Data, Header: m.Header}, end, false, nil
 }
 
 // leaderGetRequest and leaderGetResponse are JetStream's message get API
@@ -163,6 +165,7 @@ type leaderGetResponse struct {
 	Message *struct {
 		Subject string    `json:"subject"`
 		Seq     uint64    `json:"seq"`
+		Header  []byte    `json:"hdrs"`
 		Data    []byte    `json:"data"`
 		Time    time.Time `json:"time"`
 	} `json:"message"`
@@ -219,5 +222,25 @@ func (b *Bus) leaderGet(ctx context.Context, req leaderGetRequest) (m storedMsg,
 	case r.Message == nil:
 		return m, false, errors.New("stream leader get: empty answer")
 	}
-	return storedMsg{Subject: r.Message.Subject, Seq: r.Message.Seq, Time: r.Message.Time, Data: r.Message.Data}, true, nil
+	return storedMsg{Subject: r.Message.Subject, Seq: r.Message.Seq, Time: r.Message.Time, Data: r.Message.Data,
+		Header: parseHeaderBlock(r.Message.Header)}, true, nil
+}
+
+// parseHeaderBlock reads a stored message's headers as the message get API
+// returns them: "NATS/1.0", then "Name: value" lines, each ended by CRLF.
+// Lines it cannot read are skipped: only the key headers are read from it,
+// and a malformed one then reads as absent.
+func parseHeaderBlock(b []byte) nats.Header {
+	lines := strings.Split(string(b), "\r\n")
+	if len(lines) == 0 || !strings.HasPrefix(lines[0], "NATS/1.0") {
+		return nil
+	}
+	h := nats.Header{}
+	for _, l := range lines[1:] {
+		name, value, ok := strings.Cut(l, ":")
+		if ok && name != "" {
+			h.Add(name, strings.TrimSpace(value))
+		}
+	}
+	return h
 }

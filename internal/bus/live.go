@@ -229,7 +229,7 @@ func (b *Bus) liveEvent(r wire.Room, m *nats.Msg) *wire.Event {
 	}
 	b.noteSeq(seq)
 	b.m.Received.Inc()
-	return b.decode(r, seq, prev, ts, m.Data)
+	return b.decode(r, seq, prev, ts, m.Data, m.Header)
 }
 
 // liveHeaders parses and checks the headers the stream's republish sets.

@@ -152,7 +152,7 @@ func (rd *reader) deliver(m storedMsg, prev uint64) error {
 	if m.Seq > rd.until {
 		return errReachedUntil
 	}
-	if err := rd.fn(rd.b.decode(rd.r, m.Seq, prev, m.Time, m.Data)); err != nil {
+	if err := rd.fn(rd.b.decode(rd.r, m.Seq, prev, m.Time, m.Data, m.Header)); err != nil {
 		return err
 	}
 	rd.cursor = m.Seq

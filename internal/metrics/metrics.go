@@ -56,6 +56,7 @@ type Metrics struct {
 	Rooms         prometheus.Gauge       // rooms with local members
 	Subscriptions prometheus.Gauge       // client subscriptions on this node
 	BadPayloads   prometheus.Counter     // stored messages that are not valid events
+	BadKeys       prometheus.Counter     // of those, the ones refused for their key headers
 	Duplicates    prometheus.Counter     // live events dropped as already delivered
 	Gaps          prometheus.Counter     // live-feed gaps found
 	Backfilled    prometheus.Counter     // events delivered by backfill
@@ -109,6 +110,7 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		Rooms:         gauge("roomcast_rooms", "Rooms with at least one member on this node."),
 		Subscriptions: gauge("roomcast_subscriptions", "Client room subscriptions on this node."),
 		BadPayloads:   counter("roomcast_bad_payloads_total", "Stored messages dropped because they are not valid events."),
+		BadKeys:       counter("roomcast_bad_keys_total", "Stored messages dropped because their key headers break the key grammar (also counted in roomcast_bad_payloads_total)."),
 		Duplicates:    counter("roomcast_duplicates_total", "Live events dropped because they were already delivered."),
 		Gaps:          counter("roomcast_live_gaps_total", "Gaps found on the live feed."),
 		Backfilled:    counter("roomcast_backfilled_events_total", "Events delivered by backfilling a gap."),
@@ -147,7 +149,7 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		m.Refused.WithLabelValues(r) // the series exist at 0
 	}
 	m.all = []prometheus.Collector{m.Connections, m.Messages, m.Broadcast, m.Accepted, m.Closes, m.Rooms, m.Subscriptions,
-		m.BadPayloads, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed, m.Delivered, m.Written, m.Latency, m.QueueDepth, m.Reconnects,
+		m.BadPayloads, m.BadKeys, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed, m.Delivered, m.Written, m.Latency, m.QueueDepth, m.Reconnects,
 		m.LiveDrops, m.ForgedLive, m.ReplicaLags, m.StreamResets, m.StreamCalls, m.ReadsWaiting, m.ReadsPaced, m.Resumes, m.CatchUpBytes,
 		m.Received, m.Ready, m.NATSConnected, m.Draining, m.BadRequests, m.AuthFailures, m.Refused, m.Unauth}
 	reg.MustRegister(m.all...)
