@@ -25,6 +25,7 @@ import (
 type Options struct {
 	Prefix  string // subject prefix, DefaultPrefix when empty
 	Stream  StreamConfig
+	State   StateConfig
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
 	// RequestTimeout bounds one request to JetStream (a batch of a replay,
@@ -57,13 +58,15 @@ type Bus struct {
 	js     jetstream.JetStream
 	subj   Subjects
 	stream StreamConfig
+	keys   StateConfig
 	log    *slog.Logger
 	m      *metrics.Metrics
-	// The JetStream API subjects of the stream's direct and leader gets.
-	apiDirect, apiMsgGet string
-	timeout              time.Duration
-	reads                *scheduler    // the stream read slots, shared fairly
-	highSeq              atomic.Uint64 // the highest stream sequence seen
+	// The JetStream API subjects of the stream's direct and leader gets,
+	// and of the state stream's direct gets.
+	apiDirect, apiMsgGet, apiStateDirect string
+	timeout                              time.Duration
+	reads                                *scheduler    // the stream read slots, shared fairly
+	highSeq                              atomic.Uint64 // the highest stream sequence seen
 
 	// stateMu serialises refreshes of the cached stream state.
 	stateMu sync.Mutex
@@ -101,15 +104,17 @@ func New(nc *nats.Conn, o Options) (*Bus, error) {
 	}
 	stream := o.Stream.withDefaults()
 	b := &Bus{
-		nc:        nc,
-		js:        js,
-		subj:      Subjects{Prefix: o.Prefix},
-		stream:    stream,
-		log:       o.Logger,
-		m:         o.Metrics,
-		apiDirect: "$JS.API.DIRECT.GET." + stream.Name,
-		apiMsgGet: "$JS.API.STREAM.MSG.GET." + stream.Name,
-		timeout:   o.RequestTimeout,
+		nc:             nc,
+		js:             js,
+		subj:           Subjects{Prefix: o.Prefix},
+		stream:         stream,
+		keys:           o.State.withDefaults(),
+		log:            o.Logger,
+		m:              o.Metrics,
+		apiDirect:      "$JS.API.DIRECT.GET." + stream.Name,
+		apiMsgGet:      "$JS.API.STREAM.MSG.GET." + stream.Name,
+		apiStateDirect: "$JS.API.DIRECT.GET." + StateStreamName(stream.Name),
+		timeout:        o.RequestTimeout,
 	}
 	if o.ReaderRate == 0 {
 		o.ReaderRate = DefaultReaderRate

@@ -77,6 +77,11 @@ const (
 // the read slot and the request's timeout cover the stream's answer only,
 // never a client slow to take the events.
 func (b *Bus) direct(ctx context.Context, req directRequest) ([]storedMsg, batchEnd, error) {
+	return b.directOn(ctx, b.apiDirect, req)
+}
+
+// directOn is direct on the stream whose direct get API subject is api.
+func (b *Bus) directOn(ctx context.Context, api string, req directRequest) ([]storedMsg, batchEnd, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, batchEnd{}, err
@@ -100,7 +105,7 @@ func (b *Bus) direct(ctx context.Context, req directRequest) ([]storedMsg, batch
 		kind = "multi_last"
 	}
 	b.m.StreamCalls.WithLabelValues(kind).Inc()
-	if err := b.nc.PublishRequest(b.apiDirect, sub.Subject, body); err != nil {
+	if err := b.nc.PublishRequest(api, sub.Subject, body); err != nil {
 		return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
 	}
 	msgs := make([]storedMsg, 0, min(req.Batch, 64))

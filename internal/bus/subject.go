@@ -52,3 +52,24 @@ func CheckPrefix(p string) error {
 	}
 	return nil
 }
+
+// The state stream's subjects (statestream.go): one per key of a room,
+// holding the key's latest event, and the keeper's position.
+
+// StateKey is the subject of room r's key. A key's dots would split the
+// subject's token, so they are written as "~", which no key has.
+func (s Subjects) StateKey(r wire.Room, key string) string {
+	return s.StateKeys(r)[:len(s.StateKeys(r))-1] + strings.ReplaceAll(key, ".", "~")
+}
+
+// StateKeys matches every key of room r.
+func (s Subjects) StateKeys(r wire.Room) string { return s.Prefix + ".state.keys." + r.Token() + ".>" }
+
+// AllStateKeys matches every key of every room.
+func (s Subjects) AllStateKeys() string { return s.Prefix + ".state.keys.>" }
+
+// StatePos is the subject of the keeper's position record.
+func (s Subjects) StatePos() string { return s.Prefix + ".state.pos" }
+
+// AllState is the state stream's subject filter.
+func (s Subjects) AllState() string { return s.Prefix + ".state.>" }

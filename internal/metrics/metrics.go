@@ -83,6 +83,15 @@ type Metrics struct {
 	AuthFailures  *prometheus.CounterVec // reason (auth.Reason, or user_mismatch for a refresh as another user)
 	Refused       *prometheus.CounterVec // upgrades refused, by reason (Refused*)
 	Unauth        prometheus.Gauge       // connections upgraded without a token, not yet authenticated
+
+	// Keyed state (docs/protocol.md, "State").
+	KeeperActive prometheus.Gauge         // 1 on the node whose keeper feeds the state stream
+	KeeperLag    prometheus.Gauge         // events stored but not yet in the state, as the active keeper last read
+	StateWrites  *prometheus.CounterVec   // op: set, delete
+	StateEvicted prometheus.Counter       // keys evicted past --state-max-keys-per-room
+	StateMissed  prometheus.Counter       // events removed from the stream before the keeper read them
+	StateReads   *prometheus.CounterVec   // result: ok, error
+	StateKeys    *prometheus.HistogramVec // channel (room kind): keys a state read returned
 }
 
 // New creates the collectors, labelled with the server name, and registers
@@ -145,13 +154,30 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 			"origin, capacity, draining, unauthenticated, source, bad_request, timeout.", "reason"),
 		Unauth: gauge("roomcast_unauthenticated_connections", "Connections upgraded without a token that have not authenticated yet: what --max-unauthenticated bounds."),
 	}
+	m.KeeperActive = gauge("roomcast_state_keeper_active", "1 on the node whose state keeper feeds the state stream (one node of a deployment at a time).")
+	m.KeeperLag = gauge("roomcast_state_keeper_lag_events", "Events stored in the stream but not yet in the keyed state, as the active keeper last read (0 on other nodes).")
+	m.StateWrites = counterVec("roomcast_state_writes_total", "Keys written to the state stream by this node's keeper, by op (set, delete).", "op")
+	m.StateEvicted = counter("roomcast_state_keys_evicted_total", "Keys evicted from a room's state because the room had --state-max-keys-per-room keys (the least recently written first).")
+	m.StateMissed = counter("roomcast_state_events_missed_total", "Events removed from the stream by retention before the keeper read them: their keys may be out of date.")
+	m.StateReads = counterVec("roomcast_state_reads_total", "Reads of a room's state for subscribes with state, by result (ok, error); subscribes that share a read count once.", "result")
+	m.StateKeys = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "roomcast_state_keys", Help: "Keys in a room's state as a state read found them, by room kind.",
+		ConstLabels: constLabels, Buckets: prometheus.ExponentialBuckets(1, 4, 9),
+	}, []string{"channel"})
 	for _, r := range RefusedReasons() {
 		m.Refused.WithLabelValues(r) // the series exist at 0
+	}
+	for _, op := range []string{"set", "delete"} {
+		m.StateWrites.WithLabelValues(op)
+	}
+	for _, res := range []string{"ok", "error"} {
+		m.StateReads.WithLabelValues(res)
 	}
 	m.all = []prometheus.Collector{m.Connections, m.Messages, m.Broadcast, m.Accepted, m.Closes, m.Rooms, m.Subscriptions,
 		m.BadPayloads, m.BadKeys, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed, m.Delivered, m.Written, m.Latency, m.QueueDepth, m.Reconnects,
 		m.LiveDrops, m.ForgedLive, m.ReplicaLags, m.StreamResets, m.StreamCalls, m.ReadsWaiting, m.ReadsPaced, m.Resumes, m.CatchUpBytes,
-		m.Received, m.Ready, m.NATSConnected, m.Draining, m.BadRequests, m.AuthFailures, m.Refused, m.Unauth}
+		m.Received, m.Ready, m.NATSConnected, m.Draining, m.BadRequests, m.AuthFailures, m.Refused, m.Unauth,
+		m.KeeperActive, m.KeeperLag, m.StateWrites, m.StateEvicted, m.StateMissed, m.StateReads, m.StateKeys}
 	reg.MustRegister(m.all...)
 	return m
 }
