@@ -77,6 +77,8 @@ type Bus struct {
 
 	recent recentCache // the room list (rooms.go)
 
+	stateFlights stateFlights // state reads under way, shared (snapshot.go)
+
 	badPayloadLog *lograte.Limiter // the log lines of events with a bad payload
 
 	mu       sync.Mutex

@@ -30,11 +30,10 @@ type StateConfig struct {
 // Defaults of StateConfig and the keeper's fixed settings.
 const (
 	DefaultMaxKeysPerRoom = 10_000
-	// tombstoneTTL is how long the mark of a deleted key stays. A
-	// snapshot needs it only until the keeper's position passes the
-	// delete, which is the end of the keeper's batch; it also keeps a
-	// keeper that lost its lease from writing the key back meanwhile.
-	tombstoneTTL = 10 * time.Minute
+	// tombstoneTTL is how long the mark of a deleted key stays: a
+	// keeper's batch is published atomically, so a delete is a message
+	// (the key's last, replacing its event) that then expires.
+	tombstoneTTL = time.Minute
 	// stateHeaderRoom bounds the headers of a state entry past the
 	// event's payload.
 	stateHeaderRoom = 1024
@@ -64,8 +63,10 @@ func (b *Bus) stateJSConfig() jetstream.StreamConfig {
 		MaxMsgSize:        b.stream.MaxPayload + stateHeaderRoom,
 		Discard:           jetstream.DiscardOld,
 		AllowDirect:       true,
-		// Deleted keys leave a tombstone with a TTL (keeper.go).
-		AllowMsgTTL: true,
+		// Deleted keys leave a tombstone with a TTL, and the keeper
+		// writes each batch atomically (keeperapply.go).
+		AllowMsgTTL:        true,
+		AllowAtomicPublish: true,
 	}
 }
 

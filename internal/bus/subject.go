@@ -53,20 +53,30 @@ func CheckPrefix(p string) error {
 	return nil
 }
 
-// The state stream's subjects (statestream.go): one per key of a room,
-// holding the key's latest event, and the keeper's position.
+// The state stream's subjects (statestream.go): under each room, one per
+// key, holding the key's latest event, and the room's position record;
+// and the keeper's position.
 
 // StateKey is the subject of room r's key. A key's dots would split the
 // subject's token, so they are written as "~", which no key has.
 func (s Subjects) StateKey(r wire.Room, key string) string {
-	return s.StateKeys(r)[:len(s.StateKeys(r))-1] + strings.ReplaceAll(key, ".", "~")
+	return s.stateRoom(r) + ".k." + strings.ReplaceAll(key, ".", "~")
 }
 
 // StateKeys matches every key of room r.
-func (s Subjects) StateKeys(r wire.Room) string { return s.Prefix + ".state.keys." + r.Token() + ".>" }
+func (s Subjects) StateKeys(r wire.Room) string { return s.stateRoom(r) + ".k.>" }
 
-// AllStateKeys matches every key of every room.
-func (s Subjects) AllStateKeys() string { return s.Prefix + ".state.keys.>" }
+// StateRoomPos is the subject of room r's position record: the end of the
+// last keeper batch that changed the room's keys.
+func (s Subjects) StateRoomPos(r wire.Room) string { return s.stateRoom(r) + ".pos" }
+
+// StateRoom matches room r's keys and its position record.
+func (s Subjects) StateRoom(r wire.Room) string { return s.stateRoom(r) + ".>" }
+
+func (s Subjects) stateRoom(r wire.Room) string { return s.Prefix + ".state.rooms." + r.Token() }
+
+// AllStateRooms matches every room's keys and position records.
+func (s Subjects) AllStateRooms() string { return s.Prefix + ".state.rooms.>" }
 
 // StatePos is the subject of the keeper's position record.
 func (s Subjects) StatePos() string { return s.Prefix + ".state.pos" }

@@ -1,0 +1,369 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/roomcast/roomcast/internal/lograte"
+)
+
+// The keeper feeds the state stream from the event stream: it reads every
+// stored event in order, and writes each keyed one as its key's latest
+// event (a delete as a tombstone), then records how far it got. Every
+// edge runs one; one at a time is active, by a lease on the position
+// record: its writes expect the record's last sequence, so a keeper that
+// lost the lease finds out at its next write and stands by. The others
+// watch the record and take over when it stops moving while events wait.
+// Writes of keys expect the key's last sequence too, and never replace a
+// newer event of the key, so two keepers that overlap for a moment (one
+// paused past its lease) cannot put an older event back.
+
+// Keeper timing.
+const (
+	keeperBatch = 256
+	// keeperIdlePoll is how often an active keeper with nothing to do
+	// looks for new events: the state lags the stream by about this
+	// much, which snapshots make up for from the room's own events.
+	keeperIdlePoll = 100 * time.Millisecond
+	// keeperStandbyPoll is how often a standing-by keeper reads the
+	// position record.
+	keeperStandbyPoll = time.Second
+	// keeperLease is how long the record may stand still while events
+	// wait before a standing-by keeper takes over.
+	keeperLease = 5 * time.Second
+	// keeperEpochCheck is how often the active keeper checks that the
+	// event stream is still the one its position is in.
+	keeperEpochCheck = 2 * time.Second
+	keeperRetry      = time.Second
+)
+
+// posRecord is the keeper's position: every keyed event up to Seq is in
+// the state.
+type posRecord struct {
+	Seq   uint64 `json:"seq"`
+	Epoch string `json:"epoch"` // the event stream's epoch (wire.StreamID.Epoch)
+	Node  string `json:"node"`  // the keeper that wrote it
+}
+
+// errLeaseLost is a write the position record's lease no longer allows.
+var errLeaseLost = errors.New("another keeper holds the state's lease")
+
+// RunKeeper runs this node's state keeper until ctx ends; node names the
+// node in the position record. The caller owns the goroutine.
+func (b *Bus) RunKeeper(ctx context.Context, node string) {
+	k := &keeper{b: b, node: node, errLog: lograte.New(time.Minute, nil), counts: map[string]int{}}
+	defer b.m.KeeperActive.Set(0)
+	defer b.m.KeeperLag.Set(0)
+	for ctx.Err() == nil {
+		wait := k.step(ctx)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+}
+
+// keeper is one node's keeper; only RunKeeper's goroutine uses it.
+type keeper struct {
+	b      *Bus
+	node   string
+	errLog *lograte.Limiter
+
+	active  bool
+	pos     posRecord
+	posSeq  uint64    // the record's sequence in the state stream
+	seenAt  time.Time // when a standing-by keeper saw posSeq first
+	epochAt time.Time // when the active keeper last checked the epoch
+	counts  map[string]int
+}
+
+// step does one round and returns how long to wait before the next.
+func (k *keeper) step(ctx context.Context) time.Duration {
+	if !k.active {
+		k.standBy(ctx)
+		if !k.active {
+			return jitter(keeperStandbyPoll)
+		}
+	}
+	n, err := k.round(ctx)
+	switch {
+	case errors.Is(err, errLeaseLost):
+		k.resign("lease taken over")
+		return jitter(keeperStandbyPoll)
+	case err != nil:
+		if ok, held := k.errLog.Allow(); ok && ctx.Err() == nil {
+			k.b.log.Warn("state keeper: round failed; retrying", "err", err, "held_back", held)
+		}
+		return jitter(keeperRetry)
+	case n == keeperBatch:
+		return 0
+	}
+	return keeperIdlePoll
+}
+
+// standBy reads the position record and takes the lease when there is
+// none, or when it has stood still for keeperLease while events wait.
+func (k *keeper) standBy(ctx context.Context) {
+	rec, seq, found, err := k.b.readPos(ctx)
+	switch {
+	case err != nil:
+		return
+	case !found:
+		epoch, err := k.b.eventEpoch(ctx)
+		if err == nil {
+			k.claim(ctx, posRecord{Epoch: epoch}, 0)
+		}
+		return
+	case seq != k.posSeq:
+		k.posSeq, k.seenAt = seq, time.Now()
+		return
+	case time.Since(k.seenAt) < keeperLease:
+		return
+	}
+	if waiting, err := k.b.eventsAfter(ctx, rec.Seq); err == nil && waiting {
+		k.claim(ctx, rec, seq)
+	}
+}
+
+// claim writes rec as this node's, expecting the record at seq, and
+// becomes the active keeper if that succeeds.
+func (k *keeper) claim(ctx context.Context, rec posRecord, seq uint64) {
+	rec.Node = k.node
+	newSeq, err := k.b.writePos(ctx, rec, seq)
+	if err != nil {
+		return
+	}
+	k.active, k.pos, k.posSeq, k.epochAt = true, rec, newSeq, time.Time{}
+	clear(k.counts)
+	k.b.m.KeeperActive.Set(1)
+	k.b.log.Info("state keeper: active", "position", rec.Seq)
+}
+
+func (k *keeper) resign(why string) {
+	k.active, k.posSeq, k.seenAt = false, 0, time.Time{}
+	k.b.m.KeeperActive.Set(0)
+	k.b.m.KeeperLag.Set(0)
+	k.b.log.Info("state keeper: standing by", "reason", why)
+}
+
+// round checks the event stream's epoch now and then and applies one
+// batch of events; it returns how many events the batch read.
+func (k *keeper) round(ctx context.Context) (int, error) {
+	if time.Since(k.epochAt) >= keeperEpochCheck {
+		if err := k.checkEpoch(ctx); err != nil {
+			return 0, err
+		}
+	}
+	msgs, pending, err := k.b.eventsFrom(ctx, k.pos.Seq+1)
+	if err != nil || len(msgs) == 0 {
+		k.b.m.KeeperLag.Set(0)
+		return 0, err
+	}
+	if missed := msgs[0].Seq - (k.pos.Seq + 1); missed > 0 && k.pos.Seq > 0 {
+		k.b.m.StateMissed.Add(float64(missed))
+		k.b.log.Warn("state keeper: events were removed from the stream before it read them; their keys may be out of date",
+			"from", k.pos.Seq+1, "to", msgs[0].Seq-1)
+	}
+	rec := k.pos
+	rec.Seq = msgs[len(msgs)-1].Seq
+	out, ops, err := k.batch(ctx, msgs, rec.Seq)
+	if err != nil {
+		return 0, err
+	}
+	newSeq, err := k.b.commit(ctx, out, rec, k.posSeq)
+	if err != nil {
+		return 0, err
+	}
+	k.pos, k.posSeq = rec, newSeq
+	for _, op := range ops {
+		k.b.m.StateWrites.WithLabelValues(opName(op)).Inc()
+	}
+	k.b.m.KeeperLag.Set(float64(pending))
+	return len(msgs), nil
+}
+
+// checkEpoch starts the state over when the event stream was recreated:
+// keys of an old history are no state of the new one.
+func (k *keeper) checkEpoch(ctx context.Context) error {
+	epoch, err := k.b.eventEpoch(ctx)
+	if err != nil {
+		return err
+	}
+	k.epochAt = time.Now()
+	if epoch == k.pos.Epoch {
+		return nil
+	}
+	k.b.log.Warn("state keeper: the event stream was recreated; starting the state over", "old_epoch", k.pos.Epoch, "epoch", epoch)
+	if err := k.b.purgeState(ctx); err != nil {
+		return err
+	}
+	rec := posRecord{Epoch: epoch, Node: k.node}
+	newSeq, err := k.b.writePos(ctx, rec, k.posSeq)
+	if err != nil {
+		return err
+	}
+	k.pos, k.posSeq = rec, newSeq
+	clear(k.counts)
+	return nil
+}
+
+// jitter spreads d by up to a fifth, so nodes that started together do
+// not poll together.
+func jitter(d time.Duration) time.Duration {
+	return d + rand.N(d/5+1)
+}
+
+// readPos reads the keeper's position record and its sequence.
+func (b *Bus) readPos(ctx context.Context) (rec posRecord, seq uint64, found bool, err error) {
+	msgs, _, err := b.directOn(ctx, b.apiStateDirect, directRequest{MultiLast: []string{b.subj.StatePos()}})
+	switch {
+	case errors.Is(err, errNoResults):
+		return rec, 0, false, nil
+	case err != nil:
+		return rec, 0, false, fmt.Errorf("state position: %w", err)
+	case len(msgs) == 0:
+		return rec, 0, false, nil
+	}
+	if err := json.Unmarshal(msgs[0].Data, &rec); err != nil {
+		return rec, 0, false, fmt.Errorf("state position: %w", err)
+	}
+	return rec, msgs[0].Seq, true, nil
+}
+
+// writePos writes the position record, expecting its last sequence to be
+// expect (0: no record), and returns the new record's sequence.
+func (b *Bus) writePos(ctx context.Context, rec posRecord, expect uint64) (uint64, error) {
+	m := nats.NewMsg(b.subj.StatePos())
+	m.Data, _ = json.Marshal(rec)
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expect, 10))
+	rctx, cancel := b.requestCtx(ctx)
+	defer cancel()
+	ack, err := b.js.PublishMsg(rctx, m)
+	if isWrongLast(err) {
+		return 0, errLeaseLost
+	}
+	if err != nil {
+		return 0, fmt.Errorf("state position: %w", err)
+	}
+	return ack.Sequence, nil
+}
+
+// pubAck is JetStream's answer to a publish, the fields read here.
+type pubAck struct {
+	Seq   uint64 `json:"seq"`
+	Error *struct {
+		ErrCode     int    `json:"err_code"`
+		Description string `json:"description"`
+	} `json:"error"`
+}
+
+// commit publishes msgs to the state stream as one atomic batch, ended by
+// the position record rec, written if the record's last sequence is
+// expect; it returns the record's new sequence. Readers see all of the
+// batch or none of it. A batch whose record another keeper has moved is
+// not stored at all (errLeaseLost).
+func (b *Bus) commit(ctx context.Context, msgs []*nats.Msg, rec posRecord, expect uint64) (uint64, error) {
+	pos := nats.NewMsg(b.subj.StatePos())
+	pos.Data, _ = json.Marshal(rec)
+	pos.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expect, 10))
+	msgs = append(msgs, pos)
+	id := nuid.Next()
+	for i, m := range msgs[:len(msgs)-1] {
+		m.Header.Set(hdrBatchID, id)
+		m.Header.Set(hdrBatchSeq, strconv.Itoa(i+1))
+		// No reply: a message the server refuses fails the commit.
+		if err := b.nc.PublishMsg(m); err != nil {
+			return 0, fmt.Errorf("state batch: %w", err)
+		}
+	}
+	pos.Header.Set(hdrBatchID, id)
+	pos.Header.Set(hdrBatchSeq, strconv.Itoa(len(msgs)))
+	pos.Header.Set(hdrBatchCommit, "1")
+	rctx, cancel := b.requestCtx(ctx)
+	defer cancel()
+	resp, err := b.nc.RequestMsgWithContext(rctx, pos)
+	if err != nil {
+		return 0, fmt.Errorf("state batch: %w", err)
+	}
+	var ack pubAck
+	if err := json.Unmarshal(resp.Data, &ack); err != nil {
+		return 0, fmt.Errorf("state batch: %w", err)
+	}
+	switch {
+	case ack.Error != nil && isWrongLastCode(ack.Error.ErrCode):
+		return 0, errLeaseLost
+	case ack.Error != nil:
+		return 0, fmt.Errorf("state batch: %s (%d)", ack.Error.Description, ack.Error.ErrCode)
+	}
+	return ack.Seq, nil
+}
+
+// The headers of JetStream's atomic batch publish.
+const (
+	hdrBatchID     = "Nats-Batch-Id"
+	hdrBatchSeq    = "Nats-Batch-Sequence"
+	hdrBatchCommit = "Nats-Batch-Commit"
+)
+
+// isWrongLast reports a write refused because its subject's last
+// sequence was not the one expected (10164 on a replicated stream).
+func isWrongLast(err error) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) && isWrongLastCode(int(api.ErrorCode))
+}
+
+func isWrongLastCode(code int) bool {
+	return code == int(jetstream.JSErrCodeStreamWrongLastSequence) || code == int(jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// eventEpoch is the event stream's epoch, as the leader knows it.
+func (b *Bus) eventEpoch(ctx context.Context) (string, error) {
+	st, err := b.StreamState(ctx)
+	if err != nil {
+		return "", err
+	}
+	return st.ID.Epoch(), nil
+}
+
+// eventsFrom reads up to keeperBatch stored events from seq on, of every
+// room, and how many more wait past them.
+func (b *Bus) eventsFrom(ctx context.Context, seq uint64) ([]storedMsg, uint64, error) {
+	msgs, end, err := b.direct(ctx, directRequest{Seq: seq, NextFor: b.subj.AllRooms(), Batch: keeperBatch, MaxBytes: maxBatchBytes})
+	if errors.Is(err, errNoResults) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("state keeper: read events from %d: %w", seq, err)
+	}
+	return msgs, end.Pending, nil
+}
+
+// eventsAfter reports whether the event stream holds an event past seq.
+func (b *Bus) eventsAfter(ctx context.Context, seq uint64) (bool, error) {
+	msgs, _, err := b.direct(ctx, directRequest{Seq: seq + 1, NextFor: b.subj.AllRooms(), Batch: 1})
+	if errors.Is(err, errNoResults) {
+		return false, nil
+	}
+	return len(msgs) > 0, err
+}
+
+// purgeState removes every key of every room.
+func (b *Bus) purgeState(ctx context.Context) error {
+	st, err := b.js.Stream(ctx, StateStreamName(b.stream.Name))
+	if err != nil {
+		return fmt.Errorf("state stream: %w", err)
+	}
+	if err := st.Purge(ctx, jetstream.WithPurgeSubject(b.subj.AllStateRooms())); err != nil {
+		return fmt.Errorf("purge the state: %w", err)
+	}
+	return nil
+}

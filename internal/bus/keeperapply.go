@@ -1,0 +1,256 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// A state entry's headers besides the key's own (wire.HeaderKey,
+// wire.HeaderKeyDeleted): the event's sequence and stored time in the
+// event stream, which the entry stands for.
+const (
+	hdrEventSeq  = "Roomcast-Seq"
+	hdrEventTime = "Roomcast-Time"
+)
+
+// maxEvictions bounds the keys one new key evicts at once (more after
+// the bound was lowered); the rest go with the next new keys.
+const maxEvictions = 64
+
+// keyOp is a batch's latest event of one key.
+type keyOp struct {
+	room    wire.Room
+	subject string // the key's subject in the state stream
+	key     string
+	deleted bool
+	ev      storedMsg
+}
+
+// entry is what the state stream holds for a key.
+type entry struct {
+	seq     uint64 // its sequence in the state stream
+	event   uint64 // the event's sequence in the event stream
+	deleted bool   // a tombstone
+}
+
+// batch builds the messages that apply one batch of events to the state,
+// published atomically with the position record (commit): for each key
+// the batch's latest event, unless the state already has that or a newer
+// one (a batch tried again after a failed commit), and for each room so
+// changed its position record. It evicts keys past a room's bound first.
+func (k *keeper) batch(ctx context.Context, msgs []storedMsg, end uint64) (out []*nats.Msg, ops []keyOp, err error) {
+	all := k.b.keyOps(msgs)
+	if len(all) == 0 {
+		return nil, nil, nil
+	}
+	subjects := make([]string, len(all))
+	for i, op := range all {
+		subjects[i] = op.subject
+	}
+	cur, err := k.b.stateEntries(ctx, subjects)
+	if err != nil {
+		return nil, nil, err
+	}
+	changed := map[wire.Room]bool{}
+	writing := make(map[string]bool, len(all)) // keys this batch writes: evicting them frees nothing
+	for _, op := range all {
+		writing[op.subject] = true
+	}
+	for _, op := range all {
+		e, exists := cur[op.subject]
+		if !needsWrite(op, e, exists) {
+			continue
+		}
+		if !exists && !op.deleted {
+			if err := k.makeRoom(ctx, op.room, writing); err != nil {
+				return nil, nil, err
+			}
+		}
+		out, ops = append(out, stateMsg(op)), append(ops, op)
+		changed[op.room] = true
+	}
+	for r := range changed {
+		out = append(out, k.b.roomPosMsg(r, end))
+	}
+	return out, ops, nil
+}
+
+// needsWrite decides whether op changes the state: it is newer than the
+// key's entry, and a delete has something to delete.
+func needsWrite(op keyOp, e entry, exists bool) bool {
+	switch {
+	case exists && e.event >= op.ev.Seq:
+		return false // written already, or a newer event of the key
+	case op.deleted:
+		return exists && !e.deleted
+	}
+	return true
+}
+
+func opName(op keyOp) string {
+	if op.deleted {
+		return "delete"
+	}
+	return "set"
+}
+
+// stateMsg is op's entry.
+func stateMsg(op keyOp) *nats.Msg {
+	m := nats.NewMsg(op.subject)
+	m.Header.Set(wire.HeaderKey, op.key)
+	m.Header.Set(hdrEventSeq, strconv.FormatUint(op.ev.Seq, 10))
+	m.Header.Set(hdrEventTime, op.ev.Time.UTC().Format(time.RFC3339Nano))
+	if op.deleted {
+		// A tombstone: it replaces the key's event, and expires.
+		m.Header.Set(wire.HeaderKeyDeleted, "true")
+		m.Header.Set(jetstream.MsgTTLHeader, tombstoneTTL.String())
+		return m
+	}
+	m.Data = op.ev.Data
+	return m
+}
+
+// roomPos is a room's position record: the end of the last keeper batch
+// that changed its keys.
+type roomPos struct {
+	Seq uint64 `json:"seq"`
+}
+
+func (b *Bus) roomPosMsg(r wire.Room, end uint64) *nats.Msg {
+	m := nats.NewMsg(b.subj.StateRoomPos(r))
+	m.Data, _ = json.Marshal(roomPos{Seq: end})
+	return m
+}
+
+// keyOps picks the keyed events of a batch, the latest per key, in event
+// order. Events an edge would not deliver (a bad payload or key) are no
+// state either.
+func (b *Bus) keyOps(msgs []storedMsg) []keyOp {
+	var ops []keyOp
+	at := map[string]int{} // subject → index in ops
+	for _, m := range msgs {
+		key, deleted, err := wire.ParseKey(m.Header.Get(wire.HeaderKey), m.Header.Get(wire.HeaderKeyDeleted))
+		if err != nil || key == "" {
+			continue
+		}
+		if _, _, err := wire.ParsePayload(m.Data); err != nil {
+			continue
+		}
+		r, err := b.subj.RoomOf(m.Subject)
+		if err != nil {
+			continue
+		}
+		op := keyOp{room: r, subject: b.subj.StateKey(r, key), key: key, deleted: deleted, ev: m}
+		if i, ok := at[op.subject]; ok {
+			ops[i].subject = "" // superseded within the batch
+		}
+		at[op.subject] = len(ops)
+		ops = append(ops, op)
+	}
+	kept := ops[:0]
+	for _, op := range ops {
+		if op.subject != "" {
+			kept = append(kept, op)
+		}
+	}
+	return kept
+}
+
+// stateEntries reads what the state holds for each of subjects.
+func (b *Bus) stateEntries(ctx context.Context, subjects []string) (map[string]entry, error) {
+	out := make(map[string]entry, len(subjects))
+	err := b.multiLast(ctx, b.apiStateDirect, subjects, func(m storedMsg) error {
+		out[m.Subject] = entryOf(m)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("state entries: %w", err)
+	}
+	return out, nil
+}
+
+// entryOf reads a state message's headers.
+func entryOf(m storedMsg) entry {
+	ev, _ := strconv.ParseUint(m.Header.Get(hdrEventSeq), 10, 64)
+	return entry{seq: m.Seq, event: ev, deleted: m.Header.Get(wire.HeaderKeyDeleted) == "true"}
+}
+
+// makeRoom keeps room r within its bound of keys before a new key is
+// written: it evicts the least recently written keys past it, other than
+// those the batch writes.
+func (k *keeper) makeRoom(ctx context.Context, r wire.Room, writing map[string]bool) error {
+	n, known := k.counts[r.String()]
+	if !known {
+		var err error
+		if n, err = k.b.countKeys(ctx, r); err != nil {
+			return err
+		}
+	}
+	n++
+	for evicted := 0; n > k.b.keys.MaxKeysPerRoom && evicted < maxEvictions; evicted++ {
+		gone, err := k.b.evictOldest(ctx, r, writing)
+		if err != nil {
+			return err
+		}
+		if !gone {
+			n = 1 // the count was stale: the room holds nothing more
+			break
+		}
+		n--
+	}
+	k.counts[r.String()] = n
+	return nil
+}
+
+// countKeys counts room r's keys (tombstones included).
+func (b *Bus) countKeys(ctx context.Context, r wire.Room) (int, error) {
+	rctx, cancel := b.requestCtx(ctx)
+	defer cancel()
+	st, err := b.js.Stream(rctx, StateStreamName(b.stream.Name))
+	if err != nil {
+		return 0, fmt.Errorf("count keys of %s: %w", r, err)
+	}
+	info, err := st.Info(rctx, jetstream.WithSubjectFilter(b.subj.StateKeys(r)))
+	if err != nil {
+		return 0, fmt.Errorf("count keys of %s: %w", r, err)
+	}
+	return len(info.State.Subjects), nil
+}
+
+// evictOldest removes room r's least recently written key but those in
+// skip; gone is false when the room has none.
+func (b *Bus) evictOldest(ctx context.Context, r wire.Room, skip map[string]bool) (gone bool, err error) {
+	var msgs []storedMsg
+	for from := uint64(1); ; from = msgs[0].Seq + 1 {
+		msgs, _, err = b.directOn(ctx, b.apiStateDirect, directRequest{Seq: from, NextFor: b.subj.StateKeys(r), Batch: 1})
+		if errors.Is(err, errNoResults) || err == nil && len(msgs) == 0 {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("evict a key of %s: %w", r, err)
+		}
+		if !skip[msgs[0].Subject] {
+			break
+		}
+	}
+	rctx, cancel := b.requestCtx(ctx)
+	defer cancel()
+	st, err := b.js.Stream(rctx, StateStreamName(b.stream.Name))
+	if err == nil {
+		err = st.DeleteMsg(rctx, msgs[0].Seq)
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, fmt.Errorf("evict a key of %s: %w", r, err)
+	}
+	b.m.StateEvicted.Inc()
+	return true, nil
+}
