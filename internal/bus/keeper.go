@@ -70,6 +70,20 @@ func (b *Bus) RunKeeper(ctx context.Context, node string) {
 		case <-time.After(wait):
 		}
 	}
+	k.release()
+}
+
+// release gives the lease up when the node stops (a rollout), so another
+// keeper takes over at its next look instead of after keeperLease.
+func (k *keeper) release() {
+	if !k.active {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	rec := k.pos
+	rec.Node = ""
+	_, _ = k.b.writePos(ctx, rec, k.posSeq)
 }
 
 // keeper is one node's keeper; only RunKeeper's goroutine uses it.
@@ -122,6 +136,9 @@ func (k *keeper) standBy(ctx context.Context) {
 		if err == nil {
 			k.claim(ctx, posRecord{Epoch: epoch}, 0)
 		}
+		return
+	case rec.Node == "":
+		k.claim(ctx, rec, seq) // released by a keeper that stopped
 		return
 	case seq != k.posSeq:
 		k.posSeq, k.seenAt = seq, time.Now()

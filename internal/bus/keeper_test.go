@@ -132,32 +132,43 @@ func TestStateKeepsTheLatestEventOfEachKey(t *testing.T) {
 }
 
 // Two keepers on one state: one is active at a time; when it stops, the
-// other takes over from its position and keeps the state going.
+// other takes over from its position and keeps the state going: at once
+// when the first gave the lease up, after the lease when it died.
 func TestKeeperLeaseMovesWhenTheActiveOneStops(t *testing.T) {
-	ns := natstest.RunServer(t)
-	a := stateBus(t, natstest.Connect(t, ns.ClientURL()), StreamConfig{}, StateConfig{})
-	b := stateBus(t, natstest.Connect(t, ns.ClientURL()), StreamConfig{}, StateConfig{})
-	stopA := runKeeper(t, a, "a")
-	r := wire.MustRoom("pool:lease")
-	seq := publishKeyed(t, a, r, "worker.status_changed", "worker:w1", false, `{"n":1}`)
-	waitKept(t, a, seq)
-	stopB := runKeeper(t, b, "b")
-	defer stopB()
-	seq = publishKeyed(t, a, r, "worker.status_changed", "worker:w2", false, `{"n":2}`)
-	waitKept(t, a, seq)
-	if testutil.ToFloat64(a.m.KeeperActive) != 1 || testutil.ToFloat64(b.m.KeeperActive) != 0 {
-		t.Fatalf("active: a %v, b %v; want a only", testutil.ToFloat64(a.m.KeeperActive), testutil.ToFloat64(b.m.KeeperActive))
-	}
-	stopA()
-	seq = publishKeyed(t, b, r, "worker.status_changed", "worker:w3", false, `{"n":3}`)
-	waitKept(t, b, seq)
-	rec, _, _, err := b.readPos(t.Context())
-	if err != nil || rec.Node != "b" {
-		t.Fatalf("position written by %q (%v), want b", rec.Node, err)
-	}
-	st, err := b.State(t.Context(), r)
-	if err != nil || len(st.Events) != 3 {
-		t.Fatalf("state %v (%v), want 3 keys", keysOf(st), err)
+	for _, tc := range []struct {
+		name string
+		dies bool
+	}{{"stops", false}, {"dies", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := natstest.RunServer(t)
+			ncA := natstest.Connect(t, ns.ClientURL())
+			a := stateBus(t, ncA, StreamConfig{}, StateConfig{})
+			b := stateBus(t, natstest.Connect(t, ns.ClientURL()), StreamConfig{}, StateConfig{})
+			stopA := runKeeper(t, a, "a")
+			r := wire.MustRoom("pool:lease")
+			seq := publishKeyed(t, b, r, "worker.status_changed", "worker:w1", false, `{"n":1}`)
+			waitKept(t, b, seq)
+			runKeeper(t, b, "b")
+			seq = publishKeyed(t, b, r, "worker.status_changed", "worker:w2", false, `{"n":2}`)
+			waitKept(t, b, seq)
+			if testutil.ToFloat64(a.m.KeeperActive) != 1 || testutil.ToFloat64(b.m.KeeperActive) != 0 {
+				t.Fatalf("active: a %v, b %v; want a only", testutil.ToFloat64(a.m.KeeperActive), testutil.ToFloat64(b.m.KeeperActive))
+			}
+			if tc.dies {
+				ncA.Close() // it cannot give the lease up
+			}
+			stopA()
+			seq = publishKeyed(t, b, r, "worker.status_changed", "worker:w3", false, `{"n":3}`)
+			waitKept(t, b, seq)
+			rec, _, _, err := b.readPos(t.Context())
+			if err != nil || rec.Node != "b" {
+				t.Fatalf("position written by %q (%v), want b", rec.Node, err)
+			}
+			st, err := b.State(t.Context(), r)
+			if err != nil || len(st.Events) != 3 {
+				t.Fatalf("state %v (%v), want 3 keys", keysOf(st), err)
+			}
+		})
 	}
 }
 

@@ -134,6 +134,7 @@ func (b *Bus) readState(ctx context.Context, r wire.Room) (wire.RoomState, error
 		}
 	}
 	slices.SortFunc(st.Events, func(a, b *wire.Event) int { return cmp.Compare(a.Seq, b.Seq) })
+	st.JSON = wire.AppendStateArray(nil, st.Events)
 	return st, nil
 }
 

@@ -33,6 +33,8 @@ type Serve struct {
 	RetentionMaxAge     time.Duration
 	RetentionMaxPerRoom int64
 	MaxPayload          int
+	StateMaxKeysPerRoom int
+	StateMaxAge         time.Duration
 
 	MaxConnections    int
 	MaxSubscriptions  int
@@ -109,6 +111,8 @@ func RegisterServe(fs *flag.FlagSet) *Serve {
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", 1, "replicas of the JetStream stream (3 on a cluster)")
 	fs.DurationVar(&c.RetentionMaxAge, "retention-max-age", bus.DefaultMaxAge, "how long events are kept for resume (0: no age limit)")
 	fs.Int64Var(&c.RetentionMaxPerRoom, "retention-max-per-room", bus.DefaultMaxMsgsPerRoom, "events kept per room (0: no count limit)")
+	fs.IntVar(&c.StateMaxKeysPerRoom, "state-max-keys-per-room", bus.DefaultMaxKeysPerRoom, "keys whose latest event each room keeps for subscribes with state; past it the least recently written go first")
+	fs.DurationVar(&c.StateMaxAge, "state-max-age", 0, "how long a key not written again is kept (0: until evicted or deleted)")
 	fs.IntVar(&c.MaxPayload, "max-payload", bus.DefaultMaxPayload, "largest event payload a worker may publish, bytes")
 	fs.IntVar(&c.MaxConnections, "max-connections", 0, "connection limit of this node (0: none)")
 	fs.IntVar(&c.MaxUnauthenticated, "max-unauthenticated", 0, "connections upgraded without a token that may wait at once for their auth request; past it such upgrades get 503 (0: a quarter of --max-connections, or 1024 when that is 0; not used without authentication keys)")
@@ -246,6 +250,12 @@ func (c *Serve) Validate() error {
 	}
 	if c.CatchUpMemory <= 0 {
 		bad("--catchup-memory must be positive, got %d", c.CatchUpMemory)
+	}
+	if c.StateMaxKeysPerRoom < 1 {
+		bad("--state-max-keys-per-room must be at least 1")
+	}
+	if c.StateMaxAge < 0 {
+		bad("--state-max-age cannot be negative")
 	}
 	if c.MaxConnections < 0 || c.RetentionMaxPerRoom < 0 || c.RetentionMaxAge < 0 || c.RateLimit < 0 || c.MaxUnauthenticated < 0 || c.ReplayRate < 0 {
 		bad("--max-connections, --max-unauthenticated, --rate-limit, --replay-rate, --retention-max-per-room and --retention-max-age cannot be negative")

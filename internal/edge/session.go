@@ -114,13 +114,25 @@ func (ss *session) subscribe(req wire.Request) {
 	// The join stops when the connection closes (a replay waiting for a
 	// client that went away, say), or when a later message of the room
 	// supersedes it (see arrival.go).
-	err := ss.srv.opts.Hub.JoinFrom(ss.startJoin(req.Room), req.Room, ss.c, from, func(j room.Joined) {
+	onJoined := func(j room.Joined) {
 		// Forced: the response must follow a replay that may have filled
 		// the queue, not overflow it.
 		ss.queue(wire.TypeResponse, wire.ResponseFrame(req.Event, req.ID, wire.SubscribeResult{
 			Status: "subscribed", Channel: name, Seq: j.Seq, Replayed: j.Replayed, Recovered: j.Recovered, Epoch: j.Epoch,
 		}), true)
-	})
+	}
+	ctx := ss.startJoin(req.Room)
+	var err error
+	if req.State {
+		err = ss.srv.opts.Hub.JoinState(ctx, req.Room, ss.c, from, onJoined, func(j room.StateJoined) *wire.Frame {
+			ss.count(wire.TypeResponse) // sent by the hub, waiting for room in the queue
+			return wire.StateResponseFrame(req.ID, wire.SubscribeResult{
+				Status: "subscribed", Channel: name, Seq: j.Seq, Recovered: j.Recovered, Epoch: j.Epoch,
+			}, j.State)
+		})
+	} else {
+		err = ss.srv.opts.Hub.JoinFrom(ctx, req.Room, ss.c, from, onJoined)
+	}
 	cancelled := ss.endJoin()
 	if err != nil {
 		ss.joinFailed(req, err, cancelled)

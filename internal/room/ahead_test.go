@@ -59,6 +59,12 @@ func (s *flakySource) EnsureStream(context.Context) error { return nil }
 
 func (s *flakySource) AwaitBudget(ctx context.Context) (context.Context, error) { return ctx, nil }
 
+func (s *flakySource) State(context.Context, wire.Room) (wire.RoomState, error) {
+	return wire.RoomState{}, errors.New("flakySource keeps no state")
+}
+
+func (s *flakySource) Stored(context.Context, wire.Room, uint64) (bool, error) { return true, nil }
+
 func (s *flakySource) Replay(_ context.Context, r wire.Room, after, until uint64, fn func(*wire.Event) error) (bool, error) {
 	s.mu.Lock()
 	stored := append([]uint64(nil), s.stored...)

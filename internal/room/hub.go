@@ -82,6 +82,12 @@ type Source interface {
 	HoldsAll(ctx context.Context) (bool, error)
 	// EnsureStream creates the stream when it does not exist.
 	EnsureStream(ctx context.Context) error
+	// State reads room r's keyed state (bus.Bus.State): the latest event
+	// of each key, exact as of its position; concurrent reads of a room
+	// are shared.
+	State(ctx context.Context, r wire.Room) (wire.RoomState, error)
+	// Stored reports whether room r's event at seq is still stored.
+	Stored(ctx context.Context, r wire.Room, seq uint64) (bool, error)
 	// AwaitBudget waits until the client whose reads ctx carries may
 	// read from the stream again, and returns the context for a read
 	// that other resumes wait for: charged to that client, never held
@@ -252,6 +258,16 @@ func (h *Hub) Join(ctx context.Context, r wire.Room, m Member, since *uint64, on
 // from another stream than the room's resumes from the start and is not
 // recovered.
 func (h *Hub) JoinFrom(ctx context.Context, r wire.Room, m Member, from *Position, onJoined func(Joined)) error {
+	rm, err := h.enter(ctx, r)
+	if err != nil {
+		return err
+	}
+	return h.joinEntered(ctx, rm, m, from, onJoined)
+}
+
+// enter takes a reference to room r for a join, once the room is set up;
+// the join releases it unless its member joins.
+func (h *Hub) enter(ctx context.Context, r wire.Room) (*room, error) {
 	rm, created := h.acquire(r)
 	if created {
 		h.setUp(rm)
@@ -264,13 +280,18 @@ func (h *Hub) JoinFrom(ctx context.Context, r wire.Room, m Member, from *Positio
 		case <-rm.ready.Done():
 		case <-ctx.Done():
 			h.release(rm)
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 	if rm.setUpErr != nil {
 		h.release(rm)
-		return rm.setUpErr
+		return nil, rm.setUpErr
 	}
+	return rm, nil
+}
+
+// joinEntered is JoinFrom once the room is entered.
+func (h *Hub) joinEntered(ctx context.Context, rm *room, m Member, from *Position, onJoined func(Joined)) error {
 	if from == nil {
 		rm.mu.Lock()
 		rm.add(m)

@@ -54,6 +54,8 @@ type Server struct {
 	stopWatch func()
 	// stopAuth ends the JWKS refresh, if any.
 	stopAuth context.CancelFunc
+	// stopKeeper ends the state keeper.
+	stopKeeper context.CancelFunc
 
 	wg       sync.WaitGroup // the goroutines Start launched
 	shutdown sync.Once
@@ -96,6 +98,7 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 			Replicas: cfg.StreamReplicas, MaxAge: cfg.RetentionMaxAge,
 			MaxMsgsPerRoom: cfg.RetentionMaxPerRoom, MaxPayload: int32(cfg.MaxPayload),
 		},
+		State: bus.StateConfig{MaxKeysPerRoom: cfg.StateMaxKeysPerRoom, MaxAge: cfg.StateMaxAge},
 	}); err != nil {
 		return nil, err
 	}
@@ -103,6 +106,9 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 	if err = s.ensureStream(ctx); err != nil {
 		return nil, err
 	}
+	keeperCtx, stopKeeper := context.WithCancel(context.Background())
+	s.stopKeeper = stopKeeper
+	s.goRun(func() { s.bus.RunKeeper(keeperCtx, cfg.ServerName) })
 
 	authCtx, stopAuth := context.WithCancel(context.Background())
 	s.stopAuth = stopAuth
@@ -263,12 +269,15 @@ func (s *Server) natsDescription() string {
 	return redactURLs(s.cfg.NATS)
 }
 
-// ensureStream creates or updates the stream, retrying while NATS or
-// JetStream is not there yet (a cluster still electing, say).
+// ensureStream creates or updates the event and state streams, retrying
+// while NATS or JetStream is not there yet (a cluster still electing, say).
 func (s *Server) ensureStream(ctx context.Context) error {
 	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := s.bus.EnsureStream(cctx)
+		if err == nil {
+			err = s.bus.EnsureStateStream(cctx)
+		}
 		cancel()
 		if err == nil {
 			return nil
@@ -314,6 +323,9 @@ func (s *Server) closeAll() {
 	}
 	if s.stopAuth != nil {
 		s.stopAuth()
+	}
+	if s.stopKeeper != nil {
+		s.stopKeeper()
 	}
 	if s.hub != nil {
 		s.hub.Close()

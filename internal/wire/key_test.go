@@ -77,3 +77,43 @@ func TestEventFrameCarriesItsKey(t *testing.T) {
 		}
 	}
 }
+
+func TestStateResponseFrame(t *testing.T) {
+	ts := time.Date(2026, 12, 7, 1, 2, 3, 0, time.UTC)
+	events := []*wire.Event{
+		{Room: wire.MustRoom("pool:p1"), Seq: 4, Time: ts, Name: "worker.status_changed", Key: "worker:w1", Data: json.RawMessage(`{"s":"idle"}`)},
+		{Room: wire.MustRoom("pool:p1"), Seq: 9, Time: ts, Name: "pool.status_changed", Key: "pool:p1"},
+	}
+	for _, evs := range [][]*wire.Event{nil, events} {
+		f := wire.StateResponseFrame(`a"b`, wire.SubscribeResult{Status: "subscribed", Channel: "pool:p1", Seq: 9, Recovered: true, Epoch: "e-1"},
+			wire.AppendStateArray(nil, evs))
+		var got struct {
+			Type, Event, ID string
+			Data            struct {
+				Status, Channel, Epoch string
+				Seq                    uint64
+				Replayed               int
+				Recovered              bool
+				State                  []struct {
+					Type, Event, Room, Key string
+					Seq                    uint64
+				}
+			}
+		}
+		if err := json.Unmarshal(f.Payload(), &got); err != nil {
+			t.Fatalf("not JSON: %v: %s", err, f.Payload())
+		}
+		if got.Type != "response" || got.Event != "subscribe" || got.ID != `a"b` || got.Data.Seq != 9 || got.Data.Epoch != "e-1" ||
+			!got.Data.Recovered || got.Data.Channel != "pool:p1" || len(got.Data.State) != len(evs) {
+			t.Fatalf("response %+v from %s", got, f.Payload())
+		}
+		if !strings.Contains(string(f.Payload()), `"state":[`) {
+			t.Errorf("state is not an array: %s", f.Payload())
+		}
+		for i, e := range got.Data.State {
+			if e.Type != "event" || e.Seq != evs[i].Seq || e.Key != evs[i].Key || e.Room != "pool:p1" {
+				t.Errorf("state[%d] = %+v", i, e)
+			}
+		}
+	}
+}
