@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/roomcast/roomcast/internal/bus"
 	"github.com/roomcast/roomcast/internal/metrics"
@@ -16,12 +17,41 @@ import (
 // ends.
 func New(t testing.TB) *bus.Bus {
 	t.Helper()
+	b, _ := NewConn(t)
+	return b
+}
+
+// NewConn is New with the bus's NATS connection, for tests that read
+// what the stream stored as NATS keeps it (Stored).
+func NewConn(t testing.TB) (*bus.Bus, *nats.Conn) {
+	t.Helper()
 	ns := natstest.RunServer(t)
-	b := On(t, natstest.Connect(t, ns.ClientURL()))
+	nc := natstest.Connect(t, ns.ClientURL())
+	b := On(t, nc)
 	if err := b.EnsureStream(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	return b
+	return b, nc
+}
+
+// Stored returns the message the stream (of the default name) stored at
+// seq, headers and payload, read with a plain JetStream message get on
+// nc: what a publisher left there, before any decoding of the bus's.
+func Stored(t testing.TB, nc *nats.Conn, seq uint64) *jetstream.RawStreamMsg {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(t.Context(), bus.DefaultStream)
+	if err != nil {
+		t.Fatalf("stream %s: %v", bus.DefaultStream, err)
+	}
+	m, err := s.GetMsg(t.Context(), seq)
+	if err != nil {
+		t.Fatalf("get message %d: %v", seq, err)
+	}
+	return m
 }
 
 // On returns a bus on the connection nc (a worker's or an edge's view of
