@@ -4,12 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/roomcast/roomcast/internal/bus"
 	"github.com/roomcast/roomcast/internal/bus/bustest"
@@ -117,28 +114,7 @@ func TestEveryEventIsStoredWithItsShape(t *testing.T) {
 		if err := events.Check(wire.MustRoom(c.room), name, got); err != nil {
 			t.Fatalf("%s as stored fails Check: %v", c.event, err)
 		}
-		checkKeyHeaders(t, bustest.Stored(t, nc, seq), c.key, c.deleted)
-	}
-}
-
-// checkKeyHeaders checks a stored message's key headers say key (none
-// for "") and deleted, and that its payload is the event and its data
-// alone: the key travels in the headers only.
-func checkKeyHeaders(t *testing.T, m *jetstream.RawStreamMsg, key string, deleted bool) {
-	t.Helper()
-	wantDeleted := []string(nil)
-	if deleted {
-		wantDeleted = []string{"true"}
-	}
-	if got := m.Header.Values(wire.HeaderKey); key == "" && len(got) != 0 || key != "" && !slices.Equal(got, []string{key}) {
-		t.Errorf("seq %d: %s %q, want %q", m.Sequence, wire.HeaderKey, got, key)
-	}
-	if got := m.Header.Values(wire.HeaderKeyDeleted); !slices.Equal(got, wantDeleted) {
-		t.Errorf("seq %d: %s %q, want %q", m.Sequence, wire.HeaderKeyDeleted, got, wantDeleted)
-	}
-	var payload map[string]json.RawMessage
-	if err := json.Unmarshal(m.Data, &payload); err != nil || len(payload) > 2 || payload["event"] == nil {
-		t.Errorf("seq %d: payload %s, want the event and its data only", m.Sequence, m.Data)
+		bustest.CheckKey(t, bustest.Stored(t, nc, seq), c.key, c.deleted)
 	}
 }
 
@@ -187,11 +163,11 @@ func TestRawEventsCarryTheirKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkKeyHeaders(t, bustest.Stored(t, nc, seq), "worker:w1", false)
+	bustest.CheckKey(t, bustest.Stored(t, nc, seq), "worker:w1", false)
 	if seq, err = p.Publish(t.Context(), r, "custom.event", json.RawMessage(`{"n":1}`), ""); err != nil {
 		t.Fatal(err)
 	}
-	checkKeyHeaders(t, bustest.Stored(t, nc, seq), "", false)
+	bustest.CheckKey(t, bustest.Stored(t, nc, seq), "", false)
 	if _, err := p.Publish(t.Context(), r, events.WorkerStatusChanged, json.RawMessage(`{"worker_id":"w 1","status":"busy","pool_id":"p1"}`), ""); !errors.Is(err, wire.ErrBadKey) {
 		t.Fatalf("a worker id that makes no key: %v", err)
 	}
@@ -212,7 +188,7 @@ func TestRawEventsCarryTheirKeys(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s %+v: %v", c.name, c.o, err)
 		}
-		checkKeyHeaders(t, bustest.Stored(t, nc, seq), c.o.Key, c.o.KeyDeleted)
+		bustest.CheckKey(t, bustest.Stored(t, nc, seq), c.o.Key, c.o.KeyDeleted)
 	}
 	for _, o := range []wire.PublishOptions{{Key: "a b"}, {KeyDeleted: true}, {Key: strings.Repeat("k", wire.MaxKeyLen+1)}} {
 		if _, err := p.PublishAs(t.Context(), r, "custom.event", nil, o); !errors.Is(err, wire.ErrBadKey) {

@@ -3,6 +3,8 @@
 package bustest
 
 import (
+	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -11,6 +13,7 @@ import (
 	"github.com/roomcast/roomcast/internal/bus"
 	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/wire"
 )
 
 // New returns a bus on a new embedded NATS server, closed when the test
@@ -65,4 +68,28 @@ func On(t testing.TB, nc *nats.Conn) *bus.Bus {
 	}
 	t.Cleanup(b.Close)
 	return b
+}
+
+// CheckKey checks a stored message's key headers say key (none for "")
+// and deleted, and that its payload holds the event and its data alone:
+// the key travels in the headers only (docs/protocol.md, "Keys").
+func CheckKey(t testing.TB, m *jetstream.RawStreamMsg, key string, deleted bool) {
+	t.Helper()
+	var wantKey, wantDeleted []string
+	if key != "" {
+		wantKey = []string{key}
+	}
+	if deleted {
+		wantDeleted = []string{"true"}
+	}
+	if got := m.Header.Values(wire.HeaderKey); !slices.Equal(got, wantKey) {
+		t.Errorf("seq %d: %s %q, want %q", m.Sequence, wire.HeaderKey, got, wantKey)
+	}
+	if got := m.Header.Values(wire.HeaderKeyDeleted); !slices.Equal(got, wantDeleted) {
+		t.Errorf("seq %d: %s %q, want %q", m.Sequence, wire.HeaderKeyDeleted, got, wantDeleted)
+	}
+	var payload map[string]json.RawMessage
+	if err := json.Unmarshal(m.Data, &payload); err != nil || payload["event"] == nil || len(payload) > 2 || len(payload) == 2 && payload["data"] == nil {
+		t.Errorf("seq %d: payload %s, want the event and its data only", m.Sequence, m.Data)
+	}
 }
