@@ -229,7 +229,7 @@ func TestAccountsPermissions(t *testing.T) {
 	// password in the URL work as well.
 	withUser := strings.Replace(url, "nats://", "nats://publisher:"+publisherPassword+"@", 1)
 	cb := bustest.On(t, natstest.Connect(t, withUser))
-	if got, err := cb.Publish(ctx, room, payload, "natsconf-2"); err != nil || got <= seq {
+	if got, err := cb.Publish(ctx, room, payload, wire.PublishOptions{MsgID: "natsconf-2"}); err != nil || got <= seq {
 		t.Errorf("publish as roomcast publish does, with the user in the URL: seq %d, %v", got, err)
 	}
 

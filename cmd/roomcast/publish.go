@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +26,10 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 	prefix := fs.String("subject-prefix", bus.DefaultPrefix, "NATS subject prefix")
 	msgID := fs.String("msg-id", "", "Nats-Msg-Id for idempotent retries (default: a fresh unique id)")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for NATS to store the event")
+	var kf keyFlags
+	fs.StringVar(&kf.key, "key", "", "the event's key, set or overriding the pool vocabulary's (default: the vocabulary's key, if any)")
+	fs.BoolVar(&kf.deleted, "key-deleted", false, "the event ends its key (needs one: the vocabulary's or --key)")
+	fs.BoolVar(&kf.none, "no-key", false, "publish the event unkeyed, whatever the vocabulary says")
 	auth := config.RegisterNATSAuth(fs)
 	if err := parseFlags(fs, env, args, nil); err != nil {
 		return err
@@ -46,6 +52,12 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 	if _, err := events.Payload(room, fs.Arg(1), data); err != nil {
 		return usageError{err}
 	}
+	kf.given = flagGiven(fs, "key")
+	opts, err := kf.options(fs.Arg(1), data)
+	if err != nil {
+		return usageError{err}
+	}
+	opts.MsgID = *msgID
 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -54,12 +66,59 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer closeBus()
-	seq, err := events.NewPublisher(b).Publish(ctx, room, fs.Arg(1), data, *msgID)
+	seq, err := events.NewPublisher(b).PublishAs(ctx, room, fs.Arg(1), data, opts)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(env.stdout, seq)
 	return nil
+}
+
+// keyFlags are publish's say over the event's key.
+type keyFlags struct {
+	key     string // --key
+	given   bool   // --key was given (even empty)
+	deleted bool   // --key-deleted
+	none    bool   // --no-key
+}
+
+// options is the key the flags give event with data: --no-key none,
+// --key its own, else the pool vocabulary's (events.KeyOf); --key-deleted
+// marks whichever it is as ended.
+func (kf keyFlags) options(event string, data json.RawMessage) (wire.PublishOptions, error) {
+	var o wire.PublishOptions
+	switch {
+	case kf.none && (kf.given || kf.deleted):
+		return o, errors.New("--no-key publishes the event unkeyed: it goes with neither --key nor --key-deleted")
+	case kf.none:
+		return o, nil
+	case kf.given:
+		if err := wire.CheckKey(kf.key); err != nil {
+			return o, fmt.Errorf("--key %q: %w", kf.key, err)
+		}
+		o.Key = kf.key
+	default:
+		key, deleted, err := events.KeyOf(event, data)
+		if err != nil {
+			return o, fmt.Errorf("%w (name the key with --key, or publish unkeyed with --no-key)", err)
+		}
+		o.Key, o.KeyDeleted = key, deleted
+	}
+	if kf.deleted {
+		if o.Key == "" {
+			return o, fmt.Errorf("--key-deleted ends the event's key, but %s has none by the pool vocabulary: name it with --key", event)
+		}
+		o.KeyDeleted = true
+	}
+	return o, nil
+}
+
+// flagGiven reports whether flag name was set, on the command line or by
+// its variable.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // readData reads the event's data: the argument, or standard input with

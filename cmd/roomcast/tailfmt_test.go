@@ -35,6 +35,7 @@ func TestTailGolden(t *testing.T) {
 		{events.WorkerStatusChanged, "pool:p1", `{"n":2}`}, // fields missing: raw data
 		{events.TaskCompleted, "pool:p1", `{"task_id":"t9","worker_id":"w1","pool_id":"p1","duration_ms":1200,"timestamp":"2026-12-01T08:00:00Z"}`},
 		{events.TaskFailed, "pool:p1", `{"task_id":"t9","worker_id":"w1","pool_id":"p1","duration_ms":40,"error":"oom","timestamp":"2026-12-01T08:00:00Z"}`},
+		{events.WorkerRemovedEvent, "pool:p1", `{"worker_id":"w1","pool_id":"p1"}`},
 	}
 	for i, c := range cases {
 		m := wire.Message{Type: wire.TypeEvent, Room: c.room, Event: c.event, Seq: uint64(1000 + i),

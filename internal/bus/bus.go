@@ -226,16 +226,27 @@ func (b *Bus) decode(r wire.Room, seq, prev uint64, ts time.Time, data []byte, h
 	return ev
 }
 
-// Publish stores one event of room r and returns its sequence. The payload is
-// validated first; msgID, when set, makes retries idempotent.
-func (b *Bus) Publish(ctx context.Context, r wire.Room, payload []byte, msgID string) (uint64, error) {
+// Publish stores one event of room r and returns its sequence. The payload
+// and the key are validated first, as the edges read them; o's MsgID, when
+// set, makes retries idempotent, and its key travels in the key headers
+// (docs/protocol.md, "Keys"), the payload unchanged.
+func (b *Bus) Publish(ctx context.Context, r wire.Room, payload []byte, o wire.PublishOptions) (uint64, error) {
 	if _, _, err := wire.ParsePayload(payload); err != nil {
+		return 0, err
+	}
+	if err := o.CheckKey(); err != nil {
 		return 0, err
 	}
 	m := nats.NewMsg(b.subj.Room(r))
 	m.Data = payload
-	if msgID != "" {
-		m.Header.Set(jetstream.MsgIDHeader, msgID)
+	if o.MsgID != "" {
+		m.Header.Set(jetstream.MsgIDHeader, o.MsgID)
+	}
+	if key, deleted := o.KeyHeaders(); key != "" {
+		m.Header.Set(wire.HeaderKey, key)
+		if deleted != "" {
+			m.Header.Set(wire.HeaderKeyDeleted, deleted)
+		}
 	}
 	ack, err := b.js.PublishMsg(ctx, m)
 	if err != nil {

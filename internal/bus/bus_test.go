@@ -33,7 +33,7 @@ func newBus(t testing.TB, sc StreamConfig) *Bus {
 
 func (b *Bus) mustPublish(t *testing.T, r wire.Room, n int) uint64 {
 	t.Helper()
-	seq, err := b.Publish(t.Context(), r, []byte(`{"event":"e","data":{"n":`+string(rune('0'+n%10))+`}}`), "")
+	seq, err := b.Publish(t.Context(), r, []byte(`{"event":"e","data":{"n":`+string(rune('0'+n%10))+`}}`), wire.PublishOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,15 +86,15 @@ func TestEnsureStreamIsIdempotent(t *testing.T) {
 func TestPublishRefusesBadPayloadAndDeduplicates(t *testing.T) {
 	b := newBus(t, StreamConfig{})
 	r := wire.MustRoom("pool:p")
-	if _, err := b.Publish(t.Context(), r, []byte(`nope`), ""); !errors.Is(err, wire.ErrBadPayload) {
+	if _, err := b.Publish(t.Context(), r, []byte(`nope`), wire.PublishOptions{}); !errors.Is(err, wire.ErrBadPayload) {
 		t.Fatalf("bad payload: %v", err)
 	}
 	p := []byte(`{"event":"e"}`)
-	s1, err := b.Publish(t.Context(), r, p, "id-1")
+	s1, err := b.Publish(t.Context(), r, p, wire.PublishOptions{MsgID: "id-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2, err := b.Publish(t.Context(), r, p, "id-1")
+	s2, err := b.Publish(t.Context(), r, p, wire.PublishOptions{MsgID: "id-1"})
 	if err != nil || s2 != s1 {
 		t.Fatalf("retry with the same id stored %d (first %d), %v", s2, s1, err)
 	}

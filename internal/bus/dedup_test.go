@@ -19,18 +19,18 @@ func TestRetryAfterTheDuplicateWindowIsStoredTwice(t *testing.T) {
 	b := newBus(t, StreamConfig{DuplicateWindow: window})
 	r, _ := wire.ParseRoom("pool:p1")
 	payload := []byte(`{"event":"task.assigned","data":{"task_id":"t7"}}`)
-	first, err := b.Publish(t.Context(), r, payload, "task-t7-assigned")
+	first, err := b.Publish(t.Context(), r, payload, wire.PublishOptions{MsgID: "task-t7-assigned"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, err := b.Publish(t.Context(), r, payload, "task-t7-assigned"); err != nil || again != first {
+	if again, err := b.Publish(t.Context(), r, payload, wire.PublishOptions{MsgID: "task-t7-assigned"}); err != nil || again != first {
 		t.Fatalf("a retry within the window: seq %d, %v; want the first copy's %d", again, err, first)
 	}
 	// Retry until the window has passed: each retry inside it is dropped
 	// again, the first after it is stored.
 	var second uint64
 	natstest.WaitFor(t, 10*time.Second, func() error {
-		seq, err := b.Publish(t.Context(), r, payload, "task-t7-assigned")
+		seq, err := b.Publish(t.Context(), r, payload, wire.PublishOptions{MsgID: "task-t7-assigned"})
 		if err != nil {
 			return err
 		}

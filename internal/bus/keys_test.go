@@ -2,6 +2,7 @@ package bus
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,5 +116,47 @@ func TestParseHeaderBlock(t *testing.T) {
 	}
 	if h := parseHeaderBlock(nil); h.Get(wire.HeaderKey) != "" {
 		t.Errorf("no block read as %v", h)
+	}
+}
+
+// Publish puts the key in the key headers, and refuses a key the edges
+// would refuse before anything is stored.
+func TestPublishSetsTheKeyHeaders(t *testing.T) {
+	b := newBus(t, StreamConfig{})
+	r := wire.MustRoom("pool:pub")
+	payload := []byte(`{"event":"worker.status_changed","data":{"worker_id":"w1"}}`)
+	for _, o := range []wire.PublishOptions{{Key: "a b"}, {KeyDeleted: true}, {Key: strings.Repeat("k", wire.MaxKeyLen+1), KeyDeleted: true}} {
+		if _, err := b.Publish(t.Context(), r, payload, o); !errors.Is(err, wire.ErrBadKey) {
+			t.Errorf("Publish %+v: %v, want ErrBadKey", o, err)
+		}
+	}
+	stream, err := b.js.Stream(t.Context(), DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []wire.PublishOptions{{}, {Key: "worker:w1"}, {Key: "worker:w1", KeyDeleted: true, MsgID: "m1"}}
+	for _, o := range cases {
+		seq, err := b.Publish(t.Context(), r, payload, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := stream.GetMsg(t.Context(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, deleted := o.KeyHeaders()
+		if m.Header.Get(wire.HeaderKey) != key || m.Header.Get(wire.HeaderKeyDeleted) != deleted || string(m.Data) != string(payload) {
+			t.Errorf("Publish %+v stored headers %v, payload %s", o, m.Header, m.Data)
+		}
+	}
+	i := 0
+	if _, err := b.Replay(t.Context(), r, 0, 1<<40, func(ev *wire.Event) error {
+		if i < len(cases) && (ev.Err != nil || ev.Key != cases[i].Key || ev.KeyDeleted != cases[i].KeyDeleted) {
+			t.Errorf("event %d read back as %q/%v (%v), want %+v", i, ev.Key, ev.KeyDeleted, ev.Err, cases[i])
+		}
+		i++
+		return nil
+	}); err != nil || i != len(cases) {
+		t.Fatalf("read back %d events, want %d: %v", i, len(cases), err)
 	}
 }

@@ -83,7 +83,7 @@ func BenchmarkRecentRooms(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			bus := newBus(b, StreamConfig{})
 			for i := range 1000 {
-				if _, err := bus.Publish(b.Context(), wire.MustRoom(fmt.Sprintf("pool:r%d", i)), []byte(`{"event":"e"}`), ""); err != nil {
+				if _, err := bus.Publish(b.Context(), wire.MustRoom(fmt.Sprintf("pool:r%d", i)), []byte(`{"event":"e"}`), wire.PublishOptions{}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -217,7 +217,7 @@ func TestDashboardShowsTaskOutcomes(t *testing.T) {
 	// Stored as is, past the publisher's checks: what any client of the
 	// stream could put there.
 	raw := `{"event":"task.failed","data":{"pool_id":"p1","error":{"code":7}}}`
-	if _, err := b.Publish(t.Context(), wire.MustRoom(poolRoom), []byte(raw), nuid.Next()); err != nil {
+	if _, err := b.Publish(t.Context(), wire.MustRoom(poolRoom), []byte(raw), wire.PublishOptions{MsgID: nuid.Next()}); err != nil {
 		t.Fatal(err)
 	}
 	publish(t, pub, events.TaskAssigned, `{"pool_id":"p1","task_id":"t3","worker_id":"p1-w3"}`)

@@ -86,3 +86,37 @@ func TestBadSettingsAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// The simulation's events carry their keys (events.KeyOf's) in the
+// stream, and workers it removes end theirs.
+func TestDemoPublishesKeysAndDeletes(t *testing.T) {
+	b := bustest.New(t)
+	var stats demo.Stats
+	cfg := demo.Config{Pools: 1, Workers: 4, Workflows: 1, Rate: 10_000, Events: 400, Seed: 7}
+	if err := demo.Run(t.Context(), cfg, events.NewPublisher(b), &stats); err != nil {
+		t.Fatal(err)
+	}
+	keyed, deleted := 0, 0
+	for _, r := range []string{"pool:p1", "workflow:w1"} {
+		_, err := b.Replay(t.Context(), wire.MustRoom(r), 0, 1<<40, func(ev *wire.Event) error {
+			key, del, err := events.KeyOf(ev.Name, ev.Data)
+			if err != nil || ev.Err != nil || ev.Key != key || ev.KeyDeleted != del {
+				t.Errorf("%s #%d %s %s: key %q deleted %v (%v), want %q %v (%v)", r, ev.Seq, ev.Name, ev.Data, ev.Key, ev.KeyDeleted, ev.Err, key, del, err)
+			}
+			if ev.Key != "" {
+				keyed++
+			}
+			if ev.KeyDeleted {
+				deleted++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("read %s: %v", r, err)
+		}
+	}
+	if keyed == 0 || deleted == 0 {
+		t.Fatalf("%d keyed events, %d deletes in %d events; want some of each", keyed, deleted, cfg.Events)
+	}
+	t.Logf("%d events: %d keyed, %d deletes", stats.Total(), keyed, deleted)
+}

@@ -18,6 +18,7 @@ type shape struct {
 // shapes of the events of docs/protocol.md section 2; other events are free.
 var shapes = map[string]shape{
 	WorkerStatusChanged:    {"pool", "pool_id", []string{"worker_id", "status"}},
+	WorkerRemovedEvent:     {"pool", "pool_id", []string{"worker_id"}},
 	TaskAssigned:           {"pool", "pool_id", []string{"task_id", "worker_id"}},
 	TaskCompleted:          {"pool", "pool_id", []string{"task_id", "worker_id", "duration_ms"}},
 	TaskFailed:             {"pool", "pool_id", []string{"task_id", "worker_id", "error"}},

@@ -10,6 +10,7 @@ import "time"
 // Event names, as docs/protocol.md section 2 lists them.
 const (
 	WorkerStatusChanged    = "worker.status_changed"
+	WorkerRemovedEvent     = "worker.removed" // a worker left its pool; WorkerRemoved is pool.scaling's event_type
 	TaskAssigned           = "task.assigned"
 	TaskCompleted          = "task.completed"
 	TaskFailed             = "task.failed"
@@ -40,6 +41,12 @@ const (
 type WorkerStatus struct {
 	WorkerID string `json:"worker_id"`
 	Status   string `json:"status"`
+	PoolID   string `json:"pool_id"`
+}
+
+// WorkerRemoval is the data of worker.removed.
+type WorkerRemoval struct {
+	WorkerID string `json:"worker_id"`
 	PoolID   string `json:"pool_id"`
 }
 

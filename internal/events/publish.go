@@ -12,16 +12,17 @@ import (
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
-// Store stores one event of a room and returns its sequence; msgID makes a
-// retry idempotent. bus.Bus is one.
+// Store stores one event of a room and returns its sequence; o's MsgID
+// makes a retry idempotent, its key goes in the key headers. bus.Bus is
+// one.
 type Store interface {
-	Publish(ctx context.Context, r wire.Room, payload []byte, msgID string) (uint64, error)
+	Publish(ctx context.Context, r wire.Room, payload []byte, o wire.PublishOptions) (uint64, error)
 }
 
 // Publisher publishes the pool and workflow events to their rooms
 // (pool:<pool_id>, workflow:<workflow_id>), each with a message id of its
 // own, so a retry of the same call after a lost acknowledgement cannot
-// store it twice.
+// store it twice, and with the key KeyOf gives it.
 type Publisher struct {
 	store Store
 }
@@ -35,6 +36,12 @@ func NewPublisher(s Store) *Publisher {
 // WorkerStatusChanged publishes worker.status_changed to pool:<pool>.
 func (p *Publisher) WorkerStatusChanged(ctx context.Context, d WorkerStatus) (uint64, error) {
 	return p.publish(ctx, "pool", d.PoolID, WorkerStatusChanged, d)
+}
+
+// WorkerRemoved publishes worker.removed to pool:<pool>, which ends the
+// worker's key.
+func (p *Publisher) WorkerRemoved(ctx context.Context, d WorkerRemoval) (uint64, error) {
+	return p.publish(ctx, "pool", d.PoolID, WorkerRemovedEvent, d)
 }
 
 // TaskAssigned publishes task.assigned to pool:<pool>.
@@ -95,45 +102,66 @@ func (p *Publisher) WorkflowFailed(ctx context.Context, d WorkflowFailure) (uint
 }
 
 // Publish stores event name with raw data in room r, as Payload builds
-// it, with
-// msgID (empty: a fresh one): `roomcast publish`'s way in, for events
-// given as text.
+// it, keyed by KeyOf, with msgID (empty: a fresh one): the way in for
+// events given as text.
 func (p *Publisher) Publish(ctx context.Context, r wire.Room, name string, data json.RawMessage, msgID string) (uint64, error) {
 	b, err := Payload(r, name, data)
 	if err != nil {
 		return 0, err
 	}
-	if msgID == "" {
-		msgID = nuid.Next()
+	key, deleted, err := KeyOf(name, data)
+	if err != nil {
+		return 0, err
 	}
-	seq, err := p.store.Publish(ctx, r, b, msgID)
+	return p.put(ctx, r, name, b, wire.PublishOptions{MsgID: msgID, Key: key, KeyDeleted: deleted})
+}
+
+// PublishAs is Publish with the key o names instead of KeyOf's (none when
+// o.Key is ""): `roomcast publish --key` and `--no-key`. o's key must pass
+// wire.ParseKey.
+func (p *Publisher) PublishAs(ctx context.Context, r wire.Room, name string, data json.RawMessage, o wire.PublishOptions) (uint64, error) {
+	b, err := Payload(r, name, data)
+	if err != nil {
+		return 0, err
+	}
+	if err := o.CheckKey(); err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
+	}
+	return p.put(ctx, r, name, b, o)
+}
+
+// store stores one checked payload of event name in room r, with a fresh
+// message id when o has none.
+func (p *Publisher) put(ctx context.Context, r wire.Room, name string, payload []byte, o wire.PublishOptions) (uint64, error) {
+	if o.MsgID == "" {
+		o.MsgID = nuid.Next()
+	}
+	seq, err := p.store.Publish(ctx, r, payload, o)
 	if err != nil {
 		return 0, fmt.Errorf("%s to %s: %w", name, r, err)
 	}
 	return seq, nil
 }
 
-// payload is what a worker publishes (docs/protocol.md section 2).
-type payload struct {
-	Event string `json:"event"`
-	Data  any    `json:"data"`
-}
-
-// publish stores event with data in room kind:id.
+// publish stores event with data in room kind:id, keyed by KeyOf.
 func (p *Publisher) publish(ctx context.Context, kind, id, event string, data any) (uint64, error) {
 	r, err := wire.ParseRoom(kind + ":" + id)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", event, err)
 	}
-	b, err := json.Marshal(payload{Event: event, Data: data})
+	raw, err := json.Marshal(data)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", event, err)
 	}
-	seq, err := p.store.Publish(ctx, r, b, nuid.Next())
+	key, deleted, err := KeyOf(event, raw)
 	if err != nil {
-		return 0, fmt.Errorf("%s to %s: %w", event, r, err)
+		return 0, err
 	}
-	return seq, nil
+	b, err := json.Marshal(wire.Payload{Event: event, Data: raw})
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", event, err)
+	}
+	return p.put(ctx, r, event, b, wire.PublishOptions{Key: key, KeyDeleted: deleted})
 }
 
 // flatten puts extra's fields beside fixed's, which win a clash: the

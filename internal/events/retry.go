@@ -93,15 +93,15 @@ func (rs *Retrying) count(f func(*RetryStats)) {
 
 // Publish stores payload in room r, retrying as the type says until it
 // is stored, ctx ends (its error is returned), or the event's time is up
-// (ErrGaveUp). An empty msgID gets a fresh one, kept for every retry.
-func (rs *Retrying) Publish(ctx context.Context, r wire.Room, payload []byte, msgID string) (uint64, error) {
-	if msgID == "" {
-		msgID = nuid.Next()
+// (ErrGaveUp). An empty o.MsgID gets a fresh one, kept for every retry.
+func (rs *Retrying) Publish(ctx context.Context, r wire.Room, payload []byte, o wire.PublishOptions) (uint64, error) {
+	if o.MsgID == "" {
+		o.MsgID = nuid.Next()
 	}
 	first := time.Now()
 	wait := rs.opts.MinWait
 	for retries := 0; ; retries++ {
-		seq, err := rs.try(ctx, r, payload, msgID)
+		seq, err := rs.try(ctx, r, payload, o)
 		if err == nil {
 			if retries > 0 {
 				rs.count(func(s *RetryStats) { s.Recovered++ })
@@ -133,10 +133,10 @@ func (rs *Retrying) Publish(ctx context.Context, r wire.Room, payload []byte, ms
 }
 
 // try is one publish within the time limit of a try.
-func (rs *Retrying) try(ctx context.Context, r wire.Room, payload []byte, msgID string) (uint64, error) {
+func (rs *Retrying) try(ctx context.Context, r wire.Room, payload []byte, o wire.PublishOptions) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, rs.opts.Attempt)
 	defer cancel()
-	return rs.store.Publish(ctx, r, payload, msgID)
+	return rs.store.Publish(ctx, r, payload, o)
 }
 
 // sleep waits d, or less if ctx ends (then its error).

@@ -87,7 +87,7 @@ func TestRetryingGivesUpInTime(t *testing.T) {
 func TestRetryingReturnsLastingErrorsAtOnce(t *testing.T) {
 	b := bustest.New(t)
 	rs := events.NewRetrying(b, quick)
-	if _, err := rs.Publish(t.Context(), wire.MustRoom("pool:p1"), []byte(`not json`), ""); err == nil || events.Transient(err) {
+	if _, err := rs.Publish(t.Context(), wire.MustRoom("pool:p1"), []byte(`not json`), wire.PublishOptions{}); err == nil || events.Transient(err) {
 		t.Fatalf("err %v, want a lasting error", err)
 	}
 	if st := rs.Stats(); st.Retries != 0 {
@@ -103,8 +103,8 @@ type lostAck struct {
 	tries atomic.Int32
 }
 
-func (l *lostAck) Publish(ctx context.Context, r wire.Room, payload []byte, msgID string) (uint64, error) {
-	seq, err := l.b.Publish(ctx, r, payload, msgID)
+func (l *lostAck) Publish(ctx context.Context, r wire.Room, payload []byte, o wire.PublishOptions) (uint64, error) {
+	seq, err := l.b.Publish(ctx, r, payload, o)
 	if l.tries.Add(1) == 1 && err == nil {
 		return 0, context.DeadlineExceeded
 	}

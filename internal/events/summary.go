@@ -76,6 +76,8 @@ func summarise(event string, f fields) string {
 	switch event {
 	case WorkerStatusChanged:
 		return both(f.str("worker_id"), f.str("status"), "%-12s  %s")
+	case WorkerRemovedEvent:
+		return both(f.str("worker_id"), "removed", "%-12s  %s")
 	case TaskAssigned:
 		return then(both(f.str("task_id"), f.str("worker_id"), "task %s → %s"), extra(f, "task_id", "worker_id", "pool_id", "timestamp"))
 	case TaskCompleted:

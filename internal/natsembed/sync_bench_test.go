@@ -103,7 +103,7 @@ func publishInParallel(b *testing.B, url string, replicas int) {
 	for p, bb := range buses {
 		wg.Go(func() {
 			for n := next.Add(1); n <= int64(b.N); n = next.Add(1) {
-				if _, err := bb.Publish(ctx, room, benchPayload, fmt.Sprintf("p%d-%d", p, n)); err != nil {
+				if _, err := bb.Publish(ctx, room, benchPayload, wire.PublishOptions{MsgID: fmt.Sprintf("p%d-%d", p, n)}); err != nil {
 					errs <- err
 					return
 				}

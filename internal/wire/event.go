@@ -133,6 +133,35 @@ func ParseKey(key, deleted string) (string, bool, error) {
 	return key, deleted == "true", nil
 }
 
+// PublishOptions is what a publisher says of an event beside its payload,
+// all of it in NATS headers (the payload stays the worker's).
+type PublishOptions struct {
+	// MsgID is the Nats-Msg-Id: a retry with the same id within the
+	// stream's duplicate window is not stored twice. "": none.
+	MsgID string
+	// Key is the thing of the room whose state the event is (HeaderKey),
+	// "" for an event that is history only; KeyDeleted says the event
+	// ends that key (HeaderKeyDeleted), and needs a Key.
+	Key        string
+	KeyDeleted bool
+}
+
+// KeyHeaders returns the values of o's key headers, "" for one not set:
+// what ParseKey reads back.
+func (o PublishOptions) KeyHeaders() (key, deleted string) {
+	if o.KeyDeleted {
+		deleted = "true"
+	}
+	return o.Key, deleted
+}
+
+// CheckKey reports whether o's key is one ParseKey accepts, so a publisher
+// never stores an event the edges would refuse as a bad key.
+func (o PublishOptions) CheckKey() error {
+	_, _, err := ParseKey(o.KeyHeaders())
+	return err
+}
+
 // TimeFormat is the layout of `ts`: RFC 3339 in UTC with milliseconds.
 const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 

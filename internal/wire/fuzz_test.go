@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -198,6 +199,56 @@ func FuzzParsePayload(f *testing.F) {
 		}
 		if data != nil && !json.Valid(m.Data) {
 			t.Fatalf("event frame data %q", m.Data)
+		}
+	})
+}
+
+// keyRE is the key grammar (docs/protocol.md, "Keys") as a regular
+// expression, written apart from wire.CheckKey's loop.
+var keyRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
+
+// ParseKey reads a stored message's key headers, which any publisher can
+// set: it accepts exactly the grammar, keeps what it accepts unchanged,
+// refuses the rest with ErrBadKey, and what it accepts goes into an event
+// message as valid JSON and back out of PublishOptions unchanged.
+func FuzzParseKey(f *testing.F) {
+	for _, s := range [][2]string{
+		{"", ""}, {"worker:w1", ""}, {"worker:w1", "true"}, {"task:t-7.a_b", ""},
+		{strings.Repeat("k", 128), ""}, {strings.Repeat("k", 129), ""},
+		{"", "true"}, {"w1", "yes"}, {"w1", "TRUE"}, {"w1", " true"}, {"worker w1", ""},
+		{"worker:*", ""}, {"a>b", ""}, {"w\"1", ""}, {"wörker", ""}, {"w\x00", ""}, {"\xff", "true"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	ts := time.Date(2026, 12, 7, 1, 2, 3, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, key, deleted string) {
+		got, gotDeleted, err := wire.ParseKey(key, deleted)
+		want := key == "" && deleted == "" || keyRE.MatchString(key) && (deleted == "" || deleted == "true")
+		if want != (err == nil) {
+			t.Fatalf("ParseKey(%q, %q) error %v; grammar says %v", key, deleted, err, want)
+		}
+		if err != nil {
+			if !errors.Is(err, wire.ErrBadKey) || got != "" || gotDeleted {
+				t.Fatalf("ParseKey(%q, %q) = %q, %v, %v", key, deleted, got, gotDeleted, err)
+			}
+			return
+		}
+		if got != key || gotDeleted != (deleted == "true") {
+			t.Fatalf("ParseKey(%q, %q) = %q, %v", key, deleted, got, gotDeleted)
+		}
+		o := wire.PublishOptions{Key: got, KeyDeleted: gotDeleted}
+		if k, d := o.KeyHeaders(); o.CheckKey() != nil || k != key || d != deleted {
+			t.Fatalf("PublishOptions %+v: headers %q %q, check %v; want %q %q", o, k, d, o.CheckKey(), key, deleted)
+		}
+		ev := wire.Event{Room: wire.MustRoom("pool:p1"), Seq: 9, Time: ts, Name: "e", Key: got, KeyDeleted: gotDeleted}
+		var m struct {
+			Key        string `json:"key"`
+			KeyDeleted bool   `json:"key_deleted"`
+		}
+		fr := wire.EventFrame(&ev)
+		jsonFrame(t, fr)
+		if err := json.Unmarshal(fr.Payload(), &m); err != nil || m.Key != got || m.KeyDeleted != (got != "" && gotDeleted) {
+			t.Fatalf("event message %s: %+v, %v", fr.Payload(), m, err)
 		}
 	})
 }
