@@ -33,6 +33,8 @@ func TestPublishSetsTheKey(t *testing.T) {
 		{nil, []string{"--key", "job:j1", "--key-deleted", "pool:p1", "custom.event"}, "job:j1", true},
 		{nil, []string{"--no-key", "pool:p1", "worker.status_changed", status}, "", false},
 		{nil, []string{"--no-key", "pool:p1", "task.progress", `{"pct":5}`}, "", false},
+		{nil, []string{"pool:p1", "task.progress", `{"pct":5}`}, "", false},
+		{nil, []string{"pool:p1", "task.progress", `{"task_id":"t3","pct":5}`}, "task:t3", false},
 		{map[string]string{"ROOMCAST_KEY": "env:k1", "ROOMCAST_KEY_DELETED": "true"}, []string{"pool:p1", "custom.event"}, "env:k1", true},
 	} {
 		var out, errb servertest.SyncBuffer
@@ -68,7 +70,6 @@ func TestPublishKeyUsageErrors(t *testing.T) {
 		{nil, []string{"--key", strings.Repeat("k", 129), "pool:p1", "custom.event"}, "key longer than 128"},
 		{map[string]string{"ROOMCAST_KEY": "a*b"}, []string{"pool:p1", "custom.event"}, `--key "a*b"`},
 		{map[string]string{"ROOMCAST_NO_KEY": "true"}, []string{"--key", "k", "pool:p1", "custom.event"}, "--no-key"},
-		{nil, []string{"pool:p1", "task.progress", `{"pct":5}`}, "task.progress: data lacks task_id"},
 		{nil, []string{"pool:p1", "worker.status_changed", `{"worker_id":"w 1","status":"busy","pool_id":"p1"}`}, `worker_id "w 1" makes no valid key`},
 		{nil, []string{"pool:p1", "worker.status_changed", `{"worker_id":7,"status":"busy","pool_id":"p1"}`}, "worker_id must be a string"},
 	} {

@@ -34,9 +34,11 @@ var families = map[string]keyRule{
 //     a worker_id ends worker:<worker_id>
 //   - any other event → none
 //
-// An event the rule keys must carry its id as a non-empty string that
-// makes a valid key (wire.CheckKey): otherwise KeyOf says which field is
-// wrong rather than leave the event silently unkeyed.
+// An event of the vocabulary the rule keys must carry its id as a
+// non-empty string that makes a valid key (wire.CheckKey): otherwise
+// KeyOf says which field is wrong rather than leave the event silently
+// unkeyed. Another event of a family (task.progress) is keyed when it
+// carries the id, and is history when it does not.
 func KeyOf(event string, data json.RawMessage) (key string, deleted bool, err error) {
 	rule, ok := ruleOf(event)
 	if !ok && event != PoolScaling {
@@ -51,6 +53,11 @@ func KeyOf(event string, data json.RawMessage) (key string, deleted bool, err er
 			return "", false, nil // history only
 		}
 		rule = keyRule{kind: "worker", idField: "worker_id", deletes: true}
+	}
+	if _, known := shapes[event]; !known && !given(fields[rule.idField]) {
+		// An event of a family beyond the vocabulary (task.progress,
+		// say) that names no thing is history, as before keys.
+		return "", false, nil
 	}
 	key, err = rule.key(event, fields)
 	if err != nil {
@@ -71,6 +78,9 @@ func ruleOf(event string) (keyRule, bool) {
 	rule, ok := families[family]
 	return rule, ok && dotted
 }
+
+// given reports whether a field is present and not null.
+func given(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
 
 // removesWorker reports whether a pool.scaling event's data says a worker
 // was removed, and names it.

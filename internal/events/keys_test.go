@@ -39,6 +39,9 @@ func TestKeyOf(t *testing.T) {
 		{events.WorkflowFailed, `{"workflow_id":"w42","error":"x"}`, "workflow:w42", false, ""},
 		// Families: any event of worker.*, task.*, workflow.*.
 		{"task.progress", `{"task_id":"t1","pct":40}`, "task:t1", false, ""},
+		{"task.progress", `{"pct":40}`, "", false, ""},
+		{"worker.heartbeat", `{"worker_id":null}`, "", false, ""},
+		{"worker.heartbeat", `{"worker_id":"w 1"}`, "", false, "makes no valid key"},
 		{"worker.heartbeat", `{"worker_id":"550e8400-e29b-41d4-a716-446655440000"}`, "worker:550e8400-e29b-41d4-a716-446655440000", false, ""},
 		{"worker.status_changed", `{"worker_id":"` + long + `"}`, "worker:" + long, false, ""},
 		// Other events: no key, whatever their data.
@@ -53,7 +56,6 @@ func TestKeyOf(t *testing.T) {
 		{events.TaskCompleted, `{"worker_id":"w1","pool_id":"p1"}`, "", false, "task.completed: data lacks task_id"},
 		{events.PoolStatusChanged, `{"status":{}}`, "", false, "lacks pool_id"},
 		{events.WorkflowStarted, `{}`, "", false, "lacks workflow_id"},
-		{"task.progress", `{"pct":40}`, "", false, "task.progress: data lacks task_id"},
 		{events.WorkerStatusChanged, ``, "", false, "must be a JSON object"},
 		{events.PoolScaling, `[1]`, "", false, "must be a JSON object"},
 		// Bad ids.
