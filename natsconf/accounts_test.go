@@ -119,8 +119,8 @@ func TestAccountsPermissions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := acc.JetStreamUsage().Streams; n != 1 {
-		t.Fatalf("%d streams in account ROOMCAST after the node started, want its stream", n)
+	if n := acc.JetStreamUsage().Streams; n != 2 {
+		t.Fatalf("%d streams in account ROOMCAST after the node started, want its two (events and state)", n)
 	}
 	checkReady(t, node.AdminAddr())
 
@@ -217,8 +217,8 @@ func TestAccountsPermissions(t *testing.T) {
 		t.Error("the edge created stream OTHER")
 	}
 	edgeErrs.waitViolation(t, "edge", "Publish", "$JS.API.STREAM.CREATE.OTHER")
-	if n := acc.JetStreamUsage().Streams; n != 1 {
-		t.Errorf("%d streams, want ROOMCAST alone", n)
+	if n := acc.JetStreamUsage().Streams; n != 2 {
+		t.Errorf("%d streams, want ROOMCAST and ROOMCAST_STATE alone", n)
 	}
 	// Nothing denied above removed the event.
 	if got, err := ejs.Stream(ctx, bus.DefaultStream); err != nil || got.CachedInfo().State.Msgs != 1 {

@@ -50,6 +50,18 @@ func checkBusCalls(t *testing.T, url, password string, room wire.Room, seq uint6
 	}); err != nil || !slices.Equal(got, []uint64{seq}) {
 		t.Errorf("Replay (direct get): %v, %v", got, err)
 	}
+	// The keyed state: the node's keeper has written its position, as the
+	// edge user, before the state can be read.
+	if err := b.EnsureStateStream(ctx); err != nil {
+		t.Errorf("EnsureStateStream: %v", err)
+	}
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		_, err := b.State(ctx, room)
+		return err
+	})
+	if stored, err := b.Stored(ctx, room, seq); err != nil || !stored {
+		t.Errorf("Stored (direct get): %v, %v", stored, err)
+	}
 	// A denial comes back as -ERR before the flush's PONG.
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)

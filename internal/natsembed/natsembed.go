@@ -64,11 +64,13 @@ type Options struct {
 // the live subjects, where only the stream's republish (which no user's
 // permissions limit) publishes, so no client can forge a live event (with a
 // large Nats-Sequence, edges would drop real events as duplicates); the
-// edges' reply subjects, so no client can answer an edge's stream read; and
-// JetStream's advisories.
+// edges' reply subjects, so no client can answer an edge's stream read;
+// JetStream's advisories; and the state stream's subjects, which only the
+// edges' keeper writes (a worker there could forge a room's state).
 type Protection struct {
-	LiveSubjects string // the live feed, a wildcard: roomcast.live.>
-	RoomSubjects string // what workers publish to, a wildcard: roomcast.rooms.>
+	LiveSubjects  string // the live feed, a wildcard: roomcast.live.>
+	RoomSubjects  string // what workers publish to, a wildcard: roomcast.rooms.>
+	StateSubjects string // the state stream's, which edges write: roomcast.state.>
 	// EdgeKey is the edge's NKey (a user public key, see
 	// nkeys.CreateUser), whose seed never leaves the edge's process.
 	EdgeKey string

@@ -21,7 +21,7 @@ func userKey(t *testing.T) (pub, seed string) {
 
 func protection(t *testing.T) *Protection {
 	edge, _ := userKey(t)
-	return &Protection{LiveSubjects: "rc.live.>", RoomSubjects: "rc.rooms.>", EdgeKey: edge}
+	return &Protection{LiveSubjects: "rc.live.>", RoomSubjects: "rc.rooms.>", StateSubjects: "rc.state.>", EdgeKey: edge}
 }
 
 // A protection that cannot be what the operator meant is refused before

@@ -16,6 +16,7 @@ import (
 	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/server"
+	"github.com/roomcast/roomcast/internal/wire"
 )
 
 // violations connects to a node's embedded NATS with opts and returns the
@@ -84,14 +85,16 @@ func TestAnonymousWorkerMayOnlyPublishEvents(t *testing.T) {
 
 	// The JetStream API, by raw requests as any NATS client can send them.
 	api := map[string]string{
-		"purge":      "$JS.API.STREAM.PURGE.ROOMCAST",
-		"delete":     "$JS.API.STREAM.DELETE.ROOMCAST",
-		"create":     "$JS.API.STREAM.CREATE.EVIL",
-		"info":       "$JS.API.STREAM.INFO.ROOMCAST",
-		"msg get":    "$JS.API.STREAM.MSG.GET.ROOMCAST",
-		"direct get": "$JS.API.DIRECT.GET.ROOMCAST",
-		"account":    "$JS.API.INFO",
-		"consumer":   "$JS.API.CONSUMER.CREATE.ROOMCAST",
+		"purge":            "$JS.API.STREAM.PURGE.ROOMCAST",
+		"delete":           "$JS.API.STREAM.DELETE.ROOMCAST",
+		"create":           "$JS.API.STREAM.CREATE.EVIL",
+		"info":             "$JS.API.STREAM.INFO.ROOMCAST",
+		"msg get":          "$JS.API.STREAM.MSG.GET.ROOMCAST",
+		"direct get":       "$JS.API.DIRECT.GET.ROOMCAST",
+		"account":          "$JS.API.INFO",
+		"consumer":         "$JS.API.CONSUMER.CREATE.ROOMCAST",
+		"state purge":      "$JS.API.STREAM.PURGE.ROOMCAST_STATE",
+		"state direct get": "$JS.API.DIRECT.GET.ROOMCAST_STATE",
 	}
 	for what, subject := range api {
 		t.Run(what, func(t *testing.T) {
@@ -106,6 +109,19 @@ func TestAnonymousWorkerMayOnlyPublishEvents(t *testing.T) {
 				t.Fatalf("the JetStream API answered a worker's %s (%s)", what, subject)
 			}
 			expectViolation(t, errs, "the JetStream "+what)
+		})
+	}
+	// The state stream's subjects: a worker there could forge a room's
+	// state, or the keeper's position.
+	for _, subject := range []string{"roomcast.state.rooms.pool.guarded.k.worker:w9", "roomcast.state.pos"} {
+		t.Run("publish "+subject, func(t *testing.T) {
+			m := nats.NewMsg(subject)
+			m.Data = []byte(`{"event":"worker.status_changed","data":{}}`)
+			m.Header.Set(wire.HeaderKey, "worker:w9")
+			if err := nc.PublishMsg(m); err != nil {
+				t.Fatal(err)
+			}
+			expectViolation(t, errs, "publishing to "+subject)
 		})
 	}
 	// The jetstream client's own calls fail the same way.
@@ -130,6 +146,9 @@ func TestAnonymousWorkerMayOnlyPublishEvents(t *testing.T) {
 	}
 	if n := st.CachedInfo().State.Msgs; n < 8 {
 		t.Fatalf("the stream holds %d events after the worker's attempts, want the 8 published", n)
+	}
+	if res, _ := subscribeState(t, dial(t, srv), "st", room, nil, ""); len(res.State) != 0 {
+		t.Fatalf("the room's state after the worker's attempts: %+v", res.State)
 	}
 	if _, err := admin.Stream(context.Background(), "EVIL"); !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Fatalf("stream EVIL: %v, want not found", err)

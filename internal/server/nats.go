@@ -77,7 +77,7 @@ func (s *Server) connectNATS(ctx context.Context) error {
 			MaxPayload: int32(s.cfg.MaxPayload) + 4096, Logger: s.log,
 			SyncAlways: s.cfg.NATSSync.Always, SyncInterval: s.cfg.NATSSync.Interval,
 			Protect: &natsembed.Protection{
-				LiveSubjects: subj.AllLive(), RoomSubjects: subj.AllRooms(), EdgeKey: pub,
+				LiveSubjects: subj.AllLive(), RoomSubjects: subj.AllRooms(), StateSubjects: subj.AllState(), EdgeKey: pub,
 				WorkerUser: w.User, WorkerPassword: w.Password, WorkerNKeys: w.NKeys,
 				AllowAnonymous: w.AllowAnonymous,
 			},

@@ -12,6 +12,14 @@ type SubscribeResult struct {
 	Epoch     string `json:"epoch"` // the stream seq is a position in
 }
 
+// StateResult is the data of a response to a subscribe with state, as a
+// client reads it (the server writes it with StateResponseFrame): State
+// is absent when a resume was answered without it.
+type StateResult struct {
+	SubscribeResult
+	State []Message `json:"state"`
+}
+
 // UnsubscribeResult is the data of an unsubscribe response.
 type UnsubscribeResult struct {
 	Status  string `json:"status"`

@@ -12,13 +12,17 @@ import (
 // Message is the envelope of every message on the WebSocket, both ways.
 // Clients send requests, pings and pongs; servers send the rest.
 type Message struct {
-	Type  string          `json:"type"`
-	Event string          `json:"event,omitempty"`
-	ID    string          `json:"id,omitempty"`
-	Room  string          `json:"room,omitempty"`
-	Seq   uint64          `json:"seq,omitempty"`
-	TS    string          `json:"ts,omitempty"`
-	Data  json.RawMessage `json:"data,omitempty"`
+	Type  string `json:"type"`
+	Event string `json:"event,omitempty"`
+	ID    string `json:"id,omitempty"`
+	Room  string `json:"room,omitempty"`
+	Seq   uint64 `json:"seq,omitempty"`
+	TS    string `json:"ts,omitempty"`
+	// An event's key fields (docs/protocol.md, "Keys"), for clients
+	// that decode events into a Message.
+	Key        string          `json:"key,omitempty"`
+	KeyDeleted bool            `json:"key_deleted,omitempty"`
+	Data       json.RawMessage `json:"data,omitempty"`
 }
 
 // MaxRequestIDLen bounds a request id, so an error echoing it stays small.
