@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/roomcast/roomcast/internal/client"
+	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/server"
 	"github.com/roomcast/roomcast/internal/wire"
@@ -69,7 +70,7 @@ func TestConflatingDashboardStaysConnected(t *testing.T) {
 		st := dash.state()
 		switch {
 		case st.err != nil:
-			return fmt.Errorf("the conflating client's connection ended: %w", st.err)
+			t.Fatalf("the conflating client's connection ended: %v", st.err)
 		case !maps.Equal(st.picture, truth):
 			return fmt.Errorf("picture of %d keys not the true state yet, after %d events", len(st.picture), st.events)
 		}
@@ -111,6 +112,88 @@ func TestConflatingDashboardStaysConnected(t *testing.T) {
 	})
 	if st := plain.stop(); st.conflated != 0 {
 		t.Errorf("the client without conflate was told of %d conflated events", st.conflated)
+	}
+}
+
+// Conflation is per room and per subscribe: a subscribe of the room
+// without conflate, or after an unsubscribe, does not conflate, and such
+// a client that reads nothing is closed with 4008 as before, while one
+// whose subscribe asked for it stays and reads the newest event of each
+// key.
+func TestConflationFollowsTheSubscribe(t *testing.T) {
+	srv := startNode(t, nil, func(c *config.Serve) {
+		c.SendQueueMessages = 64
+		c.SendQueueBytes = 1 << 20
+		c.SocketSendBuffer = 8 << 10
+	})
+	const room = "pool:resub"
+	sub := func(c *client.Conn, id string, data map[string]any) {
+		t.Helper()
+		data["channel"] = room
+		if err := c.Request(wire.EventSubscribe, id, data); err != nil {
+			t.Fatal(err)
+		}
+		if m := read(t, c); m.Type != wire.TypeResponse || m.ID != id {
+			t.Fatalf("%s answered %+v (data %s)", id, m, m.Data)
+		}
+	}
+	resubscribed, unsubscribed, kept := dialBuffer(t, srv, 4<<10), dialBuffer(t, srv, 4<<10), dialBuffer(t, srv, 4<<10)
+	sub(resubscribed, "r1", map[string]any{"conflate": true})
+	sub(resubscribed, "r2", map[string]any{"conflate": false})
+	sub(unsubscribed, "u1", map[string]any{"conflate": true})
+	if err := unsubscribed.Request(wire.EventUnsubscribe, "u2", map[string]any{"channel": room}); err != nil {
+		t.Fatal(err)
+	}
+	if m := read(t, unsubscribed); m.Type != wire.TypeResponse || m.ID != "u2" {
+		t.Fatalf("unsubscribe answered %+v", m)
+	}
+	sub(unsubscribed, "u3", map[string]any{})
+	sub(kept, "k1", map[string]any{"conflate": true})
+
+	// 600 keyed events of 1 KiB over 4 keys, read by nobody: ten times
+	// the queue's 64 frames.
+	js, err := jetstream.New(natstest.Connect(t, srv.NATSURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, keys = 600, 4
+	pad := strings.Repeat("p", 1<<10)
+	for i := range n {
+		m := nats.NewMsg("roomcast.rooms." + wire.MustRoom(room).Token())
+		m.Data = []byte(fmt.Sprintf(`{"event":"worker.status_changed","data":{"n":%d,"pad":%q}}`, i+1, pad))
+		m.Header.Set(wire.HeaderKey, fmt.Sprintf("worker:w%d", i%keys))
+		publishAsync(t, js, m)
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(30 * time.Second):
+		t.Fatal("publishes not acknowledged within 30s")
+	}
+	natstest.WaitFor(t, 20*time.Second, func() error {
+		if got := closesOf(t, srv, "slow_consumer"); got != 2 {
+			return fmt.Errorf("%v slow consumer closes, want 2", got)
+		}
+		return nil
+	})
+	// The client that kept conflate reads to the newest of every key.
+	var st readerState
+	st.picture = make(map[string]int)
+	for st.events+st.conflated < n {
+		p, err := kept.ReadText(time.Now().Add(10 * time.Second))
+		if err != nil {
+			t.Fatalf("the conflating client, after %d events and %d conflated: %v", st.events, st.conflated, err)
+		}
+		if err := st.apply(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k := range keys {
+		if key, want := fmt.Sprintf("worker:w%d", k), n-keys+k+1; st.picture[key] != want {
+			t.Errorf("%s ends at %d, want %d", key, st.picture[key], want)
+		}
+	}
+	if st.conflated == 0 {
+		t.Error("nothing conflated: the client was never behind")
 	}
 }
 
