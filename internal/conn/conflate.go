@@ -28,8 +28,8 @@ type conflation struct {
 // connection takes at once. What the writer holds can no longer be
 // dropped, and it is written to a client that may read slowly (a batch of
 // the whole queue, 4 MiB, would take a client reading 200 KB/s twenty
-// seconds, twice the write timeout); so it takes a socket's worth at a
-// time and leaves the rest where compaction reaches it.
+// seconds, twice the write timeout); so it takes at most 64 KiB at a time
+// and leaves the rest where compaction reaches it.
 const maxConflatingBatch = 64 << 10
 
 // SetConflate says whether the connection conflates room (a room's name):
