@@ -115,6 +115,12 @@ type Options struct {
 	// its publish-to-write latency by. It runs on the writer and must be
 	// quick.
 	Written func(frames, bytes int, firstStored time.Time)
+
+	// Conflated, when set, is called with how many queued frames a
+	// conflating connection dropped (see SetConflate), after each
+	// compaction that dropped some. It runs on the fan-out's goroutine
+	// and must be quick.
+	Conflated func(frames int)
 }
 
 // Defaults for Options. DefaultMessageTimeout lets the largest default
@@ -188,6 +194,7 @@ type Conn struct {
 	handlerFreed  chan struct{}  // made by a waiting reader or finish, closed by the handler goroutine when it takes pending or ends
 	watch         *netpoll.Watch // nil once the socket is closed (polled connections)
 	closeHook     *func()        // run when a close is requested (AfterClose); nil if none
+	conf          *conflation    // the rooms it conflates (conflate.go); nil if none
 
 	// Flags, guarded by mu but for tcp and deflate (set at construction).
 	pongDue        bool
@@ -421,11 +428,19 @@ func (c *Conn) push(f *wire.Frame, mode pushMode) (bool, <-chan struct{}) {
 	fits := mode == pushForce ||
 		len(c.queue) < c.opts.MaxQueueMessages/div && c.queueBytes+f.Len() <= c.opts.MaxQueueBytes/div ||
 		mode == pushReplay && len(c.queue) == 0
+	queued, dropped := false, 0
+	if c.conf != nil && (mode == pushLive || mode == pushHeld) && (!fits || len(c.queue) >= c.conf.next) {
+		// Live frames only: a replay waits for room instead, and forced
+		// frames fit anyway.
+		fits, dropped = c.conflateLocked(f)
+		queued = true
+	}
 	var wait <-chan struct{}
 	switch {
-	case fits:
+	case fits && !queued:
 		c.queue = append(c.queue, f)
 		c.queueBytes += f.Len()
+	case fits:
 	case mode == pushLive || mode == pushHeld:
 		c.abandonLocked()
 	default:
@@ -433,9 +448,12 @@ func (c *Conn) push(f *wire.Frame, mode pushMode) (bool, <-chan struct{}) {
 	}
 	if fits && mode == pushHeld && !c.heldEnoughLocked() {
 		c.mu.Unlock() // Flush starts the writer
-		return true, nil
+	} else {
+		c.unlockKick()
 	}
-	c.unlockKick()
+	if dropped > 0 && c.opts.Conflated != nil {
+		c.opts.Conflated(dropped)
+	}
 	return fits, wait
 }
 

@@ -41,8 +41,7 @@ func (c *Conn) writeLoop() {
 			c.mu.Unlock()
 			return
 		}
-		batch, c.queue = c.queue, batch[:0]
-		c.queueBytes = 0
+		batch = c.takeLocked(batch)
 		if c.spaceFreed != nil {
 			close(c.spaceFreed)
 			c.spaceFreed = nil
@@ -78,6 +77,33 @@ func (c *Conn) writeLoop() {
 			return
 		}
 	}
+}
+
+// takeLocked hands the queue to the writer, swapped with batch, the
+// writer's emptied slice from its last write: all of it, or on a
+// conflating connection at most maxConflatingBatch bytes (at least one
+// frame), the rest left queued. Needs mu.
+func (c *Conn) takeLocked(batch []*wire.Frame) []*wire.Frame {
+	if c.conf == nil || c.queueBytes <= maxConflatingBatch {
+		batch, c.queue = c.queue, batch[:0]
+		c.queueBytes = 0
+		if c.conf != nil {
+			c.conf.next = c.compactStep()
+		}
+		return batch
+	}
+	n, bytes := 0, 0
+	for n < len(c.queue) && (n == 0 || bytes+c.queue[n].Len() <= maxConflatingBatch) {
+		bytes += c.queue[n].Len()
+		n++
+	}
+	batch = append(batch[:0], c.queue[:n]...)
+	rest := copy(c.queue, c.queue[n:])
+	clear(c.queue[rest:])
+	c.queue = c.queue[:rest]
+	c.queueBytes -= bytes
+	c.conf.next = rest + c.compactStep()
+	return batch
 }
 
 // firstStored is the stored time of the batch's first event, the one that

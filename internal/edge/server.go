@@ -136,6 +136,7 @@ func New(o Options) *Server {
 			o.Metrics.Latency.Observe(time.Since(firstStored).Seconds())
 		}
 	}
+	connOpts.Conflated = func(frames int) { o.Metrics.Conflated.Add(float64(frames)) }
 	s := &Server{
 		opts:       o,
 		connOpts:   connOpts,

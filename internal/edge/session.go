@@ -111,6 +111,9 @@ func (ss *session) subscribe(req wire.Request) {
 	if req.HasSince {
 		from = &room.Position{Since: req.Since, Epoch: req.Epoch}
 	}
+	// Before the join, whose frames may be queued while it runs; a
+	// subscribe without conflate clears what an earlier one set.
+	ss.c.SetConflate(name, req.Conflate)
 	// The join stops when the connection closes (a replay waiting for a
 	// client that went away, say), or when a later message of the room
 	// supersedes it (see arrival.go).
@@ -135,6 +138,7 @@ func (ss *session) subscribe(req wire.Request) {
 	}
 	cancelled := ss.endJoin()
 	if err != nil {
+		ss.c.SetConflate(name, false)
 		ss.joinFailed(req, err, cancelled)
 		return
 	}
@@ -177,6 +181,7 @@ func (ss *session) leave(r wire.Room) {
 	}
 	ss.subs = slices.Delete(ss.subs, i, i+1)
 	ss.srv.opts.Hub.Leave(r, ss.c)
+	ss.c.SetConflate(r.String(), false)
 	ss.srv.m.Subscriptions.Dec()
 }
 

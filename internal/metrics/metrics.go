@@ -63,6 +63,7 @@ type Metrics struct {
 	Replayed      prometheus.Counter     // events sent to resuming clients
 	Delivered     prometheus.Counter     // bytes of event frames queued to members
 	Written       prometheus.Counter     // bytes of queued frames written to sockets, as on the wire
+	Conflated     prometheus.Counter     // queued keyed events dropped by conflation, superseded by newer ones
 	Latency       prometheus.Histogram   // from an event's storing to its write to a client
 	QueueDepth    prometheus.Histogram   // frames a writer found queued and wrote at once
 	Reconnects    prometheus.Counter     // NATS reconnections
@@ -125,6 +126,7 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		Backfilled:    counter("roomcast_backfilled_events_total", "Events delivered by backfilling a gap."),
 		Delivered:     counter("roomcast_delivered_bytes_total", "Bytes of event frames queued to members (each member counted), uncompressed."),
 		Written:       counter("roomcast_written_bytes_total", "Bytes of queued frames (events, responses) written to client sockets, as on the wire: compressed for connections that negotiated permessage-deflate."),
+		Conflated:     counter("roomcast_conflated_events_total", "Queued keyed events dropped from conflating connections that fell behind, because a newer event of the same room and key was queued after them."),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "roomcast_publish_to_delivery_seconds", Help: "From an event's storing in the stream to its write to a client's socket (the first event of each write).",
 			ConstLabels: constLabels, Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
@@ -174,7 +176,7 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		m.StateReads.WithLabelValues(res)
 	}
 	m.all = []prometheus.Collector{m.Connections, m.Messages, m.Broadcast, m.Accepted, m.Closes, m.Rooms, m.Subscriptions,
-		m.BadPayloads, m.BadKeys, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed, m.Delivered, m.Written, m.Latency, m.QueueDepth, m.Reconnects,
+		m.BadPayloads, m.BadKeys, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed, m.Delivered, m.Written, m.Conflated, m.Latency, m.QueueDepth, m.Reconnects,
 		m.LiveDrops, m.ForgedLive, m.ReplicaLags, m.StreamResets, m.StreamCalls, m.ReadsWaiting, m.ReadsPaced, m.Resumes, m.CatchUpBytes,
 		m.Received, m.Ready, m.NATSConnected, m.Draining, m.BadRequests, m.AuthFailures, m.Refused, m.Unauth,
 		m.KeeperActive, m.KeeperLag, m.StateWrites, m.StateEvicted, m.StateMissed, m.StateReads, m.StateKeys}

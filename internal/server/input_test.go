@@ -39,6 +39,9 @@ func TestMalformedMessagesGetErrorsAndConnectionKeepsWorking(t *testing.T) {
 		{"no kind", `{"type":"request","event":"subscribe","id":"x9","data":{"channel":":a"}}`, "x9", wire.CodeInvalidRoom},
 		{"epoch without since", `{"type":"request","event":"subscribe","id":"x11","data":{"channel":"pool:a","epoch":"abc-1"}}`, "x11", wire.CodeBadRequest},
 		{"malformed epoch", `{"type":"request","event":"subscribe","id":"x12","data":{"channel":"pool:a","since":1,"epoch":"Not/An Epoch"}}`, "x12", wire.CodeBadRequest},
+		{"conflate a string", `{"type":"request","event":"subscribe","id":"x13","data":{"channel":"pool:a","conflate":"yes"}}`, "x13", wire.CodeBadRequest},
+		{"conflate a number", `{"type":"request","event":"subscribe","id":"x14","data":{"channel":"pool:a","conflate":1}}`, "x14", wire.CodeBadRequest},
+		{"conflate on unsubscribe", `{"type":"request","event":"unsubscribe","id":"x15","data":{"channel":"pool:a","conflate":true}}`, "x15", wire.CodeBadRequest},
 		{"auth without keys", `{"type":"request","event":"auth","id":"x10","data":{"token":"abc"}}`, "x10", wire.CodeBadRequest},
 	}
 	for _, tc := range cases {

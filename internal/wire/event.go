@@ -171,10 +171,9 @@ func EventFrame(e *Event) *Frame {
 	buf := make([]byte, maxHeaderLen, maxHeaderLen+EventLen(e))
 	buf = AppendEvent(buf, e)
 	f := frameIn(buf)
-	f.Seq, f.Stored = e.Seq, e.Time
-	if e.Key != "" {
-		f.Room, f.Key = e.Room.name, e.Key
-	}
+	// Room on every event's frame, so conflation can count a dropped
+	// event on the next event of its room, keyed or not.
+	f.Seq, f.Stored, f.Room, f.Key = e.Seq, e.Time, e.Room.name, e.Key
 	return f
 }
 

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/binary"
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -20,10 +21,14 @@ type Frame struct {
 	Seq uint64
 	// Stored is when the stream stored the event, zero for other frames.
 	Stored time.Time
-	// Room and Key name the key of a keyed event's frame, "" otherwise:
-	// a conflating connection drops a queued frame when a newer one of
-	// the same room and key follows it.
+	// Room is an event's room, "" for other frames; Key is a keyed
+	// event's key, "" otherwise. A conflating connection drops a queued
+	// frame when a newer one of the same room and key follows it, and
+	// counts it on the next event of the room it keeps (WithConflated).
 	Room, Key string
+	// Conflated is how many events of the room were dropped before this
+	// frame (WithConflated): 0 but on a connection's own copy.
+	Conflated int
 	// z is the compressed form (see Deflated), nil until a connection
 	// that negotiated permessage-deflate writes the frame: a frame only
 	// plain connections write costs this one pointer more.
@@ -77,3 +82,34 @@ func (f *Frame) Payload() []byte { return f.b[f.hdr:] }
 
 // Len is the frame's size on the wire, what send-queue byte limits count.
 func (f *Frame) Len() int { return len(f.b) }
+
+// conflatedField is the name part of the field WithConflated adds.
+const conflatedField = `,"conflated":`
+
+// WithConflated returns a copy of event frame f whose message says that n
+// more events of its room were dropped before it (`"conflated": n` as its
+// last top-level field; a frame that already says so says the sum). The
+// copy keeps Seq, Stored, Room and Key; f itself, shared by every member,
+// is not touched. A frame that is not an event message (a JSON object),
+// or n below 1, is returned as it is.
+func WithConflated(f *Frame, n int) *Frame {
+	p := f.Payload()
+	if n < 1 || len(p) < 2 || p[0] != '{' || p[len(p)-1] != '}' {
+		return f
+	}
+	end := len(p) - 1 // the closing brace
+	if f.Conflated > 0 {
+		// The field this function added last time is the message's last.
+		var digits [20]byte
+		end -= len(conflatedField) + len(strconv.AppendInt(digits[:0], int64(f.Conflated), 10))
+	}
+	total := f.Conflated + n
+	buf := make([]byte, maxHeaderLen, maxHeaderLen+end+len(conflatedField)+21)
+	buf = append(buf, p[:end]...)
+	buf = append(buf, conflatedField...)
+	buf = strconv.AppendInt(buf, int64(total), 10)
+	buf = append(buf, '}')
+	g := frameIn(buf)
+	g.Seq, g.Stored, g.Room, g.Key, g.Conflated = f.Seq, f.Stored, f.Room, f.Key, total
+	return g
+}
