@@ -24,13 +24,21 @@ type conflation struct {
 	next int
 }
 
-// maxConflatingBatch bounds the bytes the writer of a conflating
-// connection takes at once. What the writer holds can no longer be
-// dropped, and it is written to a client that may read slowly (a batch of
-// the whole queue, 4 MiB, would take a client reading 200 KB/s twenty
-// seconds, twice the write timeout); so it takes at most 64 KiB at a time
-// and leaves the rest where compaction reaches it.
-const maxConflatingBatch = 64 << 10
+// What a conflating connection has handed on can no longer be dropped:
+// the frames its writer holds, and the bytes in the socket's send buffer.
+// A client that reads slowly reads all of that before the newest state,
+// so both are kept small (the rest waits in the queue, where compaction
+// reaches it): the writer takes at most maxConflatingBatch bytes at once
+// (at least one frame), and the socket's send buffer is
+// conflatingSendBuffer (the kernel doubles it) while the connection
+// conflates. A client reading 50 frames of 1 KiB a second then reads
+// under half a second of stale frames before the newest ones; one that
+// reads fast is bound by the buffer's bytes per round trip (16 KiB per
+// millisecond on a LAN), enough for a dashboard.
+const (
+	maxConflatingBatch   = 8 << 10
+	conflatingSendBuffer = 8 << 10
+)
 
 // SetConflate says whether the connection conflates room (a room's name):
 // the session sets it before the room's join, whose frames may be queued
@@ -43,6 +51,7 @@ func (c *Conn) SetConflate(room string, on bool) {
 	switch {
 	case on && cf == nil:
 		c.conf = &conflation{rooms: []string{room}, next: c.compactStep()}
+		c.setSendBuffer(conflatingSendBuffer)
 	case on && !slices.Contains(cf.rooms, room):
 		cf.rooms = append(cf.rooms, room)
 	case !on && cf != nil:
@@ -51,7 +60,19 @@ func (c *Conn) SetConflate(room string, on bool) {
 		}
 		if len(cf.rooms) == 0 {
 			c.conf = nil
+			c.setSendBuffer(c.opts.SocketSendBuffer)
 		}
+	}
+}
+
+// setSendBuffer sets the socket's send buffer to n bytes; n <= 0 (the
+// kernel's autotuning, which cannot be turned back on) gives the default.
+func (c *Conn) setSendBuffer(n int) {
+	if n <= 0 {
+		n = DefaultSocketSendBuffer
+	}
+	if tc, ok := tcpOf(c.nc); ok {
+		_ = tc.SetWriteBuffer(n) // the buffer it had is no failure
 	}
 }
 

@@ -41,7 +41,8 @@ func (c *Conn) writeLoop() {
 			c.mu.Unlock()
 			return
 		}
-		batch = c.takeLocked(batch)
+		var dropped int
+		batch, dropped = c.takeLocked(batch)
 		if c.spaceFreed != nil {
 			close(c.spaceFreed)
 			c.spaceFreed = nil
@@ -56,6 +57,9 @@ func (c *Conn) writeLoop() {
 		// An abandoned connection's close frame is tried by endAbandoned.
 		closing, info, sendClose := c.closing, c.closeInfo, c.sendCloseFrame && !c.abandoned.Load()
 		c.mu.Unlock()
+		if dropped > 0 && c.opts.Conflated != nil {
+			c.opts.Conflated(dropped)
+		}
 
 		n, err := c.writeBatch(batch, pong, sendPing, closing && sendClose, info)
 		if err == nil && len(batch) > 0 && c.opts.Written != nil {
@@ -82,15 +86,20 @@ func (c *Conn) writeLoop() {
 // takeLocked hands the queue to the writer, swapped with batch, the
 // writer's emptied slice from its last write: all of it, or on a
 // conflating connection at most maxConflatingBatch bytes (at least one
-// frame), the rest left queued. Needs mu.
-func (c *Conn) takeLocked(batch []*wire.Frame) []*wire.Frame {
+// frame), the rest left queued, after compacting the queue: nothing the
+// writer takes can be dropped later, so it takes nothing superseded. It
+// returns how many frames the compaction dropped. Needs mu.
+func (c *Conn) takeLocked(batch []*wire.Frame) (_ []*wire.Frame, dropped int) {
+	if c.conf != nil && len(c.queue) > 1 {
+		dropped = c.compactLocked()
+	}
 	if c.conf == nil || c.queueBytes <= maxConflatingBatch {
 		batch, c.queue = c.queue, batch[:0]
 		c.queueBytes = 0
 		if c.conf != nil {
 			c.conf.next = c.compactStep()
 		}
-		return batch
+		return batch, dropped
 	}
 	n, bytes := 0, 0
 	for n < len(c.queue) && (n == 0 || bytes+c.queue[n].Len() <= maxConflatingBatch) {
@@ -103,7 +112,7 @@ func (c *Conn) takeLocked(batch []*wire.Frame) []*wire.Frame {
 	c.queue = c.queue[:rest]
 	c.queueBytes -= bytes
 	c.conf.next = rest + c.compactStep()
-	return batch
+	return batch, dropped
 }
 
 // firstStored is the stored time of the batch's first event, the one that

@@ -115,6 +115,80 @@ func TestConflatingDashboardStaysConnected(t *testing.T) {
 	}
 }
 
+// A dashboard that conflates and reads at 5% of the publish rate (one
+// message every 20 ms, while 1,000 keyed events a second arrive) for 30 s
+// stays connected, and once the publishing stops it reads at most a
+// second's worth of messages (50) before its picture is the true state:
+// what it has no chance to conflate (the writer's batch, the socket's
+// buffers) stays small. Counted in messages, not measured in time, so a
+// busy machine does not change the answer. The same client without
+// conflate is closed as a slow consumer.
+func TestConflatingDashboardKeepsUpForHalfAMinute(t *testing.T) {
+	srv := startNode(t, nil, nil)
+	const room = "pool:sustained"
+	dash := newPacedReader(t, srv, room, true)
+	plain := newPacedReader(t, srv, room, false)
+	js, err := jetstream.New(natstest.Connect(t, srv.NATSURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const keys, perTick, tick, ticks = 10, 10, 10 * time.Millisecond, 3000 // 1,000 a second for 30 s
+	subject := "roomcast.rooms." + wire.MustRoom(room).Token()
+	pad := strings.Repeat("p", 1000)
+	truth := make(map[string]int)
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	n := 0
+	for range ticks {
+		<-ticker.C
+		for range perTick {
+			n++
+			key := fmt.Sprintf("worker:w%d", n%keys)
+			m := nats.NewMsg(subject)
+			m.Data = fmt.Appendf(nil, `{"event":"worker.status_changed","data":{"n":%d,"pad":%q}}`, n, pad)
+			m.Header.Set(wire.HeaderKey, key)
+			truth[key] = n
+			publishAsync(t, js, m)
+		}
+		if st := dash.state(); st.err != nil {
+			t.Fatalf("the conflating client's connection ended after %d events: %v", n, st.err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(30 * time.Second):
+		t.Fatal("publishes not acknowledged within 30s")
+	}
+	dash.expect(truth)
+	natstest.WaitFor(t, 30*time.Second, func() error {
+		st := dash.state()
+		switch {
+		case st.err != nil:
+			t.Fatalf("the conflating client's connection ended: %v", st.err)
+		case st.settled < 0:
+			return fmt.Errorf("picture of %d keys not the true state yet", len(st.picture))
+		}
+		return nil
+	})
+	st := dash.stop()
+	t.Logf("read %d events (%d conflated away); %d after the publishing stopped until the picture was right", st.events, st.conflated, st.settled)
+	if st.settled > 50 {
+		t.Errorf("read %d messages after the publishing stopped before the picture was right, want at most a second's worth (50)", st.settled)
+	}
+	if st.events+st.conflated != n {
+		t.Errorf("received %d events and %d conflated, want %d in all", st.events, st.conflated, n)
+	}
+	natstest.WaitFor(t, 20*time.Second, func() error {
+		if st := plain.state(); st.err == nil {
+			return errors.New("the client without conflate is still connected")
+		}
+		if got := closesOf(t, srv, "slow_consumer"); got != 1 {
+			return fmt.Errorf("%v slow consumer closes, want 1", got)
+		}
+		return nil
+	})
+}
+
 // Conflation is per room and per subscribe: a subscribe of the room
 // without conflate, or after an unsubscribe, does not conflate, and such
 // a client that reads nothing is closed with 4008 as before, while one
@@ -223,6 +297,10 @@ type readerState struct {
 	conflated int
 	pongs     int
 	err       error // what ended the reading; nil while it goes on
+
+	truth   map[string]int // the true state, once the publishing stopped
+	mark    int            // events read when it stopped
+	settled int            // events read after it until the picture was the truth; -1 before
 }
 
 // newPacedReader subscribes, with conflate or not, and starts reading.
@@ -300,7 +378,23 @@ func (st *readerState) apply(p []byte) error {
 		return fmt.Errorf("key %s: %d after %d", m.Key, m.Data.N, st.picture[m.Key])
 	}
 	st.picture[m.Key] = m.Data.N
+	st.checkSettled()
 	return nil
+}
+
+// checkSettled notes when the picture first equals the truth.
+func (st *readerState) checkSettled() {
+	if st.truth != nil && st.settled < 0 && maps.Equal(st.picture, st.truth) {
+		st.settled = st.events - st.mark
+	}
+}
+
+// expect tells the reader the true state, once the publishing stopped.
+func (r *pacedReader) expect(truth map[string]int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.st.truth, r.st.mark, r.st.settled = maps.Clone(truth), r.st.events, -1
+	r.st.checkSettled()
 }
 
 // state is a copy of what the reader has so far.
@@ -310,6 +404,7 @@ func (r *pacedReader) state() readerState {
 	st := r.st
 	st.picture = maps.Clone(st.picture)
 	st.unkeyed = append([]int(nil), st.unkeyed...)
+	st.truth = nil
 	return st
 }
 
