@@ -94,10 +94,11 @@ type keeper struct {
 
 	active  bool
 	pos     posRecord
-	posSeq  uint64    // the record's sequence in the state stream
-	seenAt  time.Time // when a standing-by keeper saw posSeq first
-	epochAt time.Time // when the active keeper last checked the epoch
-	counts  map[string]int
+	posSeq  uint64         // the record's sequence in the state stream
+	seenAt  time.Time      // when a standing-by keeper saw posSeq first
+	epochAt time.Time      // when the active keeper last checked the epoch
+	counts  map[string]int // keys per room, as makeRoom last counted them
+	marks   roomMarks      // when each room's position record was written
 }
 
 // step does one round and returns how long to wait before the next.
@@ -161,6 +162,7 @@ func (k *keeper) claim(ctx context.Context, rec posRecord, seq uint64) {
 	}
 	k.active, k.pos, k.posSeq, k.epochAt = true, rec, newSeq, time.Time{}
 	clear(k.counts)
+	k.marks = roomMarks{}
 	k.b.m.KeeperActive.Set(1)
 	k.b.log.Info("state keeper: active", "position", rec.Seq)
 }
@@ -192,7 +194,8 @@ func (k *keeper) round(ctx context.Context) (int, error) {
 	}
 	rec := k.pos
 	rec.Seq = msgs[len(msgs)-1].Seq
-	out, ops, err := k.batch(ctx, msgs, rec.Seq)
+	now := time.Now()
+	out, ops, marked, err := k.batch(ctx, msgs, rec.Seq, now)
 	if err != nil {
 		return 0, err
 	}
@@ -201,6 +204,7 @@ func (k *keeper) round(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	k.pos, k.posSeq = rec, newSeq
+	k.marks.marked(marked, now)
 	for _, op := range ops {
 		k.b.m.StateWrites.WithLabelValues(opName(op)).Inc()
 	}
@@ -230,6 +234,7 @@ func (k *keeper) checkEpoch(ctx context.Context) error {
 	}
 	k.pos, k.posSeq = rec, newSeq
 	clear(k.counts)
+	k.marks = roomMarks{}
 	return nil
 }
 

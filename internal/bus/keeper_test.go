@@ -233,3 +233,27 @@ func TestNoStateBeforeAKeeperStarts(t *testing.T) {
 		t.Fatal("state read without a keeper")
 	}
 }
+
+// A room the keeper has seen only unkeyed events of has an empty state as
+// of a recent event of its own (its position record is refreshed while
+// it has events), so a state subscribe need not replay its history; a
+// room it has never seen is empty as of 0.
+func TestStateOfRoomsWithoutKeys(t *testing.T) {
+	ns := natstest.RunServer(t)
+	b := stateBus(t, natstest.Connect(t, ns.ClientURL()), StreamConfig{}, StateConfig{})
+	runKeeper(t, b, "n1")
+	r := wire.MustRoom("pool:history")
+	first := publishKeyed(t, b, r, "pool.scaling", "", false, `{}`)
+	waitKept(t, b, first)
+	st, err := b.State(t.Context(), r)
+	if err != nil || len(st.Events) != 0 || st.Seq != first || st.Epoch == "" {
+		t.Fatalf("state %+v (%v), want empty as of %d with an epoch", st, err, first)
+	}
+	if string(st.JSON) != "[]" {
+		t.Errorf("state JSON %s, want []", st.JSON)
+	}
+	st, err = b.State(t.Context(), wire.MustRoom("pool:never"))
+	if err != nil || len(st.Events) != 0 || st.Seq != 0 || st.Epoch != "" {
+		t.Fatalf("state of an unseen room %+v (%v), want empty as of 0", st, err)
+	}
+}

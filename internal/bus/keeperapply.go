@@ -45,12 +45,26 @@ type entry struct {
 // batch builds the messages that apply one batch of events to the state,
 // published atomically with the position record (commit): for each key
 // the batch's latest event, unless the state already has that or a newer
-// one (a batch tried again after a failed commit), and for each room so
-// changed its position record. It evicts keys past a room's bound first.
-func (k *keeper) batch(ctx context.Context, msgs []storedMsg, end uint64) (out []*nats.Msg, ops []keyOp, err error) {
+// one (a batch tried again after a failed commit), and the position
+// record of each room whose keys it changes or whose record is due
+// (roomMarks). It evicts keys past a room's bound first.
+func (k *keeper) batch(ctx context.Context, msgs []storedMsg, end uint64, now time.Time) (out []*nats.Msg, ops []keyOp, marked []string, err error) {
+	changed, out, ops, err := k.keyWrites(ctx, msgs)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, r := range k.marks.due(k.b, msgs, changed, now) {
+		out = append(out, k.b.roomPosMsg(r, end, k.pos.Epoch))
+		marked = append(marked, r.String())
+	}
+	return out, ops, marked, nil
+}
+
+// keyWrites is the batch's writes of keys, and the rooms they change.
+func (k *keeper) keyWrites(ctx context.Context, msgs []storedMsg) (changed map[wire.Room]bool, out []*nats.Msg, ops []keyOp, err error) {
 	all := k.b.keyOps(msgs)
 	if len(all) == 0 {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	subjects := make([]string, len(all))
 	for i, op := range all {
@@ -58,9 +72,9 @@ func (k *keeper) batch(ctx context.Context, msgs []storedMsg, end uint64) (out [
 	}
 	cur, err := k.b.stateEntries(ctx, subjects)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	changed := map[wire.Room]bool{}
+	changed = map[wire.Room]bool{}
 	writing := make(map[string]bool, len(all)) // keys this batch writes: evicting them frees nothing
 	for _, op := range all {
 		writing[op.subject] = true
@@ -72,28 +86,21 @@ func (k *keeper) batch(ctx context.Context, msgs []storedMsg, end uint64) (out [
 		}
 		if !exists && !op.deleted {
 			if err := k.makeRoom(ctx, op.room, writing); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 		}
 		out, ops = append(out, stateMsg(op)), append(ops, op)
 		changed[op.room] = true
 	}
-	for r := range changed {
-		out = append(out, k.b.roomPosMsg(r, end))
-	}
-	return out, ops, nil
+	return changed, out, ops, nil
 }
 
 // needsWrite decides whether op changes the state: it is newer than the
-// key's entry, and a delete has something to delete.
+// key's entry. A delete of a key the read found no entry of is written
+// too (a tombstone that expires): the read may come from a replica that
+// has not yet seen the keeper's last batch, which wrote the key.
 func needsWrite(op keyOp, e entry, exists bool) bool {
-	switch {
-	case exists && e.event >= op.ev.Seq:
-		return false // written already, or a newer event of the key
-	case op.deleted:
-		return exists && !e.deleted
-	}
-	return true
+	return !exists || e.event < op.ev.Seq
 }
 
 func opName(op keyOp) string {
@@ -119,16 +126,82 @@ func stateMsg(op keyOp) *nats.Msg {
 	return m
 }
 
-// roomPos is a room's position record: the end of the last keeper batch
-// that changed its keys.
+// roomPos is a room's position record: the end of a keeper batch with
+// events of the room, written with the batch whenever it changes the
+// room's keys (so the room's keys are as of Seq), and refreshed now and
+// then while the room has events (so Seq stays recent: a state read
+// answers as of Seq, and the room's events after it are sent from its
+// tail or its history).
 type roomPos struct {
-	Seq uint64 `json:"seq"`
+	Seq   uint64 `json:"seq"`
+	Epoch string `json:"epoch"` // the event stream's (wire.StreamID.Epoch)
 }
 
-func (b *Bus) roomPosMsg(r wire.Room, end uint64) *nats.Msg {
+func (b *Bus) roomPosMsg(r wire.Room, end uint64, epoch string) *nats.Msg {
 	m := nats.NewMsg(b.subj.StateRoomPos(r))
-	m.Data, _ = json.Marshal(roomPos{Seq: end})
+	m.Data, _ = json.Marshal(roomPos{Seq: end, Epoch: epoch})
 	return m
+}
+
+// A room's position record is refreshed when a batch has events of the
+// room and the record is older than roomPosRefresh or than
+// roomPosRefreshEvents of the room's events.
+const (
+	roomPosRefresh       = time.Second
+	roomPosRefreshEvents = 1000
+)
+
+// roomMarks is when the keeper last wrote each room's position record,
+// for the rooms it wrote one for within roomPosRefresh.
+type roomMarks struct {
+	last   map[string]roomMark
+	pruned time.Time
+}
+
+type roomMark struct {
+	at     time.Time
+	events int // the room's events since
+}
+
+// due returns the rooms of msgs whose position record the batch writes:
+// those it changes, and those whose record is due a refresh.
+func (rm *roomMarks) due(b *Bus, msgs []storedMsg, changed map[wire.Room]bool, now time.Time) []wire.Room {
+	if rm.last == nil {
+		rm.last = map[string]roomMark{}
+	}
+	counts := map[wire.Room]int{}
+	for _, m := range msgs {
+		if r, err := b.subj.RoomOf(m.Subject); err == nil {
+			counts[r]++
+		}
+	}
+	var due []wire.Room
+	for r, n := range counts {
+		mark, ok := rm.last[r.String()]
+		if changed[r] || !ok || now.Sub(mark.at) >= roomPosRefresh || mark.events+n >= roomPosRefreshEvents {
+			due = append(due, r)
+			continue
+		}
+		mark.events += n
+		rm.last[r.String()] = mark
+	}
+	return due
+}
+
+// marked notes the rooms whose position records a committed batch wrote,
+// and forgets those too old to matter now and then.
+func (rm *roomMarks) marked(rooms []string, now time.Time) {
+	if now.Sub(rm.pruned) >= roomPosRefresh {
+		for r, mark := range rm.last {
+			if now.Sub(mark.at) >= roomPosRefresh {
+				delete(rm.last, r)
+			}
+		}
+		rm.pruned = now
+	}
+	for _, r := range rooms {
+		rm.last[r] = roomMark{at: now}
+	}
 }
 
 // keyOps picks the keyed events of a batch, the latest per key, in event

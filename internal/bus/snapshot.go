@@ -23,9 +23,13 @@ var ErrNoState = errors.New("the keyed state is not kept yet")
 // many subscribes, so no caller's leaving ends it.
 const stateReadLimit = 15 * time.Second
 
-// stateBatchBytes bounds one answer of a state read: the whole state is
-// held in memory anyway, so larger answers cost fewer round trips.
-const stateBatchBytes = 1 << 20
+// stateMaxBytes bounds a room's state as one read takes it (a room of
+// 10,000 keys of 300 bytes is 3 MB): the whole state is read in one
+// answer, which is what makes it consistent.
+const stateMaxBytes = 32 << 20
+
+// errStateTooLarge is a room's state past stateMaxBytes.
+var errStateTooLarge = errors.New("the room's state is larger than one read takes (32 MiB)")
 
 // stateFlights lets subscribes of one room share a state read.
 type stateFlights struct {
@@ -90,43 +94,41 @@ func (b *Bus) noteStateRead(r wire.Room, st wire.RoomState, err error) {
 	b.m.StateKeys.WithLabelValues(r.Kind()).Observe(float64(len(st.Events)))
 }
 
-// readState reads the keeper's position first, then everything the state
-// holds for the room: its keys and its position record. The keeper
-// publishes each batch atomically, so a read sees each batch whole or not
-// at all; and a batch's messages land past everything stored before it,
-// so a read that goes on after a batch was stored sees all of it. What
-// the read sees is thus the state as of the end of a batch: the later of
-// the keeper's position (every batch up to it was stored before the read
-// began) and the room's position record (the end of the last batch that
-// changed the room, stored before the read ended).
+// readState reads everything the state holds for the room, its keys and
+// its position record, with one direct get: a read that is isolated from
+// writes on the replica that answers it, and the keeper publishes each
+// batch atomically, so the read sees the room as of the end of a batch:
+// its keys as of its position record (written with every batch that
+// changes them). A room without a record has no keys the keeper has
+// seen: its state is empty as of 0, provided a keeper has started.
 func (b *Bus) readState(ctx context.Context, r wire.Room) (wire.RoomState, error) {
-	pos, _, found, err := b.readPos(ctx)
-	switch {
-	case err != nil:
-		return wire.RoomState{}, fmt.Errorf("state of %s: %w", r, err)
-	case !found:
-		return wire.RoomState{}, fmt.Errorf("state of %s: %w", r, ErrNoState)
-	}
-	st := wire.RoomState{Seq: pos.Seq, Epoch: pos.Epoch}
+	var st wire.RoomState
 	latest := map[string]storedMsg{}
-	err = b.scanState(ctx, r, func(m storedMsg) error {
+	found := false
+	req := directRequest{Seq: 1, NextFor: b.subj.StateRoom(r), Batch: 2*b.keys.MaxKeysPerRoom + maxEvictions + 1, MaxBytes: stateMaxBytes}
+	msgs, end, err := b.directOn(ctx, b.apiStateDirect, req)
+	switch {
+	case errors.Is(err, errNoResults):
+	case err != nil:
+		return st, fmt.Errorf("state of %s: %w", r, err)
+	case end.Pending > 0:
+		return st, fmt.Errorf("state of %s: %w", r, errStateTooLarge)
+	}
+	for _, m := range msgs {
 		if m.Subject == b.subj.StateRoomPos(r) {
 			var rp roomPos
 			if err := json.Unmarshal(m.Data, &rp); err != nil {
-				return fmt.Errorf("position record of %s: %w", r, err)
+				return st, fmt.Errorf("position record of %s: %w", r, err)
 			}
-			st.Seq = max(st.Seq, rp.Seq)
-			return nil
+			st.Seq, st.Epoch, found = rp.Seq, rp.Epoch, true
+			continue
 		}
-		// A key written again during the read is seen twice: the later
-		// event wins.
-		if prev, ok := latest[m.Subject]; !ok || entryOf(prev).event < entryOf(m).event {
-			latest[m.Subject] = m
+		latest[m.Subject] = m
+	}
+	if !found {
+		if _, _, kept, err := b.readPos(ctx); err != nil || !kept {
+			return st, fmt.Errorf("state of %s: %w", r, cmp.Or(err, ErrNoState))
 		}
-		return nil
-	})
-	if err != nil {
-		return wire.RoomState{}, fmt.Errorf("state of %s: %w", r, err)
 	}
 	for _, m := range latest {
 		if ev := b.stateEvent(r, m); ev != nil {
@@ -136,30 +138,6 @@ func (b *Bus) readState(ctx context.Context, r wire.Room) (wire.RoomState, error
 	slices.SortFunc(st.Events, func(a, b *wire.Event) int { return cmp.Compare(a.Seq, b.Seq) })
 	st.JSON = wire.AppendStateArray(nil, st.Events)
 	return st, nil
-}
-
-// scanState calls fn with every message the state stream holds for room
-// r, in the stream's order, in batches.
-func (b *Bus) scanState(ctx context.Context, r wire.Room, fn func(storedMsg) error) error {
-	req := directRequest{Seq: 1, NextFor: b.subj.StateRoom(r), Batch: maxMultiLast, MaxBytes: stateBatchBytes}
-	for {
-		msgs, end, err := b.directOn(ctx, b.apiStateDirect, req)
-		if errors.Is(err, errNoResults) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		for _, m := range msgs {
-			if err := fn(m); err != nil {
-				return err
-			}
-		}
-		if end.Pending == 0 || len(msgs) == 0 {
-			return nil
-		}
-		req.Seq = msgs[len(msgs)-1].Seq + 1
-	}
 }
 
 // stateEvent is the event a state entry stands for; nil for one that is

@@ -1,6 +1,7 @@
 package room
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -67,13 +68,14 @@ func (h *Hub) sendState(ctx context.Context, rm *room, m Member, recovered bool,
 	rm.mu.Lock()
 	stream := rm.stream
 	rm.mu.Unlock()
-	if st.Epoch != stream {
+	if st.Epoch != "" && st.Epoch != stream {
 		// The keeper has not started the new stream's state yet, or
-		// this node has not noticed the stream's recreation.
+		// this node has not noticed the stream's recreation. (A room
+		// the keeper has not seen has no epoch: empty as of 0.)
 		h.sync.checkStream()
 		return Position{}, fmt.Errorf("state of %s: %w", rm.name, ErrStateUnavailable)
 	}
-	seq := st.Seq
+	seq, epoch := st.Seq, cmp.Or(st.Epoch, stream)
 	if seq > rm.last() {
 		// The state has events this node has not delivered yet: the room
 		// catches up first, so none of them comes again as a live event.
@@ -86,11 +88,11 @@ func (h *Hub) sendState(ctx context.Context, rm *room, m Member, recovered bool,
 		// can resume from.
 		seq = min(seq, rm.last())
 	}
-	f := respond(StateJoined{Seq: seq, Recovered: recovered, Epoch: st.Epoch, State: st.JSON})
+	f := respond(StateJoined{Seq: seq, Recovered: recovered, Epoch: epoch, State: st.JSON})
 	if err := m.Send(ctx, f); err != nil {
 		return Position{}, err
 	}
-	return Position{Since: seq, Epoch: st.Epoch}, nil
+	return Position{Since: seq, Epoch: epoch}, nil
 }
 
 // recoverable reports whether a resume from `from` would be recovered:

@@ -7,7 +7,7 @@ import "encoding/json"
 // up to Seq is reflected in it, and none after.
 type RoomState struct {
 	Seq    uint64 // the position the state is as of
-	Epoch  string // the stream Seq is a position in (StreamID.Epoch)
+	Epoch  string // the stream Seq is a position in (StreamID.Epoch); "" with Seq 0
 	Events []*Event
 	// JSON is Events as a JSON array of event messages, encoded once for
 	// every subscribe that shares the read.
