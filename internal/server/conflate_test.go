@@ -101,15 +101,7 @@ func TestConflatingDashboardStaysConnected(t *testing.T) {
 
 	// The client without conflate was closed as a slow consumer: a 4008
 	// close frame, or (its buffers full) a reset the node counts as 4008.
-	natstest.WaitFor(t, 20*time.Second, func() error {
-		if st := plain.state(); st.err == nil {
-			return errors.New("the client without conflate is still connected")
-		}
-		if got := closesOf(t, srv, "slow_consumer"); got != 1 {
-			return fmt.Errorf("%v slow consumer closes, want 1", got)
-		}
-		return nil
-	})
+	plain.waitSlowConsumer(t, srv)
 	if st := plain.stop(); st.conflated != 0 {
 		t.Errorf("the client without conflate was told of %d conflated events", st.conflated)
 	}
@@ -178,15 +170,7 @@ func TestConflatingDashboardKeepsUpForHalfAMinute(t *testing.T) {
 	if st.events+st.conflated != n {
 		t.Errorf("received %d events and %d conflated, want %d in all", st.events, st.conflated, n)
 	}
-	natstest.WaitFor(t, 20*time.Second, func() error {
-		if st := plain.state(); st.err == nil {
-			return errors.New("the client without conflate is still connected")
-		}
-		if got := closesOf(t, srv, "slow_consumer"); got != 1 {
-			return fmt.Errorf("%v slow consumer closes, want 1", got)
-		}
-		return nil
-	})
+	plain.waitSlowConsumer(t, srv)
 }
 
 // Conflation is per room and per subscribe: a subscribe of the room
@@ -406,6 +390,22 @@ func (r *pacedReader) state() readerState {
 	st.unkeyed = append([]int(nil), st.unkeyed...)
 	st.truth = nil
 	return st
+}
+
+// waitSlowConsumer waits until the reader, which does not conflate, was
+// closed as a slow consumer: a 4008 close frame, or (its buffers full) a
+// reset the node counts as 4008. It is the node's only such close.
+func (r *pacedReader) waitSlowConsumer(t *testing.T, srv *server.Server) {
+	t.Helper()
+	natstest.WaitFor(t, 20*time.Second, func() error {
+		if st := r.state(); st.err == nil {
+			return errors.New("the client without conflate is still connected")
+		}
+		if got := closesOf(t, srv, "slow_consumer"); got != 1 {
+			return fmt.Errorf("%v slow consumer closes, want 1", got)
+		}
+		return nil
+	})
 }
 
 // stop ends the reading and returns what it read.
