@@ -104,7 +104,7 @@ func (b *Bus) directOn(ctx context.Context, api string, req directRequest) ([]st
 	if len(req.MultiLast) > 0 {
 		kind = "multi_last"
 	}
-	b.m.StreamCalls.WithLabelValues(kind).Inc()
+	b.countCall(ctx, kind)
 	if err := b.nc.PublishRequest(api, sub.Subject, body); err != nil {
 		return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
 	}
@@ -210,7 +210,7 @@ func (b *Bus) leaderGet(ctx context.Context, req leaderGetRequest) (m storedMsg,
 	}
 	defer done()
 	b.readFrom(ctx, 1) // paid once sent, answered or not, as direct gets are
-	b.m.StreamCalls.WithLabelValues("leader_get").Inc()
+	b.countCall(ctx, "leader_get")
 	resp, err := b.nc.RequestWithContext(rctx, b.apiMsgGet, body)
 	if err != nil {
 		return m, false, fmt.Errorf("stream leader get: %w", err)

@@ -57,9 +57,24 @@ type posRecord struct {
 // errLeaseLost is a write the position record's lease no longer allows.
 var errLeaseLost = errors.New("another keeper holds the state's lease")
 
+// keeperCall marks the keeper's requests in their context: they are
+// counted apart from those made for clients (countCall).
+type keeperCall struct{}
+
+// countCall counts one JetStream request of kind: the keeper's in
+// roomcast_state_keeper_requests_total, the others by kind.
+func (b *Bus) countCall(ctx context.Context, kind string) {
+	if ctx.Value(keeperCall{}) != nil {
+		b.m.KeeperRequests.Inc()
+		return
+	}
+	b.m.StreamCalls.WithLabelValues(kind).Inc()
+}
+
 // RunKeeper runs this node's state keeper until ctx ends; node names the
 // node in the position record. The caller owns the goroutine.
 func (b *Bus) RunKeeper(ctx context.Context, node string) {
+	ctx = context.WithValue(ctx, keeperCall{}, true)
 	k := &keeper{b: b, node: node, errLog: lograte.New(time.Minute, nil), counts: map[string]int{}}
 	defer b.m.KeeperActive.Set(0)
 	defer b.m.KeeperLag.Set(0)
@@ -79,7 +94,7 @@ func (k *keeper) release() {
 	if !k.active {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), keeperCall{}, true), time.Second)
 	defer cancel()
 	rec := k.pos
 	rec.Node = ""
@@ -269,6 +284,7 @@ func (b *Bus) writePos(ctx context.Context, rec posRecord, expect uint64) (uint6
 	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expect, 10))
 	rctx, cancel := b.requestCtx(ctx)
 	defer cancel()
+	b.countCall(ctx, "publish")
 	ack, err := b.js.PublishMsg(rctx, m)
 	if isWrongLast(err) {
 		return 0, errLeaseLost
@@ -312,6 +328,7 @@ func (b *Bus) commit(ctx context.Context, msgs []*nats.Msg, rec posRecord, expec
 	pos.Header.Set(hdrBatchCommit, "1")
 	rctx, cancel := b.requestCtx(ctx)
 	defer cancel()
+	b.countCall(ctx, "publish")
 	resp, err := b.nc.RequestMsgWithContext(rctx, pos)
 	if err != nil {
 		return 0, fmt.Errorf("state batch: %w", err)

@@ -292,6 +292,7 @@ func (b *Bus) countKeys(ctx context.Context, r wire.Room) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("count keys of %s: %w", r, err)
 	}
+	b.countCall(ctx, "stream_info")
 	info, err := st.Info(rctx, jetstream.WithSubjectFilter(b.subj.StateKeys(r)))
 	if err != nil {
 		return 0, fmt.Errorf("count keys of %s: %w", r, err)
@@ -319,6 +320,7 @@ func (b *Bus) evictOldest(ctx context.Context, r wire.Room, skip map[string]bool
 	defer cancel()
 	st, err := b.js.Stream(rctx, StateStreamName(b.stream.Name))
 	if err == nil {
+		b.countCall(ctx, "msg_delete")
 		err = st.DeleteMsg(rctx, msgs[0].Seq)
 	}
 	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {

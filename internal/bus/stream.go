@@ -142,7 +142,7 @@ func (b *Bus) noteSeq(seq uint64) {
 func (b *Bus) StreamState(ctx context.Context) (wire.StreamState, error) {
 	rctx, cancel := b.requestCtx(ctx)
 	defer cancel()
-	b.m.StreamCalls.WithLabelValues("stream_info").Inc()
+	b.countCall(ctx, "stream_info")
 	st, err := b.js.Stream(rctx, b.stream.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return wire.StreamState{}, fmt.Errorf("stream %s: %w", b.stream.Name, wire.ErrStreamGone)

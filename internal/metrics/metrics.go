@@ -86,13 +86,14 @@ type Metrics struct {
 	Unauth        prometheus.Gauge       // connections upgraded without a token, not yet authenticated
 
 	// Keyed state (docs/protocol.md, "State").
-	KeeperActive prometheus.Gauge         // 1 on the node whose keeper feeds the state stream
-	KeeperLag    prometheus.Gauge         // events stored but not yet in the state, as the active keeper last read
-	StateWrites  *prometheus.CounterVec   // op: set, delete
-	StateEvicted prometheus.Counter       // keys evicted past --state-max-keys-per-room
-	StateMissed  prometheus.Counter       // events removed from the stream before the keeper read them
-	StateReads   *prometheus.CounterVec   // result: ok, error
-	StateKeys    *prometheus.HistogramVec // channel (room kind): keys a state read returned
+	KeeperActive   prometheus.Gauge         // 1 on the node whose keeper feeds the state stream
+	KeeperLag      prometheus.Gauge         // events stored but not yet in the state, as the active keeper last read
+	KeeperRequests prometheus.Counter       // JetStream requests of this node\'s keeper
+	StateWrites    *prometheus.CounterVec   // op: set, delete
+	StateEvicted   prometheus.Counter       // keys evicted past --state-max-keys-per-room
+	StateMissed    prometheus.Counter       // events removed from the stream before the keeper read them
+	StateReads     *prometheus.CounterVec   // result: ok, error
+	StateKeys      *prometheus.HistogramVec // channel (room kind): keys a state read returned
 }
 
 // New creates the collectors, labelled with the server name, and registers
@@ -158,6 +159,7 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 	}
 	m.KeeperActive = gauge("roomcast_state_keeper_active", "1 on the node whose state keeper feeds the state stream (one node of a deployment at a time).")
 	m.KeeperLag = gauge("roomcast_state_keeper_lag_events", "Events stored in the stream but not yet in the keyed state, as the active keeper last read (0 on other nodes).")
+	m.KeeperRequests = counter("roomcast_state_keeper_requests_total", "JetStream requests of this node's state keeper: reads of the events and of keys, its batches (not counted in roomcast_stream_requests_total).")
 	m.StateWrites = counterVec("roomcast_state_writes_total", "Keys written to the state stream by this node's keeper, by op (set, delete).", "op")
 	m.StateEvicted = counter("roomcast_state_keys_evicted_total", "Keys evicted from a room's state because the room had --state-max-keys-per-room keys (the least recently written first).")
 	m.StateMissed = counter("roomcast_state_events_missed_total", "Events removed from the stream by retention before the keeper read them: their keys may be out of date.")
@@ -179,7 +181,7 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		m.BadPayloads, m.BadKeys, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed, m.Delivered, m.Written, m.Conflated, m.Latency, m.QueueDepth, m.Reconnects,
 		m.LiveDrops, m.ForgedLive, m.ReplicaLags, m.StreamResets, m.StreamCalls, m.ReadsWaiting, m.ReadsPaced, m.Resumes, m.CatchUpBytes,
 		m.Received, m.Ready, m.NATSConnected, m.Draining, m.BadRequests, m.AuthFailures, m.Refused, m.Unauth,
-		m.KeeperActive, m.KeeperLag, m.StateWrites, m.StateEvicted, m.StateMissed, m.StateReads, m.StateKeys}
+		m.KeeperActive, m.KeeperLag, m.KeeperRequests, m.StateWrites, m.StateEvicted, m.StateMissed, m.StateReads, m.StateKeys}
 	reg.MustRegister(m.all...)
 	return m
 }
