@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -121,10 +120,9 @@ func stateLive(b *testing.B, c *client.Conn, pub *publisher, rm stateRoom, i int
 		b.Fatal(err)
 	}
 	received := len(p)
-	var m wire.Message
-	var r wire.StateResult
-	if err := json.Unmarshal(p, &m); err != nil || m.ID != "st" || json.Unmarshal(m.Data, &r) != nil || len(r.State) != rm.keys {
-		b.Fatalf("state response: %d keys, want %d (%.200s)", len(r.State), rm.keys, p)
+	after, err := stateResponse(p, "st", rm.keys)
+	if err != nil {
+		b.Fatal(err)
 	}
 	// The published event is a key's next one, so the room's state
 	// keeps its size from op to op.
@@ -135,8 +133,8 @@ func stateLive(b *testing.B, c *client.Conn, pub *publisher, rm stateRoom, i int
 			b.Fatal(err)
 		}
 		received += len(p)
-		if got := rawSeq(p); !bytes.HasPrefix(p, []byte(`{"type":"event"`)) || got <= r.Seq || got > seq {
-			b.Fatalf("after the state at %d, waiting for %d: %.200s", r.Seq, seq, p)
+		if got := rawSeq(p); !bytes.HasPrefix(p, []byte(`{"type":"event"`)) || got <= after || got > seq {
+			b.Fatalf("after the state at %d, waiting for %d: %.200s", after, seq, p)
 		} else if got == seq {
 			return received
 		}
@@ -185,6 +183,7 @@ func BenchmarkStateDashboards(b *testing.B) {
 	pub := newPublisher(b, ns.ClientURL())
 	var responses, live time.Duration
 	var reads, requests float64
+	b.ResetTimer()
 	for i := range b.N {
 		b.StopTimer()
 		conns := dialMany(b, srv, dashboards)
@@ -208,6 +207,21 @@ func BenchmarkStateDashboards(b *testing.B) {
 	b.ReportMetric(float64(live.Milliseconds())/n, "ms-all-live")
 	b.ReportMetric(reads/n, "state-reads")
 	b.ReportMetric(requests/n, "requests")
+}
+
+// stateResponse checks that p is the response to subscribe request id
+// with a state of keys events, and returns the state's position. It
+// counts the events without decoding them: the clients share the node's
+// cores, so what they spend is taken from the figure.
+func stateResponse(p []byte, id string, keys int) (uint64, error) {
+	head, _, found := bytes.Cut(p, []byte(`,"state":[`))
+	if !found || !bytes.HasPrefix(head, []byte(`{"type":"response"`)) || !bytes.Contains(head, []byte(`"id":"`+id+`"`)) {
+		return 0, fmt.Errorf("want the state response to %s, got %.200s", id, p)
+	}
+	if n := bytes.Count(p, []byte(`{"type":"event"`)); n != keys {
+		return 0, fmt.Errorf("state of %d keys, want %d", n, keys)
+	}
+	return rawSeq(head), nil
 }
 
 // dialMany connects n buffered clients.
@@ -239,12 +253,9 @@ func subscribeAll(b *testing.B, conns []*client.Conn, room string, keys int) []u
 				errs[i] = err
 				return
 			}
-			var m wire.Message
-			var r wire.StateResult
-			if err := json.Unmarshal(p, &m); err != nil || m.ID != "st" || json.Unmarshal(m.Data, &r) != nil || len(r.State) != keys {
-				errs[i] = fmt.Errorf("dashboard %d: state of %d keys, want %d (%.200s)", i, len(r.State), keys, p)
+			if after[i], err = stateResponse(p, "st", keys); err != nil {
+				errs[i] = fmt.Errorf("dashboard %d: %w", i, err)
 			}
-			after[i] = r.Seq
 		})
 	}
 	wg.Wait()
