@@ -17,7 +17,7 @@ import (
 )
 
 // stateBus is a bus with both streams made, on nc.
-func stateBus(t *testing.T, nc *nats.Conn, sc StreamConfig, kc StateConfig) *Bus {
+func stateBus(t testing.TB, nc *nats.Conn, sc StreamConfig, kc StateConfig) *Bus {
 	t.Helper()
 	b, err := New(nc, Options{Stream: sc, State: kc, Logger: natstest.Quiet, Metrics: metrics.NewUnregistered()})
 	if err != nil {
@@ -34,7 +34,7 @@ func stateBus(t *testing.T, nc *nats.Conn, sc StreamConfig, kc StateConfig) *Bus
 }
 
 // runKeeper runs b's keeper until the test ends or stop is called.
-func runKeeper(t *testing.T, b *Bus, node string) (stop func()) {
+func runKeeper(t testing.TB, b *Bus, node string) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { b.RunKeeper(ctx, node) })

@@ -23,6 +23,13 @@ import (
 // streamRequests scrapes a node's count of requests to JetStream.
 func streamRequests(tb testing.TB, srv *server.Server) float64 {
 	tb.Helper()
+	return scrapeSum(tb, srv, "roomcast_stream_requests_total{")
+}
+
+// scrapeSum scrapes a node's metrics and sums the lines that start with
+// prefix (a metric's name and "{": all its labels).
+func scrapeSum(tb testing.TB, srv *server.Server, prefix string) float64 {
+	tb.Helper()
 	resp, err := http.Get("http://" + srv.AdminAddr() + "/metrics")
 	if err != nil {
 		tb.Fatal(err)
@@ -32,7 +39,7 @@ func streamRequests(tb testing.TB, srv *server.Server) float64 {
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "roomcast_stream_requests_total{") {
+		if !strings.HasPrefix(line, prefix) {
 			continue
 		}
 		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)

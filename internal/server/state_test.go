@@ -41,11 +41,18 @@ func (p *publisher) keyed(room, name, key string, deleted bool, n int) uint64 {
 // waitKept waits until the state keeper has every event up to seq.
 func waitKept(t testing.TB, natsURL string, seq uint64) {
 	t.Helper()
+	waitKeptWithin(t, natsURL, seq, 20*time.Second)
+}
+
+// waitKeptWithin is waitKept with its deadline, for benchmarks that
+// store many events.
+func waitKeptWithin(t testing.TB, natsURL string, seq uint64, timeout time.Duration) {
+	t.Helper()
 	js, err := jetstream.New(natstest.Connect(t, natsURL))
 	if err != nil {
 		t.Fatal(err)
 	}
-	natstest.WaitFor(t, 20*time.Second, func() error {
+	natstest.WaitFor(t, timeout, func() error {
 		st, err := js.Stream(t.Context(), "ROOMCAST_STATE")
 		if err != nil {
 			return err
