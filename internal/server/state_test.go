@@ -45,6 +45,12 @@ func waitKept(t testing.TB, natsURL string, seq uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitKeptOn(t, js, seq)
+}
+
+// waitKeptOn is waitKept through an open connection.
+func waitKeptOn(t testing.TB, js jetstream.JetStream, seq uint64) {
+	t.Helper()
 	natstest.WaitFor(t, 20*time.Second, func() error {
 		st, err := js.Stream(t.Context(), "ROOMCAST_STATE")
 		if err != nil {
