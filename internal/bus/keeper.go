@@ -75,7 +75,7 @@ func (b *Bus) countCall(ctx context.Context, kind string) {
 // node in the position record. The caller owns the goroutine.
 func (b *Bus) RunKeeper(ctx context.Context, node string) {
 	ctx = context.WithValue(ctx, keeperCall{}, true)
-	k := &keeper{b: b, node: node, errLog: lograte.New(time.Minute, nil), counts: map[string]int{}}
+	k := &keeper{b: b, node: node, errLog: lograte.New(time.Minute, nil), missedLog: lograte.New(time.Minute, nil), counts: map[string]int{}}
 	defer b.m.KeeperActive.Set(0)
 	defer b.m.KeeperLag.Set(0)
 	for ctx.Err() == nil {
@@ -106,6 +106,9 @@ type keeper struct {
 	b      *Bus
 	node   string
 	errLog *lograte.Limiter
+	// missedLog limits the warnings of events retention removed first:
+	// a keeper behind a busy stream would log one per batch.
+	missedLog *lograte.Limiter
 
 	active  bool
 	pos     posRecord
@@ -202,11 +205,7 @@ func (k *keeper) round(ctx context.Context) (int, error) {
 		k.b.m.KeeperLag.Set(0)
 		return 0, err
 	}
-	if missed := msgs[0].Seq - (k.pos.Seq + 1); missed > 0 && k.pos.Seq > 0 {
-		k.b.m.StateMissed.Add(float64(missed))
-		k.b.log.Warn("state keeper: events were removed from the stream before it read them; their keys may be out of date",
-			"from", k.pos.Seq+1, "to", msgs[0].Seq-1)
-	}
+	missed := missedIn(k.pos.Seq+1, msgs)
 	rec := k.pos
 	rec.Seq = msgs[len(msgs)-1].Seq
 	now := time.Now()
@@ -218,6 +217,13 @@ func (k *keeper) round(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if missed.n > 0 && k.pos.Seq > 0 { // a first batch starts wherever the stream does
+		k.b.m.StateMissed.Add(float64(missed.n))
+		if ok, held := k.missedLog.Allow(); ok {
+			k.b.log.Warn("state keeper: events were removed from the stream before it read them; their keys may be out of date",
+				"events", missed.n, "from", missed.first, "to", missed.last, "held_back", held)
+		}
+	}
 	k.pos, k.posSeq = rec, newSeq
 	k.marks.marked(marked, now)
 	for _, op := range ops {
@@ -225,6 +231,32 @@ func (k *keeper) round(ctx context.Context) (int, error) {
 	}
 	k.b.m.KeeperLag.Set(float64(pending))
 	return len(msgs), nil
+}
+
+// missed is what a batch lacks of the sequences it spans.
+type missed struct {
+	n           uint64 // how many
+	first, last uint64 // the lowest and the highest
+}
+
+// missedIn finds the events a batch read from `from` lacks, before its
+// first event or between two of them: the stream's sequences have no
+// holes but removed events, so each was removed (by retention, or by
+// hand) before the keeper read it.
+func missedIn(from uint64, msgs []storedMsg) missed {
+	var out missed
+	next := from
+	for _, m := range msgs {
+		if m.Seq > next {
+			if out.n == 0 {
+				out.first = next
+			}
+			out.n += m.Seq - next
+			out.last = m.Seq - 1
+		}
+		next = m.Seq + 1
+	}
+	return out
 }
 
 // checkEpoch starts the state over when the event stream was recreated:

@@ -257,3 +257,30 @@ func TestStateOfRoomsWithoutKeys(t *testing.T) {
 		t.Fatalf("state of an unseen room %+v (%v), want empty as of 0", st, err)
 	}
 }
+
+// Events that retention removes before the keeper reads them are counted
+// and logged wherever they fall in the keeper's next batch: before its
+// first event, or between two of its events.
+func TestKeeperCountsEventsRemovedBeforeItReadThem(t *testing.T) {
+	ns := natstest.RunServer(t)
+	b := stateBus(t, natstest.Connect(t, ns.ClientURL()), StreamConfig{MaxMsgsPerRoom: 2}, StateConfig{})
+	stop := runKeeper(t, b, "n1")
+	quiet, busy := wire.MustRoom("pool:quiet"), wire.MustRoom("pool:busy")
+	seq := publishKeyed(t, b, quiet, "worker.status_changed", "worker:w1", false, `{}`)
+	waitKept(t, b, seq)
+	stop()
+	// While no keeper runs, busy's retention removes three of its events:
+	// two before quiet's, one after it.
+	for range 2 {
+		publishKeyed(t, b, busy, "worker.status_changed", "worker:w2", false, `{}`)
+	}
+	publishKeyed(t, b, quiet, "worker.status_changed", "worker:w1", false, `{}`)
+	for range 3 {
+		seq = publishKeyed(t, b, busy, "worker.status_changed", "worker:w2", false, `{}`)
+	}
+	runKeeper(t, b, "n2")
+	waitKept(t, b, seq)
+	if got := testutil.ToFloat64(b.m.StateMissed); got != 3 {
+		t.Errorf("missed %v events, want 3", got)
+	}
+}

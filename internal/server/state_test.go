@@ -52,6 +52,12 @@ func waitKeptWithin(t testing.TB, natsURL string, seq uint64, timeout time.Durat
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitKeptOn(t, js, seq, timeout)
+}
+
+// waitKeptOn is waitKeptWithin through an open connection.
+func waitKeptOn(t testing.TB, js jetstream.JetStream, seq uint64, timeout time.Duration) {
+	t.Helper()
 	natstest.WaitFor(t, timeout, func() error {
 		st, err := js.Stream(t.Context(), "ROOMCAST_STATE")
 		if err != nil {
