@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/roomcast/roomcast/internal/client"
 	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/servertest"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -41,25 +41,7 @@ func (p *publisher) keyed(room, name, key string, deleted bool, n int) uint64 {
 // waitKept waits until the state keeper has every event up to seq.
 func waitKept(t testing.TB, natsURL string, seq uint64) {
 	t.Helper()
-	js, err := jetstream.New(natstest.Connect(t, natsURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	natstest.WaitFor(t, 20*time.Second, func() error {
-		st, err := js.Stream(t.Context(), "ROOMCAST_STATE")
-		if err != nil {
-			return err
-		}
-		m, err := st.GetLastMsgForSubject(t.Context(), "roomcast.state.pos")
-		if err != nil {
-			return err
-		}
-		var pos struct{ Seq uint64 }
-		if err := json.Unmarshal(m.Data, &pos); err != nil || pos.Seq < seq {
-			return fmt.Errorf("keeper at %d (%v), want %d", pos.Seq, err, seq)
-		}
-		return nil
-	})
+	servertest.WaitKept(t, natstest.Connect(t, natsURL), seq)
 }
 
 // subscribeState subscribes with state (and since, when not nil) and
