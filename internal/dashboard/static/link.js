@@ -329,15 +329,15 @@ export class Link {
     }
     if (d.code === "UNAUTHENTICATED") this.h.onState(State.token, "needs a token");
     // An error for a subscribe already answered: catching up after a state
-    // failed, and the room was left (a CANCELLED one was superseded by
-    // the page's next subscribe of the room, which stands).
+    // failed, and the room was left; a CANCELLED one was superseded by
+    // the page's next subscribe of the room, which stands.
+    if (!req && d.code === "CANCELLED") return;
     const room = req ? (req.room ? this.rooms.get(req.room) : null)
       : [...this.rooms.values()].find((r) => r.subID === msg.id) ?? null;
     if (!room) {
       this.h.onNotice(text, "warn");
       return;
     }
-    if (!req && d.code === "CANCELLED") return;
     const resuming = req ? req.resuming : false;
     room.error = text;
     room.held = null;
