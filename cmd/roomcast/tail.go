@@ -28,6 +28,7 @@ func runTail(ctx context.Context, env *environment, args []string) error {
 	asJSON := fs.Bool("json", false, "print each event as one raw JSON object per line")
 	since := fs.String("since", "", "resume after this seq (one room only)")
 	epoch := fs.String("epoch", "", "with --since: the epoch of the stream that seq is in, from the subscribe line tail printed")
+	state := fs.Bool("state", false, "print each room's keyed state first (every key's latest event, also those older than the history), then its events; again after a reconnection that lost events")
 	var tok tailToken
 	fs.StringVar(&tok.value, "token", "", "JWT for the edge (or ROOMCAST_TOKEN); other users see it in ps: prefer --token-file")
 	fs.StringVar(&tok.file, "token-file", "", "file holding the JWT for the edge, read at start, surrounding whitespace trimmed (or ROOMCAST_TOKEN_FILE); not with --token")
@@ -55,7 +56,7 @@ func runTail(ctx context.Context, env *environment, args []string) error {
 	if len(urls) == 0 {
 		urls = config.List{"ws://127.0.0.1:8690"}
 	}
-	t := &tailer{env: env, urls: urls, json: *asJSON, last: make(map[string]uint64), epoch: make(map[string]string), replaying: make(map[string]bool), token: token, compress: *compress,
+	t := &tailer{env: env, urls: urls, json: *asJSON, state: *state, last: make(map[string]uint64), epoch: make(map[string]string), replaying: make(map[string]bool), token: token, compress: *compress,
 		colour: colourFor(env.stdout, env.getenv), dialer: dialer}
 	for _, a := range fs.Args() {
 		r, err := wire.ParseRoom(a)
@@ -92,6 +93,9 @@ type tailer struct {
 	json   bool
 	colour bool // states coloured: standard output is a terminal
 	token  string
+	// state subscribes with state: each room's state is printed before
+	// its events, and again when a resume comes back with a fresh one.
+	state bool
 	// compress offers permessage-deflate.
 	compress bool
 	dialer   ws.Dialer         // with the TLS settings of --tls-ca and --tls-server-name
@@ -142,15 +146,12 @@ func (t *tailer) session(ctx context.Context, url string) error {
 	defer stop()
 	defer c.Close()
 	for i, r := range t.rooms {
-		id := "sub_" + strconv.Itoa(i)
-		var err error
+		data := client.SubscribeData{Channel: r, State: t.state}
 		if s, ok := t.last[r]; ok {
 			t.replaying[r] = true
-			err = c.Resume(id, r, s, t.epoch[r])
-		} else {
-			err = c.Subscribe(id, r, nil)
+			data.Since, data.Epoch = &s, t.epoch[r]
 		}
-		if err != nil {
+		if err := c.Request(wire.EventSubscribe, "sub_"+strconv.Itoa(i), data); err != nil {
 			return err
 		}
 	}
@@ -176,11 +177,11 @@ func (t *tailer) handle(m wire.Message) error {
 		}
 		return t.print(m)
 	case wire.TypeResponse:
-		var r wire.SubscribeResult
+		var r wire.StateResult
 		if m.Event == wire.EventSubscribe && json.Unmarshal(m.Data, &r) == nil {
-			if _, ok := t.last[r.Channel]; !ok || t.epoch[r.Channel] != r.Epoch {
-				// Live only until now, or a position in another stream:
-				// what was printed after the response's seq is of this one.
+			if _, ok := t.last[r.Channel]; !ok || t.epoch[r.Channel] != r.Epoch || r.State != nil {
+				// Live only until now, a position in another stream, or
+				// a state as of seq: what follows the response is after it.
 				t.last[r.Channel] = r.Seq
 			}
 			t.epoch[r.Channel] = r.Epoch
@@ -189,7 +190,13 @@ func (t *tailer) handle(m wire.Message) error {
 			if !r.Recovered {
 				note = " (some events were already removed by retention, or the stream was recreated)"
 			}
+			if r.State != nil {
+				note += fmt.Sprintf(", with its state of %d keys", len(r.State))
+			}
 			fmt.Fprintf(t.env.stderr, "tail: subscribed to %s at seq %d (epoch %s), %d replayed%s\n", r.Channel, r.Seq, r.Epoch, r.Replayed, note)
+			if r.State != nil {
+				return t.printState(r)
+			}
 		}
 	case wire.TypeError:
 		var e wire.ErrorData
@@ -234,6 +241,51 @@ func final(err error) bool {
 	return errors.As(err, new(refusal)) || errors.As(err, &untrusted)
 }
 
+// stateLine is how --json prints a room's state: one line, told apart
+// from events by its type.
+type stateLine struct {
+	Type  string         `json:"type"` // "state"
+	Room  string         `json:"room"`
+	Seq   uint64         `json:"seq"`
+	Epoch string         `json:"epoch"`
+	State []wire.Message `json:"state"`
+}
+
+// printState prints a room's state, which replaces the picture of the
+// room that what tail printed before gave: its entries in seq order, each
+// as an event, between a line that names the room and the position the
+// state is as of and one that says its events follow; every line starts
+// with "= " so a reader (or grep -v) tells the state from the events.
+// With --json it is one stateLine.
+func (t *tailer) printState(r wire.StateResult) error {
+	w := t.env.stdout
+	if t.json {
+		b, err := json.Marshal(stateLine{Type: "state", Room: r.Channel, Seq: r.Seq, Epoch: r.Epoch, State: r.State})
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	keys := "keys"
+	if len(r.State) == 1 {
+		keys = "key"
+	}
+	if _, err := fmt.Fprintf(w, "= state of %s as of seq %d (%d %s)\n", r.Channel, r.Seq, len(r.State), keys); err != nil {
+		return err
+	}
+	for _, m := range r.State {
+		if _, err := io.WriteString(w, "= "); err != nil {
+			return err
+		}
+		if err := printHuman(w, m, t.colour); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintf(w, "= end of the state of %s: its events after seq %d follow\n", r.Channel, r.Seq)
+	return err
+}
+
 func (t *tailer) print(m wire.Message) error {
 	if t.json {
 		b, err := json.Marshal(m)
@@ -258,8 +310,22 @@ func printHuman(w io.Writer, m wire.Message, colour bool) error {
 		_, err := fmt.Fprintf(w, "%-12s  %s\n", ts, m.Event)
 		return err
 	}
-	_, err := fmt.Fprintf(w, "%-12s  %s  #%d  %-24s  %s\n", ts, m.Room, m.Seq, m.Event, events.Summary(m.Event, m.Data, colour))
+	_, err := fmt.Fprintf(w, "%-12s  %s  #%d  %-24s  %s%s\n", ts, m.Room, m.Seq, m.Event, events.Summary(m.Event, m.Data, colour), keyNotes(m))
 	return err
+}
+
+// keyNotes is what a line adds for an event's key fields: that it ends
+// its key (a worker that left), and how many superseded events of the
+// room a conflating connection skipped before it.
+func keyNotes(m wire.Message) string {
+	var s string
+	if m.KeyDeleted {
+		s += "  [ends " + m.Key + "]"
+	}
+	if m.Conflated > 0 {
+		s += fmt.Sprintf("  [%d superseded skipped before]", m.Conflated)
+	}
+	return s
 }
 
 // colourFor reports whether output to w should be coloured: w is a

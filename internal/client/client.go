@@ -145,6 +145,11 @@ type SubscribeData struct {
 	Channel string  `json:"channel"`
 	Since   *uint64 `json:"since,omitempty"`
 	Epoch   string  `json:"epoch,omitempty"`
+	// State asks for the room's keyed state in the response; Conflate
+	// lets the node drop superseded keyed events when the connection
+	// falls behind (docs/protocol.md section 3, "State", "Conflation").
+	State    bool `json:"state,omitempty"`
+	Conflate bool `json:"conflate,omitempty"`
 }
 
 // Subscribe sends a subscribe request for room; since may be nil (live only).

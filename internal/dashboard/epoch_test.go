@@ -20,9 +20,10 @@ import (
 
 // The page is cut off while an operator recreates the stream (sequences
 // start at 1 again) and the new stream passes the page's seq: it resumes
-// with its seq and the epoch of its stream, gets and shows every event of
-// the new stream, the ones at or below its old seq included, and says that
-// the room lost events.
+// with its seq and the epoch of its stream, gets the new stream's state
+// (its pool room subscribes with state), draws the room again from it and
+// the events after it, every event of the new stream, the ones at or
+// below its old seq included, and says that the room lost events.
 func TestDashboardResumesIntoARecreatedStream(t *testing.T) {
 	tab := browse(t)
 	ns := natstest.RunServer(t)
@@ -74,10 +75,13 @@ func TestDashboardResumesIntoARecreatedStream(t *testing.T) {
 		status(10 + i) // seqs 1 to 5 of the new stream
 	}
 	proxy.Allow()
-	want := "resumed (5 missed events replayed), but 1 room lost events to retention or a recreated stream"
+	want := "resumed (0 missed events replayed), but 1 room lost events to retention or a recreated stream; 1 room redrawn from its state"
 	watch(t, tab, "resumed into the new stream", func(st pageState) error {
 		if st.Notice != want {
 			return fmt.Errorf("notice %q, want %q", st.Notice, want)
+		}
+		if tiles := st.Panels[poolRoom].Tiles; len(tiles) != 5 || tiles["p1-w0"] != "" {
+			return fmt.Errorf("tiles %v, want the new stream's 5 workers only", tiles)
 		}
 		return panelShows(3+5, "5")(st)
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/roomcast/roomcast/internal/client"
 	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/servertest"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -52,27 +53,7 @@ func waitKeptWithin(t testing.TB, natsURL string, seq uint64, timeout time.Durat
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitKeptOn(t, js, seq, timeout)
-}
-
-// waitKeptOn is waitKeptWithin through an open connection.
-func waitKeptOn(t testing.TB, js jetstream.JetStream, seq uint64, timeout time.Duration) {
-	t.Helper()
-	natstest.WaitFor(t, timeout, func() error {
-		st, err := js.Stream(t.Context(), "ROOMCAST_STATE")
-		if err != nil {
-			return err
-		}
-		m, err := st.GetLastMsgForSubject(t.Context(), "roomcast.state.pos")
-		if err != nil {
-			return err
-		}
-		var pos struct{ Seq uint64 }
-		if err := json.Unmarshal(m.Data, &pos); err != nil || pos.Seq < seq {
-			return fmt.Errorf("keeper at %d (%v), want %d", pos.Seq, err, seq)
-		}
-		return nil
-	})
+	servertest.WaitKeptWithin(t, js, seq, timeout)
 }
 
 // subscribeState subscribes with state (and since, when not nil) and

@@ -20,6 +20,7 @@ import (
 	"github.com/roomcast/roomcast/internal/client"
 	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/servertest"
 	"github.com/roomcast/roomcast/internal/server"
 	"github.com/roomcast/roomcast/internal/wire"
 )
@@ -249,7 +250,7 @@ func (k *checker) publish() {
 	tr.events = append(tr.events, publishedAt{seq: seq, published: p})
 	k.bySeq[seq] = p
 	if k.unkept[room]++; k.unkept[room] >= checkerKeeperSync {
-		waitKeptOn(k.t, k.pubs[0], seq, 20*time.Second)
+		servertest.WaitKeptWithin(k.t, k.pubs[0], seq, 20*time.Second)
 		clear(k.unkept)
 	}
 }

@@ -20,9 +20,12 @@ type Message struct {
 	TS    string `json:"ts,omitempty"`
 	// An event's key fields (docs/protocol.md, "Keys"), for clients
 	// that decode events into a Message.
-	Key        string          `json:"key,omitempty"`
-	KeyDeleted bool            `json:"key_deleted,omitempty"`
-	Data       json.RawMessage `json:"data,omitempty"`
+	Key        string `json:"key,omitempty"`
+	KeyDeleted bool   `json:"key_deleted,omitempty"`
+	// Conflated is how many superseded events of the room a conflating
+	// connection skipped just before this one ("Conflation").
+	Conflated int             `json:"conflated,omitempty"`
+	Data      json.RawMessage `json:"data,omitempty"`
 }
 
 // MaxRequestIDLen bounds a request id, so an error echoing it stays small.

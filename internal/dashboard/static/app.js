@@ -7,6 +7,16 @@ import { RoomList } from "./rooms.js";
 import { Freshness, viewFor } from "./views.js";
 
 const roomPattern = /^[a-z][a-z0-9_-]{0,31}:[A-Za-z0-9_-]{1,128}$/; // docs/protocol.md section 1
+// How rooms of a kind are subscribed (link.js). A pool's and a workflow's
+// views draw their keys' latest events (every worker, every run), so they
+// ask for the state: it has the keys whose events the history no longer
+// holds. A pool's view wants the latest status of each worker, not every
+// step, so it conflates; a workflow's timeline draws every stage of a
+// run, all events of one key, which conflation would skip.
+const subscribeOpts = {
+  pool: { state: true, conflate: true },
+  workflow: { state: true },
+};
 const recentLength = 8;
 const store = {
   get(key, fallback) {
@@ -41,6 +51,14 @@ const link = new Link(`${location.protocol === "https:" ? "wss" : "ws"}://${loca
   },
   onNotice: notice,
   onRoom: roomChanged,
+  onRebuild(room) {
+    const p = panels.get(room.name);
+    if (!p) return;
+    const body = p.article.querySelector(".body");
+    body.replaceChildren();
+    p.view = viewFor(kindOf(room.name), body);
+    markDirty(p);
+  },
   onEvent(room, msg) {
     eventsThisSecond++;
     const p = panels.get(room.name);
@@ -86,7 +104,9 @@ function drawCounts(p) {
   a.dataset.lastSeq = r.seq ?? "";
   a.dataset.dupes = r.dupes;
   a.querySelector(".state").textContent = r.state;
+  a.dataset.conflated = r.conflated;
   let counts = `${r.events} events · seq ${r.seq ?? "–"}`;
+  if (r.conflated > 0) counts += ` · ${r.conflated} superseded skipped`;
   if (r.dupes > 0) counts += ` · ${r.dupes} duplicates dropped`;
   a.querySelector(".counts").textContent = counts;
   p.fresh.draw(r, link.heardAt);
@@ -108,7 +128,7 @@ function addPanel(room) {
   article.dataset.room = room.name;
   article.querySelector(".room-name").textContent = room.name;
   article.querySelector(".close").addEventListener("click", () => unfollow(room.name));
-  const view = viewFor(room.name.split(":")[0], article.querySelector(".body"));
+  const view = viewFor(kindOf(room.name), article.querySelector(".body"));
   const p = { article, view, room, fresh: new Freshness(article) };
   panels.set(room.name, p);
   $("welcome").hidden = true;
@@ -125,9 +145,14 @@ function follow(name, history) {
     return;
   }
   $("room-error").hidden = true;
-  link.follow(name, history);
+  link.follow(name, history, subscribeOpts[kindOf(name)]);
   remember(name);
   store.set("roomcast.rooms", [...panels.keys()]);
+}
+
+// kindOf is a room's kind, the part before the colon.
+function kindOf(name) {
+  return name.split(":")[0];
 }
 
 function unfollow(name) {

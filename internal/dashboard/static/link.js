@@ -3,13 +3,19 @@
 // 3): each room remembers the last seq it was given, and the epoch of the
 // stream that seq is in, and subscribes again with them as since and epoch,
 // so a dropped connection loses nothing and repeats nothing, and a stream
-// recreated meanwhile is replayed from its start. The link knows nothing
-// of how events are drawn.
+// recreated meanwhile is replayed from its start. A room followed with
+// state (a pool's, a workflow's) is answered, when its history is not
+// whole or a resume lost events, with its state, every key's latest
+// event, and the page draws the room again from it; one followed with
+// conflate is sent the latest event of each key when the page falls
+// behind, instead of being closed. The link knows nothing of how events
+// are drawn.
 
 const backoffFirst = 250;     // ms before the first reconnection attempt
 const backoffMax = 10000;     // ms, the longest wait between attempts
 const heartbeatEvery = 15000; // ms between application pings
 const heartbeatWait = 10000;  // ms a pong may take before the link is dead
+const retryFirst = 1000;      // ms before a subscribe refused as UNAVAILABLE is sent again
 
 // Link states, shown by the page.
 export const State = {
@@ -21,7 +27,8 @@ export const State = {
 
 // A Link follows rooms over one WebSocket.
 // handlers: onState(state, text), onRoom(room), onEvent(room, msg),
-// onNotice(text, kind).
+// onNotice(text, kind), onRebuild(room): a state follows, as onEvent
+// calls, that replaces everything the room's events drew before.
 export class Link {
   constructor(url, handlers) {
     this.url = url;
@@ -41,12 +48,16 @@ export class Link {
     this.heardAt = 0;   // ms: when the node last sent anything (what the page shows was current then)
   }
 
-  // follow subscribes to a room; history asks for its retained events.
-  follow(name, history) {
+  // follow subscribes to a room; history asks for its retained events;
+  // opts.state for its state, opts.conflate for conflation (docs/protocol.md
+  // section 3, "State", "Conflation").
+  follow(name, history, opts = {}) {
     if (this.rooms.has(name)) return this.rooms.get(name);
     const room = {
       name,
       history,
+      withState: opts.state === true,
+      conflate: opts.conflate === true,
       seq: null,        // the last seq given (or the live start): the next since
       epoch: null,      // the stream seq is in, from the last subscribe response
       floor: true,      // drop events at or below seq (off until a fresh stream answers)
@@ -58,6 +69,11 @@ export class Link {
       dupes: 0,
       replayed: 0,
       recovered: true,
+      keys: null,       // keys in the state the last response carried; null: none came
+      conflated: 0,     // superseded events the node skipped (counted in events)
+      retries: 0,       // subscribes refused as UNAVAILABLE in a row
+      retryTimer: 0,
+      subID: "",        // the id of the room's last subscribe
     };
     this.rooms.set(name, room);
     this.h.onRoom(room);
@@ -145,7 +161,7 @@ export class Link {
     this.connectedOnce = true;
     this.h.onState(State.live, "live");
     const rooms = [...this.rooms.values()];
-    this.resume = again && rooms.length > 0 ? { left: rooms.length, replayed: 0, lost: 0 } : null;
+    this.resume = again && rooms.length > 0 ? { left: rooms.length, replayed: 0, lost: 0, rebuilt: 0 } : null;
     for (const room of rooms) this.subscribe(room, again);
   }
 
@@ -154,9 +170,13 @@ export class Link {
     if (room.seq !== null) data.since = room.seq;
     else if (room.history) data.since = 0;
     if (room.seq !== null && room.epoch) data.epoch = room.epoch;
+    if (room.withState) data.state = true;
+    if (room.conflate) data.conflate = true;
     room.resuming = data.epoch !== undefined;
     room.held = null;
+    clearTimeout(room.retryTimer);
     const id = this.id("s");
+    room.subID = id;
     this.pending.set(id, { kind: "subscribe", room: room.name, resuming });
     room.state = "subscribing";
     this.h.onRoom(room);
@@ -207,7 +227,11 @@ export class Link {
       return;
     }
     room.seq = msg.seq;
-    room.events++;
+    // Events the node skipped as superseded count as seen: their keys'
+    // newer events are drawn.
+    const skipped = Number.isInteger(msg.conflated) && msg.conflated > 0 ? msg.conflated : 0;
+    room.events += 1 + skipped;
+    room.conflated += skipped;
     this.h.onEvent(room, msg);
   }
 
@@ -243,10 +267,13 @@ export class Link {
     const held = room.held;
     room.held = null;
     room.resuming = false;
-    for (const m of held || []) this.accept(room, m);
+    room.retries = 0;
+    room.keys = Array.isArray(d.state) ? d.state.length : null;
+    if (room.keys !== null) this.rebuild(room, d);
+    else for (const m of held || []) this.accept(room, m);
     // The response follows the replayed events and precedes the live
     // ones: its seq is where live delivery starts.
-    if (room.seq === null || !room.floor || d.seq > room.seq) room.seq = d.seq;
+    if (room.seq === null || !room.floor || d.seq > room.seq || room.keys !== null) room.seq = d.seq;
     room.epoch = d.epoch || null;
     room.floor = true;
     room.state = "live";
@@ -255,7 +282,21 @@ export class Link {
     room.recovered = d.recovered !== false;
     this.h.onRoom(room);
     if (req.resuming && this.resume) this.resumed(room);
+    else if (room.keys !== null) this.h.onNotice(`${room.name}: loaded its state (${plural(room.keys, "key")})`, "info");
     else if (room.replayed > 0) this.h.onNotice(`${room.name}: loaded ${plural(room.replayed, "retained event")}`, "info");
+  }
+
+  // rebuild hands the page a room's state, the latest event of each key
+  // as of the response's seq, in seq order: it replaces what was drawn,
+  // and the events after that seq follow. (A state comes without a
+  // replay: nothing was held.)
+  rebuild(room, d) {
+    this.h.onRebuild(room);
+    for (const m of d.state) {
+      if (!m || typeof m !== "object") continue;
+      room.events++;
+      this.h.onEvent(room, m);
+    }
   }
 
   // resumed counts one room's resubscription; the last one tells.
@@ -263,10 +304,12 @@ export class Link {
     const r = this.resume;
     r.replayed += room.replayed;
     if (!room.recovered) r.lost++;
+    if (room.keys !== null) r.rebuilt++;
     if (--r.left > 0) return;
     this.resume = null;
     let text = `resumed (${plural(r.replayed, "missed event")} replayed)`;
     if (r.lost > 0) text += `, but ${plural(r.lost, "room")} lost events to retention or a recreated stream`;
+    if (r.rebuilt > 0) text += `; ${plural(r.rebuilt, "room")} redrawn from ${r.rebuilt === 1 ? "its" : "their"} state`;
     this.h.onNotice(text, r.lost > 0 ? "warn" : "info");
   }
 
@@ -285,17 +328,34 @@ export class Link {
       return;
     }
     if (d.code === "UNAUTHENTICATED") this.h.onState(State.token, "needs a token");
-    const room = req && req.room ? this.rooms.get(req.room) : null;
+    // An error for a subscribe already answered: catching up after a state
+    // failed, and the room was left; a CANCELLED one was superseded by
+    // the page's next subscribe of the room, which stands.
+    if (!req && d.code === "CANCELLED") return;
+    const room = req ? (req.room ? this.rooms.get(req.room) : null)
+      : [...this.rooms.values()].find((r) => r.subID === msg.id) ?? null;
     if (!room) {
       this.h.onNotice(text, "warn");
       return;
     }
-    room.state = "error";
+    const resuming = req ? req.resuming : false;
     room.error = text;
     room.held = null;
     room.resuming = false;
+    if (d.code === "UNAVAILABLE") {
+      // The room (or its state: the keeper starting) cannot be read
+      // now: the protocol says retry. The resume's notice waits for it.
+      room.state = "subscribing";
+      this.h.onRoom(room);
+      const delay = Math.min(backoffMax, retryFirst * 2 ** room.retries++);
+      room.retryTimer = setTimeout(() => {
+        if (this.rooms.get(room.name) === room && this.isOpen() && this.authed) this.subscribe(room, resuming);
+      }, delay);
+      return;
+    }
+    room.state = "error";
     this.h.onRoom(room);
-    if (req.resuming && this.resume && --this.resume.left === 0) this.resume = null;
+    if (resuming && this.resume && --this.resume.left === 0) this.resume = null;
   }
 
   heartbeat() {
@@ -332,6 +392,7 @@ export class Link {
     this.pending.clear();
     this.resume = null;
     for (const room of this.rooms.values()) {
+      clearTimeout(room.retryTimer); // every room is subscribed again
       if (room.state !== "error") room.state = "subscribing";
       room.held = null; // resubscribed from seq, they come again
       room.resuming = false;

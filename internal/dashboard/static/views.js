@@ -14,7 +14,7 @@ const trendPoints = 600;           // points a trend keeps: older ones are thinn
 // The pool events a PoolView draws in its own parts; any other event of a
 // pool room goes to its log panel.
 const poolEvents = new Set(["worker.status_changed", "task.assigned", "task.completed", "task.failed",
-  "pool.scaling", "pool.status_changed"]);
+  "pool.scaling", "pool.status_changed", "worker.removed"]);
 
 const byName = new Intl.Collator(undefined, { numeric: true }).compare;
 
@@ -94,6 +94,11 @@ class PoolView {
 
   apply(msg) {
     const d = isObject(msg.data) ? msg.data : {};
+    // An event that ends a worker's key (docs/protocol.md, "Keys"): the
+    // worker left, whatever the event is called.
+    if (msg.key_deleted === true && typeof msg.key === "string" && msg.key.startsWith("worker:")) {
+      this.removeWorker(msg.key.slice("worker:".length));
+    }
     switch (msg.event) {
       case "worker.status_changed":
         if (d.worker_id !== undefined) this.setWorker(String(d.worker_id), String(d.status ?? "unknown"));
@@ -113,6 +118,10 @@ class PoolView {
         break;
       case "pool.scaling":
         this.scale(msg.ts, d);
+        this.busyTrend.add(msg.ts, this.busy);
+        break;
+      case "worker.removed":
+        this.scale(msg.ts, { ...d, event_type: "worker_removed" });
         this.busyTrend.add(msg.ts, this.busy);
         break;
       case "pool.status_changed": {
@@ -156,17 +165,20 @@ class PoolView {
     this.changed.add(id);
   }
 
+  removeWorker(id) {
+    const w = this.workers.get(id);
+    if (!w) return;
+    if (w.status === "busy") this.busy--;
+    this.workers.delete(id);
+    this.changed.delete(id);
+    if (w.el) this.removed.push(w.el);
+  }
+
   scale(ts, d) {
     const kind = String(d.event_type ?? "scaling");
     const worker = d.worker_id != null ? String(d.worker_id) : "";
     if (kind === "worker_removed" && worker) {
-      const w = this.workers.get(worker);
-      if (w) {
-        if (w.status === "busy") this.busy--;
-        this.workers.delete(worker);
-        this.changed.delete(worker);
-        if (w.el) this.removed.push(w.el);
-      }
+      this.removeWorker(worker);
     } else if (kind === "worker_added" && worker && !this.workers.has(worker)) {
       this.setWorker(worker, "added");
     }
