@@ -20,8 +20,8 @@ import (
 	"github.com/roomcast/roomcast/internal/client"
 	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/natstest"
-	"github.com/roomcast/roomcast/internal/servertest"
 	"github.com/roomcast/roomcast/internal/server"
+	"github.com/roomcast/roomcast/internal/servertest"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
