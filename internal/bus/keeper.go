@@ -23,9 +23,9 @@ import (
 // record: its writes expect the record's last sequence, so a keeper that
 // lost the lease finds out at its next write and stands by. The others
 // watch the record and take over when it stops moving while events wait.
-// Writes of keys expect the key's last sequence too, and never replace a
-// newer event of the key, so two keepers that overlap for a moment (one
-// paused past its lease) cannot put an older event back.
+// A batch's keys are published atomically with the record, so a keeper
+// that lost the lease writes none of them; its few writes outside a batch
+// (evicting a key, starting the state over) check the lease first.
 
 // Keeper timing.
 const (
@@ -215,6 +215,7 @@ func (k *keeper) round(ctx context.Context) (int, error) {
 	}
 	newSeq, err := k.b.commit(ctx, out, rec, k.posSeq)
 	if err != nil {
+		clear(k.counts) // counted with keys the batch did not write
 		return 0, err
 	}
 	if missed.n > 0 && k.pos.Seq > 0 { // a first batch starts wherever the stream does
@@ -271,6 +272,9 @@ func (k *keeper) checkEpoch(ctx context.Context) error {
 		return nil
 	}
 	k.b.log.Warn("state keeper: the event stream was recreated; starting the state over", "old_epoch", k.pos.Epoch, "epoch", epoch)
+	if err := k.stillHolds(ctx); err != nil {
+		return err
+	}
 	if err := k.b.purgeState(ctx); err != nil {
 		return err
 	}
@@ -282,6 +286,19 @@ func (k *keeper) checkEpoch(ctx context.Context) error {
 	k.pos, k.posSeq = rec, newSeq
 	clear(k.counts)
 	k.marks = roomMarks{}
+	return nil
+}
+
+// stillHolds checks that the position record is still the one this
+// keeper wrote last: errLeaseLost if another keeper moved it.
+func (k *keeper) stillHolds(ctx context.Context) error {
+	_, seq, found, err := k.b.readPos(ctx)
+	switch {
+	case err != nil:
+		return err
+	case !found || seq != k.posSeq:
+		return errLeaseLost
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/requester"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -283,4 +285,90 @@ func TestKeeperCountsEventsRemovedBeforeItReadThem(t *testing.T) {
 	if got := testutil.ToFloat64(b.m.StateMissed); got != 3 {
 		t.Errorf("missed %v events, want 3", got)
 	}
+}
+
+// A client whose state reads spent its budget waits for it alone: state
+// reads of other rooms, by other clients, go on meanwhile.
+func TestAPacedStateReadHoldsUpNoOneElse(t *testing.T) {
+	ns := natstest.RunServer(t)
+	nc := natstest.Connect(t, ns.ClientURL())
+	b, err := New(nc, Options{ReaderRate: 1, Logger: natstest.Quiet, Metrics: metrics.NewUnregistered()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	if err := b.EnsureStream(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.EnsureStateStream(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	runKeeper(t, b, "n1")
+	big, other := wire.MustRoom("pool:big"), wire.MustRoom("pool:other")
+	var last uint64
+	for i := range 40 { // a burst of 4 s's worth at 1 event a second, ten times over
+		last = publishKeyed(t, b, big, "worker.status_changed", fmt.Sprintf("worker:w%d", i), false, `{}`)
+	}
+	last = max(last, publishKeyed(t, b, other, "worker.status_changed", "worker:x", false, `{}`))
+	waitKept(t, b, last)
+
+	greedy := requester.With(t.Context(), "greedy")
+	if _, err := b.State(greedy, big); err != nil { // spends its budget for half a minute
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(greedy)
+	defer cancel()
+	paced := make(chan error, 1)
+	go func() {
+		_, err := b.State(ctx, big)
+		paced <- err
+	}()
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		if testutil.ToFloat64(b.m.ReadsPaced) == 0 {
+			return errors.New("the greedy client's read is not paced yet")
+		}
+		return nil
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.State(requester.With(t.Context(), "polite"), other)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("another client's state read waited for the paced one")
+	}
+	select {
+	case err := <-paced:
+		t.Fatalf("the paced read ended early: %v", err)
+	default:
+	}
+}
+
+// With a maximum age, a key not written for that long goes, while the
+// keeper's and the room's positions stay: the room reads empty, not
+// unavailable.
+func TestKeysAgeOutAndPositionsStay(t *testing.T) {
+	ns := natstest.RunServer(t)
+	b := stateBus(t, natstest.Connect(t, ns.ClientURL()), StreamConfig{}, StateConfig{MaxAge: time.Second})
+	runKeeper(t, b, "n1")
+	r := wire.MustRoom("pool:aging")
+	seq := publishKeyed(t, b, r, "worker.status_changed", "worker:w1", false, `{}`)
+	waitKept(t, b, seq)
+	natstest.WaitFor(t, 20*time.Second, func() error {
+		st, err := b.State(t.Context(), r)
+		switch {
+		case err != nil:
+			return err
+		case len(st.Events) != 0:
+			return fmt.Errorf("state %v: the key has not aged out", keysOf(st))
+		case st.Seq < seq:
+			return fmt.Errorf("state as of %d, want %d", st.Seq, seq)
+		}
+		return nil
+	})
 }

@@ -76,6 +76,7 @@ func (k *keeper) keyWrites(ctx context.Context, msgs []storedMsg) (changed map[w
 	}
 	changed = map[wire.Room]bool{}
 	writing := make(map[string]bool, len(all)) // keys this batch writes: evicting them frees nothing
+	added := map[wire.Room]int{}               // new keys this batch writes, per room: no count sees them yet
 	for _, op := range all {
 		writing[op.subject] = true
 	}
@@ -85,11 +86,12 @@ func (k *keeper) keyWrites(ctx context.Context, msgs []storedMsg) (changed map[w
 			continue
 		}
 		if !exists && !op.deleted {
-			if err := k.makeRoom(ctx, op.room, writing); err != nil {
+			if err := k.makeRoom(ctx, op.room, writing, added[op.room]); err != nil {
 				return nil, nil, nil, err
 			}
+			added[op.room]++
 		}
-		out, ops = append(out, stateMsg(op)), append(ops, op)
+		out, ops = append(out, stateMsg(op, k.b.keys.MaxAge)), append(ops, op)
 		changed[op.room] = true
 	}
 	return changed, out, ops, nil
@@ -110,8 +112,8 @@ func opName(op keyOp) string {
 	return "set"
 }
 
-// stateMsg is op's entry.
-func stateMsg(op keyOp) *nats.Msg {
+// stateMsg is op's entry; a key's event expires after maxAge, when set.
+func stateMsg(op keyOp, maxAge time.Duration) *nats.Msg {
 	m := nats.NewMsg(op.subject)
 	m.Header.Set(wire.HeaderKey, op.key)
 	m.Header.Set(hdrEventSeq, strconv.FormatUint(op.ev.Seq, 10))
@@ -123,6 +125,9 @@ func stateMsg(op keyOp) *nats.Msg {
 		return m
 	}
 	m.Data = op.ev.Data
+	if maxAge > 0 {
+		m.Header.Set(jetstream.MsgTTLHeader, maxAge.String())
+	}
 	return m
 }
 
@@ -259,8 +264,9 @@ func entryOf(m storedMsg) entry {
 
 // makeRoom keeps room r within its bound of keys before a new key is
 // written: it evicts the least recently written keys past it, other than
-// those the batch writes.
-func (k *keeper) makeRoom(ctx context.Context, r wire.Room, writing map[string]bool) error {
+// those the batch writes; added is how many new keys of r the batch
+// writes already.
+func (k *keeper) makeRoom(ctx context.Context, r wire.Room, writing map[string]bool, added int) error {
 	n, known := k.counts[r.String()]
 	if !known {
 		var err error
@@ -269,6 +275,22 @@ func (k *keeper) makeRoom(ctx context.Context, r wire.Room, writing map[string]b
 		}
 	}
 	n++
+	if n > k.b.keys.MaxKeysPerRoom && known {
+		// The count only grows between counts (tombstones and aged
+		// keys expire unseen): count again before evicting a live key.
+		var err error
+		if n, err = k.b.countKeys(ctx, r); err != nil {
+			return err
+		}
+		n += added + 1
+	}
+	if n > k.b.keys.MaxKeysPerRoom {
+		// Evictions are not part of the batch: a keeper that lost its
+		// lease must not make them.
+		if err := k.stillHolds(ctx); err != nil {
+			return err
+		}
+	}
 	for evicted := 0; n > k.b.keys.MaxKeysPerRoom && evicted < maxEvictions; evicted++ {
 		gone, err := k.b.evictOldest(ctx, r, writing)
 		if err != nil {

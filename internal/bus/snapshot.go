@@ -37,6 +37,39 @@ type stateFlights struct {
 	flights map[string]*stateFlight // guarded by mu
 }
 
+// join returns the read of room r under way, nil if none.
+func (f *stateFlights) join(r wire.Room) *stateFlight {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.flights[r.String()]
+}
+
+// start returns the read of room r under way, or registers a new one,
+// which mine says the caller makes.
+func (f *stateFlights) start(r wire.Room) (fl *stateFlight, mine bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fl := f.flights[r.String()]; fl != nil {
+		return fl, false
+	}
+	if f.flights == nil {
+		f.flights = map[string]*stateFlight{}
+	}
+	fl = &stateFlight{done: make(chan struct{})}
+	f.flights[r.String()] = fl
+	return fl, true
+}
+
+// wait waits for the read's result, or for ctx.
+func (fl *stateFlight) wait(ctx context.Context) (wire.RoomState, error) {
+	select {
+	case <-fl.done:
+		return fl.st, fl.err
+	case <-ctx.Done():
+		return wire.RoomState{}, ctx.Err()
+	}
+}
+
 type stateFlight struct {
 	done chan struct{} // closed when st and err are set
 	st   wire.RoomState
@@ -52,28 +85,19 @@ type stateFlight struct {
 // midway.
 func (b *Bus) State(ctx context.Context, r wire.Room) (wire.RoomState, error) {
 	f := &b.stateFlights
-	f.mu.Lock()
-	if fl := f.flights[r.String()]; fl != nil {
-		f.mu.Unlock()
-		select {
-		case <-fl.done:
-			return fl.st, fl.err
-		case <-ctx.Done():
-			return wire.RoomState{}, ctx.Err()
-		}
+	if fl := f.join(r); fl != nil {
+		return fl.wait(ctx)
 	}
+	// The budget is waited for outside the lock, which every state read
+	// of the node takes: a paced client holds up only itself.
 	shared, err := b.AwaitBudget(ctx)
 	if err != nil {
-		f.mu.Unlock()
 		return wire.RoomState{}, err
 	}
-	fl := &stateFlight{done: make(chan struct{})}
-	if f.flights == nil {
-		f.flights = map[string]*stateFlight{}
+	fl, mine := f.start(r)
+	if !mine {
+		return fl.wait(ctx) // another read began meanwhile
 	}
-	f.flights[r.String()] = fl
-	f.mu.Unlock()
-
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(shared), stateReadLimit)
 	fl.st, fl.err = b.readState(rctx, r)
 	cancel()

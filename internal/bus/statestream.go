@@ -23,7 +23,8 @@ type StateConfig struct {
 	// evicts the room's least recently written key first, counted in
 	// roomcast_state_keys_evicted_total. 0: DefaultMaxKeysPerRoom.
 	MaxKeysPerRoom int
-	// MaxAge, when set, removes a key not written for that long.
+	// MaxAge, when set, removes a key not written for that long (its
+	// entry's TTL).
 	MaxAge time.Duration
 }
 
@@ -58,7 +59,9 @@ func (b *Bus) stateJSConfig() jetstream.StreamConfig {
 		Retention:         jetstream.LimitsPolicy,
 		Storage:           jetstream.FileStorage,
 		Replicas:          b.stream.Replicas,
-		MaxAge:            b.keys.MaxAge,
+		// No age limit on the stream: the position records must stay
+		// while nothing happens. --state-max-age is each key's TTL.
+		MaxAge:            0,
 		MaxMsgsPerSubject: 1,
 		MaxMsgSize:        b.stream.MaxPayload + stateHeaderRoom,
 		Discard:           jetstream.DiscardOld,

@@ -69,12 +69,14 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	c, _ := parseServe(t, []string{
 		"--listen", "nonsense", "--log-format", "xml", "--stream-replicas", "0",
 		"--nats", "localhost:4222", "--subject-prefix", "a.>", "--log-level", "loud",
+		"--state-max-keys-per-room", "0", "--state-max-age", "500ms",
 	}, nil)
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("invalid settings accepted")
 	}
-	for _, want := range []string{"--listen", "--log-format", "--stream-replicas", "--nats", "--subject-prefix", "--log-level"} {
+	for _, want := range []string{"--listen", "--log-format", "--stream-replicas", "--nats", "--subject-prefix", "--log-level",
+		"--state-max-keys-per-room", "--state-max-age"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s: %v", want, err)
 		}

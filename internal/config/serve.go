@@ -254,8 +254,8 @@ func (c *Serve) Validate() error {
 	if c.StateMaxKeysPerRoom < 1 {
 		bad("--state-max-keys-per-room must be at least 1")
 	}
-	if c.StateMaxAge < 0 {
-		bad("--state-max-age cannot be negative")
+	if c.StateMaxAge < 0 || c.StateMaxAge > 0 && c.StateMaxAge < time.Second {
+		bad("--state-max-age must be 0 (no limit) or at least 1s, NATS's shortest message TTL")
 	}
 	if c.MaxConnections < 0 || c.RetentionMaxPerRoom < 0 || c.RetentionMaxAge < 0 || c.RateLimit < 0 || c.MaxUnauthenticated < 0 || c.ReplayRate < 0 {
 		bad("--max-connections, --max-unauthenticated, --rate-limit, --replay-rate, --retention-max-per-room and --retention-max-age cannot be negative")

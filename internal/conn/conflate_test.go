@@ -323,3 +323,26 @@ func TestCompactionStartsPastTheThreshold(t *testing.T) {
 		t.Fatalf("read %s, want a/k1/20+19", got)
 	}
 }
+
+// A conflating connection closed after a flush (a drain, an expired
+// token) writes everything queued before its close frame, though its
+// writer otherwise takes a few KiB at a time.
+func TestConflatingCloseAfterFlushWritesEverything(t *testing.T) {
+	c, client, _ := pair(t, Options{MaxQueueMessages: 1024})
+	c.SetConflate("pool:a", true)
+	const n = 20
+	for i := range n {
+		if !c.EnqueueHeld(specFrame(t, fmt.Sprintf("a/-/%d", i+1), 1<<10)) {
+			t.Fatal("refused")
+		}
+	}
+	c.Force(specFrame(t, "resp", 0))
+	c.CloseAfterFlush(wire.CloseGoingAway, "draining")
+	got := 0
+	for readFrame(t, client).Header.OpCode != ws.OpClose {
+		got++
+	}
+	if got != n+1 {
+		t.Fatalf("read %d frames before the close, want %d", got, n+1)
+	}
+}

@@ -93,7 +93,9 @@ func (c *Conn) takeLocked(batch []*wire.Frame) (_ []*wire.Frame, dropped int) {
 	if c.conf != nil && len(c.queue) > 1 {
 		dropped = c.compactLocked()
 	}
-	if c.conf == nil || c.queueBytes <= maxConflatingBatch {
+	// A closing connection's writer writes the close frame after this
+	// batch: it takes everything.
+	if c.conf == nil || c.closing || c.queueBytes <= maxConflatingBatch {
 		batch, c.queue = c.queue, batch[:0]
 		c.queueBytes = 0
 		if c.conf != nil {

@@ -47,10 +47,19 @@ type resume struct {
 // room's lock, queues the tail's frames the member has not had and makes
 // it a member.
 func (h *Hub) catchUp(ctx context.Context, rm *room, m Member, from Position, onJoined func(Joined)) error {
-	since := from.Since
-	rs := &resume{h: h, rm: rm, m: m, cursor: since, recovered: true}
 	rm.mu.Lock()
-	rs.epoch = rm.epoch
+	epoch := rm.epoch
+	rm.mu.Unlock()
+	return h.catchUpIn(ctx, rm, m, from, epoch, onJoined)
+}
+
+// catchUpIn is catchUp for a member whose position was taken while the
+// room was in its stream epoch (rm.epoch): a reset since then fails it
+// with ErrStreamReset, as one during the catch-up does.
+func (h *Hub) catchUpIn(ctx context.Context, rm *room, m Member, from Position, epoch uint64, onJoined func(Joined)) error {
+	since := from.Since
+	rs := &resume{h: h, rm: rm, m: m, cursor: since, recovered: true, epoch: epoch}
+	rm.mu.Lock()
 	stream := rm.stream
 	rm.catchingUp++
 	rm.mu.Unlock()

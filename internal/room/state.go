@@ -46,12 +46,12 @@ func (h *Hub) JoinState(ctx context.Context, r wire.Room, m Member, from *Positi
 			return h.joinEntered(ctx, rm, m, from, onJoined)
 		}
 	}
-	pos, err := h.sendState(ctx, rm, m, from == nil, respond)
+	pos, epoch, err := h.sendState(ctx, rm, m, from == nil, respond)
 	if err != nil {
 		h.release(rm)
 		return err
 	}
-	if err := h.catchUp(ctx, rm, m, pos, func(Joined) {}); err != nil {
+	if err := h.catchUpIn(ctx, rm, m, pos, epoch, func(Joined) {}); err != nil {
 		h.release(rm)
 		return err
 	}
@@ -59,21 +59,22 @@ func (h *Hub) JoinState(ctx context.Context, r wire.Room, m Member, from *Positi
 }
 
 // sendState reads the room's state, brings the room up to its position,
-// and sends m the response; it returns the position m's events follow.
-func (h *Hub) sendState(ctx context.Context, rm *room, m Member, recovered bool, respond func(StateJoined) *wire.Frame) (Position, error) {
+// and sends m the response; it returns the position m's events follow,
+// and the room's stream epoch it is in.
+func (h *Hub) sendState(ctx context.Context, rm *room, m Member, recovered bool, respond func(StateJoined) *wire.Frame) (Position, uint64, error) {
 	st, err := h.src.State(ctx, rm.name)
 	if err != nil {
-		return Position{}, fmt.Errorf("state of %s: %w", rm.name, err)
+		return Position{}, 0, fmt.Errorf("state of %s: %w", rm.name, err)
 	}
 	rm.mu.Lock()
-	stream := rm.stream
+	stream, roomEpoch := rm.stream, rm.epoch
 	rm.mu.Unlock()
 	if st.Epoch != "" && st.Epoch != stream {
 		// The keeper has not started the new stream's state yet, or
 		// this node has not noticed the stream's recreation. (A room
 		// the keeper has not seen has no epoch: empty as of 0.)
 		h.sync.checkStream()
-		return Position{}, fmt.Errorf("state of %s: %w", rm.name, ErrStateUnavailable)
+		return Position{}, 0, fmt.Errorf("state of %s: %w", rm.name, ErrStateUnavailable)
 	}
 	seq, epoch := st.Seq, cmp.Or(st.Epoch, stream)
 	if seq > rm.last() {
@@ -81,7 +82,7 @@ func (h *Hub) sendState(ctx context.Context, rm *room, m Member, recovered bool,
 		// catches up first, so none of them comes again as a live event.
 		rs := &resume{h: h, rm: rm, cursor: seq, recovered: true}
 		if err := rs.catchUpNode(ctx); err != nil {
-			return Position{}, fmt.Errorf("state of %s: %w", rm.name, err)
+			return Position{}, 0, fmt.Errorf("state of %s: %w", rm.name, err)
 		}
 		// No event of the room lies between its head and the state's
 		// position: its head is the same position, and one a client
@@ -90,9 +91,9 @@ func (h *Hub) sendState(ctx context.Context, rm *room, m Member, recovered bool,
 	}
 	f := respond(StateJoined{Seq: seq, Recovered: recovered, Epoch: epoch, State: st.JSON})
 	if err := m.Send(ctx, f); err != nil {
-		return Position{}, err
+		return Position{}, 0, err
 	}
-	return Position{Since: seq, Epoch: epoch}, nil
+	return Position{Since: seq, Epoch: epoch}, roomEpoch, nil
 }
 
 // recoverable reports whether a resume from `from` would be recovered:
