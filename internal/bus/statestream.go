@@ -53,12 +53,12 @@ func StateStreamName(events string) string { return events + "_STATE" }
 // stateJSConfig is the state stream's JetStream configuration.
 func (b *Bus) stateJSConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
-		Name:              StateStreamName(b.stream.Name),
-		Description:       "roomcast keyed state: the latest event of each key of each room",
-		Subjects:          []string{b.subj.AllState()},
-		Retention:         jetstream.LimitsPolicy,
-		Storage:           jetstream.FileStorage,
-		Replicas:          b.stream.Replicas,
+		Name:        StateStreamName(b.stream.Name),
+		Description: "roomcast keyed state: the latest event of each key of each room",
+		Subjects:    []string{b.subj.AllState()},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    b.stream.Replicas,
 		// No age limit on the stream: the position records must stay
 		// while nothing happens. --state-max-age is each key's TTL.
 		MaxAge:            0,
