@@ -21,7 +21,14 @@ import (
 // stateBus is a bus with both streams made, on nc.
 func stateBus(t testing.TB, nc *nats.Conn, sc StreamConfig, kc StateConfig) *Bus {
 	t.Helper()
-	b, err := New(nc, Options{Stream: sc, State: kc, Logger: natstest.Quiet, Metrics: metrics.NewUnregistered()})
+	return stateBusWith(t, nc, Options{Stream: sc, State: kc})
+}
+
+// stateBusWith is stateBus with more options.
+func stateBusWith(t testing.TB, nc *nats.Conn, o Options) *Bus {
+	t.Helper()
+	o.Logger, o.Metrics = natstest.Quiet, metrics.NewUnregistered()
+	b, err := New(nc, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,18 +298,7 @@ func TestKeeperCountsEventsRemovedBeforeItReadThem(t *testing.T) {
 // reads of other rooms, by other clients, go on meanwhile.
 func TestAPacedStateReadHoldsUpNoOneElse(t *testing.T) {
 	ns := natstest.RunServer(t)
-	nc := natstest.Connect(t, ns.ClientURL())
-	b, err := New(nc, Options{ReaderRate: 1, Logger: natstest.Quiet, Metrics: metrics.NewUnregistered()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	if err := b.EnsureStream(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.EnsureStateStream(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	b := stateBusWith(t, natstest.Connect(t, ns.ClientURL()), Options{ReaderRate: 1})
 	runKeeper(t, b, "n1")
 	big, other := wire.MustRoom("pool:big"), wire.MustRoom("pool:other")
 	var last uint64
