@@ -55,7 +55,9 @@ func (h *Hub) catchUp(ctx context.Context, rm *room, m Member, from Position, on
 
 // catchUpIn is catchUp for a member whose position was taken while the
 // room was in its stream epoch (rm.epoch): a reset since then fails it
-// with ErrStreamReset, as one during the catch-up does.
+// with ErrStreamReset, as one during the catch-up does. A nil onJoined is
+// a join after its state (JoinState): nothing to answer, and not counted
+// as a resume.
 func (h *Hub) catchUpIn(ctx context.Context, rm *room, m Member, from Position, epoch uint64, onJoined func(Joined)) error {
 	since := from.Since
 	rs := &resume{h: h, rm: rm, m: m, cursor: since, recovered: true, epoch: epoch}
@@ -149,6 +151,9 @@ func (rs *resume) round(ctx context.Context, onJoined func(Joined)) (joined bool
 	joined, pending, covered, err := rs.rm.handOver(rs.m, rs.cursor, rs.epoch, func(seq uint64, fromTail int) {
 		rs.replayed += fromTail
 		rs.h.m.Replayed.Add(float64(rs.replayed))
+		if onJoined == nil {
+			return // a join after its state: answered already, and no resume
+		}
 		source := "tail"
 		if rs.fromStore {
 			source = "stream"

@@ -51,7 +51,7 @@ func (h *Hub) JoinState(ctx context.Context, r wire.Room, m Member, from *Positi
 		h.release(rm)
 		return err
 	}
-	if err := h.catchUpIn(ctx, rm, m, pos, epoch, func(Joined) {}); err != nil {
+	if err := h.catchUpIn(ctx, rm, m, pos, epoch, nil); err != nil {
 		h.release(rm)
 		return err
 	}
