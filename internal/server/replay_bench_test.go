@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/roomcast/roomcast/internal/client"
@@ -30,15 +31,23 @@ func fillRoom(b testing.TB, srv *server.Server, room string, n int) {
 // the sequence of the last.
 func fillRoomAt(b testing.TB, url, room string, n int) uint64 {
 	b.Helper()
-	nc := natstest.Connect(b, url)
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	subject := "roomcast.rooms." + wire.MustRoom(room).Token()
+	return publishAll(b, url, n, func(i int) *nats.Msg {
+		return &nats.Msg{Subject: subject, Data: fmt.Appendf(nil, `{"event":"task.assigned","data":{"n":%d,"task_id":"t%d","pool_id":"p1"}}`, i, i)}
+	})
+}
+
+// publishAll stores the n messages msg makes with async publishes through
+// the NATS at url, and returns the last one's sequence.
+func publishAll(b testing.TB, url string, n int, msg func(i int) *nats.Msg) uint64 {
+	b.Helper()
+	js, err := jetstream.New(natstest.Connect(b, url), jetstream.WithPublishAsyncMaxPending(4096))
 	if err != nil {
 		b.Fatal(err)
 	}
-	subject := "roomcast.rooms." + room[:4] + "." + room[5:]
 	var last jetstream.PubAckFuture
 	for i := range n {
-		if last, err = js.PublishAsync(subject, fmt.Appendf(nil, `{"event":"task.assigned","data":{"n":%d,"task_id":"t%d","pool_id":"p1"}}`, i, i), jetstream.WithStallWait(30*time.Second)); err != nil {
+		if last, err = js.PublishMsgAsync(msg(i), jetstream.WithStallWait(30*time.Second)); err != nil {
 			b.Fatal(err)
 		}
 		if i%2048 == 2047 {

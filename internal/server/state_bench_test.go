@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/roomcast/roomcast/internal/client"
 	"github.com/roomcast/roomcast/internal/config"
@@ -22,32 +21,14 @@ import (
 // robin over keys keys (worker:w0 .. ), and returns the last one's seq.
 func fillKeyed(b testing.TB, url, room string, n, keys int) uint64 {
 	b.Helper()
-	js, err := jetstream.New(natstest.Connect(b, url), jetstream.WithPublishAsyncMaxPending(4096))
-	if err != nil {
-		b.Fatal(err)
-	}
 	subject := "roomcast.rooms." + wire.MustRoom(room).Token()
-	var last jetstream.PubAckFuture
-	for i := range n {
+	return publishAll(b, url, n, func(i int) *nats.Msg {
 		w := i % keys
 		m := nats.NewMsg(subject)
 		m.Data = fmt.Appendf(nil, `{"event":"worker.status_changed","data":{"worker_id":"w%d","status":"busy","n":%d}}`, w, i)
 		m.Header.Set(wire.HeaderKey, fmt.Sprintf("worker:w%d", w))
-		if last, err = js.PublishMsgAsync(m, jetstream.WithStallWait(30*time.Second)); err != nil {
-			b.Fatal(err)
-		}
-		if i%2048 == 2047 {
-			waitPublished(b, js) // in steps, as fillRoomAt does
-		}
-	}
-	waitPublished(b, js)
-	select {
-	case ack := <-last.Ok():
-		return ack.Sequence
-	case err := <-last.Err():
-		b.Fatal(err)
-	}
-	return 0
+		return m
+	})
 }
 
 // stateRoom is a room filled for the state benchmarks: history events
