@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/cluster"
 	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/conn"
 	"github.com/roomcast/roomcast/internal/dashboard"
@@ -56,6 +57,8 @@ type Server struct {
 	stopAuth context.CancelFunc
 	// stopKeeper ends the state keeper.
 	stopKeeper context.CancelFunc
+	// cluster is the node's membership in the cluster.
+	cluster *cluster.Node
 
 	wg       sync.WaitGroup // the goroutines Start launched
 	shutdown sync.Once
@@ -145,6 +148,9 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 	}
 	s.goRun(func() { _ = s.edge.Serve(s.wsLn) })
 	s.started.Store(true)
+	if err = s.joinCluster(); err != nil {
+		return nil, err
+	}
 	log.Info("roomcast serving", "listen", s.wsLn.Addr().String(), "tls", cfg.TLS(), "client_certificates", cfg.TLSCA != "",
 		"auth", cfg.Auth.Configured(),
 		"admin", s.adminLn.Addr().String(), "nats", s.natsDescription(), "stream_replicas", cfg.StreamReplicas)
@@ -317,6 +323,9 @@ func (s *Server) drainAndStop() {
 func (s *Server) closeAll() {
 	if s.wsLn != nil {
 		_ = s.wsLn.Close()
+	}
+	if s.cluster != nil {
+		s.cluster.Close()
 	}
 	if s.stopWatch != nil {
 		s.stopWatch()

@@ -1,0 +1,47 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/roomcast/roomcast/internal/cluster"
+)
+
+// joinCluster starts the node's membership in the cluster: its status
+// published over NATS, its peers' kept, summary requests answered.
+func (s *Server) joinCluster() error {
+	n, err := cluster.Start(cluster.Options{
+		Conn: s.nc, Prefix: s.cfg.SubjectPrefix, Name: s.cfg.ServerName,
+		Local: s.clusterStatus, Logger: s.log,
+	})
+	if err != nil {
+		return err
+	}
+	s.cluster = n
+	return nil
+}
+
+// clusterStatus is what the node tells its peers about itself.
+func (s *Server) clusterStatus() cluster.Status {
+	st := cluster.Status{
+		Draining:    s.draining.Load(),
+		Connections: s.edge.ConnCount(),
+		Rooms:       s.hub.Rooms(),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), clusterReadyTimeout)
+	defer cancel()
+	if err := s.ready(ctx); err != nil {
+		st.Reason = err.Error()
+	} else {
+		st.Ready = true
+	}
+	return st
+}
+
+// clusterReadyTimeout bounds the readiness check of each status: a node
+// that cannot tell in time reports itself not ready, which holds back the
+// peers' rebalancing rather than letting it go on blind.
+const clusterReadyTimeout = 500 * time.Millisecond
+
+// Cluster is the node's membership in the cluster, for tests.
+func (s *Server) Cluster() *cluster.Node { return s.cluster }
