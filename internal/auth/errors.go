@@ -53,6 +53,20 @@ var reasons = []struct {
 	{ErrCritical, "critical"},
 }
 
+// ReasonOther is Reason's label for an error that wraps none of this
+// package's sentinels.
+const ReasonOther = "other"
+
+// Reasons returns every label Reason gives an error (not "ok", which is no
+// refusal), so that a counter by reason can start each at 0.
+func Reasons() []string {
+	labels := make([]string, 0, len(reasons)+1)
+	for _, r := range reasons {
+		labels = append(labels, r.label)
+	}
+	return append(labels, ReasonOther)
+}
+
 // Reason returns a short label for why a token was refused, from a fixed set
 // (malformed, too_large, algorithm, no_key, signature, expired,
 // not_yet_valid, missing_claim, audience, issuer, critical), so that it can be a
@@ -67,5 +81,5 @@ func Reason(err error) string {
 			return r.label
 		}
 	}
-	return "other"
+	return ReasonOther
 }

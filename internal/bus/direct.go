@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -100,9 +101,9 @@ func (b *Bus) directOn(ctx context.Context, api string, req directRequest) ([]st
 		return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	kind := "direct_get"
+	kind := metrics.StreamDirectGet
 	if len(req.MultiLast) > 0 {
-		kind = "multi_last"
+		kind = metrics.StreamMultiLast
 	}
 	b.countCall(ctx, kind)
 	if err := b.nc.PublishRequest(api, sub.Subject, body); err != nil {
@@ -210,7 +211,7 @@ func (b *Bus) leaderGet(ctx context.Context, req leaderGetRequest) (m storedMsg,
 	}
 	defer done()
 	b.readFrom(ctx, 1) // paid once sent, answered or not, as direct gets are
-	b.countCall(ctx, "leader_get")
+	b.countCall(ctx, metrics.StreamLeaderGet)
 	resp, err := b.nc.RequestWithContext(rctx, b.apiMsgGet, body)
 	if err != nil {
 		return m, false, fmt.Errorf("stream leader get: %w", err)

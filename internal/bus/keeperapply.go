@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -107,9 +108,9 @@ func needsWrite(op keyOp, e entry, exists bool) bool {
 
 func opName(op keyOp) string {
 	if op.deleted {
-		return "delete"
+		return metrics.StateDelete
 	}
-	return "set"
+	return metrics.StateSet
 }
 
 // stateMsg is op's entry; a key's event expires after maxAge, when set.
@@ -314,7 +315,7 @@ func (b *Bus) countKeys(ctx context.Context, r wire.Room) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("count keys of %s: %w", r, err)
 	}
-	b.countCall(ctx, "stream_info")
+	b.countCall(ctx, metrics.StreamInfo)
 	info, err := st.Info(rctx, jetstream.WithSubjectFilter(b.subj.StateKeys(r)))
 	if err != nil {
 		return 0, fmt.Errorf("count keys of %s: %w", r, err)
@@ -342,7 +343,7 @@ func (b *Bus) evictOldest(ctx context.Context, r wire.Room, skip map[string]bool
 	defer cancel()
 	st, err := b.js.Stream(rctx, StateStreamName(b.stream.Name))
 	if err == nil {
-		b.countCall(ctx, "msg_delete")
+		b.countCall(ctx, metrics.StreamMsgDelete)
 		err = st.DeleteMsg(rctx, msgs[0].Seq)
 	}
 	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {

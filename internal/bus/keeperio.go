@@ -10,6 +10,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+
+	"github.com/roomcast/roomcast/internal/metrics"
 )
 
 // The keeper's requests: its position record and batches in the state
@@ -40,7 +42,7 @@ func (b *Bus) writePos(ctx context.Context, rec posRecord, expect uint64) (uint6
 	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expect, 10))
 	rctx, cancel := b.requestCtx(ctx)
 	defer cancel()
-	b.countCall(ctx, "publish")
+	b.countCall(ctx, metrics.StreamPublish)
 	ack, err := b.js.PublishMsg(rctx, m)
 	if isWrongLast(err) {
 		return 0, errLeaseLost
@@ -84,7 +86,7 @@ func (b *Bus) commit(ctx context.Context, msgs []*nats.Msg, rec posRecord, expec
 	pos.Header.Set(hdrBatchCommit, "1")
 	rctx, cancel := b.requestCtx(ctx)
 	defer cancel()
-	b.countCall(ctx, "publish")
+	b.countCall(ctx, metrics.StreamPublish)
 	resp, err := b.nc.RequestMsgWithContext(rctx, pos)
 	if err != nil {
 		return 0, fmt.Errorf("state batch: %w", err)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -111,10 +112,10 @@ func (b *Bus) State(ctx context.Context, r wire.Room) (wire.RoomState, error) {
 
 func (b *Bus) noteStateRead(r wire.Room, st wire.RoomState, err error) {
 	if err != nil {
-		b.m.StateReads.WithLabelValues("error").Inc()
+		b.m.StateReads.WithLabelValues(metrics.StateError).Inc()
 		return
 	}
-	b.m.StateReads.WithLabelValues("ok").Inc()
+	b.m.StateReads.WithLabelValues(metrics.StateOK).Inc()
 	b.m.StateKeys.WithLabelValues(r.Kind()).Observe(float64(len(st.Events)))
 }
 

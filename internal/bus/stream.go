@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -142,7 +143,7 @@ func (b *Bus) noteSeq(seq uint64) {
 func (b *Bus) StreamState(ctx context.Context) (wire.StreamState, error) {
 	rctx, cancel := b.requestCtx(ctx)
 	defer cancel()
-	b.countCall(ctx, "stream_info")
+	b.countCall(ctx, metrics.StreamInfo)
 	st, err := b.js.Stream(rctx, b.stream.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return wire.StreamState{}, fmt.Errorf("stream %s: %w", b.stream.Name, wire.ErrStreamGone)

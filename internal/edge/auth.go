@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/internal/auth"
+	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/wheel"
 	"github.com/roomcast/roomcast/internal/wire"
 )
@@ -103,10 +104,6 @@ func (ss *session) authRequest(req wire.Request) {
 	ss.applyAuth(newVerdict(ss.srv.opts.Auth, req.Token), req.Event, req.ID)
 }
 
-// reasonUserMismatch is the auth failure label of a refresh whose token is
-// for another user than the connection's.
-const reasonUserMismatch = "user_mismatch"
-
 // applyAuth makes a checked token the session's. A first token that was
 // refused closes the connection with 1008; a refresh that was refused is
 // answered with UNAUTHENTICATED (FORBIDDEN when the token is valid but for
@@ -130,8 +127,8 @@ func (ss *session) applyAuth(v *verdict, event, id string) {
 		// user in on an open connection, which would carry the first
 		// user's subscriptions and history over to the second. The token
 		// in force, its identity and its expiry stay.
-		ss.srv.m.AuthFailures.WithLabelValues(reasonUserMismatch).Inc()
-		ss.srv.log.Info("token refused", "conn", ss.id, "reason", reasonUserMismatch, "user", ss.claims.UserID, "token_user", claims.UserID)
+		ss.srv.m.AuthFailures.WithLabelValues(metrics.AuthUserMismatch).Inc()
+		ss.srv.log.Info("token refused", "conn", ss.id, "reason", metrics.AuthUserMismatch, "user", ss.claims.UserID, "token_user", claims.UserID)
 		ss.fail(event, id, wire.Errorf(wire.CodeForbidden, "the token is for another user than the connection's; open a new connection to change users"))
 		return
 	}

@@ -162,7 +162,7 @@ func New(o Options) *Server {
 		o.Logger.Error("allowed origins refused; no browser origin will be accepted", "err", err)
 		s.origins = originPolicy{denyAll: true}
 	}
-	for _, t := range []string{wire.TypeRequest, wire.TypeResponse, wire.TypeError, wire.TypePing, wire.TypePong} {
+	for _, t := range wire.MessageTypes() { // events are counted by the hub, with the same series
 		s.msgCount[t] = o.Metrics.Messages.WithLabelValues(t)
 	}
 	return s

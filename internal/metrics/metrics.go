@@ -4,9 +4,13 @@
 package metrics
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/roomcast/roomcast/internal/auth"
+	"github.com/roomcast/roomcast/internal/wire"
 )
 
 // Close reasons: a fixed set, so the label's cardinality is bounded.
@@ -21,6 +25,53 @@ const (
 	CloseAuth         = "auth"          // 1008, 4001
 	CloseTimeout      = "timeout"       // read deadline passed
 	CloseOther        = "other"
+)
+
+// CloseReasons returns every reason of roomcast_connection_closes_total.
+func CloseReasons() []string {
+	return []string{CloseClient, CloseSlowConsumer, CloseTooBig, CloseProtocol, CloseDraining,
+		CloseStreamReset, CloseRateLimited, CloseAuth, CloseTimeout, CloseOther}
+}
+
+// AuthUserMismatch is the auth failure reason of a refresh whose token is
+// for another user than the connection's; the others are auth.Reasons.
+const AuthUserMismatch = "user_mismatch"
+
+// AuthFailureReasons returns every reason of roomcast_auth_failures_total.
+func AuthFailureReasons() []string { return append(auth.Reasons(), AuthUserMismatch) }
+
+// Where a resume's missed events came from (roomcast_resumes_total's source).
+const (
+	ResumeTail   = "tail"   // the room's tail in memory
+	ResumeStream = "stream" // a read of the stream
+)
+
+// ResumeSources returns every source of roomcast_resumes_total.
+func ResumeSources() []string { return []string{ResumeTail, ResumeStream} }
+
+// Kinds of JetStream requests. The keeper's (publish, msg_delete, and its
+// stream_info) are counted in roomcast_state_keeper_requests_total instead.
+const (
+	StreamDirectGet = "direct_get"
+	StreamMultiLast = "multi_last"
+	StreamLeaderGet = "leader_get"
+	StreamInfo      = "stream_info"
+	StreamPublish   = "publish"    // the keeper's only
+	StreamMsgDelete = "msg_delete" // the keeper's only
+)
+
+// StreamKinds returns every kind of roomcast_stream_requests_total: the
+// requests made for clients and readiness, not the keeper's.
+func StreamKinds() []string {
+	return []string{StreamDirectGet, StreamMultiLast, StreamLeaderGet, StreamInfo}
+}
+
+// Ops of roomcast_state_writes_total and results of roomcast_state_reads_total.
+const (
+	StateSet    = "set"
+	StateDelete = "delete"
+	StateOK     = "ok"
+	StateError  = "error"
 )
 
 // Reasons an upgrade is refused: a fixed set, every one exported from the
@@ -168,15 +219,7 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		Name: "roomcast_state_keys", Help: "Keys in a room's state as a state read found them, by room kind.",
 		ConstLabels: constLabels, Buckets: prometheus.ExponentialBuckets(1, 4, 9),
 	}, []string{"channel"})
-	for _, r := range RefusedReasons() {
-		m.Refused.WithLabelValues(r) // the series exist at 0
-	}
-	for _, op := range []string{"set", "delete"} {
-		m.StateWrites.WithLabelValues(op)
-	}
-	for _, res := range []string{"ok", "error"} {
-		m.StateReads.WithLabelValues(res)
-	}
+	m.startAtZero()
 	m.all = []prometheus.Collector{m.Connections, m.Messages, m.Broadcast, m.Accepted, m.Closes, m.Rooms, m.Subscriptions,
 		m.BadPayloads, m.BadKeys, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed, m.Delivered, m.Written, m.Conflated, m.Latency, m.QueueDepth, m.Reconnects,
 		m.LiveDrops, m.ForgedLive, m.ReplicaLags, m.StreamResets, m.StreamCalls, m.ReadsWaiting, m.ReadsPaced, m.Resumes, m.CatchUpBytes,
@@ -186,22 +229,63 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 	return m
 }
 
+// startAtZero makes every series of the labelled counters whose label
+// values form a known set exist at 0 from the start: rate() and increase()
+// see no first event of a series that appears with it, so an alert on the
+// first 4008 or the first lost resume would never fire. The two histograms
+// by room kind (Broadcast, StateKeys) stay lazy: a room kind is any name of
+// docs/protocol.md section 1, so their label values are not known before
+// the rooms are (Lazy lists them).
+func (m *Metrics) startAtZero() {
+	zero := func(v *prometheus.CounterVec, values []string) {
+		for _, value := range values {
+			v.WithLabelValues(value)
+		}
+	}
+	zero(m.Messages, wire.MessageTypes())
+	zero(m.Closes, CloseReasons())
+	zero(m.BadRequests, wire.Codes())
+	zero(m.AuthFailures, AuthFailureReasons())
+	zero(m.Refused, RefusedReasons())
+	zero(m.StreamCalls, StreamKinds())
+	zero(m.StateWrites, []string{StateSet, StateDelete})
+	zero(m.StateReads, []string{StateOK, StateError})
+	for _, source := range ResumeSources() {
+		for _, recovered := range []bool{true, false} {
+			m.Resumes.WithLabelValues(source, strconv.FormatBool(recovered))
+		}
+	}
+}
+
+// Lazy returns the names of the metrics whose series appear only with
+// their first observation (their label values are not a known set), with
+// their histogram series' suffixes: every other series exists from the start.
+func (m *Metrics) Lazy() []string {
+	return append(seriesNames(m.Broadcast), seriesNames(m.StateKeys)...)
+}
+
 // Names returns the name of every metric of m, histograms' series suffixes
 // (_bucket, _sum, _count) included, for checking what refers to them (the
 // dashboard, the alert rules, docs/operations.md).
 func (m *Metrics) Names() []string {
 	var names []string
 	for _, c := range m.all {
-		descs := make(chan *prometheus.Desc, 1) // one metric per collector
-		c.Describe(descs)
-		name := descName(<-descs)
-		names = append(names, name)
-		switch c.(type) {
-		case prometheus.Histogram, *prometheus.HistogramVec:
-			names = append(names, name+"_bucket", name+"_sum", name+"_count")
-		}
+		names = append(names, seriesNames(c)...)
 	}
 	return names
+}
+
+// seriesNames returns the name of c's metric and, for a histogram, the
+// names of its series (_bucket, _sum, _count).
+func seriesNames(c prometheus.Collector) []string {
+	descs := make(chan *prometheus.Desc, 1) // one metric per collector
+	c.Describe(descs)
+	name := descName(<-descs)
+	switch c.(type) {
+	case prometheus.Histogram, *prometheus.HistogramVec:
+		return []string{name, name + "_bucket", name + "_sum", name + "_count"}
+	}
+	return []string{name}
 }
 
 // descName takes the metric name out of a Desc, which keeps it private

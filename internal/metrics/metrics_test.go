@@ -8,6 +8,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/roomcast/roomcast/internal/wire"
 )
 
 // metricName finds the names of roomcast's metrics in a text.
@@ -119,5 +124,56 @@ func TestDocsListEveryMetric(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Every labelled metric has a series for each of its known label values
+// from the start, but those Lazy names; so a new labelled metric must be
+// started at 0 or declared lazy.
+func TestLabelledCountersStartAtZero(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg, "edge-a")
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := map[string]int{}
+	for _, f := range families {
+		for _, s := range f.GetMetric() {
+			if f.GetType() == dto.MetricType_COUNTER && s.GetCounter().GetValue() != 0 {
+				t.Errorf("%s starts at %v", f.GetName(), s.GetCounter().GetValue())
+			}
+		}
+		series[f.GetName()] = len(f.GetMetric())
+	}
+	want := map[string]int{
+		"websocket_messages_total":         len(wire.MessageTypes()),
+		"roomcast_connection_closes_total": len(CloseReasons()),
+		"roomcast_request_errors_total":    len(wire.Codes()),
+		"roomcast_auth_failures_total":     len(AuthFailureReasons()),
+		"roomcast_upgrades_refused_total":  len(RefusedReasons()),
+		"roomcast_stream_requests_total":   len(StreamKinds()),
+		"roomcast_resumes_total":           2 * len(ResumeSources()),
+		"roomcast_state_writes_total":      2,
+		"roomcast_state_reads_total":       2,
+	}
+	lazy := m.Lazy()
+	for _, name := range m.Names() {
+		switch {
+		case slices.Contains(lazy, name):
+			if series[name] != 0 {
+				t.Errorf("%s is lazy but has %d series", name, series[name])
+			}
+		case want[name] > 0:
+			if series[name] != want[name] {
+				t.Errorf("%s has %d series, want %d", name, series[name], want[name])
+			}
+		case strings.HasSuffix(name, "_bucket") || strings.HasSuffix(name, "_sum") || strings.HasSuffix(name, "_count"):
+		case series[name] != 1:
+			t.Errorf("%s has %d series: start its label values at 0 (and list it above), or make it lazy", name, series[name])
+		}
+	}
+	if !slices.Contains(lazy, "websocket_broadcast_duration_seconds_bucket") || !slices.Contains(lazy, "roomcast_state_keys") {
+		t.Errorf("Lazy() = %v, want the histograms by room kind", lazy)
 	}
 }

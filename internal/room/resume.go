@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -154,9 +155,9 @@ func (rs *resume) round(ctx context.Context, onJoined func(Joined)) (joined bool
 		if onJoined == nil {
 			return // a join after its state: answered already, and no resume
 		}
-		source := "tail"
+		source := metrics.ResumeTail
 		if rs.fromStore {
-			source = "stream"
+			source = metrics.ResumeStream
 		}
 		rs.h.m.Resumes.WithLabelValues(source, strconv.FormatBool(rs.recovered)).Inc()
 		onJoined(Joined{Seq: seq, Replayed: rs.replayed, Recovered: rs.recovered, Epoch: rs.rm.stream}) // under mu

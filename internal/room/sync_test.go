@@ -58,7 +58,7 @@ func (m *seqMember) waitFor(t *testing.T, want []uint64) {
 // streamCalls is how many requests the bus made to JetStream.
 func streamCalls(m *metrics.Metrics) float64 {
 	n := 0.0
-	for _, kind := range []string{"direct_get", "multi_last", "leader_get", "stream_info"} {
+	for _, kind := range metrics.StreamKinds() {
 		n += testutil.ToFloat64(m.StreamCalls.WithLabelValues(kind))
 	}
 	return n

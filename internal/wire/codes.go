@@ -19,6 +19,13 @@ const (
 	CodeInternal             = "INTERNAL"
 )
 
+// Codes returns every error code, for those that count errors by code
+// (roomcast_request_errors_total starts each at 0).
+func Codes() []string {
+	return []string{CodeBadRequest, CodeInvalidRoom, CodeUnauthenticated, CodeForbidden,
+		CodeTooManySubscriptions, CodeRateLimited, CodeUnavailable, CodeCancelled, CodeInternal}
+}
+
 // Close codes of docs/protocol.md section 3.
 const (
 	CloseNormal       ws.StatusCode = 1000
@@ -44,6 +51,12 @@ const (
 	TypePing     = "ping"
 	TypePong     = "pong"
 )
+
+// MessageTypes returns every message type, for those that count messages
+// by type (websocket_messages_total starts each at 0).
+func MessageTypes() []string {
+	return []string{TypeRequest, TypeResponse, TypeEvent, TypeError, TypePing, TypePong}
+}
 
 // Request events and server-originated event names.
 const (

@@ -285,6 +285,17 @@ func TestCodesMatchProtocol(t *testing.T) {
 	if len(want) != 9 {
 		t.Fatalf("codes are not distinct: %v", want)
 	}
+	// Codes is the list metrics start at 0: every code, once.
+	listed := map[string]bool{}
+	for _, c := range wire.Codes() {
+		if _, ok := want[c]; !ok || listed[c] {
+			t.Errorf("Codes() has %q: not a code, or twice", c)
+		}
+		listed[c] = true
+	}
+	if len(listed) != len(want) {
+		t.Errorf("Codes() = %v, want all %d codes", wire.Codes(), len(want))
+	}
 	for got, w := range want {
 		if got != w {
 			t.Errorf("code %q, want %q", got, w)
