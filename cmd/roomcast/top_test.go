@@ -135,7 +135,9 @@ func TestTopKeepsRetrying(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	var out, errb servertest.SyncBuffer
 	done := make(chan int, 1)
-	go func() { done <- runWith(ctx, &out, &errb, "", "top", "--admin", "http://"+srv.AdminAddr(), "--json", "--interval", "100ms") }()
+	go func() {
+		done <- runWith(ctx, &out, &errb, "", "top", "--admin", "http://"+srv.AdminAddr(), "--json", "--interval", "100ms")
+	}()
 	natstest.WaitFor(t, 10*time.Second, func() error {
 		if n := strings.Count(errb.String(), "401"); n < 3 {
 			return fmt.Errorf("%d refreshes told of the 401: %q", n, errb.String())
