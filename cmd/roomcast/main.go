@@ -37,6 +37,7 @@ var commands = []command{
 	{"publish", "publish one event: publish ROOM EVENT [JSON]", runPublish, false},
 	{"tail", "print the events of rooms: tail ROOM...", runTail, false},
 	{"demo", "publish a simulated pool system (workers, tasks, scaling, workflows) to watch", runDemo, false},
+	{"top", "a live view of every node of the cluster (load, readiness, slowest connections) from one node's admin listener; --json for machines", runTop, false},
 	{"check", "probe this node's listeners (WebSocket, admin, embedded NATS) or named WebSocket services; --free: which of their ports are taken", runCheck, false},
 	{"token", "mint a token for development and tests: token --perm P [--user U] [--ttl D]; token verify [TOKEN]: its claims, and whether the keys accept it", runToken, false},
 	{"version", "print the version, commit and Go version of this binary", runVersion, false},

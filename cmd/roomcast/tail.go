@@ -331,8 +331,13 @@ func keyNotes(m wire.Message) string {
 // colourFor reports whether output to w should be coloured: w is a
 // terminal and NO_COLOR (no-color.org) is not set.
 func colourFor(w io.Writer, getenv func(string) string) bool {
+	return getenv("NO_COLOR") == "" && isTerminal(w)
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok || getenv("NO_COLOR") != "" {
+	if !ok {
 		return false
 	}
 	st, err := f.Stat()
@@ -343,21 +348,27 @@ func colourFor(w io.Writer, getenv func(string) string) bool {
 // wss:// the CA bundle in caFile (empty: the system's) and serverName to
 // verify (empty: the URL's host).
 func wsDialer(caFile, serverName string) (ws.Dialer, error) {
-	d := ws.Dialer{Timeout: 10 * time.Second}
+	cfg, err := clientTLS(caFile, serverName)
+	return ws.Dialer{Timeout: 10 * time.Second, TLSConfig: cfg}, err
+}
+
+// clientTLS is the TLS configuration of a client command's --tls-ca and
+// --tls-server-name: nil (the system's roots, the URL's host) when
+// neither is given.
+func clientTLS(caFile, serverName string) (*tls.Config, error) {
 	if caFile == "" && serverName == "" {
-		return d, nil
+		return nil, nil
 	}
 	cfg := &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
-			return d, fmt.Errorf("--tls-ca: %w", err)
+			return nil, fmt.Errorf("--tls-ca: %w", err)
 		}
 		cfg.RootCAs = x509.NewCertPool()
 		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return d, fmt.Errorf("--tls-ca %s: no PEM certificate in it", caFile)
+			return nil, fmt.Errorf("--tls-ca %s: no PEM certificate in it", caFile)
 		}
 	}
-	d.TLSConfig = cfg
-	return d, nil
+	return cfg, nil
 }

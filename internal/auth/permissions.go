@@ -2,6 +2,7 @@ package auth
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/roomcast/roomcast/internal/wire"
@@ -9,6 +10,13 @@ import (
 
 // PermAdmin is the permission that reads every room.
 const PermAdmin = "admin"
+
+// Admin reports whether the claims carry the permission `admin`, which
+// besides every room opens the cluster's view (the request `cluster`).
+// A nil Claims has none.
+func (c *Claims) Admin() bool {
+	return c != nil && slices.Contains(c.Permissions, PermAdmin)
+}
 
 // MayRead reports whether the claims allow subscribing to the room
 // kind:id (docs/protocol.md section 4): with permission `admin`, `<kind>:read`

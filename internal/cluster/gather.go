@@ -61,3 +61,25 @@ func Gather(ctx context.Context, nc *nats.Conn, prefix string, expect int, wait 
 func (n *Node) Gather(ctx context.Context, wait time.Duration) ([]Summary, error) {
 	return Gather(ctx, n.opts.Conn, n.opts.Prefix, len(n.Peers()), wait)
 }
+
+// View is the cluster as one node sees it: the answer of the admin
+// listener's /clusterz and of the WebSocket request `cluster`
+// (docs/protocol.md section 7), which `roomcast top` and the dashboard
+// read.
+type View struct {
+	Node  string    `json:"node"`  // the id of the node that gathered
+	Nodes []Summary `json:"nodes"` // every node that answered, sorted by name
+}
+
+// View gathers every node's summary (Node.Gather) into the view from this
+// node.
+func (n *Node) View(ctx context.Context, wait time.Duration) (View, error) {
+	nodes, err := n.Gather(ctx, wait)
+	if err != nil {
+		return View{}, err
+	}
+	if nodes == nil {
+		nodes = []Summary{}
+	}
+	return View{Node: n.id, Nodes: nodes}, nil
+}

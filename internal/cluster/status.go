@@ -79,6 +79,8 @@ func decodeStatus(p []byte) (Status, error) {
 		return st, fmt.Errorf("status without id")
 	case st.Connections < 0 || st.Rooms < 0 || st.Lagging < 0:
 		return st, fmt.Errorf("status of node %q with a negative count", st.ID)
+	case st.EventsPerSecond < 0 || st.DeliveriesPerSecond < 0:
+		return st, fmt.Errorf("status of node %q with a negative rate", st.ID)
 	}
 	return st, nil
 }

@@ -71,6 +71,10 @@ type Options struct {
 	// Rooms lists the rooms with recent events for rooms requests; nil:
 	// they are answered UNAVAILABLE.
 	Rooms RoomLister
+	// Cluster gathers the cluster's view for cluster requests (the
+	// server's, over NATS: the edge knows nothing of how); nil: they are
+	// answered UNAVAILABLE.
+	Cluster ClusterViewer
 }
 
 // Defaults of Options.

@@ -87,6 +87,8 @@ func (ss *session) handleRequest(req wire.Request) {
 		ss.authRequest(req)
 	case wire.EventRooms:
 		ss.rooms(req)
+	case wire.EventCluster:
+		ss.cluster(req)
 	}
 }
 

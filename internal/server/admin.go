@@ -42,6 +42,7 @@ func (s *Server) adminHandler() (http.Handler, error) {
 		_ = json.NewEncoder(w).Encode(readiness{Ready: true})
 	})
 	mux.Handle("GET /metrics", protect(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
+	mux.Handle("GET /clusterz", protect(http.HandlerFunc(s.clusterz)))
 	if s.cfg.Pprof {
 		mux.Handle("/debug/pprof/", protect(http.HandlerFunc(pprof.Index)))
 		mux.Handle("/debug/pprof/cmdline", protect(http.HandlerFunc(pprof.Cmdline)))

@@ -139,6 +139,7 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 		Auth: verifier, AuthTimeout: cfg.Auth.Timeout,
 		AllowedOrigins: cfg.AllowedOrigins, Available: s.bus.Connected,
 		Rooms:              s.bus.RecentRooms,
+		Cluster:            s.clusterView,
 		MaxUnauthenticated: cfg.MaxUnauthenticated, MaxUnauthenticatedPerSource: cfg.MaxUnauthenticatedPerSource, TrustedProxies: cfg.TrustedProxies,
 		Compression: cfg.Compression,
 		Pages:       dashboardPages(cfg),
@@ -147,10 +148,13 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 		return nil, err
 	}
 	s.goRun(func() { _ = s.edge.Serve(s.wsLn) })
-	s.started.Store(true)
+	// Before started: the admin handler and the edge's cluster requests
+	// read s.cluster once started is set. The node's first status says
+	// "starting"; the next, an interval later, its readiness.
 	if err = s.joinCluster(); err != nil {
 		return nil, err
 	}
+	s.started.Store(true)
 	log.Info("roomcast serving", "listen", s.wsLn.Addr().String(), "tls", cfg.TLS(), "client_certificates", cfg.TLSCA != "",
 		"auth", cfg.Auth.Configured(),
 		"admin", s.adminLn.Addr().String(), "nats", s.natsDescription(), "stream_replicas", cfg.StreamReplicas)

@@ -63,7 +63,8 @@ const (
 	EventSubscribe   = "subscribe"
 	EventUnsubscribe = "unsubscribe"
 	EventAuth        = "auth"
-	EventRooms       = "rooms" // the rooms with recent events the token may read
+	EventRooms       = "rooms"   // the rooms with recent events the token may read
+	EventCluster     = "cluster" // every node of the cluster, its load and slowest connections (admin)
 	EventDraining    = "server.draining"
 )
 

@@ -34,7 +34,7 @@ const MaxRequestIDLen = 128
 // Request is a decoded, validated client message.
 type Request struct {
 	Type  string // TypeRequest, TypePing or TypePong
-	Event string // for TypeRequest: EventSubscribe, EventUnsubscribe, EventAuth or EventRooms
+	Event string // for TypeRequest: EventSubscribe, EventUnsubscribe, EventAuth, EventRooms or EventCluster
 	ID    string
 
 	Room     Room   // subscribe, unsubscribe
@@ -116,9 +116,9 @@ func DecodeRequest(p []byte) (Request, *Error) {
 		}
 		r.Token = tok
 		return r, nil
-	case EventRooms:
+	case EventRooms, EventCluster:
 		if given(d.Channel) || given(d.Since) || given(d.Epoch) || given(d.Token) || given(d.State) || given(d.Conflate) {
-			return r, Errorf(CodeBadRequest, "rooms takes no channel, since, epoch, state, conflate or token")
+			return r, Errorf(CodeBadRequest, "%s takes no channel, since, epoch, state, conflate or token", event)
 		}
 		return r, nil
 	case "":

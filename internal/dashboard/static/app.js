@@ -1,6 +1,7 @@
 // app.js: the dashboard page. It wires the link (link.js) to the views
 // (views.js) and the controls: the rooms a person picks, the recent ones,
 // the token, and what the connection is doing.
+import { ClusterView } from "./cluster.js";
 import { Link } from "./link.js";
 import { checkOrigin, refusalText } from "./origin.js";
 import { RoomList } from "./rooms.js";
@@ -48,6 +49,7 @@ const link = new Link(`${location.protocol === "https:" ? "wss" : "ws"}://${loca
     $("conn").dataset.state = state;
     $("conn").textContent = text;
     roomList.live(state === "live");
+    clusterView.live(state === "live");
   },
   onNotice: notice,
   onRoom: roomChanged,
@@ -226,6 +228,8 @@ setInterval(() => {
 // The node's rooms with recent events; a click opens one.
 const roomList = new RoomList(link, $("active"), (name) => follow(name, $("history").checked));
 $("active-refresh").addEventListener("click", () => roomList.refresh());
+// The cluster's nodes and slowest connections, for tokens that may see them.
+const clusterView = new ClusterView(link, $("cluster"));
 
 // Rooms to start with: ?rooms=pool:p1,workflow:w1 (a link to share), or
 // those of the last visit. ?history=0 starts them live only.
