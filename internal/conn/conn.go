@@ -456,7 +456,7 @@ func (c *Conn) push(f *wire.Frame, mode pushMode) (bool, <-chan struct{}) {
 		wait = c.spaceFreedLocked()
 	}
 	if wasEmpty && len(c.queue) > 0 {
-		c.queuedSince = time.Now().UnixNano() // the one clock read, per queue filled
+		c.queuedSince = c.coarseNow() // the one clock read, per queue filled
 	}
 	if fits && mode == pushHeld && !c.heldEnoughLocked() {
 		c.mu.Unlock() // Flush starts the writer

@@ -32,7 +32,19 @@ type RoomQueue struct {
 	Bytes  int
 }
 
-// Stats reports what is queued for the connection now. It walks the
+// coarseNow is the time in Unix ns to the node's wheel's tick when the
+// connection has one (a clock read on every delivery to an idle
+// connection must cost next to nothing), else exactly.
+func (c *Conn) coarseNow() int64 {
+	if w := c.opts.Wheel; w != nil {
+		return w.Now()
+	}
+	return time.Now().UnixNano()
+}
+
+// Stats reports what is queued for the connection now. OldestWait is
+// exact but for the wheel's tick (100 ms on a node), by which it may be
+// over. It walks the
 // queue under the connection's lock: its cost is Stats', not the
 // fan-out's.
 func (c *Conn) Stats() Stats {
