@@ -88,7 +88,8 @@ type sample struct {
 
 // startSampler starts the sampler's goroutine, which closeAll stops.
 func (s *Server) startSampler() {
-	s.sampler.stop = make(chan struct{})
+	stop := make(chan struct{})
+	s.sampler.stop = stop
 	s.sampler.at = time.Now()
 	s.sampler.events, s.sampler.frames = s.hub.EventsDelivered(), s.edge.FramesWritten()
 	s.hub.Sample(s.sampler.at)
@@ -97,7 +98,7 @@ func (s *Server) startSampler() {
 		defer t.Stop()
 		for {
 			select {
-			case <-s.sampler.stop:
+			case <-stop:
 				return
 			case now := <-t.C:
 				s.sampleOnce(now)
@@ -106,10 +107,12 @@ func (s *Server) startSampler() {
 	})
 }
 
-// stopSampler ends the sampler's goroutine; closeAll waits for it.
+// stopSampler ends the sampler's goroutine, if it started; closeAll
+// waits for it.
 func (s *Server) stopSampler() {
 	if s.sampler.stop != nil {
 		close(s.sampler.stop)
+		s.sampler.stop = nil
 	}
 }
 
