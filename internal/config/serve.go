@@ -50,6 +50,7 @@ type Serve struct {
 	AllowedOrigins    List
 	DrainTimeout      time.Duration
 	DrainDelay        time.Duration
+	LagThreshold      time.Duration
 	Pprof             bool
 	Compression       bool
 	Dashboard         bool
@@ -86,6 +87,9 @@ const (
 	DefaultServerName   = "roomcast"
 	DefaultDrainTimeout = 25 * time.Second
 	DefaultRateLimit    = 50
+	// DefaultLagThreshold is --lag-threshold's default: a second behind
+	// is a client an operator wants to know about.
+	DefaultLagThreshold = time.Second
 )
 
 // ServeCompat are the compatible environment names of section 5.
@@ -131,6 +135,7 @@ func RegisterServe(fs *flag.FlagSet) *Serve {
 	fs.Var(&c.AllowedOrigins, "allowed-origins", "browser origins that may connect, comma-separated; * in one stands for any run of characters but / (https://*.example.com), * alone for any origin (default: the same host and loopback pages)")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", DefaultDrainTimeout, "how long a shutdown may take; closes are spread over most of it")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "on shutdown, how long /readyz says 503 before the listener closes, so load balancers stop sending clients first")
+	fs.DurationVar(&c.LagThreshold, "lag-threshold", DefaultLagThreshold, "a connection whose oldest queued frame has waited this long counts in roomcast_connections_lagging and the cluster status's lagging connections")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve /debug/pprof/ on the admin listener")
 	fs.BoolVar(&c.Compression, "compression", false, "accept permessage-deflate (RFC 7692) from clients that offer it, without context takeover: each event is compressed once per room and shared by every member that negotiated it")
 	fs.BoolVar(&c.Dashboard, "dashboard", true, "serve the live web dashboard to plain HTTP requests on the WebSocket listener (GET /); upgrades on / work either way")
@@ -265,6 +270,9 @@ func (c *Serve) Validate() error {
 	}
 	if c.DrainDelay < 0 {
 		bad("--drain-delay cannot be negative")
+	}
+	if c.LagThreshold <= 0 {
+		bad("--lag-threshold must be positive, got %s", c.LagThreshold)
 	}
 	if c.PingInterval < time.Second || c.WriteTimeout < time.Second || c.DrainTimeout <= 0 {
 		bad("--ping-interval and --write-timeout must be at least 1s, --drain-timeout positive")

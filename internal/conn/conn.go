@@ -196,6 +196,14 @@ type Conn struct {
 	closeHook     *func()        // run when a close is requested (AfterClose); nil if none
 	conf          *conflation    // the rooms it conflates (conflate.go); nil if none
 
+	// Also guarded by mu, for Stats (stats.go): when the queue last went
+	// from empty to not (Unix ns), the batch the writer took and is
+	// writing (nil when none), and since when that batch waited. Frames
+	// are walked only when Stats asks, never per push.
+	queuedSince   int64
+	inflight      []*wire.Frame
+	inflightSince int64
+
 	// Flags, guarded by mu but for tcp and deflate (set at construction).
 	pongDue        bool
 	pingDue        bool // the reader asks for a keep-alive ping
@@ -436,6 +444,7 @@ func (c *Conn) push(f *wire.Frame, mode pushMode) (bool, <-chan struct{}) {
 		queued = true
 	}
 	var wait <-chan struct{}
+	wasEmpty := len(c.queue) == 0
 	switch {
 	case fits && !queued:
 		c.queue = append(c.queue, f)
@@ -445,6 +454,9 @@ func (c *Conn) push(f *wire.Frame, mode pushMode) (bool, <-chan struct{}) {
 		c.abandonLocked()
 	default:
 		wait = c.spaceFreedLocked()
+	}
+	if wasEmpty && len(c.queue) > 0 {
+		c.queuedSince = c.coarseNow() // the one clock read, per queue filled
 	}
 	if fits && mode == pushHeld && !c.heldEnoughLocked() {
 		c.mu.Unlock() // Flush starts the writer

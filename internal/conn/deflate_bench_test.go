@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomcast/roomcast/internal/wheel"
 	"github.com/roomcast/roomcast/internal/wire"
 	"github.com/roomcast/roomcast/internal/wire/wiretest"
 )
@@ -60,6 +61,8 @@ func benchDelivery(b *testing.B, payload []byte, members int, deflate bool) {
 	var written atomic.Int64
 	opts := Options{MaxQueueMessages: 1 << 16, MaxQueueBytes: 1 << 30}.WithDefaults()
 	opts.Written = func(_, n int, _ time.Time) { written.Add(int64(n)) }
+	opts.Wheel = wheel.New(100 * time.Millisecond) // as on a node, whose connections all have one
+	defer opts.Wheel.Close()
 	conns := make([]*Conn, members)
 	for i := range conns {
 		nc, err := net.Dial("tcp", ln.Addr().String())

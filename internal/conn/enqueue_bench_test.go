@@ -5,7 +5,9 @@ import (
 	"net"
 	"runtime"
 	"testing"
+	"time"
 
+	"github.com/roomcast/roomcast/internal/wheel"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -35,6 +37,8 @@ func BenchmarkEnqueue(b *testing.B) {
 		b.Fatal(err)
 	}
 	opts := Options{MaxQueueMessages: 1 << 16, MaxQueueBytes: 1 << 30}.WithDefaults()
+	opts.Wheel = wheel.New(100 * time.Millisecond) // as on a node, whose connections all have one
+	defer opts.Wheel.Close()
 	c := New(nc, nopHandler{}, &opts, false)
 	c.Serve()
 	defer func() {

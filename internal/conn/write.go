@@ -33,6 +33,9 @@ func (c *Conn) writeLoop() {
 	var batch []*wire.Frame
 	for {
 		c.mu.Lock()
+		// The last batch is written: cleared under mu, since Stats reads
+		// it as in flight until then.
+		c.landLocked(batch)
 		if len(c.queue) == 0 && !c.pongDue && !c.pingDue && !c.closing {
 			if cap(c.queue) > maxIdleBatch {
 				c.queue = nil
@@ -43,6 +46,7 @@ func (c *Conn) writeLoop() {
 		}
 		var dropped int
 		batch, dropped = c.takeLocked(batch)
+		c.flyLocked(batch)
 		if c.spaceFreed != nil {
 			close(c.spaceFreed)
 			c.spaceFreed = nil
@@ -65,7 +69,6 @@ func (c *Conn) writeLoop() {
 		if err == nil && len(batch) > 0 && c.opts.Written != nil {
 			c.opts.Written(len(batch), n, firstStored(batch))
 		}
-		clear(batch)
 		switch {
 		case c.abandoned.Load():
 			c.endAbandoned(err)
@@ -76,11 +79,19 @@ func (c *Conn) writeLoop() {
 		}
 		if err != nil || closing || c.abandoned.Load() {
 			c.mu.Lock()
+			c.landLocked(batch)
 			c.stopWriterLocked(true)
 			c.mu.Unlock()
 			return
 		}
 	}
+}
+
+// landLocked ends the writer's hold on batch, written (or failed): its
+// frames are no longer in flight. Needs mu.
+func (c *Conn) landLocked(batch []*wire.Frame) {
+	clear(batch)
+	c.inflight = nil
 }
 
 // takeLocked hands the queue to the writer, swapped with batch, the
@@ -115,6 +126,14 @@ func (c *Conn) takeLocked(batch []*wire.Frame) (_ []*wire.Frame, dropped int) {
 	c.queueBytes -= bytes
 	c.conf.next = rest + c.compactStep()
 	return batch, dropped
+}
+
+// flyLocked records the batch the writer took as in flight, for Stats,
+// with the time its oldest frame was queued. Needs mu.
+func (c *Conn) flyLocked(batch []*wire.Frame) {
+	if len(batch) > 0 {
+		c.inflight, c.inflightSince = batch, c.queuedSince
+	}
 }
 
 // firstStored is the stored time of the batch's first event, the one that

@@ -136,7 +136,9 @@ func (ss *session) applyAuth(v *verdict, event, id string) {
 	if ss.claims == nil {
 		ss.srv.settleAuth(ss) // a connection as any other from now on
 	}
+	ss.mu.Lock() // Connections reads the user from another goroutine
 	ss.claims = claims
+	ss.mu.Unlock()
 	ss.authClose.set(ss, claims.ExpiresAt.Add(expiryGrace), true)
 	if id != "" || event != "" {
 		ss.send(wire.TypeResponse, wire.ResponseFrame(event, id, wire.AuthResult{

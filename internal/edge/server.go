@@ -100,11 +100,12 @@ type Server struct {
 	refused    refusals                      // counts and logs refused upgrades
 	heads      headReaders                   // peek request heads when Pages are served
 
-	wg     sync.WaitGroup // accept loops and handshakes
-	nextID atomic.Uint64  // the last connection id given
+	wg      sync.WaitGroup // accept loops and handshakes
+	nextID  atomic.Uint64  // the last connection id given
+	written atomic.Uint64  // frames written to clients (FramesWritten)
 
 	mu       sync.Mutex
-	conns    map[*conn.Conn]struct{} // guarded by mu
+	conns    map[*conn.Conn]*session // guarded by mu
 	pending  int                     // guarded by mu: upgrades admitted, not yet registered
 	unauth   unauthCount             // guarded by mu
 	draining bool                    // guarded by mu
@@ -132,27 +133,27 @@ func New(o Options) *Server {
 	if o.Auth != nil && o.Conn.Wheel == nil {
 		panic("edge: Options.Conn.Wheel is required with Auth: token deadlines run on it")
 	}
-	connOpts := o.Conn.WithDefaults()
-	connOpts.Written = func(frames, bytes int, firstStored time.Time) {
+	s := &Server{
+		opts:       o,
+		connOpts:   o.Conn.WithDefaults(),
+		log:        o.Logger,
+		m:          o.Metrics,
+		msgCount:   make(map[string]prometheus.Counter),
+		drainedCh:  make(chan struct{}),
+		conns:      make(map[*conn.Conn]*session),
+		handshakes: newHandshakeGate(o.MaxHandshakes, o.MaxHandshakesPerSource),
+		refused:    newRefusals(o.Logger, o.Metrics, o.RefusalLogInterval, o.Now),
+		unauth:     unauthCount{bySource: make(map[string]int)},
+	}
+	s.connOpts.Written = func(frames, bytes int, firstStored time.Time) {
+		s.written.Add(uint64(frames)) // one atomic add per write, not per frame
 		o.Metrics.QueueDepth.Observe(float64(frames))
 		o.Metrics.Written.Add(float64(bytes))
 		if !firstStored.IsZero() {
 			o.Metrics.Latency.Observe(time.Since(firstStored).Seconds())
 		}
 	}
-	connOpts.Conflated = func(frames int) { o.Metrics.Conflated.Add(float64(frames)) }
-	s := &Server{
-		opts:       o,
-		connOpts:   connOpts,
-		log:        o.Logger,
-		m:          o.Metrics,
-		msgCount:   make(map[string]prometheus.Counter),
-		drainedCh:  make(chan struct{}),
-		conns:      make(map[*conn.Conn]struct{}),
-		handshakes: newHandshakeGate(o.MaxHandshakes, o.MaxHandshakesPerSource),
-		refused:    newRefusals(o.Logger, o.Metrics, o.RefusalLogInterval, o.Now),
-		unauth:     unauthCount{bySource: make(map[string]int)},
-	}
+	s.connOpts.Conflated = func(frames int) { o.Metrics.Conflated.Add(float64(frames)) }
 	var err error
 	if s.sources, err = newSourcePolicy(o.TrustedProxies); err != nil {
 		// Checked before too (CheckTrustedProxies); if one slips
@@ -204,6 +205,11 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
+// FramesWritten is how many queued frames (events, responses) the node's
+// connections have written to their sockets: what deliveries a second are
+// measured by.
+func (s *Server) FramesWritten() uint64 { return s.written.Load() }
+
 // ConnCount is the number of open connections.
 func (s *Server) ConnCount() int {
 	s.mu.Lock()
@@ -211,16 +217,16 @@ func (s *Server) ConnCount() int {
 	return len(s.conns)
 }
 
-// register turns a reservation into a connection; it fails only when a
-// drain started in between.
-func (s *Server) register(c *conn.Conn) error {
+// register turns a reservation into a connection, ss's; it fails only
+// when a drain started in between.
+func (s *Server) register(ss *session) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pending--
 	if s.draining {
 		return errDraining
 	}
-	s.conns[c] = struct{}{}
+	s.conns[ss.c] = ss
 	s.m.Connections.Inc()
 	return nil
 }

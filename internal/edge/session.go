@@ -17,7 +17,9 @@ import (
 
 // session is the protocol state of one connection. Its fields are owned by
 // the connection's handler calls, which run one at a time, in order, but
-// for those under mu, which Arrived shares from the reader (arrival.go).
+// for those under mu, which Arrived shares from the reader (arrival.go),
+// and subs and claims, which the handler calls write under mu and read
+// without it, and Connections reads under mu (connz.go).
 type session struct {
 	srv  *Server
 	c    *conn.Conn
@@ -144,7 +146,9 @@ func (ss *session) subscribe(req wire.Request) {
 		ss.joinFailed(req, err, cancelled)
 		return
 	}
+	ss.mu.Lock()
 	ss.subs = append(ss.subs, req.Room)
+	ss.mu.Unlock()
 	ss.srv.m.Subscriptions.Inc()
 }
 
@@ -181,7 +185,9 @@ func (ss *session) leave(r wire.Room) {
 	if i < 0 {
 		return
 	}
+	ss.mu.Lock()
 	ss.subs = slices.Delete(ss.subs, i, i+1)
+	ss.mu.Unlock()
 	ss.srv.opts.Hub.Leave(r, ss.c)
 	ss.c.SetConflate(r.String(), false)
 	ss.srv.m.Subscriptions.Dec()

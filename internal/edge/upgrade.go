@@ -98,7 +98,7 @@ func (s *Server) handshake(p *pendingHandshake) {
 		id: s.nextID.Add(1), opened: time.Now().UnixNano(), admission: up.admission}
 	c := conn.New(nc, sess, &s.connOpts, deflate.accepted)
 	sess.c = c
-	if err := s.register(c); err != nil {
+	if err := s.register(sess); err != nil {
 		// A drain started during the upgrade, after it took its list of
 		// connections: drain this one the same way, on its own.
 		c.Serve()

@@ -136,6 +136,12 @@ type Metrics struct {
 	Refused       *prometheus.CounterVec // upgrades refused, by reason (Refused*)
 	Unauth        prometheus.Gauge       // connections upgraded without a token, not yet authenticated
 
+	// Sampled every few seconds from every connection's queue (no label
+	// per connection).
+	ConnLag         prometheus.Histogram // events queued per connection
+	ConnQueuedBytes prometheus.Histogram // bytes queued per connection
+	ConnLagging     prometheus.Gauge     // connections whose oldest queued frame waited past --lag-threshold
+
 	// Keyed state (docs/protocol.md, "State").
 	KeeperActive   prometheus.Gauge         // 1 on the node whose keeper feeds the state stream
 	KeeperLag      prometheus.Gauge         // events stored but not yet in the state, as the active keeper last read
@@ -219,12 +225,22 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		Name: "roomcast_state_keys", Help: "Keys in a room's state as a state read found them, by room kind.",
 		ConstLabels: constLabels, Buckets: prometheus.ExponentialBuckets(1, 4, 9),
 	}, []string{"channel"})
+	m.ConnLag = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "roomcast_connection_lag_events", Help: "Events queued for a connection and not yet written, sampled from every connection every 2s.",
+		ConstLabels: constLabels, Buckets: []float64{0, 1, 10, 100, 1000, 10000},
+	})
+	m.ConnQueuedBytes = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "roomcast_connection_queued_bytes", Help: "Bytes queued for a connection and not yet written (uncompressed), sampled from every connection every 2s.",
+		ConstLabels: constLabels, Buckets: append([]float64{0}, prometheus.ExponentialBuckets(1024, 4, 7)...), // to 4 MiB, the default --send-queue-bytes
+	})
+	m.ConnLagging = gauge("roomcast_connections_lagging", "Connections whose oldest queued frame has waited at least --lag-threshold, at the last sample (every 2s).")
 	m.startAtZero()
 	m.all = []prometheus.Collector{m.Connections, m.Messages, m.Broadcast, m.Accepted, m.Closes, m.Rooms, m.Subscriptions,
 		m.BadPayloads, m.BadKeys, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed, m.Delivered, m.Written, m.Conflated, m.Latency, m.QueueDepth, m.Reconnects,
 		m.LiveDrops, m.ForgedLive, m.ReplicaLags, m.StreamResets, m.StreamCalls, m.ReadsWaiting, m.ReadsPaced, m.Resumes, m.CatchUpBytes,
 		m.Received, m.Ready, m.NATSConnected, m.Draining, m.BadRequests, m.AuthFailures, m.Refused, m.Unauth,
-		m.KeeperActive, m.KeeperLag, m.KeeperRequests, m.StateWrites, m.StateEvicted, m.StateMissed, m.StateReads, m.StateKeys}
+		m.KeeperActive, m.KeeperLag, m.KeeperRequests, m.StateWrites, m.StateEvicted, m.StateMissed, m.StateReads, m.StateKeys,
+		m.ConnLag, m.ConnQueuedBytes, m.ConnLagging}
 	reg.MustRegister(m.all...)
 	return m
 }

@@ -175,9 +175,11 @@ func (h *Hub) deliver(rm *room, ev *wire.Event) {
 	start := time.Now()
 	rm.mu.Lock()
 	rm.lastSeq = ev.Seq
+	rm.events++
 	rm.remember(f, h.tail)
 	n := fanOut(rm.members, f, rm.holding)
 	rm.mu.Unlock()
+	h.delivered.Add(1)
 	rm.broadcast.Observe(time.Since(start).Seconds())
 	h.events.Add(float64(n))
 	h.m.Delivered.Add(float64(n * f.Len()))

@@ -31,6 +31,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -185,6 +186,9 @@ type Hub struct {
 
 	shards [shardCount]shard
 	sync   syncState
+
+	delivered atomic.Uint64 // events delivered, every room together (stats.go)
+	rates     rateBook      // the rooms' event rates at the last Sample
 }
 
 type shard struct {

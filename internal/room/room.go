@@ -63,6 +63,7 @@ type room struct {
 	lastSeq uint64         // the last sequence delivered (or skipped) in order
 	epoch   uint64         // counts stream resets; a resume spanning one fails
 	stream  string         // the epoch (wire.StreamID.Epoch) of the stream lastSeq is in
+	events  uint64         // events delivered to members since the room was set up (stats.go)
 
 	// Also guarded by mu: the tail, the frames of the room's latest events
 	// (those after tailFrom), kept so a resume from within it needs nothing

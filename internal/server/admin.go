@@ -17,10 +17,11 @@ import (
 	"github.com/roomcast/roomcast/internal/reload"
 )
 
-// adminHandler serves the probes and metrics of docs/protocol.md section 7.
-// The probes are always open (the kubelet sends no credentials); metrics
-// and profiles, which tell about the node's insides, ask for the bearer
-// token of --admin-token-file when one is set.
+// adminHandler serves the probes, metrics, /connz and /roomz of
+// docs/protocol.md section 7. The probes are always open (the kubelet
+// sends no credentials); metrics, /connz, /roomz and profiles, which tell
+// about the node's insides, ask for the bearer token of --admin-token-file
+// when one is set.
 func (s *Server) adminHandler() (http.Handler, error) {
 	protect, err := s.adminAuth()
 	if err != nil {
@@ -43,6 +44,8 @@ func (s *Server) adminHandler() (http.Handler, error) {
 	})
 	mux.Handle("GET /metrics", protect(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
 	mux.Handle("GET /clusterz", protect(http.HandlerFunc(s.clusterz)))
+	mux.Handle("GET /connz", protect(http.HandlerFunc(s.serveConnz)))
+	mux.Handle("GET /roomz", protect(http.HandlerFunc(s.serveRoomz)))
 	if s.cfg.Pprof {
 		mux.Handle("/debug/pprof/", protect(http.HandlerFunc(pprof.Index)))
 		mux.Handle("/debug/pprof/cmdline", protect(http.HandlerFunc(pprof.Cmdline)))

@@ -12,7 +12,7 @@ import (
 func (s *Server) joinCluster() error {
 	n, err := cluster.Start(cluster.Options{
 		Conn: s.nc, Prefix: s.cfg.SubjectPrefix, Name: s.cfg.ServerName,
-		Local: s.clusterStatus, Logger: s.log,
+		Local: s.clusterStatus, Slowest: s.slowest, Logger: s.log,
 	})
 	if err != nil {
 		return err
@@ -23,10 +23,14 @@ func (s *Server) joinCluster() error {
 
 // clusterStatus is what the node tells its peers about itself.
 func (s *Server) clusterStatus() cluster.Status {
+	last := s.lastSample()
 	st := cluster.Status{
-		Draining:    s.draining.Load(),
-		Connections: s.edge.ConnCount(),
-		Rooms:       s.hub.Rooms(),
+		Draining:            s.draining.Load(),
+		Connections:         s.edge.ConnCount(),
+		Rooms:               s.hub.Rooms(),
+		Lagging:             last.lagging,
+		EventsPerSecond:     last.events,
+		DeliveriesPerSecond: last.deliveries,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), clusterReadyTimeout)
 	defer cancel()

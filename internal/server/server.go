@@ -59,6 +59,8 @@ type Server struct {
 	stopKeeper context.CancelFunc
 	// cluster is the node's membership in the cluster.
 	cluster *cluster.Node
+	// sampler reads every connection's queue now and then (connz.go).
+	sampler sampler
 
 	wg       sync.WaitGroup // the goroutines Start launched
 	shutdown sync.Once
@@ -148,6 +150,7 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *Server,
 		return nil, err
 	}
 	s.goRun(func() { _ = s.edge.Serve(s.wsLn) })
+	s.startSampler()
 	// Before started: the admin handler and the edge's cluster requests
 	// read s.cluster once started is set. The node's first status says
 	// "starting"; the next, an interval later, its readiness.
@@ -331,6 +334,7 @@ func (s *Server) closeAll() {
 	if s.cluster != nil {
 		s.cluster.Close()
 	}
+	s.stopSampler() // before the hub and the edge it reads go
 	if s.stopWatch != nil {
 		s.stopWatch()
 	}

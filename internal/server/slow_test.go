@@ -109,7 +109,21 @@ func dialSmallBuffer(t testing.TB, srv *server.Server) *client.Conn {
 // dialBuffer connects with a receive buffer of size bytes.
 func dialBuffer(t testing.TB, srv *server.Server, size int) *client.Conn {
 	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+	d := bufferDialer(size)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.DialWith(ctx, ws.Dialer{NetDial: d.DialContext}, wsURL(srv), nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// bufferDialer dials with a receive buffer of size bytes, set before the
+// connection so the window never grows.
+func bufferDialer(size int) *net.Dialer {
+	return &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
 		err := rc.Control(func(fd uintptr) {
 			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, size)
@@ -119,12 +133,4 @@ func dialBuffer(t testing.TB, srv *server.Server, size int) *client.Conn {
 		}
 		return serr
 	}}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := client.DialWith(ctx, ws.Dialer{NetDial: d.DialContext}, wsURL(srv), nil)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
 }

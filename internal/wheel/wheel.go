@@ -12,6 +12,7 @@ package wheel
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,6 +29,9 @@ type Wheel struct {
 	mu    sync.Mutex
 	slots [slots][]entry // guarded by mu
 	now   int64          // guarded by mu: the last tick processed
+
+	// clock is the time of the last tick, Unix ns (Now).
+	clock atomic.Int64
 
 	stop chan struct{}
 	done chan struct{}
@@ -54,9 +58,17 @@ func New(tick time.Duration) *Wheel {
 		tick = 100 * time.Millisecond
 	}
 	w := &Wheel{tick: tick, start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+	w.clock.Store(w.start.UnixNano())
 	go w.run()
 	return w
 }
+
+// Now is the time of the wheel's last tick in Unix nanoseconds: a clock
+// up to a tick behind that costs one atomic load, for what is read far
+// more often than it needs precision (a send queue's age is stamped on
+// every delivery to an idle connection; time.Now costs 170-250 ns on a
+// VM whose clock source is kvm-clock).
+func (w *Wheel) Now() int64 { return w.clock.Load() }
 
 // Close stops the wheel; no timer fires after it returns.
 func (w *Wheel) Close() {
@@ -133,6 +145,7 @@ func (w *Wheel) run() {
 		case <-w.stop:
 			return
 		case now := <-ticker.C:
+			w.clock.Store(now.UnixNano())
 			// Rounded down: the ticks that have wholly passed, so no
 			// timer fires before its time.
 			due = w.collect(int64(now.Sub(w.start)/w.tick), due[:0])
