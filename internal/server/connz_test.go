@@ -219,8 +219,11 @@ func TestConnzReportsAStalledClient(t *testing.T) {
 	if err != nil || len(sums) != 1 {
 		t.Fatalf("cluster summaries: %v, %+v", err, sums)
 	}
-	if sl := sums[0].Slowest; len(sl) != 1 || sl[0].User != "u-stalled" || sl[0].Lag == 0 {
-		t.Fatalf("slowest connections %+v, want the stalled client alone", sl)
+	// The idle client may have an event in flight at the instant the
+	// summary is taken, so it may be listed too, but after the stalled one.
+	if sl := sums[0].Slowest; len(sl) == 0 || sl[0].User != "u-stalled" || sl[0].Lag == 0 ||
+		len(sl) > 1 && sl[1].Lag >= sl[0].Lag {
+		t.Fatalf("slowest connections %+v, want the stalled client first", sl)
 	}
 }
 
