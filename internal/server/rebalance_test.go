@@ -87,6 +87,16 @@ func TestRebalanceAfterScaleOut(t *testing.T) {
 	if got := scrapeSum(t, a, "roomcast_cluster_nodes{"); got != 3 {
 		t.Fatalf("roomcast_cluster_nodes on a: %v, want 3", got)
 	}
+	// a's status tells the others what it shed.
+	shedByA := uint64(scrapeSum(t, a, "roomcast_rebalance_shed_total{"))
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		for _, m := range nodes.all()[1].Cluster().Members() {
+			if m.Name == "a" && m.Shed == shedByA {
+				return nil
+			}
+		}
+		return fmt.Errorf("b has not heard a's status with shed %d", shedByA)
+	})
 }
 
 // While one node (c) reports itself not ready, a, holding every client,
@@ -99,7 +109,7 @@ func TestRebalanceHoldsWhileAPeerIsNotReady(t *testing.T) {
 	var base *natsserver.Options
 	ns := natstest.RunServerWith(t, func(o *natsserver.Options) {
 		o.Users = users(nil)
-		base = o
+		base = o.Clone() // before the server starts: it owns o from then on
 	})
 	nodes := newNodeSet()
 	withUser := func(name string) func(*config.Serve) {
@@ -110,9 +120,9 @@ func TestRebalanceHoldsWhileAPeerIsNotReady(t *testing.T) {
 	nodes.start(t, ns, "c", withUser("c"))
 	reload := func(denied map[string][]string) {
 		t.Helper()
-		o := *base
+		o := base.Clone()
 		o.Users = users(denied)
-		if err := ns.ReloadOptions(&o); err != nil {
+		if err := ns.ReloadOptions(o); err != nil {
 			t.Fatalf("reload NATS: %v", err)
 		}
 	}
