@@ -22,6 +22,7 @@ const (
 	CloseDraining     = "draining"      // 1001
 	CloseStreamReset  = "stream_reset"  // 4010
 	CloseRateLimited  = "rate_limited"  // 4029
+	CloseRebalance    = "rebalance"     // 4012
 	CloseAuth         = "auth"          // 1008, 4001
 	CloseTimeout      = "timeout"       // read deadline passed
 	CloseOther        = "other"
@@ -30,7 +31,7 @@ const (
 // CloseReasons returns every reason of roomcast_connection_closes_total.
 func CloseReasons() []string {
 	return []string{CloseClient, CloseSlowConsumer, CloseTooBig, CloseProtocol, CloseDraining,
-		CloseStreamReset, CloseRateLimited, CloseAuth, CloseTimeout, CloseOther}
+		CloseStreamReset, CloseRateLimited, CloseRebalance, CloseAuth, CloseTimeout, CloseOther}
 }
 
 // AuthUserMismatch is the auth failure reason of a refresh whose token is
@@ -141,6 +142,9 @@ type Metrics struct {
 	ConnLag         prometheus.Histogram // events queued per connection
 	ConnQueuedBytes prometheus.Histogram // bytes queued per connection
 	ConnLagging     prometheus.Gauge     // connections whose oldest queued frame waited past --lag-threshold
+	// Rebalancing (package rebalance).
+	RebalanceShed prometheus.Counter // connections shed to rebalance the cluster
+	ClusterNodes  prometheus.Gauge   // ready nodes the rebalancer counts, this one included
 
 	// Keyed state (docs/protocol.md, "State").
 	KeeperActive   prometheus.Gauge         // 1 on the node whose keeper feeds the state stream
@@ -234,13 +238,16 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		ConstLabels: constLabels, Buckets: append([]float64{0}, prometheus.ExponentialBuckets(1024, 4, 7)...), // to 4 MiB, the default --send-queue-bytes
 	})
 	m.ConnLagging = gauge("roomcast_connections_lagging", "Connections whose oldest queued frame has waited at least --lag-threshold, at the last sample (every 2s).")
+	m.RebalanceShed = counter("roomcast_rebalance_shed_total", "Connections this node closed with 4012 to rebalance the cluster (also counted in roomcast_connection_closes_total{reason=\"rebalance\"}).")
+	m.ClusterNodes = gauge("roomcast_cluster_nodes", "Ready nodes the rebalancer counts, this one included: draining nodes, and nodes not heard from lately, are not counted.")
 	m.startAtZero()
 	m.all = []prometheus.Collector{m.Connections, m.Messages, m.Broadcast, m.Accepted, m.Closes, m.Rooms, m.Subscriptions,
 		m.BadPayloads, m.BadKeys, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed, m.Delivered, m.Written, m.Conflated, m.Latency, m.QueueDepth, m.Reconnects,
 		m.LiveDrops, m.ForgedLive, m.ReplicaLags, m.StreamResets, m.StreamCalls, m.ReadsWaiting, m.ReadsPaced, m.Resumes, m.CatchUpBytes,
 		m.Received, m.Ready, m.NATSConnected, m.Draining, m.BadRequests, m.AuthFailures, m.Refused, m.Unauth,
 		m.KeeperActive, m.KeeperLag, m.KeeperRequests, m.StateWrites, m.StateEvicted, m.StateMissed, m.StateReads, m.StateKeys,
-		m.ConnLag, m.ConnQueuedBytes, m.ConnLagging}
+		m.ConnLag, m.ConnQueuedBytes, m.ConnLagging,
+		m.RebalanceShed, m.ClusterNodes}
 	reg.MustRegister(m.all...)
 	return m
 }

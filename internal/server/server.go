@@ -29,6 +29,7 @@ import (
 	"github.com/roomcast/roomcast/internal/edge"
 	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/netpoll"
+	"github.com/roomcast/roomcast/internal/rebalance"
 	"github.com/roomcast/roomcast/internal/room"
 	"github.com/roomcast/roomcast/internal/tlsconf"
 	"github.com/roomcast/roomcast/internal/wheel"
@@ -61,6 +62,9 @@ type Server struct {
 	cluster *cluster.Node
 	// sampler reads every connection's queue now and then (connz.go).
 	sampler sampler
+	// rebalance sheds connections above the node's share; set after the
+	// node joins the cluster, read by the cluster's status callback.
+	rebalance atomic.Pointer[rebalance.Loop]
 
 	wg       sync.WaitGroup // the goroutines Start launched
 	shutdown sync.Once
@@ -312,6 +316,7 @@ func (s *Server) Shutdown() { s.shutdown.Do(s.drainAndStop) }
 
 func (s *Server) drainAndStop() {
 	s.draining.Store(true)
+	s.stopRebalance()
 	s.log.Info("draining", "connections", s.edge.ConnCount(), "timeout", s.cfg.DrainTimeout, "ready_false_for", s.cfg.DrainDelay)
 	// Readiness is false from now on; load balancers take a moment to
 	// notice, during which new clients still arrive and are served.
@@ -331,6 +336,7 @@ func (s *Server) closeAll() {
 	if s.wsLn != nil {
 		_ = s.wsLn.Close()
 	}
+	s.stopRebalance()
 	if s.cluster != nil {
 		s.cluster.Close()
 	}
