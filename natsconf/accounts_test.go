@@ -205,6 +205,8 @@ func TestAccountsPermissions(t *testing.T) {
 
 	// Every stream call of the edge's bus works as the edge user.
 	checkBusCalls(t, url, edgePassword, room, seq)
+	// Edges see each other on the cluster's subjects; publishers cannot.
+	checkClusterSubjects(t, url, edgePassword, node, pub, pubErrs)
 
 	// The edge cannot reach another stream.
 	ejs, err := jetstream.New(edge)

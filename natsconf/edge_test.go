@@ -11,10 +11,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/roomcast/roomcast/internal/bus"
 	"github.com/roomcast/roomcast/internal/bus/bustest"
 	"github.com/roomcast/roomcast/internal/client"
+	"github.com/roomcast/roomcast/internal/cluster"
 	"github.com/roomcast/roomcast/internal/natsembed"
 	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/server"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -153,6 +156,61 @@ func readEvent(t *testing.T, rc *roomClient) wire.Message {
 		}
 		if m.Type == wire.TypeEvent {
 			return m
+		}
+	}
+}
+
+// checkClusterSubjects proves the edge user may use the cluster's
+// subjects and the publisher may not: a second node joined as the edge
+// user and the running roomcast node see each other's statuses and answer
+// each other's summary requests; a publisher can neither publish a forged
+// status nor listen to the summaries.
+func checkClusterSubjects(t *testing.T, url, edgePassword string, node *server.Server, pub *nats.Conn, pubErrs *errLog) {
+	t.Helper()
+	nc, errs := connect(t, url, "edge", edgePassword, nats.CustomInboxPrefix(natsembed.EdgeInboxPrefix))
+	other, err := cluster.Start(cluster.Options{
+		Conn: nc, Prefix: bus.DefaultPrefix, Name: "zz-other", Interval: 100 * time.Millisecond,
+		Local: func() cluster.Status { return cluster.Status{Ready: true} },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		if got, want := len(other.Peers()), 2; got != want {
+			return fmt.Errorf("the edge user's node knows %d nodes, want %d", got, want)
+		}
+		if got := len(node.Cluster().Peers()); got != 2 {
+			return fmt.Errorf("the roomcast node knows %d nodes, want 2", got)
+		}
+		return nil
+	})
+	sums, err := other.Gather(context.Background(), 5*time.Second)
+	if err != nil || len(sums) != 2 || sums[1].Name != "zz-other" {
+		t.Fatalf("summaries gathered as the edge user: %+v, %v", sums, err)
+	}
+	errs.mu.Lock()
+	if len(errs.errs) > 0 {
+		t.Errorf("the edge's cluster messages: %v", errs.errs)
+	}
+	errs.mu.Unlock()
+
+	forged := fmt.Appendf(nil, `{"id":"forged","name":"forged","ready":true,"connections":%d}`, 1000000)
+	for _, s := range []string{"roomcast.cluster.status", "roomcast.cluster.summary", "roomcast.cluster.reply.x"} {
+		if err := pub.Publish(s, forged); err != nil {
+			t.Fatal(err)
+		}
+		pubErrs.waitViolation(t, "publisher", "Publish", s)
+	}
+	for _, s := range []string{"roomcast.cluster.>", "roomcast.cluster.reply.>", "roomcast.cluster.summary", "roomcast.cluster.status"} {
+		if _, err := pub.SubscribeSync(s); err != nil {
+			t.Fatal(err)
+		}
+		pubErrs.waitViolation(t, "publisher", "Subscription", s)
+	}
+	for _, st := range node.Cluster().Peers() {
+		if st.ID == "forged" {
+			t.Fatalf("the publisher's forged status reached the node: %+v", st)
 		}
 	}
 }

@@ -71,6 +71,9 @@ type Protection struct {
 	LiveSubjects  string // the live feed, a wildcard: roomcast.live.>
 	RoomSubjects  string // what workers publish to, a wildcard: roomcast.rooms.>
 	StateSubjects string // the state stream's, which edges write: roomcast.state.>
+	// ClusterSubjects are where edges see each other (their statuses and
+	// summaries), a wildcard: roomcast.cluster.>. Workers are denied them.
+	ClusterSubjects string
 	// EdgeKey is the edge's NKey (a user public key, see
 	// nkeys.CreateUser), whose seed never leaves the edge's process.
 	EdgeKey string

@@ -11,8 +11,8 @@ import (
 
 // apply sets the users and their permissions on the server's options.
 func (p *Protection) apply(sopts *server.Options) error {
-	if p.LiveSubjects == "" || p.RoomSubjects == "" || p.StateSubjects == "" {
-		return errors.New("embedded NATS: protection needs the live, room and state subjects")
+	if p.LiveSubjects == "" || p.RoomSubjects == "" || p.StateSubjects == "" || p.ClusterSubjects == "" {
+		return errors.New("embedded NATS: protection needs the live, room, state and cluster subjects")
 	}
 	if !nkeys.IsValidPublicUserKey(p.EdgeKey) {
 		return errors.New("embedded NATS: protection needs the edge's NKey (a user public key)")
@@ -33,7 +33,9 @@ func (p *Protection) apply(sopts *server.Options) error {
 	edge := &server.Permissions{Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: trusted}}
 	sopts.Nkeys = []*server.NkeyUser{{Nkey: p.EdgeKey, Permissions: edge}}
 
-	worker := p.workerPermissions(append(trusted, p.StateSubjects))
+	// Only edges write the state and see the cluster: a worker's status
+	// would steer the rebalancing, and summaries name users.
+	worker := p.workerPermissions(append(trusted, p.StateSubjects, p.ClusterSubjects))
 	for _, k := range p.WorkerNKeys {
 		sopts.Nkeys = append(sopts.Nkeys, &server.NkeyUser{Nkey: k, Permissions: worker})
 	}

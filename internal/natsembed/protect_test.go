@@ -1,6 +1,7 @@
 package natsembed
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,7 +22,7 @@ func userKey(t *testing.T) (pub, seed string) {
 
 func protection(t *testing.T) *Protection {
 	edge, _ := userKey(t)
-	return &Protection{LiveSubjects: "rc.live.>", RoomSubjects: "rc.rooms.>", StateSubjects: "rc.state.>", EdgeKey: edge}
+	return &Protection{LiveSubjects: "rc.live.>", RoomSubjects: "rc.rooms.>", StateSubjects: "rc.state.>", ClusterSubjects: "rc.cluster.>", EdgeKey: edge}
 }
 
 // A protection that cannot be what the operator meant is refused before
@@ -33,6 +34,7 @@ func TestBadProtectionsAreRefused(t *testing.T) {
 		says string
 	}{
 		"no live subjects":          {func(p *Protection) { p.LiveSubjects = "" }, "subjects"},
+		"no cluster subjects":       {func(p *Protection) { p.ClusterSubjects = "" }, "subjects"},
 		"no edge key":               {func(p *Protection) { p.EdgeKey = "" }, "edge's NKey"},
 		"a seed as the edge key":    {func(p *Protection) { p.EdgeKey = seed }, "edge's NKey"},
 		"a seed as a worker key":    {func(p *Protection) { p.WorkerNKeys = []string{worker, seed} }, "worker NKey"},
@@ -86,6 +88,13 @@ func TestWorkersAndTheirRights(t *testing.T) {
 		for _, got := range perms {
 			if strings.Join(got.Publish.Allow, ",") != "rc.rooms.>" || strings.Join(got.Subscribe.Allow, ",") != "_INBOX.>" {
 				t.Fatalf("%s: a worker may publish %v and subscribe %v", name, got.Publish.Allow, got.Subscribe.Allow)
+			}
+			// Denied explicitly, so that a wider allow list later cannot
+			// let a worker forge a node's status or the state.
+			for _, trusted := range []string{"rc.live.>", "rc.state.>", "rc.cluster.>"} {
+				if !slices.Contains(got.Publish.Deny, trusted) || !slices.Contains(got.Subscribe.Deny, trusted) {
+					t.Fatalf("%s: a worker's denials %v / %v lack %s", name, got.Publish.Deny, got.Subscribe.Deny, trusted)
+				}
 			}
 		}
 	}

@@ -243,3 +243,40 @@ func TestWorkersWithCredentials(t *testing.T) {
 	}
 	expectViolation(t, errs, "a worker with a password subscribing to the live feed")
 }
+
+// A worker on the embedded NATS can neither forge a node's status (which
+// steers the rebalancing), nor ask for the summaries, nor listen to them
+// (they name users and remote addresses); the nodes' own cluster goes on.
+func TestWorkersCannotReachTheCluster(t *testing.T) {
+	srv := startNode(t, nil, func(c *config.Serve) { c.ServerName = "guarded" })
+	nc, errs := violations(t, srv)
+	forged := []byte(`{"id":"forged","name":"forged","ready":true,"connections":100000}`)
+	for _, subject := range []string{"roomcast.cluster.status", "roomcast.cluster.summary", "roomcast.cluster.reply.x"} {
+		if err := nc.Publish(subject, forged); err != nil {
+			t.Fatal(err)
+		}
+		expectViolation(t, errs, "publishing to "+subject)
+	}
+	for _, subject := range []string{"roomcast.cluster.>", "roomcast.cluster.status", "roomcast.cluster.reply.>"} {
+		if _, err := nc.SubscribeSync(subject); err != nil {
+			t.Fatal(err)
+		}
+		expectViolation(t, errs, "subscribing to "+subject)
+	}
+	// A summary request answered on the worker's own inbox is refused at
+	// the publish, and the node would not answer there anyway.
+	if _, err := nc.Request("roomcast.cluster.summary", nil, 500*time.Millisecond); err == nil {
+		t.Fatal("a worker's summary request was answered")
+	}
+	expectViolation(t, errs, "a summary request")
+
+	sums, err := srv.Cluster().Gather(context.Background(), time.Second)
+	if err != nil || len(sums) != 1 || sums[0].Name != "guarded" {
+		t.Fatalf("the node's own gather after the attempts: %+v, %v", sums, err)
+	}
+	for _, st := range srv.Cluster().Peers() {
+		if st.ID == "forged" {
+			t.Fatalf("a worker's forged status reached the node: %+v", st)
+		}
+	}
+}

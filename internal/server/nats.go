@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/cluster"
 	"github.com/roomcast/roomcast/internal/edge"
 	"github.com/roomcast/roomcast/internal/natsembed"
 	"github.com/roomcast/roomcast/internal/room"
@@ -77,7 +78,8 @@ func (s *Server) connectNATS(ctx context.Context) error {
 			MaxPayload: int32(s.cfg.MaxPayload) + 4096, Logger: s.log,
 			SyncAlways: s.cfg.NATSSync.Always, SyncInterval: s.cfg.NATSSync.Interval,
 			Protect: &natsembed.Protection{
-				LiveSubjects: subj.AllLive(), RoomSubjects: subj.AllRooms(), StateSubjects: subj.AllState(), EdgeKey: pub,
+				LiveSubjects: subj.AllLive(), RoomSubjects: subj.AllRooms(), StateSubjects: subj.AllState(),
+				ClusterSubjects: cluster.Subjects(s.cfg.SubjectPrefix), EdgeKey: pub,
 				WorkerUser: w.User, WorkerPassword: w.Password, WorkerNKeys: w.NKeys,
 				AllowAnonymous: w.AllowAnonymous,
 			},
