@@ -14,6 +14,7 @@ import (
 	"github.com/roomcast/roomcast/internal/bus"
 	"github.com/roomcast/roomcast/internal/conn"
 	"github.com/roomcast/roomcast/internal/edge"
+	"github.com/roomcast/roomcast/internal/rebalance"
 	"github.com/roomcast/roomcast/internal/room"
 )
 
@@ -53,6 +54,7 @@ type Serve struct {
 	Pprof             bool
 	Compression       bool
 	Dashboard         bool
+	Rebalance         rebalance.Policy // --rebalance, --rebalance-tolerance, --rebalance-rate
 
 	// MaxUnauthenticated and MaxUnauthenticatedPerSource bound the
 	// connections upgraded without a token until they authenticate;
@@ -134,6 +136,7 @@ func RegisterServe(fs *flag.FlagSet) *Serve {
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve /debug/pprof/ on the admin listener")
 	fs.BoolVar(&c.Compression, "compression", false, "accept permessage-deflate (RFC 7692) from clients that offer it, without context takeover: each event is compressed once per room and shared by every member that negotiated it")
 	fs.BoolVar(&c.Dashboard, "dashboard", true, "serve the live web dashboard to plain HTTP requests on the WebSocket listener (GET /); upgrades on / work either way")
+	registerRebalance(fs, &c.Rebalance)
 	c.Auth.register(fs)
 	c.NATSAuth.register(fs)
 	c.NATSWorkers.register(fs)
@@ -262,6 +265,9 @@ func (c *Serve) Validate() error {
 	}
 	if err := edge.CheckTrustedProxies(c.TrustedProxies); err != nil {
 		bad("--trusted-proxies: %v", err)
+	}
+	if err := c.Rebalance.Check(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.DrainDelay < 0 {
 		bad("--drain-delay cannot be negative")

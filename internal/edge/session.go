@@ -258,6 +258,8 @@ func closeReason(info conn.CloseInfo) string {
 		return metrics.CloseSlowConsumer
 	case 4010:
 		return metrics.CloseStreamReset
+	case 4012:
+		return metrics.CloseRebalance
 	case 4029:
 		return metrics.CloseRateLimited
 	case 1008, 4001:

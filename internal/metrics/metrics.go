@@ -18,6 +18,7 @@ const (
 	CloseDraining     = "draining"      // 1001
 	CloseStreamReset  = "stream_reset"  // 4010
 	CloseRateLimited  = "rate_limited"  // 4029
+	CloseRebalance    = "rebalance"     // 4012
 	CloseAuth         = "auth"          // 1008, 4001
 	CloseTimeout      = "timeout"       // read deadline passed
 	CloseOther        = "other"
@@ -84,6 +85,10 @@ type Metrics struct {
 	AuthFailures  *prometheus.CounterVec // reason (auth.Reason, or user_mismatch for a refresh as another user)
 	Refused       *prometheus.CounterVec // upgrades refused, by reason (Refused*)
 	Unauth        prometheus.Gauge       // connections upgraded without a token, not yet authenticated
+
+	// Rebalancing (package rebalance).
+	RebalanceShed prometheus.Counter // connections shed to rebalance the cluster
+	ClusterNodes  prometheus.Gauge   // ready nodes the rebalancer counts, this one included
 
 	// Keyed state (docs/protocol.md, "State").
 	KeeperActive   prometheus.Gauge         // 1 on the node whose keeper feeds the state stream
@@ -168,6 +173,8 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		Name: "roomcast_state_keys", Help: "Keys in a room's state as a state read found them, by room kind.",
 		ConstLabels: constLabels, Buckets: prometheus.ExponentialBuckets(1, 4, 9),
 	}, []string{"channel"})
+	m.RebalanceShed = counter("roomcast_rebalance_shed_total", "Connections this node closed with 4012 to rebalance the cluster (also counted in roomcast_connection_closes_total{reason=\"rebalance\"}).")
+	m.ClusterNodes = gauge("roomcast_cluster_nodes", "Ready nodes the rebalancer counts, this one included: draining nodes, and nodes not heard from lately, are not counted.")
 	for _, r := range RefusedReasons() {
 		m.Refused.WithLabelValues(r) // the series exist at 0
 	}
@@ -181,7 +188,8 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		m.BadPayloads, m.BadKeys, m.Duplicates, m.Gaps, m.Backfilled, m.Replayed, m.Delivered, m.Written, m.Conflated, m.Latency, m.QueueDepth, m.Reconnects,
 		m.LiveDrops, m.ForgedLive, m.ReplicaLags, m.StreamResets, m.StreamCalls, m.ReadsWaiting, m.ReadsPaced, m.Resumes, m.CatchUpBytes,
 		m.Received, m.Ready, m.NATSConnected, m.Draining, m.BadRequests, m.AuthFailures, m.Refused, m.Unauth,
-		m.KeeperActive, m.KeeperLag, m.KeeperRequests, m.StateWrites, m.StateEvicted, m.StateMissed, m.StateReads, m.StateKeys}
+		m.KeeperActive, m.KeeperLag, m.KeeperRequests, m.StateWrites, m.StateEvicted, m.StateMissed, m.StateReads, m.StateKeys,
+		m.RebalanceShed, m.ClusterNodes}
 	reg.MustRegister(m.all...)
 	return m
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/internal/cluster"
+	"github.com/roomcast/roomcast/internal/rebalance"
 )
 
 // joinCluster starts the node's membership in the cluster: its status
@@ -18,7 +19,20 @@ func (s *Server) joinCluster() error {
 		return err
 	}
 	s.cluster = n
+	s.rebalance.Store(rebalance.Start(rebalance.Options{
+		Policy: s.cfg.Rebalance, Interval: n.Interval(),
+		Members: n.Members, Count: s.edge.ConnCount, Shed: s.edge.Shed,
+		ShedTotal: s.m.RebalanceShed, Nodes: s.m.ClusterNodes, Logger: s.log,
+	}))
 	return nil
+}
+
+// stopRebalance ends the rebalancing loop, if it runs: before the edge
+// drains, so no connection is shed while the node closes them all.
+func (s *Server) stopRebalance() {
+	if l := s.rebalance.Load(); l != nil {
+		l.Stop()
+	}
 }
 
 // clusterStatus is what the node tells its peers about itself.
@@ -27,6 +41,9 @@ func (s *Server) clusterStatus() cluster.Status {
 		Draining:    s.draining.Load(),
 		Connections: s.edge.ConnCount(),
 		Rooms:       s.hub.Rooms(),
+	}
+	if l := s.rebalance.Load(); l != nil {
+		st.Shed = l.Total()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), clusterReadyTimeout)
 	defer cancel()

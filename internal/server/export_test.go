@@ -10,3 +10,6 @@ var BrowserURL = browserURL
 
 // EmbeddedNATS is the node's embedded NATS server, nil with --nats.
 func (s *Server) EmbeddedNATS() *natsserver.Server { return s.ns }
+
+// ConnCount is the node's open WebSocket connections now.
+func (s *Server) ConnCount() int { return s.edge.ConnCount() }

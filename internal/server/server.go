@@ -29,6 +29,7 @@ import (
 	"github.com/roomcast/roomcast/internal/edge"
 	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/netpoll"
+	"github.com/roomcast/roomcast/internal/rebalance"
 	"github.com/roomcast/roomcast/internal/room"
 	"github.com/roomcast/roomcast/internal/tlsconf"
 	"github.com/roomcast/roomcast/internal/wheel"
@@ -59,6 +60,9 @@ type Server struct {
 	stopKeeper context.CancelFunc
 	// cluster is the node's membership in the cluster.
 	cluster *cluster.Node
+	// rebalance sheds connections above the node's share; set after the
+	// node joins the cluster, read by the cluster's status callback.
+	rebalance atomic.Pointer[rebalance.Loop]
 
 	wg       sync.WaitGroup // the goroutines Start launched
 	shutdown sync.Once
@@ -305,6 +309,7 @@ func (s *Server) Shutdown() { s.shutdown.Do(s.drainAndStop) }
 
 func (s *Server) drainAndStop() {
 	s.draining.Store(true)
+	s.stopRebalance()
 	s.log.Info("draining", "connections", s.edge.ConnCount(), "timeout", s.cfg.DrainTimeout, "ready_false_for", s.cfg.DrainDelay)
 	// Readiness is false from now on; load balancers take a moment to
 	// notice, during which new clients still arrive and are served.
@@ -324,6 +329,7 @@ func (s *Server) closeAll() {
 	if s.wsLn != nil {
 		_ = s.wsLn.Close()
 	}
+	s.stopRebalance()
 	if s.cluster != nil {
 		s.cluster.Close()
 	}

@@ -32,8 +32,19 @@ const (
 	CloseTokenExpired ws.StatusCode = 4001
 	CloseSlowConsumer ws.StatusCode = 4008
 	CloseStreamReset  ws.StatusCode = 4010 // the stream was recreated
+	CloseRebalance    ws.StatusCode = 4012 // shed to rebalance the cluster
 	CloseRateLimited  ws.StatusCode = 4029
 )
+
+// ReasonRebalance is the reason of a 4012 close.
+const ReasonRebalance = "rebalance: reconnect now and resume"
+
+// ReconnectAtOnce reports whether a close with code asks the client to
+// reconnect at once, without the backoff it keeps for failures, and resume
+// each room with since (and epoch): 4012, a node shedding connections to
+// rebalance the cluster. The node is healthy and nothing was lost; waiting
+// would only delay the client's events.
+func ReconnectAtOnce(code ws.StatusCode) bool { return code == CloseRebalance }
 
 // Message types.
 const (

@@ -1,0 +1,377 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/roomcast/roomcast/internal/cluster"
+	"github.com/roomcast/roomcast/internal/config"
+	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/rebalance"
+	"github.com/roomcast/roomcast/internal/server"
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// All clients are on node a; b and c start: within 30 s every node holds
+// its share within the tolerance, the moved clients were told to
+// reconnect at once (4012), each 4012 counted by the node that sent it,
+// and no client lost or got twice an event published during the move.
+func TestRebalanceAfterScaleOut(t *testing.T) {
+	ns := natstest.RunServer(t)
+	nodes := newNodeSet()
+	a := nodes.start(t, ns, "a", nil)
+	const clients, room = 48, "pool:rebalance"
+	ctx, cancel := context.WithCancel(context.Background())
+	fs := startFollowers(t, ctx, nodes, clients, room)
+	defer stopFollowers(t, cancel, fs)
+
+	pub := newPublisher(t, ns.ClientURL())
+	published := publishUntil(t, pub, room)
+	nodes.start(t, ns, "b", nil)
+	nodes.start(t, ns, "c", nil)
+
+	share := float64(clients) / 3
+	limit := rebalance.Limit(share, rebalance.DefaultTolerance)
+	natstest.WaitFor(t, 30*time.Second, func() error {
+		for _, n := range nodes.all() {
+			if got := n.ConnCount(); got > limit || float64(got) < 0.8*share {
+				return fmt.Errorf("counts %v: want each within [%.1f, %d]", nodes.counts(), 0.8*share, limit)
+			}
+		}
+		return nil
+	})
+	total := published()
+	t.Logf("balanced at %v with %d events published", nodes.counts(), total)
+
+	// Every client on a node, caught up with every event once, in order.
+	natstest.WaitFor(t, 20*time.Second, func() error {
+		for i, f := range fs {
+			node, _, next, bad := f.state()
+			if len(bad) > 0 {
+				t.Fatalf("client %d: %v", i, bad)
+			}
+			if node < 0 || next != total {
+				return fmt.Errorf("client %d on node %d has %d events of %d", i, node, next, total)
+			}
+		}
+		return nil
+	})
+	// Every shed connection got its 4012, which its client saw.
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		shed, atOnce := 0.0, 0
+		for _, n := range nodes.all() {
+			shed += scrapeSum(t, n, "roomcast_rebalance_shed_total{")
+		}
+		for _, f := range fs {
+			f.mu.Lock()
+			atOnce += f.atOnce
+			f.mu.Unlock()
+		}
+		closes := scrapeSum(t, a, `roomcast_connection_closes_total{reason="rebalance"`)
+		switch {
+		case shed < clients/2:
+			return fmt.Errorf("%v shed in all, want at least %d moved off a", shed, clients/2)
+		case float64(atOnce) != shed:
+			return fmt.Errorf("clients saw %d closes 4012, the nodes shed %v", atOnce, shed)
+		case closes != scrapeSum(t, a, "roomcast_rebalance_shed_total{"):
+			return fmt.Errorf("a counted %v closes with reason rebalance, shed %v", closes, scrapeSum(t, a, "roomcast_rebalance_shed_total{"))
+		}
+		return nil
+	})
+	if got := scrapeSum(t, a, "roomcast_cluster_nodes{"); got != 3 {
+		t.Fatalf("roomcast_cluster_nodes on a: %v, want 3", got)
+	}
+}
+
+// While one node (c) reports itself not ready, a, holding every client,
+// sheds nothing over several of c's statuses, though b is ready and idle;
+// once c is ready again, a sheds. c is made not ready for real: its NATS
+// user loses the right to ask for the stream's info, so its readiness
+// check fails while its status still goes out.
+func TestRebalanceHoldsWhileAPeerIsNotReady(t *testing.T) {
+	users := natsUsers("a", "b", "c")
+	var base *natsserver.Options
+	ns := natstest.RunServerWith(t, func(o *natsserver.Options) {
+		o.Users = users(nil)
+		base = o
+	})
+	nodes := newNodeSet()
+	withUser := func(name string) func(*config.Serve) {
+		return func(c *config.Serve) { c.NATSAuth.User, c.NATSAuth.Password = name, "pw-"+name }
+	}
+	a := nodes.start(t, ns, "a", withUser("a"))
+	nodes.start(t, ns, "b", withUser("b"))
+	nodes.start(t, ns, "c", withUser("c"))
+	reload := func(denied map[string][]string) {
+		t.Helper()
+		o := *base
+		o.Users = users(denied)
+		if err := ns.ReloadOptions(&o); err != nil {
+			t.Fatalf("reload NATS: %v", err)
+		}
+	}
+	reload(map[string][]string{"c": {"$JS.API.STREAM.INFO.>"}})
+	waitStatuses(t, a, "c", 1, func(m cluster.Member) error {
+		if m.Ready {
+			return fmt.Errorf("c still ready")
+		}
+		return nil
+	})
+
+	const clients = 30
+	ctx, cancel := context.WithCancel(context.Background())
+	fs := startFollowers(t, ctx, nodes, clients, "pool:held")
+	defer stopFollowers(t, cancel, fs)
+	// Three more statuses of c, all not ready, each heard after every
+	// client was on a: a had three chances at least to shed.
+	waitStatuses(t, a, "c", 3, func(m cluster.Member) error {
+		if m.Ready {
+			t.Fatalf("c became ready: %+v", m.Status)
+		}
+		return nil
+	})
+	if shed := scrapeSum(t, a, "roomcast_rebalance_shed_total{"); shed != 0 || a.ConnCount() != clients {
+		t.Fatalf("a shed %v (holds %d of %d) while c was not ready", shed, a.ConnCount(), clients)
+	}
+	if got := scrapeSum(t, a, "roomcast_cluster_nodes{"); got != 2 {
+		t.Fatalf("roomcast_cluster_nodes on a: %v while c was not ready, want 2", got)
+	}
+
+	reload(nil)
+	natstest.WaitFor(t, 20*time.Second, func() error {
+		if shed := scrapeSum(t, a, "roomcast_rebalance_shed_total{"); shed == 0 {
+			return fmt.Errorf("a has shed nothing since c is ready again (counts %v)", nodes.counts())
+		}
+		return nil
+	})
+}
+
+// A draining node is not counted: b drains (its status says so, and not
+// ready) while a holds every client and c none; a sheds down to its share
+// of a and c alone. Were b counted, a would hold (b is not ready); were it
+// counted as ready, a would shed down to a third.
+func TestRebalanceDrainingNodeNotCounted(t *testing.T) {
+	ns := natstest.RunServer(t)
+	nodes := newNodeSet()
+	a := nodes.start(t, ns, "a", nil)
+	b := startNode(t, ns, func(c *config.Serve) { // not in the followers' list
+		c.ServerName = "b"
+		c.DrainDelay = 12 * time.Second
+	})
+	go b.Shutdown() // returns after the drain delay; cleanup waits for it
+	waitStatuses(t, a, "b", 1, func(m cluster.Member) error {
+		if !m.Draining {
+			return fmt.Errorf("b not draining yet")
+		}
+		return nil
+	})
+	c := nodes.start(t, ns, "c", nil)
+
+	const clients = 30
+	ctx, cancel := context.WithCancel(context.Background())
+	fs := startFollowers(t, ctx, nodes, clients, "pool:draining")
+	defer stopFollowers(t, cancel, fs)
+	// a and c count: a share of 15, a keeps 16 (15 × 1.1 rounded down).
+	natstest.WaitFor(t, 15*time.Second, func() error {
+		if a.ConnCount() != 16 || c.ConnCount() != 14 {
+			return fmt.Errorf("a holds %d, c %d: want 16 and 14", a.ConnCount(), c.ConnCount())
+		}
+		return nil
+	})
+	if got := scrapeSum(t, a, "roomcast_cluster_nodes{"); got != 2 {
+		t.Fatalf("roomcast_cluster_nodes on a: %v while b drains, want 2", got)
+	}
+	// b still drains: what a did, it did with b draining.
+	if st, _ := readyz(t, b.AdminAddr()); st != 503 {
+		t.Fatalf("b's /readyz %d: its drain ended before the check", st)
+	}
+}
+
+// --rebalance=false: a never sheds, though b and c are ready and idle.
+func TestRebalanceDisabledNeverSheds(t *testing.T) {
+	ns := natstest.RunServer(t)
+	nodes := newNodeSet()
+	a := nodes.start(t, ns, "a", func(c *config.Serve) { c.Rebalance.Enabled = false })
+	const clients = 30
+	ctx, cancel := context.WithCancel(context.Background())
+	fs := startFollowers(t, ctx, nodes, clients, "pool:off")
+	defer stopFollowers(t, cancel, fs)
+	nodes.start(t, ns, "b", nil)
+	nodes.start(t, ns, "c", nil)
+	waitStatuses(t, a, "c", 3, func(m cluster.Member) error {
+		if !m.Ready {
+			return fmt.Errorf("c not ready")
+		}
+		return nil
+	})
+	if shed := scrapeSum(t, a, "roomcast_rebalance_shed_total{"); shed != 0 || a.ConnCount() != clients {
+		t.Fatalf("a shed %v (holds %d of %d) with --rebalance=false", shed, a.ConnCount(), clients)
+	}
+	if got := scrapeSum(t, a, "roomcast_cluster_nodes{"); got != 3 {
+		t.Fatalf("roomcast_cluster_nodes on a: %v, want 3 (counted even when off)", got)
+	}
+}
+
+// nodeSet is the nodes followers may reconnect to, which grows as the
+// test starts them.
+type nodeSet struct {
+	mu    sync.Mutex
+	nodes []*server.Server
+}
+
+func newNodeSet() *nodeSet { return &nodeSet{} }
+
+// start starts a node named name on ns and adds it to the set.
+func (s *nodeSet) start(t *testing.T, ns *natsserver.Server, name string, edit func(*config.Serve)) *server.Server {
+	t.Helper()
+	n := startNode(t, ns, func(c *config.Serve) {
+		c.ServerName = name
+		if edit != nil {
+			edit(c)
+		}
+	})
+	s.mu.Lock()
+	s.nodes = append(s.nodes, n)
+	s.mu.Unlock()
+	return n
+}
+
+func (s *nodeSet) all() []*server.Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*server.Server(nil), s.nodes...)
+}
+
+// urls are the nodes' WebSocket URLs.
+func (s *nodeSet) urls() []string {
+	var out []string
+	for _, n := range s.all() {
+		out = append(out, wsURL(n))
+	}
+	return out
+}
+
+func (s *nodeSet) counts() []int {
+	var out []int
+	for _, n := range s.all() {
+		out = append(out, n.ConnCount())
+	}
+	return out
+}
+
+// startFollowers starts n followers of room on the set's first node and
+// waits until each has subscribed.
+func startFollowers(t *testing.T, ctx context.Context, nodes *nodeSet, n int, room string) []*follower {
+	t.Helper()
+	fs := make([]*follower, n)
+	for i := range fs {
+		fs[i] = startFollower(ctx, nodes.urls, 0, room)
+	}
+	natstest.WaitFor(t, 20*time.Second, func() error {
+		for i, f := range fs {
+			if _, ok, _, _ := f.state(); !ok {
+				return fmt.Errorf("follower %d not subscribed", i)
+			}
+		}
+		return nil
+	})
+	return fs
+}
+
+func stopFollowers(t *testing.T, cancel context.CancelFunc, fs []*follower) {
+	cancel()
+	for _, f := range fs {
+		f.stopped(t)
+	}
+}
+
+// publishUntil publishes events 0, 1, 2, ... of room, one every 10 ms,
+// until the function it returns is called, which returns how many.
+func publishUntil(t *testing.T, pub *publisher, room string) (stop func() int) {
+	quit, done := make(chan struct{}), make(chan int)
+	go func() {
+		n := 0
+		defer func() { done <- n }()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+				if err := publishN(pub, room, n); err != nil {
+					t.Error(err)
+					return
+				}
+				n++
+			}
+		}
+	}()
+	var once sync.Once
+	total := 0
+	stop = func() int {
+		once.Do(func() { close(quit); total = <-done })
+		return total
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// publishN stores event n of room as publisher.event does, returning
+// the error rather than failing: it runs off the test's goroutine.
+func publishN(pub *publisher, room string, n int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := pub.js.PublishMsg(ctx, &nats.Msg{
+		Subject: "roomcast.rooms." + wire.MustRoom(room).Token(),
+		Data:    []byte(fmt.Sprintf(`{"event":"e","data":{"n":%d}}`, n)),
+	})
+	return err
+}
+
+// waitStatuses waits until node has heard n statuses of the peer named
+// name (each newer than the last) for which check returns nil.
+func waitStatuses(t *testing.T, node *server.Server, name string, n int, check func(cluster.Member) error) {
+	t.Helper()
+	var last time.Time
+	seen := 0
+	natstest.WaitFor(t, time.Duration(n+10)*time.Second, func() error {
+		for _, m := range node.Cluster().Members() {
+			if m.Name != name || !m.At.After(last) {
+				continue
+			}
+			if err := check(m); err != nil {
+				return err
+			}
+			last = m.At
+			seen++
+		}
+		if seen < n {
+			return fmt.Errorf("%d statuses of %s, want %d", seen, name, n)
+		}
+		return nil
+	})
+}
+
+// natsUsers returns a function building the NATS users name..., each
+// with password pw-<name>, allowed everything but the subjects denied
+// lists for them.
+func natsUsers(names ...string) func(denied map[string][]string) []*natsserver.User {
+	return func(denied map[string][]string) []*natsserver.User {
+		var out []*natsserver.User
+		for _, name := range names {
+			u := &natsserver.User{Username: name, Password: "pw-" + name}
+			if d := denied[name]; len(d) > 0 {
+				u.Permissions = &natsserver.Permissions{Publish: &natsserver.SubjectPermission{Allow: []string{">"}, Deny: d}}
+			}
+			out = append(out, u)
+		}
+		return out
+	}
+}
