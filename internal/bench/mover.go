@@ -86,7 +86,7 @@ func (m *mover) run(ctx context.Context, first chan struct{}) {
 			return // the bench ended it
 		}
 		m.so.closed(code)
-		if code == closeRebalance {
+		if wire.ReconnectAtOnce(code) {
 			m.pause = 0
 			continue // reconnect at once, as the code asks
 		}
@@ -184,6 +184,3 @@ func (m *mover) event(seq, n uint64) {
 	m.lastN.Store(n)
 	m.lastSeq = seq
 }
-
-// closeRebalance is wire.CloseRebalance (TEMPORARY until rebal is merged).
-const closeRebalance ws.StatusCode = 4012

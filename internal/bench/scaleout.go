@@ -123,10 +123,10 @@ func (so *scaleOut) closed(code ws.StatusCode) {
 }
 
 func (c *ScaleOutConfig) withDefaults() {
-	preloadDefaults(&c.Prefix, &c.Timeout, &c.Logger)
-	if c.Timeout == 2*time.Minute { // preloadDefaults' default: this scenario waits longer
-		c.Timeout = DefaultScaleOutTimeout
+	if c.Timeout == 0 {
+		c.Timeout = DefaultScaleOutTimeout // before preloadDefaults, whose default is shorter
 	}
+	preloadDefaults(&c.Prefix, &c.Timeout, &c.Logger)
 	if c.Edges == 0 {
 		c.Edges = DefaultScaleOutEdges
 	}
@@ -257,8 +257,11 @@ func measureBalance(ctx context.Context, cfg ScaleOutConfig, movers []*mover, so
 			rep.BalancedSeconds = now.Sub(start).Seconds()
 			cfg.Logger.Info("balanced", "seconds", rep.BalancedSeconds, "edges", counts)
 		}
-		quiet := lastMove.IsZero() && now.Sub(start) > cfg.Quiet || !lastMove.IsZero() && now.Sub(lastMove) > cfg.Quiet
-		if rep.BalancedSeconds > 0 && quiet || now.Sub(start) > cfg.Timeout || ctx.Err() != nil {
+		still := lastMove // since when no client moved
+		if still.IsZero() {
+			still = start
+		}
+		if rep.BalancedSeconds > 0 && now.Sub(still) > cfg.Quiet || now.Sub(start) > cfg.Timeout || ctx.Err() != nil {
 			rep.Final = counts
 			break
 		}
