@@ -237,7 +237,13 @@ func measureBalance(ctx context.Context, cfg ScaleOutConfig, movers []*mover, so
 	start := time.Now()
 	share := float64(cfg.Conns) / float64(cfg.Edges)
 	lo, hi := share*(1-cfg.Tolerance), share*(1+cfg.Tolerance)
-	window := make([]int64, int(time.Second/scaleOutSample)+1) // reconnects at the last samples
+	// The reconnects at the last samples: the peak is over the second
+	// between the oldest and the newest, timed, since ticks may come late.
+	type mark struct {
+		at time.Time
+		n  int64
+	}
+	window := make([]mark, int(time.Second/scaleOutSample)+1)
 	var lastMove time.Time
 	last := so.reconnects.Load()
 	tick := time.NewTicker(scaleOutSample)
@@ -248,9 +254,9 @@ func measureBalance(ctx context.Context, cfg ScaleOutConfig, movers []*mover, so
 		if r != last {
 			last, lastMove = r, now
 		}
-		window[n%len(window)] = r
-		if n >= len(window)-1 {
-			rep.ReconnectsPeak = max(rep.ReconnectsPeak, float64(r-window[(n+1)%len(window)]))
+		window[n%len(window)] = mark{now, r}
+		if old := window[(n+1)%len(window)]; n >= len(window)-1 {
+			rep.ReconnectsPeak = max(rep.ReconnectsPeak, float64(r-old.n)/max(now.Sub(old.at).Seconds(), 1))
 		}
 		counts := onEdges(movers, cfg.Edges)
 		if rep.BalancedSeconds == 0 && within(counts, lo, hi) {
