@@ -17,9 +17,10 @@ import (
 // edge killed, drained, a subscribe refused) it connects to the next edge,
 // round robin, after a pause (at once after a 4012, as a node rebalancing
 // the cluster asks), and subscribes to each room again with since, the
-// last seq it saw there. After a 4010 (the stream was recreated) it subscribes again
-// the same way. It records every event it receives. A follower fromStart
-// subscribes with since 0 at first: it wants each room's whole history.
+// last seq it saw there. After a 4010 (the stream was recreated) it
+// subscribes again the same way. It records every event it receives. A
+// follower fromStart subscribes with since 0 at first: it wants each
+// room's whole history.
 type follower struct {
 	name      string
 	rooms     []string

@@ -11,9 +11,9 @@ import (
 	"time"
 )
 
-// scenarios are issue 12's, in the order TestCluster runs them: those that
-// leave the cluster as they found it first, then the cluster restart, then
-// the wiped store.
+// scenarios are issue 12's and issue 20's scale-out (9), in the order
+// TestCluster runs them: those that leave the cluster as they found it
+// first, then the cluster restart, then the wiped store.
 var scenarios = []scenario{
 	{name: "1-fan-out", fault: fanOut},
 	{name: "2-edge-sigkill", fault: edgeKilled, after: rate},
