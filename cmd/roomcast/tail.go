@@ -118,6 +118,13 @@ func (t *tailer) run(ctx context.Context) error {
 		if final(err) {
 			return err // reconnecting will not help
 		}
+		if client.ReconnectAtOnce(err) {
+			// A node rebalancing the cluster: it is healthy, and the
+			// resume loses nothing, so there is nothing to wait for.
+			backoff = 0
+			fmt.Fprintf(t.env.stderr, "tail: %v; reconnecting now\n", err)
+			continue
+		}
 		backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
 		fmt.Fprintf(t.env.stderr, "tail: %v; reconnecting in %s\n", err, backoff)
 		select {

@@ -53,10 +53,36 @@ const (
 // arrive on the others.
 func StaleAfter(interval time.Duration) time.Duration { return interval * 3 / 2 }
 
-// TransitWindow is how long a shed connection counts as in transit: its
-// client reconnects within moments, and a peer's count shows it within
-// two intervals (its next status, heard here an interval later at most).
-func TransitWindow(interval time.Duration) time.Duration { return 3 * interval }
+// TransitWindow is how long a shed connection counts as in transit: until
+// every peer's status heard here was made after its client had time to
+// reconnect (ReconnectAllowance). A status heard age ago counts the
+// clients that arrived before then; one shed more recently than the
+// oldest status's age plus the allowance may be in no count yet. Counting
+// it in the total as well as in a peer's only makes the node shed a little
+// less for a moment; leaving it out of both would make it overshoot.
+// Draining peers do not matter (they are not counted); with no peer, or
+// one older than StaleAfter (the node holds anyway), it is StaleAfter plus
+// the allowance.
+func TransitWindow(peers []cluster.Member, interval time.Duration) time.Duration {
+	stale := StaleAfter(interval)
+	oldest := time.Duration(0)
+	for _, m := range peers {
+		if !m.Draining {
+			oldest = max(oldest, m.Age)
+		}
+	}
+	if len(peers) == 0 || oldest > stale {
+		oldest = stale
+	}
+	return oldest + ReconnectAllowance(interval)
+}
+
+// ReconnectAllowance is how long a shed client is given to reach another
+// node: half an interval, ample for a client that reconnects at once
+// (milliseconds on a LAN, a few hundred over the internet with TLS). A
+// slower one shows up late and the node may shed a few more than needed,
+// which the peers' own limits correct.
+func ReconnectAllowance(interval time.Duration) time.Duration { return interval / 2 }
 
 // Decide returns how many connections this node sheds now. It sheds only
 // when every rule allows:

@@ -229,3 +229,23 @@ func TestLimitLeavesEveryNodeWithin20Percent(t *testing.T) {
 		t.Fatalf("Limit(33.3, 0) = %d, want 34: the limits must add up to the connections", got)
 	}
 }
+
+// A shed connection is in transit until the oldest status of a counted
+// peer was made after its client had time to arrive.
+func TestTransitWindow(t *testing.T) {
+	allow := ReconnectAllowance(interval)
+	for _, tc := range []struct {
+		name  string
+		peers []cluster.Member
+		want  time.Duration
+	}{
+		{"fresh peers: the oldest status's age", []cluster.Member{aged(node("b", 0), 200*time.Millisecond), aged(node("c", 0), 700*time.Millisecond)}, 700*time.Millisecond + allow},
+		{"a draining peer's age does not count", []cluster.Member{aged(node("b", 0), 200*time.Millisecond), aged(draining(node("c", 0)), 1400*time.Millisecond)}, 200*time.Millisecond + allow},
+		{"no peer", nil, StaleAfter(interval) + allow},
+		{"a stale peer: capped", []cluster.Member{aged(node("b", 0), 2*time.Second)}, StaleAfter(interval) + allow},
+	} {
+		if got := TransitWindow(tc.peers, interval); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}

@@ -43,6 +43,7 @@ type Loop struct {
 	pacer    *Pacer
 	recent   []shedAt // sheds within the transit window, oldest first
 	shedding bool     // the last decision shed: for logging changes only
+	hold     string   // the last decision's hold reason: the same
 }
 
 // shedAt is one tick's shedding.
@@ -97,11 +98,11 @@ func (l *Loop) step(now time.Time) {
 	if len(members) == 0 {
 		return // not joined yet
 	}
-	self := members[0]
+	self, peers := members[0], members[1:]
 	self.Connections = l.opts.Count()
 	d := Decide(l.opts.Policy, View{
-		Self: self, Peers: members[1:], Interval: l.opts.Interval,
-		InTransit: l.inTransit(now), Allowance: l.pacer.Allowance(now),
+		Self: self, Peers: peers, Interval: l.opts.Interval,
+		InTransit: l.inTransit(now, TransitWindow(peers, l.opts.Interval)), Allowance: l.pacer.Allowance(now),
 	})
 	l.opts.Nodes.Set(float64(d.Nodes))
 	l.logChange(d)
@@ -115,10 +116,10 @@ func (l *Loop) step(now time.Time) {
 	l.opts.ShedTotal.Add(float64(n))
 }
 
-// inTransit sums the sheds within the transit window, forgetting older
-// ones.
-func (l *Loop) inTransit(now time.Time) int {
-	cutoff := now.Add(-TransitWindow(l.opts.Interval))
+// inTransit sums the sheds within window, forgetting older ones (the
+// window is never longer than StaleAfter plus ReconnectAllowance).
+func (l *Loop) inTransit(now time.Time, window time.Duration) int {
+	cutoff := now.Add(-window)
 	i := 0
 	for i < len(l.recent) && l.recent[i].at.Before(cutoff) {
 		i++
@@ -131,8 +132,13 @@ func (l *Loop) inTransit(now time.Time) int {
 	return sum
 }
 
-// logChange logs when the node starts or stops shedding, not each tick.
+// logChange logs when the node starts or stops shedding, not each tick,
+// and at debug level each change of the reason it holds.
 func (l *Loop) logChange(d Decision) {
+	if d.Hold != l.hold && l.opts.Logger != nil {
+		l.opts.Logger.Debug("rebalancing: decision", "hold", d.Hold, "shed", d.Shed, "nodes", d.Nodes, "share", d.Share)
+	}
+	l.hold = d.Hold
 	shedding := d.Shed > 0 || d.Hold == HoldPaced
 	if shedding == l.shedding || l.opts.Logger == nil {
 		l.shedding = shedding

@@ -13,3 +13,6 @@ func (s *Server) EmbeddedNATS() *natsserver.Server { return s.ns }
 
 // ConnCount is the node's open WebSocket connections now.
 func (s *Server) ConnCount() int { return s.edge.ConnCount() }
+
+// Shed sheds n connections as the rebalancer does.
+func (s *Server) Shed(n int) int { return s.edge.Shed(n) }

@@ -228,7 +228,7 @@ type nodeSet struct {
 func newNodeSet() *nodeSet { return &nodeSet{} }
 
 // start starts a node named name on ns and adds it to the set.
-func (s *nodeSet) start(t *testing.T, ns *natsserver.Server, name string, edit func(*config.Serve)) *server.Server {
+func (s *nodeSet) start(t testing.TB, ns *natsserver.Server, name string, edit func(*config.Serve)) *server.Server {
 	t.Helper()
 	n := startNode(t, ns, func(c *config.Serve) {
 		c.ServerName = name
@@ -267,7 +267,7 @@ func (s *nodeSet) counts() []int {
 
 // startFollowers starts n followers of room on the set's first node and
 // waits until each has subscribed.
-func startFollowers(t *testing.T, ctx context.Context, nodes *nodeSet, n int, room string) []*follower {
+func startFollowers(t testing.TB, ctx context.Context, nodes *nodeSet, n int, room string) []*follower {
 	t.Helper()
 	fs := make([]*follower, n)
 	for i := range fs {
@@ -284,7 +284,7 @@ func startFollowers(t *testing.T, ctx context.Context, nodes *nodeSet, n int, ro
 	return fs
 }
 
-func stopFollowers(t *testing.T, cancel context.CancelFunc, fs []*follower) {
+func stopFollowers(t testing.TB, cancel context.CancelFunc, fs []*follower) {
 	cancel()
 	for _, f := range fs {
 		f.stopped(t)

@@ -46,6 +46,7 @@ export class Link {
     this.beatDeadline = 0;
     this.resume = null; // {left, replayed, lost}: resubscriptions after a reconnection
     this.heardAt = 0;   // ms: when the node last sent anything (what the page shows was current then)
+    this.rebalanced = false; // the last close was a 4012: the resume says so
   }
 
   // follow subscribes to a room; history asks for its retained events;
@@ -161,7 +162,8 @@ export class Link {
     this.connectedOnce = true;
     this.h.onState(State.live, "live");
     const rooms = [...this.rooms.values()];
-    this.resume = again && rooms.length > 0 ? { left: rooms.length, replayed: 0, lost: 0, rebuilt: 0 } : null;
+    this.resume = again && rooms.length > 0 ? { left: rooms.length, replayed: 0, lost: 0, rebuilt: 0, rebalanced: this.rebalanced } : null;
+    this.rebalanced = false;
     for (const room of rooms) this.subscribe(room, again);
   }
 
@@ -307,7 +309,7 @@ export class Link {
     if (room.keys !== null) r.rebuilt++;
     if (--r.left > 0) return;
     this.resume = null;
-    let text = `resumed (${plural(r.replayed, "missed event")} replayed)`;
+    let text = `${r.rebalanced ? "rebalanced: " : ""}resumed (${plural(r.replayed, "missed event")} replayed)`;
     if (r.lost > 0) text += `, but ${plural(r.lost, "room")} lost events to retention or a recreated stream`;
     if (r.rebuilt > 0) text += `; ${plural(r.rebuilt, "room")} redrawn from ${r.rebuilt === 1 ? "its" : "their"} state`;
     this.h.onNotice(text, r.lost > 0 ? "warn" : "info");
@@ -411,6 +413,12 @@ export class Link {
       case 4010:
         this.h.onNotice("the node's stream was recreated: its history before that is gone", "warn");
         break;
+      case 4012: // the node sheds clients to balance the cluster: move at once, resume
+        this.rebalanced = true;
+        this.attempt = 0;
+        this.h.onState(State.reconnecting, "reconnecting");
+        this.connectSoon(0);
+        return;
     }
     // A draining node (1001) asks for a move at once; anything else backs
     // off, exponentially with jitter, so a fleet of pages does not return
