@@ -21,20 +21,29 @@ func (s *Server) Shed(n int) int {
 		s.mu.Unlock()
 		return 0
 	}
-	// A copy, shuffled below: a map's order is neither uniform nor
+	// A copy, shuffled by pickRandom: a map's order is neither uniform nor
 	// independent from one call to the next.
 	conns := make([]*conn.Conn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
-	shed := 0
-	for i := 0; i < len(conns) && shed < n; i++ {
-		j := i + rand.IntN(len(conns)-i) // a partial Fisher-Yates shuffle
-		conns[i], conns[j] = conns[j], conns[i]
-		if conns[i].CloseAfterFlushIfOpen(wire.CloseRebalance, wire.ReasonRebalance) {
-			shed++
+	return pickRandom(conns, n, func(c *conn.Conn) bool {
+		return c.CloseAfterFlushIfOpen(wire.CloseRebalance, wire.ReasonRebalance)
+	})
+}
+
+// pickRandom offers items to take in a uniformly random order (a partial
+// Fisher-Yates shuffle, in place) until take has accepted n of them or
+// none is left, and returns how many it accepted.
+func pickRandom[T any](items []T, n int, take func(T) bool) int {
+	taken := 0
+	for i := 0; i < len(items) && taken < n; i++ {
+		j := i + rand.IntN(len(items)-i)
+		items[i], items[j] = items[j], items[i]
+		if take(items[i]) {
+			taken++
 		}
 	}
-	return shed
+	return taken
 }

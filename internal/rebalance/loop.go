@@ -41,9 +41,10 @@ type Loop struct {
 
 	// Owned by the loop's goroutine.
 	pacer    *Pacer
-	recent   []shedAt // sheds within the transit window, oldest first
-	shedding bool     // the last decision shed: for logging changes only
-	hold     string   // the last decision's hold reason: the same
+	recent   []shedAt  // sheds within the transit window, oldest first
+	shedding bool      // shed within quietAfter intervals: for the log only
+	lastShed time.Time // the last tick that shed: the same
+	hold     string    // the last decision's hold reason: the same
 }
 
 // shedAt is one tick's shedding.
@@ -105,7 +106,7 @@ func (l *Loop) step(now time.Time) {
 		InTransit: l.inTransit(now, TransitWindow(peers, l.opts.Interval)), Allowance: l.pacer.Allowance(now),
 	})
 	l.opts.Nodes.Set(float64(d.Nodes))
-	l.logChange(d)
+	l.logChange(now, d)
 	if d.Shed == 0 {
 		return
 	}
@@ -132,22 +133,33 @@ func (l *Loop) inTransit(now time.Time, window time.Duration) int {
 	return sum
 }
 
-// logChange logs when the node starts or stops shedding, not each tick,
-// and at debug level each change of the reason it holds.
-func (l *Loop) logChange(d Decision) {
-	if d.Hold != l.hold && l.opts.Logger != nil {
-		l.opts.Logger.Debug("rebalancing: decision", "hold", d.Hold, "shed", d.Shed, "nodes", d.Nodes, "share", d.Share)
+// logChange logs when the node starts shedding and when it has shed
+// nothing for a few intervals (not each flip of a tick: a node near its
+// limit sheds one now and then while clients settle), and at debug level
+// each change of the reason it holds.
+func (l *Loop) logChange(now time.Time, d Decision) {
+	log := l.opts.Logger
+	if log == nil {
+		return
+	}
+	if d.Hold != l.hold {
+		log.Debug("rebalancing: decision", "hold", d.Hold, "shed", d.Shed, "nodes", d.Nodes, "share", d.Share)
 	}
 	l.hold = d.Hold
-	shedding := d.Shed > 0 || d.Hold == HoldPaced
-	if shedding == l.shedding || l.opts.Logger == nil {
-		l.shedding = shedding
-		return
+	switch {
+	case d.Shed > 0 && !l.shedding:
+		l.shedding = true
+		log.Info("rebalancing: shedding connections above the share", "nodes", d.Nodes, "share", int(d.Share), "tolerance", l.opts.Policy.Tolerance, "rate", l.opts.Policy.Rate)
+	case d.Shed > 0:
+	case l.shedding && now.Sub(l.lastShed) > quietAfter*l.opts.Interval:
+		l.shedding = false
+		log.Info("rebalancing: done", "reason", d.Hold, "nodes", d.Nodes, "share", int(d.Share), "shed_total", l.total.Load())
 	}
-	l.shedding = shedding
-	if shedding {
-		l.opts.Logger.Info("rebalancing: shedding connections above the share", "nodes", d.Nodes, "share", int(d.Share), "tolerance", l.opts.Policy.Tolerance, "rate", l.opts.Policy.Rate)
-		return
+	if d.Shed > 0 {
+		l.lastShed = now
 	}
-	l.opts.Logger.Info("rebalancing: done", "reason", d.Hold, "nodes", d.Nodes, "share", int(d.Share), "shed_total", l.total.Load())
 }
+
+// quietAfter is how many intervals without shedding end a rebalancing, for
+// the log.
+const quietAfter = 3
