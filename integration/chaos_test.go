@@ -98,6 +98,8 @@ type scenario struct {
 	// checked from their subscribe after the 4010, the publisher's acks
 	// from the new stream's first sequence.
 	reset bool
+	// followers started, round robin over the edges; 0: followers.
+	followers int
 }
 
 // run is one scenario in progress.
@@ -141,17 +143,20 @@ func (r *run) addFollower(ctx context.Context, t *testing.T, name string, first 
 // allFollowing waits until every follower is subscribed to all its rooms.
 func (r *run) allFollowing(ctx context.Context, t *testing.T, timeout time.Duration) {
 	t.Helper()
-	err := waitUntil(ctx, timeout, "every follower subscribed", func() error {
-		for _, f := range r.followers {
-			if err := f.following(); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := waitUntil(ctx, timeout, "every follower subscribed", r.following); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// following reports whether every follower is subscribed to all its
+// rooms, or why not.
+func (r *run) following() error {
+	for _, f := range r.followers {
+		if err := f.following(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // run runs one scenario and fills its line of the report.
@@ -169,7 +174,11 @@ func (h *harness) run(ctx context.Context, t *testing.T, sc scenario, row *repor
 	for i := range roomCount {
 		r.rooms = append(r.rooms, fmt.Sprintf("pool:s%s-r%02d", sc.name[:1], i))
 	}
-	for j := range followers {
+	n := sc.followers
+	if n == 0 {
+		n = followers
+	}
+	for j := range n {
 		var rooms []string
 		for i, room := range r.rooms {
 			if (i+j)%2 == 0 {
@@ -246,6 +255,7 @@ func (r *run) count(row *reportRow) {
 		row.replayed += st.replayed
 		row.reconnects += st.conns - 1
 		row.resets += st.resets
+		row.rebalanced += st.rebalanced
 	}
 }
 
@@ -254,7 +264,7 @@ type reportRow struct {
 	name                           string
 	published, retries, duplicates int
 	delivered, resumes, replayed   int
-	reconnects, resets             int
+	reconnects, resets, rebalanced int
 	took                           time.Duration
 	ran, failed                    bool
 }
@@ -262,10 +272,10 @@ type reportRow struct {
 // report is the table TestCluster logs at the end.
 func report(rows []*reportRow) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "report: %d events/s to %d rooms; %d followers of %d rooms each, 2 starting on each edge (6: and one of every room from its first event)\n",
-		rate, roomCount, followers, roomCount/2)
-	fmt.Fprintf(&b, "%-22s %9s %8s %5s %9s %7s %8s %10s %5s %7s  %s\n",
-		"scenario", "published", "retried", "dups", "delivered", "resumes", "replayed", "reconnects", "4010s", "time", "result")
+	fmt.Fprintf(&b, "report: %d events/s to %d rooms; %d followers of %d rooms each, 2 starting on each edge (6: and one of every room from its first event; 9: %d followers)\n",
+		rate, roomCount, followers, roomCount/2, scaleOutFollowers)
+	fmt.Fprintf(&b, "%-22s %9s %8s %5s %9s %7s %8s %10s %5s %5s %7s  %s\n",
+		"scenario", "published", "retried", "dups", "delivered", "resumes", "replayed", "reconnects", "4010s", "4012s", "time", "result")
 	for _, r := range rows {
 		if !r.ran {
 			continue // not selected by -run
@@ -274,8 +284,8 @@ func report(rows []*reportRow) string {
 		if r.failed {
 			result = "FAILED"
 		}
-		fmt.Fprintf(&b, "%-22s %9d %8d %5d %9d %7d %8d %10d %5d %7s  %s\n", r.name, r.published, r.retries, r.duplicates,
-			r.delivered, r.resumes, r.replayed, r.reconnects, r.resets, r.took.Round(100*time.Millisecond), result)
+		fmt.Fprintf(&b, "%-22s %9d %8d %5d %9d %7d %8d %10d %5d %5d %7s  %s\n", r.name, r.published, r.retries, r.duplicates,
+			r.delivered, r.resumes, r.replayed, r.reconnects, r.resets, r.rebalanced, r.took.Round(100*time.Millisecond), result)
 	}
 	return b.String()
 }

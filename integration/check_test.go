@@ -1,8 +1,13 @@
 package integration
 
 import (
+	"io"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/roomcast/roomcast/internal/client"
+	"github.com/roomcast/roomcast/internal/wire"
 )
 
 // The follower's check finds what the scenarios look for, without Docker:
@@ -38,5 +43,31 @@ func TestFollowerCheck(t *testing.T) {
 				t.Errorf("problems %q, want one saying %q", problems, tc.want)
 			}
 		})
+	}
+}
+
+// A follower closed with 4012 (a node rebalancing the cluster) connects to
+// the next edge at once, without the pause it keeps for failures, and
+// counts the close; after any other end it pauses.
+func TestFollowerReconnectsAtOnceAfter4012(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want time.Duration
+	}{
+		{&client.CloseError{Code: wire.CloseRebalance}, 0},
+		{&client.CloseError{Code: wire.CloseGoingAway}, followerPause},
+		{&client.CloseError{Code: wire.CloseStreamReset}, followerPause},
+		{io.EOF, followerPause},
+		{nil, followerPause}, // the follower ended it: a subscribe refused
+	} {
+		if got := pauseAfter(tc.err); got != tc.want {
+			t.Errorf("pause after %v: %v, want %v", tc.err, got, tc.want)
+		}
+	}
+	f := &follower{name: "f", rooms: []string{"pool:x"}, logs: map[string]*roomLog{"pool:x": {}}, closes: map[string]int{}}
+	f.ended(&client.CloseError{Code: wire.CloseRebalance, Reason: wire.ReasonRebalance})
+	f.ended(&client.CloseError{Code: wire.CloseGoingAway})
+	if st := f.stats(); st.rebalanced != 1 || f.closes["4012"] != 1 || st.resets != 0 {
+		t.Errorf("after a 4012 and a 1001: %d rebalanced, closes %v, %d resets; want 1, one 4012, 0", st.rebalanced, f.closes, st.resets)
 	}
 }

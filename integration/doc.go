@@ -9,7 +9,9 @@
 // Docker network, and fails them on purpose under load (issue 12): an edge
 // killed, a rolling restart, a NATS server killed, an edge cut off, a NATS
 // server stopped with SIGSTOP, the whole cluster restarted, the store
-// wiped. Each scenario checks that every client received exactly what the
+// wiped; and a scale-out (issue 20): every client on one edge, then the
+// other two start and the edges rebalance, closing connections with 4012
+// until each holds its share. Each scenario checks that every client received exactly what the
 // stream holds from its start, and the test logs a report (go test -v).
 //
 // The tests need a Docker engine but no registry: nothing is pulled. Without

@@ -15,10 +15,12 @@ import (
 // follower is a monitor following rooms the way docs/protocol.md tells a client
 // to: it subscribes live at first, and whenever its connection ends (an
 // edge killed, drained, a subscribe refused) it connects to the next edge,
-// round robin, and subscribes to each room again with since, the last seq
-// it saw there. After a 4010 (the stream was recreated) it subscribes again
-// the same way. It records every event it receives. A follower fromStart
-// subscribes with since 0 at first: it wants each room's whole history.
+// round robin, after a pause (at once after a 4012, as a node rebalancing
+// the cluster asks), and subscribes to each room again with since, the
+// last seq it saw there. After a 4010 (the stream was recreated) it
+// subscribes again the same way. It records every event it receives. A
+// follower fromStart subscribes with since 0 at first: it wants each
+// room's whole history.
 type follower struct {
 	name      string
 	rooms     []string
@@ -36,8 +38,11 @@ type follower struct {
 	resumes  int                 // guarded by mu: subscribes with since
 	replayed int                 // guarded by mu: events the resumes replayed
 	resets   int                 // guarded by mu: 4010 closes
-	closes   map[string]int      // guarded by mu: how connections ended
-	refused  map[string]int      // guarded by mu: subscribe errors by code
+	// rebalanced counts 4012 closes (guarded by mu): each answered by a
+	// connection to the next edge at once, without the pause.
+	rebalanced int
+	closes     map[string]int // guarded by mu: how connections ended
+	refused    map[string]int // guarded by mu: subscribe errors by code
 }
 
 // roomLog is what a follower saw of one room.
@@ -84,18 +89,37 @@ func (f *follower) run(ctx context.Context) {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		conn, err := client.Dial(dctx, f.c.edgeURL(edge), nil)
 		cancel()
+		pause := followerPause
 		if err == nil {
-			f.session(ctx, conn, edge)
+			pause = pauseAfter(f.session(ctx, conn, edge))
+		}
+		if pause == 0 {
+			continue
 		}
 		select { // a moment before the next edge, as clients back off
 		case <-ctx.Done():
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(pause):
 		}
 	}
 }
 
-// session follows the rooms on one connection until it ends.
-func (f *follower) session(ctx context.Context, conn *client.Conn, edge int) {
+// followerPause is how long a follower waits before it connects to the
+// next edge, as clients back off.
+const followerPause = 100 * time.Millisecond
+
+// pauseAfter is the pause before the next connection after one that ended
+// with err: none after a 4012, which asks the client to reconnect at once
+// (a node rebalancing the cluster), followerPause otherwise.
+func pauseAfter(err error) time.Duration {
+	if client.ReconnectAtOnce(err) {
+		return 0
+	}
+	return followerPause
+}
+
+// session follows the rooms on one connection until it ends, and returns
+// why it ended (nil when the follower ended it: a subscribe refused).
+func (f *follower) session(ctx context.Context, conn *client.Conn, edge int) error {
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() }) // 1000, as a monitor leaving
 	defer stop()
 	defer conn.NetConn().Close()
@@ -120,7 +144,7 @@ func (f *follower) session(ctx context.Context, conn *client.Conn, edge int) {
 
 	for _, sd := range subs {
 		if err := conn.Request(wire.EventSubscribe, sd.Channel, sd); err != nil {
-			return
+			return err
 		}
 	}
 	for {
@@ -132,10 +156,10 @@ func (f *follower) session(ctx context.Context, conn *client.Conn, edge int) {
 		m, err := conn.Read(time.Now().Add(2 * time.Minute))
 		if err != nil {
 			f.ended(err)
-			return
+			return err
 		}
 		if !f.handle(m) {
-			return
+			return nil
 		}
 	}
 }
@@ -194,6 +218,9 @@ func (f *follower) ended(err error) {
 		return
 	}
 	f.closes[fmt.Sprint(ce.Code)]++
+	if ce.Code == wire.CloseRebalance {
+		f.rebalanced++
+	}
 	if ce.Code == wire.CloseStreamReset {
 		f.resets++
 		for _, lg := range f.logs {
@@ -243,13 +270,13 @@ func (f *follower) edgeNow() int {
 
 // followerStats are a follower's counts.
 type followerStats struct {
-	received, conns, resumes, replayed, resets int
+	received, conns, resumes, replayed, resets, rebalanced int
 }
 
 func (f *follower) stats() followerStats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	st := followerStats{conns: f.conns, resumes: f.resumes, replayed: f.replayed, resets: f.resets}
+	st := followerStats{conns: f.conns, resumes: f.resumes, replayed: f.replayed, resets: f.resets, rebalanced: f.rebalanced}
 	for _, lg := range f.logs {
 		st.received += len(lg.seqs)
 	}

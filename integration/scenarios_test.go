@@ -11,9 +11,9 @@ import (
 	"time"
 )
 
-// scenarios are issue 12's, in the order TestCluster runs them: those that
-// leave the cluster as they found it first, then the cluster restart, then
-// the wiped store.
+// scenarios are issue 12's and issue 20's scale-out (9), in the order
+// TestCluster runs them: those that leave the cluster as they found it
+// first, then the cluster restart, then the wiped store.
 var scenarios = []scenario{
 	{name: "1-fan-out", fault: fanOut},
 	{name: "2-edge-sigkill", fault: edgeKilled, after: rate},
@@ -21,6 +21,7 @@ var scenarios = []scenario{
 	{name: "4-nats-sigkill", fault: natsKilled, after: rate},
 	{name: "5-edge-cut-off", fault: edgeCutOff, after: rate},
 	{name: "7-nats-sigstop", fault: natsPaused},
+	{name: "9-scale-out", fault: scaleOut, after: rate, followers: scaleOutFollowers},
 	{name: "6-cluster-restart", fault: clusterRestart, after: rate},
 	{name: "8-store-wiped", fault: storeWiped, after: 2 * rate, reset: true},
 }
@@ -350,14 +351,20 @@ func (r *run) healthy(ctx context.Context, t *testing.T) {
 
 // edgeMetrics reads the counters of edge i that say how it caught up.
 func edgeMetrics(ctx context.Context, c *cluster, i int) map[string]float64 {
+	return readMetrics(ctx, c, i, "roomcast_live_gaps_total", "roomcast_backfilled_events_total",
+		"roomcast_nats_reconnects_total", "roomcast_replayed_events_total")
+}
+
+// readMetrics reads the unlabelled (but for server) series names of edge
+// i's /metrics; those it cannot read are missing.
+func readMetrics(ctx context.Context, c *cluster, i int, names ...string) map[string]float64 {
 	out := map[string]float64{}
 	_, body, err := get(ctx, c.adminURL(i)+"/metrics")
 	if err != nil {
 		return out
 	}
 	for line := range strings.SplitSeq(body, "\n") {
-		for _, name := range []string{"roomcast_live_gaps_total", "roomcast_backfilled_events_total",
-			"roomcast_nats_reconnects_total", "roomcast_replayed_events_total"} {
+		for _, name := range names {
 			// name{server="edge-2"} 12
 			if rest, ok := strings.CutPrefix(line, name); ok && (strings.HasPrefix(rest, "{") || strings.HasPrefix(rest, " ")) {
 				fields := strings.Fields(rest)

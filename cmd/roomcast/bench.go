@@ -50,7 +50,7 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	if len(args) > 0 && slices.Contains(bench.Scenarios, args[0]) {
 		scenarioArg, args = args[0], args[1:]
 	}
-	fs := newFlagSet(env, "bench", "\n       roomcast bench SCENARIO [flags]   (idle, broadcast, rooms, resume or storm; see --scenario)")
+	fs := newFlagSet(env, "bench", "\n       roomcast bench SCENARIO [flags]   (idle, broadcast, rooms, resume, storm or scale-out; see --scenario)")
 	f := &benchFlags{}
 	fs.Var(&f.urls, "url", "edge WebSocket URL; repeat for several edges, used round robin (default "+bench.DefaultURL+")")
 	f.natsURL = fs.String("nats", bench.DefaultNATSURL, "NATS URL events are published to")

@@ -43,6 +43,10 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"bench", "--server-pid", "-3"},
 		{"bench", "broadcast", "extra"},
 		{"bench", "--rate", "fast"},
+		{"bench", "scale-out", "--tolerance", "0"},
+		{"bench", "scale-out", "--tolerance", "1"},
+		{"bench", "scale-out", "--conns", "10", "--rooms", "11"},
+		{"bench", "--tolerance", "0.1"}, // needs a scenario
 	} {
 		code, stdout, stderr := runCmd(t.Context(), "", args...)
 		if code != 2 || stderr == "" || stdout != "" {
@@ -89,5 +93,42 @@ func TestBenchScenarioStartsServers(t *testing.T) {
 	// less than one, then the figure is a failed measurement, not a ratio.
 	if r := f.Targets[bench.TargetRoomcast]; r.Median != nil && f.Targets[bench.TargetNATS].Median != nil && f.Ratio == nil {
 		t.Errorf("both measured but no ratio: %s", lines[2])
+	}
+}
+
+// The scale-out scenario with its edges as real child processes, three on
+// one NATS server: a step that passed (balanced, nothing lost), and the
+// summary's four figures with the reference n/a.
+func TestBenchScaleOutStartsEdges(t *testing.T) {
+	t.Setenv(asBinary, "1")
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	code, stdout, stderr := runCmd(ctx, "", "bench", "scale-out", "--conns", "60", "--rooms", "6", "--rate", "20",
+		"--runs", "1", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s\n%s", code, stdout, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("want a step per target and a summary, got:\n%s", stdout)
+	}
+	var st bench.Step
+	if err := json.Unmarshal([]byte(lines[0]), &st); err != nil {
+		t.Fatalf("step line %q: %v", lines[0], err)
+	}
+	if st.Target != bench.TargetRoomcast || !st.Passed || !(st.Seconds > 0) || !(st.ReconnectsPeak > 0) || st.Lost != 0 || st.Delivered == 0 {
+		t.Errorf("step %+v: want roomcast passed, a time to balance, reconnects, deliveries and none lost", st)
+	}
+	var sum bench.Summary
+	if err := json.Unmarshal([]byte(lines[2]), &sum); err != nil || len(sum.Figures) != 4 {
+		t.Fatalf("summary %q: %v, want four figures", lines[2], err)
+	}
+	for _, f := range sum.Figures {
+		if r := f.Targets[bench.TargetRoomcast]; r == nil || r.Median == nil {
+			t.Errorf("figure %q: %+v, want a roomcast median", f.Name, r)
+		}
+		if r := f.Targets[bench.TargetNATS]; r == nil || r.NA == "" {
+			t.Errorf("figure %q: reference %+v, want n/a", f.Name, r)
+		}
 	}
 }

@@ -20,6 +20,7 @@ type scenarioFlags struct {
 	resumeClients *int
 	resumeBehind  *int
 	attackers     *int
+	tolerance     *float64
 }
 
 const scenarioHelp = `run a scenario, starting the servers itself as child processes of this binary and
@@ -39,7 +40,12 @@ and the ratio is roomcast/reference:
              unsubscribe, at most 10 rounds a second each; measured with and without them: the time of a resume
              --resume-behind (300) events behind, in another room, to its response (10 over --duration, p50 and
              max), the latency of a third room's events at --rate (50/s), and the stream requests per event the
-             attackers were sent. The reference: n/a`
+             attackers were sent. The reference: n/a
+  scale-out  --conns clients (default 1000) over --rooms (100) all on one edge, events published at --rate (50/s);
+             two more edges start and the edges rebalance (4012); each client reconnects at once to an edge
+             picked at random and resumes with since: time until each edge holds its share within --tolerance
+             (0.2), until the last reconnect, reconnects/s (peak over 1 s, average), and any event lost or
+             received twice. The reference: n/a`
 
 func (s *scenarioFlags) register(fs *flag.FlagSet) {
 	s.scenario = fs.String("scenario", "", scenarioHelp)
@@ -50,11 +56,12 @@ func (s *scenarioFlags) register(fs *flag.FlagSet) {
 	s.resumeClients = fs.Int("resume-clients", 1000, "resume scenario: clients resuming at once")
 	s.resumeBehind = fs.Int("resume-behind", 0, "resume and storm scenarios: events each resuming client missed (default 100 resume, 300 storm)")
 	s.attackers = fs.Int("attackers", 50, "storm scenario: connections replaying the attacked room")
+	s.tolerance = fs.Float64("tolerance", bench.DefaultScaleOutTolerance, "scale-out scenario: how far from its share of the connections (a fraction) an edge may be and count as balanced")
 }
 
 // names are the flags that only a scenario uses.
 func (s *scenarioFlags) names() []string {
-	return []string{"target", "runs", "max-rate", "events", "resume-clients", "resume-behind", "attackers"}
+	return []string{"target", "runs", "max-rate", "events", "resume-clients", "resume-behind", "attackers", "tolerance"}
 }
 
 // notForScenarios are load-mode flags a scenario has no use for: it starts
@@ -105,6 +112,7 @@ func runScenario(ctx context.Context, env *environment, f *benchFlags, set map[s
 		cfg.Grace = *f.grace
 	}
 	cfg.MaxRate, cfg.Events, cfg.ResumeClients, cfg.Attackers = *f.scen.maxRate, *f.scen.events, *f.scen.resumeClients, *f.scen.attackers
+	cfg.Tolerance = *f.scen.tolerance
 	if set["resume-behind"] {
 		cfg.ResumeBehind = *f.scen.resumeBehind
 	}
@@ -155,8 +163,12 @@ func checkScenarioFlags(cfg bench.ScenarioConfig, set map[string]bool) error {
 		return usagef("--conns: want 1 to %d (each connection is an open file; a process may hold 20,000), got %d", bench.MaxConns, cfg.Conns)
 	case set["rooms"] && cfg.Rooms < 1:
 		return usagef("--rooms must be at least 1, got %d", cfg.Rooms)
-	case set["rooms"] && cfg.Scenario != bench.ScenarioRooms:
-		return usagef("--rooms is for the rooms scenario: broadcast uses one room, idle measures one room each and %d shared rooms", bench.IdleSharedRooms)
+	case set["rooms"] && cfg.Scenario != bench.ScenarioRooms && cfg.Scenario != bench.ScenarioScaleOut:
+		return usagef("--rooms is for the rooms and scale-out scenarios: broadcast uses one room, idle measures one room each and %d shared rooms", bench.IdleSharedRooms)
+	case set["rooms"] && cfg.Scenario == bench.ScenarioScaleOut && set["conns"] && cfg.Rooms > cfg.Conns:
+		return usagef("--rooms: want at most --conns (%d), got %d", cfg.Conns, cfg.Rooms)
+	case !(cfg.Tolerance > 0) || cfg.Tolerance >= 1:
+		return usagef("--tolerance: want a fraction above 0 and below 1, got %v", cfg.Tolerance)
 	case set["rate"] && !(cfg.Rate > 0):
 		return usagef("--rate: a scenario needs events per second > 0, got %v", cfg.Rate)
 	case cfg.MaxRate != -1 && cfg.MaxRate < 0:

@@ -29,8 +29,12 @@ type Servers struct {
 	// AdminURL is the edge's admin base URL (http://host:port), for its
 	// metrics; empty for the reference.
 	AdminURL string
+	// AddEdge starts one more roomcast edge on the same NATS server (the
+	// scale-out scenario); nil for the reference.
+	AddEdge func(ctx context.Context) (Edge, error)
 
 	children []*child
+	edges    int    // roomcast edges started, for their names
 	dir      string // JetStream storage, removed on Close
 }
 
@@ -76,9 +80,12 @@ func StartServers(ctx context.Context, exe, target string) (*Servers, error) {
 			return nil, err
 		}
 		s.NATSURL = ready.NATSURL
-		if err := s.startEdge(ctx, exe); err != nil {
+		first, err := s.startEdge(ctx, exe)
+		if err != nil {
 			return nil, err
 		}
+		s.WSURL, s.AdminURL, s.PID = first.WSURL, first.AdminURL, first.PID
+		s.AddEdge = func(ctx context.Context) (Edge, error) { return s.startEdge(ctx, exe) }
 	default:
 		return nil, fmt.Errorf("unknown target %q", target)
 	}
@@ -105,25 +112,40 @@ type servingLine struct {
 	Admin  string `json:"admin"`
 }
 
-func (s *Servers) startEdge(ctx context.Context, exe string) error {
+// Edge is one roomcast edge process.
+type Edge struct {
+	WSURL    string // ws://host:port/ws
+	AdminURL string // http://host:port, or "" if it has no admin listener
+	PID      int
+}
+
+// startEdge starts a roomcast edge on s's NATS server: the first is named
+// bench, the next bench-1, bench-2 (each its own process, so each may hold
+// up to 20,000 open files).
+func (s *Servers) startEdge(ctx context.Context, exe string) (Edge, error) {
+	name := "bench"
+	if s.edges > 0 {
+		name = fmt.Sprintf("bench-%d", s.edges)
+	}
+	s.edges++
 	var serving servingLine
 	args := []string{"serve", "--nats", s.NATSURL,
 		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-		"--server-name", "bench", "--log-format", "json",
+		"--server-name", name, "--log-format", "json",
 		"--retention-max-per-room", "0", // the resume scenario stores 100,000 events in one room
 		"--rate-limit", "0", "--drain-timeout", "1s"}
 	c, err := startChild(ctx, exe, args, func(line []byte) bool {
 		return json.Unmarshal(line, &serving) == nil && serving.Msg == "roomcast serving" && serving.Listen != ""
 	})
 	if err != nil {
-		return fmt.Errorf("start the roomcast edge: %w", err)
+		return Edge{}, fmt.Errorf("start the roomcast edge %s: %w", name, err)
 	}
 	s.children = append(s.children, c)
-	s.WSURL, s.PID = "ws://"+serving.Listen+"/ws", c.cmd.Process.Pid
+	e := Edge{WSURL: "ws://" + serving.Listen + "/ws", PID: c.cmd.Process.Pid}
 	if serving.Admin != "" {
-		s.AdminURL = "http://" + serving.Admin
+		e.AdminURL = "http://" + serving.Admin
 	}
-	return nil
+	return e, nil
 }
 
 // settingsPrefixes are the environment variables serve reads its settings

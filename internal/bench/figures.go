@@ -14,7 +14,7 @@ type Step struct {
 	Scenario             string  `json:"scenario"`
 	Target               string  `json:"target"`
 	Run                  int     `json:"run"`
-	Step                 string  `json:"step"` // idle, fixed-rate, search, replay, mass-resume, baseline, attack, resume or storm (n/a)
+	Step                 string  `json:"step"` // idle, fixed-rate, search, replay, mass-resume, baseline, attack, scale-out; or resume, storm, scale-out (n/a)
 	Rate                 float64 `json:"rate,omitempty"`
 	Connections          int     `json:"connections"`
 	Rooms                int     `json:"rooms"`
@@ -27,6 +27,8 @@ type Step struct {
 	RSSBytesPerConn      float64 `json:"rss_bytes_per_conn,omitempty"`
 	EventsPerSec         float64 `json:"events_per_second,omitempty"`
 	Seconds              float64 `json:"seconds,omitempty"`
+	ReconnectsPeak       float64 `json:"reconnects_per_second_peak,omitempty"`    // scale-out only
+	ReconnectsAverage    float64 `json:"reconnects_per_second_average,omitempty"` // scale-out only
 	Passed               bool    `json:"passed"`
 	Problem              string  `json:"problem,omitempty"`
 }

@@ -17,10 +17,11 @@ const (
 	ScenarioRooms     = "rooms"     // many connections over many rooms: highest passing rate, p99 at a rate
 	ScenarioResume    = "resume"    // replay speed, and many clients resuming at once (roomcast only)
 	ScenarioStorm     = "storm"     // attackers replaying a long room: another room's resume and live latency (roomcast only)
+	ScenarioScaleOut  = "scale-out" // one edge to three: time to balance, reconnects/s, nothing lost (roomcast only)
 )
 
 // Scenarios lists the scenario names.
-var Scenarios = []string{ScenarioIdle, ScenarioBroadcast, ScenarioRooms, ScenarioResume, ScenarioStorm}
+var Scenarios = []string{ScenarioIdle, ScenarioBroadcast, ScenarioRooms, ScenarioResume, ScenarioStorm, ScenarioScaleOut}
 
 // IdleSharedRooms is the room count of idle's shared-rooms measurement
 // (the other has one room per connection).
@@ -52,6 +53,9 @@ type ScenarioConfig struct {
 	ResumeClients int // resume: clients resuming at once
 	ResumeBehind  int // resume: events each of them missed; storm: the resumer missed
 	Attackers     int // storm: connections replaying the attacked room
+	// Tolerance is scale-out's: how far from its share of the connections
+	// an edge may be and count as balanced.
+	Tolerance float64
 
 	// Start starts a target's servers, fresh for each run (and each idle
 	// layout); StartServers with the roomcast binary in production.
@@ -73,6 +77,7 @@ func (c ScenarioConfig) withDefaults() ScenarioConfig {
 		ScenarioRooms:     {conns: 10_000, rooms: 1000, rate: 3000, maxRate: 100_000},
 		ScenarioResume:    {behind: 100},
 		ScenarioStorm:     {rate: 50, behind: 300},
+		ScenarioScaleOut:  {conns: 1000, rooms: 100, rate: 50},
 	}[c.Scenario]
 	if len(c.Targets) == 0 {
 		c.Targets = []string{TargetRoomcast, TargetNATS}
@@ -102,6 +107,7 @@ func (c ScenarioConfig) withDefaults() ScenarioConfig {
 	setInt(&c.ResumeClients, 1000)
 	setInt(&c.ResumeBehind, max(d.behind, 1))
 	setInt(&c.Attackers, 50)
+	setFloat(&c.Tolerance, DefaultScaleOutTolerance)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -127,7 +133,7 @@ func (c *ScenarioConfig) validate() error {
 	if c.Scenario != ScenarioResume && c.Scenario != ScenarioStorm && (c.Conns < 1 || c.Conns > MaxConns) {
 		bad("connections: want 1 to %d (one open file each), got %d", MaxConns, c.Conns)
 	}
-	if c.Scenario == ScenarioRooms && (c.Rooms < 1 || c.Rooms > c.Conns) {
+	if (c.Scenario == ScenarioRooms || c.Scenario == ScenarioScaleOut) && (c.Rooms < 1 || c.Rooms > c.Conns) {
 		bad("rooms: want 1 to the connections (%d), got %d", c.Conns, c.Rooms)
 	}
 	if load && (!(c.Rate > 0) || math.IsInf(c.Rate, 0) || math.IsInf(c.MaxRate, 0) || math.IsNaN(c.MaxRate)) {
@@ -144,6 +150,9 @@ func (c *ScenarioConfig) validate() error {
 	}
 	if c.Scenario == ScenarioStorm && (!(c.Rate > 0) || math.IsInf(c.Rate, 0) || c.Duration <= 0) {
 		bad("storm: want a live rate > 0 and a duration > 0, got %v and %s", c.Rate, c.Duration)
+	}
+	if c.Scenario == ScenarioScaleOut && (!(c.Rate > 0) || math.IsInf(c.Rate, 0) || !(c.Tolerance > 0) || c.Tolerance >= 1) {
+		bad("scale-out: want a rate > 0 and a tolerance above 0 and below 1, got %v and %v", c.Rate, c.Tolerance)
 	}
 	if c.Start == nil {
 		bad("no way to start the servers")
@@ -196,11 +205,14 @@ func (sc *scenario) runTarget(ctx context.Context, run int, target string) error
 	switch cfg.Scenario {
 	case ScenarioIdle:
 		return sc.idle(ctx, run, target)
-	case ScenarioResume, ScenarioStorm:
+	case ScenarioResume, ScenarioStorm, ScenarioScaleOut:
 		if target == TargetNATS {
 			figs := resumeFigures(cfg)
-			if cfg.Scenario == ScenarioStorm {
+			switch cfg.Scenario {
+			case ScenarioStorm:
 				figs = stormFigures(cfg)
+			case ScenarioScaleOut:
+				figs = scaleOutFigures(cfg)
 			}
 			for _, f := range figs {
 				sc.figs.na(f, target, "the reference has no resume")
@@ -242,6 +254,8 @@ func (sc *scenario) runTarget(ctx context.Context, run int, target string) error
 		return sc.resume(ctx, srv, run)
 	case ScenarioStorm:
 		return sc.storm(ctx, srv, run)
+	case ScenarioScaleOut:
+		return sc.scaleOut(ctx, srv, run)
 	}
 	return nil
 }
