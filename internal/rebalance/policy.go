@@ -31,11 +31,12 @@ type Policy struct {
 // Defaults and bounds of Policy.
 const (
 	DefaultTolerance = 0.1
-	// DefaultRate sheds 200 connections of three nodes (about 127 off the
-	// one that held them all) in under 3 s, and 19,000 (about 12,000) in
-	// about 4 minutes: fast enough for a scale-out, slow enough that the
-	// resumes it causes are a trickle beside the nodes' other work.
-	DefaultRate  = 50
+	// DefaultRate balances 200 connections of three nodes (about 127 off
+	// the one that held them all) in a few seconds, and 19,000 in a few
+	// minutes even with clients routed at random (a third of those shed
+	// come back: docs/benchmarks.md); 50 took over 6 minutes. The
+	// resumes it causes stay a trickle beside the nodes' other work.
+	DefaultRate  = 100
 	MaxTolerance = 1.0
 	MaxRate      = 10000
 	// MinShare is the fewest connections per counted node for which the
