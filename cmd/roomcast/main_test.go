@@ -109,14 +109,9 @@ func TestPublishShowsUpInTail(t *testing.T) {
 func TestTailResumesOnAnotherNode(t *testing.T) {
 	ns := natstest.RunServer(t)
 	a, b := servertest.Start(t, ns, nil), servertest.Start(t, ns, nil)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	var out, errb servertest.SyncBuffer
-	done := make(chan int)
-	go func() {
-		done <- runWith(ctx, &out, &errb, "", "tail", "--json", "--url", servertest.WSURL(a), "--url", servertest.WSURL(b), "pool:t")
-	}()
-	waitOutput(t, &errb, "subscribed to pool:t")
+	tail := runBackground(t, "tail", "--json", "--url", servertest.WSURL(a), "--url", servertest.WSURL(b), "pool:t")
+	out, errb := &tail.out, &tail.errb
+	waitOutput(t, errb, "subscribed to pool:t")
 	publish := func(n int) {
 		code, _, stderr := runCmd(t.Context(), "", "publish", "--nats", ns.ClientURL(), "pool:t", "e", fmt.Sprintf(`{"n":%d}`, n))
 		if code != 0 {
@@ -126,14 +121,13 @@ func TestTailResumesOnAnotherNode(t *testing.T) {
 	for i := range 3 {
 		publish(i)
 	}
-	waitOutput(t, &out, `"n":2`)
+	waitOutput(t, out, `"n":2`)
 	a.Shutdown()
 	for i := 3; i < 6; i++ {
 		publish(i) // while tail reconnects
 	}
-	waitOutput(t, &out, `"n":5`)
-	cancel()
-	<-done
+	waitOutput(t, out, `"n":5`)
+	tail.stop()
 
 	var got []int
 	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
@@ -157,6 +151,33 @@ func TestTailResumesOnAnotherNode(t *testing.T) {
 }
 
 // waitOutput polls until buf contains want.
+// background is a command running on a goroutine of its own, as tail does
+// until interrupted.
+type background struct {
+	out, errb servertest.SyncBuffer
+	done      chan int
+	cancel    context.CancelFunc
+}
+
+// runBackground starts the command of args; the test's end stops it.
+func runBackground(t *testing.T, args ...string) *background {
+	ctx, cancel := context.WithCancel(t.Context())
+	b := &background{done: make(chan int, 1), cancel: cancel}
+	go func() { b.done <- runWith(ctx, &b.out, &b.errb, "", args...) }()
+	t.Cleanup(func() { b.stop() })
+	return b
+}
+
+// stop interrupts the command and returns its exit code.
+func (b *background) stop() int {
+	b.cancel()
+	code, ok := <-b.done
+	if ok {
+		close(b.done)
+	}
+	return code
+}
+
 func waitOutput(t *testing.T, buf *servertest.SyncBuffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)

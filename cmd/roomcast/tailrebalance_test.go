@@ -42,16 +42,11 @@ func TestTailReconnectsAtOnceAfterARebalance(t *testing.T) {
 		n++
 	}
 
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	var out, errb servertest.SyncBuffer
-	done := make(chan int)
-	go func() {
-		done <- runWith(ctx, &out, &errb, "", "tail", "--json", "--url", servertest.WSURL(a), "--url", servertest.WSURL(b), "pool:rb")
-	}()
-	waitOutput(t, &errb, "subscribed to pool:rb")
+	tail := runBackground(t, "tail", "--json", "--url", servertest.WSURL(a), "--url", servertest.WSURL(b), "pool:rb")
+	out, errb := &tail.out, &tail.errb
+	waitOutput(t, errb, "subscribed to pool:rb")
 	publish()
-	waitOutput(t, &out, `"n":0`)
+	waitOutput(t, out, `"n":0`)
 
 	stopCrowd := servertest.Crowd(t, servertest.WSURL(a), 20)
 	// Events go on while a sheds, until tail has moved.
@@ -66,9 +61,8 @@ func TestTailReconnectsAtOnceAfterARebalance(t *testing.T) {
 	for range 3 {
 		publish()
 	}
-	waitOutput(t, &out, fmt.Sprintf(`"n":%d}`, n-1))
-	cancel()
-	<-done
+	waitOutput(t, out, fmt.Sprintf(`"n":%d}`, n-1))
+	tail.stop()
 
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	for i, line := range lines {

@@ -13,6 +13,7 @@ import (
 	"github.com/roomcast/roomcast/internal/cluster"
 	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/rebalance"
 	"github.com/roomcast/roomcast/internal/server"
 	"github.com/roomcast/roomcast/internal/wire"
 )
@@ -54,6 +55,23 @@ func (s *nodeSet) urls() []string {
 		out = append(out, wsURL(n))
 	}
 	return out
+}
+
+// waitBalanced waits until every node of the set holds its share of
+// clients within the default tolerance: at most its limit, at least 80% of
+// the share (what two full nodes of three leave the third).
+func (s *nodeSet) waitBalanced(t testing.TB, clients int, timeout time.Duration) {
+	t.Helper()
+	share := float64(clients) / float64(len(s.all()))
+	limit := rebalance.Limit(share, rebalance.DefaultTolerance)
+	natstest.WaitFor(t, timeout, func() error {
+		for _, n := range s.all() {
+			if got := n.ConnCount(); got > limit || float64(got) < 0.8*share {
+				return fmt.Errorf("counts %v: want each within [%.1f, %d]", s.counts(), 0.8*share, limit)
+			}
+		}
+		return nil
+	})
 }
 
 func (s *nodeSet) counts() []int {

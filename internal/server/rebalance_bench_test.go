@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/internal/natstest"
-	"github.com/roomcast/roomcast/internal/rebalance"
 )
 
 // BenchmarkRebalanceScaleOut measures, with the default policy, the time
@@ -35,16 +34,7 @@ func benchScaleOut(b *testing.B, clients int) {
 		start := time.Now()
 		nodes.start(b, ns, "b", nil)
 		nodes.start(b, ns, "c", nil)
-		share := float64(clients) / 3
-		limit := rebalance.Limit(share, rebalance.DefaultTolerance)
-		natstest.WaitFor(b, 120*time.Second, func() error {
-			for _, n := range nodes.all() {
-				if got := n.ConnCount(); got > limit || float64(got) < 0.8*share {
-					return fmt.Errorf("counts %v", nodes.counts())
-				}
-			}
-			return nil
-		})
+		nodes.waitBalanced(b, clients, 120*time.Second)
 		took += time.Since(start)
 		for _, n := range nodes.all() {
 			shed += scrapeSum(b, n, "roomcast_rebalance_shed_total{")

@@ -11,7 +11,6 @@ import (
 	"github.com/roomcast/roomcast/internal/cluster"
 	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/natstest"
-	"github.com/roomcast/roomcast/internal/rebalance"
 )
 
 // All clients are on node a; b and c start: within 30 s every node holds
@@ -32,16 +31,7 @@ func TestRebalanceAfterScaleOut(t *testing.T) {
 	nodes.start(t, ns, "b", nil)
 	nodes.start(t, ns, "c", nil)
 
-	share := float64(clients) / 3
-	limit := rebalance.Limit(share, rebalance.DefaultTolerance)
-	natstest.WaitFor(t, 30*time.Second, func() error {
-		for _, n := range nodes.all() {
-			if got := n.ConnCount(); got > limit || float64(got) < 0.8*share {
-				return fmt.Errorf("counts %v: want each within [%.1f, %d]", nodes.counts(), 0.8*share, limit)
-			}
-		}
-		return nil
-	})
+	nodes.waitBalanced(t, clients, 30*time.Second)
 	total := published()
 	t.Logf("balanced at %v with %d events published", nodes.counts(), total)
 
