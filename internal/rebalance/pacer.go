@@ -4,7 +4,7 @@ import "time"
 
 // Pacer spreads a rate over each second: a token bucket that fills at the
 // rate and holds at most a tick's worth (at least 1), so a node shedding
-// at 50 a second closes 5 every 100 ms rather than 50 at once. It is
+// at 100 a second closes 10 every 100 ms rather than 100 at once. It is
 // driven by the caller's clock and is not safe for concurrent use.
 type Pacer struct {
 	rate   float64 // tokens a second
