@@ -71,8 +71,11 @@ func TestRebalanceDoesNotCountShedConnectionsStillClosing(t *testing.T) {
 		}
 		return nil
 	})
-	if got := scrapeSum(t, a, "roomcast_rebalance_shed_total{"); got > float64(want) {
-		t.Fatalf("a shed %v of %d, want at most %d (b holds %d, its limit %d)", got, clients, want, b.ConnCount(), limit)
+	// A few over is the reconnection allowance missed on a busy machine
+	// (a client counted nowhere for a moment); counting the closing ones
+	// sheds about 20 over.
+	if got := scrapeSum(t, a, "roomcast_rebalance_shed_total{"); got > float64(want+3) {
+		t.Fatalf("a shed %v of %d, want about %d (b holds %d, its limit %d)", got, clients, want, b.ConnCount(), limit)
 	}
 	if got := scrapeSum(t, b, "roomcast_rebalance_shed_total{"); got != 0 {
 		t.Fatalf("b shed %v back", got)
