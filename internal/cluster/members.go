@@ -15,17 +15,22 @@ type Member struct {
 
 // Members returns every node this one knows, as Peers does (itself first,
 // then each peer heard from within Expiry intervals, sorted by name), each
-// with the age of its status. The rebalancer reads it.
+// with the age of its status, and forgets the others as Peers does. The
+// rebalancer reads it.
 func (n *Node) Members() []Member {
 	now := time.Now()
 	cutoff := now.Add(-Expiry * n.opts.Interval)
 	n.mu.Lock()
 	self := Member{Status: n.self, Age: now.Sub(n.self.At)}
 	out := make([]Member, 0, len(n.peers))
-	for _, p := range n.peers {
-		if p.heard.After(cutoff) {
-			out = append(out, Member{Status: p.st, Age: now.Sub(p.heard)})
+	for id, p := range n.peers {
+		if p.heard.Before(cutoff) {
+			// Forgotten here as in Peers: the rebalancer may be the only
+			// reader, and every restart of a peer is a new id.
+			delete(n.peers, id)
+			continue
 		}
+		out = append(out, Member{Status: p.st, Age: now.Sub(p.heard)})
 	}
 	n.mu.Unlock()
 	slices.SortFunc(out, func(a, b Member) int { return byName(a.Status, b.Status) })

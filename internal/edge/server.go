@@ -109,6 +109,7 @@ type Server struct {
 	pending  int                     // guarded by mu: upgrades admitted, not yet registered
 	unauth   unauthCount             // guarded by mu
 	draining bool                    // guarded by mu
+	shedding int                     // guarded by mu: sessions in conns marked shed (Shed)
 }
 
 // New returns a Server; call Serve with a listener.
@@ -234,8 +235,12 @@ func (s *Server) register(ss *session) error {
 func (s *Server) unregister(c *conn.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.conns[c]; !ok {
+	ss, ok := s.conns[c]
+	if !ok {
 		return
+	}
+	if ss.shed {
+		s.shedding--
 	}
 	delete(s.conns, c)
 	s.m.Connections.Dec()

@@ -37,6 +37,9 @@ type session struct {
 	// admission is what the connection holds of the unauthenticated
 	// budget, guarded by srv.mu (settleAuth gives it back).
 	admission admission
+	// shed is set when Shed closed the connection, guarded by srv.mu: it
+	// counts in srv.shedding until it is unregistered.
+	shed bool
 
 	id     uint64 // the connection's id in this node's log lines
 	opened int64  // when, in Unix nanoseconds

@@ -28,9 +28,35 @@ func (s *Server) Shed(n int) int {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
-	return pickRandom(conns, n, func(c *conn.Conn) bool {
-		return c.CloseAfterFlushIfOpen(wire.CloseRebalance, wire.ReasonRebalance)
+	var shed []*conn.Conn
+	taken := pickRandom(conns, n, func(c *conn.Conn) bool {
+		if !c.CloseAfterFlushIfOpen(wire.CloseRebalance, wire.ReasonRebalance) {
+			return false
+		}
+		shed = append(shed, c)
+		return true
 	})
+	s.mu.Lock()
+	for _, c := range shed {
+		// One that has ended already is unregistered: nothing to mark.
+		if ss, ok := s.conns[c]; ok && !ss.shed {
+			ss.shed = true
+			s.shedding++
+		}
+	}
+	s.mu.Unlock()
+	return taken
+}
+
+// Held is the open connections but those Shed closed that are still
+// closing: what the node holds for rebalancing. A shed client may be
+// connected elsewhere already while its socket here waits for its close
+// reply (up to the close grace); counted here, every tick until then
+// would see the same excess and shed again.
+func (s *Server) Held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns) - s.shedding
 }
 
 // pickRandom offers items to take in a uniformly random order (a partial

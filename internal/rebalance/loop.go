@@ -17,8 +17,10 @@ type Options struct {
 	// ten times an interval, spreading the rate.
 	Interval time.Duration
 	// Members are the nodes this one knows, itself first
-	// (cluster.Node.Members); Count its open connections now; Shed closes
-	// n of them for rebalancing and returns how many it closed.
+	// (cluster.Node.Members); Count its open connections now, less those
+	// it shed that are still closing (their clients may be counted
+	// elsewhere already); Shed closes n of them for rebalancing and
+	// returns how many it closed.
 	Members func() []cluster.Member
 	Count   func() int
 	Shed    func(n int) int

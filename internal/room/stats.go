@@ -55,7 +55,7 @@ func (h *Hub) Sample(now time.Time) {
 // seq delivered, the bytes of its tail, its event rate at the last
 // Sample.
 func (h *Hub) Stats() []connz.RoomStats {
-	var out []connz.RoomStats
+	out := []connz.RoomStats{} // /roomz lists no room as [], not null
 	h.eachRoom(func(rm *room) {
 		rm.mu.Lock()
 		st := connz.RoomStats{Room: rm.name.String(), Members: len(rm.members), Head: rm.lastSeq, TailBytes: rm.tailBytes}

@@ -21,7 +21,7 @@ func (s *Server) joinCluster() error {
 	s.cluster = n
 	s.rebalance.Store(rebalance.Start(rebalance.Options{
 		Policy: s.cfg.Rebalance, Interval: n.Interval(),
-		Members: n.Members, Count: s.edge.ConnCount, Shed: s.edge.Shed,
+		Members: n.Members, Count: s.edge.Held, Shed: s.edge.Shed,
 		ShedTotal: s.m.RebalanceShed, Nodes: s.m.ClusterNodes, Logger: s.log,
 	}))
 	return nil
