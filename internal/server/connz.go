@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/roomcast/roomcast/internal/cluster"
 	"github.com/roomcast/roomcast/internal/connz"
 )
 
@@ -50,19 +51,25 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// slowest is the node's n connections most behind (by lag, then oldest
-// wait), for the cluster summary; connections with nothing queued are
-// not listed.
+// slowest is the node's n slowest connections (most behind first) at the
+// sampler's last round: a summary request costs the node no walk of its
+// connections, however often it comes.
 func (s *Server) slowest(n int) []connz.Conn {
-	all := s.edge.Connections()
-	behind := all[:0]
+	last := s.lastSample()
+	return slices.Clone(last.slowest[:min(n, len(last.slowest))])
+}
+
+// behind returns the connections of all with something queued, the n
+// most behind first.
+func behind(all []connz.Conn, n int) []connz.Conn {
+	out := all[:0]
 	for _, c := range all {
 		if c.Lag > 0 || c.QueuedBytes > 0 {
-			behind = append(behind, c)
+			out = append(out, c)
 		}
 	}
-	slices.SortFunc(behind, connz.ByLag)
-	return behind[:min(n, len(behind))]
+	slices.SortFunc(out, connz.ByLag)
+	return slices.Clone(out[:min(n, len(out))])
 }
 
 // sampleInterval is how often the sampler reads every connection.
@@ -83,7 +90,8 @@ type sampler struct {
 // sample is what the last round found.
 type sample struct {
 	lagging            int
-	events, deliveries float64 // a second, since the round before
+	events, deliveries float64      // a second, since the round before
+	slowest            []connz.Conn // the connections most behind, at most cluster.SummarySlowest
 }
 
 // startSampler starts the sampler's goroutine, which closeAll stops.
@@ -120,7 +128,8 @@ func (s *Server) stopSampler() {
 func (s *Server) sampleOnce(now time.Time) {
 	lagging := 0
 	threshold := s.cfg.LagThreshold.Seconds()
-	for _, c := range s.edge.Connections() {
+	conns := s.edge.Connections()
+	for _, c := range conns {
 		s.m.ConnLag.Observe(float64(c.Lag))
 		s.m.ConnQueuedBytes.Observe(float64(c.QueuedBytes))
 		if c.OldestWait >= threshold {
@@ -132,7 +141,7 @@ func (s *Server) sampleOnce(now time.Time) {
 	sm := &s.sampler
 	events, frames := s.hub.EventsDelivered(), s.edge.FramesWritten()
 	secs := now.Sub(sm.at).Seconds()
-	cur := sample{lagging: lagging}
+	cur := sample{lagging: lagging, slowest: behind(conns, cluster.SummarySlowest)}
 	if secs > 0 {
 		cur.events = float64(events-sm.events) / secs
 		cur.deliveries = float64(frames-sm.frames) / secs

@@ -3,6 +3,11 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/roomcast/roomcast/internal/bus"
+	"github.com/roomcast/roomcast/internal/natsembed"
+	"github.com/roomcast/roomcast/internal/server"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,26 +94,37 @@ func TestRebalanceAfterScaleOut(t *testing.T) {
 // sheds nothing over several of c's statuses, though b is ready and idle;
 // once c is ready again, a sheds. c is made not ready for real: its NATS
 // user loses the right to ask for the stream's info, so its readiness
-// check fails while its status still goes out.
+// check fails while its status still goes out. The permissions are
+// reloaded on a server of the NATS cluster that holds neither stream: a
+// reload of one serving direct gets races inside nats-server (its setOpts
+// against getDirectMulti's read of the options), and the keeper and the
+// rooms make direct gets all the time.
 func TestRebalanceHoldsWhileAPeerIsNotReady(t *testing.T) {
 	users := natsUsers("a", "b", "c")
-	var base *natsserver.Options
-	ns := natstest.RunServerWith(t, func(o *natsserver.Options) {
-		o.Users = users(nil)
-		base = o.Clone() // before the server starts: it owns o from then on
+	bases := make(map[string]*natsserver.Options)
+	var mu sync.Mutex
+	nc := natstest.RunClusterWith(t, 3, func(o *natsembed.Options) {
+		o.Configure = func(so *natsserver.Options) {
+			so.Users = users(nil)
+			so.NoAuthUser = "a" // for the cluster's own wait for its meta leader
+			mu.Lock()
+			bases[so.ServerName] = so.Clone() // before the server starts: it owns so from then on
+			mu.Unlock()
+		}
 	})
 	nodes := newNodeSet()
 	withUser := func(name string) func(*config.Serve) {
 		return func(c *config.Serve) { c.NATSAuth.User, c.NATSAuth.Password = name, "pw-"+name }
 	}
-	a := nodes.start(t, ns, "a", withUser("a"))
-	nodes.start(t, ns, "b", withUser("b"))
-	nodes.start(t, ns, "c", withUser("c"))
+	a := nodes.start(t, nc.Servers[0], "a", withUser("a"))
+	quiet := serverWithoutStreams(t, nc, a)
+	nodes.start(t, nc.Servers[0], "b", withUser("b"))
+	nodes.start(t, quiet, "c", withUser("c"))
 	reload := func(denied map[string][]string) {
 		t.Helper()
-		o := base.Clone()
+		o := bases[quiet.Name()].Clone()
 		o.Users = users(denied)
-		if err := ns.ReloadOptions(o); err != nil {
+		if err := quiet.ReloadOptions(o); err != nil {
 			t.Fatalf("reload NATS: %v", err)
 		}
 	}
@@ -146,6 +162,34 @@ func TestRebalanceHoldsWhileAPeerIsNotReady(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// serverWithoutStreams returns a server of the cluster that is the leader
+// of neither roomcast stream (both have one replica), which node's start
+// made.
+func serverWithoutStreams(t *testing.T, c *natstest.Cluster, node *server.Server) *natsserver.Server {
+	t.Helper()
+	js, err := jetstream.New(node.NATSConn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy := make(map[string]bool)
+	for _, name := range []string{"ROOMCAST", bus.StateStreamName("ROOMCAST")} {
+		st, err := js.Stream(t.Context(), name)
+		if err != nil {
+			t.Fatalf("stream %s: %v", name, err)
+		}
+		if ci := st.CachedInfo().Cluster; ci != nil {
+			busy[ci.Leader] = true
+		}
+	}
+	for _, s := range c.Servers {
+		if !busy[s.Name()] {
+			return s
+		}
+	}
+	t.Fatalf("every server leads a stream: %v", busy)
+	return nil
 }
 
 // A draining node is not counted: b drains (its status says so, and not
