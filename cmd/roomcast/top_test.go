@@ -14,6 +14,7 @@ import (
 	"github.com/roomcast/roomcast/internal/client"
 	"github.com/roomcast/roomcast/internal/cluster"
 	"github.com/roomcast/roomcast/internal/config"
+	"github.com/roomcast/roomcast/internal/connz"
 	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/server"
 	"github.com/roomcast/roomcast/internal/servertest"
@@ -164,6 +165,27 @@ func TestTopBadFlags(t *testing.T) {
 		code, _, stderr := runCmd(t.Context(), "", append([]string{"top"}, args...)...)
 		if code != 2 || !strings.Contains(stderr, "roomcast top") {
 			t.Errorf("top %q: exit %d, %q; want 2 and a message", args, code, stderr)
+		}
+	}
+}
+
+// A token's subject, a node's name and a reason reach the operator's
+// terminal as text, never as escape sequences.
+func TestTopViewPrintsNoControlCharacters(t *testing.T) {
+	const esc = "\x1b[2J\x1b]0;pwned\x07"
+	v := cluster.View{Node: "n1", Nodes: []cluster.Summary{{
+		Status:  cluster.Status{ID: "n1", Name: "edge" + esc, Reason: "nats" + esc},
+		Slowest: []connz.Conn{{Remote: "127.0.0.1:1", User: "user" + esc, Lag: 5, Rooms: []connz.Room{{Room: "pool:p1", Lag: 5}}}},
+	}}}
+	var b strings.Builder
+	writeTopView(&b, v, time.Now())
+	out := b.String()
+	if strings.ContainsAny(out, "\x1b\x07") {
+		t.Fatalf("top's view carries control characters: %q", out)
+	}
+	for _, want := range []string{"edge\uFFFD[2J", "user\uFFFD[2J", "no (nats\uFFFD[2J"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("top's view lacks %q: %q", want, out)
 		}
 	}
 }

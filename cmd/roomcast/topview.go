@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/roomcast/roomcast/internal/cluster"
 	"github.com/roomcast/roomcast/internal/connz"
@@ -66,7 +67,7 @@ func writeTopView(w io.Writer, v cluster.View, now time.Time) {
 		conns, rooms = conns+n.Connections, rooms+n.Rooms
 		events, deliveries = events+n.EventsPerSecond, deliveries+n.DeliveriesPerSecond
 		if n.ID == v.Node {
-			via = n.Name
+			via = printable(n.Name)
 		}
 	}
 	fmt.Fprintf(w, "roomcast top  %s  via %s\n%d nodes  %d connections  %d rooms  %.1f events/s  %.1f deliveries/s\n\n",
@@ -74,7 +75,7 @@ func writeTopView(w io.Writer, v cluster.View, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tREADY\tCONNS\tROOMS\tEVENTS/S\tDELIVERIES/S\tLAGGING\tSHED\tUP\t")
 	for _, n := range v.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1f\t%.1f\t%d\t%d\t%s\t\n", n.Name, readyText(n.Status), n.Connections, n.Rooms,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1f\t%.1f\t%d\t%d\t%s\t\n", printable(n.Name), printable(readyText(n.Status)), n.Connections, n.Rooms,
 			n.EventsPerSecond, n.DeliveriesPerSecond, n.Lagging, n.Shed, uptime(n.Started, now))
 	}
 	_ = tw.Flush()
@@ -87,7 +88,7 @@ func writeTopView(w io.Writer, v cluster.View, now time.Time) {
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tREMOTE\tUSER\tROOMS\tLAG\tQUEUED\tOLDEST WAIT\t")
 	for _, c := range slow {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%.1fs\t\n", c.node, c.Remote, cmp.Or(c.User, "-"), roomList(c.Rooms),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%.1fs\t\n", printable(c.node), printable(c.Remote), printable(cmp.Or(c.User, "-")), printable(roomList(c.Rooms)),
 			c.Lag, byteSize(c.QueuedBytes), c.OldestWait)
 	}
 	_ = tw.Flush()
@@ -160,4 +161,16 @@ func byteSize(n int) string {
 		return fmt.Sprintf("%.1fKiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%dB", n)
+}
+
+// printable is s with its control characters (a terminal's escape
+// sequences among them) shown as U+FFFD: a token's subject, a node's name
+// or a reason from NATS must not drive the operator's terminal.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
 }
