@@ -57,6 +57,10 @@ type Node struct {
 	summarySub *nats.Subscription
 	stop       chan struct{}
 	done       chan struct{}
+	// answering is held (read) by each summary answer; Close takes it to
+	// wait for those in progress and set closed, after which none starts.
+	answering sync.RWMutex
+	closed    bool // guarded by answering
 
 	mu    sync.Mutex
 	self  Status          // guarded by mu: the status last published
@@ -111,6 +115,12 @@ func (n *Node) Close() {
 	<-n.done
 	_ = n.statusSub.Unsubscribe()
 	_ = n.summarySub.Unsubscribe()
+	// Unsubscribe does not wait for a handler already running: wait for
+	// an answer in progress, which reads the node's parts (Local,
+	// Slowest) that the caller is about to close.
+	n.answering.Lock()
+	n.closed = true
+	n.answering.Unlock()
 }
 
 func (n *Node) loop() {
@@ -197,6 +207,11 @@ func byName(a, b Status) int {
 // go only to the cluster's own reply subjects: a request cannot make the
 // node publish elsewhere.
 func (n *Node) answer(m *nats.Msg) {
+	n.answering.RLock()
+	defer n.answering.RUnlock()
+	if n.closed {
+		return
+	}
 	if !strings.HasPrefix(m.Reply, replyPrefix(n.opts.Prefix)) {
 		n.warnf("cluster summary request refused", fmt.Errorf("reply subject %q outside %s", m.Reply, replyPrefix(n.opts.Prefix)))
 		return
