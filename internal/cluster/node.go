@@ -42,6 +42,9 @@ const (
 	SummarySlowest  = 10
 )
 
+// flushTimeout bounds Start's wait for NATS to take its subscriptions.
+const flushTimeout = 5 * time.Second
+
 // Node is this node's membership in the cluster: it publishes its status,
 // keeps its peers', and answers summary requests. Close stops it.
 type Node struct {
@@ -95,6 +98,12 @@ func Start(o Options) (*Node, error) {
 		_ = n.statusSub.Unsubscribe()
 		return nil, fmt.Errorf("cluster summary subscription: %w", err)
 	}
+	// Once Start returns, the node is a member: requests made from then
+	// on reach it (a subscription is the server's only when it has read
+	// it, and another connection's request may overtake it). Without NATS
+	// now, the client sends the subscriptions when it reconnects: no
+	// reason to fail.
+	_ = o.Conn.FlushTimeout(flushTimeout)
 	n.publish()
 	go n.loop()
 	return n, nil

@@ -177,7 +177,11 @@ func TestSummaryRepliesOnlyInsideThePrefix(t *testing.T) {
 	// Everything the node publishes reaches ">" in order: by the answer
 	// to the good request, any answer to the others would have come.
 	var answered bool
+	deadline := time.Now().Add(10 * time.Second) // statuses keep NextMsg from timing out
 	for !answered {
+		if time.Now().After(deadline) {
+			t.Fatalf("no answer on %s within 10 s", good)
+		}
 		m, err := outside.NextMsg(10 * time.Second)
 		if err != nil {
 			t.Fatalf("no answer on %s: %v", good, err)
