@@ -13,10 +13,10 @@ type Member struct {
 	Age time.Duration
 }
 
-// Members returns every node this one knows, as Peers does (itself first,
-// then each peer heard from within Expiry intervals, sorted by name), each
-// with the age of its status, and forgets the others as Peers does. The
-// rebalancer reads it.
+// Members returns every node this one knows: itself first, then each peer
+// heard from within Expiry intervals, sorted by name, each with the age of
+// its status; it forgets the others. The rebalancer reads it; Peers is
+// this, without the ages.
 func (n *Node) Members() []Member {
 	now := time.Now()
 	cutoff := now.Add(-Expiry * n.opts.Interval)
@@ -25,8 +25,8 @@ func (n *Node) Members() []Member {
 	out := make([]Member, 0, len(n.peers))
 	for id, p := range n.peers {
 		if p.heard.Before(cutoff) {
-			// Forgotten here as in Peers: the rebalancer may be the only
-			// reader, and every restart of a peer is a new id.
+			// Forgotten, or every restart of a peer (a new id) would
+			// stay for good.
 			delete(n.peers, id)
 			continue
 		}

@@ -188,18 +188,11 @@ func (n *Node) heard(m *nats.Msg) {
 // published) and each peer heard from within Expiry intervals, sorted by
 // name. Peers not heard from for longer are forgotten.
 func (n *Node) Peers() []Status {
-	cutoff := time.Now().Add(-Expiry * n.opts.Interval)
-	n.mu.Lock()
-	out := make([]Status, 0, len(n.peers)+1)
-	out = append(out, n.self)
-	for id, p := range n.peers {
-		if p.heard.Before(cutoff) {
-			delete(n.peers, id)
-			continue
-		}
-		out = append(out, p.st)
+	ms := n.Members() // which forgets the peers not heard from
+	out := make([]Status, len(ms))
+	for i, m := range ms {
+		out[i] = m.Status
 	}
-	n.mu.Unlock()
 	slices.SortFunc(out, byName)
 	return out
 }
