@@ -4,7 +4,7 @@
 // of every other node's, and answers requests on <prefix>.cluster.summary
 // with its Summary. `roomcast top`, the admin listener's /clusterz and the
 // dashboard's cluster view read the summaries (Gather); the rebalancer
-// reads the statuses (Node.Peers).
+// reads the statuses with their ages (Node.Members).
 //
 // Only edges may publish or subscribe there: natsconf/accounts.conf and
 // the embedded NATS server deny the subjects to workers.
