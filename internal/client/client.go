@@ -203,6 +203,25 @@ func (c *Conn) ReadText(deadline time.Time) ([]byte, error) {
 	}
 }
 
+// ReadFrame returns the payload of the next data message, text or binary
+// (binary reports which), for clients that must tell the application
+// about a binary message instead of skipping it (clients/go). Pings are
+// answered on the way; a close from the server is returned as
+// *CloseError. A zero deadline waits forever.
+func (c *Conn) ReadFrame(deadline time.Time) (p []byte, binary bool, err error) {
+	_ = c.nc.SetReadDeadline(deadline)
+	p, op, err := c.readData()
+	if err != nil {
+		var ce wsutil.ClosedError
+		if errors.As(err, &ce) {
+			_ = c.nc.Close() // as in ReadText: the close handshake is done
+			return nil, false, &CloseError{Code: ce.Code, Reason: ce.Reason}
+		}
+		return nil, false, err
+	}
+	return p, op == ws.OpBinary, nil
+}
+
 // lockedRW reads from the connection and writes (pongs, close replies)
 // under the write lock.
 type lockedRW struct{ c *Conn }
