@@ -1,12 +1,17 @@
 package roomcast_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +21,7 @@ import (
 
 	roomcast "github.com/roomcast/roomcast/clients/go"
 	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/server"
 )
 
 // wait bounds every wait of these tests: generous, for two busy cores.
@@ -276,4 +282,45 @@ func (p *publisher) publish(room string, extra string) uint64 {
 	}
 	p.n++
 	return ack.Sequence
+}
+
+// smallBuffer dials with a receive buffer of size bytes, set before the
+// connection so the window never grows: a client that stops reading
+// fills it quickly.
+func smallBuffer(size int) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, size)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	return d.DialContext
+}
+
+// closesOf is the node's count of connections closed for reason, from
+// its metrics.
+func closesOf(t *testing.T, srv *server.Server, reason string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + srv.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	label := `reason="` + reason + `"`
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "roomcast_connection_closes_total{") && strings.Contains(line, label) {
+			f, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			if err != nil {
+				t.Fatalf("metrics line %q: %v", line, err)
+			}
+			return f
+		}
+	}
+	return 0
 }
