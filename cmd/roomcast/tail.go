@@ -8,14 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strconv"
 	"time"
 
-	"github.com/gobwas/ws"
-
-	"github.com/roomcast/roomcast/internal/client"
+	roomcast "github.com/roomcast/roomcast/clients/go"
 	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/events"
 	"github.com/roomcast/roomcast/internal/wire"
@@ -45,7 +42,7 @@ func runTail(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	dialer, err := wsDialer(*caFile, *serverName)
+	tlsCfg, err := clientTLS(*caFile, *serverName)
 	if err != nil {
 		return usageError{err}
 	}
@@ -56,8 +53,8 @@ func runTail(ctx context.Context, env *environment, args []string) error {
 	if len(urls) == 0 {
 		urls = config.List{"ws://127.0.0.1:8690"}
 	}
-	t := &tailer{env: env, urls: urls, json: *asJSON, state: *state, last: make(map[string]uint64), epoch: make(map[string]string), replaying: make(map[string]bool), token: token, compress: *compress,
-		colour: colourFor(env.stdout, env.getenv), dialer: dialer}
+	t := &tailer{env: env, json: *asJSON, colour: colourFor(env.stdout, env.getenv), token: token,
+		opts: roomcast.Options{URLs: urls, Token: token, TLSConfig: tlsCfg, Compression: *compress}}
 	for _, a := range fs.Args() {
 		r, err := wire.ParseRoom(a)
 		if err != nil {
@@ -65,12 +62,13 @@ func runTail(ctx context.Context, env *environment, args []string) error {
 		}
 		t.rooms = append(t.rooms, r.String())
 	}
+	sub := roomcast.SubscribeOptions{State: *state}
 	if *since != "" {
 		s, err := strconv.ParseUint(*since, 10, 64)
 		if err != nil || len(t.rooms) != 1 {
 			return usagef("--since takes a non-negative integer and one room")
 		}
-		t.last[t.rooms[0]] = s
+		sub.Since = &s
 	}
 	if *epoch != "" {
 		if *since == "" {
@@ -79,93 +77,41 @@ func runTail(ctx context.Context, env *environment, args []string) error {
 		if err := wire.CheckEpoch(*epoch); err != nil {
 			return usagef("--epoch: %v", err)
 		}
-		t.epoch[t.rooms[0]] = *epoch
+		sub.Epoch = *epoch
 	}
-	return t.run(ctx)
+	return t.run(ctx, sub)
 }
 
-// tailer prints rooms' events and, when the connection drops, reconnects
-// (to the next URL) and resumes each room after the last seq it printed.
+// tailer prints rooms' events as the Go client (clients/go) hands them
+// over: it reconnects (to the next URL) and resumes each room after the
+// last seq printed.
 type tailer struct {
 	env    *environment
-	urls   []string
+	opts   roomcast.Options
 	rooms  []string
 	json   bool
-	colour bool // states coloured: standard output is a terminal
-	token  string
-	// state subscribes with state: each room's state is printed before
-	// its events, and again when a resume comes back with a fresh one.
-	state bool
-	// compress offers permessage-deflate.
-	compress bool
-	dialer   ws.Dialer         // with the TLS settings of --tls-ca and --tls-server-name
-	last     map[string]uint64 // room → last seq printed; absent: live only
-	epoch    map[string]string // room → the epoch of the stream its last seq is in
-	// replaying holds the rooms whose subscribe response has not come: the
-	// events before it are the server's answer to since, which starts over
-	// when the stream was recreated.
-	replaying map[string]bool
+	colour bool   // states coloured: standard output is a terminal
+	token  string // "" when tail was given none
 }
 
-func (t *tailer) run(ctx context.Context) error {
-	backoff := time.Duration(0)
-	for attempt := 0; ; attempt++ {
-		url := t.urls[attempt%len(t.urls)]
-		err := t.session(ctx, url)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if final(err) {
-			return err // reconnecting will not help
-		}
-		if client.ReconnectAtOnce(err) {
-			// A node rebalancing the cluster: it is healthy, and the
-			// resume loses nothing, so there is nothing to wait for.
-			backoff = 0
-			fmt.Fprintf(t.env.stderr, "tail: %v; reconnecting now\n", err)
-			continue
-		}
-		backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
-		fmt.Fprintf(t.env.stderr, "tail: %v; reconnecting in %s\n", err, backoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-	}
-}
-
-// session runs one connection until it fails or ctx ends.
-func (t *tailer) session(ctx context.Context, url string) error {
-	var h http.Header
-	if t.token != "" {
-		h = http.Header{"Authorization": {"Bearer " + t.token}}
-	}
-	dial := client.DialWith
-	if t.compress {
-		dial = client.DialCompressed
-	}
-	c, err := dial(ctx, t.dialer, url, h)
+func (t *tailer) run(ctx context.Context, sub roomcast.SubscribeOptions) error {
+	c, err := roomcast.Connect(ctx, t.opts)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
-	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
-	defer stop()
 	defer c.Close()
-	for i, r := range t.rooms {
-		data := client.SubscribeData{Channel: r, State: t.state}
-		if s, ok := t.last[r]; ok {
-			t.replaying[r] = true
-			data.Since, data.Epoch = &s, t.epoch[r]
-		}
-		if err := c.Request(wire.EventSubscribe, "sub_"+strconv.Itoa(i), data); err != nil {
+	for _, r := range t.rooms {
+		if err := c.Subscribe(r, sub); err != nil {
 			return err
 		}
 	}
 	for {
-		m, err := c.Read(time.Time{})
+		m, err := c.Next(ctx)
+		if ctx.Err() != nil || errors.Is(err, roomcast.ErrClosed) {
+			return nil
+		}
 		if err != nil {
-			return err
+			return t.stopped(err)
 		}
 		if err := t.handle(m); err != nil {
 			return err
@@ -173,80 +119,80 @@ func (t *tailer) session(ctx context.Context, url string) error {
 	}
 }
 
-func (t *tailer) handle(m wire.Message) error {
-	switch m.Type {
-	case wire.TypeEvent:
-		if m.Room != "" {
-			if last, ok := t.last[m.Room]; ok && m.Seq <= last && !t.replaying[m.Room] {
-				return nil // already printed before a reconnect
-			}
-			t.last[m.Room] = m.Seq
-		}
-		return t.print(m)
-	case wire.TypeResponse:
-		var r wire.StateResult
-		if m.Event == wire.EventSubscribe && json.Unmarshal(m.Data, &r) == nil {
-			if _, ok := t.last[r.Channel]; !ok || t.epoch[r.Channel] != r.Epoch || r.State != nil {
-				// Live only until now, a position in another stream, or
-				// a state as of seq: what follows the response is after it.
-				t.last[r.Channel] = r.Seq
-			}
-			t.epoch[r.Channel] = r.Epoch
-			delete(t.replaying, r.Channel)
-			note := ""
-			if !r.Recovered {
-				note = " (some events were already removed by retention, or the stream was recreated)"
-			}
-			if r.State != nil {
-				note += fmt.Sprintf(", with its state of %d keys", len(r.State))
-			}
-			fmt.Fprintf(t.env.stderr, "tail: subscribed to %s at seq %d (epoch %s), %d replayed%s\n", r.Channel, r.Seq, r.Epoch, r.Replayed, note)
-			if r.State != nil {
-				return t.printState(r)
-			}
-		}
-	case wire.TypeError:
-		var e wire.ErrorData
-		_ = json.Unmarshal(m.Data, &e)
-		err := fmt.Errorf("%s %s: %s: %s", m.Event, m.ID, e.Code, e.Message)
-		if e.Code == wire.CodeUnauthenticated && t.token == "" {
-			return refusal{errNeedsToken}
-		}
-		switch e.Code {
-		case wire.CodeUnauthenticated, wire.CodeForbidden, wire.CodeInvalidRoom, wire.CodeBadRequest, wire.CodeTooManySubscriptions:
-			return refusal{err} // the same request would be refused again
-		}
-		return err
+// stopped is tail's error for the client's stop.
+func (t *tailer) stopped(err error) error {
+	var se *roomcast.StopError
+	if errors.As(err, &se) && se.ErrorCode == wire.CodeUnauthenticated && t.token == "" {
+		return errNeedsToken
+	}
+	return err
+}
+
+func (t *tailer) handle(m roomcast.Message) error {
+	switch m := m.(type) {
+	case *roomcast.Event:
+		return t.print(eventMessage(m))
+	case *roomcast.Subscribed:
+		return t.subscribed(m)
+	case *roomcast.Notice:
+		return t.notice(m)
 	}
 	return nil
+}
+
+// subscribed says where a room's subscription starts, and prints its
+// state when it came with one.
+func (t *tailer) subscribed(s *roomcast.Subscribed) error {
+	note := ""
+	if !s.Recovered {
+		note = " (some events were already removed by retention, or the stream was recreated)"
+	}
+	if s.State != nil {
+		note += fmt.Sprintf(", with its state of %d keys", len(s.State))
+	}
+	fmt.Fprintf(t.env.stderr, "tail: subscribed to %s at seq %d (epoch %s), %d replayed%s\n", s.Room, s.Seq, s.Epoch, s.Replayed, note)
+	if s.State == nil {
+		return nil
+	}
+	state := make([]wire.Message, len(s.State))
+	for i := range s.State {
+		state[i] = eventMessage(&s.State[i])
+	}
+	return t.printState(s.Room, s.Seq, s.Epoch, state)
+}
+
+// notice tells what the client told: on standard error, but a draining
+// node's notice, printed as the event it came as. A request the node
+// would refuse again ends tail.
+func (t *tailer) notice(n *roomcast.Notice) error {
+	switch n.Kind {
+	case roomcast.Connected:
+		return nil
+	case roomcast.Draining:
+		return t.print(wire.Message{Type: wire.TypeEvent, Event: wire.EventDraining})
+	case roomcast.Disconnected:
+		if n.Retry < 0 {
+			return nil // the client stops: its error says why
+		}
+	case roomcast.RequestError:
+		switch n.Error {
+		case wire.CodeForbidden, wire.CodeInvalidRoom, wire.CodeBadRequest, wire.CodeTooManySubscriptions:
+			return errors.New(n.Text) // the same request would be refused again
+		}
+	}
+	fmt.Fprintf(t.env.stderr, "tail: %s\n", n.Text)
+	return nil
+}
+
+// eventMessage is e as the node sent it, for printing.
+func eventMessage(e *roomcast.Event) wire.Message {
+	return wire.Message{Type: wire.TypeEvent, Event: e.Name, Room: e.Room, Seq: e.Seq, TS: e.TS,
+		Key: e.Key, KeyDeleted: e.KeyDeleted, Conflated: e.Conflated, Data: e.Data}
 }
 
 // errNeedsToken is tail's answer to an edge that asks for a token it was
 // not given: how to give one, not the protocol's wording.
 var errNeedsToken = errors.New("the edge requires a token: pass one with --token-file FILE, ROOMCAST_TOKEN or --token JWT (roomcast token mints one for development)")
-
-// refusal is an error the server will give again on every reconnection.
-type refusal struct{ error }
-
-func (r refusal) Unwrap() error { return r.error }
-
-// final reports whether err ends tail instead of a reconnection: the
-// server refused the token (1008), let it expire (4001), refused a frame
-// as too big (1009), closed it for its rate (4029), or refused a request
-// for good.
-func final(err error) bool {
-	var ce *client.CloseError
-	if errors.As(err, &ce) {
-		switch ce.Code {
-		case wire.ClosePolicy, wire.CloseTooBig, wire.CloseTokenExpired, wire.CloseRateLimited:
-			return true
-		}
-	}
-	// A certificate this client does not trust will not be trusted on the
-	// next attempt either.
-	var untrusted *tls.CertificateVerificationError
-	return errors.As(err, new(refusal)) || errors.As(err, &untrusted)
-}
 
 // stateLine is how --json prints a room's state: one line, told apart
 // from events by its type.
@@ -264,10 +210,10 @@ type stateLine struct {
 // state is as of and one that says its events follow; every line starts
 // with "= " so a reader (or grep -v) tells the state from the events.
 // With --json it is one stateLine.
-func (t *tailer) printState(r wire.StateResult) error {
+func (t *tailer) printState(room string, seq uint64, epoch string, state []wire.Message) error {
 	w := t.env.stdout
 	if t.json {
-		b, err := json.Marshal(stateLine{Type: "state", Room: r.Channel, Seq: r.Seq, Epoch: r.Epoch, State: r.State})
+		b, err := json.Marshal(stateLine{Type: "state", Room: room, Seq: seq, Epoch: epoch, State: state})
 		if err != nil {
 			return err
 		}
@@ -275,13 +221,13 @@ func (t *tailer) printState(r wire.StateResult) error {
 		return err
 	}
 	keys := "keys"
-	if len(r.State) == 1 {
+	if len(state) == 1 {
 		keys = "key"
 	}
-	if _, err := fmt.Fprintf(w, "= state of %s as of seq %d (%d %s)\n", r.Channel, r.Seq, len(r.State), keys); err != nil {
+	if _, err := fmt.Fprintf(w, "= state of %s as of seq %d (%d %s)\n", room, seq, len(state), keys); err != nil {
 		return err
 	}
-	for _, m := range r.State {
+	for _, m := range state {
 		if _, err := io.WriteString(w, "= "); err != nil {
 			return err
 		}
@@ -289,7 +235,7 @@ func (t *tailer) printState(r wire.StateResult) error {
 			return err
 		}
 	}
-	_, err := fmt.Fprintf(w, "= end of the state of %s: its events after seq %d follow\n", r.Channel, r.Seq)
+	_, err := fmt.Fprintf(w, "= end of the state of %s: its events after seq %d follow\n", room, seq)
 	return err
 }
 
@@ -349,14 +295,6 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// wsDialer is the dialer of a client command: a 10 s handshake, and for
-// wss:// the CA bundle in caFile (empty: the system's) and serverName to
-// verify (empty: the URL's host).
-func wsDialer(caFile, serverName string) (ws.Dialer, error) {
-	cfg, err := clientTLS(caFile, serverName)
-	return ws.Dialer{Timeout: 10 * time.Second, TLSConfig: cfg}, err
 }
 
 // clientTLS is the TLS configuration of a client command's --tls-ca and

@@ -165,7 +165,7 @@ func TestTailStatePrintsAFreshStateAfterALossyResume(t *testing.T) {
 }
 
 // reconnectWait bounds a wait on tail's output over a reconnection: its
-// backoff is 100 ms to 5 s, on two busy cores.
+// backoff is 250 ms to 10 s (×1.5 at most), on two busy cores.
 const reconnectWait = 30 * time.Second
 
 // A line says when an event ends its key, and how many superseded events
