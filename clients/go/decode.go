@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -81,17 +82,13 @@ const eventDraining = "server.draining"
 // quote is a bounded, printable quote of what the node sent.
 func quote(p []byte) string {
 	const max = 64
-	s := p
-	if len(s) > max {
-		s = s[:max]
-	}
-	if !utf8.Valid(s) {
+	if !utf8.Valid(p) {
 		return fmt.Sprintf("%d bytes, not text", len(p))
 	}
 	if len(p) > max {
-		return fmt.Sprintf("%q...", s)
+		return fmt.Sprintf("%q...", strings.ToValidUTF8(string(p[:max]), ""))
 	}
-	return fmt.Sprintf("%q", s)
+	return fmt.Sprintf("%q", p)
 }
 
 // clip bounds a string quoted in a notice.
