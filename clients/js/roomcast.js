@@ -430,7 +430,7 @@ export class Client {
       room.timer = setTimeout(() => { if (this.#rooms.get(room.name) === room && this.#live()) this.#subscribe(room); }, retry);
     } else if (code === "UNAUTHENTICATED") {
       if (typeof this.#o.refresh === "function") this.#refreshNow();
-      else this.#stop(0, "the node requires a token");
+      else this.#stop(0, `the node requires a token (${text})`);
     }
   }
 
@@ -544,7 +544,9 @@ export class Client {
       this.#failures = 0;
       this.#retry(code, reason, Math.random() * atOnce);
     } else if (code === 1008 || code === 4001) {
-      this.#notice(Notice.disconnected, { code, text: `${reason || "token refused"}; asking for a new token` });
+      const next = this.#token !== refused ? "trying the token given since"
+        : typeof this.#o.refresh === "function" ? "asking for a new token" : "stopping";
+      this.#notice(Notice.disconnected, { code, text: `${reason || "token refused"}; ${next}` });
       this.#tokenRefused(code, reason, refused);
     } else if (stopCodes.has(code)) {
       this.#notice(Notice.disconnected, { code, text: `${reason || "closed"}; stopping` });
