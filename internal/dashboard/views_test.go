@@ -174,11 +174,11 @@ func TestDashboardGreysAStaleViewWithItsAge(t *testing.T) {
 }
 
 // A silent network (a frozen peer: nothing passes, no close) is noticed
-// only when a ping goes unanswered (link.js: 15 s between pings, 10 s for
+// only when a ping goes unanswered (roomcast.js: a ping after 15 s of silence, 10 s for
 // the pong); the age shown counts from the node's last message, so it is
 // at least the pong's wait when the panel first greys, not zero.
 func TestDashboardStaleAgeCountsFromTheLastMessage(t *testing.T) {
-	const pongWait = 10 // s, link.js heartbeatWait
+	const pongWait = 10 // s, roomcast.js deadAfter
 	tab, pub, _, proxy := poolNode(t)
 	publish(t, pub, events.WorkerStatusChanged, `{"pool_id":"p1","worker_id":"p1-w1","status":"busy"}`)
 	watchPool(t, tab, "event drawn", eventsShown(1))

@@ -33,6 +33,12 @@ const pageHeaders = "Cache-Control: no-cache\r\n" +
 	"frame-ancestors 'none'; base-uri 'none'; form-action 'none'\r\n" +
 	"Connection: close\r\n"
 
+// sharedModule is the client library (clients/js): pages of other
+// origins import it from a node, which a browser allows a module only with
+// Access-Control-Allow-Origin. It is public code and carries no
+// credentials, so any origin may.
+const sharedModule = "roomcast.js"
+
 // headReaders recycles the readers that peek request heads; a handshake
 // holds one only until its upgrade is done.
 type headReaders struct{ pool sync.Pool }
@@ -137,13 +143,22 @@ func servePage(w io.Writer, pages fs.FS, h requestHead, origins originPolicy) (i
 	if ctype == "" {
 		ctype = "application/octet-stream"
 	}
-	return writePage(w, h, http.StatusOK, ctype, body)
+	extra := ""
+	if name == sharedModule {
+		extra = "Access-Control-Allow-Origin: *\r\n"
+	}
+	return writePageWith(w, h, http.StatusOK, ctype, body, extra)
 }
 
 func writePage(w io.Writer, h requestHead, status int, ctype string, body []byte) (int, error) {
+	return writePageWith(w, h, status, ctype, body, "")
+}
+
+// writePageWith writes a page with extra headers (each ending in CRLF).
+func writePageWith(w io.Writer, h requestHead, status int, ctype string, body []byte, extra string) (int, error) {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n",
-		status, http.StatusText(status), ctype, len(body), pageHeaders)
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s%s\r\n",
+		status, http.StatusText(status), ctype, len(body), pageHeaders, extra)
 	if h.method != http.MethodHead {
 		b.Write(body)
 	}

@@ -85,11 +85,21 @@ func TestDashboardIsServedBesideTheUpgrade(t *testing.T) {
 		t.Error("the page may be framed by another site")
 	}
 	for path, ctype := range map[string]string{"/app.js": "text/javascript", "/link.js": "text/javascript",
-		"/views.js": "text/javascript", "/style.css": "text/css", "/index.html?x=1": "text/html"} {
+		"/views.js": "text/javascript", "/style.css": "text/css", "/index.html?x=1": "text/html",
+		"/roomcast.js": "text/javascript"} {
 		resp := get(path)
 		if b := body(t, resp); resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), ctype) || len(b) == 0 {
 			t.Errorf("GET %s: %s %q, %d bytes", path, resp.Status, resp.Header.Get("Content-Type"), len(b))
 		}
+	}
+
+	// The client library may be imported by other sites' pages (a module
+	// needs CORS for that); the dashboard's own files may not.
+	if lib := get("/roomcast.js"); lib.Header.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(body(t, lib), "export class Client") {
+		t.Errorf("GET /roomcast.js: Access-Control-Allow-Origin %q, or not the client library", lib.Header.Get("Access-Control-Allow-Origin"))
+	}
+	if app := get("/app.js"); app.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("GET /app.js: Access-Control-Allow-Origin %q, want none", app.Header.Get("Access-Control-Allow-Origin"))
 	}
 
 	for _, tc := range []struct {
