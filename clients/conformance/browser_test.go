@@ -58,6 +58,11 @@ func browser(t *testing.T) context.Context {
 			chromedp.ExecPath(path),
 			chromedp.NoSandbox, // tests run as root, where the sandbox cannot start
 			chromedp.DisableGPU,
+			// Every runner has a tab, and all but one are in the
+			// background, where timers would otherwise be throttled.
+			chromedp.Flag("disable-background-timer-throttling", true),
+			chromedp.Flag("disable-renderer-backgrounding", true),
+			chromedp.Flag("disable-backgrounding-occluded-windows", true),
 		)
 		alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 		ctx, cancelCtx := chromedp.NewContext(alloc)
@@ -102,6 +107,12 @@ func openTab(t *testing.T, url string) *tab {
 	t.Helper()
 	tb := &tab{t: t}
 	tb.ctx, tb.cancel = chromedp.NewContext(browser(t), chromedp.WithListener(tb.listen))
+	// The first action on a context makes its tab, which lives as long as
+	// that action's context: the tab's own, not the bounded one below.
+	if err := chromedp.Do(tb.ctx); err != nil {
+		tb.cancel()
+		t.Fatalf("open a tab: %v", err)
+	}
 	nav, cancelNav := context.WithTimeout(tb.ctx, nodeWait)
 	defer cancelNav()
 	if err := chromedp.Do(nav, chromedp.Navigate(url)); err != nil {

@@ -22,6 +22,10 @@ type runner interface {
 	// start runs a client configured by cfg until the test ends, or
 	// session.stop; it returns once the runner reported ready.
 	start(t *testing.T, cfg runnerConfig) *session
+	// pausesReads reports whether the application's pause (data.pause_ms)
+	// stops the client reading its socket. A page's busy thread does not:
+	// Chromium goes on reading into its own buffers.
+	pausesReads() bool
 }
 
 // session is one runner at work: what it reported, and how to stop it.
@@ -44,6 +48,8 @@ func waitReady(t *testing.T, rec *recorder) {
 type goRunner struct{}
 
 func (goRunner) name() string { return "go" }
+
+func (goRunner) pausesReads() bool { return true }
 
 func (goRunner) start(t *testing.T, cfg runnerConfig) *session {
 	t.Helper()
@@ -72,6 +78,8 @@ func (goRunner) start(t *testing.T, cfg runnerConfig) *session {
 type pythonRunner struct{}
 
 func (pythonRunner) name() string { return "python" }
+
+func (pythonRunner) pausesReads() bool { return true }
 
 var findPython = sync.OnceValues(func() (string, error) {
 	var last error
@@ -145,6 +153,8 @@ func (pythonRunner) start(t *testing.T, cfg runnerConfig) *session {
 type jsRunner struct{}
 
 func (jsRunner) name() string { return "js" }
+
+func (jsRunner) pausesReads() bool { return false }
 
 func (jsRunner) start(t *testing.T, cfg runnerConfig) *session {
 	t.Helper()

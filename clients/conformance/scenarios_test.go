@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/relaytest"
 )
 
 // room is the room every scenario follows.
@@ -128,16 +130,22 @@ func drainScenario(t *testing.T, r runner) {
 // A client whose application stops taking events (data.pause_ms) while a
 // burst is published overflows its send queue on the node, which closes
 // it (4008, or a reset when its buffers are full); the client resumes and
-// the application, once it goes on, gets every event once, in order.
+// the application, once it goes on, gets every event once, in order. A
+// browser reads on while its page is busy, so for it the path stalls too
+// (a relay that stops reading), as a slow network would.
 func slowScenario(t *testing.T, r runner) {
 	ns := natsFor(t)
 	n := startNode(t, "edge", ns.ClientURL(), "--send-queue-messages", "64", "--send-queue-bytes", "1048576")
+	path := relaytest.Start(t, n.listen)
 	pub := newPublisher(t, ns, room)
-	s := r.start(t, follow(urlOf(r, n)))
+	s := r.start(t, follow("ws://"+path.Addr()+"/ws"))
 	s.waitFor(t, "a subscribe response", func(recs []stamped) bool { return count(recs, "subscribed", "") > 0 })
 
 	pub.publish(map[string]any{"pause_ms": 8000})
 	s.waitEvent(t, 0)
+	if !r.pausesReads() {
+		path.Stall()
+	}
 	pad := strings.Repeat("x", 32<<10)
 	const most = 1500 // 48 MiB: more than any socket buffers and queues hold
 	closed := false
@@ -149,6 +157,7 @@ func slowScenario(t *testing.T, r runner) {
 			closed = n.metricOr(t, "roomcast_connection_closes_total", `reason="slow_consumer"`) >= 1
 		}
 	}
+	path.Flow()
 	if !closed {
 		t.Fatalf("the node did not close the paused client after %d events of 32 KiB", most)
 	}
