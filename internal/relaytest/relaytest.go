@@ -1,7 +1,9 @@
 // Package relaytest relays loopback TCP connections to a target, for tests
 // of network faults that no API of a client or server can fake: Cut resets
 // every connection (and refuses new ones until Allow), Silence keeps them
-// open but passes nothing either way, as a frozen peer or a partition does.
+// open but passes nothing either way, as a frozen peer or a partition does,
+// and Stall stops reading until Flow, so that the senders' writes back up,
+// as behind a congested path.
 package relaytest
 
 import (
@@ -23,6 +25,7 @@ type Relay struct {
 	conns    map[net.Conn]struct{} // both sides of every relayed connection
 	refused  bool                  // new connections are closed at once
 	silenced bool
+	stalled  chan struct{} // non-nil while stalled; closed by Flow
 }
 
 // Start relays a new loopback port to target until the test ends.
@@ -89,6 +92,44 @@ func (r *Relay) Silence() {
 	}
 }
 
+// Stall stops reading from either side of every connection, new ones
+// included, until Flow: what a side sends waits in the sockets' buffers,
+// and once they are full its writes block, as a peer that stopped reading
+// makes them.
+func (r *Relay) Stall() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stalled == nil {
+		r.stalled = make(chan struct{})
+	}
+}
+
+// Flow ends a Stall.
+func (r *Relay) Flow() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stalled != nil {
+		close(r.stalled)
+		r.stalled = nil
+	}
+}
+
+// waitFlowing waits while the relay is stalled; false when the test ended.
+func (r *Relay) waitFlowing() bool {
+	r.mu.Lock()
+	stalled := r.stalled
+	r.mu.Unlock()
+	if stalled == nil {
+		return true
+	}
+	select {
+	case <-stalled:
+		return true
+	case <-r.done:
+		return false
+	}
+}
+
 func (r *Relay) accept() {
 	defer r.wg.Done()
 	for {
@@ -124,7 +165,7 @@ func (r *Relay) accept() {
 func (r *Relay) pipe(dst, src net.Conn) {
 	defer r.wg.Done()
 	buf := make([]byte, 32<<10)
-	for {
+	for r.waitFlowing() {
 		n, err := src.Read(buf)
 		if n > 0 && !r.isSilent() {
 			if _, werr := dst.Write(buf[:n]); werr != nil {

@@ -1,0 +1,86 @@
+package conformance_test
+
+import (
+	"testing"
+	"time"
+)
+
+// checkAllRecovered fails the test unless every subscribe response was
+// recovered, and one of them answered a resume.
+func checkAllRecovered(t *testing.T, recs []stamped) {
+	t.Helper()
+	resumed := false
+	for _, s := range recs {
+		if s.Kind != "subscribed" {
+			continue
+		}
+		if !s.Recovered {
+			t.Fatalf("a resume lost events: %s\n%s", describe(s.record), tail(recs, 30))
+		}
+		resumed = resumed || s.Resumed
+	}
+	if !resumed {
+		t.Fatalf("no subscribe response answered a resume:\n%s", tail(recs, 30))
+	}
+}
+
+// checkClosedWith fails the test unless the first disconnection had code.
+func checkClosedWith(t *testing.T, recs []stamped, code int) {
+	t.Helper()
+	for _, s := range recs {
+		if s.Kind == "notice" && s.Notice == noticeDisconnected {
+			if s.Code != code {
+				t.Fatalf("the first disconnection: %s; want code %d", describe(s.record), code)
+			}
+			return
+		}
+	}
+	t.Fatalf("no disconnection reported; want code %d", code)
+}
+
+// noticeAt is when the i-th (from 1) notice of kind came; the zero time
+// when there are fewer.
+func noticeAt(recs []stamped, kind string, i int) time.Time {
+	for _, s := range recs {
+		if s.Kind == "notice" && s.Notice == kind {
+			if i--; i == 0 {
+				return s.at
+			}
+		}
+	}
+	return time.Time{}
+}
+
+// lastSubscribed is the last subscribe response.
+func lastSubscribed(recs []stamped) stamped {
+	var last stamped
+	for _, s := range recs {
+		if s.Kind == "subscribed" {
+			last = s
+		}
+	}
+	return last
+}
+
+// waitStopped waits for the runner's stopped record and returns it.
+func waitStopped(t *testing.T, s *session) record {
+	t.Helper()
+	s.waitFor(t, "that the client stopped", func(recs []stamped) bool { return count(recs, "stopped", "") > 0 })
+	for _, r := range s.all() {
+		if r.Kind == "stopped" {
+			return r.record
+		}
+	}
+	panic("unreachable: waited for it")
+}
+
+// metricOr reads a series of the node's /metrics, failing the test when
+// it cannot be read.
+func (n *node) metricOr(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	v, err := n.metric(name, labels...)
+	if err != nil {
+		t.Fatalf("node %s: /metrics: %v", n.name, err)
+	}
+	return v
+}

@@ -1,0 +1,139 @@
+package conformance_test
+
+import (
+	"encoding/json"
+	"net"
+	"sync"
+	"testing"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+)
+
+// badInput is what the fake node sends among real messages: each must be
+// reported as bad_input and skipped, the connection kept.
+var badInput = []struct {
+	op      ws.OpCode
+	payload string
+}{
+	{ws.OpText, `this is not JSON`},
+	{ws.OpText, `{"type": "mystery", "data": {}}`},
+	{ws.OpBinary, "\x01\x02\x03"},
+	{ws.OpText, `[1, 2, 3]`},
+	{ws.OpText, `{"type": "event", "event": "test.numbered", "room": "pool:fake", "seq": "seven", "data": {"n": 99}}`},
+}
+
+// fakeNode is a WebSocket server that speaks just enough of the protocol
+// to answer one subscribe, with bad input among its messages. It is a
+// fake because a real node never sends what it tests: a frame that is not
+// JSON, an unknown type, a binary frame, an event without a valid seq.
+type fakeNode struct {
+	ln net.Listener
+	wg sync.WaitGroup
+}
+
+// startFakeNode listens on loopback until the test ends.
+func startFakeNode(t *testing.T) *fakeNode {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeNode{ln: ln}
+	f.wg.Add(1)
+	go f.accept()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		f.wg.Wait()
+	})
+	return f
+}
+
+// URL is the fake node's WebSocket URL.
+func (f *fakeNode) URL() string { return "ws://" + f.ln.Addr().String() + "/ws" }
+
+func (f *fakeNode) accept() {
+	defer f.wg.Done()
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	for {
+		c, err := f.ln.Accept()
+		if err != nil {
+			return
+		}
+		conns = append(conns, c)
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			f.serve(c)
+		}()
+	}
+}
+
+// serve answers a subscribe of room with the events n=0..2 (seq 1..3)
+// replayed, its response, then the live event n=3 (seq 4), with the bad
+// input spread among them; pings are answered.
+func (f *fakeNode) serve(c net.Conn) {
+	if _, err := ws.Upgrade(c); err != nil {
+		return
+	}
+	for {
+		p, op, err := wsutil.ReadClientData(c)
+		if err != nil {
+			return
+		}
+		if op != ws.OpText {
+			continue
+		}
+		var m struct {
+			Type, Event, ID string
+			Data            struct{ Channel string }
+		}
+		if json.Unmarshal(p, &m) != nil {
+			continue
+		}
+		switch {
+		case m.Type == "ping":
+			f.send(c, ws.OpText, map[string]any{"type": "pong", "id": m.ID})
+		case m.Type == "request" && m.Event == "auth":
+			f.send(c, ws.OpText, map[string]any{"type": "response", "event": "auth", "id": m.ID,
+				"data": map[string]any{"status": "authenticated", "user_id": "fake", "expires_at": "2099-01-01T00:00:00Z"}})
+		case m.Type == "request" && m.Event == "subscribe":
+			f.answer(c, m.ID, m.Data.Channel)
+		}
+	}
+}
+
+func (f *fakeNode) answer(c net.Conn, id, room string) {
+	event := func(seq, n int) map[string]any {
+		return map[string]any{"type": "event", "event": "test.numbered", "room": room, "seq": seq,
+			"ts": "2026-12-07T10:00:00.000Z", "data": map[string]any{"n": n}}
+	}
+	f.raw(c, badInput[0].op, badInput[0].payload)
+	f.send(c, ws.OpText, event(1, 0))
+	f.raw(c, badInput[1].op, badInput[1].payload)
+	f.send(c, ws.OpText, event(2, 1))
+	f.raw(c, badInput[2].op, badInput[2].payload)
+	f.send(c, ws.OpText, event(3, 2))
+	f.send(c, ws.OpText, map[string]any{"type": "response", "event": "subscribe", "id": id, "data": map[string]any{
+		"status": "subscribed", "channel": room, "seq": 3, "replayed": 3, "recovered": true, "epoch": "fake-1"}})
+	f.raw(c, badInput[3].op, badInput[3].payload)
+	f.raw(c, badInput[4].op, badInput[4].payload)
+	f.send(c, ws.OpText, event(4, 3))
+}
+
+func (f *fakeNode) send(c net.Conn, op ws.OpCode, m any) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic(err) // maps of strings and numbers
+	}
+	f.raw(c, op, string(b))
+}
+
+func (f *fakeNode) raw(c net.Conn, op ws.OpCode, p string) {
+	_ = wsutil.WriteServerMessage(c, op, []byte(p))
+}

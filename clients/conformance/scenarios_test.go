@@ -1,0 +1,292 @@
+package conformance_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/roomcast/roomcast/internal/relaytest"
+)
+
+// room is the room every scenario follows.
+const room = "pool:c1"
+
+// scenario is one thing that happens to a client, tried with each library.
+type scenario struct {
+	name string
+	run  func(t *testing.T, r runner)
+}
+
+var scenarios = []scenario{
+	{"restart", func(t *testing.T, r runner) { restartScenario(t, r, false) }},
+	{"sigkill", func(t *testing.T, r runner) { restartScenario(t, r, true) }},
+	{"drain", drainScenario},
+	{"slow-consumer", slowScenario},
+	{"history-lost", historyLostScenario},
+	{"token-refresh", tokenRefreshScenario},
+	{"token-expired", tokenExpiredScenario},
+	{"token-refused", tokenRefusedScenario},
+	{"bad-input", badInputScenario},
+}
+
+// TestConformance runs every scenario with every library; the libraries
+// run side by side, each with nodes and a NATS server of its own.
+func TestConformance(t *testing.T) {
+	for _, r := range runners() {
+		t.Run(r.name(), func(t *testing.T) {
+			t.Parallel()
+			for _, sc := range scenarios {
+				t.Run(sc.name, func(t *testing.T) { sc.run(t, r) })
+			}
+		})
+	}
+}
+
+// urlOf is the node URL a runner is given: the Python runner connects
+// with no path, as the pool system's monitors do (docs/protocol.md
+// section 3); the others at /ws.
+func urlOf(r runner, n *node) string {
+	if r.name() == "python" {
+		return n.URL("")
+	}
+	return n.URL("/ws")
+}
+
+// follow is a configuration that follows room with its history, backing
+// off briefly so that scenarios stay short.
+func follow(urls ...string) runnerConfig {
+	return runnerConfig{URLs: urls, Rooms: []roomConfig{{Room: room, History: true}}, BackoffMinMS: 100, BackoffMaxMS: 1000}
+}
+
+// A node stopped (SIGTERM: a drain, 1001) or killed (SIGKILL: no close
+// frame, 1006) and started again on the same address while events flow:
+// the application gets every event once, in order, and every resume is
+// recovered.
+func restartScenario(t *testing.T, r runner, kill bool) {
+	ns := natsFor(t)
+	n := startNode(t, "edge", ns.ClientURL())
+	pub := newPublisher(t, ns, room)
+	pub.publishN(5)
+	s := r.start(t, follow(urlOf(r, n)))
+	s.waitEvent(t, 4)
+	pub.flow(20 * time.Millisecond)
+	s.waitEvent(t, 15)
+
+	wantCode := 1001
+	if kill {
+		n.kill()
+		wantCode = 1006
+	} else {
+		n.stop()
+	}
+	s.waitNotice(t, noticeDisconnected)
+	n.restart()
+	s.waitEvent(t, pub.published()+10)
+	total := pub.stopFlow()
+	s.waitEvent(t, total-1)
+
+	recs := s.all()
+	checkExactly(t, recs, room, upTo(total))
+	checkAllRecovered(t, recs)
+	checkClosedWith(t, recs, wantCode)
+}
+
+// A node drains (SIGTERM) with a second node beside it: the client is
+// told server.draining, closed with 1001, and moves to the next URL at
+// once, without the backoff (3 s at least here) kept for failures.
+func drainScenario(t *testing.T, r runner) {
+	ns := natsFor(t)
+	a := startNode(t, "a", ns.ClientURL())
+	b := startNode(t, "b", ns.ClientURL())
+	pub := newPublisher(t, ns, room)
+	cfg := follow(urlOf(r, a), urlOf(r, b))
+	cfg.BackoffMinMS, cfg.BackoffMaxMS = 3000, 6000
+	s := r.start(t, cfg)
+	s.waitFor(t, "a subscribe response", func(recs []stamped) bool { return count(recs, "subscribed", "") > 0 })
+	pub.flow(20 * time.Millisecond)
+	s.waitEvent(t, 10)
+
+	a.stop()
+	s.waitNotice(t, noticeDraining)
+	s.waitFor(t, "a second connection", func(recs []stamped) bool { return count(recs, "notice", noticeConnected) >= 2 })
+	s.waitEvent(t, pub.published()+10)
+	total := pub.stopFlow()
+	s.waitEvent(t, total-1)
+
+	recs := s.all()
+	checkExactly(t, recs, room, upTo(total))
+	checkAllRecovered(t, recs)
+	checkClosedWith(t, recs, 1001)
+	closed, reopened := noticeAt(recs, noticeDisconnected, 1), noticeAt(recs, noticeConnected, 2)
+	if gap := reopened.Sub(closed); gap >= 1500*time.Millisecond {
+		t.Fatalf("after the 1001 the client reconnected %s later: want at once, not after the backoff (at least 1.5 s here)", gap)
+	}
+	if b.metricOr(t, "roomcast_subscriptions") < 1 {
+		t.Fatal("node b holds no subscription after the drain of a")
+	}
+}
+
+// A client whose application stops taking events (data.pause_ms) while a
+// burst is published overflows its send queue on the node, which closes
+// it (4008, or a reset when its buffers are full); the client resumes and
+// the application, once it goes on, gets every event once, in order. A
+// browser reads on while its page is busy, so for it the path stalls too
+// (a relay that stops reading), as a slow network would.
+func slowScenario(t *testing.T, r runner) {
+	ns := natsFor(t)
+	n := startNode(t, "edge", ns.ClientURL(), "--send-queue-messages", "64", "--send-queue-bytes", "1048576")
+	path := relaytest.Start(t, n.listen)
+	pub := newPublisher(t, ns, room)
+	s := r.start(t, follow("ws://"+path.Addr()+"/ws"))
+	s.waitFor(t, "a subscribe response", func(recs []stamped) bool { return count(recs, "subscribed", "") > 0 })
+
+	pub.publish(map[string]any{"pause_ms": 8000})
+	s.waitEvent(t, 0)
+	if !r.pausesReads() {
+		path.Stall()
+	}
+	pad := strings.Repeat("x", 32<<10)
+	const most = 1500 // 48 MiB: more than any socket buffers and queues hold
+	closed := false
+	for i := 0; i < most && !closed; i++ {
+		if pub.publish(map[string]any{"pad": pad}) < 0 {
+			t.FailNow()
+		}
+		if i%20 == 19 {
+			closed = n.metricOr(t, "roomcast_connection_closes_total", `reason="slow_consumer"`) >= 1
+		}
+	}
+	path.Flow()
+	if !closed {
+		t.Fatalf("the node did not close the paused client after %d events of 32 KiB", most)
+	}
+	pub.publishN(5)
+	total := pub.published()
+	s.waitEvent(t, total-1)
+
+	recs := s.all()
+	checkExactly(t, recs, room, upTo(total))
+	checkAllRecovered(t, recs)
+	if count(recs, "notice", noticeDisconnected) == 0 {
+		t.Fatal("the client was closed as a slow consumer, but reported no disconnection")
+	}
+}
+
+// Events published while the client is away are purged before it comes
+// back: its resume is told recovered: false, and it goes on with what
+// the stream still holds, each once, in order.
+func historyLostScenario(t *testing.T, r runner) {
+	ns := natsFor(t)
+	n := startNode(t, "edge", ns.ClientURL())
+	pub := newPublisher(t, ns, room)
+	s := r.start(t, follow(urlOf(r, n)))
+	pub.publishN(20)
+	s.waitEvent(t, 19)
+
+	n.stop()
+	s.waitNotice(t, noticeDisconnected)
+	pub.publishN(20) // n=20..39: gone before the client is back
+	pub.purge()
+	pub.publishN(20) // n=40..59
+	n.restart()
+	s.waitEvent(t, 59)
+
+	recs := s.all()
+	checkExactly(t, recs, room, append(upTo(20), between(40, 60)...))
+	last := lastSubscribed(recs)
+	if last.Recovered || !last.Resumed {
+		t.Fatalf("the resume after the purge: %s; want resumed with recovered false", describe(last.record))
+	}
+}
+
+// A client with a refresh callback refreshes its short-lived token on the
+// open connection, past the first token's expiry and the node's 5 s of
+// grace: one connection, every event once.
+func tokenRefreshScenario(t *testing.T, r runner) {
+	ns := natsFor(t)
+	n := startNode(t, "edge", ns.ClientURL(), "--jwt-secret-file", secretFile(t, testSecret), "--jwt-leeway", "0s")
+	ts := startTokenServer(t, 4*time.Second)
+	pub := newPublisher(t, ns, room)
+	cfg := follow(urlOf(r, n))
+	cfg.Token, cfg.RefreshURL = mint(t, 4*time.Second), ts.URL
+	firstExpiry := time.Now().Add(4 * time.Second)
+	s := r.start(t, cfg)
+	pub.flow(50 * time.Millisecond)
+	// The node would have closed a connection that kept the first token
+	// 5 s after it expired.
+	beyond := firstExpiry.Add(7 * time.Second)
+	s.waitFor(t, "events past the first token's expiry and grace", func([]stamped) bool { return time.Now().After(beyond) })
+	s.waitEvent(t, pub.published())
+	total := pub.stopFlow()
+	s.waitEvent(t, total-1)
+
+	recs := s.all()
+	checkExactly(t, recs, room, upTo(total))
+	if c := count(recs, "notice", noticeConnected); c != 1 {
+		t.Fatalf("%d connections; want the first one kept:\n%s", c, tail(recs, 30))
+	}
+	if c := count(recs, "notice", noticeTokenRefreshed); c < 2 {
+		t.Fatalf("%d tokens refreshed; want 2 or more (tokens of 4 s over 11 s)", c)
+	}
+	if c := count(recs, "notice", noticeDisconnected); c != 0 {
+		t.Fatalf("%d disconnections; want none:\n%s", c, tail(recs, 30))
+	}
+}
+
+// A token that expires without a refresh callback: the node closes with
+// 4001 and the client stops, saying why, instead of reconnecting.
+func tokenExpiredScenario(t *testing.T, r runner) {
+	ns := natsFor(t)
+	n := startNode(t, "edge", ns.ClientURL(), "--jwt-secret-file", secretFile(t, testSecret), "--jwt-leeway", "0s")
+	cfg := follow(urlOf(r, n))
+	cfg.Token = mint(t, 2*time.Second)
+	s := r.start(t, cfg)
+	stopped := waitStopped(t, s)
+	if stopped.Code != 4001 {
+		t.Fatalf("stopped: %s; want code 4001", describe(stopped))
+	}
+	if c := count(s.all(), "notice", noticeConnected); c != 1 {
+		t.Fatalf("%d connections; want 1 (no reconnection with an expired token)", c)
+	}
+}
+
+// A token the node refuses at once (expired before it was sent): 1008,
+// and the client stops instead of trying again.
+func tokenRefusedScenario(t *testing.T, r runner) {
+	ns := natsFor(t)
+	n := startNode(t, "edge", ns.ClientURL(), "--jwt-secret-file", secretFile(t, testSecret), "--jwt-leeway", "0s")
+	cfg := follow(urlOf(r, n))
+	cfg.Token = mint(t, -time.Minute)
+	s := r.start(t, cfg)
+	stopped := waitStopped(t, s)
+	if stopped.Code != 1008 {
+		t.Fatalf("stopped: %s; want code 1008", describe(stopped))
+	}
+	if c := count(s.all(), "notice", noticeDisconnected); c > 1 {
+		t.Fatalf("%d disconnections; want at most the one that stopped it", c)
+	}
+}
+
+// A node that sends bad input among real messages (a fake: a real node
+// never does): each is reported as bad_input and skipped, the events
+// around it are handed over, the connection kept.
+func badInputScenario(t *testing.T, r runner) {
+	f := startFakeNode(t)
+	cfg := follow(f.URL())
+	cfg.Rooms[0].Room = "pool:fake"
+	s := r.start(t, cfg)
+	s.waitEvent(t, 3)
+	s.waitFor(t, fmt.Sprintf("%d bad_input notices", len(badInput)), func(recs []stamped) bool {
+		return count(recs, "notice", noticeBadInput) >= len(badInput)
+	})
+
+	recs := s.all()
+	checkExactly(t, recs, "pool:fake", upTo(4))
+	if c := count(recs, "notice", noticeBadInput); c != len(badInput) {
+		t.Fatalf("%d bad_input notices; want %d, one for each:\n%s", c, len(badInput), tail(recs, 30))
+	}
+	if c := count(recs, "notice", noticeDisconnected) + count(recs, "stopped", ""); c != 0 {
+		t.Fatalf("the bad input ended the connection:\n%s", tail(recs, 30))
+	}
+}
