@@ -15,8 +15,9 @@ import (
 
 // runGo is the Go runner (README.md, "The runner contract"): it follows
 // cfg.Rooms with clients/go and emits a record for everything the library
-// hands over, ready first. It returns nil when ctx ends, or the
-// *roomcast.StopError after emitting stopped.
+// hands over, ready first. It returns nil when ctx ends or after the
+// library stopped (the stopped record says why); an error only for a
+// failure of its own.
 func runGo(ctx context.Context, cfg runnerConfig, emit func(record)) error {
 	opts := roomcast.Options{URLs: cfg.URLs, Token: cfg.Token,
 		BackoffMin: time.Duration(cfg.BackoffMinMS) * time.Millisecond,
@@ -43,7 +44,7 @@ func runGo(ctx context.Context, cfg runnerConfig, emit func(record)) error {
 		var stop *roomcast.StopError
 		if errors.As(err, &stop) {
 			emit(record{Kind: "stopped", Code: stop.Code, Error: stop.ErrorCode, Text: stop.Error()})
-			return stop
+			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("go runner: %w", err)

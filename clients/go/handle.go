@@ -84,7 +84,7 @@ func (s *session) response(m *inbound) {
 			return
 		}
 		for _, name := range s.c.order {
-			if r := s.c.rooms[name]; r.needsAuth {
+			if r := s.c.rooms[name]; r.needsAuth || r.forbidden {
 				s.subscribe(r)
 			}
 		}
@@ -103,11 +103,10 @@ func (s *session) failed(m *inbound) {
 		s.authFailed(m.ID, req.token, e)
 	case m.ID == "" && e.Code == codeForbidden:
 		// A refreshed token no longer allows a room: the node left it.
-		room := ""
-		if r := forbiddenRoom(s.c.rooms, e.Message); r != nil {
-			r.refused, r.subID, room = true, "", r.name
+		if r := s.c.rooms[m.Room]; r != nil {
+			r.refused, r.forbidden, r.subID = true, true, ""
 		}
-		s.c.notice(s.ctx, Notice{Kind: RequestError, Error: e.Code, Room: room, Text: e.Message})
+		s.c.notice(s.ctx, Notice{Kind: RequestError, Error: e.Code, Room: m.Room, Text: e.Message})
 	case m.ID == "":
 		s.c.notice(s.ctx, Notice{Kind: RequestError, Error: e.Code, Text: e.Message})
 	}
@@ -144,7 +143,7 @@ func (s *session) subscribeFailed(id, name string, e errorData) {
 		}
 		text += "; asking for a new token"
 	default: // FORBIDDEN, INVALID_ROOM, TOO_MANY_SUBSCRIPTIONS, BAD_REQUEST: would be refused again
-		r.refused = true
+		r.refused, r.forbidden = true, e.Code == codeForbidden
 	}
 	s.c.notice(s.ctx, Notice{Kind: RequestError, Error: e.Code, Room: name, Text: text})
 }

@@ -1,9 +1,6 @@
 package roomcast
 
-import (
-	"strings"
-	"time"
-)
+import "time"
 
 // room is a room the client follows: its position, kept across
 // connections, and its subscribe on the current connection.
@@ -26,6 +23,7 @@ type room struct {
 	resumed   bool      // it is a resubscription
 	held      []*Event  // events held until the response decides
 	refused   bool      // refused for good on this connection (FORBIDDEN...): not retried
+	forbidden bool      // refused FORBIDDEN: subscribe again once a new token is in, which may allow it
 	needsAuth bool      // refused UNAUTHENTICATED: subscribe again once a new token is in
 	retryAt   time.Time // subscribe again then (UNAVAILABLE, RATE_LIMITED); zero: not
 	failures  int       // UNAVAILABLE or RATE_LIMITED answers in a row, for the retry's wait
@@ -34,7 +32,7 @@ type room struct {
 // reset forgets the room's subscribe on a connection that ended.
 func (r *room) reset() {
 	r.subID, r.answered, r.resume, r.resumed, r.held = "", false, false, false, nil
-	r.refused, r.needsAuth, r.retryAt, r.failures = false, false, time.Time{}, 0
+	r.refused, r.forbidden, r.needsAuth, r.retryAt, r.failures = false, false, false, time.Time{}, 0
 }
 
 // setOptions takes a Subscribe's options: a position given replaces the
@@ -69,7 +67,7 @@ func (r *room) request(id string) subscribeRequest {
 	r.subID, r.answered, r.resume, r.held = id, false, r.has, nil
 	r.resumed = r.sent > 0
 	r.sent++
-	r.needsAuth, r.retryAt = false, time.Time{}
+	r.refused, r.forbidden, r.needsAuth, r.retryAt = false, false, false, time.Time{}
 	return q
 }
 
@@ -102,7 +100,14 @@ func (r *room) take(e *Event) []*Event {
 // events to hand over first, and the Subscribed to hand over after them.
 func (r *room) onSubscribed(d subscribeData) ([]*Event, *Subscribed) {
 	var out []*Event
+	// Held events are another stream's when the response names another
+	// one; without a kept epoch (a position the application gave without
+	// one), when it says recovered: false, as a since from an older
+	// stream is answered.
 	changed := d.Epoch != r.epoch
+	if r.epoch == "" {
+		changed = !d.Recovered
+	}
 	for _, e := range r.held {
 		if changed {
 			r.has, r.seq = true, e.Seq
@@ -124,17 +129,4 @@ func (r *room) onSubscribed(d subscribeData) ([]*Event, *Subscribed) {
 		}
 	}
 	return out, s
-}
-
-// forbiddenRoom is the room an unasked FORBIDDEN names: the node sends
-// one, without id or room, for each room a refreshed token no longer
-// allows, and names the room only in its message ("the new token does
-// not allow R; unsubscribed").
-func forbiddenRoom(rooms map[string]*room, message string) *room {
-	for name, r := range rooms {
-		if strings.Contains(message, " "+name+";") || strings.HasSuffix(message, " "+name) {
-			return r
-		}
-	}
-	return nil
 }

@@ -390,13 +390,12 @@ export class Client {
   }
 
   // unasked handles an error no pending request awaits: a room a
-  // refreshed token no longer allows (the node names it in the message
-  // only), or a CANCELLED subscribe already answered.
+  // refreshed token no longer allows (the node names it in the error's
+  // room), or a CANCELLED subscribe already answered.
   #unasked(msg, code, text) {
     if (code === "CANCELLED") return;
-    let room = "";
+    const room = typeof msg.room === "string" ? msg.room : "";
     if (code === "FORBIDDEN" && msg.event === "subscribe") {
-      room = [...this.#rooms.keys()].find((r) => text.includes(` ${r};`) || text.endsWith(` ${r}`)) ?? "";
       const r = this.#rooms.get(room);
       if (r) r.refused = code;
     }

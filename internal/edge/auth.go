@@ -157,7 +157,8 @@ func (ss *session) dropForbidden() {
 			continue
 		}
 		ss.leave(r)
-		ss.fail(wire.EventSubscribe, "", wire.Errorf(wire.CodeForbidden, "the new token does not allow %s; unsubscribed", r))
+		e := wire.Errorf(wire.CodeForbidden, "the new token does not allow %s; unsubscribed", r)
+		ss.sendError(e, wire.RoomErrorFrame(wire.EventSubscribe, r.String(), e))
 	}
 }
 

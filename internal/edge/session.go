@@ -224,8 +224,13 @@ func (ss *session) HandleClose(c *conn.Conn, info conn.CloseInfo) {
 }
 
 func (ss *session) fail(event, id string, e *wire.Error) {
+	ss.sendError(e, wire.ErrorFrame(event, id, e))
+}
+
+// sendError sends f, the error e, counting it.
+func (ss *session) sendError(e *wire.Error, f *wire.Frame) {
 	ss.srv.m.BadRequests.WithLabelValues(e.Code).Inc()
-	ss.send(wire.TypeError, wire.ErrorFrame(event, id, e))
+	ss.send(wire.TypeError, f)
 }
 
 func (ss *session) send(typ string, f *wire.Frame) { ss.queue(typ, f, false) }

@@ -231,7 +231,7 @@ func TestRefreshAndExpiry(t *testing.T) {
 		switch {
 		case m.Type == wire.TypeResponse && m.ID == "r":
 			sawResponse = true
-		case m.Type == wire.TypeError && strings.Contains(string(m.Data), wire.CodeForbidden) && strings.Contains(string(m.Data), "pool:p1"):
+		case m.Type == wire.TypeError && m.ID == "" && m.Room == "pool:p1" && strings.Contains(string(m.Data), wire.CodeForbidden):
 			sawDrop = true
 		default:
 			t.Fatalf("after the refresh: %+v %s", m, m.Data)

@@ -62,6 +62,12 @@ func ErrorFrame(event, id string, e *Error) *Frame {
 	return messageFrame(Message{Type: TypeError, Event: event, ID: id}, ErrorData{Code: e.Code, Message: e.Message})
 }
 
+// RoomErrorFrame is an error about room that answers no request: a
+// subscription the node ended on its own.
+func RoomErrorFrame(event, room string, e *Error) *Frame {
+	return messageFrame(Message{Type: TypeError, Event: event, Room: room}, ErrorData{Code: e.Code, Message: e.Message})
+}
+
 // PongFrame answers a ping with the same id.
 func PongFrame(id string) *Frame {
 	return messageFrame(Message{Type: TypePong, ID: id}, nil)
