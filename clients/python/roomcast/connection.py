@@ -113,32 +113,46 @@ class Connection:
                 room.on_failure()
 
     async def _read(self) -> tuple[int, str]:
+        # One recv at a time, kept across waits: asyncio.wait (unlike
+        # wait_for on Python 3.11) neither cancels it on a timeout nor
+        # swallows a cancellation of this task that races with a message.
+        recv: Optional[asyncio.Future] = None
         pinged = False
-        while True:
-            # Only time spent waiting for the node counts as silence: while
-            # the application is slow, this loop is not here at all.
-            wait = self._client.dead_after if pinged else self._client.ping_after
-            try:
-                raw = await asyncio.wait_for(self._ws.recv(), wait)
-            except asyncio.TimeoutError:
-                if pinged:
-                    _ws.abort(self._ws)
-                    return 1006, f"no answer to a ping within {self._client.dead_after:g} s"
-                self.send({"type": "ping", "id": "alive"})
-                pinged = True
-                continue
-            except _ws.ConnectionClosed as closed:
-                return _ws.close_code(closed)
-            pinged = False
-            if not self.accepted:
-                self.accepted = True
-                await self._client._on_accepted()
-            await self._handle(raw)
+        try:
+            while True:
+                if recv is None:
+                    recv = asyncio.ensure_future(self._ws.recv())
+                # Only time spent waiting for the node counts as silence:
+                # while the application is slow, this loop is not here.
+                wait = self._client.dead_after if pinged else self._client.ping_after
+                done, _ = await asyncio.wait({recv}, timeout=wait)
+                if not done:
+                    if pinged:
+                        _ws.abort(self._ws)
+                        return 1006, f"no answer to a ping within {self._client.dead_after:g} s"
+                    self.send({"type": "ping", "id": "alive"})
+                    pinged = True
+                    continue
+                try:
+                    raw = recv.result()
+                except _ws.ConnectionClosed as closed:
+                    return _ws.close_code(closed)
+                finally:
+                    recv = None
+                pinged = False
+                if not self.accepted:
+                    self.accepted = True
+                    await self._client._on_accepted()
+                await self._handle(raw)
+        finally:
+            if recv is not None:
+                recv.cancel()
+                await asyncio.gather(recv, return_exceptions=True)
 
     async def close(self) -> None:
         """Closes with 1000 (the client asked), waiting at most 2 s for the node."""
         try:
-            await asyncio.wait_for(self._ws.close(), 3)
+            await self._ws.close()  # bounded by the connection's close_timeout
         except Exception:  # noqa: BLE001 - the connection is going away either way
             _ws.abort(self._ws)
 

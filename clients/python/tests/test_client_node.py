@@ -172,3 +172,33 @@ def test_refused_token_asks_for_a_new_one_or_stops(node_dir):
         run(main())
     finally:
         node.close()
+
+
+def test_leaving_the_loop_mid_stream_closes_promptly(node_dir):
+    # Breaking out with events still coming must end the client's task:
+    # Python 3.11's asyncio.wait_for once swallowed that cancellation.
+    node = Node(node_dir)
+
+    async def main():
+        node.start()
+        before = asyncio.all_tasks()
+        for n in range(1, 31):
+            await node.apublish("pool:many", "tick", {"n": n})
+        async def one_round():
+            client = roomcast.Client(node.url)
+            async with client:
+                client.subscribe("pool:many", history=True)
+                async for msg in client:
+                    if isinstance(msg, roomcast.Event):
+                        break
+            with pytest.raises(StopAsyncIteration):
+                await client.__anext__()
+
+        for _ in range(5):
+            await asyncio.wait_for(one_round(), 20)
+        assert asyncio.all_tasks() == before  # nothing of the clients is left
+
+    try:
+        run(main())
+    finally:
+        node.close()
