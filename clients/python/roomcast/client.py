@@ -185,7 +185,8 @@ class Client:
             raise Stopped(1015, str(err)) from err
         except _ws.HandshakeFailed as err:
             delay = self._backoff.next()
-            await self._emit(Notice(DISCONNECTED, code=1006, text=f"{err}; next attempt in {delay:.2f} s"))
+            # Code 0: no connection opened (docs/protocol.md, "What a client does").
+            await self._emit(Notice(DISCONNECTED, code=0, text=f"{err}; next attempt in {delay:.2f} s"))
             await asyncio.sleep(delay)
             return
         conn = Connection(self, ws)

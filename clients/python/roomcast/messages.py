@@ -7,7 +7,6 @@ node". Parsing is pure (no I/O) so the tests can feed it anything.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
@@ -100,15 +99,10 @@ class Error:
     event: str
     code: str
     message: str
-    room: str = ""  # the room of an unasked FORBIDDEN, when it can be told
+    room: str = ""  # the room of an unasked FORBIDDEN
 
 
 Frame = Union[Event, Draining, Pong, Response, Error]
-
-# The unasked FORBIDDEN after a refresh names its room only in the message
-# text (internal/edge/auth.go): "the new token does not allow R; unsubscribed".
-_FORBIDDEN_ROOM = re.compile(r"does not allow (\S+?);")
-
 
 def parse_frame(raw: Union[str, bytes]) -> Frame:
     """Reads one node frame, or raises BadInput saying what is wrong."""
@@ -174,12 +168,8 @@ def _parse_error(msg: dict) -> Error:
     if not isinstance(code, str) or not code:
         raise BadInput("an error without a code")
     message = data.get("message") if isinstance(data.get("message"), str) else ""
-    room = msg.get("room") or data.get("channel") or data.get("room") or ""
-    if not isinstance(room, str):
-        room = ""
-    if not room and code == "FORBIDDEN":
-        m = _FORBIDDEN_ROOM.search(message)
-        room = m.group(1) if m else ""
+    # The unasked FORBIDDEN after a refresh names its room in "room".
+    room = _str(msg, "room")
     return Error(_str(msg, "id"), _str(msg, "event"), code, message, room)
 
 

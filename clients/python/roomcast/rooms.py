@@ -105,7 +105,14 @@ class Room:
         Raises BadInput when the response itself cannot be read."""
         seq, epoch, replayed, recovered = subscribed_fields(data)
         state, bad = _state_entries(data)
-        changed = bool(self.epoch) and bool(epoch) and epoch != self.epoch
+        # Held events are another stream's when the response names another
+        # one; without a kept epoch (a since the application gave alone),
+        # when it says recovered: false, as a since from an older stream is
+        # answered.
+        if self.epoch:
+            changed = bool(epoch) and epoch != self.epoch
+        else:
+            changed = not recovered
         out: list[Event] = []
         for ev in self._held:
             if changed:

@@ -32,7 +32,7 @@ def test_draining_pong_response_error():
 
 
 def test_unasked_forbidden_names_its_room():
-    e = parse_frame(json.dumps({"type": "error", "event": "subscribe", "data": {
+    e = parse_frame(json.dumps({"type": "error", "event": "subscribe", "room": "pool:p1", "data": {
         "code": "FORBIDDEN", "message": "the new token does not allow pool:p1; unsubscribed"}}))
     assert (e.id, e.room) == ("", "pool:p1")
 

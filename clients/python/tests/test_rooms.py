@@ -130,3 +130,18 @@ def test_unreadable_response_raises():
     r.subscribe_data("s1")
     with pytest.raises(BadInput):
         r.on_response({"seq": "x"})
+
+
+def test_held_events_without_a_kept_epoch_follow_recovered():
+    # A since stored without its epoch: a recreated stream answers it with
+    # recovered: false and its own events, whatever their seqs.
+    r = Room("pool:p1", Options(since=10))
+    r.subscribe_data("s1")
+    assert feed(r, [3, 4]) == []
+    held, _, _ = resp(r, 4, epoch="new", recovered=False)
+    assert held == [3, 4]
+    r = Room("pool:p1", Options(since=10))
+    r.subscribe_data("s1")
+    assert feed(r, [9, 10, 11]) == []
+    held, _, _ = resp(r, 11, epoch="e1")
+    assert held == [11]
