@@ -84,3 +84,13 @@ func (n *node) metricOr(t *testing.T, name string, labels ...string) float64 {
 	}
 	return v
 }
+
+// noticeWithCode reports whether a notice of kind came with code.
+func noticeWithCode(recs []stamped, kind string, code int) bool {
+	for _, s := range recs {
+		if s.Kind == "notice" && s.Notice == kind && s.Code == code {
+			return true
+		}
+	}
+	return false
+}

@@ -42,6 +42,13 @@ type node struct {
 // until it is ready.
 func startNode(t *testing.T, name, natsURL string, extra ...string) *node {
 	t.Helper()
+	return startNodeAt(t, name, natsURL, true, extra...)
+}
+
+// startNodeAt is startNode that, without run, only chooses the node's
+// addresses: restart starts it.
+func startNodeAt(t *testing.T, name, natsURL string, run bool, extra ...string) *node {
+	t.Helper()
 	log, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +63,9 @@ func startNode(t *testing.T, name, natsURL string, extra ...string) *node {
 		}
 		_ = log.Close()
 	})
-	n.start()
+	if run {
+		n.start()
+	}
 	return n
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/internal/relaytest"
+	"github.com/roomcast/roomcast/internal/servertest"
 )
 
 // room is the room every scenario follows.
@@ -22,6 +23,7 @@ var scenarios = []scenario{
 	{"restart", func(t *testing.T, r runner) { restartScenario(t, r, false) }},
 	{"sigkill", func(t *testing.T, r runner) { restartScenario(t, r, true) }},
 	{"drain", drainScenario},
+	{"rebalance", rebalanceScenario},
 	{"slow-consumer", slowScenario},
 	{"history-lost", historyLostScenario},
 	{"token-refresh", tokenRefreshScenario},
@@ -124,6 +126,41 @@ func drainScenario(t *testing.T, r runner) {
 	}
 	if b.metricOr(t, "roomcast_subscriptions") < 1 {
 		t.Fatal("node b holds no subscription after the drain of a")
+	}
+}
+
+// A second node starts beside one that holds every connection (the
+// client's and a crowd that keeps coming back to it): the first sheds
+// connections with 4012 until it has shed the client, which moves to the
+// next URL at once, without the backoff (3 s at least here), and resumes.
+func rebalanceScenario(t *testing.T, r runner) {
+	ns := natsFor(t)
+	a := startNode(t, "a", ns.ClientURL())
+	servertest.Crowd(t, a.URL("/ws"), 19)
+	pub := newPublisher(t, ns, room)
+	cfg := follow(urlOf(r, a), "") // the second URL is b's, once it runs
+	cfg.BackoffMinMS, cfg.BackoffMaxMS = 3000, 6000
+	b := startNodeAt(t, "b", ns.ClientURL(), false)
+	cfg.URLs[1] = urlOf(r, b)
+	s := r.start(t, cfg)
+	s.waitFor(t, "a subscribe response", func(recs []stamped) bool { return count(recs, "subscribed", "") > 0 })
+	pub.flow(20 * time.Millisecond)
+	s.waitEvent(t, 10)
+
+	b.restart() // a is now over its share of two nodes
+	s.waitFor(t, "a close with 4012", func(recs []stamped) bool { return noticeWithCode(recs, noticeDisconnected, 4012) })
+	s.waitFor(t, "a second connection", func(recs []stamped) bool { return count(recs, "notice", noticeConnected) >= 2 })
+	s.waitEvent(t, pub.published()+10)
+	total := pub.stopFlow()
+	s.waitEvent(t, total-1)
+
+	recs := s.all()
+	checkExactly(t, recs, room, upTo(total))
+	checkAllRecovered(t, recs)
+	checkClosedWith(t, recs, 4012)
+	closed, reopened := noticeAt(recs, noticeDisconnected, 1), noticeAt(recs, noticeConnected, 2)
+	if gap := reopened.Sub(closed); gap >= 1500*time.Millisecond {
+		t.Fatalf("after the 4012 the client reconnected %s later: want at once, not after the backoff (at least 1.5 s here)", gap)
 	}
 }
 
