@@ -62,6 +62,16 @@ func lastSubscribed(recs []stamped) stamped {
 	return last
 }
 
+// firstSubscribed is the first subscribe response.
+func firstSubscribed(recs []stamped) stamped {
+	for _, s := range recs {
+		if s.Kind == "subscribed" {
+			return s
+		}
+	}
+	return stamped{}
+}
+
 // waitStopped waits for the runner's stopped record and returns it.
 func waitStopped(t *testing.T, s *session) record {
 	t.Helper()

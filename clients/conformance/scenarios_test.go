@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/relaytest"
 	"github.com/roomcast/roomcast/internal/servertest"
 )
@@ -26,6 +27,7 @@ var scenarios = []scenario{
 	{"rebalance", rebalanceScenario},
 	{"slow-consumer", slowScenario},
 	{"history-lost", historyLostScenario},
+	{"stream-recreated", streamRecreatedScenario},
 	{"token-refresh", tokenRefreshScenario},
 	{"token-expired", tokenExpiredScenario},
 	{"token-refused", tokenRefusedScenario},
@@ -237,6 +239,34 @@ func historyLostScenario(t *testing.T, r runner) {
 	}
 }
 
+// The stream is deleted and created again by hand while the client is
+// away, its sequences starting at 1 again: the new stream's events come
+// with seqs at or below the client's kept one, which only the response's
+// epoch tells from duplicates (the hold rule). Every event once, and the
+// loss told.
+func streamRecreatedScenario(t *testing.T, r runner) {
+	ns := natsFor(t)
+	n := startNode(t, "edge", ns.ClientURL())
+	pub := newPublisher(t, ns, room)
+	s := r.start(t, follow(urlOf(r, n)))
+	pub.publishN(10) // seq 1..10
+	s.waitEvent(t, 9)
+
+	n.stop()
+	s.waitNotice(t, noticeDisconnected)
+	natstest.RecreateStream(t, pub.js, streamName, nil)
+	pub.publishN(4) // n=10..13, seq 1..4 of the new stream
+	n.restart()
+	s.waitEvent(t, 13)
+
+	recs := s.all()
+	checkExactly(t, recs, room, upTo(14))
+	last := lastSubscribed(recs)
+	if last.Recovered || !last.Resumed || last.Epoch == firstSubscribed(recs).Epoch {
+		t.Fatalf("the resume into the new stream: %s; want resumed in another epoch with recovered false", describe(last.record))
+	}
+}
+
 // A client with a refresh callback refreshes its short-lived token on the
 // open connection, past the first token's expiry and the node's 5 s of
 // grace: one connection, every event once.
@@ -265,6 +295,12 @@ func tokenRefreshScenario(t *testing.T, r runner) {
 	}
 	if c := count(recs, "notice", noticeTokenRefreshed); c < 2 {
 		t.Fatalf("%d tokens refreshed; want 2 or more (tokens of 4 s over 11 s)", c)
+	}
+	// Each token lives 3 to 4 s (exp is in whole seconds) and is refreshed
+	// no sooner than half-way: more would be a client asking again and
+	// again.
+	if c := ts.served.Load(); c > 12 {
+		t.Fatalf("%d tokens asked for in about 11 s; want one every 1.5 s at most", c)
 	}
 	if c := count(recs, "notice", noticeDisconnected); c != 0 {
 		t.Fatalf("%d disconnections; want none:\n%s", c, tail(recs, 30))

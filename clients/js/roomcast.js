@@ -438,7 +438,11 @@ export class Client {
   #scheduleRefresh() {
     clearTimeout(this.#refreshTimer);
     if (typeof this.#o.refresh !== "function" || !this.#exp || this.#keyless) return;
-    const at = Math.min(this.#tokenAt + 0.75 * (this.#exp - this.#tokenAt), this.#exp - refreshBefore);
+    // Three quarters of its life, at the latest 10 s before exp, but never
+    // before half of it: a short-lived token would be asked for at once,
+    // again and again.
+    const life = this.#exp - this.#tokenAt;
+    const at = this.#tokenAt + Math.max(Math.min(0.75 * life, life - refreshBefore), 0.5 * life);
     const wait = at - Date.now();
     this.#refreshTimer = setTimeout(() => {
       if (wait > maxTimer) this.#scheduleRefresh(); // a long-lived token: not yet

@@ -38,8 +38,8 @@ def test_refresh_at_three_quarters_of_a_long_life():
 
 
 def test_refresh_at_latest_ten_seconds_before_exp():
-    # 20 s token: 3/4 is 15 s, but 10 s before exp is 10 s: the earlier wins.
-    assert refresh_at(1000.0, 1020.0) == 1010.0
+    # 30 s token: 3/4 is 22.5 s, but 10 s before exp is 20 s: the earlier wins.
+    assert refresh_at(1000.0, 1030.0) == 1020.0
     # 40 s: 3/4 is 30 s, exactly 10 s before.
     assert refresh_at(0.0, 40.0) == 30.0
 
@@ -50,3 +50,9 @@ def test_refresh_at_an_expired_token_is_due_now():
 
 def test_retries_until_the_node_closes():
     assert retry_deadline(2000.0) == 2005.0
+
+
+def test_refresh_of_a_short_lived_token_waits_half_its_life():
+    # min(3/4, life - 10 s) would be now, or past: asked again and again.
+    assert refresh_at(1000.0, 1004.0) == 1002.0
+    assert refresh_at(1000.0, 1020.0) == 1010.0
