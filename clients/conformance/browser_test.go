@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/roomcast/roomcast/internal/browsertest"
 )
 
 // The package's one headless Chromium, started by the first JavaScript
@@ -36,48 +37,18 @@ func stopBrowser() {
 	staticStop()
 }
 
-// chromiumPath finds Debian's chromium, which .ci/run installs.
-func chromiumPath() (string, error) {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("no chromium on PATH (apt-get install chromium)")
-}
-
 // browser starts the package's Chromium once.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	path, err := chromiumPath()
-	if err != nil {
-		required(t, "%v", err)
-	}
+	path := browsertest.Path(t)
 	browserOnce.Do(func() {
-		opts := append(chromedp.DefaultExecAllocatorOptions[:],
-			chromedp.ExecPath(path),
-			chromedp.NoSandbox, // tests run as root, where the sandbox cannot start
-			chromedp.DisableGPU,
-			// Every runner has a tab, and all but one are in the
-			// background, where timers would otherwise be throttled.
-			chromedp.Flag("disable-background-timer-throttling", true),
-			chromedp.Flag("disable-renderer-backgrounding", true),
-			chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		)
-		alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-		ctx, cancelCtx := chromedp.NewContext(alloc)
-		browserCancel = func() { cancelCtx(); cancelAlloc() }
-		started := make(chan error, 1)
-		go func() { started <- chromedp.Do(ctx) }()
-		select {
-		case browserErr = <-started:
-		case <-time.After(nodeWait):
-			browserErr = fmt.Errorf("chromium did not start within %s", nodeWait)
+		browserCtx, browserCancel, browserErr = browsertest.Start(browsertest.Options(path), nodeWait)
+		if browserErr != nil {
+			browserCancel = func() {}
 		}
-		browserCtx = ctx
 	})
 	if browserErr != nil {
-		t.Fatalf("start chromium: %v", browserErr)
+		t.Fatal(browserErr)
 	}
 	return browserCtx
 }

@@ -4,13 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/roomcast/roomcast/internal/browsertest"
 	"github.com/roomcast/roomcast/internal/bus"
 	"github.com/roomcast/roomcast/internal/bus/bustest"
 	"github.com/roomcast/roomcast/internal/natstest"
@@ -22,52 +21,17 @@ import (
 // running a browser, a node and the race detector.
 const browserWait = 45 * time.Second
 
-// chromium finds the browser: Debian's chromium, which .ci/run installs.
-// Without it the test cannot run; under CI=true that fails the run.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("no chromium on PATH: .ci/run installs Debian's chromium package")
-	}
-	t.Skip("no chromium on PATH (apt-get install chromium); CI=true makes this a failure")
-	return ""
-}
-
 // browse starts a headless browser for the test, with extra options
 // (flags), and returns its tab.
 func browse(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium(t)),
-		chromedp.NoSandbox, // tests run as root, where the sandbox cannot start
-		chromedp.DisableGPU,
-		chromedp.WindowSize(1400, 1000),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	opts = append(opts, extra...)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	tab, cancelTab := chromedp.NewContext(alloc)
-	t.Cleanup(func() {
-		cancelTab()
-		cancelAlloc()
-	})
-	// The first Run starts the browser, which lives as long as that Run's
-	// context: it gets the tab's own, and the wait is bounded here.
-	started := make(chan error, 1)
-	go func() { started <- chromedp.Do(tab) }()
-	select {
-	case err := <-started:
-		if err != nil {
-			t.Fatalf("start chromium: %v", err)
-		}
-	case <-time.After(browserWait):
-		t.Fatalf("chromium did not start within %s", browserWait)
+	opts := browsertest.Options(browsertest.Path(t),
+		append([]chromedp.ExecAllocatorOption{chromedp.WindowSize(1400, 1000), chromedp.UserDataDir(t.TempDir())}, extra...)...)
+	tab, stop, err := browsertest.Start(opts, browserWait)
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(stop)
 	return tab
 }
 
