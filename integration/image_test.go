@@ -5,11 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +15,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/roomcast/roomcast/internal/buildtest"
 )
 
 // caBundle is the host's CA certificates, copied into the image as the
@@ -139,7 +138,7 @@ func stagedDockerfile(root string) ([]byte, error) {
 // engine do not collide. The context is removed before it returns; the
 // image stays until removeImage.
 func buildImage(ctx context.Context, p *testcontainers.DockerProvider, r imageRecipe) (string, error) {
-	root, err := moduleRoot()
+	root, err := buildtest.ModuleRoot()
 	if err != nil {
 		return "", err
 	}
@@ -148,7 +147,9 @@ func buildImage(ctx context.Context, p *testcontainers.DockerProvider, r imageRe
 		return "", err
 	}
 	defer os.RemoveAll(dir)
-	if err := buildBinary(ctx, root, r.pkg, filepath.Join(dir, r.binary)); err != nil {
+	// The images are made of the Dockerfiles and natsconf's files too.
+	if err := buildtest.Build(ctx, root, r.pkg, filepath.Join(dir, r.binary),
+		"Dockerfile", "staged.Dockerfile", "natsconf", "integration/testdata"); err != nil {
 		return "", err
 	}
 	for to, from := range r.files {
@@ -194,69 +195,6 @@ func buildImage(ctx context.Context, p *testcontainers.DockerProvider, r imageRe
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// buildBinary builds the main package pkg of the module at root as a
-// static Linux binary at out, the way `task build-static` does.
-func buildBinary(ctx context.Context, root, pkg, out string) error {
-	if err := trackSources(root); err != nil {
-		return err
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		return fmt.Errorf("the go tool is needed to build the test images: %w", err)
-	}
-	cmd := exec.CommandContext(ctx, goTool, "build", "-buildvcs=auto", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
-	}
-	return nil
-}
-
-// trackSources stats the module's sources so that `go test` caches this
-// package's result only while they are unchanged. Its cache key covers the
-// packages the test imports and the files the test itself touches, not what
-// the `go build` it runs reads: without this, a change to the server would
-// be answered by a stale cached PASS.
-func trackSources(root string) error {
-	for _, f := range []string{"go.mod", "go.sum", "Dockerfile", "staged.Dockerfile"} {
-		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
-			return err
-		}
-	}
-	for _, dir := range []string{"cmd", "internal", "natsconf", "integration/testdata"} {
-		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err // directories are read, so added files count too
-			}
-			_, err = os.Stat(path)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("list sources: %w", err)
-		}
-	}
-	return nil
-}
-
-// moduleRoot is the directory of go.mod: the test runs in integration/.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
 
 // randomTag returns a fresh lower-case image tag.
 func randomTag() (string, error) {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/buildtest"
 )
 
 // python is Debian's interpreter, which has python3-websockets and
@@ -34,17 +36,20 @@ func requirePython(t *testing.T) string {
 }
 
 // roomcastBinary builds the node for the tests that run against real nodes
-// (tests/test_client_node.py), which are skipped without it.
+// (tests/test_client_node.py, tests/test_examples.py), which are skipped
+// without it. The build also tracks the sources, the library's Python
+// files among them, which `go test` would not see pytest read.
 func roomcastBinary(t *testing.T) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
+	root, err := buildtest.ModuleRoot()
 	if err != nil {
-		t.Fatalf("no go tool to build roomcast with: %v", err)
+		t.Fatal(err)
 	}
 	bin := filepath.Join(t.TempDir(), "roomcast")
-	cmd := exec.Command(goTool, "build", "-o", bin, "github.com/roomcast/roomcast/cmd/roomcast")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build roomcast: %v\n%s", err, out)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := buildtest.Build(ctx, root, "./cmd/roomcast", bin); err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
