@@ -5,6 +5,19 @@ import (
 	"time"
 )
 
+// finishFlow lets the flow of events go on until the runner has 10 more,
+// stops it, waits for the last, and checks that the application got every
+// event published, once, in order; it returns the runner's records.
+func finishFlow(t *testing.T, s *session, pub *publisher) []stamped {
+	t.Helper()
+	s.waitEvent(t, pub.published()+10)
+	total := pub.stopFlow()
+	s.waitEvent(t, total-1)
+	recs := s.all()
+	checkExactly(t, recs, room, upTo(total))
+	return recs
+}
+
 // checkAllRecovered fails the test unless every subscribe response was
 // recovered, and one of them answered a resume.
 func checkAllRecovered(t *testing.T, recs []stamped) {

@@ -86,12 +86,7 @@ func restartScenario(t *testing.T, r runner, kill bool) {
 	}
 	s.waitNotice(t, noticeDisconnected)
 	n.restart()
-	s.waitEvent(t, pub.published()+10)
-	total := pub.stopFlow()
-	s.waitEvent(t, total-1)
-
-	recs := s.all()
-	checkExactly(t, recs, room, upTo(total))
+	recs := finishFlow(t, s, pub)
 	checkAllRecovered(t, recs)
 	checkClosedWith(t, recs, wantCode)
 }
@@ -114,12 +109,7 @@ func drainScenario(t *testing.T, r runner) {
 	a.stop()
 	s.waitNotice(t, noticeDraining)
 	s.waitFor(t, "a second connection", func(recs []stamped) bool { return count(recs, "notice", noticeConnected) >= 2 })
-	s.waitEvent(t, pub.published()+10)
-	total := pub.stopFlow()
-	s.waitEvent(t, total-1)
-
-	recs := s.all()
-	checkExactly(t, recs, room, upTo(total))
+	recs := finishFlow(t, s, pub)
 	checkAllRecovered(t, recs)
 	checkClosedWith(t, recs, 1001)
 	closed, reopened := noticeAt(recs, noticeDisconnected, 1), noticeAt(recs, noticeConnected, 2)
@@ -152,12 +142,7 @@ func rebalanceScenario(t *testing.T, r runner) {
 	b.restart() // a is now over its share of two nodes
 	s.waitFor(t, "a close with 4012", func(recs []stamped) bool { return noticeWithCode(recs, noticeDisconnected, 4012) })
 	s.waitFor(t, "a second connection", func(recs []stamped) bool { return count(recs, "notice", noticeConnected) >= 2 })
-	s.waitEvent(t, pub.published()+10)
-	total := pub.stopFlow()
-	s.waitEvent(t, total-1)
-
-	recs := s.all()
-	checkExactly(t, recs, room, upTo(total))
+	recs := finishFlow(t, s, pub)
 	checkAllRecovered(t, recs)
 	checkClosedWith(t, recs, 4012)
 	closed, reopened := noticeAt(recs, noticeDisconnected, 1), noticeAt(recs, noticeConnected, 2)
@@ -284,12 +269,7 @@ func tokenRefreshScenario(t *testing.T, r runner) {
 	// 5 s after it expired.
 	beyond := firstExpiry.Add(7 * time.Second)
 	s.waitFor(t, "events past the first token's expiry and grace", func([]stamped) bool { return time.Now().After(beyond) })
-	s.waitEvent(t, pub.published())
-	total := pub.stopFlow()
-	s.waitEvent(t, total-1)
-
-	recs := s.all()
-	checkExactly(t, recs, room, upTo(total))
+	recs := finishFlow(t, s, pub)
 	if c := count(recs, "notice", noticeConnected); c != 1 {
 		t.Fatalf("%d connections; want the first one kept:\n%s", c, tail(recs, 30))
 	}
@@ -336,8 +316,8 @@ func tokenRefusedScenario(t *testing.T, r runner) {
 	if stopped.Code != 1008 {
 		t.Fatalf("stopped: %s; want code 1008", describe(stopped))
 	}
-	if c := count(s.all(), "notice", noticeDisconnected); c > 1 {
-		t.Fatalf("%d disconnections; want at most the one that stopped it", c)
+	if recs := s.all(); count(recs, "notice", noticeDisconnected) > 1 {
+		t.Fatalf("%d disconnections; want at most the one that stopped it:\n%s", count(recs, "notice", noticeDisconnected), tail(recs, 20))
 	}
 }
 

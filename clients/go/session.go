@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -34,6 +35,9 @@ type session struct {
 	ids    int                // request ids issued
 	reqs   map[string]request // requests by id, those whose answer matters
 	end    *sessionEnd        // set: the session ends with it
+	// writeErr is why a write failed; the session ends when the reader
+	// does, with the node's close if it sent one.
+	writeErr error
 
 	// Token refresh on the open connection.
 	refreshAt    time.Time // when to ask for a new token; zero: not planned
@@ -181,6 +185,9 @@ func (s *session) ended(err error) {
 		s.end = &sessionEnd{code: int(ce.Code), reason: ce.Reason, text: ce.Error(), err: err}
 		return
 	}
+	if s.writeErr != nil {
+		err = s.writeErr
+	}
 	s.end = &sessionEnd{code: 1006, text: "connection lost: " + err.Error(), err: err}
 }
 
@@ -201,8 +208,16 @@ func (s *session) sendMessage(m any) {
 	if err == nil {
 		err = s.conn.SendRaw(p)
 	}
-	if err != nil && s.end == nil {
-		s.end = &sessionEnd{code: 1006, text: "connection lost: " + err.Error(), err: err}
+	if err != nil && s.end == nil && s.writeErr == nil {
+		// The reader tells how the connection ended: a write fails when
+		// the node closed it first (its close frame, a 1008 say, is what
+		// counts, and the reader has it), so its outcome wins. A write
+		// that failed otherwise closes the socket, so that the reader
+		// ends too.
+		s.writeErr = err
+		if !errors.Is(err, net.ErrClosed) {
+			_ = s.conn.NetConn().Close()
+		}
 	}
 }
 
