@@ -40,9 +40,12 @@ def jwt_exp(token: str) -> Optional[float]:
 
 def refresh_at(received_at: float, exp: float) -> float:
     """When to ask for a new token received at `received_at` that expires at
-    `exp`: three quarters of the way there, and at the latest 10 s before."""
-    three_quarters = received_at + 0.75 * (exp - received_at)
-    return min(three_quarters, exp - LATEST_BEFORE_EXP)
+    `exp`: three quarters of the way there, and at the latest 10 s before,
+    but never before half of its life (a token of 20 s or less is refreshed
+    at half its life, so that a short-lived token is not refreshed again
+    at once)."""
+    life = exp - received_at
+    return received_at + max(min(0.75 * life, life - LATEST_BEFORE_EXP), life / 2)
 
 
 def retry_deadline(exp: float) -> float:
