@@ -226,6 +226,16 @@ func tokenRefreshScenario(t *testing.T, r runner) {
 	if c := count(recs, "notice", noticeConnected); c != 1 {
 		t.Fatalf("%d connections; want the first one kept:\n%s", c, tail(recs, 30))
 	}
+	// A token of 4 s is refreshed at half its life: about 6 over the 11 s.
+	// Many more is a client that refreshes a fresh token again at once
+	// (its refresh time before half the life: "exp - 10 s").
+	if c := count(recs, "notice", noticeTokenRefreshFailed); c != 0 {
+		t.Fatalf("%d failed refreshes; want none:
+%s", c, tail(recs, 30))
+	}
+	if served := ts.served.Load(); served > 10 {
+		t.Fatalf("%d tokens asked for over about 11 s; want at most 10 (tokens of 4 s, refreshed at half their life)", served)
+	}
 	if c := count(recs, "notice", noticeTokenRefreshed); c < 2 {
 		t.Fatalf("%d tokens refreshed; want 2 or more (tokens of 4 s over 11 s)", c)
 	}
