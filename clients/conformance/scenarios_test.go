@@ -230,8 +230,7 @@ func tokenRefreshScenario(t *testing.T, r runner) {
 	// Many more is a client that refreshes a fresh token again at once
 	// (its refresh time before half the life: "exp - 10 s").
 	if c := count(recs, "notice", noticeTokenRefreshFailed); c != 0 {
-		t.Fatalf("%d failed refreshes; want none:
-%s", c, tail(recs, 30))
+		t.Fatalf("%d failed refreshes; want none:\n%s", c, tail(recs, 30))
 	}
 	if served := ts.served.Load(); served > 10 {
 		t.Fatalf("%d tokens asked for over about 11 s; want at most 10 (tokens of 4 s, refreshed at half their life)", served)
