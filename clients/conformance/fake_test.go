@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gobwas/ws"
@@ -24,22 +25,25 @@ var badInput = []struct {
 }
 
 // fakeNode is a WebSocket server that speaks just enough of the protocol
-// to answer one subscribe, with bad input among its messages. It is a
-// fake because a real node never sends what it tests: a frame that is not
-// JSON, an unknown type, a binary frame, an event without a valid seq.
+// to answer subscribes as answer says, for what a real node does too
+// rarely to be caught in the act or never does (bad input).
 type fakeNode struct {
-	ln net.Listener
-	wg sync.WaitGroup
+	ln     net.Listener
+	wg     sync.WaitGroup
+	answer func(f *fakeNode, c net.Conn, id, room string, nth int)
+
+	subscribes atomic.Int32 // subscribes read, over every connection
 }
 
-// startFakeNode listens on loopback until the test ends.
-func startFakeNode(t *testing.T) *fakeNode {
+// startFakeNode listens on loopback until the test ends; answer answers
+// the nth (from 1) subscribe read.
+func startFakeNode(t *testing.T, answer func(f *fakeNode, c net.Conn, id, room string, nth int)) *fakeNode {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeNode{ln: ln}
+	f := &fakeNode{ln: ln, answer: answer}
 	f.wg.Add(1)
 	go f.accept()
 	t.Cleanup(func() {
@@ -74,9 +78,7 @@ func (f *fakeNode) accept() {
 	}
 }
 
-// serve answers a subscribe of room with the events n=0..2 (seq 1..3)
-// replayed, its response, then the live event n=3 (seq 4), with the bad
-// input spread among them; pings are answered.
+// serve answers subscribes with f.answer, and pings.
 func (f *fakeNode) serve(c net.Conn) {
 	if _, err := ws.Upgrade(c); err != nil {
 		return
@@ -103,27 +105,54 @@ func (f *fakeNode) serve(c net.Conn) {
 			f.send(c, ws.OpText, map[string]any{"type": "response", "event": "auth", "id": m.ID,
 				"data": map[string]any{"status": "authenticated", "user_id": "fake", "expires_at": "2099-01-01T00:00:00Z"}})
 		case m.Type == "request" && m.Event == "subscribe":
-			f.answer(c, m.ID, m.Data.Channel)
+			f.answer(f, c, m.ID, m.Data.Channel, int(f.subscribes.Add(1)))
 		}
 	}
 }
 
-func (f *fakeNode) answer(c net.Conn, id, room string) {
-	event := func(seq, n int) map[string]any {
-		return map[string]any{"type": "event", "event": "test.numbered", "room": room, "seq": seq,
-			"ts": "2026-12-07T10:00:00.000Z", "data": map[string]any{"n": n}}
-	}
+// withBadInput answers a subscribe of room with the events n=0..2 (seq
+// 1..3) replayed, its response, then the live event n=3 (seq 4), with the
+// bad input spread among them. A real node never sends any of it: a frame
+// that is not JSON, an unknown type, a binary frame, an event without a
+// valid seq.
+func withBadInput(f *fakeNode, c net.Conn, id, room string, _ int) {
 	f.raw(c, badInput[0].op, badInput[0].payload)
-	f.send(c, ws.OpText, event(1, 0))
+	f.send(c, ws.OpText, fakeEvent(room, 1, 0))
 	f.raw(c, badInput[1].op, badInput[1].payload)
-	f.send(c, ws.OpText, event(2, 1))
+	f.send(c, ws.OpText, fakeEvent(room, 2, 1))
 	f.raw(c, badInput[2].op, badInput[2].payload)
-	f.send(c, ws.OpText, event(3, 2))
-	f.send(c, ws.OpText, map[string]any{"type": "response", "event": "subscribe", "id": id, "data": map[string]any{
-		"status": "subscribed", "channel": room, "seq": 3, "replayed": 3, "recovered": true, "epoch": "fake-1"}})
+	f.send(c, ws.OpText, fakeEvent(room, 3, 2))
+	f.send(c, ws.OpText, fakeResponse(id, room, 3, 3))
 	f.raw(c, badInput[3].op, badInput[3].payload)
 	f.raw(c, badInput[4].op, badInput[4].payload)
-	f.send(c, ws.OpText, event(4, 3))
+	f.send(c, ws.OpText, fakeEvent(room, 4, 3))
+}
+
+// withLateUnavailable answers the first subscribe with its response, then
+// fails it with UNAVAILABLE under the same id, as a node does when the
+// catch-up after a response cannot read the room (docs/protocol.md
+// section 3, "State"): the node left the room. A later subscribe is
+// answered, and the event n=0 (seq 7) follows.
+func withLateUnavailable(f *fakeNode, c net.Conn, id, room string, nth int) {
+	f.send(c, ws.OpText, fakeResponse(id, room, 6, 0))
+	if nth == 1 {
+		f.send(c, ws.OpText, map[string]any{"type": "error", "event": "subscribe", "id": id,
+			"data": map[string]any{"code": "UNAVAILABLE", "message": "the room cannot be read now"}})
+		return
+	}
+	f.send(c, ws.OpText, fakeEvent(room, 7, 0))
+}
+
+// fakeEvent is the event n of room at seq.
+func fakeEvent(room string, seq, n int) map[string]any {
+	return map[string]any{"type": "event", "event": "test.numbered", "room": room, "seq": seq,
+		"ts": "2026-12-07T10:00:00.000Z", "data": map[string]any{"n": n}}
+}
+
+// fakeResponse answers subscribe id of room at seq, after replayed events.
+func fakeResponse(id, room string, seq, replayed int) map[string]any {
+	return map[string]any{"type": "response", "event": "subscribe", "id": id, "data": map[string]any{
+		"status": "subscribed", "channel": room, "seq": seq, "replayed": replayed, "recovered": true, "epoch": "fake-1"}}
 }
 
 func (f *fakeNode) send(c net.Conn, op ws.OpCode, m any) {

@@ -32,6 +32,7 @@ var scenarios = []scenario{
 	{"token-expired", tokenExpiredScenario},
 	{"token-refused", tokenRefusedScenario},
 	{"bad-input", badInputScenario},
+	{"late-unavailable", lateUnavailableScenario},
 }
 
 // TestConformance runs every scenario with every library; the libraries
@@ -273,14 +274,17 @@ func tokenRefreshScenario(t *testing.T, r runner) {
 	if c := count(recs, "notice", noticeConnected); c != 1 {
 		t.Fatalf("%d connections; want the first one kept:\n%s", c, tail(recs, 30))
 	}
+	// A token of 4 s is refreshed at half its life: about 6 over the 11 s.
+	// Many more is a client that refreshes a fresh token again at once
+	// (its refresh time before half the life: "exp - 10 s").
+	if c := count(recs, "notice", noticeTokenRefreshFailed); c != 0 {
+		t.Fatalf("%d failed refreshes; want none:\n%s", c, tail(recs, 30))
+	}
+	if served := ts.served.Load(); served > 10 {
+		t.Fatalf("%d tokens asked for over about 11 s; want at most 10 (tokens of 4 s, refreshed at half their life)", served)
+	}
 	if c := count(recs, "notice", noticeTokenRefreshed); c < 2 {
 		t.Fatalf("%d tokens refreshed; want 2 or more (tokens of 4 s over 11 s)", c)
-	}
-	// Each token lives 3 to 4 s (exp is in whole seconds) and is refreshed
-	// no sooner than half-way: more would be a client asking again and
-	// again.
-	if c := ts.served.Load(); c > 12 {
-		t.Fatalf("%d tokens asked for in about 11 s; want one every 1.5 s at most", c)
 	}
 	if c := count(recs, "notice", noticeDisconnected); c != 0 {
 		t.Fatalf("%d disconnections; want none:\n%s", c, tail(recs, 30))
@@ -325,7 +329,7 @@ func tokenRefusedScenario(t *testing.T, r runner) {
 // never does): each is reported as bad_input and skipped, the events
 // around it are handed over, the connection kept.
 func badInputScenario(t *testing.T, r runner) {
-	f := startFakeNode(t)
+	f := startFakeNode(t, withBadInput)
 	cfg := follow(f.URL())
 	cfg.Rooms[0].Room = "pool:fake"
 	s := r.start(t, cfg)
@@ -341,5 +345,34 @@ func badInputScenario(t *testing.T, r runner) {
 	}
 	if c := count(recs, "notice", noticeDisconnected) + count(recs, "stopped", ""); c != 0 {
 		t.Fatalf("the bad input ended the connection:\n%s", tail(recs, 30))
+	}
+}
+
+// A subscribe whose catch-up fails after its response (an UNAVAILABLE
+// with its id: the node left the room; a fake, as a real node does it
+// too rarely to catch) is told and subscribed again, as any UNAVAILABLE
+// subscribe, and the room's events follow.
+func lateUnavailableScenario(t *testing.T, r runner) {
+	f := startFakeNode(t, withLateUnavailable)
+	cfg := follow(f.URL())
+	cfg.Rooms[0] = roomConfig{Room: "pool:fake", State: true}
+	s := r.start(t, cfg)
+	s.waitEvent(t, 0)
+
+	recs := s.all()
+	if c := count(recs, "subscribed", ""); c != 2 {
+		t.Fatalf("%d subscribe responses; want 2, the second after the retry:\n%s", c, tail(recs, 20))
+	}
+	var told []record
+	for _, s := range recs {
+		if s.Kind == "notice" && s.Notice == noticeRequestError {
+			told = append(told, s.record)
+		}
+	}
+	if len(told) != 1 || told[0].Error != "UNAVAILABLE" || told[0].Room != "pool:fake" {
+		t.Fatalf("request errors told: %v; want one UNAVAILABLE of pool:fake", told)
+	}
+	if got := f.subscribes.Load(); got != 2 {
+		t.Fatalf("the node read %d subscribes; want 2", got)
 	}
 }

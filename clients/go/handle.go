@@ -36,6 +36,9 @@ func (s *session) handle(f frame) {
 			s.c.notice(s.ctx, Notice{Kind: Draining, Text: "the node is draining", URL: s.url})
 			return
 		}
+		if s.leaving[m.Room] > 0 {
+			return // the subscription being left: a later subscribe's events come after its answer
+		}
 		if r := s.c.rooms[m.Room]; r != nil {
 			s.hand(r.onEvent(m.event()))
 		}
@@ -75,6 +78,10 @@ func (s *session) response(m *inbound) {
 		held, sub := r.onSubscribed(d)
 		s.hand(held)
 		s.c.deliver(s.ctx, sub)
+	case "unsubscribe":
+		delete(s.reqs, m.ID)
+		delete(s.unsubFails, req.room)
+		s.left(req.room)
 	case "auth":
 		delete(s.reqs, m.ID)
 		s.c.token, s.c.tokenAt = req.token, time.Now()
@@ -101,6 +108,8 @@ func (s *session) failed(m *inbound) {
 		s.subscribeFailed(m.ID, req.room, e)
 	case ok && req.event == "auth":
 		s.authFailed(m.ID, req.token, e)
+	case ok && req.event == "unsubscribe":
+		s.unsubscribeFailed(m.ID, req.room, e)
 	case m.ID == "" && e.Code == codeForbidden:
 		// A refreshed token no longer allows a room: the node left it.
 		if r := s.c.rooms[m.Room]; r != nil {
@@ -144,6 +153,22 @@ func (s *session) subscribeFailed(id, name string, e errorData) {
 		text += "; asking for a new token"
 	default: // FORBIDDEN, INVALID_ROOM, TOO_MANY_SUBSCRIPTIONS, BAD_REQUEST: would be refused again
 		r.refused, r.forbidden = true, e.Code == codeForbidden
+	}
+	s.c.notice(s.ctx, Notice{Kind: RequestError, Error: e.Code, Room: name, Text: text})
+}
+
+// unsubscribeFailed handles the refusal of an unsubscribe of name: one
+// refused RATE_LIMITED is sent again after the backoff, unless the room
+// was subscribed again meanwhile.
+func (s *session) unsubscribeFailed(id, name string, e errorData) {
+	delete(s.reqs, id)
+	s.left(name)
+	text := fmt.Sprintf("unsubscribe %s: %s: %s", name, e.Code, e.Message)
+	if e.Code == codeRateLimited && s.c.rooms[name] == nil {
+		s.unsubFails[name]++
+		wait := backoff(s.unsubFails[name], s.c.opts.BackoffMin, s.c.opts.BackoffMax, jitter())
+		s.unsubAt[name] = time.Now().Add(wait)
+		text += "; sending again in " + wait.Round(time.Millisecond).String()
 	}
 	s.c.notice(s.ctx, Notice{Kind: RequestError, Error: e.Code, Room: name, Text: text})
 }

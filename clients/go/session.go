@@ -34,7 +34,13 @@ type session struct {
 	opened bool               // a first frame came: the connection is open and its token accepted
 	ids    int                // request ids issued
 	reqs   map[string]request // requests by id, those whose answer matters
-	end    *sessionEnd        // set: the session ends with it
+	// leaving counts the unsubscribes of a room not answered yet: until
+	// then its events are the subscription being left, dropped even when
+	// the room is subscribed again meanwhile.
+	leaving    map[string]int
+	unsubAt    map[string]time.Time // unsubscribes refused RATE_LIMITED: sent again then
+	unsubFails map[string]int
+	end        *sessionEnd // set: the session ends with it
 	// writeErr is why a write failed; the session ends when the reader
 	// does, with the node's close if it sent one.
 	writeErr error
@@ -51,8 +57,8 @@ type session struct {
 
 // request is a request whose answer the session acts on.
 type request struct {
-	event string // subscribe, auth
-	room  string // subscribe
+	event string // subscribe, unsubscribe, auth
+	room  string // subscribe, unsubscribe
 	token string // auth
 }
 
@@ -86,7 +92,8 @@ func (c *Client) session(ctx context.Context, url string) sessionEnd {
 		return sessionEnd{text: err.Error(), err: err}
 	}
 	s := &session{c: c, ctx: ctx, conn: conn, url: url, frames: make(chan frame, 16), quit: make(chan struct{}),
-		readerDone: make(chan struct{}), openedAt: time.Now(), reqs: make(map[string]request), refreshDone: make(chan refreshResult, 1)}
+		readerDone: make(chan struct{}), openedAt: time.Now(), reqs: make(map[string]request),
+		leaving: make(map[string]int), unsubAt: make(map[string]time.Time), unsubFails: make(map[string]int), refreshDone: make(chan refreshResult, 1)}
 	s.refreshStop = func() {}
 	defer s.finish()
 	go s.read()
@@ -242,9 +249,21 @@ func (s *session) subscribe(r *room) {
 	s.sendRequest("subscribe", id, q)
 }
 
-// unsubscribe sends an unsubscribe of name.
+// unsubscribe sends an unsubscribe of name; the room's events are
+// dropped until it is answered.
 func (s *session) unsubscribe(name string) {
-	s.sendRequest("unsubscribe", s.newID("u"), map[string]string{"channel": name})
+	delete(s.unsubAt, name)
+	id := s.newID("u")
+	s.reqs[id] = request{event: "unsubscribe", room: name}
+	s.leaving[name]++
+	s.sendRequest("unsubscribe", id, map[string]string{"channel": name})
+}
+
+// left records the answer to an unsubscribe of name.
+func (s *session) left(name string) {
+	if s.leaving[name]--; s.leaving[name] <= 0 {
+		delete(s.leaving, name)
+	}
 }
 
 // applyCommands applies the queued Subscribe and Unsubscribe calls to the
@@ -276,6 +295,8 @@ func (c *Client) applyCommands(s *session) {
 		r.setOptions(cmd.opts)
 		r.refused = false
 		if s != nil {
+			delete(s.unsubAt, cmd.room) // the subscribe starts the room over
+			delete(s.unsubFails, cmd.room)
 			s.subscribe(r)
 		}
 	}
@@ -297,6 +318,9 @@ func (s *session) nextDue() time.Time {
 	}
 	for _, r := range s.c.rooms {
 		earlier(r.retryAt)
+	}
+	for _, at := range s.unsubAt {
+		earlier(at)
 	}
 	return due
 }
@@ -333,6 +357,11 @@ func (s *session) due(now time.Time) {
 	for _, name := range s.c.order {
 		if r := s.c.rooms[name]; !r.retryAt.IsZero() && !now.Before(r.retryAt) {
 			s.subscribe(r)
+		}
+	}
+	for name, at := range s.unsubAt {
+		if !now.Before(at) {
+			s.unsubscribe(name)
 		}
 	}
 }

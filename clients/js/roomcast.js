@@ -54,6 +54,8 @@ export class Client {
   #rooms = new Map();    // name -> room (see #room)
   #pending = new Map();  // request id -> {kind, room, resumed, resolve, reject, token}
   #leaving = new Map();  // room -> unsubscribes in flight: its events until then are the old subscription's
+  #unsubTimers = new Map(); // room -> timer: an unsubscribe refused RATE_LIMITED is sent again then
+  #unsubTries = new Map();  // room -> RATE_LIMITED unsubscribes in a row
   #ws = null;
   #mode = "idle";        // idle (not started, or closed), running, stopped
   #authed = false;       // the open connection's token was accepted (or none is needed)
@@ -102,6 +104,9 @@ export class Client {
   subscribe(name, opts = {}) {
     if (typeof name !== "string" || name === "") throw new TypeError("roomcast: a room is a non-empty string");
     if (this.#rooms.has(name)) return;
+    clearTimeout(this.#unsubTimers.get(name)); // subscribing starts the room over on the node
+    this.#unsubTimers.delete(name);
+    this.#unsubTries.delete(name);
     const since = Number.isSafeInteger(opts.since) && opts.since > 0 ? opts.since : null;
     const room = {
       name, history: opts.history === true || opts.since === 0, state: opts.state === true, conflate: opts.conflate === true,
@@ -118,8 +123,12 @@ export class Client {
     const room = this.#rooms.get(name);
     if (!room) return;
     clearTimeout(room.timer);
+    this.#pending.delete(room.subID);
     this.#rooms.delete(name);
-    if (!this.#live()) return;
+    if (this.#live()) this.#unsubscribe(name);
+  }
+
+  #unsubscribe(name) {
     this.#leaving.set(name, (this.#leaving.get(name) ?? 0) + 1);
     const id = this.#id("u");
     this.#pending.set(id, { kind: "unsubscribe", room: name });
@@ -248,6 +257,7 @@ export class Client {
 
   #subscribe(room) {
     clearTimeout(room.timer);
+    this.#pending.delete(room.subID); // superseded: a late answer to it is ignored
     const data = { channel: room.name };
     if (room.seq !== null) {
       data.since = room.seq;
@@ -329,11 +339,13 @@ export class Client {
   #response(msg) {
     const req = this.#pending.get(msg.id);
     if (!req) return;
-    this.#pending.delete(msg.id);
+    // A subscribe stays pending while it is the room's: a node whose
+    // catch-up fails after the response sends an error with its id.
+    if (req.kind !== "subscribe") this.#pending.delete(msg.id);
     const d = msg.data && typeof msg.data === "object" ? msg.data : {};
     switch (req.kind) {
       case "call": return req.resolve(d);
-      case "unsubscribe": return this.#left(req.room);
+      case "unsubscribe": this.#unsubTries.delete(req.room); return this.#left(req.room);
       case "auth": return this.#accepted(d);
       case "refresh": return this.#refreshed(d);
       case "subscribe": return this.#subscribed(req, msg.id, d);
@@ -382,7 +394,7 @@ export class Client {
     this.#pending.delete(msg.id);
     switch (req.kind) {
       case "call": return req.reject(new RequestError(code, d.message ?? "refused"));
-      case "unsubscribe": return this.#left(req.room);
+      case "unsubscribe": return this.#unsubscribeRefused(req.room, code, text);
       case "auth": return this.#authRefused(code, text);
       case "refresh": return this.#refreshRefused(code, text);
       case "subscribe": return this.#subscribeRefused(req, msg.id, code, text);
@@ -402,6 +414,23 @@ export class Client {
     this.#notice(Notice.requestError, { error: code, room, text });
   }
 
+  // unsubscribeRefused sends an unsubscribe refused RATE_LIMITED again
+  // after the backoff, unless the room was subscribed again meanwhile.
+  #unsubscribeRefused(name, code, text) {
+    this.#left(name);
+    let retry = 0;
+    if (code === "RATE_LIMITED" && !this.#rooms.has(name)) {
+      const n = (this.#unsubTries.get(name) ?? 0) + 1;
+      this.#unsubTries.set(name, n);
+      retry = this.#backoff(n);
+      this.#unsubTimers.set(name, setTimeout(() => {
+        this.#unsubTimers.delete(name);
+        if (!this.#rooms.has(name) && this.#live()) this.#unsubscribe(name);
+      }, retry));
+    }
+    this.#notice(Notice.requestError, { error: code, room: name, text, ...(retry > 0 ? { retry } : {}) });
+  }
+
   #authRefused(code, text) {
     this.#notice(Notice.requestError, { error: code, text });
     if (code === "RATE_LIMITED") {
@@ -417,6 +446,8 @@ export class Client {
   #subscribeRefused(req, id, code, text) {
     const room = this.#rooms.get(req.room);
     if (!room || room.subID !== id) return;
+    this.#pending.delete(id);
+    room.subID = "";
     room.held = [];
     room.holding = false;
     if (code === "CANCELLED") return; // superseded: the later subscribe stands
@@ -527,6 +558,9 @@ export class Client {
     for (const req of this.#pending.values()) if (req.kind === "call") req.reject(new Error("connection closed"));
     this.#pending.clear();
     this.#leaving.clear();
+    for (const t of this.#unsubTimers.values()) clearTimeout(t);
+    this.#unsubTimers.clear();
+    this.#unsubTries.clear();
     for (const room of this.#rooms.values()) {
       clearTimeout(room.timer);
       Object.assign(room, { holding: false, held: [], refused: "", tries: 0, limited: 0 });

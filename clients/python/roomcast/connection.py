@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from . import _ws
 from .messages import (BAD_INPUT, DRAINING, REQUEST_ERROR, TOKEN_REFRESH_FAILED, TOKEN_REFRESHED,
                        BadInput, Draining, Error, Event, Notice, Pong, Response, Stopped, parse_frame)
-from .policy import ErrorAction, classify_error
+from .policy import Backoff, ErrorAction, classify_error
 from .rooms import Room
 
 if TYPE_CHECKING:
@@ -34,6 +34,11 @@ class Connection:
         self.accepted = False  # the node sent something: the token was not refused
         self.refused: set[str] = set()  # rooms not followed on this connection
         self._waiting_auth: set[str] = set()  # rooms refused UNAUTHENTICATED: again after auth
+        # Unsubscribes not answered yet, by room: until then the room's
+        # events are the subscription being left, dropped even when the
+        # room is subscribed again meanwhile.
+        self._leaving: dict[str, int] = {}
+        self._unsub_retry: dict[str, Any] = {}  # room -> the Backoff of its RATE_LIMITED unsubscribes
 
     # --- sending -------------------------------------------------------
 
@@ -59,7 +64,16 @@ class Connection:
         self.send({"type": "request", "event": "subscribe", "id": rid, "data": room.subscribe_data(rid)})
 
     def unsubscribe(self, name: str) -> None:
+        self._leaving[name] = self._leaving.get(name, 0) + 1
         self._request("unsubscribe", {"channel": name}, name)
+
+    def _left(self, name: str) -> None:
+        """An unsubscribe of name was answered."""
+        n = self._leaving.get(name, 0) - 1
+        if n > 0:
+            self._leaving[name] = n
+        else:
+            self._leaving.pop(name, None)
 
     def authenticate(self, token: str) -> asyncio.Future:
         """Sends an auth request; the future gets None (accepted) or the Error."""
@@ -166,6 +180,8 @@ class Connection:
             await emit(Notice(BAD_INPUT, text=str(err)))
             return
         if isinstance(frame, Event):
+            if frame.room in self._leaving:
+                return  # the subscription being left: a later subscribe's events follow its answer
             room = self._client.room(frame.room)
             if room is None or frame.room in self.refused:
                 return  # a room the client no longer follows
@@ -194,6 +210,9 @@ class Connection:
                     self.subscribe(room)
         elif event:
             del self._pending[resp.id]
+            if event == "unsubscribe":
+                self._unsub_retry.pop(name, None)
+                self._left(name)
 
     async def _on_subscribed(self, resp: Response, name: str) -> None:
         room = self._client.room(name)
@@ -228,9 +247,14 @@ class Connection:
             await emit(Notice(TOKEN_REFRESH_FAILED, error=err.code, text=err.message))
             self._resolve_auth(err.id, err)
             return
+        if event == "unsubscribe":
+            del self._pending[err.id]
+            self._left(name)
+            await self._unsubscribe_failed(name, err)
+            return
         if event != "subscribe":
             if not err.id and err.event == "subscribe" and err.room:
-                await self._left(err)  # unasked: a refreshed token no longer allows the room
+                await self._left_room(err)  # unasked: a refreshed token no longer allows the room
                 return
             await emit(Notice(REQUEST_ERROR, error=err.code, room=name or err.room, text=err.message))
             return
@@ -240,7 +264,23 @@ class Connection:
         room.on_failure()
         await self._subscribe_failed(room, err)
 
-    async def _left(self, err: Error) -> None:
+    async def _unsubscribe_failed(self, name: str, err: Error) -> None:
+        """An unsubscribe refused RATE_LIMITED is sent again after the
+        backoff, unless the room was subscribed again meanwhile."""
+        text = err.message
+        if err.code == "RATE_LIMITED" and self._client.room(name) is None:
+            backoff = self._unsub_retry.setdefault(name, Backoff(*self._client._backoff_bounds))
+            delay = backoff.next()
+            text = f"{text}; sending again in {delay:.2f} s"
+
+            def fire() -> None:
+                if self._client.room(name) is None:
+                    self.unsubscribe(name)
+
+            self._timers.append(asyncio.get_running_loop().call_later(delay, fire))
+        await self._client._emit(Notice(REQUEST_ERROR, error=err.code, room=name, text=text))
+
+    async def _left_room(self, err: Error) -> None:
         self.refused.add(err.room)
         room = self._client.room(err.room)
         if room is not None:

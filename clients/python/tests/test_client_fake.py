@@ -122,3 +122,103 @@ def test_stop_raises_stopped_with_code_and_reason():
 
     stop = asyncio.run(main())
     assert (stop.code, stop.reason) == (4029, "rate limit")
+
+
+def _event(seq):
+    return json.dumps({"type": "event", "event": "e", "room": "pool:x", "seq": seq, "data": {"n": seq}})
+
+
+def _subscribed(rid, seq, replayed=0):
+    return json.dumps({"type": "response", "event": "subscribe", "id": rid, "data": {
+        "status": "subscribed", "channel": "pool:x", "seq": seq, "replayed": replayed, "recovered": True,
+        "epoch": "e1"}})
+
+
+def test_events_of_a_left_subscription_are_dropped_when_the_room_is_subscribed_again():
+    # Event 12 was on its way before the node read the unsubscribe: it is
+    # the old subscription's. Handed over, it would become the new
+    # subscription's position, and the history the new subscribe asked for
+    # (seqs 1..12) would be dropped as duplicates.
+    async def handler(ws, *_):
+        requests = []
+        async for raw in ws:
+            msg = json.loads(raw)
+            if msg.get("type") == "ping":
+                await ws.send(json.dumps({"type": "pong", "id": msg.get("id")}))
+                continue
+            requests.append(msg)
+            if len(requests) == 1:
+                await ws.send(_subscribed(msg["id"], 10))
+                await ws.send(_event(11))
+            elif len(requests) == 3:
+                unsub, sub = requests[1], requests[2]
+                await ws.send(_event(12))
+                await ws.send(json.dumps({"type": "response", "event": "unsubscribe", "id": unsub["id"],
+                                          "data": {"status": "unsubscribed", "channel": "pool:x"}}))
+                for seq in range(1, 13):
+                    await ws.send(_event(seq))
+                await ws.send(_subscribed(sub["id"], 12, 12))
+
+    async def main():
+        server, url = await serve(handler)
+        try:
+            async with roomcast.Client(url) as client:
+                client.subscribe("pool:x")
+                got = await take(client, 3)  # connected, subscribed, event 11
+                client.unsubscribe("pool:x")
+                client.subscribe("pool:x", history=True)
+                out = []
+                async def run():
+                    async for msg in client:
+                        out.append(msg)
+                        if isinstance(msg, roomcast.Subscribed):
+                            return
+                await asyncio.wait_for(run(), DEADLINE)
+                return got + out
+        finally:
+            server.close()
+
+    got = asyncio.run(main())
+    seqs = [m.seq for m in got if isinstance(m, roomcast.Event)]
+    assert seqs == [11] + list(range(1, 13)), seqs
+
+
+def test_unsubscribe_refused_rate_limited_is_sent_again():
+    unsubscribes = []
+
+    async def handler(ws, *_):
+        async for raw in ws:
+            msg = json.loads(raw)
+            if msg.get("type") == "ping":
+                await ws.send(json.dumps({"type": "pong", "id": msg.get("id")}))
+            elif msg.get("event") == "subscribe":
+                await ws.send(_subscribed(msg["id"], 10))
+            elif msg.get("event") == "unsubscribe":
+                unsubscribes.append(msg)
+                if len(unsubscribes) == 1:
+                    await ws.send(json.dumps({"type": "error", "event": "unsubscribe", "id": msg["id"],
+                                              "data": {"code": "RATE_LIMITED", "message": "slow down"}}))
+                    await ws.send(_event(11))  # still a member: dropped
+                else:
+                    await ws.send(json.dumps({"type": "response", "event": "unsubscribe", "id": msg["id"],
+                                              "data": {"status": "unsubscribed", "channel": "pool:x"}}))
+
+    async def main():
+        server, url = await serve(handler)
+        try:
+            async with roomcast.Client(url, backoff_min=0.05, backoff_max=0.1) as client:
+                client.subscribe("pool:x")
+                got = await take(client, 2)
+                client.unsubscribe("pool:x")
+                got += await take(client, 1)
+                for _ in range(DEADLINE * 20):
+                    if len(unsubscribes) >= 2:
+                        break
+                    await asyncio.sleep(0.05)
+                return got
+        finally:
+            server.close()
+
+    got = asyncio.run(main())
+    assert got[2].kind == roomcast.REQUEST_ERROR and got[2].error == "RATE_LIMITED" and got[2].room == "pool:x"
+    assert len(unsubscribes) == 2, unsubscribes

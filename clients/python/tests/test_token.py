@@ -44,6 +44,13 @@ def test_refresh_at_latest_ten_seconds_before_exp():
     assert refresh_at(0.0, 40.0) == 30.0
 
 
+def test_refresh_at_never_before_half_of_the_life():
+    # 16 s: 10 s before exp would be 6 s, before half: half wins.
+    assert refresh_at(1000.0, 1016.0) == 1008.0
+    # 4 s: 10 s before exp is before it was received; refreshed at 2 s, not at once.
+    assert refresh_at(1000.0, 1004.0) == 1002.0
+
+
 def test_refresh_at_an_expired_token_is_due_now():
     assert refresh_at(1000.0, 990.0) <= 1000.0
 
