@@ -38,7 +38,7 @@ func stopBrowser() {
 }
 
 // browser starts the package's Chromium once.
-func browser(t *testing.T) context.Context {
+func browser(t testing.TB) context.Context {
 	t.Helper()
 	path := browsertest.Path(t)
 	browserOnce.Do(func() {
@@ -65,7 +65,7 @@ func staticServer() string {
 
 // tab is one page of the browser.
 type tab struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -74,7 +74,7 @@ type tab struct {
 }
 
 // openTab opens url in a new tab.
-func openTab(t *testing.T, url string) *tab {
+func openTab(t testing.TB, url string) *tab {
 	t.Helper()
 	tb := &tab{t: t}
 	tb.ctx, tb.cancel = chromedp.NewContext(browser(t), chromedp.WithListener(tb.listen))

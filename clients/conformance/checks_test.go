@@ -8,7 +8,7 @@ import (
 // finishFlow lets the flow of events go on until the runner has 10 more,
 // stops it, waits for the last, and checks that the application got every
 // event published, once, in order; it returns the runner's records.
-func finishFlow(t *testing.T, s *session, pub *publisher) []stamped {
+func finishFlow(t testing.TB, s *session, pub *publisher) []stamped {
 	t.Helper()
 	s.waitEvent(t, pub.published()+10)
 	total := pub.stopFlow()
@@ -20,7 +20,7 @@ func finishFlow(t *testing.T, s *session, pub *publisher) []stamped {
 
 // checkAllRecovered fails the test unless every subscribe response was
 // recovered, and one of them answered a resume.
-func checkAllRecovered(t *testing.T, recs []stamped) {
+func checkAllRecovered(t testing.TB, recs []stamped) {
 	t.Helper()
 	resumed := false
 	for _, s := range recs {
@@ -38,7 +38,7 @@ func checkAllRecovered(t *testing.T, recs []stamped) {
 }
 
 // checkClosedWith fails the test unless the first disconnection had code.
-func checkClosedWith(t *testing.T, recs []stamped, code int) {
+func checkClosedWith(t testing.TB, recs []stamped, code int) {
 	t.Helper()
 	for _, s := range recs {
 		if s.Kind == "notice" && s.Notice == noticeDisconnected {
@@ -86,7 +86,7 @@ func firstSubscribed(recs []stamped) stamped {
 }
 
 // waitStopped waits for the runner's stopped record and returns it.
-func waitStopped(t *testing.T, s *session) record {
+func waitStopped(t testing.TB, s *session) record {
 	t.Helper()
 	s.waitFor(t, "that the client stopped", func(recs []stamped) bool { return count(recs, "stopped", "") > 0 })
 	for _, r := range s.all() {
@@ -99,7 +99,7 @@ func waitStopped(t *testing.T, s *session) record {
 
 // metricOr reads a series of the node's /metrics, failing the test when
 // it cannot be read.
-func (n *node) metricOr(t *testing.T, name string, labels ...string) float64 {
+func (n *node) metricOr(t testing.TB, name string, labels ...string) float64 {
 	t.Helper()
 	v, err := n.metric(name, labels...)
 	if err != nil {

@@ -37,7 +37,7 @@ type fakeNode struct {
 
 // startFakeNode listens on loopback until the test ends; answer answers
 // the nth (from 1) subscribe read.
-func startFakeNode(t *testing.T, answer func(f *fakeNode, c net.Conn, id, room string, nth int)) *fakeNode {
+func startFakeNode(t testing.TB, answer func(f *fakeNode, c net.Conn, id, room string, nth int)) *fakeNode {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -52,7 +52,7 @@ func run(m *testing.M) int {
 
 // required fails the test under CI=true, where every runner must run, and
 // skips it elsewhere, saying what is missing.
-func required(t *testing.T, format string, args ...any) {
+func required(t testing.TB, format string, args ...any) {
 	t.Helper()
 	msg := fmt.Sprintf(format, args...)
 	if os.Getenv("CI") == "true" {

@@ -27,7 +27,7 @@ const nodeWait = 45 * time.Second
 // node is one `roomcast serve` process on fixed loopback ports, so that a
 // restarted node is found where the old one was.
 type node struct {
-	t      *testing.T
+	t      testing.TB
 	name   string
 	listen string // the WebSocket address
 	admin  string // the admin address: /readyz, /metrics
@@ -40,14 +40,14 @@ type node struct {
 
 // startNode starts a node on natsURL with extra serve flags, and waits
 // until it is ready.
-func startNode(t *testing.T, name, natsURL string, extra ...string) *node {
+func startNode(t testing.TB, name, natsURL string, extra ...string) *node {
 	t.Helper()
 	return startNodeAt(t, name, natsURL, true, extra...)
 }
 
 // startNodeAt is startNode that, without run, only chooses the node's
 // addresses: restart starts it.
-func startNodeAt(t *testing.T, name, natsURL string, run bool, extra ...string) *node {
+func startNodeAt(t testing.TB, name, natsURL string, run bool, extra ...string) *node {
 	t.Helper()
 	log, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
 	if err != nil {
@@ -193,7 +193,7 @@ func hasLabels(set string, want []string) bool {
 }
 
 // freeAddr is a loopback address with a port free now.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -205,13 +205,13 @@ func freeAddr(t *testing.T) string {
 
 // natsFor starts the NATS server a scenario's nodes share: it outlives
 // their restarts and kills, keeping the stream.
-func natsFor(t *testing.T) *server.Server {
+func natsFor(t testing.TB) *server.Server {
 	t.Helper()
 	return natstest.RunServer(t)
 }
 
 // secretFile writes an HMAC secret for --jwt-secret-file.
-func secretFile(t *testing.T, secret []byte) string {
+func secretFile(t testing.TB, secret []byte) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "jwt-secret")
 	if err := os.WriteFile(p, secret, 0o600); err != nil {

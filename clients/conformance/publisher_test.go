@@ -25,7 +25,7 @@ const (
 // publisher publishes numbered events ({"n": i}) to one room, as a pool
 // worker does: straight to NATS, whether any node is up or not.
 type publisher struct {
-	t    *testing.T
+	t    testing.TB
 	js   jetstream.JetStream
 	room string
 	// next is the n of the next event. One goroutine publishes at a time
@@ -37,7 +37,7 @@ type publisher struct {
 	done chan struct{}
 }
 
-func newPublisher(t *testing.T, ns *server.Server, room string) *publisher {
+func newPublisher(t testing.TB, ns *server.Server, room string) *publisher {
 	t.Helper()
 	nc := natstest.Connect(t, ns.ClientURL(), nats.MaxReconnects(-1))
 	js, err := jetstream.New(nc)

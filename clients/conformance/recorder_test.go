@@ -40,7 +40,7 @@ func (r *recorder) all() []stamped {
 
 // waitFor waits until cond holds for what was recorded, or fails the test
 // saying what: the last records are logged.
-func (r *recorder) waitFor(t *testing.T, what string, cond func([]stamped) bool) {
+func (r *recorder) waitFor(t testing.TB, what string, cond func([]stamped) bool) {
 	t.Helper()
 	deadline := time.Now().Add(scenarioWait)
 	for {
@@ -56,7 +56,7 @@ func (r *recorder) waitFor(t *testing.T, what string, cond func([]stamped) bool)
 }
 
 // waitEvent waits until the runner has handed over the event with n.
-func (r *recorder) waitEvent(t *testing.T, n int) {
+func (r *recorder) waitEvent(t testing.TB, n int) {
 	t.Helper()
 	r.waitFor(t, fmt.Sprintf("the event n=%d", n), func(recs []stamped) bool {
 		for _, s := range recs {
@@ -69,7 +69,7 @@ func (r *recorder) waitEvent(t *testing.T, n int) {
 }
 
 // waitNotice waits until the runner reported a notice of kind.
-func (r *recorder) waitNotice(t *testing.T, kind string) {
+func (r *recorder) waitNotice(t testing.TB, kind string) {
 	t.Helper()
 	r.waitFor(t, "a notice "+kind, func(recs []stamped) bool { return count(recs, "notice", kind) > 0 })
 }
@@ -98,7 +98,7 @@ func ns(recs []stamped, room string) []int {
 
 // checkExactly fails the test unless the events of room handed over are
 // exactly want, in order: nothing lost, nothing twice.
-func checkExactly(t *testing.T, recs []stamped, room string, want []int) {
+func checkExactly(t testing.TB, recs []stamped, room string, want []int) {
 	t.Helper()
 	got := ns(recs, room)
 	if len(got) == len(want) {

@@ -21,7 +21,7 @@ type runner interface {
 	name() string
 	// start runs a client configured by cfg until the test ends, or
 	// session.stop; it returns once the runner reported ready.
-	start(t *testing.T, cfg runnerConfig) *session
+	start(t testing.TB, cfg runnerConfig) *session
 	// pausesReads reports whether the application's pause (data.pause_ms)
 	// stops the client reading its socket. A page's busy thread does not:
 	// Chromium goes on reading into its own buffers.
@@ -38,7 +38,7 @@ type session struct {
 func runners() []runner { return []runner{goRunner{}, pythonRunner{}, jsRunner{}} }
 
 // waitReady waits for the runner's first record.
-func waitReady(t *testing.T, rec *recorder) {
+func waitReady(t testing.TB, rec *recorder) {
 	t.Helper()
 	rec.waitFor(t, "ready", func(recs []stamped) bool { return count(recs, "ready", "") > 0 })
 }
@@ -51,7 +51,7 @@ func (goRunner) name() string { return "go" }
 
 func (goRunner) pausesReads() bool { return true }
 
-func (goRunner) start(t *testing.T, cfg runnerConfig) *session {
+func (goRunner) start(t testing.TB, cfg runnerConfig) *session {
 	t.Helper()
 	rec := &recorder{}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -93,7 +93,7 @@ var findPython = sync.OnceValues(func() (string, error) {
 	return "", last
 })
 
-func (pythonRunner) start(t *testing.T, cfg runnerConfig) *session {
+func (pythonRunner) start(t testing.TB, cfg runnerConfig) *session {
 	t.Helper()
 	py, err := findPython()
 	if err != nil {
@@ -156,7 +156,7 @@ func (jsRunner) name() string { return "js" }
 
 func (jsRunner) pausesReads() bool { return false }
 
-func (jsRunner) start(t *testing.T, cfg runnerConfig) *session {
+func (jsRunner) start(t testing.TB, cfg runnerConfig) *session {
 	t.Helper()
 	config, err := json.Marshal(cfg)
 	if err != nil {

@@ -17,12 +17,12 @@ const room = "pool:c1"
 // scenario is one thing that happens to a client, tried with each library.
 type scenario struct {
 	name string
-	run  func(t *testing.T, r runner)
+	run  func(t testing.TB, r runner)
 }
 
 var scenarios = []scenario{
-	{"restart", func(t *testing.T, r runner) { restartScenario(t, r, false) }},
-	{"sigkill", func(t *testing.T, r runner) { restartScenario(t, r, true) }},
+	{"restart", func(t testing.TB, r runner) { restartScenario(t, r, false) }},
+	{"sigkill", func(t testing.TB, r runner) { restartScenario(t, r, true) }},
 	{"drain", drainScenario},
 	{"rebalance", rebalanceScenario},
 	{"slow-consumer", slowScenario},
@@ -68,7 +68,7 @@ func follow(urls ...string) runnerConfig {
 // frame, 1006) and started again on the same address while events flow:
 // the application gets every event once, in order, and every resume is
 // recovered.
-func restartScenario(t *testing.T, r runner, kill bool) {
+func restartScenario(t testing.TB, r runner, kill bool) {
 	ns := natsFor(t)
 	n := startNode(t, "edge", ns.ClientURL())
 	pub := newPublisher(t, ns, room)
@@ -95,7 +95,7 @@ func restartScenario(t *testing.T, r runner, kill bool) {
 // A node drains (SIGTERM) with a second node beside it: the client is
 // told server.draining, closed with 1001, and moves to the next URL at
 // once, without the backoff (3 s at least here) kept for failures.
-func drainScenario(t *testing.T, r runner) {
+func drainScenario(t testing.TB, r runner) {
 	ns := natsFor(t)
 	a := startNode(t, "a", ns.ClientURL())
 	b := startNode(t, "b", ns.ClientURL())
@@ -126,7 +126,7 @@ func drainScenario(t *testing.T, r runner) {
 // client's and a crowd that keeps coming back to it): the first sheds
 // connections with 4012 until it has shed the client, which moves to the
 // next URL at once, without the backoff (3 s at least here), and resumes.
-func rebalanceScenario(t *testing.T, r runner) {
+func rebalanceScenario(t testing.TB, r runner) {
 	ns := natsFor(t)
 	a := startNode(t, "a", ns.ClientURL())
 	servertest.Crowd(t, a.URL("/ws"), 19)
@@ -158,7 +158,7 @@ func rebalanceScenario(t *testing.T, r runner) {
 // the application, once it goes on, gets every event once, in order. A
 // browser reads on while its page is busy, so for it the path stalls too
 // (a relay that stops reading), as a slow network would.
-func slowScenario(t *testing.T, r runner) {
+func slowScenario(t testing.TB, r runner) {
 	ns := natsFor(t)
 	n := startNode(t, "edge", ns.ClientURL(), "--send-queue-messages", "64", "--send-queue-bytes", "1048576")
 	path := relaytest.Start(t, n.listen)
@@ -201,7 +201,7 @@ func slowScenario(t *testing.T, r runner) {
 // Events published while the client is away are purged before it comes
 // back: its resume is told recovered: false, and it goes on with what
 // the stream still holds, each once, in order.
-func historyLostScenario(t *testing.T, r runner) {
+func historyLostScenario(t testing.TB, r runner) {
 	ns := natsFor(t)
 	n := startNode(t, "edge", ns.ClientURL())
 	pub := newPublisher(t, ns, room)
@@ -230,7 +230,7 @@ func historyLostScenario(t *testing.T, r runner) {
 // with seqs at or below the client's kept one, which only the response's
 // epoch tells from duplicates (the hold rule). Every event once, and the
 // loss told.
-func streamRecreatedScenario(t *testing.T, r runner) {
+func streamRecreatedScenario(t testing.TB, r runner) {
 	ns := natsFor(t)
 	n := startNode(t, "edge", ns.ClientURL())
 	pub := newPublisher(t, ns, room)
@@ -256,7 +256,7 @@ func streamRecreatedScenario(t *testing.T, r runner) {
 // A client with a refresh callback refreshes its short-lived token on the
 // open connection, past the first token's expiry and the node's 5 s of
 // grace: one connection, every event once.
-func tokenRefreshScenario(t *testing.T, r runner) {
+func tokenRefreshScenario(t testing.TB, r runner) {
 	ns := natsFor(t)
 	n := startNode(t, "edge", ns.ClientURL(), "--jwt-secret-file", secretFile(t, testSecret), "--jwt-leeway", "0s")
 	ts := startTokenServer(t, 4*time.Second)
@@ -293,7 +293,7 @@ func tokenRefreshScenario(t *testing.T, r runner) {
 
 // A token that expires without a refresh callback: the node closes with
 // 4001 and the client stops, saying why, instead of reconnecting.
-func tokenExpiredScenario(t *testing.T, r runner) {
+func tokenExpiredScenario(t testing.TB, r runner) {
 	ns := natsFor(t)
 	n := startNode(t, "edge", ns.ClientURL(), "--jwt-secret-file", secretFile(t, testSecret), "--jwt-leeway", "0s")
 	cfg := follow(urlOf(r, n))
@@ -310,7 +310,7 @@ func tokenExpiredScenario(t *testing.T, r runner) {
 
 // A token the node refuses at once (expired before it was sent): 1008,
 // and the client stops instead of trying again.
-func tokenRefusedScenario(t *testing.T, r runner) {
+func tokenRefusedScenario(t testing.TB, r runner) {
 	ns := natsFor(t)
 	n := startNode(t, "edge", ns.ClientURL(), "--jwt-secret-file", secretFile(t, testSecret), "--jwt-leeway", "0s")
 	cfg := follow(urlOf(r, n))
@@ -328,7 +328,7 @@ func tokenRefusedScenario(t *testing.T, r runner) {
 // A node that sends bad input among real messages (a fake: a real node
 // never does): each is reported as bad_input and skipped, the events
 // around it are handed over, the connection kept.
-func badInputScenario(t *testing.T, r runner) {
+func badInputScenario(t testing.TB, r runner) {
 	f := startFakeNode(t, withBadInput)
 	cfg := follow(f.URL())
 	cfg.Rooms[0].Room = "pool:fake"
@@ -352,7 +352,7 @@ func badInputScenario(t *testing.T, r runner) {
 // with its id: the node left the room; a fake, as a real node does it
 // too rarely to catch) is told and subscribed again, as any UNAVAILABLE
 // subscribe, and the room's events follow.
-func lateUnavailableScenario(t *testing.T, r runner) {
+func lateUnavailableScenario(t testing.TB, r runner) {
 	f := startFakeNode(t, withLateUnavailable)
 	cfg := follow(f.URL())
 	cfg.Rooms[0] = roomConfig{Room: "pool:fake", State: true}

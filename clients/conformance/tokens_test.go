@@ -15,7 +15,7 @@ var testSecret = []byte("conformance-secret-of-at-least-32-bytes!")
 
 // mint signs a token for alice, allowed every room, valid for ttl from
 // now (negative: expired that long ago).
-func mint(t *testing.T, ttl time.Duration) string {
+func mint(t testing.TB, ttl time.Duration) string {
 	t.Helper()
 	tok, err := sign(ttl)
 	if err != nil {
@@ -46,7 +46,7 @@ type tokenServer struct {
 	served atomic.Int64
 }
 
-func startTokenServer(t *testing.T, ttl time.Duration) *tokenServer {
+func startTokenServer(t testing.TB, ttl time.Duration) *tokenServer {
 	t.Helper()
 	ts := &tokenServer{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
