@@ -1,8 +1,15 @@
 package conformance_test
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/client"
+	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/wire"
 )
 
 // finishFlow lets the flow of events go on until the runner has 10 more,
@@ -116,4 +123,39 @@ func noticeWithCode(recs []stamped, kind string, code int) bool {
 		}
 	}
 	return false
+}
+
+// waitState waits until a subscribe with state of room on node n answers
+// with keys entries: the node's keeper has read the events published.
+func waitState(t testing.TB, n *node, room string, keys int) {
+	t.Helper()
+	natstest.WaitFor(t, scenarioWait, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := client.Dial(ctx, n.URL("/ws"), nil)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if err := c.Request(wire.EventSubscribe, "s", client.SubscribeData{Channel: room, State: true}); err != nil {
+			return err
+		}
+		for {
+			m, err := c.Read(time.Now().Add(5 * time.Second))
+			if err != nil {
+				return err
+			}
+			if m.ID != "s" {
+				continue
+			}
+			var d wire.StateResult
+			if err := json.Unmarshal(m.Data, &d); err != nil || m.Type != wire.TypeResponse {
+				return fmt.Errorf("subscribe with state: %s %s", m.Type, m.Data)
+			}
+			if len(d.State) != keys {
+				return fmt.Errorf("a state of %d keys, want %d", len(d.State), keys)
+			}
+			return nil
+		}
+	})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/wire"
 )
 
 // The stream and subjects of a node with the default settings
@@ -51,6 +52,13 @@ func newPublisher(t testing.TB, ns *server.Server, room string) *publisher {
 // first node may still be creating the stream, so it retries a while.
 func (p *publisher) publish(extra map[string]any) int {
 	p.t.Helper()
+	return p.publishKeyed(extra, "", false)
+}
+
+// publishKeyed is publish with the key headers (docs/protocol.md section
+// 2, "Keys"): the event is the state of key, or ends it; "" for none.
+func (p *publisher) publishKeyed(extra map[string]any, key string, deleted bool) int {
+	p.t.Helper()
 	n := int(p.next.Load())
 	data := map[string]any{"n": n}
 	for k, v := range extra {
@@ -61,11 +69,19 @@ func (p *publisher) publish(extra map[string]any) int {
 		p.t.Errorf("encode event n=%d: %v", n, err)
 		return -1
 	}
-	subject := roomSubject + strings.Replace(p.room, ":", ".", 1)
+	msg := nats.NewMsg(roomSubject + strings.Replace(p.room, ":", ".", 1))
+	msg.Data = body
+	if key != "" {
+		msg.Header.Set(wire.HeaderKey, key)
+	}
+	if deleted {
+		msg.Header.Set(wire.HeaderKeyDeleted, "true")
+	}
+	subject := msg.Subject
 	deadline := time.Now().Add(nodeWait)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err = p.js.Publish(ctx, subject, body)
+		_, err = p.js.PublishMsg(ctx, msg)
 		cancel()
 		if err == nil {
 			break

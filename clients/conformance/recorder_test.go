@@ -85,8 +85,8 @@ func count(recs []stamped, kind, notice string) int {
 	return c
 }
 
-// ns is the n of every event record of room, in the order handed over.
-func ns(recs []stamped, room string) []int {
+// eventNs is the n of every event record of room, in the order handed over.
+func eventNs(recs []stamped, room string) []int {
 	var out []int
 	for _, s := range recs {
 		if s.Kind == "event" && s.Room == room {
@@ -100,7 +100,7 @@ func ns(recs []stamped, room string) []int {
 // exactly want, in order: nothing lost, nothing twice.
 func checkExactly(t testing.TB, recs []stamped, room string, want []int) {
 	t.Helper()
-	got := ns(recs, room)
+	got := eventNs(recs, room)
 	if len(got) == len(want) {
 		same := true
 		for i := range got {

@@ -28,6 +28,7 @@ var scenarios = []scenario{
 	{"slow-consumer", slowScenario},
 	{"history-lost", historyLostScenario},
 	{"stream-recreated", streamRecreatedScenario},
+	{"state", stateScenario},
 	{"token-refresh", tokenRefreshScenario},
 	{"token-expired", tokenExpiredScenario},
 	{"token-refused", tokenRefusedScenario},
@@ -250,6 +251,51 @@ func streamRecreatedScenario(t testing.TB, r runner) {
 	last := lastSubscribed(recs)
 	if last.Recovered || !last.Resumed || last.Epoch == firstSubscribed(recs).Epoch {
 		t.Fatalf("the resume into the new stream: %s; want resumed in another epoch with recovered false", describe(last.record))
+	}
+}
+
+// A room followed with state: the first response carries the latest event
+// of each live key; after the history is purged while the client is away,
+// its resume is answered recovered: false with the state again (the keys
+// outlive the history), and the events after it follow.
+func stateScenario(t testing.TB, r runner) {
+	ns := natsFor(t)
+	n := startNode(t, "edge", ns.ClientURL())
+	pub := newPublisher(t, ns, room)
+	pub.publishKeyed(nil, "worker:w1", false)
+	pub.publishKeyed(nil, "worker:w2", false)
+	pub.publishKeyed(nil, "worker:w1", false) // supersedes n=0
+	pub.publishKeyed(nil, "worker:w2", true)  // ends worker:w2
+	pub.publishKeyed(nil, "worker:w3", false)
+	waitState(t, n, room, 2)
+	cfg := follow(urlOf(r, n))
+	cfg.Rooms[0] = roomConfig{Room: room, State: true}
+	s := r.start(t, cfg)
+	s.waitFor(t, "the subscribe response", func(recs []stamped) bool { return count(recs, "subscribed", "") > 0 })
+	if first := firstSubscribed(s.all()); first.State != 2 {
+		t.Fatalf("the first response: %s; want a state of 2 keys (worker:w1, worker:w3)", describe(first.record))
+	}
+	pub.publishKeyed(nil, "worker:w4", false) // n=5
+	s.waitEvent(t, 5)
+	waitState(t, n, room, 3) // the keeper has read it before the history goes
+
+	n.stop()
+	s.waitNotice(t, noticeDisconnected)
+	pub.publishKeyed(nil, "worker:w5", false) // n=6: purged before any node reads it
+	pub.purge()
+	pub.publishKeyed(nil, "worker:w6", false) // n=7
+	n.restart()
+	s.waitFor(t, "a second subscribe response", func(recs []stamped) bool { return count(recs, "subscribed", "") >= 2 })
+
+	recs := s.all()
+	last := lastSubscribed(recs)
+	// worker:w1, w3 and w4 at least; w6 too when the keeper read it first.
+	if last.Recovered || !last.Resumed || last.State < 3 {
+		t.Fatalf("the resume after the purge: %s; want resumed, recovered false, with a state of 3 keys or more", describe(last.record))
+	}
+	// n=7 comes in the state, or after it when the keeper had not read it.
+	if got := eventNs(recs, room); len(got) < 1 || got[0] != 5 || len(got) > 2 || len(got) == 2 && got[1] != 7 {
+		t.Fatalf("events handed over: n=%v; want n=5, then n=7 at most (the rest came in the states)", got)
 	}
 }
 
