@@ -33,6 +33,8 @@ var scenarios = []scenario{
 	{"token-refused", tokenRefusedScenario},
 	{"bad-input", badInputScenario},
 	{"late-unavailable", lateUnavailableScenario},
+	{"position-given-again", positionGivenAgainScenario},
+	{"held-above-kept", heldAboveKeptScenario},
 }
 
 // TestConformance runs every scenario with every library; the libraries
