@@ -112,3 +112,32 @@ func subscriptionRequests(f *fakeNode) []string {
 	}
 	return out
 }
+
+// A subscribe refused UNAUTHENTICATED, with no refresh callback: the
+// client closes the connection and stops, telling a disconnection with
+// code 1000 first ("the node requires a token").
+func unauthenticatedStopScenario(t *testing.T, r runner) {
+	answer := func(f *fakeNode, c net.Conn, id, _ string, _ int) {
+		f.send(c, ws.OpText, map[string]any{"type": "error", "event": "subscribe", "id": id,
+			"data": map[string]any{"code": "UNAUTHENTICATED", "message": "a token is required"}})
+	}
+	f := startFakeNode(t, answer)
+	cfg := follow(f.URL())
+	cfg.Rooms = []roomConfig{{Room: rulesRoom}}
+	s := r.start(t, cfg)
+	stopped := waitStopped(t, s)
+
+	recs := s.all()
+	var ends []record
+	for _, s := range recs {
+		if s.Kind == "notice" && s.Notice == noticeDisconnected {
+			ends = append(ends, s.record)
+		}
+	}
+	if len(ends) != 1 || ends[0].Code != 1000 || !strings.HasSuffix(ends[0].Text, "stopping") {
+		t.Fatalf("disconnections told: %v; want one, code 1000, stopping:\n%s", ends, tail(recs, 20))
+	}
+	if stopped.Code != 0 || !strings.Contains(stopped.Text, "token") {
+		t.Fatalf("stopped: %s; want code 0, the node requires a token", describe(stopped))
+	}
+}

@@ -35,6 +35,7 @@ var scenarios = []scenario{
 	{"late-unavailable", lateUnavailableScenario},
 	{"position-given-again", positionGivenAgainScenario},
 	{"held-above-kept", heldAboveKeptScenario},
+	{"unauthenticated-stop", unauthenticatedStopScenario},
 }
 
 // TestConformance runs every scenario with every library; the libraries

@@ -470,12 +470,17 @@ export class Client {
     if (code === "UNAVAILABLE") retry = Math.min(this.#o.retryMax, this.#o.retryMin * 2 ** room.tries++);
     else if (code === "RATE_LIMITED") retry = this.#backoff(++room.limited);
     else room.refused = code;
+    if (code === "UNAUTHENTICATED" && typeof this.#o.refresh !== "function") {
+      // The client closes (1000) and stops: told as the connection's end.
+      this.#notice(Notice.disconnected, { code: 1000, text: `subscribe ${room.name}: ${text}; stopping` });
+      this.#stop(0, `the node requires a token (${text})`);
+      return;
+    }
     this.#notice(Notice.requestError, { error: code, room: room.name, text, ...(retry > 0 ? { retry } : {}) });
     if (retry > 0) {
       room.timer = setTimeout(() => { if (this.#rooms.get(room.name) === room && this.#live()) this.#subscribe(room); }, retry);
     } else if (code === "UNAUTHENTICATED") {
-      if (typeof this.#o.refresh === "function") this.#refreshNow();
-      else this.#stop(0, `the node requires a token (${text})`);
+      this.#refreshNow();
     }
   }
 
