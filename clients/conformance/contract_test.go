@@ -13,12 +13,15 @@ type runnerConfig struct {
 	BackoffMaxMS int          `json:"backoff_max_ms,omitempty"`
 }
 
-// roomConfig is one room a runner follows.
+// roomConfig is one room a runner follows: one subscribe of it.
 type roomConfig struct {
-	Room     string `json:"room"`
-	History  bool   `json:"history,omitempty"`
-	State    bool   `json:"state,omitempty"`
-	Conflate bool   `json:"conflate,omitempty"`
+	Room     string  `json:"room"`
+	History  bool    `json:"history,omitempty"`
+	State    bool    `json:"state,omitempty"`
+	Conflate bool    `json:"conflate,omitempty"`
+	Since    *uint64 `json:"since,omitempty"`   // a position the application stored
+	Epoch    string  `json:"epoch,omitempty"`   // with Since
+	AfterN   *int    `json:"after_n,omitempty"` // subscribe once the event with this n was handed over, not at the start
 }
 
 // record is one thing a runner reports; which fields are set depends on

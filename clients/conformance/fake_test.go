@@ -31,19 +31,31 @@ type fakeNode struct {
 	ln     net.Listener
 	wg     sync.WaitGroup
 	answer func(f *fakeNode, c net.Conn, id, room string, nth int)
+	// leave answers an unsubscribe; nil: with its response at once.
+	leave func(f *fakeNode, c net.Conn, id, room string)
 
 	subscribes atomic.Int32 // subscribes read, over every connection
+
+	mu   sync.Mutex
+	read []string // the requests read, over every connection: "event data", data as Go marshals it
 }
 
 // startFakeNode listens on loopback until the test ends; answer answers
 // the nth (from 1) subscribe read.
 func startFakeNode(t testing.TB, answer func(f *fakeNode, c net.Conn, id, room string, nth int)) *fakeNode {
 	t.Helper()
+	return startFakeNodeLeaving(t, answer, nil)
+}
+
+// startFakeNodeLeaving is startFakeNode with leave answering unsubscribes.
+func startFakeNodeLeaving(t *testing.T, answer func(f *fakeNode, c net.Conn, id, room string, nth int),
+	leave func(f *fakeNode, c net.Conn, id, room string)) *fakeNode {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeNode{ln: ln, answer: answer}
+	f := &fakeNode{ln: ln, answer: answer, leave: leave}
 	f.wg.Add(1)
 	go f.accept()
 	t.Cleanup(func() {
@@ -78,8 +90,11 @@ func (f *fakeNode) accept() {
 	}
 }
 
-// serve answers subscribes with f.answer, and pings.
+// serve answers subscribes with f.answer, unsubscribes, and pings; it
+// closes the connection when the client did (or the fake sent a close,
+// which the client answered).
 func (f *fakeNode) serve(c net.Conn) {
+	defer c.Close()
 	if _, err := ws.Upgrade(c); err != nil {
 		return
 	}
@@ -98,7 +113,14 @@ func (f *fakeNode) serve(c net.Conn) {
 		if json.Unmarshal(p, &m) != nil {
 			continue
 		}
+		if m.Type == "request" {
+			f.record(m.Event, p)
+		}
 		switch {
+		case m.Type == "request" && m.Event == "unsubscribe" && f.leave != nil:
+			f.leave(f, c, m.ID, m.Data.Channel)
+		case m.Type == "request" && m.Event == "unsubscribe":
+			f.send(c, ws.OpText, unsubscribed(m.ID, m.Data.Channel))
 		case m.Type == "ping":
 			f.send(c, ws.OpText, map[string]any{"type": "pong", "id": m.ID})
 		case m.Type == "request" && m.Event == "auth":
@@ -141,6 +163,30 @@ func withLateUnavailable(f *fakeNode, c net.Conn, id, room string, nth int) {
 		return
 	}
 	f.send(c, ws.OpText, fakeEvent(room, 7, 0))
+}
+
+// record keeps a request read: its event and its data, marshalled again
+// so that the libraries' spellings of one object compare equal.
+func (f *fakeNode) record(event string, p []byte) {
+	var m struct{ Data map[string]any }
+	_ = json.Unmarshal(p, &m)
+	data, _ := json.Marshal(m.Data)
+	f.mu.Lock()
+	f.read = append(f.read, event+" "+string(data))
+	f.mu.Unlock()
+}
+
+// requests are the requests read so far (see record).
+func (f *fakeNode) requests() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.read...)
+}
+
+// unsubscribed answers unsubscribe id of room.
+func unsubscribed(id, room string) map[string]any {
+	return map[string]any{"type": "response", "event": "unsubscribe", "id": id,
+		"data": map[string]any{"status": "unsubscribed", "channel": room}}
 }
 
 // fakeEvent is the event n of room at seq.

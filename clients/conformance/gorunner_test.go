@@ -30,10 +30,9 @@ func runGo(ctx context.Context, cfg runnerConfig, emit func(record)) error {
 		return fmt.Errorf("go runner: %w", err)
 	}
 	defer c.Close()
-	for _, r := range cfg.Rooms {
-		if err := c.Subscribe(r.Room, roomcast.SubscribeOptions{History: r.History, State: r.State, Conflate: r.Conflate}); err != nil {
-			return fmt.Errorf("go runner: %w", err)
-		}
+	done := make([]bool, len(cfg.Rooms)) // entries subscribed: each once
+	if err := subscribeAfter(c, cfg.Rooms, done, nil); err != nil {
+		return err
 	}
 	emit(record{Kind: "ready"})
 	for {
@@ -49,7 +48,12 @@ func runGo(ctx context.Context, cfg runnerConfig, emit func(record)) error {
 		if err != nil {
 			return fmt.Errorf("go runner: %w", err)
 		}
-		pause := emitMessage(m, emit)
+		n, pause := emitMessage(m, emit)
+		if n >= 0 {
+			if err := subscribeAfter(c, cfg.Rooms, done, &n); err != nil {
+				return err
+			}
+		}
 		if pause > 0 {
 			select { // the application is slow: it takes nothing meanwhile
 			case <-ctx.Done():
@@ -60,9 +64,26 @@ func runGo(ctx context.Context, cfg runnerConfig, emit func(record)) error {
 	}
 }
 
-// emitMessage emits m's record, and returns how long the application
-// pauses after it (an event's data.pause_ms).
-func emitMessage(m roomcast.Message, emit func(record)) time.Duration {
+// subscribeAfter subscribes the rooms whose after_n is n (nil: those
+// without one, at the start), unless done says they were.
+func subscribeAfter(c *roomcast.Client, rooms []roomConfig, done []bool, n *int) error {
+	for i, r := range rooms {
+		if done[i] || (r.AfterN == nil) != (n == nil) || (n != nil && *r.AfterN != *n) {
+			continue
+		}
+		done[i] = true
+		o := roomcast.SubscribeOptions{History: r.History, State: r.State, Conflate: r.Conflate, Since: r.Since, Epoch: r.Epoch}
+		if err := c.Subscribe(r.Room, o); err != nil {
+			return fmt.Errorf("go runner: %w", err)
+		}
+	}
+	return nil
+}
+
+// emitMessage emits m's record, and returns an event's data.n (-1 for
+// none, and for other messages) and how long the application pauses
+// after it (an event's data.pause_ms).
+func emitMessage(m roomcast.Message, emit func(record)) (int, time.Duration) {
 	switch m := m.(type) {
 	case *roomcast.Event:
 		var d struct {
@@ -75,7 +96,7 @@ func emitMessage(m roomcast.Message, emit func(record)) time.Duration {
 			n = *d.N
 		}
 		emit(record{Kind: "event", Room: m.Room, Seq: m.Seq, Event: m.Name, N: n, Conflated: m.Conflated})
-		return time.Duration(d.PauseMS) * time.Millisecond
+		return n, time.Duration(d.PauseMS) * time.Millisecond
 	case *roomcast.Subscribed:
 		state := -1
 		if m.State != nil {
@@ -86,7 +107,7 @@ func emitMessage(m roomcast.Message, emit func(record)) time.Duration {
 	case *roomcast.Notice:
 		emit(record{Kind: "notice", Notice: string(m.Kind), Code: m.Code, Error: m.Error, Room: m.Room, Text: m.Text})
 	}
-	return 0
+	return -1, 0
 }
 
 // fetchToken GETs a new token from url: the body, one token; any answer

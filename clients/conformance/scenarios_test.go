@@ -34,6 +34,9 @@ var scenarios = []scenario{
 	{"token-refused", tokenRefusedScenario},
 	{"bad-input", badInputScenario},
 	{"late-unavailable", lateUnavailableScenario},
+	{"position-given-again", positionGivenAgainScenario},
+	{"held-above-kept", heldAboveKeptScenario},
+	{"unauthenticated-stop", unauthenticatedStopScenario},
 }
 
 // TestConformance runs every scenario with every library; the libraries

@@ -135,3 +135,48 @@ func TestSilentConnectionIsDropped(t *testing.T) {
 		t.Fatalf("subscribed %+v", s)
 	}
 }
+
+// A subscribe response whose data does not parse is told as bad input
+// and handled as an UNAVAILABLE: the events held for it are dropped and
+// the room is subscribed again, from the kept position, after the retry
+// wait (a FAKE node: a real one never sends such a response).
+func TestUnreadableSubscribeResponseIsRetried(t *testing.T) {
+	t.Parallel()
+	again := make(chan string, 1)
+	url := scriptedNode(t, func(next func() (string, string, string, json.RawMessage), send func(string)) {
+		_, _, id, _ := next() // the resume from since 10
+		send(fakeEvent(9))    // held: at or below the kept seq
+		send(fakeEvent(11))   // held behind it
+		send(`{"type":"response","event":"subscribe","id":"` + id + `","data":{"status":"subscribed","seq":"eleven"}}`)
+		_, event, id, data := next()
+		again <- event + " " + string(data)
+		send(fakeEvent(11))
+		send(`{"type":"response","event":"subscribe","id":"` + id + `","data":{"status":"subscribed","channel":"pool:x","seq":11,"replayed":1,"recovered":true,"epoch":"e1"}}`)
+		send(fakeEvent(12))
+	})
+	since := uint64(10)
+	f := follow(t, roomcast.Options{URLs: []string{url}}, roomcast.SubscribeOptions{Since: &since, Epoch: "e1"}, "pool:x")
+	select {
+	case got := <-again:
+		if got != `subscribe {"channel":"pool:x","since":10,"epoch":"e1"}` {
+			t.Fatalf("after the unreadable response the client sent %s; want the resume from 10 again", got)
+		}
+	case <-time.After(wait):
+		t.Fatal("the room was not subscribed again after its unreadable response")
+	}
+	f.waitEvents(t, 2)
+	if s := f.waitSubscribed(t, 1); s.Seq != 11 {
+		t.Fatalf("subscribed %+v", s)
+	}
+	var seqs []uint64
+	for _, e := range f.events() {
+		seqs = append(seqs, e.Seq)
+	}
+	if len(seqs) != 2 || seqs[0] != 11 || seqs[1] != 12 {
+		t.Fatalf("events handed over: %v; want [11 12]", seqs)
+	}
+	bad := f.notices(roomcast.BadInput)
+	if len(bad) != 1 || bad[0].Room != "pool:x" || !strings.Contains(bad[0].Text, "subscribing again") {
+		t.Fatalf("bad input told: %+v; want one of pool:x, subscribing again", bad)
+	}
+}

@@ -72,7 +72,12 @@ func (s *session) response(m *inbound) {
 			return
 		}
 		if err := json.Unmarshal(m.Data, &d); err != nil {
-			s.c.notice(s.ctx, Notice{Kind: BadInput, Text: fmt.Sprintf("skipped a subscribe response of %s that does not parse: %v", req.room, err)})
+			// As an UNAVAILABLE: without a response the held events
+			// cannot be decided (they are dropped) and the room is not
+			// known to be subscribed, so it is subscribed again.
+			wait := s.retryLater(m.ID, r, codeUnavailable)
+			s.c.notice(s.ctx, Notice{Kind: BadInput, Room: req.room, Text: fmt.Sprintf("skipped a subscribe response of %s that does not parse: %v; subscribing again in %s",
+				req.room, err, wait.Round(time.Millisecond))})
 			return
 		}
 		held, sub := r.onSubscribed(d)
@@ -134,12 +139,7 @@ func (s *session) subscribeFailed(id, name string, e errorData) {
 	text := fmt.Sprintf("subscribe %s: %s: %s", name, e.Code, e.Message)
 	switch e.Code {
 	case codeUnavailable, codeRateLimited:
-		r.failures++
-		wait := min(time.Second<<min(r.failures-1, 4), 10*time.Second)
-		if e.Code == codeRateLimited {
-			wait = backoff(r.failures, s.c.opts.BackoffMin, s.c.opts.BackoffMax, jitter())
-		}
-		r.retryAt = time.Now().Add(wait)
+		wait := s.retryLater(id, r, e.Code)
 		text += "; retrying in " + wait.Round(time.Millisecond).String()
 	case codeUnauthenticated:
 		if s.c.opts.Refresh == nil {
@@ -155,6 +155,21 @@ func (s *session) subscribeFailed(id, name string, e errorData) {
 		r.refused, r.forbidden = true, e.Code == codeForbidden
 	}
 	s.c.notice(s.ctx, Notice{Kind: RequestError, Error: e.Code, Room: name, Text: text})
+}
+
+// retryLater gives up r's subscribe id, whose held events are dropped,
+// and plans the next one after the retry wait of code (UNAVAILABLE: 1 s,
+// doubling to 10 s; RATE_LIMITED: the backoff), which it returns.
+func (s *session) retryLater(id string, r *room, code string) time.Duration {
+	delete(s.reqs, id)
+	r.subID, r.held = "", nil
+	r.failures++
+	wait := min(time.Second<<min(r.failures-1, 4), 10*time.Second)
+	if code == codeRateLimited {
+		wait = backoff(r.failures, s.c.opts.BackoffMin, s.c.opts.BackoffMax, jitter())
+	}
+	r.retryAt = time.Now().Add(wait)
+	return wait
 }
 
 // unsubscribeFailed handles the refusal of an unsubscribe of name: one

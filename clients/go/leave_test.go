@@ -153,3 +153,75 @@ func TestUnsubscribeRateLimitedIsSentAgain(t *testing.T) {
 		t.Fatalf("events of the room left were handed over: %+v", e)
 	}
 }
+
+// A Subscribe of a followed room with a position (docs/protocol.md
+// section 3, "Positions") leaves the old subscription first: its event
+// 12, on its way before the node read the client's next message, is
+// dropped. Handed over, it would become the kept seq above the position
+// asked for, and the replay from there would be dropped as duplicates.
+func TestSubscribeWithAPositionLeavesTheOldSubscriptionFirst(t *testing.T) {
+	t.Parallel()
+	requests := make(chan string, 2)
+	url := scriptedNode(t, func(next func() (string, string, string, json.RawMessage), send func(string)) {
+		_, _, id, _ := next() // the live subscribe
+		send(`{"type":"response","event":"subscribe","id":"` + id + `","data":{"status":"subscribed","channel":"pool:x","seq":10,"replayed":0,"recovered":true,"epoch":"e1"}}`)
+		send(fakeEvent(11))
+		_, event, rid, data := next()
+		requests <- event + " " + string(data)
+		uid, sid := "", rid
+		if event == "unsubscribe" {
+			uid = rid
+			_, event, sid, data = next()
+			requests <- event + " " + string(data)
+		}
+		send(fakeEvent(12)) // the old subscription's, in flight
+		if uid != "" {
+			send(`{"type":"response","event":"unsubscribe","id":"` + uid + `","data":{"status":"unsubscribed","channel":"pool:x"}}`)
+		}
+		for seq := 6; seq <= 12; seq++ {
+			send(fakeEvent(seq))
+		}
+		send(`{"type":"response","event":"subscribe","id":"` + sid + `","data":{"status":"subscribed","channel":"pool:x","seq":12,"replayed":7,"recovered":true,"epoch":"e1"}}`)
+		send(fakeEvent(13))
+	})
+	f := follow(t, roomcast.Options{URLs: []string{url}}, roomcast.SubscribeOptions{}, "pool:x")
+	f.waitEvents(t, 1)
+	since := uint64(5)
+	if err := f.c.Subscribe("pool:x", roomcast.SubscribeOptions{Since: &since, Epoch: "e1"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := receive(t, requests); got != `unsubscribe {"channel":"pool:x"}` {
+		t.Fatalf("after a Subscribe with a position the client sent %s; want an unsubscribe first", got)
+	}
+	if got := receive(t, requests); got != `subscribe {"channel":"pool:x","since":5,"epoch":"e1"}` {
+		t.Fatalf("then %s; want the subscribe from the position given", got)
+	}
+	if s := f.waitSubscribed(t, 2); !s.Resumed || s.Seq != 12 {
+		t.Fatalf("the second subscribe response: %+v; want resumed (not the room's first), seq 12", s)
+	}
+	waitFor(t, "event 13", func() error {
+		if e := f.events(); len(e) == 0 || e[len(e)-1].Seq != 13 {
+			return fmt.Errorf("%d events", len(e))
+		}
+		return nil
+	})
+	var got []uint64
+	for _, e := range f.events() {
+		got = append(got, e.Seq)
+	}
+	if want := []uint64{11, 6, 7, 8, 9, 10, 11, 12, 13}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events handed over: %v; want %v (11 live, then the replay from since 5)", got, want)
+	}
+}
+
+// receive is the next request the scripted node read, or fails the test.
+func receive(t *testing.T, requests chan string) string {
+	t.Helper()
+	select {
+	case r := <-requests:
+		return r
+	case <-time.After(wait):
+		t.Fatal("the client sent no request")
+		return ""
+	}
+}

@@ -47,8 +47,9 @@ type Subscribed struct {
 	// stream). The client goes on; the application decides what the gap
 	// means (see the README).
 	Recovered bool
-	// Resumed is true for a resubscription (after a reconnection or a
-	// retry), false for the room's first subscribe.
+	// Resumed is true for every subscribe of the room after its first
+	// (after a reconnection, a retry, or a Subscribe of the application's),
+	// false for the room's first subscribe.
 	Resumed bool
 	// State is the room's state when the subscribe asked for it and the
 	// node sent it (the latest event of every key, in seq order): the

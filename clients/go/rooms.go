@@ -36,7 +36,8 @@ func (r *room) reset() {
 }
 
 // setOptions takes a Subscribe's options: a position given replaces the
-// kept one; without, the kept one stays (the room resumes).
+// kept one (the session leaves the old subscription first); without, the
+// kept one stays (the room resumes).
 func (r *room) setOptions(o SubscribeOptions) {
 	r.opts = o
 	if o.Since != nil {

@@ -287,7 +287,8 @@ func (c *Client) applyCommands(s *session) {
 			}
 			continue
 		}
-		if r == nil {
+		followed := r != nil
+		if !followed {
 			r = &room{name: cmd.room}
 			c.rooms[cmd.room] = r
 			c.order = append(c.order, cmd.room)
@@ -297,6 +298,14 @@ func (c *Client) applyCommands(s *session) {
 		if s != nil {
 			delete(s.unsubAt, cmd.room) // the subscribe starts the room over
 			delete(s.unsubFails, cmd.room)
+			if followed && cmd.opts.Since != nil {
+				// A new position: the old subscription's events still on
+				// their way would be handed over above it and become the
+				// kept seq, and the replay asked for would then be
+				// dropped as duplicates. Leaving first drops them until
+				// the unsubscribe is answered.
+				s.unsubscribe(cmd.room)
+			}
 			s.subscribe(r)
 		}
 	}

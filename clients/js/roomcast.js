@@ -100,20 +100,32 @@ export class Client {
 
   // subscribe follows a room: opts.history (every retained event), or
   // opts.since and opts.epoch (a position the application stored),
-  // opts.state, opts.conflate. A room already followed is left as it is.
+  // opts.state, opts.conflate. A room already followed takes the new
+  // options: with a position, it is subscribed again from there (the old
+  // subscription is left first); without, it resumes from the kept one.
   subscribe(name, opts = {}) {
     if (typeof name !== "string" || name === "") throw new TypeError("roomcast: a room is a non-empty string");
-    if (this.#rooms.has(name)) return;
     clearTimeout(this.#unsubTimers.get(name)); // subscribing starts the room over on the node
     this.#unsubTimers.delete(name);
     this.#unsubTries.delete(name);
-    const since = Number.isSafeInteger(opts.since) && opts.since > 0 ? opts.since : null;
-    const room = {
-      name, history: opts.history === true || opts.since === 0, state: opts.state === true, conflate: opts.conflate === true,
-      seq: since, epoch: since !== null && typeof opts.epoch === "string" && opts.epoch ? opts.epoch : null,
-      sent: false, subID: "", holding: false, held: [], refused: "", tries: 0, limited: 0, timer: 0, duplicates: 0,
-    };
-    this.#rooms.set(name, room);
+    const given = Number.isSafeInteger(opts.since) && opts.since >= 0; // a position
+    const since = given && opts.since > 0 ? opts.since : null;
+    const options = { history: opts.history === true || opts.since === 0, state: opts.state === true, conflate: opts.conflate === true };
+    const position = { seq: since, epoch: since !== null && typeof opts.epoch === "string" && opts.epoch ? opts.epoch : null };
+    let room = this.#rooms.get(name);
+    if (room) {
+      Object.assign(room, options, given ? position : {});
+      // The old subscription's events still on their way would be handed
+      // over above the new position, and the replay asked for would then
+      // be dropped as duplicates: they are dropped until it is left.
+      if (given && this.#live()) this.#unsubscribe(name);
+    } else {
+      room = {
+        name, ...options, ...position,
+        sent: false, subID: "", holding: false, held: [], refused: "", tries: 0, limited: 0, timer: 0, duplicates: 0,
+      };
+      this.#rooms.set(name, room);
+    }
     if (this.#live()) this.#subscribe(room);
   }
 
@@ -370,9 +382,12 @@ export class Client {
     // one; without a kept epoch, when it says the position was not
     // recovered (a since from another stream is; a since lost to
     // retention has no held events: the oldest retained are above it).
-    // Otherwise they repeat what was handed over.
+    // Otherwise those at or below the kept seq repeat what was handed
+    // over, and those above it (held behind them, to keep order) are new.
     const changed = room.epoch !== null ? epoch !== null && epoch !== room.epoch : room.seq !== null && d.recovered === false;
-    if (changed && state === null) for (const m of held) this.#hand(room, m);
+    for (const m of held) {
+      if (changed ? state === null : m.seq > room.seq) this.#hand(room, m);
+    }
     const seq = Number.isSafeInteger(d.seq) ? d.seq : 0;
     if (room.seq === null || changed || state !== null || seq > room.seq) room.seq = seq;
     if (epoch !== null) room.epoch = epoch;
@@ -455,12 +470,17 @@ export class Client {
     if (code === "UNAVAILABLE") retry = Math.min(this.#o.retryMax, this.#o.retryMin * 2 ** room.tries++);
     else if (code === "RATE_LIMITED") retry = this.#backoff(++room.limited);
     else room.refused = code;
+    if (code === "UNAUTHENTICATED" && typeof this.#o.refresh !== "function") {
+      // The client closes (1000) and stops: told as the connection's end.
+      this.#notice(Notice.disconnected, { code: 1000, text: `subscribe ${room.name}: ${text}; stopping` });
+      this.#stop(0, `the node requires a token (${text})`);
+      return;
+    }
     this.#notice(Notice.requestError, { error: code, room: room.name, text, ...(retry > 0 ? { retry } : {}) });
     if (retry > 0) {
       room.timer = setTimeout(() => { if (this.#rooms.get(room.name) === room && this.#live()) this.#subscribe(room); }, retry);
     } else if (code === "UNAUTHENTICATED") {
-      if (typeof this.#o.refresh === "function") this.#refreshNow();
-      else this.#stop(0, `the node requires a token (${text})`);
+      this.#refreshNow();
     }
   }
 

@@ -48,6 +48,7 @@ const client = new Client(config.urls, {
   onEvent(ev) {
     const n = ev.data && Number.isInteger(ev.data.n) ? ev.data.n : -1;
     record({ kind: "event", room: ev.room, seq: ev.seq, event: ev.event ?? "", n, conflated: ev.conflated ?? 0 });
+    if (n >= 0) subscribeAfter(n);
     const ms = ev.data && ev.data.pause_ms;
     if (Number.isFinite(ms) && ms > 0) pause(ms);
   },
@@ -64,9 +65,19 @@ const client = new Client(config.urls, {
     record({ kind: "stopped", code: reason.code, text: reason.text });
   },
 });
-for (const r of config.rooms ?? []) {
-  client.subscribe(r.room, { history: r.history === true, state: r.state === true, conflate: r.conflate === true });
+// subscribeAfter subscribes the rooms whose after_n is n (null: those
+// without one, at the start), each entry once.
+const subscribed = new Set();
+function subscribeAfter(n) {
+  for (const r of config.rooms ?? []) {
+    if ((r.after_n ?? null) !== n || subscribed.has(r)) continue;
+    subscribed.add(r);
+    client.subscribe(r.room, {
+      history: r.history === true, since: r.since, epoch: r.epoch, state: r.state === true, conflate: r.conflate === true,
+    });
+  }
 }
+subscribeAfter(null);
 window.client = client; // for a harness that wants to look closer
 record({ kind: "ready" });
 client.start();

@@ -95,15 +95,22 @@ class Client:
         every retained event (since 0), or from the application's stored
         since (and epoch); every later one resumes where the application is.
         Subscribing a followed room again changes its options (and, with
-        since, its position)."""
-        old = self._rooms.get(room)
+        since, its position: the old subscription is left first, so that its
+        events still on their way are not taken for the new position's)."""
         opts = Options(history=history, since=since, epoch=epoch, state=state, conflate=conflate)
-        new = Room(room, opts, *self._backoff_bounds)
-        if old is not None and since is None:
-            new.seq, new.epoch = old.seq, old.epoch
-        self._rooms[room] = new
+        followed = self._rooms.get(room)
+        if followed is None:
+            followed = Room(room, opts, *self._backoff_bounds)
+            self._rooms[room] = followed
+        else:
+            followed.set_options(opts)  # the same Room: its next response is a resubscription's
+            if since is not None and self.connection is not None:
+                # Handed over, the old subscription's events in flight would
+                # become the kept seq above `since`, and the replay asked for
+                # would be dropped as duplicates.
+                self.connection.unsubscribe(room)
         if self.connection is not None:
-            self.connection.subscribe(new)
+            self.connection.subscribe(followed)
 
     def unsubscribe(self, room: str) -> None:
         """Stops following room; its events are dropped from now on."""
@@ -181,8 +188,10 @@ class Client:
         try:
             ws = await _ws.open_connection(self._url, token, **self._open_args)
         except _ws.CertificateRefused as err:
-            await self._emit(Notice(DISCONNECTED, code=1015, text=f"{err}; stopping"))
-            raise Stopped(1015, str(err)) from err
+            # Code 0: no connection opened, as for any failed handshake.
+            reason = f"the node's certificate is not trusted: {err}"
+            await self._emit(Notice(DISCONNECTED, code=0, text=f"{reason}; stopping"))
+            raise Stopped(0, reason) from err
         except _ws.HandshakeFailed as err:
             delay = self._backoff.next()
             # Code 0: no connection opened (docs/protocol.md, "What a client does").

@@ -10,7 +10,7 @@ import json
 from typing import TYPE_CHECKING, Any, Optional
 
 from . import _ws
-from .messages import (BAD_INPUT, DRAINING, REQUEST_ERROR, TOKEN_REFRESH_FAILED, TOKEN_REFRESHED,
+from .messages import (BAD_INPUT, DISCONNECTED, DRAINING, REQUEST_ERROR, TOKEN_REFRESH_FAILED, TOKEN_REFRESHED,
                        BadInput, Draining, Error, Event, Notice, Pong, Response, Stopped, parse_frame)
 from .policy import Backoff, ErrorAction, classify_error
 from .rooms import Room
@@ -33,7 +33,9 @@ class Connection:
         self._ids = itertools.count(1)
         self.accepted = False  # the node sent something: the token was not refused
         self.refused: set[str] = set()  # rooms not followed on this connection
-        self._waiting_auth: set[str] = set()  # rooms refused UNAUTHENTICATED: again after auth
+        # Rooms subscribed again once a new token is accepted: refused
+        # UNAUTHENTICATED, or FORBIDDEN (the new token may allow them).
+        self._waiting_auth: set[str] = set()
         # Unsubscribes not answered yet, by room: until then the room's
         # events are the subscription being left, dropped even when the
         # room is subscribed again meanwhile.
@@ -282,6 +284,7 @@ class Connection:
 
     async def _left_room(self, err: Error) -> None:
         self.refused.add(err.room)
+        self._waiting_auth.add(err.room)
         room = self._client.room(err.room)
         if room is not None:
             room.on_failure()
@@ -305,6 +308,9 @@ class Connection:
             self._later(delay, room)
         elif action is ErrorAction.NEED_TOKEN:
             if not self._client.can_refresh:
+                # 1000: the client closes the connection, and stops.
+                await emit(Notice(DISCONNECTED, code=1000,
+                                  text=f"subscribe {room.name}: {err.code}: {err.message}; stopping"))
                 raise Stopped(0, "the node requires a token")
             self._waiting_auth.add(room.name)
             await emit(Notice(REQUEST_ERROR, error=err.code, room=room.name,
@@ -312,4 +318,6 @@ class Connection:
             self._client._refresh_now()
         else:
             self.refused.add(room.name)
+            if err.code == "FORBIDDEN":
+                self._waiting_auth.add(room.name)  # a new token may allow it
             await emit(Notice(REQUEST_ERROR, error=err.code, room=room.name, text=err.message))

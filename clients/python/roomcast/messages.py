@@ -44,7 +44,7 @@ class Subscribed:
     epoch: str
     replayed: int
     recovered: bool
-    resumed: bool  # a resubscription after a reconnection or a retry
+    resumed: bool  # any subscribe of the room after its first (a reconnection, a retry, the application's own)
     since: Optional[int] = None  # the since the subscribe sent (None: live only)
     state: Optional[list[Event]] = None  # with state=True: the room's keys' latest events
 

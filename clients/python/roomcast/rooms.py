@@ -39,15 +39,10 @@ class Room:
 
     def __init__(self, name: str, options: Options, backoff_min: float = 0.25,
                  backoff_max: float = 10.0) -> None:
-        if options.epoch is not None and options.since is None:
-            raise ValueError("epoch needs since")
-        if options.since is not None and options.since < 0:
-            raise ValueError("since must be >= 0")
         self.name = name
-        self.options = options
-        self.seq: Optional[int] = options.since if options.since else None
-        self.epoch: Optional[str] = options.epoch
-        self._first_since = options.since if options.since is not None else (0 if options.history else None)
+        self.seq: Optional[int] = None
+        self.epoch: Optional[str] = None
+        self.set_options(options)
         self._sent_once = False  # a later subscribe is a resubscription
         self._awaiting: Optional[str] = None  # the id of the subscribe whose answer is awaited
         self.current_id: Optional[str] = None  # the id of the room's latest subscribe
@@ -56,6 +51,18 @@ class Room:
         self._resubscription = False
         self._since_sent: Optional[int] = None
         self._held: list[Event] = []
+
+    def set_options(self, options: Options) -> None:
+        """Takes a subscribe's options: a position given (since, even 0)
+        replaces the kept one; without, the kept one stays (a resume)."""
+        if options.epoch is not None and options.since is None:
+            raise ValueError("epoch needs since")
+        if options.since is not None and options.since < 0:
+            raise ValueError("since must be >= 0")
+        self.options = options
+        if options.since is not None:
+            self.seq, self.epoch = (options.since or None), options.epoch
+        self._first_since = options.since if options.since is not None else (0 if options.history else None)
 
     def position(self) -> Position:
         return Position(self.seq, self.epoch)

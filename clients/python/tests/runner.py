@@ -27,12 +27,27 @@ def emit(kind: str, **fields: object) -> None:
     sys.stdout.flush()
 
 
+def event_n(ev: roomcast.Event) -> int:
+    """The event's data.n, or -1."""
+    n = ev.data.get("n", -1) if isinstance(ev.data, dict) else -1
+    return n if isinstance(n, int) and not isinstance(n, bool) else -1
+
+
+def subscribe_after(client: roomcast.Client, rooms: list, n: "int | None") -> None:
+    """Subscribes the rooms whose after_n is n (None: those without one, at
+    the start), each entry once."""
+    for r in rooms:
+        if r.get("after_n") == n and not r.get("_done"):
+            r["_done"] = True
+            client.subscribe(r["room"], history=bool(r.get("history")), since=r.get("since"),
+                             epoch=r.get("epoch") or None, state=bool(r.get("state")),
+                             conflate=bool(r.get("conflate")))
+
+
 def record(msg: roomcast.Message) -> None:
     """Reports what the library handed over."""
     if isinstance(msg, roomcast.Event):
-        n = msg.data.get("n", -1) if isinstance(msg.data, dict) else -1
-        emit("event", room=msg.room, seq=msg.seq, event=msg.event,
-             n=n if isinstance(n, int) and not isinstance(n, bool) else -1, conflated=msg.conflated)
+        emit("event", room=msg.room, seq=msg.seq, event=msg.event, n=event_n(msg), conflated=msg.conflated)
     elif isinstance(msg, roomcast.Subscribed):
         emit("subscribed", room=msg.room, seq=msg.seq, epoch=msg.epoch, replayed=msg.replayed,
              recovered=msg.recovered, resumed=msg.resumed,
@@ -73,13 +88,13 @@ async def follow(cfg: dict) -> None:
         refresh=refresher(cfg["refresh_url"]) if cfg.get("refresh_url") else None,
         backoff_min=lo / 1000, backoff_max=max(hi, lo) / 1000)
     async with client:
-        for r in cfg.get("rooms", []):
-            client.subscribe(r["room"], history=bool(r.get("history")), state=bool(r.get("state")),
-                             conflate=bool(r.get("conflate")))
+        subscribe_after(client, cfg.get("rooms", []), None)
         emit("ready")
         try:
             async for msg in client:
                 record(msg)
+                if isinstance(msg, roomcast.Event) and event_n(msg) >= 0:
+                    subscribe_after(client, cfg.get("rooms", []), event_n(msg))
                 if pause_ms(msg):
                     await asyncio.sleep(pause_ms(msg) / 1000)
         except roomcast.Stopped as stop:

@@ -145,3 +145,21 @@ def test_held_events_without_a_kept_epoch_follow_recovered():
     assert feed(r, [9, 10, 11]) == []
     held, _, _ = resp(r, 11, epoch="e1")
     assert held == [11]
+
+
+def test_new_options_keep_the_position_unless_one_is_given():
+    r = Room("pool:p1", Options(history=True))
+    r.subscribe_data("s1")
+    assert feed(r, [1, 2]) == [1, 2]
+    resp(r, 2, replayed=2)
+    r.set_options(Options(state=True))  # no position: a resume from the kept one
+    assert r.subscribe_data("s2") == {"channel": "pool:p1", "since": 2, "epoch": "e1", "state": True}
+    _, sub, _ = resp(r, 2)
+    assert sub.resumed
+    r.set_options(Options(since=0))  # a position: every retained event again
+    assert r.subscribe_data("s3") == {"channel": "pool:p1", "since": 0}
+    assert feed(r, [1, 2]) == [1, 2]
+    _, sub, _ = resp(r, 2, replayed=2)
+    assert sub.resumed  # every subscribe of a room after its first
+    with pytest.raises(ValueError):
+        r.set_options(Options(epoch="e1"))
