@@ -48,7 +48,7 @@ func startFakeNode(t testing.TB, answer func(f *fakeNode, c net.Conn, id, room s
 }
 
 // startFakeNodeLeaving is startFakeNode with leave answering unsubscribes.
-func startFakeNodeLeaving(t *testing.T, answer func(f *fakeNode, c net.Conn, id, room string, nth int),
+func startFakeNodeLeaving(t testing.TB, answer func(f *fakeNode, c net.Conn, id, room string, nth int),
 	leave func(f *fakeNode, c net.Conn, id, room string)) *fakeNode {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
