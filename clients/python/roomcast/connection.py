@@ -7,23 +7,22 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from . import _ws
 from .messages import (BAD_INPUT, DISCONNECTED, DRAINING, REQUEST_ERROR, TOKEN_REFRESH_FAILED, TOKEN_REFRESHED,
                        BadInput, Draining, Error, Event, Notice, Pong, Response, Stopped, parse_frame)
+from .owner import Owner
 from .policy import Backoff, ErrorAction, classify_error
 from .rooms import Room
 
-if TYPE_CHECKING:
-    from .client import Client
 
 
 class Connection:
     """A connection's requests and what it learnt: which request ids are its
     own, which rooms it refused, and whether its token was accepted."""
 
-    def __init__(self, client: "Client", ws: Any) -> None:
+    def __init__(self, client: Owner, ws: Any) -> None:
         self._client = client
         self._ws = ws
         self._outgoing: asyncio.Queue[str] = asyncio.Queue()  # requests only: small

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Awaitable, Callable, Optional
+from typing import Awaitable, Callable, Optional
 
 from .messages import TOKEN_REFRESH_FAILED, Notice
+from .owner import Owner
 from .policy import Backoff
 from .token import jwt_exp, refresh_at, retry_deadline
 
-if TYPE_CHECKING:
-    from .client import Client
 
 RefreshCallback = Callable[[], Awaitable[str]]
 
@@ -26,7 +25,7 @@ NO_EXP_RETRY_WINDOW = 30.0
 class Refresher:
     """Owned by a Client; run() is its task."""
 
-    def __init__(self, client: "Client", callback: RefreshCallback,
+    def __init__(self, client: Owner, callback: RefreshCallback,
                  backoff_min: float, backoff_max: float) -> None:
         self._client = client
         self._callback = callback
