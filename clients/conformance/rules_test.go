@@ -141,3 +141,37 @@ func unauthenticatedStopScenario(t testing.TB, r runner) {
 		t.Fatalf("stopped: %s; want code 0, the node requires a token", describe(stopped))
 	}
 }
+
+// A subscribe response whose data cannot be read (a seq that is not a
+// number) is told as bad input and taken as an UNAVAILABLE: the room is
+// subscribed again after the retry's wait (1 s), and the second response
+// and the event after it are handed over. A library that took the
+// unreadable response for an answer would never subscribe again.
+func unreadableResponseScenario(t testing.TB, r runner) {
+	answer := func(f *fakeNode, c net.Conn, id, room string, nth int) {
+		if nth == 1 {
+			f.send(c, ws.OpText, map[string]any{"type": "response", "event": "subscribe", "id": id, "data": map[string]any{
+				"status": "subscribed", "channel": room, "seq": "six", "replayed": 0, "recovered": true, "epoch": "fake-1"}})
+			return
+		}
+		f.send(c, ws.OpText, fakeResponse(id, room, 6, 0))
+		f.send(c, ws.OpText, fakeEvent(room, 7, 0))
+	}
+	f := startFakeNode(t, answer)
+	cfg := follow(f.URL())
+	cfg.Rooms = []roomConfig{{Room: rulesRoom}}
+	s := r.start(t, cfg)
+	s.waitEvent(t, 0)
+
+	recs := s.all()
+	checkExactly(t, recs, rulesRoom, upTo(1))
+	if c := count(recs, "subscribed", ""); c != 1 {
+		t.Fatalf("%d subscribe responses handed over; want 1, the readable one:\n%s", c, tail(recs, 20))
+	}
+	if c := count(recs, "notice", noticeBadInput); c != 1 {
+		t.Fatalf("%d bad_input notices; want 1, for the unreadable response:\n%s", c, tail(recs, 20))
+	}
+	if got := f.subscribes.Load(); got != 2 {
+		t.Fatalf("the node read %d subscribes; want 2", got)
+	}
+}

@@ -37,6 +37,7 @@ var scenarios = []scenario{
 	{"position-given-again", positionGivenAgainScenario},
 	{"held-above-kept", heldAboveKeptScenario},
 	{"unauthenticated-stop", unauthenticatedStopScenario},
+	{"unreadable-response", unreadableResponseScenario},
 }
 
 // TestConformance runs every scenario with every library; the libraries

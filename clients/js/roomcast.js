@@ -360,7 +360,7 @@ export class Client {
       case "unsubscribe": this.#unsubTries.delete(req.room); return this.#left(req.room);
       case "auth": return this.#accepted(d);
       case "refresh": return this.#refreshed(d);
-      case "subscribe": return this.#subscribed(req, msg.id, d);
+      case "subscribe": return this.#subscribed(req, msg.id, msg.data);
     }
   }
 
@@ -373,6 +373,20 @@ export class Client {
   #subscribed(req, id, d) {
     const room = this.#rooms.get(req.room);
     if (!room || room.subID !== id) return; // left, or subscribed again since
+    const bad = unreadable(d);
+    if (bad) {
+      // As an UNAVAILABLE: without a response the held events cannot be
+      // decided (they are dropped) and the room is not known to be
+      // subscribed, so it is subscribed again after the same wait.
+      this.#pending.delete(id);
+      room.subID = "";
+      room.held = [];
+      room.holding = false;
+      const retry = Math.min(this.#o.retryMax, this.#o.retryMin * 2 ** room.tries++);
+      this.#notice(Notice.badInput, { room: room.name, text: `skipped a subscribe response of ${room.name} with ${bad}; subscribing again in ${retry} ms`, retry });
+      room.timer = setTimeout(() => { if (this.#rooms.get(room.name) === room && this.#live()) this.#subscribe(room); }, retry);
+      return;
+    }
     const held = room.held;
     room.held = [];
     room.holding = false;
@@ -654,6 +668,19 @@ export class Client {
   #backoff(n) {
     return Math.min(this.#o.backoffMax, this.#o.backoffMin * 2 ** (n - 1)) * (0.5 + Math.random());
   }
+}
+
+// unreadable says what makes a subscribe response's data unreadable (not
+// the protocol's fields), or "" when it can be read.
+function unreadable(d) {
+  if (d === null || typeof d !== "object" || Array.isArray(d)) return "data that is not an object";
+  for (const name of ["seq", "replayed"]) {
+    if (d[name] !== undefined && !(Number.isSafeInteger(d[name]) && d[name] >= 0)) return `a bad ${name}`;
+  }
+  if (d.epoch !== undefined && typeof d.epoch !== "string") return "a bad epoch";
+  if (d.recovered !== undefined && typeof d.recovered !== "boolean") return "a bad recovered";
+  if (d.state !== undefined && d.state !== null && !Array.isArray(d.state)) return "a state that is not an array";
+  return "";
 }
 
 // expiryOf reads a JWT's exp (ms), unverified: the node verifies. 0 when
