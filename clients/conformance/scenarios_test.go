@@ -38,6 +38,7 @@ var scenarios = []scenario{
 	{"held-above-kept", heldAboveKeptScenario},
 	{"unauthenticated-stop", unauthenticatedStopScenario},
 	{"unreadable-response", unreadableResponseScenario},
+	{"leave-refused", leaveRefusedScenario},
 }
 
 // TestConformance runs every scenario with every library; the libraries

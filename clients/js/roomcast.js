@@ -122,7 +122,7 @@ export class Client {
     } else {
       room = {
         name, ...options, ...position,
-        sent: false, subID: "", holding: false, held: [], refused: "", tries: 0, limited: 0, timer: 0, duplicates: 0,
+        sent: false, subID: "", holding: false, held: [], refused: "", tries: 0, limited: 0, timer: 0, duplicates: 0, leave: false,
       };
       this.#rooms.set(name, room);
     }
@@ -270,6 +270,10 @@ export class Client {
   #subscribe(room) {
     clearTimeout(room.timer);
     this.#pending.delete(room.subID); // superseded: a late answer to it is ignored
+    if (room.leave) { // the old subscription may stand: left first
+      room.leave = false;
+      this.#unsubscribe(room.name);
+    }
     const data = { channel: room.name };
     if (room.seq !== null) {
       data.since = room.seq;
@@ -331,7 +335,7 @@ export class Client {
     }
     if (this.#leaving.has(msg.room)) return; // the subscription being left
     const room = this.#rooms.get(msg.room);
-    if (!room) return;
+    if (!room || room.leave) return; // not followed, or its old subscription's (to be left)
     if (room.held.length > 0) {
       room.held.push(msg); // behind a held one: order is kept
     } else if (room.seq === null || msg.seq > room.seq) {
@@ -448,7 +452,19 @@ export class Client {
   #unsubscribeRefused(name, code, text) {
     this.#left(name);
     let retry = 0;
-    if (code === "RATE_LIMITED" && !this.#rooms.has(name)) {
+    const room = this.#rooms.get(name);
+    if (code === "RATE_LIMITED" && room) {
+      // It was to leave the old subscription before a subscribe from a
+      // new position, which followed it: the old one may stand, and its
+      // events cannot be told from the new one's. That subscribe is given
+      // up (its answer ignored, the room's events dropped) and both are
+      // sent again after the backoff.
+      this.#pending.delete(room.subID);
+      Object.assign(room, { subID: "", held: [], holding: false, leave: true });
+      retry = this.#backoff(++room.limited);
+      clearTimeout(room.timer);
+      room.timer = setTimeout(() => { if (this.#rooms.get(room.name) === room && this.#live()) this.#subscribe(room); }, retry);
+    } else if (code === "RATE_LIMITED") {
       const n = (this.#unsubTries.get(name) ?? 0) + 1;
       this.#unsubTries.set(name, n);
       retry = this.#backoff(n);
@@ -597,7 +613,7 @@ export class Client {
     this.#unsubTries.clear();
     for (const room of this.#rooms.values()) {
       clearTimeout(room.timer);
-      Object.assign(room, { holding: false, held: [], refused: "", tries: 0, limited: 0 });
+      Object.assign(room, { holding: false, held: [], refused: "", tries: 0, limited: 0, leave: false });
     }
     if (ws === null) return;
     ws.onopen = ws.onmessage = ws.onclose = null;
