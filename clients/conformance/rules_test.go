@@ -141,3 +141,86 @@ func unauthenticatedStopScenario(t testing.TB, r runner) {
 		t.Fatalf("stopped: %s; want code 0, the node requires a token", describe(stopped))
 	}
 }
+
+// A subscribe response whose data cannot be read (a seq that is not a
+// number) is told as bad input and taken as an UNAVAILABLE: the room is
+// subscribed again after the retry's wait (1 s), and the second response
+// and the event after it are handed over. A library that took the
+// unreadable response for an answer would never subscribe again.
+func unreadableResponseScenario(t testing.TB, r runner) {
+	answer := func(f *fakeNode, c net.Conn, id, room string, nth int) {
+		if nth == 1 {
+			f.send(c, ws.OpText, map[string]any{"type": "response", "event": "subscribe", "id": id, "data": map[string]any{
+				"status": "subscribed", "channel": room, "seq": "six", "replayed": 0, "recovered": true, "epoch": "fake-1"}})
+			return
+		}
+		f.send(c, ws.OpText, fakeResponse(id, room, 6, 0))
+		f.send(c, ws.OpText, fakeEvent(room, 7, 0))
+	}
+	f := startFakeNode(t, answer)
+	cfg := follow(f.URL())
+	cfg.Rooms = []roomConfig{{Room: rulesRoom}}
+	s := r.start(t, cfg)
+	s.waitEvent(t, 0)
+
+	recs := s.all()
+	checkExactly(t, recs, rulesRoom, upTo(1))
+	if c := count(recs, "subscribed", ""); c != 1 {
+		t.Fatalf("%d subscribe responses handed over; want 1, the readable one:\n%s", c, tail(recs, 20))
+	}
+	if c := count(recs, "notice", noticeBadInput); c != 1 {
+		t.Fatalf("%d bad_input notices; want 1, for the unreadable response:\n%s", c, tail(recs, 20))
+	}
+	if got := f.subscribes.Load(); got != 2 {
+		t.Fatalf("the node read %d subscribes; want 2", got)
+	}
+}
+
+// As position-given-again, but the node refuses the unsubscribe that was
+// to leave the old subscription (RATE_LIMITED): the old subscription
+// stands, and its live event (n=12) comes before the node refuses the
+// subscribe from since 5 too. The client must not take that event for
+// the new position's (it would become the kept seq, and the replay from
+// since 5 would be lost as duplicates): it leaves and subscribes again
+// after the backoff, and the replay is handed over, each event once.
+func leaveRefusedScenario(t testing.TB, r runner) {
+	var unsubscribes atomic.Int32
+	answer := func(f *fakeNode, c net.Conn, id, room string, nth int) {
+		switch nth {
+		case 1:
+			f.send(c, ws.OpText, fakeResponse(id, room, 10, 0))
+			f.send(c, ws.OpText, fakeEvent(room, 11, 11))
+		case 2: // the old subscription stands: its event, then the refusal
+			f.send(c, ws.OpText, fakeEvent(room, 12, 12))
+			f.send(c, ws.OpText, map[string]any{"type": "error", "event": "subscribe", "id": id,
+				"data": map[string]any{"code": "RATE_LIMITED", "message": "too many messages"}})
+		default:
+			for seq := 6; seq <= 12; seq++ {
+				f.send(c, ws.OpText, fakeEvent(room, seq, seq))
+			}
+			f.send(c, ws.OpText, fakeResponse(id, room, 12, 7))
+			f.send(c, ws.OpText, fakeEvent(room, 13, 13))
+		}
+	}
+	leave := func(f *fakeNode, c net.Conn, id, room string) {
+		if unsubscribes.Add(1) == 1 {
+			f.send(c, ws.OpText, map[string]any{"type": "error", "event": "unsubscribe", "id": id,
+				"data": map[string]any{"code": "RATE_LIMITED", "message": "too many messages"}})
+			return
+		}
+		f.send(c, ws.OpText, unsubscribed(id, room))
+	}
+	f := startFakeNodeLeaving(t, answer, leave)
+	since, after := uint64(5), 11
+	cfg := follow(f.URL())
+	cfg.Rooms = []roomConfig{{Room: rulesRoom}, {Room: rulesRoom, Since: &since, Epoch: "fake-1", AfterN: &after}}
+	s := r.start(t, cfg)
+	s.waitEvent(t, 13)
+
+	recs := s.all()
+	checkExactly(t, recs, rulesRoom, []int{11, 6, 7, 8, 9, 10, 11, 12, 13})
+	got := subscriptionRequests(f)
+	if len(got) < 5 || got[3] != `unsubscribe {"channel":"pool:fake"}` {
+		t.Fatalf("the node read:\n%s\nwant the unsubscribe sent again before the subscribe", strings.Join(got, "\n"))
+	}
+}

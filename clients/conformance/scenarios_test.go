@@ -37,6 +37,8 @@ var scenarios = []scenario{
 	{"position-given-again", positionGivenAgainScenario},
 	{"held-above-kept", heldAboveKeptScenario},
 	{"unauthenticated-stop", unauthenticatedStopScenario},
+	{"unreadable-response", unreadableResponseScenario},
+	{"leave-refused", leaveRefusedScenario},
 }
 
 // TestConformance runs every scenario with every library; the libraries

@@ -179,7 +179,22 @@ func (s *session) unsubscribeFailed(id, name string, e errorData) {
 	delete(s.reqs, id)
 	s.left(name)
 	text := fmt.Sprintf("unsubscribe %s: %s: %s", name, e.Code, e.Message)
-	if e.Code == codeRateLimited && s.c.rooms[name] == nil {
+	if r := s.c.rooms[name]; r != nil && e.Code == codeRateLimited {
+		// It was to leave the old subscription before a subscribe from a
+		// new position, which followed it: the old one may stand, and its
+		// events cannot be told from the new one's. That subscribe is
+		// given up (its answer ignored, the room's events dropped) and
+		// both are sent again after the backoff.
+		if r.subID != "" {
+			delete(s.reqs, r.subID)
+			r.subID, r.held = "", nil
+		}
+		r.leave = true
+		r.failures++
+		wait := backoff(r.failures, s.c.opts.BackoffMin, s.c.opts.BackoffMax, jitter())
+		r.retryAt = time.Now().Add(wait)
+		text += "; leaving and subscribing again in " + wait.Round(time.Millisecond).String()
+	} else if e.Code == codeRateLimited {
 		s.unsubFails[name]++
 		wait := backoff(s.unsubFails[name], s.c.opts.BackoffMin, s.c.opts.BackoffMax, jitter())
 		s.unsubAt[name] = time.Now().Add(wait)

@@ -27,12 +27,17 @@ type room struct {
 	needsAuth bool      // refused UNAUTHENTICATED: subscribe again once a new token is in
 	retryAt   time.Time // subscribe again then (UNAVAILABLE, RATE_LIMITED); zero: not
 	failures  int       // UNAVAILABLE or RATE_LIMITED answers in a row, for the retry's wait
+	// leave: the unsubscribe that was to leave the old subscription before
+	// a subscribe from a new position was refused (RATE_LIMITED): the old
+	// subscription may still stand, so the next subscribe leaves it first.
+	leave bool
 }
 
 // reset forgets the room's subscribe on a connection that ended.
 func (r *room) reset() {
 	r.subID, r.answered, r.resume, r.resumed, r.held = "", false, false, false, nil
 	r.refused, r.forbidden, r.needsAuth, r.retryAt, r.failures = false, false, false, time.Time{}, 0
+	r.leave = false // a new connection holds no old subscription
 }
 
 // setOptions takes a Subscribe's options: a position given replaces the

@@ -243,6 +243,10 @@ func (s *session) subscribe(r *room) {
 	if r.subID != "" {
 		delete(s.reqs, r.subID) // superseded: a late answer to it is ignored
 	}
+	if r.leave {
+		r.leave = false
+		s.unsubscribe(r.name)
+	}
 	id := s.newID("s")
 	q := r.request(id)
 	s.reqs[id] = request{event: "subscribe", room: r.name}

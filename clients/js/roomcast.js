@@ -122,7 +122,7 @@ export class Client {
     } else {
       room = {
         name, ...options, ...position,
-        sent: false, subID: "", holding: false, held: [], refused: "", tries: 0, limited: 0, timer: 0, duplicates: 0,
+        sent: false, subID: "", holding: false, held: [], refused: "", tries: 0, limited: 0, timer: 0, duplicates: 0, leave: false,
       };
       this.#rooms.set(name, room);
     }
@@ -270,6 +270,10 @@ export class Client {
   #subscribe(room) {
     clearTimeout(room.timer);
     this.#pending.delete(room.subID); // superseded: a late answer to it is ignored
+    if (room.leave) { // the old subscription may stand: left first
+      room.leave = false;
+      this.#unsubscribe(room.name);
+    }
     const data = { channel: room.name };
     if (room.seq !== null) {
       data.since = room.seq;
@@ -331,7 +335,7 @@ export class Client {
     }
     if (this.#leaving.has(msg.room)) return; // the subscription being left
     const room = this.#rooms.get(msg.room);
-    if (!room) return;
+    if (!room || room.leave) return; // not followed, or its old subscription's (to be left)
     if (room.held.length > 0) {
       room.held.push(msg); // behind a held one: order is kept
     } else if (room.seq === null || msg.seq > room.seq) {
@@ -360,7 +364,7 @@ export class Client {
       case "unsubscribe": this.#unsubTries.delete(req.room); return this.#left(req.room);
       case "auth": return this.#accepted(d);
       case "refresh": return this.#refreshed(d);
-      case "subscribe": return this.#subscribed(req, msg.id, d);
+      case "subscribe": return this.#subscribed(req, msg.id, msg.data);
     }
   }
 
@@ -373,6 +377,20 @@ export class Client {
   #subscribed(req, id, d) {
     const room = this.#rooms.get(req.room);
     if (!room || room.subID !== id) return; // left, or subscribed again since
+    const bad = unreadable(d);
+    if (bad) {
+      // As an UNAVAILABLE: without a response the held events cannot be
+      // decided (they are dropped) and the room is not known to be
+      // subscribed, so it is subscribed again after the same wait.
+      this.#pending.delete(id);
+      room.subID = "";
+      room.held = [];
+      room.holding = false;
+      const retry = Math.min(this.#o.retryMax, this.#o.retryMin * 2 ** room.tries++);
+      this.#notice(Notice.badInput, { room: room.name, text: `skipped a subscribe response of ${room.name} with ${bad}; subscribing again in ${retry} ms`, retry });
+      room.timer = setTimeout(() => { if (this.#rooms.get(room.name) === room && this.#live()) this.#subscribe(room); }, retry);
+      return;
+    }
     const held = room.held;
     room.held = [];
     room.holding = false;
@@ -434,7 +452,19 @@ export class Client {
   #unsubscribeRefused(name, code, text) {
     this.#left(name);
     let retry = 0;
-    if (code === "RATE_LIMITED" && !this.#rooms.has(name)) {
+    const room = this.#rooms.get(name);
+    if (code === "RATE_LIMITED" && room) {
+      // It was to leave the old subscription before a subscribe from a
+      // new position, which followed it: the old one may stand, and its
+      // events cannot be told from the new one's. That subscribe is given
+      // up (its answer ignored, the room's events dropped) and both are
+      // sent again after the backoff.
+      this.#pending.delete(room.subID);
+      Object.assign(room, { subID: "", held: [], holding: false, leave: true });
+      retry = this.#backoff(++room.limited);
+      clearTimeout(room.timer);
+      room.timer = setTimeout(() => { if (this.#rooms.get(room.name) === room && this.#live()) this.#subscribe(room); }, retry);
+    } else if (code === "RATE_LIMITED") {
       const n = (this.#unsubTries.get(name) ?? 0) + 1;
       this.#unsubTries.set(name, n);
       retry = this.#backoff(n);
@@ -583,7 +613,7 @@ export class Client {
     this.#unsubTries.clear();
     for (const room of this.#rooms.values()) {
       clearTimeout(room.timer);
-      Object.assign(room, { holding: false, held: [], refused: "", tries: 0, limited: 0 });
+      Object.assign(room, { holding: false, held: [], refused: "", tries: 0, limited: 0, leave: false });
     }
     if (ws === null) return;
     ws.onopen = ws.onmessage = ws.onclose = null;
@@ -654,6 +684,19 @@ export class Client {
   #backoff(n) {
     return Math.min(this.#o.backoffMax, this.#o.backoffMin * 2 ** (n - 1)) * (0.5 + Math.random());
   }
+}
+
+// unreadable says what makes a subscribe response's data unreadable (not
+// the protocol's fields), or "" when it can be read.
+function unreadable(d) {
+  if (d === null || typeof d !== "object" || Array.isArray(d)) return "data that is not an object";
+  for (const name of ["seq", "replayed"]) {
+    if (d[name] !== undefined && !(Number.isSafeInteger(d[name]) && d[name] >= 0)) return `a bad ${name}`;
+  }
+  if (d.epoch !== undefined && typeof d.epoch !== "string") return "a bad epoch";
+  if (d.recovered !== undefined && typeof d.recovered !== "boolean") return "a bad recovered";
+  if (d.state !== undefined && d.state !== null && !Array.isArray(d.state)) return "a state that is not an array";
+  return "";
 }
 
 // expiryOf reads a JWT's exp (ms), unverified: the node verifies. 0 when

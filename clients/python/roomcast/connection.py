@@ -40,6 +40,10 @@ class Connection:
         # room is subscribed again meanwhile.
         self._leaving: dict[str, int] = {}
         self._unsub_retry: dict[str, Any] = {}  # room -> the Backoff of its RATE_LIMITED unsubscribes
+        # Followed rooms whose old subscription may still stand (the
+        # unsubscribe before a subscribe from a new position was refused):
+        # their next subscribe leaves it first.
+        self._leave_first: set[str] = set()
 
     # --- sending -------------------------------------------------------
 
@@ -60,6 +64,9 @@ class Connection:
         """Subscribes room (again): with its kept position when it has one."""
         self.refused.discard(room.name)
         self._waiting_auth.discard(room.name)
+        if room.name in self._leave_first:
+            self._leave_first.discard(room.name)
+            self.unsubscribe(room.name)
         rid = f"s{next(self._ids)}"
         self._pending[rid] = ("subscribe", room.name)
         self.send({"type": "request", "event": "subscribe", "id": rid, "data": room.subscribe_data(rid)})
@@ -269,7 +276,21 @@ class Connection:
         """An unsubscribe refused RATE_LIMITED is sent again after the
         backoff, unless the room was subscribed again meanwhile."""
         text = err.message
-        if err.code == "RATE_LIMITED" and self._client.room(name) is None:
+        room = self._client.room(name)
+        if err.code == "RATE_LIMITED" and room is not None:
+            # It was to leave the old subscription before a subscribe from
+            # a new position, which followed it: the old one may stand, and
+            # its events cannot be told from the new one's. That subscribe
+            # is given up (its answer ignored, the room's events dropped)
+            # and both are sent again after the backoff.
+            room.on_failure()
+            room.current_id = None
+            self.refused.add(name)
+            self._leave_first.add(name)
+            delay = room.rate.next()
+            text = f"{text}; leaving and subscribing again in {delay:.2f} s"
+            self._later(delay, room)
+        elif err.code == "RATE_LIMITED" and room is None:
             backoff = self._unsub_retry.setdefault(name, Backoff(*self._client._backoff_bounds))
             delay = backoff.next()
             text = f"{text}; sending again in {delay:.2f} s"
