@@ -68,6 +68,11 @@ class Connection:
             self._leave_first.discard(room.name)
             self.unsubscribe(room.name)
         rid = f"s{next(self._ids)}"
+        # A subscribe's id stays pending after its response (a catch-up
+        # that fails later is told under it) until the room's next
+        # subscribe supersedes it.
+        for old in [i for i, req in self._pending.items() if req == ("subscribe", room.name)]:
+            del self._pending[old]
         self._pending[rid] = ("subscribe", room.name)
         self.send({"type": "request", "event": "subscribe", "id": rid, "data": room.subscribe_data(rid)})
 
