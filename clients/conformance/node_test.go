@@ -1,15 +1,12 @@
 package conformance_test
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +15,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/servertest"
 )
 
 // nodeWait bounds a node's start and stop: two busy cores, a race-built
@@ -146,50 +144,10 @@ func (n *node) dumpLog() {
 	n.t.Logf("node %s, the end of its log:\n%s", n.name, b)
 }
 
-// metric sums the samples of the node's /metrics named name whose
-// labels include every one of labels (each as `key="value"`); 0 when
-// there are none.
+// metric sums the samples of the node's /metrics named name whose labels
+// include every one of labels (servertest.Metric).
 func (n *node) metric(name string, labels ...string) (float64, error) {
-	resp, err := http.Get("http://" + n.admin + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(io.LimitReader(resp.Body, 16<<20))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	sum := 0.0
-	for sc.Scan() {
-		series, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(series, "#") {
-			continue
-		}
-		got, labelSet, _ := strings.Cut(series, "{")
-		if got != name || !hasLabels(labelSet, labels) {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		if err != nil {
-			return 0, fmt.Errorf("%s: %w", series, err)
-		}
-		sum += v
-	}
-	return sum, sc.Err()
-}
-
-// hasLabels reports whether a sample's label set (`a="x",b="y"}`) holds
-// every one of want.
-func hasLabels(set string, want []string) bool {
-	have := strings.Split(strings.TrimSuffix(set, "}"), ",")
-	for _, w := range want {
-		found := false
-		for _, h := range have {
-			found = found || h == w
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
+	return servertest.Metric(n.admin, name, labels...)
 }
 
 // freeAddr is a loopback address with a port free now.

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
 	roomcast "github.com/roomcast/roomcast/clients/go"
@@ -21,42 +20,10 @@ import (
 // ping and its subscribe, and sends the bad frames between the two.
 func fakeNode(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() {
-		_ = ln.Close()
-		<-done
-	})
-	go func() {
-		defer close(done)
-		nc, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer nc.Close()
-		stop := make(chan struct{})
-		defer close(stop)
-		go func() { // the test's end unblocks the reads below
-			select {
-			case <-stop:
-			case <-t.Context().Done():
-				_ = nc.Close()
-			}
-		}()
-		if _, err := ws.Upgrade(nc); err != nil {
-			t.Errorf("fake upgrade: %v", err)
-			return
-		}
-		serveBadInput(t, nc)
-	}()
-	return "ws://" + ln.Addr().String() + "/ws"
+	return fakeListener(t, func(nc net.Conn) { serveBadInput(t, nc) })
 }
 
-// serveBadInput is the fake node's conversation; it then keeps the
-// connection open, reading, until the client or the test ends it.
+// serveBadInput is the fake node's conversation.
 func serveBadInput(t *testing.T, nc net.Conn) {
 	text := func(s string) { _ = wsutil.WriteServerText(nc, []byte(s)) }
 	var subID string
@@ -82,11 +49,6 @@ func serveBadInput(t *testing.T, nc net.Conn) {
 	text(`{"type":"event","room":"pool:fake","event":"e","data":{"n":-1}}`)
 	text(`{"type":"response","event":"subscribe","id":"` + subID + `","data":{"status":"subscribed","channel":"pool:fake","seq":6,"replayed":0,"recovered":true,"epoch":"e1","later":"ignored"}}`)
 	text(`{"type":"event","room":"pool:fake","event":"e","seq":7,"ts":"2026-12-01T08:00:00.123Z","data":{"n":0},"newer_field":1}`)
-	for {
-		if _, _, err := wsutil.ReadClientData(nc); err != nil {
-			return
-		}
-	}
 }
 
 // What the client cannot read is told as bad_input and skipped; the

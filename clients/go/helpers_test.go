@@ -1,14 +1,11 @@
 package roomcast_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,7 +18,6 @@ import (
 
 	roomcast "github.com/roomcast/roomcast/clients/go"
 	"github.com/roomcast/roomcast/internal/natstest"
-	"github.com/roomcast/roomcast/internal/server"
 )
 
 // wait bounds every wait of these tests: generous, for two busy cores.
@@ -299,28 +295,4 @@ func smallBuffer(size int) func(ctx context.Context, network, addr string) (net.
 		return serr
 	}}
 	return d.DialContext
-}
-
-// closesOf is the node's count of connections closed for reason, from
-// its metrics.
-func closesOf(t *testing.T, srv *server.Server, reason string) float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + srv.AdminAddr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	label := `reason="` + reason + `"`
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "roomcast_connection_closes_total{") && strings.Contains(line, label) {
-			f, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-			if err != nil {
-				t.Fatalf("metrics line %q: %v", line, err)
-			}
-			return f
-		}
-	}
-	return 0
 }

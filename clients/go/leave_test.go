@@ -1,6 +1,7 @@
 package roomcast_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -17,29 +18,7 @@ import (
 // pings, and hands the client's requests to script, which answers them.
 func scriptedNode(t *testing.T, script func(next func() (typ, event, id string, data json.RawMessage), send func(string))) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() {
-		_ = ln.Close()
-		<-done
-	})
-	go func() {
-		defer close(done)
-		nc, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer nc.Close()
-		go func() {
-			<-t.Context().Done()
-			_ = nc.Close()
-		}()
-		if _, err := ws.Upgrade(nc); err != nil {
-			return
-		}
+	return fakeListener(t, func(nc net.Conn) {
 		send := func(s string) { _ = wsutil.WriteServerText(nc, []byte(s)) }
 		next := func() (string, string, string, json.RawMessage) {
 			for {
@@ -60,6 +39,36 @@ func scriptedNode(t *testing.T, script func(next func() (typ, event, id string, 
 			}
 		}
 		script(next, send)
+	})
+}
+
+// fakeListener is the loopback side of a FAKE node: it accepts one
+// connection, upgrades it, has serve talk on it, then reads until the
+// client or the test ends it; the test's end closes everything.
+func fakeListener(t *testing.T, serve func(nc net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		stop := context.AfterFunc(t.Context(), func() { _ = nc.Close() })
+		defer stop()
+		if _, err := ws.Upgrade(nc); err != nil {
+			return
+		}
+		serve(nc)
 		for {
 			if _, _, err := wsutil.ReadClientData(nc); err != nil {
 				return

@@ -151,7 +151,7 @@ func TestResumesAfterTheApplicationWasTooSlow(t *testing.T) {
 		pub.publish(room, pad)
 	}
 	waitFor(t, "the node closing the slow client", func() error {
-		if got := closesOf(t, srv, "slow_consumer"); got < 1 {
+		if got := servertest.Closes(t, srv.AdminAddr(), "slow_consumer"); got < 1 {
 			return fmt.Errorf("%v slow consumers closed", got)
 		}
 		return nil

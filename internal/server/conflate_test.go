@@ -17,6 +17,7 @@ import (
 	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/server"
+	"github.com/roomcast/roomcast/internal/servertest"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -237,7 +238,7 @@ func TestConflationFollowsTheSubscribe(t *testing.T) {
 		t.Fatal("publishes not acknowledged within 30s")
 	}
 	natstest.WaitFor(t, 20*time.Second, func() error {
-		if got := closesOf(t, srv, "slow_consumer"); got != 2 {
+		if got := servertest.Closes(t, srv.AdminAddr(), "slow_consumer"); got != 2 {
 			return fmt.Errorf("%v slow consumer closes, want 2", got)
 		}
 		return nil
@@ -410,7 +411,7 @@ func (r *pacedReader) waitSlowConsumer(t *testing.T, srv *server.Server) {
 		if st := r.state(); st.err == nil {
 			return errors.New("the client without conflate is still connected")
 		}
-		if got := closesOf(t, srv, "slow_consumer"); got != 1 {
+		if got := servertest.Closes(t, srv.AdminAddr(), "slow_consumer"); got != 1 {
 			return fmt.Errorf("%v slow consumer closes, want 1", got)
 		}
 		return nil

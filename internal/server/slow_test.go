@@ -17,6 +17,7 @@ import (
 	"github.com/roomcast/roomcast/internal/config"
 	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/server"
+	"github.com/roomcast/roomcast/internal/servertest"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -64,7 +65,7 @@ func TestSlowConsumerIsClosedWith4008(t *testing.T) {
 	// Closed (HandleClose ran: the writer ended, the socket is closed)
 	// while the slow clients still read nothing.
 	natstest.WaitFor(t, 10*time.Second, func() error {
-		if got := closesOf(t, srv, "slow_consumer"); got != stalled {
+		if got := servertest.Closes(t, srv.AdminAddr(), "slow_consumer"); got != stalled {
 			return fmt.Errorf("%v of %d stalled clients closed as slow consumers", got, stalled)
 		}
 		return nil

@@ -1,12 +1,9 @@
 package server_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,6 +13,7 @@ import (
 	"github.com/roomcast/roomcast/internal/client"
 	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/server"
+	"github.com/roomcast/roomcast/internal/servertest"
 	"github.com/roomcast/roomcast/internal/wire"
 )
 
@@ -96,7 +94,7 @@ func stalledMembers(b *testing.B, stalled int) stalledRun {
 	got := <-lat
 	run.cpu = cpuTime() - cpu0
 	natstest.WaitFor(b, 60*time.Second, func() error {
-		if n := closesOf(b, srv, "slow_consumer"); n < float64(stalled) {
+		if n := servertest.Closes(b, srv.AdminAddr(), "slow_consumer"); n < float64(stalled) {
 			return fmt.Errorf("%v of %d stalled members closed as slow", n, stalled)
 		}
 		return nil
@@ -148,29 +146,6 @@ func readLatencies(b *testing.B, c *client.Conn, n int) []time.Duration {
 		out = append(out, time.Since(time.Unix(0, d.T)))
 	}
 	return out
-}
-
-// closesOf scrapes a node's count of connections closed for reason.
-func closesOf(tb testing.TB, srv *server.Server, reason string) float64 {
-	tb.Helper()
-	resp, err := http.Get("http://" + srv.AdminAddr() + "/metrics")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	label := `reason="` + reason + `"`
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "roomcast_connection_closes_total{") && strings.Contains(line, label) {
-			f, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-			if err != nil {
-				tb.Fatalf("metrics line %q: %v", sc.Text(), err)
-			}
-			return f
-		}
-	}
-	return 0
 }
 
 // cpuTime is the CPU time the process has used, user and system.
