@@ -58,6 +58,18 @@ func checkClosedWith(t testing.TB, recs []stamped, code int) {
 	t.Fatalf("no disconnection reported; want code %d", code)
 }
 
+// checkReconnectedAtOnce fails the test unless the first disconnection
+// had code and the next connection came within 3 s: at once, not after
+// the backoff of a scenario that sets it to 6 s (3 s at the least).
+func checkReconnectedAtOnce(t testing.TB, recs []stamped, code int) {
+	t.Helper()
+	checkClosedWith(t, recs, code)
+	closed, reopened := noticeAt(recs, noticeDisconnected, 1), noticeAt(recs, noticeConnected, 2)
+	if gap := reopened.Sub(closed); gap >= 3*time.Second {
+		t.Fatalf("after the %d the client reconnected %s later: want at once, not after the backoff (at least 3 s here)", code, gap)
+	}
+}
+
 // noticeAt is when the i-th (from 1) notice of kind came; the zero time
 // when there are fewer.
 func noticeAt(recs []stamped, kind string, i int) time.Time {
