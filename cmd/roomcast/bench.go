@@ -37,6 +37,8 @@ type benchFlags struct {
 	token       *string
 	protocol    *string
 	compression *bool
+	tlsCA       *string
+	tlsName     *string
 	serverPID   *int
 	asJSON      *bool
 	natsAuth    *config.NATSAuth // security of the NATS connection, as serve's
@@ -68,6 +70,8 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	f.token = fs.String("token", "", "JWT for the edges (or ROOMCAST_TOKEN)")
 	f.protocol = fs.String("protocol", bench.ProtocolRoomcast, "what --url speaks: roomcast, or nats (a nats-server's WebSocket listener; events published with core NATS to bench.r<i>)")
 	f.compression = fs.Bool("compression", false, "the clients offer permessage-deflate (an edge started with --compression accepts it)")
+	f.tlsCA = fs.String("tls-ca", "", "PEM CA bundle to trust for wss:// URLs (default: the system's)")
+	f.tlsName = fs.String("tls-server-name", "", "name to verify the edges' certificates against, when the URL's host is another")
 	f.serverPID = fs.Int("server-pid", 0, "pid of the server behind --url on this machine: report its CPU per delivery (load) or RSS per idle connection (--rate 0) from /proc")
 	f.asJSON = fs.Bool("json", false, "print the report as one JSON object (scenarios: one JSON line per step, then a summary line)")
 	f.scen.register(fs)
@@ -131,12 +135,16 @@ func runLoad(ctx context.Context, env *environment, f *benchFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
+	tlsConfig, err := clientTLS(*f.tlsCA, *f.tlsName)
+	if err != nil {
+		return usageError{err}
+	}
 	log := config.NewLogger(env.stderr, "text", "info") // progress; the report goes to standard output
 	rep, err := bench.Run(ctx, bench.Config{
 		URLs: urls, NATSURL: *f.natsURL, NATSOptions: natsOpts, Prefix: *f.prefix, Token: *f.token, AdminURL: *f.admin, AdminToken: env.getenv(adminTokenEnv),
 		Conns: *f.conns, Rooms: *f.rooms, Rate: *f.rate, Duration: *f.duration, Grace: *f.grace, Hold: *f.hold,
 		DialConcurrency: *f.dialConc, DialTimeout: *f.dialTimeout, MaxInFlight: *f.inFlight,
-		Protocol: *f.protocol, Compression: *f.compression, ServerPID: *f.serverPID,
+		Protocol: *f.protocol, Compression: *f.compression, TLS: tlsConfig, ServerPID: *f.serverPID,
 		Logger: log,
 	})
 	if rep != nil {

@@ -66,7 +66,7 @@ func (s *scenarioFlags) names() []string {
 
 // notForScenarios are load-mode flags a scenario has no use for: it starts
 // and measures its own servers.
-var notForScenarios = []string{"url", "nats", "subject-prefix", "admin", "hold", "token", "protocol", "compression", "server-pid", "dial-concurrency", "dial-timeout", "max-in-flight"}
+var notForScenarios = []string{"url", "nats", "subject-prefix", "admin", "hold", "token", "protocol", "compression", "server-pid", "dial-concurrency", "dial-timeout", "max-in-flight", "tls-ca", "tls-server-name"}
 
 // runScenario is `roomcast bench --scenario S`.
 func runScenario(ctx context.Context, env *environment, f *benchFlags, set map[string]bool) error {

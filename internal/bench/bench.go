@@ -28,6 +28,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -110,6 +111,9 @@ type Config struct {
 	Protocol string
 	// Compression has the roomcast clients offer permessage-deflate.
 	Compression bool
+	// TLS is the clients' TLS settings for wss:// URLs (the CA to trust,
+	// the name to verify); nil: the system's roots and the URL's host.
+	TLS *tls.Config
 	// ServerPID, when set, is the server process measured through /proc:
 	// its CPU time while publishing and delivering (load mode), or its
 	// resident memory per idle connection (idle mode, instead of AdminURL).

@@ -135,7 +135,7 @@ func (d *dialer) connect(ctx context.Context, i int) (r *receiver, stage string,
 	defer cancel()
 	url := d.cfg.URLs[i%len(d.cfg.URLs)]
 	room := i % d.cfg.Rooms
-	wd := ws.Dialer{Timeout: d.cfg.DialTimeout, NetDial: dialBuffered}
+	wd := ws.Dialer{Timeout: d.cfg.DialTimeout, NetDial: dialBuffered, TLSConfig: d.cfg.TLS}
 	if d.cfg.Protocol == ProtocolNATS {
 		subject := natsSubject(room)
 		nc, err := dialNATS(ctx, wd, url, subject)
