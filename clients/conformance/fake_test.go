@@ -158,8 +158,7 @@ func withBadInput(f *fakeNode, c net.Conn, id, room string, _ int) {
 func withLateUnavailable(f *fakeNode, c net.Conn, id, room string, nth int) {
 	f.send(c, ws.OpText, fakeResponse(id, room, 6, 0))
 	if nth == 1 {
-		f.send(c, ws.OpText, map[string]any{"type": "error", "event": "subscribe", "id": id,
-			"data": map[string]any{"code": "UNAVAILABLE", "message": "the room cannot be read now"}})
+		f.send(c, ws.OpText, fakeError("subscribe", id, "UNAVAILABLE", "the room cannot be read now"))
 		return
 	}
 	f.send(c, ws.OpText, fakeEvent(room, 7, 0))
@@ -193,6 +192,12 @@ func unsubscribed(id, room string) map[string]any {
 func fakeEvent(room string, seq, n int) map[string]any {
 	return map[string]any{"type": "event", "event": "test.numbered", "room": room, "seq": seq,
 		"ts": "2026-12-07T10:00:00.000Z", "data": map[string]any{"n": n}}
+}
+
+// fakeError refuses request id of event with code.
+func fakeError(event, id, code, message string) map[string]any {
+	return map[string]any{"type": "error", "event": event, "id": id,
+		"data": map[string]any{"code": code, "message": message}}
 }
 
 // fakeResponse answers subscribe id of room at seq, after replayed events.

@@ -37,25 +37,14 @@ func positionGivenAgainScenario(t testing.TB, r runner) {
 			return
 		}
 		sendInFlight(f, c) // unless the unsubscribe came first
-		for seq := 6; seq <= 12; seq++ {
-			f.send(c, ws.OpText, fakeEvent(room, seq, seq))
-		}
-		f.send(c, ws.OpText, fakeResponse(id, room, 12, 7))
-		f.send(c, ws.OpText, fakeEvent(room, 13, 13))
+		replayFrom5(f, c, id, room)
 	}
 	leave := func(f *fakeNode, c net.Conn, id, room string) {
 		sendInFlight(f, c)
 		f.send(c, ws.OpText, unsubscribed(id, room))
 	}
 	f := startFakeNodeLeaving(t, answer, leave)
-	since, after := uint64(5), 11
-	cfg := follow(f.URL())
-	cfg.Rooms = []roomConfig{{Room: rulesRoom}, {Room: rulesRoom, Since: &since, Epoch: "fake-1", AfterN: &after}}
-	s := r.start(t, cfg)
-	s.waitEvent(t, 13)
-
-	recs := s.all()
-	checkExactly(t, recs, rulesRoom, []int{11, 6, 7, 8, 9, 10, 11, 12, 13})
+	recs := resubscribeFrom5(t, r, f)
 	want := []string{`subscribe {"channel":"pool:fake"}`, `unsubscribe {"channel":"pool:fake"}`,
 		`subscribe {"channel":"pool:fake","epoch":"fake-1","since":5}`}
 	if got := subscriptionRequests(f); strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -118,8 +107,7 @@ func subscriptionRequests(f *fakeNode) []string {
 // code 1000 first ("the node requires a token").
 func unauthenticatedStopScenario(t testing.TB, r runner) {
 	answer := func(f *fakeNode, c net.Conn, id, _ string, _ int) {
-		f.send(c, ws.OpText, map[string]any{"type": "error", "event": "subscribe", "id": id,
-			"data": map[string]any{"code": "UNAUTHENTICATED", "message": "a token is required"}})
+		f.send(c, ws.OpText, fakeError("subscribe", id, "UNAUTHENTICATED", "a token is required"))
 	}
 	f := startFakeNode(t, answer)
 	cfg := follow(f.URL())
@@ -192,35 +180,49 @@ func leaveRefusedScenario(t testing.TB, r runner) {
 			f.send(c, ws.OpText, fakeEvent(room, 11, 11))
 		case 2: // the old subscription stands: its event, then the refusal
 			f.send(c, ws.OpText, fakeEvent(room, 12, 12))
-			f.send(c, ws.OpText, map[string]any{"type": "error", "event": "subscribe", "id": id,
-				"data": map[string]any{"code": "RATE_LIMITED", "message": "too many messages"}})
+			f.send(c, ws.OpText, fakeError("subscribe", id, "RATE_LIMITED", "too many messages"))
 		default:
-			for seq := 6; seq <= 12; seq++ {
-				f.send(c, ws.OpText, fakeEvent(room, seq, seq))
-			}
-			f.send(c, ws.OpText, fakeResponse(id, room, 12, 7))
-			f.send(c, ws.OpText, fakeEvent(room, 13, 13))
+			replayFrom5(f, c, id, room)
 		}
 	}
 	leave := func(f *fakeNode, c net.Conn, id, room string) {
 		if unsubscribes.Add(1) == 1 {
-			f.send(c, ws.OpText, map[string]any{"type": "error", "event": "unsubscribe", "id": id,
-				"data": map[string]any{"code": "RATE_LIMITED", "message": "too many messages"}})
+			f.send(c, ws.OpText, fakeError("unsubscribe", id, "RATE_LIMITED", "too many messages"))
 			return
 		}
 		f.send(c, ws.OpText, unsubscribed(id, room))
 	}
 	f := startFakeNodeLeaving(t, answer, leave)
+	resubscribeFrom5(t, r, f)
+	got := subscriptionRequests(f)
+	if len(got) < 5 || got[3] != `unsubscribe {"channel":"pool:fake"}` {
+		t.Fatalf("the node read:\n%s\nwant the unsubscribe sent again before the subscribe", strings.Join(got, "\n"))
+	}
+}
+
+// replayFrom5 answers a subscribe from since 5 in the rules' room, whose
+// every event's n is its seq: the replay n=6..12, the response, then the
+// live n=13.
+func replayFrom5(f *fakeNode, c net.Conn, id, room string) {
+	for seq := 6; seq <= 12; seq++ {
+		f.send(c, ws.OpText, fakeEvent(room, seq, seq))
+	}
+	f.send(c, ws.OpText, fakeResponse(id, room, 12, 7))
+	f.send(c, ws.OpText, fakeEvent(room, 13, 13))
+}
+
+// resubscribeFrom5 runs a client that follows the rules' room live, then,
+// once it has n=11, subscribes it again from the position since 5; it
+// checks that the application got n=11, then the replay n=6..12 and n=13,
+// each once, and returns the runner's records.
+func resubscribeFrom5(t testing.TB, r runner, f *fakeNode) []stamped {
+	t.Helper()
 	since, after := uint64(5), 11
 	cfg := follow(f.URL())
 	cfg.Rooms = []roomConfig{{Room: rulesRoom}, {Room: rulesRoom, Since: &since, Epoch: "fake-1", AfterN: &after}}
 	s := r.start(t, cfg)
 	s.waitEvent(t, 13)
-
 	recs := s.all()
 	checkExactly(t, recs, rulesRoom, []int{11, 6, 7, 8, 9, 10, 11, 12, 13})
-	got := subscriptionRequests(f)
-	if len(got) < 5 || got[3] != `unsubscribe {"channel":"pool:fake"}` {
-		t.Fatalf("the node read:\n%s\nwant the unsubscribe sent again before the subscribe", strings.Join(got, "\n"))
-	}
+	return recs
 }

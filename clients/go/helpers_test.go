@@ -105,35 +105,26 @@ func (f *follower) snapshot() ([]roomcast.Message, error) {
 
 // events are the events handed over so far.
 func (f *follower) events() []*roomcast.Event {
-	msgs, _ := f.snapshot()
-	var out []*roomcast.Event
-	for _, m := range msgs {
-		if e, ok := m.(*roomcast.Event); ok {
-			out = append(out, e)
-		}
-	}
-	return out
+	return handedOver[*roomcast.Event](f, func(*roomcast.Event) bool { return true })
 }
 
 // notices are the notices of kind handed over so far.
 func (f *follower) notices(kind roomcast.NoticeKind) []*roomcast.Notice {
-	msgs, _ := f.snapshot()
-	var out []*roomcast.Notice
-	for _, m := range msgs {
-		if n, ok := m.(*roomcast.Notice); ok && n.Kind == kind {
-			out = append(out, n)
-		}
-	}
-	return out
+	return handedOver[*roomcast.Notice](f, func(n *roomcast.Notice) bool { return n.Kind == kind })
 }
 
 // subscribed are the subscribe responses handed over so far.
 func (f *follower) subscribed() []*roomcast.Subscribed {
+	return handedOver[*roomcast.Subscribed](f, func(*roomcast.Subscribed) bool { return true })
+}
+
+// handedOver is what f was handed so far of type M that keep accepts.
+func handedOver[M roomcast.Message](f *follower, keep func(M) bool) []M {
 	msgs, _ := f.snapshot()
-	var out []*roomcast.Subscribed
+	var out []M
 	for _, m := range msgs {
-		if s, ok := m.(*roomcast.Subscribed); ok {
-			out = append(out, s)
+		if v, ok := m.(M); ok && keep(v) {
+			out = append(out, v)
 		}
 	}
 	return out

@@ -228,13 +228,14 @@ def test_unsubscribe_refused_rate_limited_is_sent_again():
     assert len(unsubscribes) == 2, unsubscribes
 
 
-async def _pong_or(ws, raw):
-    """Answers a ping; returns any other message, parsed."""
-    msg = json.loads(raw)
-    if msg.get("type") == "ping":
-        await ws.send(json.dumps({"type": "pong", "id": msg.get("id")}))
-        return None
-    return msg
+async def _requests(ws):
+    """The client's messages but pings, parsed; pings are answered."""
+    async for raw in ws:
+        msg = json.loads(raw)
+        if msg.get("type") == "ping":
+            await ws.send(json.dumps({"type": "pong", "id": msg.get("id")}))
+            continue
+        yield msg
 
 
 async def take_until(client, done):
@@ -262,10 +263,7 @@ def test_subscribing_a_followed_room_with_a_position_leaves_the_old_subscription
     requests = []
 
     async def handler(ws, *_):
-        async for raw in ws:
-            msg = await _pong_or(ws, raw)
-            if msg is None:
-                continue
+        async for msg in _requests(ws):
             requests.append(msg)
             if len(requests) == 1:
                 await ws.send(_subscribed(msg["id"], 10))
@@ -310,10 +308,7 @@ def test_a_forbidden_room_is_subscribed_again_once_a_new_token_is_accepted():
     subscribes = []
 
     async def handler(ws, *_):
-        async for raw in ws:
-            msg = await _pong_or(ws, raw)
-            if msg is None:
-                continue
+        async for msg in _requests(ws):
             if msg.get("event") == "auth":
                 await ws.send(json.dumps({"type": "response", "event": "auth", "id": msg["id"], "data": {
                     "status": "authenticated", "user_id": "u1", "expires_at": "2099-01-01T00:00:00Z"}}))
@@ -347,9 +342,8 @@ def test_a_forbidden_room_is_subscribed_again_once_a_new_token_is_accepted():
 
 def test_unauthenticated_without_a_refresh_callback_stops_after_a_disconnected_notice():
     async def handler(ws, *_):
-        async for raw in ws:
-            msg = await _pong_or(ws, raw)
-            if msg is not None and msg.get("event") == "subscribe":
+        async for msg in _requests(ws):
+            if msg.get("event") == "subscribe":
                 await ws.send(json.dumps({"type": "error", "event": "subscribe", "id": msg["id"],
                                           "data": {"code": "UNAUTHENTICATED", "message": "a token is required"}}))
 
