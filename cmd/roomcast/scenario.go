@@ -124,7 +124,7 @@ func runScenario(ctx context.Context, env *environment, f *benchFlags, set map[s
 		return err
 	}
 	cfg.Start = func(ctx context.Context, target string) (*bench.Servers, error) {
-		return bench.StartServers(ctx, exe, target)
+		return bench.StartServers(ctx, exe, target, nil)
 	}
 	cfg.Logger = config.NewLogger(env.stderr, "text", "info")
 	var printErr error

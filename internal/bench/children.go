@@ -33,6 +33,7 @@ type Servers struct {
 	// scale-out scenario); nil for the reference.
 	AddEdge func(ctx context.Context) (Edge, error)
 
+	cpus     []int // the CPUs every process of the target is pinned to; empty: not pinned
 	children []*child
 	edges    int    // roomcast edges started, for their names
 	dir      string // JetStream storage, removed on Close
@@ -54,8 +55,9 @@ func (s *Servers) Close() {
 // StartServers starts target's processes from exe, the roomcast binary:
 // `exe bench-nats-server` (the NATS server) and, for roomcast, `exe serve`
 // connected to it. Every address is on loopback with a port the OS picks.
-func StartServers(ctx context.Context, exe, target string) (*Servers, error) {
-	s := &Servers{Target: target}
+// Every process is pinned to cpus (none: not pinned).
+func StartServers(ctx context.Context, exe, target string, cpus []int) (*Servers, error) {
+	s := &Servers{Target: target, cpus: cpus}
 	ok := false
 	defer func() {
 		if !ok {
@@ -95,7 +97,7 @@ func StartServers(ctx context.Context, exe, target string) (*Servers, error) {
 
 func (s *Servers) startNATS(ctx context.Context, exe string, args ...string) (NATSServerReady, int, error) {
 	var ready NATSServerReady
-	c, err := startChild(ctx, exe, append([]string{"bench-nats-server"}, args...), func(line []byte) bool {
+	c, err := startChild(ctx, exe, s.cpus, append([]string{"bench-nats-server"}, args...), func(line []byte) bool {
 		return json.Unmarshal(line, &ready) == nil && ready.NATSURL != ""
 	})
 	if err != nil {
@@ -134,7 +136,7 @@ func (s *Servers) startEdge(ctx context.Context, exe string) (Edge, error) {
 		"--server-name", name, "--log-format", "json",
 		"--retention-max-per-room", "0", // the resume scenario stores 100,000 events in one room
 		"--rate-limit", "0", "--drain-timeout", "1s"}
-	c, err := startChild(ctx, exe, args, func(line []byte) bool {
+	c, err := startChild(ctx, exe, s.cpus, args, func(line []byte) bool {
 		return json.Unmarshal(line, &serving) == nil && serving.Msg == "roomcast serving" && serving.Listen != ""
 	})
 	if err != nil {
@@ -173,12 +175,13 @@ type child struct {
 	err  error         // the exit, once done is closed
 }
 
-// startChild starts exe with args and waits (at most readyTimeout, or until
-// ctx ends or the process exits) for an output line that ready accepts.
-func startChild(ctx context.Context, exe string, args []string, ready func([]byte) bool) (*child, error) {
+// startChild starts exe with args, pinned to cpus (none: not pinned), and
+// waits (at most readyTimeout, or until ctx ends or the process exits) for
+// an output line that ready accepts.
+func startChild(ctx context.Context, exe string, cpus []int, args []string, ready func([]byte) bool) (*child, error) {
 	w := &lineWatch{ready: ready, found: make(chan struct{})}
 	cmd := exec.Command(exe, args...)
-	cmd.Env = childEnv(os.Environ())
+	cmd.Env = pinnedEnv(childEnv(os.Environ()), cpus)
 	cmd.Stdout, cmd.Stderr = w, w
 	setChildAttrs(cmd)
 	if err := cmd.Start(); err != nil {
@@ -189,6 +192,10 @@ func startChild(ctx context.Context, exe string, args []string, ready func([]byt
 		c.err = cmd.Wait()
 		close(c.done)
 	}()
+	if err := Pin(cmd.Process.Pid, cpus); err != nil {
+		c.kill()
+		return nil, err
+	}
 	timer := time.NewTimer(readyTimeout)
 	defer timer.Stop()
 	select {
