@@ -52,7 +52,7 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	if len(args) > 0 && slices.Contains(bench.Scenarios, args[0]) {
 		scenarioArg, args = args[0], args[1:]
 	}
-	fs := newFlagSet(env, "bench", "\n       roomcast bench SCENARIO [flags]   (idle, broadcast, rooms, resume, storm or scale-out; see --scenario)")
+	fs := newFlagSet(env, "bench", "\n       roomcast bench SCENARIO [flags]   (idle, broadcast, rooms, resume, storm, scale-out or cluster; see --scenario)")
 	f := &benchFlags{}
 	fs.Var(&f.urls, "url", "edge WebSocket URL; repeat for several edges, used round robin (default "+bench.DefaultURL+")")
 	f.natsURL = fs.String("nats", bench.DefaultNATSURL, "NATS URL events are published to")
@@ -182,13 +182,19 @@ func runNATSServer(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "bench-nats-server", "")
 	wsOn := fs.Bool("websocket", false, "add a WebSocket listener (no TLS) on a free loopback port")
 	store := fs.String("jetstream", "", "enable JetStream with its storage in this directory")
+	name := fs.String("name", "", "the server's name")
+	cluster := fs.String("cluster", "", "join this cluster (with --cluster-listen and --routes)")
+	clusterListen := fs.String("cluster-listen", "", "host:port of the cluster listener")
+	var routes config.List
+	fs.Var(&routes, "routes", "route URLs of the cluster's members, comma-separated")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments %q", fs.Args())
 	}
-	return bench.RunNATSServer(ctx, bench.NATSServerOptions{WebSocket: *wsOn, StoreDir: *store}, env.stdout)
+	return bench.RunNATSServer(ctx, bench.NATSServerOptions{WebSocket: *wsOn, StoreDir: *store,
+		Name: *name, Cluster: *cluster, ClusterListen: *clusterListen, Routes: routes}, env.stdout)
 }
 
 // benchExecutable is the roomcast binary the scenarios start the servers

@@ -21,6 +21,7 @@ type scenarioFlags struct {
 	resumeBehind  *int
 	attackers     *int
 	tolerance     *float64
+	cluster       clusterFlags
 }
 
 const scenarioHelp = `run a scenario, starting the servers itself as child processes of this binary and
@@ -45,7 +46,13 @@ and the ratio is roomcast/reference:
              two more edges start and the edges rebalance (4012); each client reconnects at once to an edge
              picked at random and resumes with since: time until each edge holds its share within --tolerance
              (0.2), until the last reconnect, reconnects/s (peak over 1 s, average), and any event lost or
-             received twice. The reference: n/a`
+             received twice. The reference: n/a
+  cluster    a whole cluster on this machine: --nats-servers (3) NATS JetStream servers in one cluster (the stream
+             with 3 replicas) and --edges (5) edges against as many nats-servers with WebSocket listeners in one
+             cluster; --generators (5) child processes share --conns (default 95000) over 5 rooms of 5/19 of them
+             and rooms of 10, each connection also in a room all follow: server RSS per connection (every server,
+             and the edges alone), p50/p99/max latency of one event to all at 1/s, CPU per delivery at --rate
+             (default 1000/s over the rooms), and the highest passing rate (up to --max-rate, default 50000)`
 
 func (s *scenarioFlags) register(fs *flag.FlagSet) {
 	s.scenario = fs.String("scenario", "", scenarioHelp)
@@ -57,11 +64,12 @@ func (s *scenarioFlags) register(fs *flag.FlagSet) {
 	s.resumeBehind = fs.Int("resume-behind", 0, "resume and storm scenarios: events each resuming client missed (default 100 resume, 300 storm)")
 	s.attackers = fs.Int("attackers", 50, "storm scenario: connections replaying the attacked room")
 	s.tolerance = fs.Float64("tolerance", bench.DefaultScaleOutTolerance, "scale-out scenario: how far from its share of the connections (a fraction) an edge may be and count as balanced")
+	s.cluster.register(fs)
 }
 
 // names are the flags that only a scenario uses.
 func (s *scenarioFlags) names() []string {
-	return []string{"target", "runs", "max-rate", "events", "resume-clients", "resume-behind", "attackers", "tolerance"}
+	return append([]string{"target", "runs", "max-rate", "events", "resume-clients", "resume-behind", "attackers", "tolerance"}, s.cluster.names()...)
 }
 
 // notForScenarios are load-mode flags a scenario has no use for: it starts
@@ -127,6 +135,9 @@ func runScenario(ctx context.Context, env *environment, f *benchFlags, set map[s
 		return bench.StartServers(ctx, exe, target, nil)
 	}
 	cfg.Logger = config.NewLogger(env.stderr, "text", "info")
+	if err := f.scen.cluster.configure(&cfg, exe, set); err != nil {
+		return err
+	}
 	var printErr error
 	if *f.asJSON {
 		cfg.OnStep = func(st bench.Step) {
@@ -159,7 +170,7 @@ func checkScenarioFlags(cfg bench.ScenarioConfig, set map[string]bool) error {
 	switch {
 	case cfg.Runs < 1 || cfg.Runs > 100:
 		return usagef("--runs: want 1 to 100, got %d", cfg.Runs)
-	case set["conns"] && (cfg.Conns < 1 || cfg.Conns > bench.MaxConns):
+	case set["conns"] && cfg.Scenario != bench.ScenarioCluster && (cfg.Conns < 1 || cfg.Conns > bench.MaxConns):
 		return usagef("--conns: want 1 to %d (each connection is an open file; a process may hold 20,000), got %d", bench.MaxConns, cfg.Conns)
 	case set["rooms"] && cfg.Rooms < 1:
 		return usagef("--rooms must be at least 1, got %d", cfg.Rooms)

@@ -377,8 +377,25 @@ func waitDeliveries(ctx context.Context, live []*receiver, acked []int64, grace 
 // summarize fills rep from the connections, whose readers have ended.
 // acked is nil in idle mode.
 func summarize(rep *Report, live []*receiver, acked []int64, pubStart time.Time) {
-	var merged mergedHistogram
-	var lastRecv int64
+	merged, lastRecv := countReceivers(rep, live, acked)
+	if acked == nil {
+		return
+	}
+	if rep.ServerCPUSeconds > 0 && rep.Received > 0 {
+		rep.CPUMicrosPerDelivery = rep.ServerCPUSeconds * 1e6 / float64(rep.Received)
+	}
+	l := merged.latency()
+	rep.Latency = &l
+	if span := time.Unix(0, lastRecv).Sub(pubStart); lastRecv > 0 && span > 0 {
+		rep.DeliveriesPerSec = float64(rep.Received) / span.Seconds()
+	}
+}
+
+// countReceivers adds the receivers' counts to rep (deliveries expected
+// from acked, unless nil) and returns their merged latencies and the time
+// of the last delivery (unix ns).
+func countReceivers(rep *Report, live []*receiver, acked []int64) (merged *mergedHistogram, lastRecv int64) {
+	merged = &mergedHistogram{}
 	for _, r := range live {
 		got := r.received.Load()
 		if acked != nil {
@@ -396,15 +413,5 @@ func summarize(rep *Report, live []*receiver, acked []int64, pubStart time.Time)
 		merged.add(&r.hist)
 		lastRecv = max(lastRecv, r.lastRecv)
 	}
-	if acked == nil {
-		return
-	}
-	if rep.ServerCPUSeconds > 0 && rep.Received > 0 {
-		rep.CPUMicrosPerDelivery = rep.ServerCPUSeconds * 1e6 / float64(rep.Received)
-	}
-	l := merged.latency()
-	rep.Latency = &l
-	if span := time.Unix(0, lastRecv).Sub(pubStart); lastRecv > 0 && span > 0 {
-		rep.DeliveriesPerSec = float64(rep.Received) / span.Seconds()
-	}
+	return merged, lastRecv
 }

@@ -125,17 +125,23 @@ type Edge struct {
 // bench, the next bench-1, bench-2 (each its own process, so each may hold
 // up to 20,000 open files).
 func (s *Servers) startEdge(ctx context.Context, exe string) (Edge, error) {
+	return s.startEdgeOn(ctx, exe, s.NATSURL)
+}
+
+// startEdgeOn is startEdge on the NATS server at natsURL, with extra flags.
+func (s *Servers) startEdgeOn(ctx context.Context, exe, natsURL string, extra ...string) (Edge, error) {
 	name := "bench"
 	if s.edges > 0 {
 		name = fmt.Sprintf("bench-%d", s.edges)
 	}
 	s.edges++
 	var serving servingLine
-	args := []string{"serve", "--nats", s.NATSURL,
+	args := []string{"serve", "--nats", natsURL,
 		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
 		"--server-name", name, "--log-format", "json",
 		"--retention-max-per-room", "0", // the resume scenario stores 100,000 events in one room
 		"--rate-limit", "0", "--drain-timeout", "1s"}
+	args = append(args, extra...)
 	c, err := startChild(ctx, exe, s.cpus, args, func(line []byte) bool {
 		return json.Unmarshal(line, &serving) == nil && serving.Msg == "roomcast serving" && serving.Listen != ""
 	})
@@ -179,10 +185,26 @@ type child struct {
 // waits (at most readyTimeout, or until ctx ends or the process exits) for
 // an output line that ready accepts.
 func startChild(ctx context.Context, exe string, cpus []int, args []string, ready func([]byte) bool) (*child, error) {
-	w := &lineWatch{ready: ready, found: make(chan struct{})}
+	return startChildIO(ctx, exe, cpus, args, ready, childIO{})
+}
+
+// childIO is what a child talking to the bench has besides its arguments:
+// its standard input, and a function called with every output line after
+// the ready one (under the watch's lock: it must not block).
+type childIO struct {
+	stdin *os.File
+	after func(line []byte)
+}
+
+// startChildIO is startChild with io.
+func startChildIO(ctx context.Context, exe string, cpus []int, args []string, ready func([]byte) bool, io childIO) (*child, error) {
+	w := &lineWatch{ready: ready, found: make(chan struct{}), after: io.after}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = pinnedEnv(childEnv(os.Environ()), cpus)
 	cmd.Stdout, cmd.Stderr = w, w
+	if io.stdin != nil {
+		cmd.Stdin = io.stdin
+	}
 	setChildAttrs(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s %s: %w", exe, args[0], err)
@@ -223,6 +245,7 @@ func (c *child) kill() {
 type lineWatch struct {
 	ready func([]byte) bool // called under mu
 	found chan struct{}     // closed after the first line ready accepts
+	after func([]byte)      // called under mu with each line after that one; nil: none
 
 	mu      sync.Mutex
 	partial []byte
@@ -242,9 +265,12 @@ func (w *lineWatch) Write(p []byte) (int, error) {
 		if !ok {
 			break
 		}
-		if !w.done && w.ready(line) {
+		switch {
+		case !w.done && w.ready(line):
 			w.done = true
 			close(w.found)
+		case w.done && w.after != nil:
+			w.after(line)
 		}
 		w.last = append(w.last, string(line))
 		if len(w.last) > tailLines {

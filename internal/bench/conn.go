@@ -30,7 +30,14 @@ type receiver struct {
 	index int    // of the connection: it went to URL index mod len(URLs)
 	room  int    // index of the room
 	name  string // the room's name, or its subject on the reference
+	// also is a second room the connection follows (the cluster scenario's
+	// room of every connection), its events counted apart; nil: none.
+	also *receiver
 
+	// mu guards what the reader writes below while it handles a message,
+	// for a generator that reads a step's figures while the connection
+	// stays open (take); otherwise they are read after the reader ended.
+	mu sync.Mutex
 	// Written by the reader goroutine only; read by others after it ended.
 	hist       histogram
 	lastSeq    uint64 // the latest seq seen
@@ -87,6 +94,9 @@ type dialer struct {
 	tally   *tally
 	readers *sync.WaitGroup // the reader goroutines
 	readCtx context.Context // ends the readers
+	// roomsOf, when set, is the rooms connection i follows: its own and
+	// optionally a second (receiver.also); nil: room i mod Rooms alone.
+	roomsOf func(i int) []int
 }
 
 // connectAll opens cfg.Conns connections, cfg.DialConcurrency at a time, each
@@ -134,15 +144,26 @@ func (d *dialer) connect(ctx context.Context, i int) (r *receiver, stage string,
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.DialTimeout)
 	defer cancel()
 	url := d.cfg.URLs[i%len(d.cfg.URLs)]
-	room := i % d.cfg.Rooms
+	rooms := []int{i % d.cfg.Rooms}
+	if d.roomsOf != nil {
+		rooms = d.roomsOf(i)
+	}
+	room := rooms[0]
 	wd := ws.Dialer{Timeout: d.cfg.DialTimeout, NetDial: dialBuffered, TLSConfig: d.cfg.TLS}
 	if d.cfg.Protocol == ProtocolNATS {
-		subject := natsSubject(room)
-		nc, err := dialNATS(ctx, wd, url, subject)
+		subjects := make([]string, len(rooms))
+		for k, rm := range rooms {
+			subjects[k] = natsSubject(rm)
+		}
+		nc, err := dialNATS(ctx, wd, url, subjects...)
 		if err != nil {
 			return nil, "subscribe", err
 		}
-		return &receiver{nats: nc, index: i, room: room, name: subject}, "", nil
+		r := &receiver{nats: nc, index: i, room: room, name: subjects[0]}
+		if len(rooms) > 1 {
+			r.also = &receiver{index: i, room: rooms[1], name: subjects[1]}
+		}
+		return r, "", nil
 	}
 	dial := client.DialWith
 	if d.cfg.Compression {
@@ -153,9 +174,17 @@ func (d *dialer) connect(ctx context.Context, i int) (r *receiver, stage string,
 		return nil, "dial", err
 	}
 	r = &receiver{c: c, index: i, room: room, name: RoomName(room)}
-	if err := subscribe(ctx, c, r.name); err != nil {
-		_ = c.Close()
-		return nil, "subscribe", fmt.Errorf("%s on %s: %w", r.name, url, err)
+	if len(rooms) > 1 {
+		r.also = &receiver{index: i, room: rooms[1], name: RoomName(rooms[1])}
+	}
+	for _, name := range []string{r.name, r.alsoName()} {
+		if name == "" {
+			continue
+		}
+		if err := subscribe(ctx, c, name); err != nil {
+			_ = c.Close()
+			return nil, "subscribe", fmt.Errorf("%s on %s: %w", name, url, err)
+		}
 	}
 	return r, "", nil
 }
@@ -254,11 +283,13 @@ func (r *receiver) read(ctx context.Context, t *tally) {
 		p, err := r.c.ReadText(time.Time{})
 		now := time.Now().UnixNano()
 		if err == nil {
+			r.mu.Lock()
 			err = r.handleText(p, now)
+			r.mu.Unlock()
 		}
 		if err != nil {
 			if ctx.Err() == nil {
-				r.err = err
+				r.fail(err)
 				t.add("read", fmt.Errorf("%s: %w", r.name, err))
 			}
 			return
@@ -271,19 +302,50 @@ func (r *receiver) read(ctx context.Context, t *tally) {
 // which keeps the bench's decoding cost near the reference client's;
 // anything else goes through encoding/json.
 func (r *receiver) handleText(p []byte, now int64) error {
-	if seq, data, ok := parseEventFrame(p, r.name); ok {
-		if d, ok := parseTick(data); ok && d.N > 0 {
-			r.countSeq(seq)
-			r.count(d, now)
-			return nil
-		}
+	if r.countFrame(p, now) || r.also != nil && r.also.countFrame(p, now) {
+		return nil
 	}
 	var m wire.Message
 	if err := json.Unmarshal(p, &m); err != nil {
 		return fmt.Errorf("server sent invalid JSON: %w", err)
 	}
+	if r.also != nil && m.Room == r.also.name {
+		r.also.handle(m, now)
+		return nil
+	}
 	r.handle(m, now)
 	return nil
+}
+
+// fail records why the reader ended early.
+func (r *receiver) fail(err error) {
+	r.mu.Lock()
+	r.err = err
+	r.mu.Unlock()
+}
+
+// countFrame counts p if it is a bench event of r's room in
+// wire.EventFrame's layout.
+func (r *receiver) countFrame(p []byte, now int64) bool {
+	seq, data, ok := parseEventFrame(p, r.name)
+	if !ok {
+		return false
+	}
+	d, ok := parseTick(data)
+	if !ok || d.N == 0 {
+		return false
+	}
+	r.countSeq(seq)
+	r.count(d, now)
+	return true
+}
+
+// alsoName is the name of the second room r follows, or "".
+func (r *receiver) alsoName() string {
+	if r.also == nil {
+		return ""
+	}
+	return r.also.name
 }
 
 // eventPrefix starts every bench event as wire.EventFrame writes it.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -120,10 +121,11 @@ type natsConn struct {
 // natsSubject is the subject of bench room i on the reference.
 func natsSubject(i int) string { return "bench.r" + strconv.Itoa(i) }
 
-// dialNATS connects to a NATS WebSocket URL, subscribes to subject, and
-// waits, until ctx's deadline, for the PONG that proves the server
-// processed the subscription.
-func dialNATS(ctx context.Context, d ws.Dialer, url, subject string) (*natsConn, error) {
+// dialNATS connects to a NATS WebSocket URL, subscribes to the subjects
+// (sids 1, 2, ...), and waits, until ctx's deadline, for the PONG that
+// proves the server processed the subscriptions.
+func dialNATS(ctx context.Context, d ws.Dialer, url string, subjects ...string) (*natsConn, error) {
+	subject := strings.Join(subjects, ",") // for errors
 	nc, br, _, err := d.Dial(ctx, url)
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", url, err)
@@ -132,7 +134,11 @@ func dialNATS(ctx context.Context, d ws.Dialer, url, subject string) (*natsConn,
 	if br != nil {
 		c.r = io.MultiReader(br, nc)
 	}
-	if err := c.write([]byte(natsConnect + "SUB " + subject + " 1\r\nPING\r\n")); err != nil {
+	cmds := natsConnect
+	for i, s := range subjects {
+		cmds += "SUB " + s + " " + strconv.Itoa(i+1) + "\r\n"
+	}
+	if err := c.write([]byte(cmds + "PING\r\n")); err != nil {
 		_ = nc.Close()
 		return nil, fmt.Errorf("subscribe %s: %w", subject, err)
 	}
@@ -239,12 +245,16 @@ func (r *receiver) readNATS(ctx context.Context, t *tally) {
 	p := natsParser{
 		onMsg: func(subject string, payload []byte) {
 			now := time.Now().UnixNano()
+			to := r
+			if r.also != nil && subject == r.also.name {
+				to = r.also
+			}
 			d, ok := tickFromPayload(payload)
-			if subject != r.name || !ok || d.N == 0 {
-				r.unexpected++
+			if subject != to.name || !ok || d.N == 0 {
+				to.unexpected++
 				return
 			}
-			r.count(d, now)
+			to.count(d, now)
 		},
 		onPing: func() {
 			if err := r.nats.write([]byte("PONG\r\n")); err != nil && perr == nil {
@@ -256,14 +266,16 @@ func (r *receiver) readNATS(ctx context.Context, t *tally) {
 	for {
 		data, err := r.nats.readFrame()
 		if err == nil {
+			r.mu.Lock()
 			err = p.feed(data)
+			r.mu.Unlock()
 		}
 		if err == nil {
 			err = perr
 		}
 		if err != nil {
 			if ctx.Err() == nil {
-				r.err = err
+				r.fail(err)
 				t.add("read", fmt.Errorf("%s: %w", r.name, err))
 			}
 			return

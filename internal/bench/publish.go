@@ -43,11 +43,11 @@ func newPublisher(cfg *Config, t *tally) (*publisher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS %s: %w", cfg.NATSURL, err)
 	}
+	p := &publisher{cfg: cfg, nc: nc, tally: t, subjects: make([]string, cfg.Rooms)}
+	for i := range p.subjects {
+		p.subjects[i] = roomSubject(cfg, i)
+	}
 	if cfg.Protocol == ProtocolNATS {
-		p := &publisher{cfg: cfg, nc: nc, tally: t, subjects: make([]string, cfg.Rooms)}
-		for i := range p.subjects {
-			p.subjects[i] = natsSubject(i)
-		}
 		return p, nil
 	}
 	js, err := jetstream.New(nc,
@@ -57,12 +57,16 @@ func newPublisher(cfg *Config, t *tally) (*publisher, error) {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	subj := bus.Subjects{Prefix: cfg.Prefix}
-	p := &publisher{cfg: cfg, nc: nc, js: js, tally: t, subjects: make([]string, cfg.Rooms)}
-	for i := range p.subjects {
-		p.subjects[i] = subj.Room(wire.MustRoom(RoomName(i)))
-	}
+	p.js = js
 	return p, nil
+}
+
+// roomSubject is the subject the events of bench room i are published to.
+func roomSubject(cfg *Config, i int) string {
+	if cfg.Protocol == ProtocolNATS {
+		return natsSubject(i)
+	}
+	return bus.Subjects{Prefix: cfg.Prefix}.Room(wire.MustRoom(RoomName(i)))
 }
 
 func (p *publisher) close() { p.nc.Close() }

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -17,6 +20,14 @@ import (
 type NATSServerOptions struct {
 	WebSocket bool   // a WebSocket listener without TLS on a free loopback port
 	StoreDir  string // JetStream storage; empty: no JetStream
+	// Name is the server's name (unique in a cluster); empty: a generated one.
+	Name string
+	// Cluster is the cluster's name; with ClusterListen (host:port) and
+	// Routes (nats://host:port of every member, itself included) the
+	// server joins a cluster. Empty: a server of its own.
+	Cluster       string
+	ClusterListen string
+	Routes        []string
 }
 
 // NATSServerReady is the line the server prints on standard output, as
@@ -38,6 +49,12 @@ func RunNATSServer(ctx context.Context, o NATSServerOptions, out io.Writer) erro
 	}
 	if o.StoreDir != "" {
 		opts.JetStream, opts.StoreDir = true, o.StoreDir
+	}
+	opts.ServerName = o.Name
+	if o.Cluster != "" {
+		if err := clusterOptions(opts, o); err != nil {
+			return err
+		}
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {
@@ -67,5 +84,20 @@ func RunNATSServer(ctx context.Context, o NATSServerOptions, out io.Writer) erro
 		return fmt.Errorf("NATS server: announce: %w", err)
 	}
 	<-ctx.Done()
+	return nil
+}
+
+// clusterOptions routes opts to the other members of o's cluster.
+func clusterOptions(opts *server.Options, o NATSServerOptions) error {
+	host, port, err := net.SplitHostPort(o.ClusterListen)
+	if err != nil {
+		return fmt.Errorf("NATS server: cluster listen %q: %w", o.ClusterListen, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return fmt.Errorf("NATS server: cluster port %q: %w", port, err)
+	}
+	opts.Cluster = server.ClusterOpts{Name: o.Cluster, Host: host, Port: p}
+	opts.Routes = server.RoutesFromStr(strings.Join(o.Routes, ","))
 	return nil
 }

@@ -18,10 +18,11 @@ const (
 	ScenarioResume    = "resume"    // replay speed, and many clients resuming at once (roomcast only)
 	ScenarioStorm     = "storm"     // attackers replaying a long room: another room's resume and live latency (roomcast only)
 	ScenarioScaleOut  = "scale-out" // one edge to three: time to balance, reconnects/s, nothing lost (roomcast only)
+	ScenarioCluster   = "cluster"   // a whole cluster on this machine: NATS servers, edges, generator processes
 )
 
 // Scenarios lists the scenario names.
-var Scenarios = []string{ScenarioIdle, ScenarioBroadcast, ScenarioRooms, ScenarioResume, ScenarioStorm, ScenarioScaleOut}
+var Scenarios = []string{ScenarioIdle, ScenarioBroadcast, ScenarioRooms, ScenarioResume, ScenarioStorm, ScenarioScaleOut, ScenarioCluster}
 
 // IdleSharedRooms is the room count of idle's shared-rooms measurement
 // (the other has one room per connection).
@@ -60,6 +61,11 @@ type ScenarioConfig struct {
 	// Start starts a target's servers, fresh for each run (and each idle
 	// layout); StartServers with the roomcast binary in production.
 	Start func(ctx context.Context, target string) (*Servers, error)
+	// Shape is the cluster scenario's processes (Conns is its
+	// connections); StartCluster starts them, StartCluster with the
+	// roomcast binary in production.
+	Shape        ClusterShape
+	StartCluster func(ctx context.Context, target string, shape ClusterShape) (*Cluster, error)
 
 	Logger *slog.Logger // progress; nil discards
 	OnStep func(Step)   // called after each step (the --json lines)
@@ -78,6 +84,7 @@ func (c ScenarioConfig) withDefaults() ScenarioConfig {
 		ScenarioResume:    {behind: 100},
 		ScenarioStorm:     {rate: 50, behind: 300},
 		ScenarioScaleOut:  {conns: 1000, rooms: 100, rate: 50},
+		ScenarioCluster:   {conns: DefaultClusterConns, rate: 1000, maxRate: 50_000},
 	}[c.Scenario]
 	if len(c.Targets) == 0 {
 		c.Targets = []string{TargetRoomcast, TargetNATS}
@@ -108,6 +115,10 @@ func (c ScenarioConfig) withDefaults() ScenarioConfig {
 	setInt(&c.ResumeBehind, max(d.behind, 1))
 	setInt(&c.Attackers, 50)
 	setFloat(&c.Tolerance, DefaultScaleOutTolerance)
+	if c.Scenario == ScenarioCluster {
+		c.Shape.Conns = c.Conns
+		c.Shape.withDefaults()
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -129,8 +140,15 @@ func (c *ScenarioConfig) validate() error {
 	if c.Runs < 1 || c.Runs > 100 {
 		bad("runs: want 1 to 100, got %d", c.Runs)
 	}
-	load := c.Scenario == ScenarioBroadcast || c.Scenario == ScenarioRooms
-	if c.Scenario != ScenarioResume && c.Scenario != ScenarioStorm && (c.Conns < 1 || c.Conns > MaxConns) {
+	load := c.Scenario == ScenarioBroadcast || c.Scenario == ScenarioRooms || c.Scenario == ScenarioCluster
+	if c.Scenario == ScenarioCluster {
+		if err := c.Shape.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if c.StartCluster == nil {
+			bad("no way to start the cluster")
+		}
+	} else if c.Scenario != ScenarioResume && c.Scenario != ScenarioStorm && (c.Conns < 1 || c.Conns > MaxConns) {
 		bad("connections: want 1 to %d (one open file each), got %d", MaxConns, c.Conns)
 	}
 	if (c.Scenario == ScenarioRooms || c.Scenario == ScenarioScaleOut) && (c.Rooms < 1 || c.Rooms > c.Conns) {
@@ -154,7 +172,7 @@ func (c *ScenarioConfig) validate() error {
 	if c.Scenario == ScenarioScaleOut && (!(c.Rate > 0) || math.IsInf(c.Rate, 0) || !(c.Tolerance > 0) || c.Tolerance >= 1) {
 		bad("scale-out: want a rate > 0 and a tolerance above 0 and below 1, got %v and %v", c.Rate, c.Tolerance)
 	}
-	if c.Start == nil {
+	if c.Start == nil && c.Scenario != ScenarioCluster {
 		bad("no way to start the servers")
 	}
 	return errors.Join(errs...)
@@ -175,6 +193,8 @@ func RunScenario(ctx context.Context, cfg ScenarioConfig) (*Summary, error) {
 		files = cfg.ResumeClients
 	case ScenarioStorm:
 		files = cfg.Attackers + 4 // the live reader, the resumer, NATS, metrics
+	case ScenarioCluster:
+		files = 0 // the generators, each its own process, hold the connections
 	}
 	if err := checkFiles(files); err != nil {
 		return nil, err
@@ -203,6 +223,8 @@ func (sc *scenario) runTarget(ctx context.Context, run int, target string) error
 	cfg := sc.cfg
 	cfg.Logger.Info("scenario run", "scenario", cfg.Scenario, "target", target, "run", run)
 	switch cfg.Scenario {
+	case ScenarioCluster:
+		return sc.cluster(ctx, run, target)
 	case ScenarioIdle:
 		return sc.idle(ctx, run, target)
 	case ScenarioResume, ScenarioStorm, ScenarioScaleOut:
