@@ -135,7 +135,9 @@ func runScenario(ctx context.Context, env *environment, f *benchFlags, set map[s
 		return bench.StartServers(ctx, exe, target, nil)
 	}
 	cfg.Logger = config.NewLogger(env.stderr, "text", "info")
-	if err := f.scen.cluster.configure(&cfg, exe, set); err != nil {
+	restore, err := f.scen.cluster.configure(&cfg, exe, set)
+	defer restore()
+	if err != nil {
 		return err
 	}
 	var printErr error
