@@ -150,7 +150,9 @@ func (c *Cluster) startRoomcast(ctx context.Context, exe string, shape ClusterSh
 	replicas := strconv.Itoa(min(3, shape.NATS))
 	var urls []string
 	for i := range shape.Edges { // one after the other: the first creates the stream
-		e, err := c.startEdgeOn(ctx, exe, ready[i%len(ready)].NATSURL, "--stream-replicas", replicas)
+		// No rebalancing: each generator holds its connections on its edge,
+		// balanced once all are connected, but not while they connect.
+		e, err := c.startEdgeOn(ctx, exe, ready[i%len(ready)].NATSURL, "--stream-replicas", replicas, "--rebalance=false")
 		if err != nil {
 			return nil, err
 		}
