@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // The cluster scenario (issue 23) runs a whole cluster on this machine:
@@ -217,12 +218,17 @@ func freeRoutes(n int) ([]string, error) {
 	return routes, nil
 }
 
+// clusterDialTimeout bounds a generator's connect and subscribes: longer
+// than a single bench's, since 95,000 connect to servers sharing a core.
+const clusterDialTimeout = time.Minute
+
 // startGenerators starts the generators, generator k on wsURLs[k mod
 // len], and waits until each has connected its share.
 func (c *Cluster) startGenerators(ctx context.Context, exe string, cpus []int, shape ClusterShape, wsURLs []string) error {
 	for k := range shape.Generators {
 		g, err := startGenerator(ctx, exe, cpus, GeneratorSetup{
 			Protocol: c.protocol(), URL: wsURLs[k%len(wsURLs)], Index: k, Generators: shape.Generators, Layout: c.Layout,
+			DialTimeout: clusterDialTimeout,
 		})
 		if err != nil {
 			return err

@@ -105,6 +105,7 @@ func startGenPipe(ctx context.Context, t *testing.T, setup GeneratorSetup) *genP
 			t.Errorf("generator: %v", err)
 		}
 	})
+	g.next(t, genStarted) // the pipes hold nothing: read before writing
 	g.send(t, setup)
 	return g
 }
