@@ -126,16 +126,21 @@ func (d *dialer) connectAll(ctx context.Context) []*receiver {
 					continue
 				}
 				recvs[i] = r
-				d.readers.Add(1)
-				go func() {
-					defer d.readers.Done()
-					r.read(d.readCtx, d.tally)
-				}()
+				d.startReader(r)
 			}
 		}()
 	}
 	workers.Wait()
 	return recvs
+}
+
+// startReader starts r's reader goroutine, which d.readCtx ends.
+func (d *dialer) startReader(r *receiver) {
+	d.readers.Add(1)
+	go func() {
+		defer d.readers.Done()
+		r.read(d.readCtx, d.tally)
+	}()
 }
 
 // connect dials connection i and waits for its subscribe response; stage

@@ -163,7 +163,9 @@ func connectGenerator(ctx context.Context, s GeneratorSetup) (*generator, error)
 		roomsOf: func(j int) []int {
 			return []int{s.Layout.Room(s.Index + j*s.Generators), s.Layout.All()}
 		}}
-	for _, r := range d.connectAll(ctx) {
+	recvs := d.connectAll(ctx)
+	retryFailed(ctx, d, recvs)
+	for _, r := range recvs {
 		if r == nil {
 			g.failed++
 			continue
@@ -171,6 +173,37 @@ func connectGenerator(ctx context.Context, s GeneratorSetup) (*generator, error)
 		g.live = append(g.live, r)
 	}
 	return g, nil
+}
+
+// maxRetried bounds the connections retried after a first pass: a few
+// refused on a machine busy with 95,000 of them are tried again, one at a
+// time; many mean something else is wrong.
+const maxRetried = 200
+
+// retryFailed connects again, up to 3 times each, the connections that
+// failed (nil in recvs), when there are at most maxRetried.
+func retryFailed(ctx context.Context, d *dialer, recvs []*receiver) {
+	var failed []int
+	for i, r := range recvs {
+		if r == nil {
+			failed = append(failed, i)
+		}
+	}
+	if len(failed) > maxRetried {
+		return
+	}
+	for _, i := range failed {
+		for range 3 {
+			if ctx.Err() != nil {
+				return
+			}
+			if r, _, err := d.connect(ctx, i); err == nil {
+				recvs[i] = r
+				d.startReader(r)
+				break
+			}
+		}
+	}
 }
 
 // stop closes the connections and waits for their readers.
