@@ -33,7 +33,7 @@ func TestBenchClusterScenario(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	code, stdout, stderr := runCmd(ctx, "", "bench", "cluster", "--conns", "120", "--nats-servers", "3", "--edges", "2",
-		"--generators", "2", "--rate", "20", "--max-rate", "40", "--duration", "1s", "--grace", "20s", "--runs", "1", "--json")
+		"--generators", "2", "--rate", "20", "--max-rate", "20", "--duration", "1s", "--grace", "20s", "--runs", "1", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s\n%s", code, stdout, stderr)
 	}
