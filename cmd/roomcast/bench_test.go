@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +49,12 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"bench", "scale-out", "--tolerance", "1"},
 		{"bench", "scale-out", "--conns", "10", "--rooms", "11"},
 		{"bench", "--tolerance", "0.1"}, // needs a scenario
+		{"bench", "--server-cores", "0"}, // needs a scenario
+		{"bench", "broadcast", "--server-cores", "0-"},
+		{"bench", "broadcast", "--client-cores", "x"},
+		{"bench", "broadcast", "--server-cores", "0", "--client-cores", "0"},
+		{"bench", "broadcast", "--server-cores", "1000"},
+		{"bench", "broadcast", "--target", "ceiling"},
 	} {
 		code, stdout, stderr := runCmd(t.Context(), "", args...)
 		if code != 2 || stderr == "" || stdout != "" {
@@ -61,8 +69,10 @@ func TestBenchScenarioStartsServers(t *testing.T) {
 	t.Setenv(asBinary, "1") // for the children only: this process is past TestMain
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
+	// Not pinned: the scenario runs in this process, which it would pin.
 	code, stdout, stderr := runCmd(ctx, "", "bench", "broadcast", "--conns", "3", "--rate", "20",
-		"--duration", "500ms", "--grace", "10s", "--runs", "1", "--max-rate", "-1", "--json")
+		"--duration", "500ms", "--grace", "10s", "--runs", "1", "--max-rate", "-1", "--json",
+		"--server-cores", "none", "--client-cores", "none")
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s\n%s", code, stdout, stderr)
 	}
@@ -104,7 +114,7 @@ func TestBenchScaleOutStartsEdges(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	code, stdout, stderr := runCmd(ctx, "", "bench", "scale-out", "--conns", "60", "--rooms", "6", "--rate", "20",
-		"--runs", "1", "--json")
+		"--runs", "1", "--json", "--server-cores", "none", "--client-cores", "none")
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s\n%s", code, stdout, stderr)
 	}
@@ -130,5 +140,54 @@ func TestBenchScaleOutStartsEdges(t *testing.T) {
 		if r := f.Targets[bench.TargetNATS]; r == nil || r.NA == "" {
 			t.Errorf("figure %q: reference %+v, want n/a", f.Name, r)
 		}
+	}
+}
+
+// The three targets with the default split of the CPUs, the bench a child
+// process (it pins itself): a step per target, each delivering, and a
+// summary that names the cores of each side and has ratios to the floor.
+func TestBenchScenarioPinsAndMeasuresTheFloor(t *testing.T) {
+	if runtime.GOOS != "linux" || bench.SplitCores().Servers == nil {
+		t.Skip("needs Linux and two CPUs")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "bench", "broadcast", "--target", "all", "--conns", "3", "--rate", "20",
+		"--duration", "500ms", "--grace", "10s", "--runs", "1", "--max-rate", "40", "--json")
+	cmd.Env = append(os.Environ(), asBinary+"=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v:\n%s\n%s", err, out, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	delivered := map[string]int64{}
+	for _, line := range lines[:len(lines)-1] {
+		var st bench.Step
+		if err := json.Unmarshal([]byte(line), &st); err != nil {
+			t.Fatalf("step line %q: %v", line, err)
+		}
+		if !st.Passed {
+			t.Errorf("step %+v did not pass", st)
+		}
+		delivered[st.Target] += st.Delivered
+	}
+	for _, target := range bench.Targets {
+		if delivered[target] != 3*(10+10+20) { // the fixed rate, and the search at 20 and 40 events/s
+			t.Errorf("%s: %d deliveries, want %d", target, delivered[target], 3*40)
+		}
+	}
+	var sum bench.Summary
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || !sum.Summary {
+		t.Fatalf("summary %q: %v", lines[len(lines)-1], err)
+	}
+	split := bench.SplitCores()
+	if sum.ServerCores != bench.FormatCPUList(split.Servers) || sum.ClientCores != bench.FormatCPUList(split.Clients) {
+		t.Errorf("cores: servers %q, clients %q; want %s", sum.ServerCores, sum.ClientCores, split)
+	}
+	rate := sum.Figures[len(sum.Figures)-1]
+	if rate.Unit != "events/s" || rate.ToFloor[bench.TargetRoomcast] != 1 || rate.ToFloor[bench.TargetNATS] != 1 {
+		t.Errorf("highest passing rate %+v: want each at 40, a ratio of 1 to the floor", rate)
 	}
 }

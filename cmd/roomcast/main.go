@@ -44,6 +44,7 @@ var commands = []command{
 	{"bench", "load generator: connections, rooms, publish rate; throughput and latency; scenarios against a reference", runBench, false},
 	// The NATS server bench scenarios start as a child process.
 	{"bench-nats-server", "", runNATSServer, true},
+	{"bench-floor-server", "", runFloorServer, true},
 }
 
 // usageError is a mistake in the command line; the exit status is 2.

@@ -38,6 +38,37 @@ func (c Cores) String() string {
 	return "servers " + FormatCPUList(c.Servers) + ", clients " + FormatCPUList(c.Clients)
 }
 
+// Check refuses a split whose sides share a CPU, or that names a CPU this
+// process may not run on (outside its affinity, or absent).
+func (c Cores) Check() error {
+	allowed := allowedCPUs()
+	var errs []error
+	for _, side := range []struct {
+		name string
+		cpus []int
+	}{{"servers", c.Servers}, {"clients", c.Clients}} {
+		var out []int
+		for _, cpu := range side.cpus {
+			if !slices.Contains(allowed, cpu) {
+				out = append(out, cpu)
+			}
+		}
+		if len(out) > 0 {
+			errs = append(errs, fmt.Errorf("the %s' CPUs %s are not among those this process may use (%s)", side.name, FormatCPUList(out), FormatCPUList(allowed)))
+		}
+	}
+	var shared []int
+	for _, cpu := range c.Servers {
+		if slices.Contains(c.Clients, cpu) {
+			shared = append(shared, cpu)
+		}
+	}
+	if len(shared) > 0 {
+		errs = append(errs, fmt.Errorf("the servers and the clients share CPUs %s: give each side its own", FormatCPUList(shared)))
+	}
+	return errors.Join(errs...)
+}
+
 // ParseCPUList reads a CPU list as taskset and /proc write it: "0",
 // "0-3", "0,2,4-5". The result is sorted and without repeats.
 func ParseCPUList(s string) ([]int, error) {

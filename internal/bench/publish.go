@@ -18,8 +18,9 @@ const ackTimeout = 10 * time.Second
 
 // publisher publishes the bench events with JetStream async publish, as
 // workers do, with at most cfg.MaxInFlight waiting for acknowledgement; or,
-// for the reference (ProtocolNATS), with core NATS, where an event counts
-// as acknowledged once a flush proves the server has it.
+// for the reference (ProtocolNATS) and the floor (ProtocolFloor, on the
+// rooms' subjects), with core NATS, where an event counts as acknowledged
+// once a flush proves the server has it.
 type publisher struct {
 	// Set at construction.
 	cfg      *Config
@@ -43,10 +44,14 @@ func newPublisher(cfg *Config, t *tally) (*publisher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS %s: %w", cfg.NATSURL, err)
 	}
-	if cfg.Protocol == ProtocolNATS {
+	subj := bus.Subjects{Prefix: cfg.Prefix}
+	if cfg.Protocol != ProtocolRoomcast {
 		p := &publisher{cfg: cfg, nc: nc, tally: t, subjects: make([]string, cfg.Rooms)}
 		for i := range p.subjects {
 			p.subjects[i] = natsSubject(i)
+			if cfg.Protocol == ProtocolFloor {
+				p.subjects[i] = subj.Room(wire.MustRoom(RoomName(i)))
+			}
 		}
 		return p, nil
 	}
@@ -57,7 +62,6 @@ func newPublisher(cfg *Config, t *tally) (*publisher, error) {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	subj := bus.Subjects{Prefix: cfg.Prefix}
 	p := &publisher{cfg: cfg, nc: nc, js: js, tally: t, subjects: make([]string, cfg.Rooms)}
 	for i := range p.subjects {
 		p.subjects[i] = subj.Room(wire.MustRoom(RoomName(i)))
