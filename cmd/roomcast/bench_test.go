@@ -48,7 +48,7 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"bench", "scale-out", "--tolerance", "0"},
 		{"bench", "scale-out", "--tolerance", "1"},
 		{"bench", "scale-out", "--conns", "10", "--rooms", "11"},
-		{"bench", "--tolerance", "0.1"}, // needs a scenario
+		{"bench", "--tolerance", "0.1"},  // needs a scenario
 		{"bench", "--server-cores", "0"}, // needs a scenario
 		{"bench", "broadcast", "--server-cores", "0-"},
 		{"bench", "broadcast", "--client-cores", "x"},

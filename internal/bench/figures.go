@@ -70,10 +70,10 @@ type Result struct {
 
 // Summary is the outcome of a scenario: the last --json line.
 type Summary struct {
-	Summary  bool      `json:"summary"` // always true: tells this line from the steps
-	Scenario string    `json:"scenario"`
-	Runs     int       `json:"runs"`
-	Targets  []string  `json:"targets"`
+	Summary  bool     `json:"summary"` // always true: tells this line from the steps
+	Scenario string   `json:"scenario"`
+	Runs     int      `json:"runs"`
+	Targets  []string `json:"targets"`
 	// ServerCores and ClientCores are the CPU lists each side was pinned
 	// to (the servers; the bench's load generator and publisher), "" when
 	// not pinned.
