@@ -97,33 +97,11 @@ func TestBroadcastScenarioOnEveryTarget(t *testing.T) {
 	}
 }
 
-// The floor has no resume either: n/a, and no server starts.
-func TestResumeScenarioFloorIsNA(t *testing.T) {
-	sum, err := RunScenario(t.Context(), ScenarioConfig{
-		Scenario: ScenarioStorm, Targets: []string{TargetFloor}, Runs: 1,
-		Start: func(context.Context, string) (*Servers, error) {
-			t.Error("a server was started")
-			return nil, os.ErrInvalid
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range sum.Figures {
-		if r := f.Targets[TargetFloor]; r == nil || r.NA != "the floor has no resume" || r.Median != nil {
-			t.Errorf("figure %q: %+v, want n/a", f.Name, r)
-		}
-	}
-}
-
 // Cores that share a CPU are refused before anything starts.
 func TestScenarioRefusesOverlappingCores(t *testing.T) {
 	_, err := RunScenario(t.Context(), ScenarioConfig{
 		Scenario: ScenarioBroadcast, Runs: 1, Cores: Cores{Servers: []int{0}, Clients: []int{0}},
-		Start: func(context.Context, string) (*Servers, error) {
-			t.Error("a server was started")
-			return nil, os.ErrInvalid
-		},
+		Start: noStart(t),
 	})
 	if err == nil || !strings.Contains(err.Error(), "share CPUs 0") {
 		t.Fatalf("overlapping cores: %v, want them refused", err)
@@ -150,22 +128,30 @@ func TestResumeCountsReplayedEvents(t *testing.T) {
 	}
 }
 
-// The reference has no resume: its figures are n/a, and no server starts.
-func TestResumeScenarioReferenceIsNA(t *testing.T) {
-	sum, err := RunScenario(t.Context(), ScenarioConfig{
-		Scenario: ScenarioResume, Targets: []string{TargetNATS}, Runs: 1,
-		Start: func(context.Context, string) (*Servers, error) {
-			t.Error("a server was started")
-			return nil, os.ErrInvalid
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range sum.Figures {
-		if r := f.Targets[TargetNATS]; r == nil || r.NA == "" || r.Median != nil || f.Ratio != nil {
-			t.Errorf("figure %q: %+v, want n/a", f.Name, r)
+// The reference and the floor have no resume: their figures are n/a, and
+// no server starts.
+func TestResumeScenariosAreNAButOnRoomcast(t *testing.T) {
+	for _, c := range []struct{ scenario, target, why string }{
+		{ScenarioResume, TargetNATS, "the reference has no resume"},
+		{ScenarioStorm, TargetFloor, "the floor has no resume"},
+	} {
+		sum, err := RunScenario(t.Context(), ScenarioConfig{Scenario: c.scenario, Targets: []string{c.target}, Runs: 1, Start: noStart(t)})
+		if err != nil {
+			t.Fatal(err)
 		}
+		for _, f := range sum.Figures {
+			if r := f.Targets[c.target]; r == nil || r.NA != c.why || r.Median != nil || f.Ratio != nil {
+				t.Errorf("%s, figure %q: %+v, want n/a: %s", c.scenario, f.Name, r, c.why)
+			}
+		}
+	}
+}
+
+// noStart is the Start of a scenario that must start no server.
+func noStart(t *testing.T) func(context.Context, string) (*Servers, error) {
+	return func(context.Context, string) (*Servers, error) {
+		t.Error("a server was started")
+		return nil, os.ErrInvalid
 	}
 }
 
