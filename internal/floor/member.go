@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -16,7 +17,10 @@ import (
 // member is one upgraded connection.
 type member struct {
 	s *Server
-	c net.Conn // written whole frames at a time: net.Conn keeps concurrent Writes apart
+	c net.Conn
+	// wmu orders the writes: a join holds it from becoming a member until
+	// its response is written, so that no event goes out before it.
+	wmu sync.Mutex
 
 	// Guarded by s.mu.
 	watch *netpoll.Watch
@@ -101,8 +105,9 @@ func (m *member) request(p []byte) error {
 	case req.Event == wire.EventSubscribe && (req.HasSince || req.State || req.Conflate):
 		return m.send(wire.ErrorFrame(req.Event, req.ID, wire.Errorf(wire.CodeBadRequest, "the floor stores nothing: live subscriptions only")))
 	case req.Event == wire.EventSubscribe:
-		return m.s.join(m, req.Room, func(seq uint64) error {
-			return m.send(wire.ResponseFrame(req.Event, req.ID, wire.SubscribeResult{Status: "subscribed", Channel: req.Room.String(), Seq: seq}))
+		return m.s.join(m, req.Room, func(seq uint64) error { // under wmu
+			f := wire.ResponseFrame(req.Event, req.ID, wire.SubscribeResult{Status: "subscribed", Channel: req.Room.String(), Seq: seq})
+			return m.writeLocked(f.Bytes(), time.Now().Add(m.s.writeTimeout))
 		})
 	case req.Event == wire.EventUnsubscribe:
 		m.s.leave(m, req.Room.String())
@@ -121,6 +126,13 @@ func (m *member) writeBytes(b []byte) error {
 
 // write writes one whole frame before deadline.
 func (m *member) write(b []byte, deadline time.Time) error {
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	return m.writeLocked(b, deadline)
+}
+
+// writeLocked is write with wmu held.
+func (m *member) writeLocked(b []byte, deadline time.Time) error {
 	_ = m.c.SetWriteDeadline(deadline)
 	_, err := m.c.Write(b)
 	return err

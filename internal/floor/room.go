@@ -27,9 +27,10 @@ type room struct {
 	joining int // guarded by s.mu: joins under way, which keep the room
 }
 
-// join subscribes m to rm: once NATS has the room's subscription, respond
-// (with the room's seq) is written, and only then is m a member, so its
-// events follow the response.
+// join subscribes m to rm: once NATS has the room's subscription, m
+// becomes a member and respond (with the room's seq) is written, m's
+// writes held meanwhile, so that its events follow the response and none
+// published after the response is missed.
 func (s *Server) join(m *member, rm wire.Room, respond func(seq uint64) error) error {
 	name := rm.String()
 	s.mu.Lock()
@@ -56,19 +57,20 @@ func (s *Server) join(m *member, rm wire.Room, respond func(seq uint64) error) e
 	if fresh {
 		err = s.nc.FlushTimeout(flushTimeout)
 	}
-	if err == nil {
-		err = respond(r.seq.Load())
-	}
-
+	m.wmu.Lock() // wmu before mu, never the other way round
+	defer m.wmu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	r.joining--
 	if err == nil && !m.gone && !slices.Contains(m.rooms, r) {
 		m.rooms = append(m.rooms, r)
 		r.members.Store(new(append(slices.Clone(*r.members.Load()), m)))
 	}
 	s.reapLocked(r)
-	return err
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return respond(r.seq.Load())
 }
 
 // leave unsubscribes m from the room named name, if it is a member.
