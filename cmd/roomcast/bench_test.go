@@ -144,8 +144,9 @@ func TestBenchScaleOutStartsEdges(t *testing.T) {
 }
 
 // The three targets with the default split of the CPUs, the bench a child
-// process (it pins itself): a step per target, each delivering, and a
+// process (it pins itself): a step per target delivering every event, and a
 // summary that names the cores of each side and has ratios to the floor.
+// (Whether a step passes depends on its p99, which busy cores decide.)
 func TestBenchScenarioPinsAndMeasuresTheFloor(t *testing.T) {
 	if runtime.GOOS != "linux" || bench.SplitCores().Servers == nil {
 		t.Skip("needs Linux and two CPUs")
@@ -153,7 +154,7 @@ func TestBenchScenarioPinsAndMeasuresTheFloor(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "bench", "broadcast", "--target", "all", "--conns", "3", "--rate", "20",
-		"--duration", "500ms", "--grace", "10s", "--runs", "1", "--max-rate", "40", "--json")
+		"--duration", "500ms", "--grace", "10s", "--runs", "1", "--max-rate", "-1", "--json")
 	cmd.Env = append(os.Environ(), asBinary+"=1")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -162,32 +163,32 @@ func TestBenchScenarioPinsAndMeasuresTheFloor(t *testing.T) {
 		t.Fatalf("%v:\n%s\n%s", err, out, stderr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	delivered := map[string]int64{}
-	for _, line := range lines[:len(lines)-1] {
-		var st bench.Step
-		if err := json.Unmarshal([]byte(line), &st); err != nil {
-			t.Fatalf("step line %q: %v", line, err)
-		}
-		if !st.Passed {
-			t.Errorf("step %+v did not pass", st)
-		}
-		delivered[st.Target] += st.Delivered
+	if len(lines) != len(bench.Targets)+1 {
+		t.Fatalf("want a step per target and a summary, got:\n%s", out)
 	}
-	for _, target := range bench.Targets {
-		if delivered[target] != 3*(10+10+20) { // the fixed rate, and the search at 20 and 40 events/s
-			t.Errorf("%s: %d deliveries, want %d", target, delivered[target], 3*40)
+	for i, target := range bench.Targets {
+		var st bench.Step
+		if err := json.Unmarshal([]byte(lines[i]), &st); err != nil {
+			t.Fatalf("step line %q: %v", lines[i], err)
+		}
+		if st.Target != target || st.Delivered != 30 || st.Lost != 0 {
+			t.Errorf("step %+v: want %s, 30 deliveries, none lost", st, target)
 		}
 	}
 	var sum bench.Summary
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || !sum.Summary {
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || !sum.Summary || len(sum.Figures) != 1 {
 		t.Fatalf("summary %q: %v", lines[len(lines)-1], err)
 	}
 	split := bench.SplitCores()
 	if sum.ServerCores != bench.FormatCPUList(split.Servers) || sum.ClientCores != bench.FormatCPUList(split.Clients) {
 		t.Errorf("cores: servers %q, clients %q; want %s", sum.ServerCores, sum.ClientCores, split)
 	}
-	rate := sum.Figures[len(sum.Figures)-1]
-	if rate.Unit != "events/s" || rate.ToFloor[bench.TargetRoomcast] != 1 || rate.ToFloor[bench.TargetNATS] != 1 {
-		t.Errorf("highest passing rate %+v: want each at 40, a ratio of 1 to the floor", rate)
+	// CPU time comes in 10ms ticks: a target may have used less than one.
+	f := sum.Figures[0]
+	for _, target := range []string{bench.TargetRoomcast, bench.TargetNATS} {
+		measured := f.Targets[target].Median != nil && f.Targets[bench.TargetFloor].Median != nil
+		if _, ok := f.ToFloor[target]; ok != measured {
+			t.Errorf("%s: ratio to the floor %v, measured %v: %s", target, f.ToFloor, measured, lines[len(lines)-1])
+		}
 	}
 }
