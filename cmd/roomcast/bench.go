@@ -12,6 +12,7 @@ import (
 	"github.com/roomcast/roomcast/internal/bench"
 	"github.com/roomcast/roomcast/internal/bus"
 	"github.com/roomcast/roomcast/internal/config"
+	"github.com/roomcast/roomcast/internal/floor"
 )
 
 // adminTokenEnv holds the edge's admin token (--admin-token-file) for
@@ -195,6 +196,21 @@ func runNATSServer(ctx context.Context, env *environment, args []string) error {
 	}
 	return bench.RunNATSServer(ctx, bench.NATSServerOptions{WebSocket: *wsOn, StoreDir: *store,
 		Name: *name, Cluster: *cluster, ClusterListen: *clusterListen, Routes: routes}, env.stdout)
+}
+
+// runFloorServer is the hidden `roomcast bench-floor-server`: the floor
+// target a scenario starts as a child process (internal/floor), on the core
+// NATS server the scenario started before it.
+func runFloorServer(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "bench-floor-server", "")
+	natsURL := fs.String("nats", bench.DefaultNATSURL, "the NATS server events are published to")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected arguments %q", fs.Args())
+	}
+	return floor.Run(ctx, floor.Options{NATSURL: *natsURL}, env.stdout)
 }
 
 // benchExecutable is the roomcast binary the scenarios start the servers

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +48,13 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"bench", "scale-out", "--tolerance", "0"},
 		{"bench", "scale-out", "--tolerance", "1"},
 		{"bench", "scale-out", "--conns", "10", "--rooms", "11"},
-		{"bench", "--tolerance", "0.1"}, // needs a scenario
+		{"bench", "--tolerance", "0.1"},  // needs a scenario
+		{"bench", "--server-cores", "0"}, // needs a scenario
+		{"bench", "broadcast", "--server-cores", "0-"},
+		{"bench", "broadcast", "--client-cores", "x"},
+		{"bench", "broadcast", "--server-cores", "0", "--client-cores", "0"},
+		{"bench", "broadcast", "--server-cores", "1000"},
+		{"bench", "broadcast", "--target", "ceiling"},
 	} {
 		code, stdout, stderr := runCmd(t.Context(), "", args...)
 		if code != 2 || stderr == "" || stdout != "" {
@@ -61,8 +69,10 @@ func TestBenchScenarioStartsServers(t *testing.T) {
 	t.Setenv(asBinary, "1") // for the children only: this process is past TestMain
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
+	// Not pinned: the scenario runs in this process, which it would pin.
 	code, stdout, stderr := runCmd(ctx, "", "bench", "broadcast", "--conns", "3", "--rate", "20",
-		"--duration", "500ms", "--grace", "10s", "--runs", "1", "--max-rate", "-1", "--json")
+		"--duration", "500ms", "--grace", "10s", "--runs", "1", "--max-rate", "-1", "--json",
+		"--server-cores", "none", "--client-cores", "none")
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s\n%s", code, stdout, stderr)
 	}
@@ -104,7 +114,7 @@ func TestBenchScaleOutStartsEdges(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	code, stdout, stderr := runCmd(ctx, "", "bench", "scale-out", "--conns", "60", "--rooms", "6", "--rate", "20",
-		"--runs", "1", "--json")
+		"--runs", "1", "--json", "--server-cores", "none", "--client-cores", "none")
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s\n%s", code, stdout, stderr)
 	}
@@ -129,6 +139,56 @@ func TestBenchScaleOutStartsEdges(t *testing.T) {
 		}
 		if r := f.Targets[bench.TargetNATS]; r == nil || r.NA == "" {
 			t.Errorf("figure %q: reference %+v, want n/a", f.Name, r)
+		}
+	}
+}
+
+// The three targets with the default split of the CPUs, the bench a child
+// process (it pins itself): a step per target delivering every event, and a
+// summary that names the cores of each side and has ratios to the floor.
+// (Whether a step passes depends on its p99, which busy cores decide.)
+func TestBenchScenarioPinsAndMeasuresTheFloor(t *testing.T) {
+	if runtime.GOOS != "linux" || bench.SplitCores().Servers == nil {
+		t.Skip("needs Linux and two CPUs")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "bench", "broadcast", "--target", "all", "--conns", "3", "--rate", "20",
+		"--duration", "500ms", "--grace", "10s", "--runs", "1", "--max-rate", "-1", "--json")
+	cmd.Env = append(os.Environ(), asBinary+"=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v:\n%s\n%s", err, out, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(bench.Targets)+1 {
+		t.Fatalf("want a step per target and a summary, got:\n%s", out)
+	}
+	for i, target := range bench.Targets {
+		var st bench.Step
+		if err := json.Unmarshal([]byte(lines[i]), &st); err != nil {
+			t.Fatalf("step line %q: %v", lines[i], err)
+		}
+		if st.Target != target || st.Delivered != 30 || st.Lost != 0 {
+			t.Errorf("step %+v: want %s, 30 deliveries, none lost", st, target)
+		}
+	}
+	var sum bench.Summary
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || !sum.Summary || len(sum.Figures) != 1 {
+		t.Fatalf("summary %q: %v", lines[len(lines)-1], err)
+	}
+	split := bench.SplitCores()
+	if sum.ServerCores != bench.FormatCPUList(split.Servers) || sum.ClientCores != bench.FormatCPUList(split.Clients) {
+		t.Errorf("cores: servers %q, clients %q; want %s", sum.ServerCores, sum.ClientCores, split)
+	}
+	// CPU time comes in 10ms ticks: a target may have used less than one.
+	f := sum.Figures[0]
+	for _, target := range []string{bench.TargetRoomcast, bench.TargetNATS} {
+		measured := f.Targets[target].Median != nil && f.Targets[bench.TargetFloor].Median != nil
+		if _, ok := f.ToFloor[target]; ok != measured {
+			t.Errorf("%s: ratio to the floor %v, measured %v: %s", target, f.ToFloor, measured, lines[len(lines)-1])
 		}
 	}
 }

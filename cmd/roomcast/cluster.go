@@ -4,8 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"runtime"
-	"slices"
 
 	"github.com/roomcast/roomcast/internal/bench"
 )
@@ -26,18 +24,17 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 // names are the flags only the cluster scenario uses.
 func (c *clusterFlags) names() []string { return []string{"nats-servers", "edges", "generators"} }
 
-// configure sets the cluster scenario's shape and how it starts, from exe;
-// the bench process itself runs on the clients' cores, beside the
-// generators, and the servers on theirs, until restore (never nil).
-func (c *clusterFlags) configure(cfg *bench.ScenarioConfig, exe string, set map[string]bool) (restore func(), err error) {
-	restore = func() {}
+// configure sets the cluster scenario's shape and how it starts, from exe:
+// the generators on cfg.Cores.Clients, beside the bench itself, and the
+// servers on cfg.Cores.Servers.
+func (c *clusterFlags) configure(cfg *bench.ScenarioConfig, exe string, set map[string]bool) error {
 	if cfg.Scenario != bench.ScenarioCluster {
 		for _, name := range c.names() {
 			if set[name] {
-				return restore, usagef("--%s is for the cluster scenario", name)
+				return usagef("--%s is for the cluster scenario", name)
 			}
 		}
-		return restore, nil
+		return nil
 	}
 	cfg.Shape = bench.ClusterShape{NATS: *c.natsServers, Edges: *c.edges, Generators: *c.generators, Conns: cfg.Conns}
 	conns := cfg.Conns
@@ -47,23 +44,15 @@ func (c *clusterFlags) configure(cfg *bench.ScenarioConfig, exe string, set map[
 	shape := cfg.Shape
 	shape.Conns = conns
 	if err := shape.Validate(); err != nil {
-		return restore, usageError{err}
+		return usageError{err}
 	}
-	cores := bench.SplitCores()
-	procs := runtime.GOMAXPROCS(0)
-	if err := bench.PinSelf(cores.Clients); err != nil {
-		return restore, err
-	}
-	restore = func() {
-		_ = bench.PinSelf(append(slices.Clone(cores.Servers), cores.Clients...))
-		runtime.GOMAXPROCS(procs)
-	}
+	cores := cfg.Cores
 	cfg.StartCluster = func(ctx context.Context, target string, shape bench.ClusterShape) (*bench.Cluster, error) {
 		return bench.StartCluster(ctx, exe, target, shape, cores)
 	}
 	cfg.Logger.Info("cluster scenario", "cores", cores.String(), "nats_servers", shape.NATS, "edges", shape.Edges,
 		"generators", shape.Generators, "connections", conns)
-	return restore, nil
+	return nil
 }
 
 // runGenerator is the hidden `roomcast bench-generator`: a load generator

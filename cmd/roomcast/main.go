@@ -46,6 +46,7 @@ var commands = []command{
 	{"bench-nats-server", "", runNATSServer, true},
 	// A load generator of the cluster scenario, likewise.
 	{"bench-generator", "", runGenerator, true},
+	{"bench-floor-server", "", runFloorServer, true},
 }
 
 // usageError is a mistake in the command line; the exit status is 2.

@@ -22,13 +22,17 @@ type scenarioFlags struct {
 	attackers     *int
 	tolerance     *float64
 	cluster       clusterFlags
+	serverCores   *string
+	clientCores   *string
 }
 
 const scenarioHelp = `run a scenario, starting the servers itself as child processes of this binary and
 measuring them through /proc (Linux), against roomcast (an edge, the measured process, in front of a
 NATS JetStream server) and the reference (a nats-server with a WebSocket listener, built from the same
-nats-server module; its clients speak the NATS protocol over WebSocket); figures are medians over --runs,
-and the ratio is roomcast/reference:
+nats-server module; its clients speak the NATS protocol over WebSocket) and, asked for, the floor (the
+least a broadcaster can do per delivery, internal/floor, in front of a core NATS server); figures are
+medians over --runs, the ratio is roomcast/reference, and with the floor each target's ratio to it too.
+The servers and the load generator run on separate CPUs (--server-cores, --client-cores):
   idle       server RSS per idle subscribed connection, one room each and 100 shared rooms (--conns, default 1000)
   broadcast  --conns subscribers (default 1000) of one room: server CPU per delivery at --rate (default 100/s),
              (CPU time comes in 10ms ticks: give it steps of a few seconds), and the highest passing rate
@@ -56,7 +60,7 @@ and the ratio is roomcast/reference:
 
 func (s *scenarioFlags) register(fs *flag.FlagSet) {
 	s.scenario = fs.String("scenario", "", scenarioHelp)
-	fs.Var(&s.targets, "target", "scenario targets: roomcast, nats or both (default both)")
+	fs.Var(&s.targets, "target", "scenario targets: roomcast, nats, floor, both (roomcast and nats; the default) or all")
 	s.runs = fs.Int("runs", 3, "scenario runs per target; each figure is their median")
 	s.maxRate = fs.Float64("max-rate", 0, "scenario rate search: the highest rate tried (default 20000 broadcast, 100000 rooms); -1 skips the search")
 	s.events = fs.Int("events", 100_000, "resume and storm scenarios: events stored in the replayed room")
@@ -65,11 +69,47 @@ func (s *scenarioFlags) register(fs *flag.FlagSet) {
 	s.attackers = fs.Int("attackers", 50, "storm scenario: connections replaying the attacked room")
 	s.tolerance = fs.Float64("tolerance", bench.DefaultScaleOutTolerance, "scale-out scenario: how far from its share of the connections (a fraction) an edge may be and count as balanced")
 	s.cluster.register(fs)
+	s.serverCores = fs.String("server-cores", coresAuto, "scenarios: the CPUs of every server process, a list as taskset writes it (0-1,3); auto: the lower half of those this process may use, none: not pinned")
+	s.clientCores = fs.String("client-cores", coresAuto, "scenarios: the CPUs of the bench itself (load generator, publisher); auto: the upper half, none: not pinned")
+}
+
+// Values of --server-cores and --client-cores besides CPU lists.
+const (
+	coresAuto = "auto"
+	coresNone = "none"
+)
+
+// cores reads --server-cores and --client-cores into a split, refusing
+// bad lists, sides that share a CPU and CPUs this process may not use.
+func (s *scenarioFlags) cores() (bench.Cores, error) {
+	auto := bench.SplitCores()
+	var c bench.Cores
+	for _, side := range []struct {
+		flag, value string
+		auto        []int
+		cpus        *[]int
+	}{{"server-cores", *s.serverCores, auto.Servers, &c.Servers}, {"client-cores", *s.clientCores, auto.Clients, &c.Clients}} {
+		switch side.value {
+		case coresAuto:
+			*side.cpus = side.auto
+		case coresNone:
+		default:
+			cpus, err := bench.ParseCPUList(side.value)
+			if err != nil {
+				return c, usagef("--%s: %v (or auto, none)", side.flag, err)
+			}
+			*side.cpus = cpus
+		}
+	}
+	if err := c.Check(); err != nil {
+		return c, usagef("--server-cores and --client-cores: %v", err)
+	}
+	return c, nil
 }
 
 // names are the flags that only a scenario uses.
 func (s *scenarioFlags) names() []string {
-	return append([]string{"target", "runs", "max-rate", "events", "resume-clients", "resume-behind", "attackers", "tolerance"}, s.cluster.names()...)
+	return append([]string{"target", "runs", "max-rate", "events", "resume-clients", "resume-behind", "attackers", "tolerance", "server-cores", "client-cores"}, s.cluster.names()...)
 }
 
 // notForScenarios are load-mode flags a scenario has no use for: it starts
@@ -92,10 +132,12 @@ func runScenario(ctx context.Context, env *environment, f *benchFlags, set map[s
 		switch t {
 		case "both":
 			add = []string{bench.TargetRoomcast, bench.TargetNATS}
-		case bench.TargetRoomcast, bench.TargetNATS:
+		case "all":
+			add = bench.Targets
+		case bench.TargetRoomcast, bench.TargetNATS, bench.TargetFloor:
 			add = []string{t}
 		default:
-			return usagef("--target: want roomcast, nats or both, got %q", t)
+			return usagef("--target: want roomcast, nats, floor, both or all, got %q", t)
 		}
 		for _, a := range add {
 			if !slices.Contains(cfg.Targets, a) {
@@ -127,17 +169,20 @@ func runScenario(ctx context.Context, env *environment, f *benchFlags, set map[s
 	if err := checkScenarioFlags(cfg, set); err != nil {
 		return err
 	}
+	cores, err := f.scen.cores()
+	if err != nil {
+		return err
+	}
+	cfg.Cores = cores
 	exe, err := benchExecutable()
 	if err != nil {
 		return err
 	}
 	cfg.Start = func(ctx context.Context, target string) (*bench.Servers, error) {
-		return bench.StartServers(ctx, exe, target, nil)
+		return bench.StartServers(ctx, exe, target, cfg.Cores.Servers)
 	}
 	cfg.Logger = config.NewLogger(env.stderr, "text", "info")
-	restore, err := f.scen.cluster.configure(&cfg, exe, set)
-	defer restore()
-	if err != nil {
+	if err := f.scen.cluster.configure(&cfg, exe, set); err != nil {
 		return err
 	}
 	var printErr error

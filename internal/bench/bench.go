@@ -22,8 +22,9 @@
 // reference); with ServerPID, the server's CPU and memory are read from /proc.
 //
 // RunScenario builds the scenarios of `roomcast bench --scenario` from runs:
-// it starts roomcast and the reference as child processes, runs each
-// scenario's steps on both and summarises medians and their ratios.
+// it starts roomcast, the reference and the floor (internal/floor) as child
+// processes on CPUs of their own, runs each scenario's steps on each and
+// summarises medians and their ratios.
 package bench
 
 import (
@@ -73,6 +74,7 @@ const maxEvents = 100_000_000
 const (
 	ProtocolRoomcast = "roomcast" // roomcast's JSON protocol; events published through JetStream
 	ProtocolNATS     = "nats"     // NATS over WebSocket to a nats-server; events published with core NATS
+	ProtocolFloor    = "floor"    // roomcast's protocol to a floor server; events published with core NATS to the rooms' subjects
 )
 
 // Modes of a run.
@@ -105,9 +107,10 @@ type Config struct {
 	DialTimeout     time.Duration // to connect, upgrade and be subscribed, per connection
 	MaxInFlight     int           // published events waiting for their acknowledgement
 
-	// Protocol is ProtocolRoomcast (the default) or ProtocolNATS, the
+	// Protocol is ProtocolRoomcast (the default), ProtocolNATS, the
 	// reference: URLs are then a nats-server's WebSocket listener and
-	// NATSURL its client port.
+	// NATSURL its client port, or ProtocolFloor (internal/floor: roomcast
+	// clients, events published with core NATS).
 	Protocol string
 	// Compression has the roomcast clients offer permessage-deflate.
 	Compression bool
@@ -169,8 +172,8 @@ func (c *Config) validate() error {
 			bad("edge URL %q: want ws:// or wss://", u)
 		}
 	}
-	if c.Protocol != ProtocolRoomcast && c.Protocol != ProtocolNATS {
-		bad("protocol: want %s or %s, got %q", ProtocolRoomcast, ProtocolNATS, c.Protocol)
+	if c.Protocol != ProtocolRoomcast && c.Protocol != ProtocolNATS && c.Protocol != ProtocolFloor {
+		bad("protocol: want %s, %s or %s, got %q", ProtocolRoomcast, ProtocolNATS, ProtocolFloor, c.Protocol)
 	}
 	if c.ServerPID < 0 {
 		bad("server pid: want > 0, got %d", c.ServerPID)

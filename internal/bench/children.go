@@ -11,13 +11,19 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/floor"
 )
 
 // Targets a scenario measures.
 const (
 	TargetRoomcast = "roomcast" // a roomcast edge (measured) in front of a NATS JetStream server
 	TargetNATS     = "nats"     // the reference: a nats-server with a WebSocket listener
+	TargetFloor    = "floor"    // the floor (internal/floor, measured) in front of a core NATS server
 )
+
+// Targets lists the target names, in the order a scenario measures them.
+var Targets = []string{TargetRoomcast, TargetNATS, TargetFloor}
 
 // Servers are the processes of one target, started by the bench so that
 // the measured process (PID) runs nothing but the server.
@@ -54,7 +60,7 @@ func (s *Servers) Close() {
 
 // StartServers starts target's processes from exe, the roomcast binary:
 // `exe bench-nats-server` (the NATS server) and, for roomcast, `exe serve`
-// connected to it. Every address is on loopback with a port the OS picks.
+// connected to it, for the floor `exe bench-floor-server`. Every address is on loopback with a port the OS picks.
 // Every process is pinned to cpus (none: not pinned).
 func StartServers(ctx context.Context, exe, target string, cpus []int) (*Servers, error) {
 	s := &Servers{Target: target, cpus: cpus}
@@ -88,6 +94,15 @@ func StartServers(ctx context.Context, exe, target string, cpus []int) (*Servers
 		}
 		s.WSURL, s.AdminURL, s.PID = first.WSURL, first.AdminURL, first.PID
 		s.AddEdge = func(ctx context.Context) (Edge, error) { return s.startEdge(ctx, exe) }
+	case TargetFloor:
+		ready, _, err := s.startNATS(ctx, exe)
+		if err != nil {
+			return nil, err
+		}
+		s.NATSURL = ready.NATSURL
+		if err := s.startFloor(ctx, exe); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("unknown target %q", target)
 	}
@@ -105,6 +120,20 @@ func (s *Servers) startNATS(ctx context.Context, exe string, args ...string) (NA
 	}
 	s.children = append(s.children, c)
 	return ready, c.cmd.Process.Pid, nil
+}
+
+// startFloor starts the floor server on s's NATS server: the measured process.
+func (s *Servers) startFloor(ctx context.Context, exe string) error {
+	var ready floor.Ready
+	c, err := startChild(ctx, exe, s.cpus, []string{"bench-floor-server", "--nats", s.NATSURL}, func(line []byte) bool {
+		return json.Unmarshal(line, &ready) == nil && ready.WSURL != ""
+	})
+	if err != nil {
+		return fmt.Errorf("start the floor server: %w", err)
+	}
+	s.children = append(s.children, c)
+	s.WSURL, s.PID = ready.WSURL, c.cmd.Process.Pid
+	return nil
 }
 
 // servingLine is the part of the edge's JSON log line that announces it.

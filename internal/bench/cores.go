@@ -38,6 +38,37 @@ func (c Cores) String() string {
 	return "servers " + FormatCPUList(c.Servers) + ", clients " + FormatCPUList(c.Clients)
 }
 
+// Check refuses a split whose sides share a CPU, or that names a CPU this
+// process may not run on (outside its affinity, or absent).
+func (c Cores) Check() error {
+	allowed := allowedCPUs()
+	var errs []error
+	for _, side := range []struct {
+		name string
+		cpus []int
+	}{{"servers", c.Servers}, {"clients", c.Clients}} {
+		var out []int
+		for _, cpu := range side.cpus {
+			if !slices.Contains(allowed, cpu) {
+				out = append(out, cpu)
+			}
+		}
+		if len(out) > 0 {
+			errs = append(errs, fmt.Errorf("the %s' CPUs %s are not among those this process may use (%s)", side.name, FormatCPUList(out), FormatCPUList(allowed)))
+		}
+	}
+	var shared []int
+	for _, cpu := range c.Servers {
+		if slices.Contains(c.Clients, cpu) {
+			shared = append(shared, cpu)
+		}
+	}
+	if len(shared) > 0 {
+		errs = append(errs, fmt.Errorf("the servers and the clients share CPUs %s: give each side its own", FormatCPUList(shared)))
+	}
+	return errors.Join(errs...)
+}
+
 // ParseCPUList reads a CPU list as taskset and /proc write it: "0",
 // "0-3", "0,2,4-5". The result is sorted and without repeats.
 func ParseCPUList(s string) ([]int, error) {
@@ -90,16 +121,22 @@ var errPinUnsupported = errors.New("pinning to CPUs is supported on Linux only")
 
 // PinSelf pins every thread of this process to cpus and sets GOMAXPROCS to
 // their number, so the runtime does not run more threads than it may use
-// (nothing when cpus is empty).
-func PinSelf(cpus []int) error {
+// (nothing when cpus is empty). restore (never nil) gives the process back
+// the CPUs and GOMAXPROCS it had: a scenario may run inside a longer-lived
+// process, as the command's tests run it.
+func PinSelf(cpus []int) (restore func(), err error) {
 	if len(cpus) == 0 {
-		return nil
+		return func() {}, nil
 	}
+	before, procs := allowedCPUs(), runtime.GOMAXPROCS(0)
 	if err := Pin(os.Getpid(), cpus); err != nil {
-		return err
+		return func() {}, err
 	}
 	runtime.GOMAXPROCS(len(cpus))
-	return nil
+	return func() {
+		_ = Pin(os.Getpid(), before)
+		runtime.GOMAXPROCS(procs)
+	}, nil
 }
 
 // pinnedEnv is the environment of a child pinned to cpus: a Go child's

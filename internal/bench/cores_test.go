@@ -91,3 +91,24 @@ func TestSplitCores(t *testing.T) {
 		t.Fatalf("pinnedEnv = %v", env)
 	}
 }
+
+func TestCoresCheck(t *testing.T) {
+	allowed := allowedCPUs()
+	if len(allowed) < 2 {
+		t.Skip("needs two CPUs")
+	}
+	if err := SplitCores().Check(); err != nil {
+		t.Errorf("the default split: %v", err)
+	}
+	if err := (Cores{}).Check(); err != nil {
+		t.Errorf("no pinning: %v", err)
+	}
+	overlap := Cores{Servers: allowed[:1], Clients: allowed[:2]}
+	if err := overlap.Check(); err == nil || !strings.Contains(err.Error(), "share CPUs "+strconv.Itoa(allowed[0])) {
+		t.Errorf("overlapping sides: %v, want them refused", err)
+	}
+	absent := Cores{Servers: []int{1023}, Clients: allowed[:1]}
+	if err := absent.Check(); err == nil || !strings.Contains(err.Error(), "servers' CPUs 1023") {
+		t.Errorf("a CPU not allowed: %v, want it refused", err)
+	}
+}

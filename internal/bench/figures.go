@@ -54,6 +54,9 @@ type Figure struct {
 	// Ratio is the roomcast median over the reference's, measured in the
 	// same invocation; nil when either is missing.
 	Ratio *float64 `json:"ratio"`
+	// ToFloor is each other target's median over the floor's, measured in
+	// the same invocation: how far from the machine's limit it is.
+	ToFloor map[string]float64 `json:"ratio_to_floor,omitempty"`
 }
 
 // Result is one figure on one target.
@@ -67,11 +70,16 @@ type Result struct {
 
 // Summary is the outcome of a scenario: the last --json line.
 type Summary struct {
-	Summary  bool      `json:"summary"` // always true: tells this line from the steps
-	Scenario string    `json:"scenario"`
-	Runs     int       `json:"runs"`
-	Targets  []string  `json:"targets"`
-	Figures  []*Figure `json:"figures"`
+	Summary  bool     `json:"summary"` // always true: tells this line from the steps
+	Scenario string   `json:"scenario"`
+	Runs     int      `json:"runs"`
+	Targets  []string `json:"targets"`
+	// ServerCores and ClientCores are the CPU lists each side was pinned
+	// to (the servers; the bench's load generator and publisher), "" when
+	// not pinned.
+	ServerCores string    `json:"server_cores"`
+	ClientCores string    `json:"client_cores"`
+	Figures     []*Figure `json:"figures"`
 }
 
 // figures collects the values of each figure by target, in the order
@@ -125,13 +133,29 @@ func (f *figures) summary(cfg *ScenarioConfig) *Summary {
 				r.Median = &m
 			}
 		}
-		rc, ref := g.Targets[TargetRoomcast], g.Targets[TargetNATS]
-		if rc != nil && ref != nil && rc.Median != nil && ref.Median != nil && *ref.Median != 0 {
-			ratio := *rc.Median / *ref.Median
+		if ratio, ok := g.ratio(TargetRoomcast, TargetNATS); ok {
 			g.Ratio = &ratio
 		}
+		for t := range g.Targets {
+			if ratio, ok := g.ratio(t, TargetFloor); ok && t != TargetFloor {
+				if g.ToFloor == nil {
+					g.ToFloor = map[string]float64{}
+				}
+				g.ToFloor[t] = ratio
+			}
+		}
 	}
-	return &Summary{Summary: true, Scenario: cfg.Scenario, Runs: cfg.Runs, Targets: cfg.Targets, Figures: f.list}
+	return &Summary{Summary: true, Scenario: cfg.Scenario, Runs: cfg.Runs, Targets: cfg.Targets,
+		ServerCores: FormatCPUList(cfg.Cores.Servers), ClientCores: FormatCPUList(cfg.Cores.Clients), Figures: f.list}
+}
+
+// ratio is target a's median over b's, when both have one (b's not 0).
+func (g *Figure) ratio(a, b string) (float64, bool) {
+	ra, rb := g.Targets[a], g.Targets[b]
+	if ra == nil || rb == nil || ra.Median == nil || rb.Median == nil || *rb.Median == 0 {
+		return 0, false
+	}
+	return *ra.Median / *rb.Median, true
 }
 
 // median of a non-empty list.
@@ -145,11 +169,21 @@ func median(v []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-// WriteTable prints the summary as a table: one row per figure and target,
-// the ratio on the roomcast row.
+// WriteTable prints the cores of each side, then the summary as a table:
+// one row per figure and target, the ratio on the roomcast row, and with
+// the floor measured each other target's ratio to it on its row.
 func (s *Summary) WriteTable(w io.Writer) error {
+	cores := Cores{Servers: parseCPUListOrNone(s.ServerCores), Clients: parseCPUListOrNone(s.ClientCores)}
+	if _, err := fmt.Fprintf(w, "cores: %s\n", cores); err != nil {
+		return err
+	}
+	floor := slices.Contains(s.Targets, TargetFloor)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tFIGURE\tTARGET\tMEDIAN\tRUNS\tRATIO roomcast/nats")
+	header := "SCENARIO\tFIGURE\tTARGET\tMEDIAN\tRUNS\tRATIO roomcast/nats"
+	if floor {
+		header += "\tRATIO to floor"
+	}
+	fmt.Fprintln(tw, header)
 	for _, g := range s.Figures {
 		for _, t := range s.Targets {
 			r := g.Targets[t]
@@ -165,16 +199,33 @@ func (s *Summary) WriteTable(w io.Writer) error {
 				runs = formatRuns(r)
 			}
 			ratio := ""
-			if t == TargetRoomcast && len(s.Targets) > 1 {
+			if t == TargetRoomcast && slices.Contains(s.Targets, TargetNATS) {
 				ratio = "n/a"
 				if g.Ratio != nil {
 					ratio = fmt.Sprintf("%.2f (%s is better)", *g.Ratio, g.Better)
 				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Scenario, g.Name, t, median, runs, ratio)
+			line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", s.Scenario, g.Name, t, median, runs, ratio)
+			if floor && t != TargetFloor {
+				toFloor := "n/a"
+				if v, ok := g.ToFloor[t]; ok {
+					toFloor = fmt.Sprintf("%.2f", v)
+				}
+				line += "\t" + toFloor
+			}
+			fmt.Fprintln(tw, line)
 		}
 	}
 	return tw.Flush()
+}
+
+// parseCPUListOrNone reads a CPU list the summary wrote; "" is none.
+func parseCPUListOrNone(s string) []int {
+	if s == "" {
+		return nil
+	}
+	cpus, _ := ParseCPUList(s)
+	return cpus
 }
 
 func formatRuns(r *Result) string {

@@ -18,8 +18,9 @@ const ackTimeout = 10 * time.Second
 
 // publisher publishes the bench events with JetStream async publish, as
 // workers do, with at most cfg.MaxInFlight waiting for acknowledgement; or,
-// for the reference (ProtocolNATS), with core NATS, where an event counts
-// as acknowledged once a flush proves the server has it.
+// for the reference (ProtocolNATS) and the floor (ProtocolFloor, on the
+// rooms' subjects), with core NATS, where an event counts as acknowledged
+// once a flush proves the server has it.
 type publisher struct {
 	// Set at construction.
 	cfg      *Config
@@ -47,7 +48,7 @@ func newPublisher(cfg *Config, t *tally) (*publisher, error) {
 	for i := range p.subjects {
 		p.subjects[i] = roomSubject(cfg, i)
 	}
-	if cfg.Protocol == ProtocolNATS {
+	if cfg.Protocol != ProtocolRoomcast { // core NATS: the reference and the floor
 		return p, nil
 	}
 	js, err := jetstream.New(nc,

@@ -40,7 +40,7 @@ const maxSearchSteps = 10
 // scenario's defaults (see withDefaults).
 type ScenarioConfig struct {
 	Scenario string
-	Targets  []string // TargetRoomcast and/or TargetNATS, measured in this order in each run
+	Targets  []string // of Targets, measured in this order in each run
 	Runs     int      // each figure is the median over the runs
 
 	Conns    int
@@ -59,13 +59,18 @@ type ScenarioConfig struct {
 	Tolerance float64
 
 	// Start starts a target's servers, fresh for each run (and each idle
-	// layout); StartServers with the roomcast binary in production.
+	// layout); StartServers with the roomcast binary and Cores.Servers in
+	// production.
 	Start func(ctx context.Context, target string) (*Servers, error)
 	// Shape is the cluster scenario's processes (Conns is its
 	// connections); StartCluster starts them, StartCluster with the
 	// roomcast binary in production.
 	Shape        ClusterShape
 	StartCluster func(ctx context.Context, target string, shape ClusterShape) (*Cluster, error)
+	// Cores are the CPUs of each side: RunScenario pins its own process
+	// (the load generator) to Cores.Clients; Start pins the servers to
+	// Cores.Servers. The summary says which they were.
+	Cores Cores
 
 	Logger *slog.Logger // progress; nil discards
 	OnStep func(Step)   // called after each step (the --json lines)
@@ -133,9 +138,12 @@ func (c *ScenarioConfig) validate() error {
 		bad("scenario: want one of %v, got %q", Scenarios, c.Scenario)
 	}
 	for _, t := range c.Targets {
-		if t != TargetRoomcast && t != TargetNATS {
-			bad("target: want %s or %s, got %q", TargetRoomcast, TargetNATS, t)
+		if !slices.Contains(Targets, t) {
+			bad("target: want one of %v, got %q", Targets, t)
 		}
+	}
+	if err := c.Cores.Check(); err != nil {
+		bad("cores: %w", err)
 	}
 	if c.Runs < 1 || c.Runs > 100 {
 		bad("runs: want 1 to 100, got %d", c.Runs)
@@ -199,8 +207,12 @@ func RunScenario(ctx context.Context, cfg ScenarioConfig) (*Summary, error) {
 	if err := checkFiles(files); err != nil {
 		return nil, err
 	}
+	unpin, err := PinSelf(cfg.Cores.Clients)
+	if err != nil {
+		return nil, fmt.Errorf("pin the load generator: %w", err)
+	}
+	defer unpin()
 	sc := &scenario{cfg: &cfg, figs: &figures{}}
-	var err error
 runs:
 	for run := 1; run <= cfg.Runs; run++ {
 		for _, target := range cfg.Targets {
@@ -211,6 +223,14 @@ runs:
 		}
 	}
 	return sc.figs.summary(&cfg), err
+}
+
+// targetName is how messages name a target other than roomcast.
+func targetName(target string) string {
+	if target == TargetNATS {
+		return "reference"
+	}
+	return target
 }
 
 // scenario is one RunScenario's state, used by one goroutine.
@@ -228,7 +248,7 @@ func (sc *scenario) runTarget(ctx context.Context, run int, target string) error
 	case ScenarioIdle:
 		return sc.idle(ctx, run, target)
 	case ScenarioResume, ScenarioStorm, ScenarioScaleOut:
-		if target == TargetNATS {
+		if target != TargetRoomcast {
 			figs := resumeFigures(cfg)
 			switch cfg.Scenario {
 			case ScenarioStorm:
@@ -236,10 +256,11 @@ func (sc *scenario) runTarget(ctx context.Context, run int, target string) error
 			case ScenarioScaleOut:
 				figs = scaleOutFigures(cfg)
 			}
+			why := "the " + targetName(target) + " has no resume"
 			for _, f := range figs {
-				sc.figs.na(f, target, "the reference has no resume")
+				sc.figs.na(f, target, why)
 			}
-			sc.emit(Step{Scenario: cfg.Scenario, Target: target, Run: run, Step: cfg.Scenario, Problem: "n/a: the reference has no resume"})
+			sc.emit(Step{Scenario: cfg.Scenario, Target: target, Run: run, Step: cfg.Scenario, Problem: "n/a: " + why})
 			return nil
 		}
 	}
@@ -404,8 +425,11 @@ func searchRate(start, limit float64, try func(rate float64) (bool, error)) (bes
 // stepConfig is the Config of one step against srv.
 func (sc *scenario) stepConfig(srv *Servers, rate float64, conns, rooms int) Config {
 	proto := ProtocolRoomcast
-	if srv.Target == TargetNATS {
+	switch srv.Target {
+	case TargetNATS:
 		proto = ProtocolNATS
+	case TargetFloor:
+		proto = ProtocolFloor
 	}
 	return Config{
 		URLs: []string{srv.WSURL}, NATSURL: srv.NATSURL, Protocol: proto, ServerPID: srv.PID,

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomcast/roomcast/internal/floor"
+	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/servertest"
 )
 
@@ -18,9 +20,18 @@ import (
 func inProcessServers(t *testing.T) func(context.Context, string) (*Servers, error) {
 	return func(_ context.Context, target string) (*Servers, error) {
 		s := &Servers{Target: target, PID: os.Getpid()}
-		if target == TargetNATS {
+		switch target {
+		case TargetNATS:
 			s.WSURL, s.NATSURL = startReference(t)
-		} else {
+		case TargetFloor:
+			ns := natstest.RunServer(t)
+			f, err := floor.Start(floor.Options{NATSURL: ns.ClientURL()})
+			if err != nil {
+				return nil, err
+			}
+			t.Cleanup(f.Close)
+			s.WSURL, s.NATSURL = f.WSURL(), ns.ClientURL()
+		default:
 			srv := startNode(t)
 			s.WSURL, s.NATSURL = servertest.WSURL(srv), srv.NATSURL()
 			s.AdminURL = "http://" + srv.AdminAddr()
@@ -29,13 +40,13 @@ func inProcessServers(t *testing.T) func(context.Context, string) (*Servers, err
 	}
 }
 
-func TestBroadcastScenarioOnBothTargets(t *testing.T) {
+func TestBroadcastScenarioOnEveryTarget(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var mu sync.Mutex
 	var steps []Step
 	sum, err := RunScenario(ctx, ScenarioConfig{
-		Scenario: ScenarioBroadcast, Runs: 1, Conns: 4, Rate: 20, MaxRate: 40,
+		Scenario: ScenarioBroadcast, Targets: Targets, Runs: 1, Conns: 4, Rate: 20, MaxRate: 40,
 		Duration: 500 * time.Millisecond, Grace: 15 * time.Second,
 		Start:  inProcessServers(t),
 		Logger: slog.New(slog.NewTextHandler(testLog{t}, nil)),
@@ -59,7 +70,7 @@ func TestBroadcastScenarioOnBothTargets(t *testing.T) {
 	}
 	// Each target: a fixed-rate step (10 events) and a search at 20 and 40
 	// events/s (10 and 20), 4 subscribers each.
-	for _, target := range []string{TargetRoomcast, TargetNATS} {
+	for _, target := range Targets {
 		if delivered[target] != 4*(10+10+20) {
 			t.Errorf("%s: %d deliveries, want %d", target, delivered[target], 4*40)
 		}
@@ -77,6 +88,23 @@ func TestBroadcastScenarioOnBothTargets(t *testing.T) {
 	}
 	if rate := sum.Figures[1].Targets[TargetNATS]; rate.Median == nil || *rate.Median != 40 || rate.AtMax != 1 {
 		t.Errorf("highest passing rate on the reference: %+v, want 40 at the maximum", rate)
+	}
+	if r := sum.Figures[1].ToFloor; r[TargetRoomcast] != 1 || r[TargetNATS] != 1 || len(r) != 2 {
+		t.Errorf("highest passing rate's ratios to the floor: %v, want 1 for roomcast and nats", r)
+	}
+	if !strings.Contains(table.String(), "RATIO to floor") || !strings.HasPrefix(table.String(), "cores: not pinned\n") {
+		t.Errorf("the table names neither the cores nor the ratio to the floor:\n%s", table.String())
+	}
+}
+
+// Cores that share a CPU are refused before anything starts.
+func TestScenarioRefusesOverlappingCores(t *testing.T) {
+	_, err := RunScenario(t.Context(), ScenarioConfig{
+		Scenario: ScenarioBroadcast, Runs: 1, Cores: Cores{Servers: []int{0}, Clients: []int{0}},
+		Start: noStart(t),
+	})
+	if err == nil || !strings.Contains(err.Error(), "share CPUs 0") {
+		t.Fatalf("overlapping cores: %v, want them refused", err)
 	}
 }
 
@@ -100,22 +128,30 @@ func TestResumeCountsReplayedEvents(t *testing.T) {
 	}
 }
 
-// The reference has no resume: its figures are n/a, and no server starts.
-func TestResumeScenarioReferenceIsNA(t *testing.T) {
-	sum, err := RunScenario(t.Context(), ScenarioConfig{
-		Scenario: ScenarioResume, Targets: []string{TargetNATS}, Runs: 1,
-		Start: func(context.Context, string) (*Servers, error) {
-			t.Error("a server was started")
-			return nil, os.ErrInvalid
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range sum.Figures {
-		if r := f.Targets[TargetNATS]; r == nil || r.NA == "" || r.Median != nil || f.Ratio != nil {
-			t.Errorf("figure %q: %+v, want n/a", f.Name, r)
+// The reference and the floor have no resume: their figures are n/a, and
+// no server starts.
+func TestResumeScenariosAreNAButOnRoomcast(t *testing.T) {
+	for _, c := range []struct{ scenario, target, why string }{
+		{ScenarioResume, TargetNATS, "the reference has no resume"},
+		{ScenarioStorm, TargetFloor, "the floor has no resume"},
+	} {
+		sum, err := RunScenario(t.Context(), ScenarioConfig{Scenario: c.scenario, Targets: []string{c.target}, Runs: 1, Start: noStart(t)})
+		if err != nil {
+			t.Fatal(err)
 		}
+		for _, f := range sum.Figures {
+			if r := f.Targets[c.target]; r == nil || r.NA != c.why || r.Median != nil || f.Ratio != nil {
+				t.Errorf("%s, figure %q: %+v, want n/a: %s", c.scenario, f.Name, r, c.why)
+			}
+		}
+	}
+}
+
+// noStart is the Start of a scenario that must start no server.
+func noStart(t *testing.T) func(context.Context, string) (*Servers, error) {
+	return func(context.Context, string) (*Servers, error) {
+		t.Error("a server was started")
+		return nil, os.ErrInvalid
 	}
 }
 
