@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"slices"
 	"testing"
 	"time"
 
@@ -48,6 +49,32 @@ func TestClusterLayout(t *testing.T) {
 	if share(95_000, 0, 5) != 19_000 || share(7, 0, 2) != 4 || share(7, 1, 2) != 3 {
 		t.Errorf("shares: %d, %d, %d", share(95_000, 0, 5), share(7, 0, 2), share(7, 1, 2))
 	}
+}
+
+// TestPublishOrder: every room once a round, the big rooms spread evenly.
+func TestPublishOrder(t *testing.T) {
+	for _, conns := range []int{5, 30, 401, 95_000} {
+		l := NewClusterLayout(conns)
+		order := l.PublishOrder()
+		if !slices.Equal(slices.Sorted(slices.Values(order)), seqInts(l.Rooms())) {
+			t.Fatalf("%d connections: order %v is not a permutation of the %d rooms", conns, order, l.Rooms())
+		}
+	}
+	order := NewClusterLayout(95_000).PublishOrder()
+	for big := range 5 {
+		if at := slices.Index(order, big); at != big*1401 {
+			t.Errorf("big room %d at %d of the round, want %d (evenly spread)", big, at, big*1401)
+		}
+	}
+}
+
+// seqInts is 0, 1, ..., n-1.
+func seqInts(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
 }
 
 func TestHistogramOverTheWire(t *testing.T) {

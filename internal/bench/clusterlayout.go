@@ -66,6 +66,28 @@ func (l ClusterLayout) Members(i int) int {
 	return 0
 }
 
+// PublishOrder is the rooms in the order the rate steps publish to them:
+// each room once a round, the big rooms spread evenly over the round, so
+// that their fan-outs (thousands of deliveries each) do not come together
+// and a step shorter than a round still sends some of each kind.
+func (l ClusterLayout) PublishOrder() []int {
+	rooms := l.Rooms()
+	order := make([]int, 0, rooms)
+	gap := (rooms - l.BigRooms) / max(l.BigRooms, 1)
+	small := l.BigRooms
+	for big := range l.BigRooms {
+		order = append(order, big)
+		for j := 0; j < gap && small < rooms; j++ {
+			order = append(order, small)
+			small++
+		}
+	}
+	for ; small < rooms; small++ {
+		order = append(order, small)
+	}
+	return order
+}
+
 // share is how many of the connections generator k of n holds: those
 // numbered k, k+n, k+2n, ...
 func share(conns, k, n int) int { return (conns - k + n - 1) / n }

@@ -147,6 +147,8 @@ func (sc *scenario) clusterLoad(ctx context.Context, cl *Cluster, run int, name 
 	defer p.close()
 	if all {
 		p.subjects[0] = roomSubject(&pc, cl.Layout.All())
+	} else {
+		p.order = cl.Layout.PublishOrder()
 	}
 	if err := cl.broadcast(ctx, generatorCommand{Cmd: "begin"}, genBegun, generatorReplyTimeout, nil); err != nil {
 		return nil, err

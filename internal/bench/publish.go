@@ -28,6 +28,9 @@ type publisher struct {
 	js       jetstream.JetStream // nil: core NATS
 	subjects []string            // by room index
 	tally    *tally
+	// order is the rooms in the order a round publishes to them; nil:
+	// by index.
+	order []int
 }
 
 // publishResult is what the publisher did.
@@ -145,7 +148,7 @@ func (p *publisher) runCore(ctx context.Context) publishResult {
 }
 
 // paced calls send with each event of the run at its time from start, the
-// rooms in turn, each event carrying its room's next counter, until the
+// rooms in turn (in order, when set), each event carrying its room's next counter, until the
 // run's events are sent, ctx ends or send returns false.
 func (p *publisher) paced(ctx context.Context, start time.Time, send func(room int, payload []byte) bool) {
 	counters := make([]uint64, p.cfg.Rooms)
@@ -154,6 +157,9 @@ func (p *publisher) paced(ctx context.Context, start time.Time, send func(room i
 			return
 		}
 		room := int(i % int64(p.cfg.Rooms))
+		if len(p.order) > 0 {
+			room = p.order[int(i%int64(len(p.order)))]
+		}
 		counters[room]++
 		if !send(room, tickPayload(time.Now().UnixNano(), counters[room])) {
 			return

@@ -156,6 +156,9 @@ func (c *ScenarioConfig) validate() error {
 		if c.StartCluster == nil {
 			bad("no way to start the cluster")
 		}
+		if slices.Contains(c.Targets, TargetFloor) {
+			bad("target: the cluster scenario measures roomcast and the reference, not the floor (a single process)")
+		}
 	} else if c.Scenario != ScenarioResume && c.Scenario != ScenarioStorm && (c.Conns < 1 || c.Conns > MaxConns) {
 		bad("connections: want 1 to %d (one open file each), got %d", MaxConns, c.Conns)
 	}
