@@ -458,9 +458,12 @@ func (c *Conn) push(f *wire.Frame, mode pushMode) (bool, <-chan struct{}) {
 	if wasEmpty && len(c.queue) > 0 {
 		c.queuedSince = c.coarseNow() // the one clock read, per queue filled
 	}
-	if fits && mode == pushHeld && !c.heldEnoughLocked() {
+	switch {
+	case fits && mode == pushHeld && !c.heldEnoughLocked():
 		c.mu.Unlock() // Flush starts the writer
-	} else {
+	case fits && mode == pushLive && c.inlineLocked(wasEmpty):
+		c.writeInline() // unlocks mu
+	default:
 		c.unlockKick()
 	}
 	if dropped > 0 && c.opts.Conflated != nil {
@@ -604,7 +607,7 @@ func (c *Conn) unlockKick() {
 	c.handOverLocked()
 	c.mu.Unlock()
 	if start {
-		go c.writeLoop()
+		go c.writeLoop(nil, 0)
 	}
 }
 
