@@ -8,8 +8,10 @@
 // arrives; keep-alive and message deadlines come from the node's timer
 // wheel (see poll.go). TLS connections, which the poller cannot see into,
 // keep a reader goroutine blocked in a read, with keep-alive from its read
-// deadline. The writer runs only while there is something to write, the
-// handler goroutine only while there is a message to handle. The reader
+// deadline. The writer runs only while there is something to write, and a
+// live frame that finds it idle is written by the enqueuer itself without
+// waiting (inline.go); the handler goroutine runs only while there is a
+// message to handle. The reader
 // goes on reading while a handler runs, so pings are answered and closes
 // noticed during a long subscribe. Everything above this package (rooms,
 // sessions, the bus) sees only Enqueue, Send, Force, Close and the Handler
@@ -112,8 +114,8 @@ type Options struct {
 	// (compressed where the connection negotiated permessage-deflate) and
 	// the stored time of the first event among them (zero when none is an
 	// event): what a node measures its queues, its bytes on the wire and
-	// its publish-to-write latency by. It runs on the writer and must be
-	// quick.
+	// its publish-to-write latency by. It runs on the writer (for an
+	// inline write, the enqueuer: a room's fan-out) and must be quick.
 	Written func(frames, bytes int, firstStored time.Time)
 
 	// Conflated, when set, is called with how many queued frames a

@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -26,10 +27,12 @@ var benchEvents = []struct {
 
 // BenchmarkDeliveryDeflate fans events out to a room of members on
 // loopback sockets whose peers discard what they read, each event a fresh
-// frame as a room builds it, with and without permessage-deflate. Per
-// delivery (one event to one member) it reports the bytes written to the
-// socket and the process CPU (writers, the fan-out, and the discarding
-// peers' reads), plus the wall time per op (one event to every member).
+// frame as a room builds it, with and without permessage-deflate, in
+// bursts of 64 held until the last is queued, as a room delivers events
+// that waited in its inbox together. Per delivery (one event to one
+// member) it reports the bytes written to the socket and the process CPU
+// (writers, the fan-out, and the discarding peers' reads), plus the wall
+// time per op (one event to every member).
 func BenchmarkDeliveryDeflate(b *testing.B) {
 	const members = 50
 	for _, ev := range benchEvents {
@@ -38,12 +41,46 @@ func BenchmarkDeliveryDeflate(b *testing.B) {
 			if deflate {
 				name = ev.name + "/deflate"
 			}
-			b.Run(name, func(b *testing.B) { benchDelivery(b, ev.payload, members, deflate) })
+			b.Run(name, func(b *testing.B) { benchDelivery(b, ev.payload, members, deflate, deliverBursts) })
 		}
 	}
 }
 
-func benchDelivery(b *testing.B, payload []byte, members int, deflate bool) {
+// BenchmarkDeliverySparse is BenchmarkDeliveryDeflate's pool event with
+// every delivery written before the next event comes, as when events are
+// a few milliseconds apart: each needs a write of its own (none batch),
+// which is where a writer goroutine per delivery costs most.
+func BenchmarkDeliverySparse(b *testing.B) {
+	for _, members := range []int{50, 1000} {
+		for _, deflate := range []bool{false, true} {
+			name := fmt.Sprintf("members=%d/plain", members)
+			if deflate {
+				name = fmt.Sprintf("members=%d/deflate", members)
+			}
+			b.Run(name, func(b *testing.B) { benchDelivery(b, deflateEvent, members, deflate, deliverSparse) })
+		}
+	}
+}
+
+// BenchmarkDeliveryBackToBack is BenchmarkDeliveryDeflate's pool event
+// queued 64 events in a row with Enqueue, not held: what a connection
+// gets from rooms that each deliver one event at a time, back to back.
+// Frames batch only as far as they come while a write is under way.
+func BenchmarkDeliveryBackToBack(b *testing.B) {
+	benchDelivery(b, deflateEvent, 50, false, deliverBackToBack)
+}
+
+// How benchDelivery queues its events.
+type deliverMode int
+
+const (
+	deliverBursts     deliverMode = iota // EnqueueHeld 64 events, then Flush: a room's burst
+	deliverSparse                        // Enqueue one event, then wait for every write
+	deliverBackToBack                    // Enqueue 64 events, then wait for every write
+)
+
+// benchDelivery fans b.N events out to members as mode says.
+func benchDelivery(b *testing.B, payload []byte, members int, deflate bool, mode deliverMode) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -88,16 +125,32 @@ func benchDelivery(b *testing.B, payload []byte, members int, deflate bool) {
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	b.ResetTimer()
+	every := 64
+	if mode == deliverSparse {
+		every = 1
+	}
 	for i := range b.N {
 		f := wire.NewTextFrame(payload)
 		for _, c := range conns {
-			if !c.Enqueue(f) {
+			ok := false
+			if mode == deliverBursts {
+				ok = c.EnqueueHeld(f)
+			} else {
+				ok = c.Enqueue(f)
+			}
+			if !ok {
 				b.Fatal("enqueue refused")
 			}
 		}
-		if i%64 == 63 {
+		if i%every == every-1 {
+			for _, c := range conns {
+				c.Flush() // nothing to do unless held
+			}
 			drain()
 		}
+	}
+	for _, c := range conns {
+		c.Flush()
 	}
 	drain()
 	b.StopTimer()
