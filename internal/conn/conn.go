@@ -221,6 +221,11 @@ type Conn struct {
 	// their shared compressed form, and client messages may come
 	// compressed.
 	deflate bool
+	// wroteAt (guarded by mu): when the writer last ended, inline or
+	// not, on inlineClock: a frame that comes soon after is not written
+	// inline but queued for a writer goroutine, with what follows it. Two
+	// bytes, which fit beside the flags.
+	wroteAt uint16
 
 	// abandoned: the queue overflowed and the writer ends at once
 	// (abandonLocked, endAbandoned). Set under mu; the writer reads it
@@ -249,7 +254,9 @@ func New(nc net.Conn, h Handler, opts *Options, deflate bool) *Conn {
 			_ = tc.SetWriteBuffer(opts.SocketSendBuffer) // the kernel's default is no failure
 		}
 	}
-	return &Conn{nc: nc, h: h, opts: opts, tcp: tcp, deflate: deflate}
+	c := &Conn{nc: nc, h: h, opts: opts, tcp: tcp, deflate: deflate}
+	c.wroteAt = inlineClock() - inlineGapTicks // never written: long ago
+	return c
 }
 
 // tcpOf is the TCP socket under nc, itself or under TLS.

@@ -19,15 +19,39 @@ import (
 // once (a full socket buffer, part of the frame, an error) and whatever
 // was queued meanwhile goes to a writer goroutine, which writes the rest
 // of the frame first. A busy connection's frames queue as before, so a
-// writer that is behind still writes many with one system call. TLS
+// writer that is behind still writes many with one system call; and a
+// frame that comes within inlineGap of the last write is queued for a
+// writer goroutine too, so frames that come back to back (from several
+// rooms, say) still go out together rather than a system call each. TLS
 // connections never write inline: a record's write may wait.
 
+// inlineGap is how long after its last write a connection's next frame
+// may be written inline: sooner, more are likely to follow, and a writer
+// goroutine, whose start they overtake, writes them together.
+const inlineGap = time.Millisecond
+
+// inlineClock is the time in units of 32,768 ns since the process
+// started, wrapping every 2.1 s: a gap misjudged after a wrap (one in
+// 2,000) costs only a writer goroutine, and the clock fits in the two
+// bytes Conn has spare.
+func inlineClock() uint16 { return uint16(time.Since(processStart) >> inlineClockShift) }
+
+const inlineClockShift = 15
+
+// inlineGapTicks is inlineGap on inlineClock.
+const inlineGapTicks = uint16(inlineGap >> inlineClockShift)
+
+// processStart is inlineClock's origin; it never changes.
+var processStart = time.Now()
+
 // inlineLocked reports whether the live frame just queued, the queue's
-// only one, may be written inline: the writer is idle and nothing else
-// (a pong, a ping, a close) is due. Needs mu.
+// only one, may be written inline: the writer is idle, nothing else (a
+// pong, a ping, a close) is due, and the last write is inlineGap past.
+// Needs mu.
 func (c *Conn) inlineLocked(wasEmpty bool) bool {
 	return c.tcp && wasEmpty && len(c.queue) == 1 && !c.writing && !c.writerDone &&
-		!c.closing && !c.pongDue && !c.pingDue
+		!c.closing && !c.pongDue && !c.pingDue &&
+		inlineClock()-c.wroteAt >= inlineGapTicks
 }
 
 // writeInline writes the queue's one frame as inlineLocked allowed: it

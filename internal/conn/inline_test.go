@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"runtime"
 	"strconv"
 	"strings"
@@ -99,15 +100,54 @@ func TestIdleConnectionWritesInline(t *testing.T) {
 	if got := readFrame(t, client); string(got.Payload) != "one" {
 		t.Fatalf("client read %q", got.Payload)
 	}
-	// The next one goes inline too: the slice the queue gave up came back.
-	if !c.Enqueue(wire.NewTextFrame([]byte("two"))) {
+	// The next one goes inline too once inlineGap has passed: the slice
+	// the queue gave up came back.
+	sendInline(t, c, client, &w, "two", 2)
+}
+
+// A frame that comes within inlineGap of the last write is queued for a
+// writer goroutine instead, so frames back to back go out together. A
+// machine busy enough to hold the test up for inlineGap between the two
+// calls lets the gap pass; such an attempt shows nothing and is made
+// again.
+func TestFramesBackToBackGoToTheWriter(t *testing.T) {
+	for attempt := 1; attempt <= 5; attempt++ {
+		var w writes
+		c, client, _ := pair(t, Options{Written: w.written})
+		first, second := wire.NewTextFrame([]byte("first")), wire.NewTextFrame([]byte("second"))
+		if !c.Enqueue(first) || !c.Enqueue(second) {
+			t.Fatal("enqueue refused")
+		}
+		for _, want := range []string{"first", "second"} {
+			if got := readFrame(t, client); string(got.Payload) != want {
+				t.Fatalf("client read %q, want %q", got.Payload, want)
+			}
+		}
+		calls := w.waitCalls(t, 2)
+		if !calls[0].inline {
+			t.Fatalf("writes %+v, want the first inline", calls)
+		}
+		if !calls[1].inline {
+			return
+		}
+		t.Logf("attempt %d: the second frame came after the gap", attempt)
+	}
+	t.Fatal("5 attempts in a row wrote a frame inline right after another")
+}
+
+// sendInline enqueues a frame of payload and checks that it was the
+// calls-th write, made inline, and that the client reads it.
+func sendInline(t *testing.T, c *Conn, client net.Conn, w *writes, payload string, calls int) {
+	t.Helper()
+	waitInlineGap(t, c)
+	if !c.Enqueue(wire.NewTextFrame([]byte(payload))) {
 		t.Fatal("enqueue refused")
 	}
-	if calls := w.get(); len(calls) != 2 || !calls[1].inline {
-		t.Fatalf("writes %+v, want two inline", calls)
+	if got := w.get(); len(got) != calls || !got[calls-1].inline {
+		t.Fatalf("writes %+v, want the frame %q written inline, write %d", got, payload, calls)
 	}
-	if got := readFrame(t, client); string(got.Payload) != "two" {
-		t.Fatalf("client read %q", got.Payload)
+	if got := readFrame(t, client); string(got.Payload) != payload {
+		t.Fatalf("client read %q, want %q", got.Payload, payload)
 	}
 }
 
@@ -253,15 +293,7 @@ func TestInlineWriteAfterAnExpiredWriteDeadline(t *testing.T) {
 	}
 	waitWriterIdle(t, c)
 	time.Sleep(3 * timeout) // the condition is the deadline's passing
-	if !c.Enqueue(wire.NewTextFrame([]byte("late"))) {
-		t.Fatal("enqueue refused")
-	}
-	if calls := w.get(); len(calls) != 2 || !calls[1].inline {
-		t.Fatalf("writes %+v, want the late frame written inline", calls)
-	}
-	if got := readFrame(t, client); string(got.Payload) != "late" {
-		t.Fatalf("client read %q", got.Payload)
-	}
+	sendInline(t, c, client, &w, "late", 2)
 }
 
 // waitWriterIdle polls until no writer goroutine runs.
@@ -302,5 +334,24 @@ func TestOverflowAfterPartialInlineWriteResets(t *testing.T) {
 	_, err := io.Copy(io.Discard, client)
 	if !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("the peer read %v, want its connection reset", err)
+	}
+}
+
+// waitInlineGap polls until inlineGap has passed since c's last write, so
+// that its next frame may be written inline.
+func waitInlineGap(t *testing.T, c *Conn) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.mu.Lock()
+		past := inlineClock()-c.wroteAt >= inlineGapTicks
+		c.mu.Unlock()
+		switch {
+		case past:
+			return
+		case time.Now().After(deadline):
+			t.Fatal("inlineGap not past after 10s")
+		}
+		time.Sleep(100 * time.Microsecond) // polling with a deadline
 	}
 }

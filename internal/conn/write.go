@@ -180,6 +180,7 @@ func firstStored(batch []*wire.Frame) time.Time {
 // start again (the close is written or the socket failed).
 func (c *Conn) stopWriterLocked(final bool) {
 	c.writing = false
+	c.wroteAt = inlineClock()
 	if final {
 		c.writerDone = true
 	}
