@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -130,23 +132,20 @@ func benchDelivery(b *testing.B, payload []byte, members int, deflate bool, mode
 		every = 1
 	}
 	for i := range b.N {
-		f := wire.NewTextFrame(payload)
-		for _, c := range conns {
-			ok := false
-			if mode == deliverBursts {
-				ok = c.EnqueueHeld(f)
-			} else {
-				ok = c.Enqueue(f)
-			}
-			if !ok {
-				b.Fatal("enqueue refused")
-			}
-		}
+		benchFanOut(b, conns, wire.NewTextFrame(payload), mode == deliverBursts)
 		if i%every == every-1 {
 			for _, c := range conns {
 				c.Flush() // nothing to do unless held
 			}
 			drain()
+		}
+		if mode == deliverSparse {
+			// Events a few milliseconds apart: past the millisecond
+			// within which a connection's next frame waits for a writer
+			// goroutine (inlineGap).
+			b.StopTimer()
+			time.Sleep(2 * time.Millisecond)
+			b.StartTimer()
 		}
 	}
 	for _, c := range conns {
@@ -159,6 +158,36 @@ func benchDelivery(b *testing.B, payload []byte, members int, deflate bool, mode
 	b.ReportMetric(float64(written.Load())/deliveries, "wire-B/delivery")
 	b.ReportMetric(float64(cpu.Nanoseconds())/deliveries, "cpu-ns/delivery")
 	b.ReportMetric(float64(len(payload)), "payload-B")
+}
+
+// benchFanOut queues f to every connection as a room's fan-out does: a
+// goroutine per core for 512 members or more, one per 256 at most.
+func benchFanOut(b *testing.B, conns []*Conn, f *wire.Frame, held bool) {
+	parts := min(runtime.GOMAXPROCS(0), len(conns)/256)
+	size := (len(conns) + max(parts, 1) - 1) / max(parts, 1)
+	chunks := slices.Collect(slices.Chunk(conns, size))
+	var wg sync.WaitGroup
+	for _, part := range chunks[1:] {
+		wg.Go(func() { benchEnqueue(b, part, f, held) })
+	}
+	benchEnqueue(b, chunks[0], f, held)
+	wg.Wait()
+}
+
+// benchEnqueue queues f to conns, held or not.
+func benchEnqueue(b *testing.B, conns []*Conn, f *wire.Frame, held bool) {
+	for _, c := range conns {
+		ok := false
+		if held {
+			ok = c.EnqueueHeld(f)
+		} else {
+			ok = c.Enqueue(f)
+		}
+		if !ok {
+			b.Error("enqueue refused")
+			return
+		}
+	}
 }
 
 // writerBusy reports whether a writer goroutine runs.
