@@ -8,8 +8,10 @@
 // arrives; keep-alive and message deadlines come from the node's timer
 // wheel (see poll.go). TLS connections, which the poller cannot see into,
 // keep a reader goroutine blocked in a read, with keep-alive from its read
-// deadline. The writer runs only while there is something to write, the
-// handler goroutine only while there is a message to handle. The reader
+// deadline. The writer runs only while there is something to write, and a
+// live frame that finds it idle is written by the enqueuer itself without
+// waiting (inline.go); the handler goroutine runs only while there is a
+// message to handle. The reader
 // goes on reading while a handler runs, so pings are answered and closes
 // noticed during a long subscribe. Everything above this package (rooms,
 // sessions, the bus) sees only Enqueue, Send, Force, Close and the Handler
@@ -112,8 +114,8 @@ type Options struct {
 	// (compressed where the connection negotiated permessage-deflate) and
 	// the stored time of the first event among them (zero when none is an
 	// event): what a node measures its queues, its bytes on the wire and
-	// its publish-to-write latency by. It runs on the writer and must be
-	// quick.
+	// its publish-to-write latency by. It runs on the writer (for an
+	// inline write, the enqueuer: a room's fan-out) and must be quick.
 	Written func(frames, bytes int, firstStored time.Time)
 
 	// Conflated, when set, is called with how many queued frames a
@@ -219,6 +221,11 @@ type Conn struct {
 	// their shared compressed form, and client messages may come
 	// compressed.
 	deflate bool
+	// wroteAt (guarded by mu): when the writer last ended, inline or
+	// not, on inlineClock: a frame that comes soon after is not written
+	// inline but queued for a writer goroutine, with what follows it. Two
+	// bytes, which fit beside the flags.
+	wroteAt uint16
 
 	// abandoned: the queue overflowed and the writer ends at once
 	// (abandonLocked, endAbandoned). Set under mu; the writer reads it
@@ -247,7 +254,9 @@ func New(nc net.Conn, h Handler, opts *Options, deflate bool) *Conn {
 			_ = tc.SetWriteBuffer(opts.SocketSendBuffer) // the kernel's default is no failure
 		}
 	}
-	return &Conn{nc: nc, h: h, opts: opts, tcp: tcp, deflate: deflate}
+	c := &Conn{nc: nc, h: h, opts: opts, tcp: tcp, deflate: deflate}
+	c.wroteAt = inlineClock() - inlineGapTicks // never written: long ago
+	return c
 }
 
 // tcpOf is the TCP socket under nc, itself or under TLS.
@@ -458,9 +467,12 @@ func (c *Conn) push(f *wire.Frame, mode pushMode) (bool, <-chan struct{}) {
 	if wasEmpty && len(c.queue) > 0 {
 		c.queuedSince = c.coarseNow() // the one clock read, per queue filled
 	}
-	if fits && mode == pushHeld && !c.heldEnoughLocked() {
+	switch {
+	case fits && mode == pushHeld && !c.heldEnoughLocked():
 		c.mu.Unlock() // Flush starts the writer
-	} else {
+	case fits && mode == pushLive && c.inlineLocked(wasEmpty):
+		c.writeInline() // unlocks mu
+	default:
 		c.unlockKick()
 	}
 	if dropped > 0 && c.opts.Conflated != nil {
@@ -604,7 +616,7 @@ func (c *Conn) unlockKick() {
 	c.handOverLocked()
 	c.mu.Unlock()
 	if start {
-		go c.writeLoop()
+		go c.writeLoop(nil, 0)
 	}
 }
 

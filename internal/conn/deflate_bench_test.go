@@ -1,9 +1,12 @@
 package conn
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"runtime"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -26,10 +29,12 @@ var benchEvents = []struct {
 
 // BenchmarkDeliveryDeflate fans events out to a room of members on
 // loopback sockets whose peers discard what they read, each event a fresh
-// frame as a room builds it, with and without permessage-deflate. Per
-// delivery (one event to one member) it reports the bytes written to the
-// socket and the process CPU (writers, the fan-out, and the discarding
-// peers' reads), plus the wall time per op (one event to every member).
+// frame as a room builds it, with and without permessage-deflate, in
+// bursts of 64 held until the last is queued, as a room delivers events
+// that waited in its inbox together. Per delivery (one event to one
+// member) it reports the bytes written to the socket and the process CPU
+// (writers, the fan-out, and the discarding peers' reads), plus the wall
+// time per op (one event to every member).
 func BenchmarkDeliveryDeflate(b *testing.B) {
 	const members = 50
 	for _, ev := range benchEvents {
@@ -38,12 +43,46 @@ func BenchmarkDeliveryDeflate(b *testing.B) {
 			if deflate {
 				name = ev.name + "/deflate"
 			}
-			b.Run(name, func(b *testing.B) { benchDelivery(b, ev.payload, members, deflate) })
+			b.Run(name, func(b *testing.B) { benchDelivery(b, ev.payload, members, deflate, deliverBursts) })
 		}
 	}
 }
 
-func benchDelivery(b *testing.B, payload []byte, members int, deflate bool) {
+// BenchmarkDeliverySparse is BenchmarkDeliveryDeflate's pool event with
+// every delivery written before the next event comes, as when events are
+// a few milliseconds apart: each needs a write of its own (none batch),
+// which is where a writer goroutine per delivery costs most.
+func BenchmarkDeliverySparse(b *testing.B) {
+	for _, members := range []int{50, 1000} {
+		for _, deflate := range []bool{false, true} {
+			name := fmt.Sprintf("members=%d/plain", members)
+			if deflate {
+				name = fmt.Sprintf("members=%d/deflate", members)
+			}
+			b.Run(name, func(b *testing.B) { benchDelivery(b, deflateEvent, members, deflate, deliverSparse) })
+		}
+	}
+}
+
+// BenchmarkDeliveryBackToBack is BenchmarkDeliveryDeflate's pool event
+// queued 64 events in a row with Enqueue, not held: what a connection
+// gets from rooms that each deliver one event at a time, back to back.
+// Frames batch only as far as they come while a write is under way.
+func BenchmarkDeliveryBackToBack(b *testing.B) {
+	benchDelivery(b, deflateEvent, 50, false, deliverBackToBack)
+}
+
+// How benchDelivery queues its events.
+type deliverMode int
+
+const (
+	deliverBursts     deliverMode = iota // EnqueueHeld 64 events, then Flush: a room's burst
+	deliverSparse                        // Enqueue one event, then wait for every write
+	deliverBackToBack                    // Enqueue 64 events, then wait for every write
+)
+
+// benchDelivery fans b.N events out to members as mode says.
+func benchDelivery(b *testing.B, payload []byte, members int, deflate bool, mode deliverMode) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -88,16 +127,29 @@ func benchDelivery(b *testing.B, payload []byte, members int, deflate bool) {
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	b.ResetTimer()
+	every := 64
+	if mode == deliverSparse {
+		every = 1
+	}
 	for i := range b.N {
-		f := wire.NewTextFrame(payload)
-		for _, c := range conns {
-			if !c.Enqueue(f) {
-				b.Fatal("enqueue refused")
+		benchFanOut(b, conns, wire.NewTextFrame(payload), mode == deliverBursts)
+		if i%every == every-1 {
+			for _, c := range conns {
+				c.Flush() // nothing to do unless held
 			}
-		}
-		if i%64 == 63 {
 			drain()
 		}
+		if mode == deliverSparse {
+			// Events a few milliseconds apart: past the millisecond
+			// within which a connection's next frame waits for a writer
+			// goroutine (inlineGap).
+			b.StopTimer()
+			time.Sleep(2 * time.Millisecond)
+			b.StartTimer()
+		}
+	}
+	for _, c := range conns {
+		c.Flush()
 	}
 	drain()
 	b.StopTimer()
@@ -106,6 +158,36 @@ func benchDelivery(b *testing.B, payload []byte, members int, deflate bool) {
 	b.ReportMetric(float64(written.Load())/deliveries, "wire-B/delivery")
 	b.ReportMetric(float64(cpu.Nanoseconds())/deliveries, "cpu-ns/delivery")
 	b.ReportMetric(float64(len(payload)), "payload-B")
+}
+
+// benchFanOut queues f to every connection as a room's fan-out does: a
+// goroutine per core for 512 members or more, one per 256 at most.
+func benchFanOut(b *testing.B, conns []*Conn, f *wire.Frame, held bool) {
+	parts := min(runtime.GOMAXPROCS(0), len(conns)/256)
+	size := (len(conns) + max(parts, 1) - 1) / max(parts, 1)
+	chunks := slices.Collect(slices.Chunk(conns, size))
+	var wg sync.WaitGroup
+	for _, part := range chunks[1:] {
+		wg.Go(func() { benchEnqueue(b, part, f, held) })
+	}
+	benchEnqueue(b, chunks[0], f, held)
+	wg.Wait()
+}
+
+// benchEnqueue queues f to conns, held or not.
+func benchEnqueue(b *testing.B, conns []*Conn, f *wire.Frame, held bool) {
+	for _, c := range conns {
+		ok := false
+		if held {
+			ok = c.EnqueueHeld(f)
+		} else {
+			ok = c.Enqueue(f)
+		}
+		if !ok {
+			b.Error("enqueue refused")
+			return
+		}
+	}
 }
 
 // writerBusy reports whether a writer goroutine runs.

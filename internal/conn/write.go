@@ -24,13 +24,25 @@ var pingFrame = ws.MustCompileFrame(ws.NewPingFrame(nil))
 // bursts; a larger one is dropped so idle connections stay small.
 const maxIdleBatch = 8
 
-// writeLoop is the only code that writes to the socket: drain the queue into
-// a buffered writer, flush once, and again while there is more; then end.
-// It is started by unlockKick when there is work and no writer, so it has no
-// timer and no idle goroutine: keep-alive pings are asked for by the reader,
-// whose read deadline notices a quiet peer.
-func (c *Conn) writeLoop() {
-	var batch []*wire.Frame
+// writeLoop is the only code that writes to the socket but for an inline
+// write (inline.go), which hands it what it could not finish: drain the
+// queue into a buffered writer, flush once, and again while there is more;
+// then end. It is started by unlockKick when there is work and no writer,
+// so it has no timer and no idle goroutine: keep-alive pings are asked for
+// by the reader, whose read deadline notices a quiet peer. rest, when not
+// empty, is the batch an inline write took, whose first skip bytes it
+// wrote: the writer writes the rest of it first.
+func (c *Conn) writeLoop(rest []*wire.Frame, skip int) {
+	batch := rest
+	if len(rest) > 0 {
+		n, err := c.writeBatch(rest, skip, nil, false, false, CloseInfo{})
+		if skip > 0 && errors.Is(err, errAbandoned) {
+			err = errAbandonedMidFrame
+		}
+		if c.wrote(rest, n, err, false) {
+			return
+		}
+	}
 	for {
 		c.mu.Lock()
 		// The last batch is written: cleared under mu, since Stats reads
@@ -47,10 +59,7 @@ func (c *Conn) writeLoop() {
 		var dropped int
 		batch, dropped = c.takeLocked(batch)
 		c.flyLocked(batch)
-		if c.spaceFreed != nil {
-			close(c.spaceFreed)
-			c.spaceFreed = nil
-		}
+		c.freeSpaceLocked()
 		var pong []byte
 		if c.pongDue {
 			pong = append([]byte(nil), c.pong...)
@@ -65,25 +74,44 @@ func (c *Conn) writeLoop() {
 			c.opts.Conflated(dropped)
 		}
 
-		n, err := c.writeBatch(batch, pong, sendPing, closing && sendClose, info)
-		if err == nil && len(batch) > 0 && c.opts.Written != nil {
-			c.opts.Written(len(batch), n, firstStored(batch))
-		}
-		switch {
-		case c.abandoned.Load():
-			c.endAbandoned(err)
-		case err != nil:
-			c.writeFailed(err)
-		case closing:
-			c.afterCloseSent()
-		}
-		if err != nil || closing || c.abandoned.Load() {
-			c.mu.Lock()
-			c.landLocked(batch)
-			c.stopWriterLocked(true)
-			c.mu.Unlock()
+		n, err := c.writeBatch(batch, 0, pong, sendPing, closing && sendClose, info)
+		if c.wrote(batch, n, err, closing) {
 			return
 		}
+	}
+}
+
+// wrote reports a write of batch (n bytes of its frames) to the metrics
+// and ends the writer, reporting so, when the write failed, closed the
+// connection or the connection was abandoned.
+func (c *Conn) wrote(batch []*wire.Frame, n int, err error, closing bool) bool {
+	if err == nil && len(batch) > 0 && c.opts.Written != nil {
+		c.opts.Written(len(batch), n, firstStored(batch))
+	}
+	switch {
+	case c.abandoned.Load():
+		c.endAbandoned(err)
+	case err != nil:
+		c.writeFailed(err)
+	case closing:
+		c.afterCloseSent()
+	}
+	if err == nil && !closing && !c.abandoned.Load() {
+		return false
+	}
+	c.mu.Lock()
+	c.landLocked(batch)
+	c.stopWriterLocked(true)
+	c.mu.Unlock()
+	return true
+}
+
+// freeSpaceLocked wakes what waits for the writer to take the queue (a
+// Send, a WaitRoom); the caller just took it. Needs mu.
+func (c *Conn) freeSpaceLocked() {
+	if c.spaceFreed != nil {
+		close(c.spaceFreed)
+		c.spaceFreed = nil
 	}
 }
 
@@ -152,6 +180,7 @@ func firstStored(batch []*wire.Frame) time.Time {
 // start again (the close is written or the socket failed).
 func (c *Conn) stopWriterLocked(final bool) {
 	c.writing = false
+	c.wroteAt = inlineClock()
 	if final {
 		c.writerDone = true
 	}
@@ -162,9 +191,10 @@ func (c *Conn) stopWriterLocked(final bool) {
 }
 
 // writeBatch writes the batch, preceded by a pong and followed by a ping
-// and the close frame as asked, under one deadline. It returns the bytes of
-// the batch's frames as written. Control frames are never compressed.
-func (c *Conn) writeBatch(batch []*wire.Frame, pong []byte, ping, closeFrame bool, info CloseInfo) (int, error) {
+// and the close frame as asked, under one deadline, but for the batch's
+// first skip bytes, already written. It returns the bytes of the batch's
+// frames, skipped ones included. Control frames are never compressed.
+func (c *Conn) writeBatch(batch []*wire.Frame, skip int, pong []byte, ping, closeFrame bool, info CloseInfo) (int, error) {
 	if len(batch) == 0 && pong == nil && !ping && !closeFrame {
 		return 0, nil
 	}
@@ -191,7 +221,7 @@ func (c *Conn) writeBatch(batch []*wire.Frame, pong []byte, ping, closeFrame boo
 	if pong != nil {
 		w.pong(pong)
 	}
-	n := w.frames(batch, c.deflate)
+	n := w.frames(batch, c.deflate, skip)
 	if ping {
 		w.frame(pingFrame)
 	}
@@ -225,9 +255,10 @@ func (w *frameWriter) frame(p []byte) {
 	}
 }
 
-// frames adds the batch's frames, compressed for a deflate connection, and
-// returns their bytes.
-func (w *frameWriter) frames(batch []*wire.Frame, deflate bool) int {
+// frames adds the batch's frames, compressed for a deflate connection,
+// but for their first skip bytes, and returns their bytes, skipped ones
+// included.
+func (w *frameWriter) frames(batch []*wire.Frame, deflate bool, skip int) int {
 	n := 0
 	for _, f := range batch {
 		p := f.Bytes()
@@ -235,7 +266,12 @@ func (w *frameWriter) frames(batch []*wire.Frame, deflate bool) int {
 			p = f.Deflated() // built by the first writer, shared by all
 		}
 		n += len(p)
-		w.frame(p)
+		if skip >= len(p) {
+			skip -= len(p)
+			continue
+		}
+		w.frame(p[skip:])
+		skip = 0
 	}
 	return n
 }
@@ -312,6 +348,11 @@ func (c *Conn) writeFailed(err error) {
 
 // errAbandoned ends the write of an abandoned connection before it starts.
 var errAbandoned = errors.New("send queue overflow: connection abandoned")
+
+// errAbandonedMidFrame is errAbandoned when an inline write had begun a
+// frame: the socket is reset, for a close frame after part of a frame
+// would be garbage to the peer.
+var errAbandonedMidFrame = errors.New("send queue overflow: connection abandoned in a frame")
 
 // endAbandoned ends the writes of an abandoned connection (abandonLocked).
 // When the last write went through whole (err nil) or never started
