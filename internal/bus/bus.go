@@ -66,6 +66,7 @@ type Bus struct {
 	apiDirect, apiMsgGet, apiStateDirect string
 	timeout                              time.Duration
 	reads                                *scheduler    // the stream read slots, shared fairly
+	consumers                            consumerGate  // whether long replays may use consumers
 	highSeq                              atomic.Uint64 // the highest stream sequence seen
 
 	// stateMu serialises refreshes of the cached stream state.

@@ -46,6 +46,11 @@ func (b *Bus) Replay(ctx context.Context, r wire.Room, after, until uint64, fn f
 			return false, err
 		}
 	}
+	if until-after >= LongReplay {
+		if err := rd.viaConsumer(ctx); err != nil {
+			return false, fmt.Errorf("replay %s (%d, %d]: %w", r, after, until, err)
+		}
+	}
 	for rd.cursor < until {
 		more, err := rd.batch(ctx)
 		if err != nil {
@@ -80,6 +85,9 @@ type reader struct {
 	lags        int       // consecutive times the replica was found behind the leader
 	fromLeader  int       // events still to read from the leader before asking the replica again
 	next        *prefetch // the next batch, asked for while this one is delivered
+	// get reads a batch instead of a direct get while a consumer reads
+	// (longreplay.go).
+	get func(ctx context.Context, start uint64) ([]storedMsg, batchEnd, error)
 }
 
 // maxLags is how often a read waits for a lagging replica before it reads

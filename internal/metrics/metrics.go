@@ -57,14 +57,20 @@ const (
 	StreamMultiLast = "multi_last"
 	StreamLeaderGet = "leader_get"
 	StreamInfo      = "stream_info"
-	StreamPublish   = "publish"    // the keeper's only
-	StreamMsgDelete = "msg_delete" // the keeper's only
+	// A long replay's consumer (bus/longreplay.go): made, pulled from,
+	// deleted.
+	StreamConsumerCreate = "consumer_create"
+	StreamConsumerPull   = "consumer_pull"
+	StreamConsumerDelete = "consumer_delete"
+	StreamPublish        = "publish"    // the keeper's only
+	StreamMsgDelete      = "msg_delete" // the keeper's only
 )
 
 // StreamKinds returns every kind of roomcast_stream_requests_total: the
 // requests made for clients and readiness, not the keeper's.
 func StreamKinds() []string {
-	return []string{StreamDirectGet, StreamMultiLast, StreamLeaderGet, StreamInfo}
+	return []string{StreamDirectGet, StreamMultiLast, StreamLeaderGet, StreamInfo,
+		StreamConsumerCreate, StreamConsumerPull, StreamConsumerDelete}
 }
 
 // Ops of roomcast_state_writes_total and results of roomcast_state_reads_total.
