@@ -65,9 +65,13 @@ type Bus struct {
 	// and of the state stream's direct gets.
 	apiDirect, apiMsgGet, apiStateDirect string
 	timeout                              time.Duration
-	reads                                *scheduler    // the stream read slots, shared fairly
-	consumers                            consumerGate  // whether long replays may use consumers
-	highSeq                              atomic.Uint64 // the highest stream sequence seen
+	reads                                *scheduler   // the stream read slots, shared fairly
+	consumers                            consumerGate // whether long replays may use consumers
+	// longReplay and pullBatch are LongReplay and pullBatch; tests
+	// lower them to read a long replay's batches from a small room.
+	longReplay uint64
+	pullBatch  int
+	highSeq    atomic.Uint64 // the highest stream sequence seen
 
 	// stateMu serialises refreshes of the cached stream state.
 	stateMu sync.Mutex
@@ -118,6 +122,8 @@ func New(nc *nats.Conn, o Options) (*Bus, error) {
 		apiMsgGet:      "$JS.API.STREAM.MSG.GET." + stream.Name,
 		apiStateDirect: "$JS.API.DIRECT.GET." + StateStreamName(stream.Name),
 		timeout:        o.RequestTimeout,
+		longReplay:     LongReplay,
+		pullBatch:      pullBatch,
 	}
 	if o.ReaderRate == 0 {
 		o.ReaderRate = DefaultReaderRate

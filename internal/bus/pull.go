@@ -101,8 +101,8 @@ func (c *consumer) pull(ctx context.Context, subject string, until uint64) ([]st
 	defer done()
 	// The server waits at most this long for messages it has not got;
 	// the read gives up a little after.
-	body, _ := json.Marshal(pullRequest{Expires: c.b.timeout * 3 / 4, Batch: pullBatch, MaxBytes: pullBytes})
-	ch := make(chan *nats.Msg, pullBatch+2)
+	body, _ := json.Marshal(pullRequest{Expires: c.b.timeout * 3 / 4, Batch: c.b.pullBatch, MaxBytes: pullBytes})
+	ch := make(chan *nats.Msg, c.b.pullBatch+2)
 	sub, err := c.b.nc.ChanSubscribe(c.b.nc.NewInbox(), ch)
 	if err != nil {
 		return nil, batchEnd{}, fmt.Errorf("pull: %w", err)
@@ -112,10 +112,10 @@ func (c *consumer) pull(ctx context.Context, subject string, until uint64) ([]st
 	if err := c.b.nc.PublishRequest(c.next, sub.Subject, body); err != nil {
 		return nil, batchEnd{}, fmt.Errorf("pull: %w", err)
 	}
-	msgs := make([]storedMsg, 0, 256)
+	msgs := make([]storedMsg, 0, min(c.b.pullBatch, 256))
 	defer func() { c.b.readFrom(ctx, len(msgs)) }()
 	end := batchEnd{Pending: 1}
-	for len(msgs) < pullBatch && end.Pending > 0 && (len(msgs) == 0 || msgs[len(msgs)-1].Seq < until) {
+	for len(msgs) < c.b.pullBatch && end.Pending > 0 && (len(msgs) == 0 || msgs[len(msgs)-1].Seq < until) {
 		var m *nats.Msg
 		select {
 		case m = <-ch:

@@ -46,7 +46,7 @@ func (b *Bus) Replay(ctx context.Context, r wire.Room, after, until uint64, fn f
 			return false, err
 		}
 	}
-	if until-after >= LongReplay {
+	if until-after >= b.longReplay {
 		if err := rd.viaConsumer(ctx); err != nil {
 			return false, fmt.Errorf("replay %s (%d, %d]: %w", r, after, until, err)
 		}

@@ -1,0 +1,322 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/roomcast/roomcast/internal/metrics"
+	"github.com/roomcast/roomcast/internal/natstest"
+	"github.com/roomcast/roomcast/internal/wire"
+)
+
+// Long replays read through a consumer. These tests lower the length
+// that makes a replay long and the consumer's batch, so that a room of a
+// few hundred events is read in several pulls, one read ahead.
+const (
+	testLongReplay = 100
+	testPullBatch  = 64
+)
+
+// longBus is newBus with the long replay threshold and the pull batch
+// lowered.
+func longBus(t *testing.T, sc StreamConfig) *Bus {
+	t.Helper()
+	b := newBus(t, sc)
+	b.longReplay, b.pullBatch = testLongReplay, testPullBatch
+	return b
+}
+
+// consumerCalls is how many requests of kind the long replays made.
+func consumerCalls(b *Bus, kind string) float64 {
+	return testutil.ToFloat64(b.m.StreamCalls.WithLabelValues(kind))
+}
+
+// consumersLeft is how many consumers the event stream has.
+func consumersLeft(t *testing.T, b *Bus) int {
+	t.Helper()
+	st, err := b.js.Stream(context.Background(), b.stream.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Consumers
+}
+
+// replaySeqs replays (after, until] of r and returns the sequences
+// delivered, checking each is r's and comes after the one before.
+func replaySeqs(t *testing.T, b *Bus, r wire.Room, after, until uint64, each func(n int)) ([]uint64, bool, error) {
+	t.Helper()
+	var got []uint64
+	intact, err := b.Replay(t.Context(), r, after, until, func(ev *wire.Event) error {
+		if ev.Room != r || ev.Err != nil || ev.Time.IsZero() {
+			t.Fatalf("replayed %+v", ev)
+		}
+		if n := len(got); n > 0 && ev.Seq <= got[n-1] {
+			t.Fatalf("seq %d after %d", ev.Seq, got[n-1])
+		}
+		got = append(got, ev.Seq)
+		if each != nil {
+			each(len(got))
+		}
+		return nil
+	})
+	return got, intact, err
+}
+
+// A long replay delivers every event of the room in the range, in order,
+// once, intact, through a consumer that it deletes when done; another
+// room's events in between are not delivered.
+func TestLongReplayIsCompleteAndInOrder(t *testing.T) {
+	b := longBus(t, StreamConfig{})
+	r, other := wire.MustRoom("pool:long"), wire.MustRoom("pool:other")
+	var seqs []uint64
+	for i := range 5*testPullBatch + 7 {
+		seqs = append(seqs, b.mustPublish(t, r, i))
+		if i%3 == 0 {
+			b.mustPublish(t, other, i)
+		}
+	}
+	for _, after := range []uint64{0, seqs[4]} {
+		until := seqs[len(seqs)-3]
+		got, intact, err := replaySeqs(t, b, r, after, until, nil)
+		want := seqs[:len(seqs)-2]
+		if after > 0 {
+			want = seqs[5 : len(seqs)-2]
+		}
+		if err != nil || !intact || len(got) != len(want) || got[0] != want[0] || got[len(got)-1] != until {
+			t.Fatalf("after %d: replayed %d events (intact %v, %v), want %d from %d to %d", after, len(got), intact, err, len(want), want[0], until)
+		}
+	}
+	if c, p := consumerCalls(b, metrics.StreamConsumerCreate), consumerCalls(b, metrics.StreamConsumerPull); c != 2 || p < 10 {
+		t.Fatalf("%v consumers made and %v pulls for two long replays: not read through consumers", c, p)
+	}
+	if d := consumerCalls(b, metrics.StreamDirectGet); d != 0 {
+		t.Fatalf("%v direct gets: the consumer did not read the whole range", d)
+	}
+	if n := consumersLeft(t, b); n != 0 {
+		t.Fatalf("%d consumers left on the stream after the replays", n)
+	}
+}
+
+// A short replay stays on direct gets: no consumer.
+func TestShortReplayUsesNoConsumer(t *testing.T) {
+	b := longBus(t, StreamConfig{})
+	r := wire.MustRoom("pool:short")
+	var last uint64
+	for i := range testLongReplay - 1 {
+		last = b.mustPublish(t, r, i)
+	}
+	got, intact, err := replaySeqs(t, b, r, 0, last, nil)
+	if err != nil || !intact || len(got) != testLongReplay-1 {
+		t.Fatalf("replayed %d events (intact %v, %v)", len(got), intact, err)
+	}
+	if c := consumerCalls(b, metrics.StreamConsumerCreate); c != 0 {
+		t.Fatalf("%v consumers made for a short replay", c)
+	}
+}
+
+// Retention that removes a long replay's head, before it starts or while
+// it reads, is reported: not intact. The events delivered are still in
+// order, once each, up to the end.
+func TestLongReplayReportsRemovals(t *testing.T) {
+	const keep = 6 * testPullBatch
+	b := longBus(t, StreamConfig{MaxMsgsPerRoom: keep})
+	r := wire.MustRoom("pool:longretention")
+	var seqs []uint64
+	for i := range keep {
+		seqs = append(seqs, b.mustPublish(t, r, i))
+	}
+	// Nothing removed: intact.
+	got, intact, err := replaySeqs(t, b, r, seqs[2], seqs[len(seqs)-1], nil)
+	if err != nil || !intact || len(got) != keep-3 {
+		t.Fatalf("nothing removed: replayed %d of %d (intact %v, %v)", len(got), keep-3, intact, err)
+	}
+	// While it reads: after its first event, the room's oldest 3 batches
+	// go (more events stored), past what was read ahead.
+	start, until := seqs[2], seqs[len(seqs)-1]
+	got, intact, err = replaySeqs(t, b, r, start, until, func(n int) {
+		if n == 1 {
+			for i := range 3 * testPullBatch {
+				seqs = append(seqs, b.mustPublish(t, r, i))
+			}
+		}
+	})
+	if err != nil || intact || len(got) == 0 || got[len(got)-1] != until {
+		t.Fatalf("removed while read: replayed %d ending at %v (intact %v, %v), want not intact, ending at %d", len(got), got[len(got)-1:], intact, err, until)
+	}
+	if len(got) >= keep-3 {
+		t.Fatalf("removed while read: all %d events delivered: the removal came too late to test anything", len(got))
+	}
+	// Before it starts: its head is gone.
+	got, intact, err = replaySeqs(t, b, r, seqs[0], seqs[len(seqs)-1], nil)
+	if err != nil || intact || len(got) != keep {
+		t.Fatalf("head removed before: replayed %d of %d (intact %v, %v), want not intact", len(got), keep, intact, err)
+	}
+	if n := consumersLeft(t, b); n != 0 {
+		t.Fatalf("%d consumers left on the stream", n)
+	}
+}
+
+// A long replay whose client leaves stops, and deletes its consumer: none
+// is left on the stream.
+func TestLongReplayCancelledLeavesNoConsumer(t *testing.T) {
+	b := longBus(t, StreamConfig{})
+	r := wire.MustRoom("pool:longcancel")
+	var last uint64
+	for i := range 4 * testPullBatch {
+		last = b.mustPublish(t, r, i)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	n := 0
+	_, err := b.Replay(ctx, r, 0, last, func(*wire.Event) error {
+		if n++; n == testPullBatch+5 {
+			cancel() // the client left, mid-batch, with the next one asked for
+		}
+		return ctx.Err()
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled replay: %v after %d events", err, n)
+	}
+	if c := consumerCalls(b, metrics.StreamConsumerCreate); c != 1 {
+		t.Fatalf("%v consumers made: not a long replay", c)
+	}
+	if left := consumersLeft(t, b); left != 0 {
+		t.Fatalf("%d consumers left on the stream after a cancelled replay", left)
+	}
+	if held := b.reads.held(); held != 0 {
+		t.Fatalf("%d read slots still held", held)
+	}
+}
+
+// A long replay ends with an error, within its context, when NATS goes
+// away in the middle of it: never a silent gap.
+func TestLongReplayEndsWhenNATSGoesAway(t *testing.T) {
+	ns := natstest.RunServer(t)
+	nc := natstest.Connect(t, ns.ClientURL())
+	b, err := New(nc, Options{Logger: natstest.Quiet, Metrics: metrics.NewUnregistered()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.EnsureStream(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	b.longReplay, b.pullBatch = testLongReplay, testPullBatch
+	r := wire.MustRoom("pool:longoutage")
+	var last uint64
+	const events = 4 * testPullBatch
+	for i := range events {
+		last = b.mustPublish(t, r, i)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	n := 0
+	go func() {
+		_, err := b.Replay(ctx, r, 0, last, func(*wire.Event) error {
+			if n++; n == 1 {
+				ns.Shutdown()
+			}
+			return nil
+		})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatalf("Replay succeeded after %d of %d events with NATS gone", n, events)
+		}
+		if n >= events {
+			t.Fatalf("all %d events delivered: NATS went too late to test anything", n)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("Replay with a 3s context still running after 30s (%d events)", n)
+	}
+}
+
+// A long replay on a node whose direct gets a lagging replica answers
+// gives every event: the consumer reads from the leader's stream, and the
+// direct gets after it (the end of the range) find the rest through the
+// leader.
+func TestLongReplayWithALaggingReplicaIsComplete(t *testing.T) {
+	b := longBus(t, StreamConfig{})
+	r := wire.MustRoom("pool:longlag")
+	var seqs []uint64
+	for i := range 4*testPullBatch + 10 {
+		seqs = append(seqs, b.mustPublish(t, r, i))
+	}
+	lagReplica(t, b, seqs[testPullBatch])
+	got, intact, err := replaySeqs(t, b, r, seqs[9], seqs[len(seqs)-1], nil)
+	want := seqs[10:]
+	if err != nil || !intact || len(got) != len(want) {
+		t.Fatalf("replayed %d events (intact %v, %v), want %d", len(got), intact, err, len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("event %d is seq %d, want %d", i, got[i], want[i])
+		}
+	}
+	if c := consumerCalls(b, metrics.StreamConsumerCreate); c != 1 {
+		t.Fatalf("%v consumers made: not a long replay", c)
+	}
+}
+
+// In a cluster, a long replay by a node connected to a follower of the
+// stream is complete and leaves no consumer: the consumer (one replica,
+// in memory) is made through the meta leader and reads the stream
+// leader's history, and the leader checks are the stream leader's.
+func TestLongReplayInAClusterIsComplete(t *testing.T) {
+	c := natstest.RunCluster(t, 3)
+	setup := longBusOn(t, c.Servers[0].ClientURL())
+	r := wire.MustRoom("pool:longcluster")
+	var seqs []uint64
+	for i := range 3*testPullBatch + 5 {
+		seqs = append(seqs, setup.mustPublish(t, r, i))
+	}
+	st, err := setup.js.Stream(t.Context(), setup.stream.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(t.Context())
+	if err != nil || info.Cluster == nil {
+		t.Fatalf("stream info: %v (cluster %v)", err, info)
+	}
+	for _, s := range c.Servers {
+		if s.Name() == info.Cluster.Leader {
+			continue
+		}
+		b := longBusOn(t, s.ClientURL())
+		got, intact, err := replaySeqs(t, b, r, 0, seqs[len(seqs)-1], nil)
+		if err != nil || !intact || len(got) != len(seqs) {
+			t.Fatalf("on %s (a follower): replayed %d of %d (intact %v, %v)", s.Name(), len(got), len(seqs), intact, err)
+		}
+		if c := consumerCalls(b, metrics.StreamConsumerCreate); c != 1 {
+			t.Fatalf("%v consumers made: not a long replay", c)
+		}
+		if n := consumersLeft(t, b); n != 0 {
+			t.Fatalf("%d consumers left on the stream", n)
+		}
+	}
+}
+
+// longBusOn is longBus on a cluster node, for a stream of three replicas.
+func longBusOn(t *testing.T, url string) *Bus {
+	t.Helper()
+	b, err := New(natstest.Connect(t, url), Options{Stream: StreamConfig{Replicas: 3}, Logger: natstest.Quiet, Metrics: metrics.NewUnregistered()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	if err := b.EnsureStream(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	b.longReplay, b.pullBatch = testLongReplay, testPullBatch
+	return b
+}
