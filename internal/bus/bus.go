@@ -5,6 +5,7 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -41,6 +42,9 @@ type Options struct {
 	// from the stream: events a second past a burst of a few seconds'
 	// worth (see pace.go). 0: DefaultReaderRate; negative: not paced.
 	ReaderRate int
+	// LongReplay is the length of a replay from which it reads through a
+	// consumer; 0: LongReplay. Tests lower it to read small rooms so.
+	LongReplay uint64
 }
 
 // DefaultMaxConcurrentReads is Options.MaxConcurrentReads's default.
@@ -67,8 +71,8 @@ type Bus struct {
 	timeout                              time.Duration
 	reads                                *scheduler   // the stream read slots, shared fairly
 	consumers                            consumerGate // whether long replays may use consumers
-	// longReplay and pullBatch are LongReplay and pullBatch; tests
-	// lower them to read a long replay's batches from a small room.
+	// longReplay is Options.LongReplay; pullBatch is pullBatch, which
+	// tests lower to read a long replay in several batches.
 	longReplay uint64
 	pullBatch  int
 	highSeq    atomic.Uint64 // the highest stream sequence seen
@@ -122,7 +126,7 @@ func New(nc *nats.Conn, o Options) (*Bus, error) {
 		apiMsgGet:      "$JS.API.STREAM.MSG.GET." + stream.Name,
 		apiStateDirect: "$JS.API.DIRECT.GET." + StateStreamName(stream.Name),
 		timeout:        o.RequestTimeout,
-		longReplay:     LongReplay,
+		longReplay:     cmp.Or(o.LongReplay, LongReplay),
 		pullBatch:      pullBatch,
 	}
 	if o.ReaderRate == 0 {
