@@ -112,7 +112,7 @@ func (c *consumer) pull(ctx context.Context, subject string, until uint64) ([]st
 	if err := c.b.nc.PublishRequest(c.next, sub.Subject, body); err != nil {
 		return nil, batchEnd{}, fmt.Errorf("pull: %w", err)
 	}
-	msgs := make([]storedMsg, 0, min(c.b.pullBatch, 256))
+	msgs := make([]storedMsg, 0, c.b.pullBatch) // as many as it may hold: no growing
 	defer func() { c.b.readFrom(ctx, len(msgs)) }()
 	end := batchEnd{Pending: 1}
 	for len(msgs) < c.b.pullBatch && end.Pending > 0 && (len(msgs) == 0 || msgs[len(msgs)-1].Seq < until) {
