@@ -102,28 +102,22 @@ func (c *consumer) pull(ctx context.Context, subject string, until uint64) ([]st
 	// The server waits at most this long for messages it has not got;
 	// the read gives up a little after.
 	body, _ := json.Marshal(pullRequest{Expires: c.b.timeout * 3 / 4, Batch: c.b.pullBatch, MaxBytes: pullBytes})
-	ch := make(chan *nats.Msg, c.b.pullBatch+2)
-	sub, err := c.b.nc.ChanSubscribe(c.b.nc.NewInbox(), ch)
+	ans, err := c.b.listen(c.b.pullBatch)
 	if err != nil {
 		return nil, batchEnd{}, fmt.Errorf("pull: %w", err)
 	}
-	defer func() { _ = sub.Unsubscribe() }()
+	defer ans.close()
 	c.b.countCall(ctx, metrics.StreamConsumerPull)
-	if err := c.b.nc.PublishRequest(c.next, sub.Subject, body); err != nil {
+	if err := c.b.nc.PublishRequest(c.next, ans.sub.Subject, body); err != nil {
 		return nil, batchEnd{}, fmt.Errorf("pull: %w", err)
 	}
 	msgs := make([]storedMsg, 0, c.b.pullBatch) // as many as it may hold: no growing
 	defer func() { c.b.readFrom(ctx, len(msgs)) }()
 	end := batchEnd{Pending: 1}
 	for len(msgs) < c.b.pullBatch && end.Pending > 0 && (len(msgs) == 0 || msgs[len(msgs)-1].Seq < until) {
-		var m *nats.Msg
-		select {
-		case m = <-ch:
-			if m == nil {
-				return nil, batchEnd{}, fmt.Errorf("pull: %w", nats.ErrConnectionClosed)
-			}
-		case <-rctx.Done():
-			return nil, batchEnd{}, fmt.Errorf("pull: %w", rctx.Err())
+		m, err := ans.next(rctx)
+		if err != nil {
+			return nil, batchEnd{}, fmt.Errorf("pull: %w", err)
 		}
 		if len(m.Data) == 0 && m.Header.Get("Status") != "" {
 			if err := pullStatus(m.Header); err != nil {
