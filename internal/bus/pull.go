@@ -28,10 +28,14 @@ const (
 	// deletes it once nobody pulled for this long, should the edge die
 	// or lose its connection before deleting it itself.
 	consumerIdle = 30 * time.Second
-	// pullBatch and pullBytes bound one pull, held in memory while its
-	// events are handed on, as a direct get's batch is.
-	pullBatch = 4096
-	pullBytes = 1 << 20
+	// pullBatch and pullBytes bound one pull as a direct get's batch is
+	// bounded, and for the same reasons: it is held in memory while its
+	// events are handed on, and a replay holds it and the next one, read
+	// ahead, so a client that leaves (or reads slowly) has the node read
+	// little past what it took. The per-event cost is the same in larger
+	// pulls: the request and its leader check are one per batch.
+	pullBatch = ReplayBatch
+	pullBytes = maxBatchBytes
 )
 
 // consumer is one ephemeral pull consumer of the stream, filtered on one
@@ -101,8 +105,9 @@ func (c *consumer) pull(ctx context.Context, subject string, until uint64) ([]st
 	defer done()
 	// The server waits at most this long for messages it has not got;
 	// the read gives up a little after.
-	body, _ := json.Marshal(pullRequest{Expires: c.b.timeout * 3 / 4, Batch: c.b.pullBatch, MaxBytes: pullBytes})
-	ans, err := c.b.listen(c.b.pullBatch)
+	batch := c.b.pullBatch
+	body, _ := json.Marshal(pullRequest{Expires: c.b.timeout * 3 / 4, Batch: batch, MaxBytes: pullBytes})
+	ans, err := c.b.listen(batch)
 	if err != nil {
 		return nil, batchEnd{}, fmt.Errorf("pull: %w", err)
 	}
@@ -111,10 +116,10 @@ func (c *consumer) pull(ctx context.Context, subject string, until uint64) ([]st
 	if err := c.b.nc.PublishRequest(c.next, ans.sub.Subject, body); err != nil {
 		return nil, batchEnd{}, fmt.Errorf("pull: %w", err)
 	}
-	msgs := make([]storedMsg, 0, c.b.pullBatch) // as many as it may hold: no growing
+	msgs := make([]storedMsg, 0, batch) // as many as it may hold: no growing
 	defer func() { c.b.readFrom(ctx, len(msgs)) }()
 	end := batchEnd{Pending: 1}
-	for len(msgs) < c.b.pullBatch && end.Pending > 0 && (len(msgs) == 0 || msgs[len(msgs)-1].Seq < until) {
+	for len(msgs) < batch && end.Pending > 0 && (len(msgs) == 0 || msgs[len(msgs)-1].Seq < until) {
 		m, err := ans.next(rctx)
 		if err != nil {
 			return nil, batchEnd{}, fmt.Errorf("pull: %w", err)
