@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -276,4 +277,28 @@ func longBusOn(t *testing.T, url string) *Bus {
 	}
 	b.longReplay, b.pullBatch = testLongReplay, testPullBatch
 	return b
+}
+
+// A long replay of events large enough that a pull's byte bound ends it
+// before its count does reads on through the consumer to the end.
+func TestLongReplayOfLargeEventsIsComplete(t *testing.T) {
+	b := longBus(t, StreamConfig{})
+	r := wire.MustRoom("pool:longlarge")
+	payload := []byte(`{"event":"e","data":{"s":"` + strings.Repeat("x", pullBytes/testPullBatch*2) + `"}}`)
+	var seqs []uint64
+	for range 3*testPullBatch + 1 {
+		seq, err := b.Publish(t.Context(), r, payload, wire.PublishOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, seq)
+	}
+	got, intact, err := replaySeqs(t, b, r, 0, seqs[len(seqs)-1], nil)
+	if err != nil || !intact {
+		t.Fatalf("replayed %d events (intact %v, %v)", len(got), intact, err)
+	}
+	sameSeqs(t, got, seqs)
+	if p, d := consumerCalls(b, metrics.StreamConsumerPull), consumerCalls(b, metrics.StreamDirectGet); p < 6 || d != 0 {
+		t.Fatalf("%v pulls and %v direct gets: the byte bound did not end the pulls, or ended the consumer's read", p, d)
+	}
 }

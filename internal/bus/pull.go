@@ -49,8 +49,8 @@ type consumer struct {
 }
 
 // openConsumer makes a consumer of subject's messages from sequence
-// start on, not acknowledged, in memory, on one server (the stream
-// leader's: see docs/architecture.md, "Long replays").
+// start on, not acknowledged, in memory, on one of the stream's servers
+// (JetStream picks it: docs/architecture.md, point 16).
 func (b *Bus) openConsumer(ctx context.Context, subject string, start uint64) (*consumer, error) {
 	rctx, done, err := b.startRead(ctx, subject)
 	if err != nil {
@@ -125,10 +125,14 @@ func (c *consumer) pull(ctx context.Context, subject string, until uint64) ([]st
 			return nil, batchEnd{}, fmt.Errorf("pull: %w", err)
 		}
 		if len(m.Data) == 0 && m.Header.Get("Status") != "" {
-			if err := pullStatus(m.Header); err != nil {
+			more, err := pullStatus(m.Header)
+			if err != nil {
 				return nil, batchEnd{}, err
 			}
-			return msgs, batchEnd{}, nil // the request ended: nothing more now
+			if !more {
+				end.Pending = 0 // nothing more now
+			}
+			return msgs, end, nil
 		}
 		a, err := parseAckReply(m.Reply)
 		if err != nil {
@@ -146,20 +150,21 @@ func (c *consumer) pull(ctx context.Context, subject string, until uint64) ([]st
 	return msgs, end, nil
 }
 
-// pullStatus is what a status message ending a pull means: nil for the
-// ends of a request (no messages now, its timeout, its byte bound), an
-// error for the rest (the consumer is gone, say).
-func pullStatus(h nats.Header) error {
+// pullStatus is what a status message ending a pull means: the end of
+// the request, with more to pull (its byte bound) or nothing more now (no
+// messages, its timeout); an error for the rest (the consumer is gone,
+// say).
+func pullStatus(h nats.Header) (more bool, err error) {
 	switch status := h.Get("Status"); status {
 	case "404", "408":
-		return nil
+		return false, nil
 	case "409":
 		if h.Get("Description") == "Message Size Exceeds MaxBytes" {
-			return nil
+			return true, nil
 		}
 		fallthrough
 	default:
-		return fmt.Errorf("pull: status %s %s", status, h.Get("Description"))
+		return false, fmt.Errorf("pull: status %s %s", status, h.Get("Description"))
 	}
 }
 
