@@ -71,11 +71,13 @@ type Bus struct {
 	timeout                              time.Duration
 	reads                                *scheduler   // the stream read slots, shared fairly
 	consumers                            consumerGate // whether long replays may use consumers
-	// longReplay is Options.LongReplay; pullBatch is pullBatch, which
-	// tests lower to read a long replay in several batches.
-	longReplay uint64
-	pullBatch  int
-	highSeq    atomic.Uint64 // the highest stream sequence seen
+	// longReplay is Options.LongReplay; pullBatch and directFirst are
+	// the constants, which tests lower to read a long replay of a small
+	// room in several pulls.
+	longReplay  uint64
+	pullBatch   int
+	directFirst uint64
+	highSeq     atomic.Uint64 // the highest stream sequence seen
 
 	// stateMu serialises refreshes of the cached stream state.
 	stateMu sync.Mutex
@@ -128,6 +130,7 @@ func New(nc *nats.Conn, o Options) (*Bus, error) {
 		timeout:        o.RequestTimeout,
 		longReplay:     cmp.Or(o.LongReplay, LongReplay),
 		pullBatch:      pullBatch,
+		directFirst:    directFirst,
 	}
 	if o.ReaderRate == 0 {
 		o.ReaderRate = DefaultReaderRate

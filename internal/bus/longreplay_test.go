@@ -24,11 +24,11 @@ const (
 )
 
 // longBus is newBus with the long replay threshold and the pull batch
-// lowered.
+// lowered, and no direct gets before the consumer.
 func longBus(t *testing.T, sc StreamConfig) *Bus {
 	t.Helper()
 	b := newBus(t, sc)
-	b.longReplay, b.pullBatch = testLongReplay, testPullBatch
+	b.longReplay, b.pullBatch, b.directFirst = testLongReplay, testPullBatch, 0
 	return b
 }
 
@@ -202,7 +202,7 @@ func TestLongReplayCancelledLeavesNoConsumer(t *testing.T) {
 // away in the middle of it: never a silent gap.
 func TestLongReplayEndsWhenNATSGoesAway(t *testing.T) {
 	checkReplayThroughOutage(t, "pool:longoutage", 4*testPullBatch, func(b *Bus) {
-		b.longReplay, b.pullBatch = testLongReplay, testPullBatch
+		b.longReplay, b.pullBatch, b.directFirst = testLongReplay, testPullBatch, 0
 	})
 }
 
@@ -275,7 +275,7 @@ func longBusOn(t *testing.T, url string) *Bus {
 	if err := b.EnsureStream(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	b.longReplay, b.pullBatch = testLongReplay, testPullBatch
+	b.longReplay, b.pullBatch, b.directFirst = testLongReplay, testPullBatch, 0
 	return b
 }
 
@@ -301,4 +301,38 @@ func TestLongReplayOfLargeEventsIsComplete(t *testing.T) {
 	if p, d := consumerCalls(b, metrics.StreamConsumerPull), consumerCalls(b, metrics.StreamDirectGet); p < 6 || d != 0 {
 		t.Fatalf("%v pulls and %v direct gets: the byte bound did not end the pulls, or ended the consumer's read", p, d)
 	}
+}
+
+// A long replay starts on direct gets and makes its consumer only past
+// their first events: a client that leaves early (a storm of subscribes
+// from 0) costs no consumer; one that reads on gets the rest, in order,
+// through the consumer.
+func TestLongReplayStartsOnDirectGets(t *testing.T) {
+	b := newBus(t, StreamConfig{})
+	b.longReplay, b.pullBatch = testLongReplay, testPullBatch
+	r := wire.MustRoom("pool:longstart")
+	var seqs []uint64
+	for i := range directFirst + 3*testPullBatch {
+		seqs = append(seqs, b.mustPublish(t, r, i))
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	n := 0
+	_, err := b.Replay(ctx, r, 0, seqs[len(seqs)-1], func(*wire.Event) error {
+		if n++; n == 100 {
+			cancel()
+		}
+		return ctx.Err()
+	})
+	if !errors.Is(err, context.Canceled) || consumerCalls(b, metrics.StreamConsumerCreate) != 0 {
+		t.Fatalf("left after 100 events: %v, %v consumers made, want none", err, consumerCalls(b, metrics.StreamConsumerCreate))
+	}
+	got, intact, err := replaySeqs(t, b, r, 0, seqs[len(seqs)-1], nil)
+	if err != nil || !intact {
+		t.Fatalf("replayed %d events (intact %v, %v)", len(got), intact, err)
+	}
+	sameSeqs(t, got, seqs)
+	if c, p := consumerCalls(b, metrics.StreamConsumerCreate), consumerCalls(b, metrics.StreamConsumerPull); c != 1 || p < 3 {
+		t.Fatalf("read to the end: %v consumers made, %v pulls", c, p)
+	}
+	noConsumerLeft(t, b)
 }
