@@ -11,8 +11,9 @@ import (
 // through a consumer (pull.go) instead of direct gets. Below it a replay
 // stays on direct gets: any replica answers, no state on the stream
 // leader, nothing to clean up. Above it the per-message cost dominates,
-// and a consumer's delivery costs both the server and the edge less per
-// event, for a consumer made and deleted on the stream leader per replay.
+// and a consumer's delivery costs the edge less per event (no headers to
+// parse), for a consumer made and deleted per replay (a meta leader
+// proposal each) and a stream leader get per batch.
 // It is above --retention-max-per-room's default (10,000), so with the
 // defaults every resume, however many at once, stays on direct gets
 // (docs/architecture.md, "Long replays").
