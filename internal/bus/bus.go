@@ -43,7 +43,8 @@ type Options struct {
 	// worth (see pace.go). 0: DefaultReaderRate; negative: not paced.
 	ReaderRate int
 	// LongReplay is the length of a replay from which it reads through a
-	// consumer; 0: LongReplay. Tests lower it to read small rooms so.
+	// consumer, past its first eighth (read with direct gets); 0:
+	// LongReplay. Tests lower it to read small rooms so.
 	LongReplay uint64
 }
 
@@ -71,9 +72,9 @@ type Bus struct {
 	timeout                              time.Duration
 	reads                                *scheduler   // the stream read slots, shared fairly
 	consumers                            consumerGate // whether long replays may use consumers
-	// longReplay is Options.LongReplay; pullBatch and directFirst are
-	// the constants, which tests lower to read a long replay of a small
-	// room in several pulls.
+	// longReplay is Options.LongReplay and directFirst an eighth of it
+	// (directFirst's value by default); pullBatch is the constant. Tests
+	// lower them to read a long replay of a small room in several pulls.
 	longReplay  uint64
 	pullBatch   int
 	directFirst uint64
@@ -129,8 +130,8 @@ func New(nc *nats.Conn, o Options) (*Bus, error) {
 		apiStateDirect: "$JS.API.DIRECT.GET." + StateStreamName(stream.Name),
 		timeout:        o.RequestTimeout,
 		longReplay:     cmp.Or(o.LongReplay, LongReplay),
+		directFirst:    cmp.Or(o.LongReplay, LongReplay) / 8,
 		pullBatch:      pullBatch,
-		directFirst:    directFirst,
 	}
 	if o.ReaderRate == 0 {
 		o.ReaderRate = DefaultReaderRate

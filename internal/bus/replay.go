@@ -64,8 +64,9 @@ func (b *Bus) Replay(ctx context.Context, r wire.Room, after, until uint64, fn f
 }
 
 // directFirst is how many events a long replay reads with direct gets
-// before it makes a consumer.
-const directFirst = 2 * ReplayBatch
+// before it makes a consumer: an eighth of LongReplay (a bus made with
+// a lower Options.LongReplay reads an eighth of that).
+const directFirst = LongReplay / 8
 
 // direct reads with direct gets until the cursor reaches upTo (or the
 // range's end); done reports that the range is finished: reached, or
