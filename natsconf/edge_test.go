@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/roomcast/roomcast/internal/bus"
 	"github.com/roomcast/roomcast/internal/bus/bustest"
 	"github.com/roomcast/roomcast/internal/client"
 	"github.com/roomcast/roomcast/internal/cluster"
+	"github.com/roomcast/roomcast/internal/metrics"
 	"github.com/roomcast/roomcast/internal/natsembed"
 	"github.com/roomcast/roomcast/internal/natstest"
 	"github.com/roomcast/roomcast/internal/server"
@@ -52,6 +54,23 @@ func checkBusCalls(t *testing.T, url, password string, room wire.Room, seq uint6
 		return nil
 	}); err != nil || !slices.Equal(got, []uint64{seq}) {
 		t.Errorf("Replay (direct get): %v, %v", got, err)
+	}
+	// A long replay: a consumer made, pulled from and deleted.
+	m := metrics.NewUnregistered()
+	long, err := bus.New(nc, bus.Options{Logger: natstest.Quiet, Metrics: m, LongReplay: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer long.Close()
+	got = nil
+	if _, err := long.Replay(ctx, room, 0, seq, func(ev *wire.Event) error {
+		got = append(got, ev.Seq)
+		return nil
+	}); err != nil || !slices.Equal(got, []uint64{seq}) {
+		t.Errorf("Replay (consumer): %v, %v", got, err)
+	}
+	if n := testutil.ToFloat64(m.StreamCalls.WithLabelValues(metrics.StreamConsumerPull)); n == 0 {
+		t.Errorf("the long replay pulled nothing from a consumer: denied, and read with direct gets?")
 	}
 	// The keyed state: the node's keeper has written its position, as the
 	// edge user, before the state can be read.

@@ -21,6 +21,8 @@ const (
 	metricConnections = "websocket_connections"
 	// The storm scenario's read amplification.
 	metricStreamRequests = "roomcast_stream_requests_total"
+	// The resume scenario waits for the state keeper to read what it stored.
+	metricKeeperLag = "roomcast_state_keeper_lag_events"
 )
 
 // Bounds of the idle measurement.
@@ -91,6 +93,31 @@ func (a *admin) streamRequests(ctx context.Context) (float64, error) {
 		return total(f), nil
 	}
 	return 0, nil
+}
+
+// waitKeeper waits until the edge's state keeper has read every stored
+// event, polling its metrics, for as long as ctx allows: its lag read 0
+// twice in a row, further apart than the keeper's own idle poll (100 ms),
+// so a 0 from before it looked at the newest events does not count.
+func (a *admin) waitKeeper(ctx context.Context) error {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for zeros := 0; zeros < 2; {
+		families, err := a.families(ctx)
+		if err != nil {
+			return err
+		}
+		zeros++
+		if f, ok := families[metricKeeperLag]; !ok || total(f) > 0 {
+			zeros = 0
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the state keeper did not catch up: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
 }
 
 // families reads and parses the edge's /metrics.

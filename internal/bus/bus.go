@@ -5,6 +5,7 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -41,6 +42,10 @@ type Options struct {
 	// from the stream: events a second past a burst of a few seconds'
 	// worth (see pace.go). 0: DefaultReaderRate; negative: not paced.
 	ReaderRate int
+	// LongReplay is the length of a replay from which it reads through a
+	// consumer, past its first eighth (read with direct gets); 0:
+	// LongReplay. Tests lower it to read small rooms so.
+	LongReplay uint64
 }
 
 // DefaultMaxConcurrentReads is Options.MaxConcurrentReads's default.
@@ -65,8 +70,15 @@ type Bus struct {
 	// and of the state stream's direct gets.
 	apiDirect, apiMsgGet, apiStateDirect string
 	timeout                              time.Duration
-	reads                                *scheduler    // the stream read slots, shared fairly
-	highSeq                              atomic.Uint64 // the highest stream sequence seen
+	reads                                *scheduler   // the stream read slots, shared fairly
+	consumers                            consumerGate // whether long replays may use consumers
+	// longReplay is Options.LongReplay and directFirst an eighth of it
+	// (directFirst's value by default); pullBatch is the constant. Tests
+	// lower them to read a long replay of a small room in several pulls.
+	longReplay  uint64
+	pullBatch   int
+	directFirst uint64
+	highSeq     atomic.Uint64 // the highest stream sequence seen
 
 	// stateMu serialises refreshes of the cached stream state.
 	stateMu sync.Mutex
@@ -117,6 +129,9 @@ func New(nc *nats.Conn, o Options) (*Bus, error) {
 		apiMsgGet:      "$JS.API.STREAM.MSG.GET." + stream.Name,
 		apiStateDirect: "$JS.API.DIRECT.GET." + StateStreamName(stream.Name),
 		timeout:        o.RequestTimeout,
+		longReplay:     cmp.Or(o.LongReplay, LongReplay),
+		directFirst:    cmp.Or(o.LongReplay, LongReplay) / 8,
+		pullBatch:      pullBatch,
 	}
 	if o.ReaderRate == 0 {
 		o.ReaderRate = DefaultReaderRate

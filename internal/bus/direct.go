@@ -92,35 +92,26 @@ func (b *Bus) directOn(ctx context.Context, api string, req directRequest) ([]st
 		return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
 	}
 	defer done()
-	// A channel of our own, sized for the whole answer: a sync
-	// subscription would make one of 64k slots (512 KiB) per request.
-	// The answer is read as it comes, so the channel never fills.
-	ch := make(chan *nats.Msg, max(req.Batch, len(req.MultiLast))+2)
-	sub, err := b.nc.ChanSubscribe(b.nc.NewInbox(), ch)
+	ans, err := b.listen(max(req.Batch, len(req.MultiLast)))
 	if err != nil {
 		return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
 	}
-	defer func() { _ = sub.Unsubscribe() }()
+	defer ans.close()
 	kind := metrics.StreamDirectGet
 	if len(req.MultiLast) > 0 {
 		kind = metrics.StreamMultiLast
 	}
 	b.countCall(ctx, kind)
-	if err := b.nc.PublishRequest(api, sub.Subject, body); err != nil {
+	if err := b.nc.PublishRequest(api, ans.sub.Subject, body); err != nil {
 		return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
 	}
 	msgs := make([]storedMsg, 0, min(req.Batch, 64))
 	// What came is paid for, whatever ends the read.
 	defer func() { b.readFrom(ctx, len(msgs)) }()
 	for {
-		var m *nats.Msg
-		select {
-		case m = <-ch:
-			if m == nil {
-				return nil, batchEnd{}, fmt.Errorf("direct get: %w", nats.ErrConnectionClosed)
-			}
-		case <-rctx.Done():
-			return nil, batchEnd{}, fmt.Errorf("direct get: %w", rctx.Err())
+		m, err := ans.next(rctx)
+		if err != nil {
+			return nil, batchEnd{}, fmt.Errorf("direct get: %w", err)
 		}
 		sm, end, last, err := parseDirect(m)
 		switch {
@@ -132,6 +123,40 @@ func (b *Bus) directOn(ctx context.Context, api string, req directRequest) ([]st
 		msgs = append(msgs, sm)
 	}
 }
+
+// answers is the inbox a request's answers come to: a channel of its
+// own, sized for the whole answer (n messages and an end or a status),
+// where a sync subscription would make one of 64k slots (512 KiB) per
+// request. The answer is read as it comes, so the channel never fills.
+type answers struct {
+	sub *nats.Subscription
+	ch  chan *nats.Msg
+}
+
+// listen subscribes to a new inbox for an answer of up to n messages.
+func (b *Bus) listen(n int) (*answers, error) {
+	ch := make(chan *nats.Msg, n+2)
+	sub, err := b.nc.ChanSubscribe(b.nc.NewInbox(), ch)
+	if err != nil {
+		return nil, err
+	}
+	return &answers{sub: sub, ch: ch}, nil
+}
+
+// next waits for the answer's next message, for as long as rctx allows.
+func (a *answers) next(rctx context.Context) (*nats.Msg, error) {
+	select {
+	case m := <-a.ch:
+		if m == nil {
+			return nil, nats.ErrConnectionClosed
+		}
+		return m, nil
+	case <-rctx.Done():
+		return nil, rctx.Err()
+	}
+}
+
+func (a *answers) close() { _ = a.sub.Unsubscribe() }
 
 // parseDirect reads one message of a direct get answer: a stored message,
 // the end-of-batch marker (last), or an error status.

@@ -15,6 +15,14 @@ import (
 // second may already have been read ahead when NATS goes, the third
 // cannot be.
 func TestReplayEndsWhenNATSGoesAway(t *testing.T) {
+	checkReplayThroughOutage(t, "pool:outage", 2*ReplayBatch+10, nil)
+}
+
+// checkReplayThroughOutage stores events events in room, has NATS go away
+// after the first is replayed, and checks the replay ends with an error
+// within its context, never a silent gap. setup changes the bus first.
+func checkReplayThroughOutage(t *testing.T, room string, events int, setup func(*Bus)) {
+	t.Helper()
 	ns := natstest.RunServer(t)
 	nc := natstest.Connect(t, ns.ClientURL())
 	b, err := New(nc, Options{Logger: natstest.Quiet, Metrics: metrics.NewUnregistered()})
@@ -24,20 +32,21 @@ func TestReplayEndsWhenNATSGoesAway(t *testing.T) {
 	if err := b.EnsureStream(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	r := wire.MustRoom("pool:outage")
+	if setup != nil {
+		setup(b)
+	}
+	r := wire.MustRoom(room)
 	var last uint64
-	const events = 2*ReplayBatch + 10
 	for i := range events {
 		last = b.mustPublish(t, r, i)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
 	n := 0
 	go func() {
 		_, err := b.Replay(ctx, r, 0, last, func(*wire.Event) error {
-			n++
-			if n == 1 {
+			if n++; n == 1 {
 				ns.Shutdown()
 			}
 			return nil
@@ -49,7 +58,10 @@ func TestReplayEndsWhenNATSGoesAway(t *testing.T) {
 		if err == nil {
 			t.Fatalf("Replay succeeded after %d of %d events with NATS gone", n, events)
 		}
+		if n >= events {
+			t.Fatalf("all %d events delivered: NATS went too late to test anything", n)
+		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("Replay with a 2s context still running after 30s (%d events)", n)
+		t.Fatalf("Replay with a 3s context still running after 30s (%d events)", n)
 	}
 }

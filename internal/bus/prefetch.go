@@ -37,7 +37,7 @@ func (rd *reader) prefetch(ctx context.Context, start uint64) {
 	p := &prefetch{start: start, cancel: cancel, done: make(chan fetched, 1)}
 	rd.next = p
 	go func() {
-		msgs, end, err := rd.b.direct(ctx, rd.request(start))
+		msgs, end, err := rd.read(ctx, start)
 		p.done <- fetched{msgs, end, err}
 	}()
 }
@@ -57,6 +57,15 @@ func (rd *reader) fetch(ctx context.Context, start uint64) ([]storedMsg, batchEn
 		}
 	}
 	rd.dropPrefetch()
+	return rd.read(ctx, start)
+}
+
+// read asks for the batch starting at start (after it, from a consumer),
+// now.
+func (rd *reader) read(ctx context.Context, start uint64) ([]storedMsg, batchEnd, error) {
+	if rd.get != nil {
+		return rd.get(ctx, start)
+	}
 	return rd.b.direct(ctx, rd.request(start))
 }
 

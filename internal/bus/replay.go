@@ -46,23 +46,54 @@ func (b *Bus) Replay(ctx context.Context, r wire.Room, after, until uint64, fn f
 			return false, err
 		}
 	}
-	for rd.cursor < until {
+	if until-after >= b.longReplay {
+		// A long replay starts on direct gets all the same: a client
+		// that leaves after a few events (a storm of subscribes from 0,
+		// a slow one giving up) costs no consumer.
+		done, err := rd.direct(ctx, after+b.directFirst)
+		if err != nil || done {
+			return rd.intact, wrapReplay(err, r, after, until)
+		}
+		rd.dropPrefetch()
+		if err := rd.viaConsumer(ctx); err != nil {
+			return false, wrapReplay(err, r, after, until)
+		}
+	}
+	_, err = rd.direct(ctx, until)
+	return rd.intact, wrapReplay(err, r, after, until)
+}
+
+// directFirst is how many events a long replay reads with direct gets
+// before it makes a consumer: an eighth of LongReplay (a bus made with
+// a lower Options.LongReplay reads an eighth of that).
+const directFirst = LongReplay / 8
+
+// direct reads with direct gets until the cursor reaches upTo (or the
+// range's end); done reports that the range is finished: reached, or
+// removed by retention up to until.
+func (rd *reader) direct(ctx context.Context, upTo uint64) (done bool, err error) {
+	for rd.cursor < min(upTo, rd.until) {
 		more, err := rd.batch(ctx)
 		if err != nil {
-			return false, fmt.Errorf("replay %s (%d, %d]: %w", r, after, until, err)
+			return false, err
 		}
 		if more {
 			continue
 		}
 		// The replica has nothing more: ask the leader.
 		if done, err := rd.checkLeader(ctx); err != nil || done {
-			if err != nil {
-				err = fmt.Errorf("replay %s (%d, %d]: %w", r, after, until, err)
-			}
-			return rd.intact, err
+			return done, err
 		}
 	}
-	return rd.intact, nil
+	return rd.cursor >= rd.until, nil
+}
+
+// wrapReplay names the replay in its error, if any.
+func wrapReplay(err error, r wire.Room, after, until uint64) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("replay %s (%d, %d]: %w", r, after, until, err)
 }
 
 // reader is one Replay in progress.
@@ -80,6 +111,9 @@ type reader struct {
 	lags        int       // consecutive times the replica was found behind the leader
 	fromLeader  int       // events still to read from the leader before asking the replica again
 	next        *prefetch // the next batch, asked for while this one is delivered
+	// get reads a batch instead of a direct get while a consumer reads
+	// (longreplay.go).
+	get func(ctx context.Context, start uint64) ([]storedMsg, batchEnd, error)
 }
 
 // maxLags is how often a read waits for a lagging replica before it reads

@@ -57,14 +57,20 @@ const (
 	StreamMultiLast = "multi_last"
 	StreamLeaderGet = "leader_get"
 	StreamInfo      = "stream_info"
-	StreamPublish   = "publish"    // the keeper's only
-	StreamMsgDelete = "msg_delete" // the keeper's only
+	// A long replay's consumer (bus/longreplay.go): made, pulled from,
+	// deleted.
+	StreamConsumerCreate = "consumer_create"
+	StreamConsumerPull   = "consumer_pull"
+	StreamConsumerDelete = "consumer_delete"
+	StreamPublish        = "publish"    // the keeper's only
+	StreamMsgDelete      = "msg_delete" // the keeper's only
 )
 
 // StreamKinds returns every kind of roomcast_stream_requests_total: the
 // requests made for clients and readiness, not the keeper's.
 func StreamKinds() []string {
-	return []string{StreamDirectGet, StreamMultiLast, StreamLeaderGet, StreamInfo}
+	return []string{StreamDirectGet, StreamMultiLast, StreamLeaderGet, StreamInfo,
+		StreamConsumerCreate, StreamConsumerPull, StreamConsumerDelete}
 }
 
 // Ops of roomcast_state_writes_total and results of roomcast_state_reads_total.
@@ -203,7 +209,7 @@ func New(reg prometheus.Registerer, server string) *Metrics {
 		ForgedLive:    counter("roomcast_live_refused_total", "Live messages refused because the stream did not republish them."),
 		ReplicaLags:   counter("roomcast_replica_lag_reads_total", "Stream reads that found the answering replica behind the stream leader."),
 		StreamResets:  counter("roomcast_stream_resets_total", "Times the stream was found deleted or recreated."),
-		StreamCalls:   counterVec("roomcast_stream_requests_total", "JetStream requests by kind (direct_get, multi_last, leader_get, stream_info).", "kind"),
+		StreamCalls:   counterVec("roomcast_stream_requests_total", "JetStream requests by kind (direct_get, multi_last, leader_get, stream_info, consumer_create, consumer_pull, consumer_delete).", "kind"),
 		ReadsWaiting:  gauge("roomcast_stream_reads_waiting", "Stream reads waiting for one of the node's read slots (shared fairly between connections and rooms)."),
 		ReadsPaced:    counter("roomcast_stream_reads_paced_total", "Stream reads held back because their connection had read its budget of events from the stream (--replay-rate)."),
 		Resumes:       counterVec("roomcast_resumes_total", "Subscribes with since, by where the missed events came from (tail, stream) and whether nothing was lost.", "source", "recovered"),
