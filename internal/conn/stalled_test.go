@@ -153,32 +153,42 @@ func stalledPair(t *testing.T, opts Options, h Handler) (*Conn, net.Conn) {
 // is: a live frame for an idle writer would be written inline, and only
 // frames that wait for a writer goroutine can overflow the queue.
 func TestOverflowWithRoomInTheSocketSends4008(t *testing.T) {
-	c, client, h := pair(t, Options{MaxQueueMessages: 16, WriteTimeout: time.Minute})
-	f := wire.NewTextFrame([]byte(`{"type":"event"}`))
-	overflowed := false
-	for range 10_000 { // the queue takes 16 between two writes
-		if overflowed = !c.EnqueueHeld(f); overflowed {
-			break
-		}
-	}
-	if !overflowed {
-		t.Fatal("10,000 frames fit in a queue of 16")
-	}
-	for range 10_000 {
-		fr := readFrame(t, client)
-		if fr.Header.OpCode == ws.OpText {
-			continue
-		}
-		if fr.Header.OpCode != ws.OpClose {
-			t.Fatalf("got a frame of op %v, want text or close", fr.Header.OpCode)
-		}
-		if code, _ := ws.ParseCloseFrameData(fr.Payload); code != wire.CloseSlowConsumer {
-			t.Fatalf("close code %d, want 4008", code)
-		}
-		break
-	}
-	if info := h.waitClosed(t); info.Code != wire.CloseSlowConsumer {
-		t.Fatalf("closed with %+v, want 4008", info)
+	// Held frames wait for a writer goroutine; live ones may go out
+	// inline until the peer's unread bytes fill the socket, and then
+	// queue and overflow the same way.
+	for _, mode := range []struct {
+		name    string
+		enqueue func(*Conn, *wire.Frame) bool
+	}{{"held", (*Conn).EnqueueHeld}, {"live", (*Conn).Enqueue}} {
+		t.Run(mode.name, func(t *testing.T) {
+			c, client, h := pair(t, Options{MaxQueueMessages: 16, WriteTimeout: time.Minute})
+			f := wire.NewTextFrame([]byte(`{"type":"event"}`))
+			overflowed := false
+			for range 1_000_000 { // bounded: the peer reads nothing
+				if overflowed = !mode.enqueue(c, f); overflowed {
+					break
+				}
+			}
+			if !overflowed {
+				t.Fatal("1,000,000 frames fit in a queue of 16")
+			}
+			for range 1_000_000 {
+				fr := readFrame(t, client)
+				if fr.Header.OpCode == ws.OpText {
+					continue
+				}
+				if fr.Header.OpCode != ws.OpClose {
+					t.Fatalf("got a frame of op %v, want text or close", fr.Header.OpCode)
+				}
+				if code, _ := ws.ParseCloseFrameData(fr.Payload); code != wire.CloseSlowConsumer {
+					t.Fatalf("close code %d, want 4008", code)
+				}
+				break
+			}
+			if info := h.waitClosed(t); info.Code != wire.CloseSlowConsumer {
+				t.Fatalf("closed with %+v, want 4008", info)
+			}
+		})
 	}
 }
 
