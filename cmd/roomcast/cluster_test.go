@@ -51,8 +51,8 @@ func TestBenchClusterScenario(t *testing.T) {
 		if !st.Passed || st.Lost != 0 || st.Connections != 120 {
 			t.Errorf("step %+v: want passed, none lost, 120 connections", st)
 		}
-		if st.Step == "fan-out to all" && (st.Delivered != 120 || st.Expected != 120) {
-			t.Errorf("fan-out to all: %+v, want one event delivered to each of 120", st)
+		if want := int64(bench.ClusterAllEvents * 120); st.Step == "fan-out to all" && (st.Delivered != want || st.Expected != want) {
+			t.Errorf("fan-out to all: %+v, want %d events delivered to each of 120", st, bench.ClusterAllEvents)
 		}
 	}
 	for _, target := range []string{bench.TargetRoomcast, bench.TargetNATS} {

@@ -88,8 +88,9 @@ func (sc *scenario) cluster(ctx context.Context, run int, target string) error {
 	return nil
 }
 
-// The fan-out to all publishes clusterAllEvents events, allGap apart.
-const clusterAllEvents = 3
+// ClusterAllEvents is how many events the fan-out to all publishes, allGap
+// apart.
+const ClusterAllEvents = 3
 
 // allGap is the time between two events of the fan-out to all: 100 µs a
 // connection, from half a second to ten. At 95,000 connections on one
@@ -144,7 +145,7 @@ func (sc *scenario) clusterLoad(ctx context.Context, cl *Cluster, run int, name 
 	rooms := cl.Layout.Rooms()
 	pc := Config{NATSURL: cl.NATSURL, Protocol: cl.protocol(), Rooms: rooms, Rate: rate, Duration: cfg.Duration}
 	if all {
-		pc.Rooms, pc.Duration = 1, clusterAllEvents*allGap(cl.Layout.Conns)
+		pc.Rooms, pc.Duration = 1, ClusterAllEvents*allGap(cl.Layout.Conns)
 	}
 	pc = pc.withDefaults()
 	t := &tally{}
