@@ -71,6 +71,9 @@ func (rd *reader) viaConsumer(ctx context.Context) error {
 	}()
 	for rd.cursor < rd.until {
 		msgs, end, err := rd.fetch(ctx, rd.cursor)
+		if errors.Is(err, errConsumerUnreachable) {
+			return nil // direct gets carry on from the cursor, as after a consumer that stopped short
+		}
 		if err != nil || len(msgs) == 0 {
 			return err
 		}

@@ -150,6 +150,11 @@ func (c *consumer) pull(ctx context.Context, subject string, until uint64) ([]st
 	return msgs, end, nil
 }
 
+// errConsumerUnreachable is a pull answered "no responders": the consumer
+// is not (or no longer) served where the pull went, as just after it was
+// made on a server of a cluster that has not yet picked it up.
+var errConsumerUnreachable = errors.New("pull: no responders for the consumer")
+
 // pullStatus is what a status message ending a pull means: the end of
 // the request, with more to pull (its byte bound) or nothing more now (no
 // messages, its timeout); an error for the rest (the consumer is gone,
@@ -158,6 +163,8 @@ func pullStatus(h nats.Header) (more bool, err error) {
 	switch status := h.Get("Status"); status {
 	case "404", "408":
 		return false, nil
+	case "503":
+		return false, errConsumerUnreachable
 	case "409":
 		if h.Get("Description") == "Message Size Exceeds MaxBytes" {
 			return true, nil

@@ -1,8 +1,11 @@
 package bus
 
 import (
+	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/nats-io/nats.go"
 )
 
 func TestParseAckReply(t *testing.T) {
@@ -42,4 +45,34 @@ func FuzzParseAckReply(f *testing.F) {
 			t.Fatalf("%q read as %+v, which reads back as %+v, %v", s, a, again, err)
 		}
 	})
+}
+
+// TestPullStatus: what each status ending a pull means. A 503 (no
+// responders: the consumer not yet served where the pull went, as just
+// after it was made in a cluster) hands the read back to direct gets.
+func TestPullStatus(t *testing.T) {
+	for _, c := range []struct {
+		status, desc string
+		more         bool
+		err          error
+	}{
+		{"404", "No Messages", false, nil},
+		{"408", "Request Timeout", false, nil},
+		{"409", "Message Size Exceeds MaxBytes", true, nil},
+		{"503", "", false, errConsumerUnreachable},
+	} {
+		h := nats.Header{}
+		h.Set("Status", c.status)
+		h.Set("Description", c.desc)
+		more, err := pullStatus(h)
+		if more != c.more || !errors.Is(err, c.err) || (c.err == nil) != (err == nil) {
+			t.Errorf("status %s: more %v, err %v; want %v, %v", c.status, more, err, c.more, c.err)
+		}
+	}
+	h := nats.Header{}
+	h.Set("Status", "409")
+	h.Set("Description", "Consumer Deleted")
+	if _, err := pullStatus(h); err == nil || errors.Is(err, errConsumerUnreachable) {
+		t.Errorf("a deleted consumer: %v, want an error of its own", err)
+	}
 }
