@@ -12,7 +12,6 @@ import (
 	"github.com/roomcast/roomcast/internal/bench"
 	"github.com/roomcast/roomcast/internal/bus"
 	"github.com/roomcast/roomcast/internal/config"
-	"github.com/roomcast/roomcast/internal/floor"
 )
 
 // adminTokenEnv holds the edge's admin token (--admin-token-file) for
@@ -210,7 +209,7 @@ func runFloorServer(ctx context.Context, env *environment, args []string) error 
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments %q", fs.Args())
 	}
-	return floor.Run(ctx, floor.Options{NATSURL: *natsURL}, env.stdout)
+	return bench.RunFloorServer(ctx, *natsURL, env.stdout)
 }
 
 // benchExecutable is the roomcast binary the scenarios start the servers

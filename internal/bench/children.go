@@ -11,8 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/roomcast/roomcast/internal/floor"
 )
 
 // Targets a scenario measures.
@@ -124,7 +122,7 @@ func (s *Servers) startNATS(ctx context.Context, exe string, args ...string) (NA
 
 // startFloor starts the floor server on s's NATS server: the measured process.
 func (s *Servers) startFloor(ctx context.Context, exe string) error {
-	var ready floor.Ready
+	var ready FloorServerReady
 	c, err := startChild(ctx, exe, s.cpus, []string{"bench-floor-server", "--nats", s.NATSURL}, func(line []byte) bool {
 		return json.Unmarshal(line, &ready) == nil && ready.WSURL != ""
 	})

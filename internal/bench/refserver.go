@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/roomcast/roomcast/internal/floor"
 )
 
 // NATSServerOptions configure the NATS server a scenario starts as a child
@@ -76,15 +78,38 @@ func RunNATSServer(ctx context.Context, o NATSServerOptions, out io.Writer) erro
 		}
 		ready.WSURL = ports.WebSocket[0]
 	}
+	return announceUntil(ctx, out, "NATS server", ready)
+}
+
+// announceUntil prints ready on out as one JSON line, the line the bench
+// waits for from a server it started, and waits until ctx ends.
+func announceUntil(ctx context.Context, out io.Writer, what string, ready any) error {
 	b, err := json.Marshal(ready)
 	if err != nil {
-		return fmt.Errorf("NATS server: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if _, err := fmt.Fprintf(out, "%s\n", b); err != nil {
-		return fmt.Errorf("NATS server: announce: %w", err)
+		return fmt.Errorf("%s: announce: %w", what, err)
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// FloorServerReady is the line `roomcast bench-floor-server` prints on
+// standard output, as JSON, once it accepts clients.
+type FloorServerReady struct {
+	WSURL string `json:"ws_url"`
+}
+
+// RunFloorServer runs a floor server (internal/floor) on the NATS server
+// at natsURL until ctx ends, announcing its URL on out.
+func RunFloorServer(ctx context.Context, natsURL string, out io.Writer) error {
+	s, err := floor.Start(floor.Options{NATSURL: natsURL})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return announceUntil(ctx, out, "floor", FloorServerReady{WSURL: s.WSURL()})
 }
 
 // clusterOptions routes opts to the other members of o's cluster.

@@ -15,11 +15,8 @@
 package floor
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"syscall"
@@ -133,30 +130,6 @@ func (s *Server) Close() {
 	// finds its connection closed; the wait then covers every goroutine.
 	s.poller.Close()
 	s.wg.Wait()
-}
-
-// Ready is the line `roomcast bench-floor-server` prints on standard output,
-// as JSON, once it accepts clients.
-type Ready struct {
-	WSURL string `json:"ws_url"`
-}
-
-// Run runs a floor server until ctx ends, announcing its URL on out.
-func Run(ctx context.Context, o Options, out io.Writer) error {
-	s, err := Start(o)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	b, err := json.Marshal(Ready{WSURL: s.WSURL()})
-	if err != nil {
-		return fmt.Errorf("floor: %w", err)
-	}
-	if _, err := fmt.Fprintf(out, "%s\n", b); err != nil {
-		return fmt.Errorf("floor: announce: %w", err)
-	}
-	<-ctx.Done()
-	return nil
 }
 
 // accept upgrades each connection on a goroutine of its own, which ends
