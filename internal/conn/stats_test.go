@@ -24,6 +24,9 @@ func TestStatsCountsQueuedAndInFlightFrames(t *testing.T) {
 	if st := c.Stats(); st.Frames != 0 || st.OldestWait != 0 || len(st.Rooms) != 0 {
 		t.Fatalf("idle connection: %+v, want nothing queued", st)
 	}
+	if bl := c.Backlog(); bl != (Backlog{}) {
+		t.Fatalf("idle connection's backlog: %+v, want none", bl)
+	}
 	// Stall the writer on the full socket, as in the overflow test.
 	stalled := false
 	for i := range 1000 {
@@ -68,6 +71,11 @@ func TestStatsCountsQueuedAndInFlightFrames(t *testing.T) {
 	if first.OldestWait < 500*time.Millisecond {
 		t.Fatalf("oldest wait %v, want at least the 500ms the queue was seen untaken", first.OldestWait)
 	}
+	// Backlog's totals are Stats' (the writer holds its batch, so they
+	// stand still while both are read).
+	if bl := c.Backlog(); bl.Events != a.Events+b.Events || bl.Bytes != first.Bytes || bl.OldestWait < first.OldestWait || !bl.Behind() {
+		t.Fatalf("backlog %+v, want %d events, %d bytes, a wait of at least %v", bl, a.Events+b.Events, first.Bytes, first.OldestWait)
+	}
 	natstest.WaitFor(t, 10*time.Second, func() error {
 		if w := c.Stats().OldestWait; w <= first.OldestWait+100*time.Millisecond {
 			return fmt.Errorf("oldest wait %v, first read %v: not growing", w, first.OldestWait)
@@ -78,6 +86,9 @@ func TestStatsCountsQueuedAndInFlightFrames(t *testing.T) {
 	<-c.Done()
 	if st := c.Stats(); st.Frames != 0 || st.OldestWait != 0 {
 		t.Fatalf("after the close: %+v, want nothing queued", st)
+	}
+	if bl := c.Backlog(); bl.Behind() || bl.OldestWait != 0 {
+		t.Fatalf("backlog after the close: %+v, want none", bl)
 	}
 }
 

@@ -1,8 +1,10 @@
 package edge
 
 import (
+	"slices"
 	"time"
 
+	"github.com/roomcast/roomcast/internal/conn"
 	"github.com/roomcast/roomcast/internal/connz"
 )
 
@@ -23,6 +25,72 @@ func (s *Server) Connections() []connz.Conn {
 		out[i] = ss.snapshot()
 	}
 	return out
+}
+
+// Sample reads every open connection's backlog once, hands each to visit
+// (for the node's histograms and its lagging count) and returns the n
+// connections most behind (connz.ByLag; only those with something queued)
+// as /connz shows them. Only those n are snapshotted: the sampler runs
+// every round on nodes of tens of thousands of mostly idle connections,
+// and a snapshot of each (its address, its rooms' names) was most of an
+// idle node's work.
+func (s *Server) Sample(n int, visit func(conn.Backlog)) []connz.Conn {
+	s.mu.Lock()
+	conns := make([]*conn.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	top := make([]ranked, 0, n+1)
+	for _, c := range conns {
+		b := c.Backlog()
+		visit(b)
+		if b.Behind() && n > 0 {
+			top = keepTop(top, ranked{c, b}, n)
+		}
+	}
+	out := make([]connz.Conn, 0, len(top))
+	for _, r := range top {
+		s.mu.Lock()
+		ss := s.conns[r.c]
+		s.mu.Unlock()
+		if ss == nil {
+			continue // closed since
+		}
+		if cz := ss.snapshot(); cz.Lag > 0 || cz.QueuedBytes > 0 {
+			out = append(out, cz)
+		}
+	}
+	slices.SortFunc(out, connz.ByLag)
+	return out
+}
+
+// ranked is a connection and its backlog, as Sample ranks them.
+type ranked struct {
+	c *conn.Conn
+	b conn.Backlog
+}
+
+// keepTop inserts r into top, kept most behind first as connz.ByLag
+// orders, and at most n long.
+func keepTop(top []ranked, r ranked, n int) []ranked {
+	i := len(top)
+	for i > 0 && moreBehind(r.b, top[i-1].b) {
+		i--
+	}
+	if i >= n {
+		return top
+	}
+	top = slices.Insert(top, i, r)
+	return top[:min(len(top), n)]
+}
+
+// moreBehind reports whether a ranks before b in connz.ByLag's order.
+func moreBehind(a, b conn.Backlog) bool {
+	if a.Events != b.Events {
+		return a.Events > b.Events
+	}
+	return a.OldestWait > b.OldestWait
 }
 
 // snapshot is the session as /connz shows it.

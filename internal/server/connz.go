@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/internal/cluster"
+	"github.com/roomcast/roomcast/internal/conn"
 	"github.com/roomcast/roomcast/internal/connz"
 )
 
@@ -57,19 +58,6 @@ func writeJSON(w http.ResponseWriter, v any) {
 func (s *Server) slowest(n int) []connz.Conn {
 	last := s.lastSample()
 	return slices.Clone(last.slowest[:min(n, len(last.slowest))])
-}
-
-// behind returns the connections of all with something queued, the n
-// most behind first.
-func behind(all []connz.Conn, n int) []connz.Conn {
-	out := all[:0]
-	for _, c := range all {
-		if c.Lag > 0 || c.QueuedBytes > 0 {
-			out = append(out, c)
-		}
-	}
-	slices.SortFunc(out, connz.ByLag)
-	return slices.Clone(out[:min(n, len(out))])
 }
 
 // sampleInterval is how often the sampler reads every connection.
@@ -127,21 +115,19 @@ func (s *Server) stopSampler() {
 // sampleOnce is one round of the sampler.
 func (s *Server) sampleOnce(now time.Time) {
 	lagging := 0
-	threshold := s.cfg.LagThreshold.Seconds()
-	conns := s.edge.Connections()
-	for _, c := range conns {
-		s.m.ConnLag.Observe(float64(c.Lag))
-		s.m.ConnQueuedBytes.Observe(float64(c.QueuedBytes))
-		if c.OldestWait >= threshold {
+	slowest := s.edge.Sample(cluster.SummarySlowest, func(b conn.Backlog) {
+		s.m.ConnLag.Observe(float64(b.Events))
+		s.m.ConnQueuedBytes.Observe(float64(b.Bytes))
+		if b.OldestWait >= s.cfg.LagThreshold {
 			lagging++
 		}
-	}
+	})
 	s.m.ConnLagging.Set(float64(lagging))
 	s.hub.Sample(now)
 	sm := &s.sampler
 	events, frames := s.hub.EventsDelivered(), s.edge.FramesWritten()
 	secs := now.Sub(sm.at).Seconds()
-	cur := sample{lagging: lagging, slowest: behind(conns, cluster.SummarySlowest)}
+	cur := sample{lagging: lagging, slowest: slowest}
 	if secs > 0 {
 		cur.events = float64(events-sm.events) / secs
 		cur.deliveries = float64(frames-sm.frames) / secs

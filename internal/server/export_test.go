@@ -1,6 +1,10 @@
 package server
 
-import natsserver "github.com/nats-io/nats-server/v2/server"
+import (
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+)
 
 // RedactURLs exposes redactURLs to the tests of package server_test.
 var RedactURLs = redactURLs
@@ -16,3 +20,6 @@ func (s *Server) ConnCount() int { return s.edge.ConnCount() }
 
 // Shed sheds n connections as the rebalancer does.
 func (s *Server) Shed(n int) int { return s.edge.Shed(n) }
+
+// SampleOnce runs one round of the sampler now.
+func (s *Server) SampleOnce() { s.sampleOnce(time.Now()) }
