@@ -24,6 +24,9 @@ type member struct {
 	// wmu orders the writes: a join holds it from becoming a member until
 	// its response is written, so that no event goes out before it.
 	wmu sync.Mutex
+	// Guarded by wmu: writeNow's one system call, made once per member so
+	// that a delivery allocates nothing.
+	now nowWrite
 
 	// Guarded by s.mu.
 	watch *netpoll.Watch
@@ -148,18 +151,35 @@ func (m *member) writeLocked(b []byte, deadline time.Time) error {
 func (m *member) writeNow(b []byte, deadline time.Time) error {
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
-	var n int
-	if err := m.raw.Write(func(fd uintptr) bool {
-		n, _ = syscall.Write(int(fd), b) // an error writes nothing: the rest below meets it
-		n = max(n, 0)
-		return true // never wait for the socket here
-	}); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+	w := &m.now
+	if w.fn == nil {
+		w.fn = w.write
+	}
+	w.b, w.n = b, 0
+	err := m.raw.Write(w.fn)
+	n := w.n
+	w.b = nil
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		return err // a deadline left by an earlier slow write is renewed below
 	}
 	if n == len(b) {
 		return nil
 	}
 	return m.writeLocked(b[n:], deadline)
+}
+
+// nowWrite is writeNow's system call: its bytes, what it wrote, and the
+// method value RawConn.Write calls, bound once.
+type nowWrite struct {
+	b  []byte
+	n  int
+	fn func(fd uintptr) bool
+}
+
+func (w *nowWrite) write(fd uintptr) bool {
+	n, _ := syscall.Write(int(fd), w.b) // an error writes nothing: the rest meets it
+	w.n = max(n, 0)
+	return true // never wait for the socket here
 }
 
 // drop closes m and takes it out of its rooms; once only.
