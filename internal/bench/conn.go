@@ -284,8 +284,9 @@ func (r *receiver) read(ctx context.Context, t *tally) {
 			<-closed
 		}
 	}()
+	_ = r.c.NetConn().SetReadDeadline(time.Time{}) // the subscribe's deadline ends here
 	for {
-		p, err := r.c.ReadText(time.Time{})
+		p, err := r.c.NextText() // p is valid until the next read: handleText keeps nothing of it
 		now := time.Now().UnixNano()
 		if err == nil {
 			r.mu.Lock()

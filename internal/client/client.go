@@ -29,6 +29,11 @@ type Conn struct {
 	deflate bool // permessage-deflate negotiated, without context takeover
 
 	wmu sync.Mutex // serialises writes: requests and the reader's pongs
+
+	// NextText's, owned by the reading goroutine.
+	hdr        [125]byte // a frame header, or a control frame's payload
+	next       []byte    // the message being read
+	nextBinary bool      // it is a binary message, to skip
 }
 
 // CloseError is what Read returns when the server closes the connection.
