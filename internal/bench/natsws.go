@@ -14,6 +14,8 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"github.com/roomcast/roomcast/internal/client"
 )
 
 // The reference target is a nats-server with a WebSocket listener; its bench
@@ -36,7 +38,7 @@ const maxNATSControlLine = 64 << 10
 type natsParser struct {
 	buf []byte // unconsumed bytes
 
-	onMsg  func(subject string, payload []byte) // payload valid during the call only
+	onMsg  func(subject, payload []byte) // both valid during the call only
 	onPing func()
 	onPong func()
 	onErr  func(msg string)
@@ -62,8 +64,8 @@ func (p *natsParser) feed(data []byte) error {
 		}
 		line := rest[:eol]
 		op, args, _ := bytes.Cut(line, []byte(" "))
-		switch string(bytes.ToUpper(op)) {
-		case "MSG":
+		switch {
+		case isOp(op, "MSG"):
 			subject, size, err := parseMsgArgs(args)
 			if err != nil {
 				return err
@@ -77,19 +79,19 @@ func (p *natsParser) feed(data []byte) error {
 			}
 			off += end
 			continue
-		case "PING":
+		case isOp(op, "PING"):
 			if p.onPing != nil {
 				p.onPing()
 			}
-		case "PONG":
+		case isOp(op, "PONG"):
 			if p.onPong != nil {
 				p.onPong()
 			}
-		case "-ERR":
+		case isOp(op, "-ERR"):
 			if p.onErr != nil {
 				p.onErr(string(args))
 			}
-		case "+OK", "INFO":
+		case isOp(op, "+OK"), isOp(op, "INFO"):
 		default:
 			return fmt.Errorf("unexpected NATS protocol line %.40q", line)
 		}
@@ -97,17 +99,35 @@ func (p *natsParser) feed(data []byte) error {
 	}
 }
 
-// parseMsgArgs reads "<subject> <sid> [reply-to] <#bytes>".
-func parseMsgArgs(args []byte) (subject string, size int, err error) {
-	f := bytes.Fields(args)
-	if len(f) != 3 && len(f) != 4 {
-		return "", 0, fmt.Errorf("bad MSG arguments %.80q", args)
+// isOp reports whether op is the protocol operation name, in any case:
+// the parser runs for every message the reference sends, so it compares
+// in place rather than upper-casing a copy.
+func isOp(op []byte, name string) bool { return bytes.EqualFold(op, []byte(name)) }
+
+// parseMsgArgs reads "<subject> <sid> [reply-to] <#bytes>" without
+// allocating: subject is a part of args.
+func parseMsgArgs(args []byte) (subject []byte, size int, err error) {
+	var f [5][]byte
+	n := 0
+	for rest := args; n < len(f); n++ {
+		rest = bytes.TrimLeft(rest, " \t")
+		if len(rest) == 0 {
+			break
+		}
+		end := bytes.IndexAny(rest, " \t")
+		if end < 0 {
+			end = len(rest)
+		}
+		f[n], rest = rest[:end], rest[end:]
 	}
-	size, err = strconv.Atoi(string(f[len(f)-1]))
+	if n != 3 && n != 4 {
+		return nil, 0, fmt.Errorf("bad MSG arguments %.80q", args)
+	}
+	size, err = strconv.Atoi(string(f[n-1]))
 	if err != nil || size < 0 {
-		return "", 0, fmt.Errorf("bad MSG size in %.80q", args)
+		return nil, 0, fmt.Errorf("bad MSG size in %.80q", args)
 	}
-	return string(f[0]), size, nil
+	return f[0], size, nil
 }
 
 // natsConn is one reference client: a WebSocket connection speaking NATS.
@@ -116,6 +136,7 @@ type natsConn struct {
 	nc  net.Conn
 	r   io.Reader
 	wmu sync.Mutex
+	mr  client.MessageReader // readFrame's, owned by the reading goroutine
 }
 
 // natsSubject is the subject of bench room i on the reference.
@@ -177,13 +198,17 @@ func (c *natsConn) write(p []byte) error {
 	return wsutil.WriteClientBinary(c.nc, p)
 }
 
-// readFrame returns the payload of the next data frame; control frames are
-// answered on the way (under the write lock).
+// readFrame returns the payload of the next data message, valid until the
+// next call, with no allocation per message as the roomcast receivers read
+// (client.MessageReader); control frames are answered on the way (under
+// the write lock).
 func (c *natsConn) readFrame() ([]byte, error) {
-	p, _, err := wsutil.ReadServerData(natsLockedRW{c})
-	var ce wsutil.ClosedError
+	if c.mr.R == nil {
+		c.mr = client.MessageReader{R: c.r, W: natsLockedRW{c}, Closed: func() { _ = c.nc.Close() }}
+	}
+	p, _, err := c.mr.Next()
+	var ce *client.CloseError
 	if errors.As(err, &ce) {
-		_ = c.nc.Close()
 		return nil, fmt.Errorf("closed by server: %d %s", ce.Code, ce.Reason)
 	}
 	return p, err
@@ -243,14 +268,14 @@ func (r *receiver) readNATS(ctx context.Context, t *tally) {
 	}()
 	var perr error
 	p := natsParser{
-		onMsg: func(subject string, payload []byte) {
+		onMsg: func(subject, payload []byte) {
 			now := time.Now().UnixNano()
 			to := r
-			if r.also != nil && subject == r.also.name {
+			if r.also != nil && string(subject) == r.also.name {
 				to = r.also
 			}
 			d, ok := tickFromPayload(payload)
-			if subject != to.name || !ok || d.N == 0 {
+			if string(subject) != to.name || !ok || d.N == 0 {
 				to.unexpected++
 				return
 			}

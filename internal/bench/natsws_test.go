@@ -33,7 +33,7 @@ func TestNATSParser(t *testing.T) {
 	var pings, pongs int
 	var errs []string
 	p := natsParser{
-		onMsg:  func(s string, b []byte) { got = append(got, msg{s, string(b)}) },
+		onMsg:  func(s, b []byte) { got = append(got, msg{string(s), string(b)}) },
 		onPing: func() { pings++ },
 		onPong: func() { pongs++ },
 		onErr:  func(m string) { errs = append(errs, m) },
@@ -60,7 +60,7 @@ func TestNATSParser(t *testing.T) {
 	if pings != 1 || pongs != 1 || len(errs) != 1 || len(p.buf) != 0 {
 		t.Errorf("pings %d, pongs %d, errors %q, %d bytes left; want 1, 1, one, 0", pings, pongs, errs, len(p.buf))
 	}
-	for _, bad := range []string{"MSG x 1 nope\r\n", "BOGUS\r\n", "MSG x\r\n"} {
+	for _, bad := range []string{"MSG x 1 nope\r\n", "BOGUS\r\n", "MSG x\r\n", "MSG a 1 b c 5\r\n"} {
 		var q natsParser
 		if err := q.feed([]byte(bad)); err == nil {
 			t.Errorf("feed %q: no error", bad)

@@ -30,10 +30,7 @@ type Conn struct {
 
 	wmu sync.Mutex // serialises writes: requests and the reader's pongs
 
-	// NextText's, owned by the reading goroutine.
-	hdr        [125]byte // a frame header, or a control frame's payload
-	next       []byte    // the message being read
-	nextBinary bool      // it is a binary message, to skip
+	mr MessageReader // NextText's, owned by the reading goroutine
 }
 
 // CloseError is what Read returns when the server closes the connection.

@@ -28,64 +28,87 @@ var (
 
 // NextText is ReadText for readers that count many messages (the bench):
 // it waits with no deadline, and returns the next text message's payload
-// in a buffer of the connection's that the next call overwrites. It reads
-// frame headers into the connection and the payload into that buffer, so a
-// message costs no allocation, where ReadText allocates a reader and the
-// payload for each. Pings are answered and binary messages skipped, as
-// ReadText does; a close from the server is returned as *CloseError. A
-// compressed connection reads through ReadText.
+// in a buffer of the connection's that the next call overwrites, with no
+// allocation per message (MessageReader). Binary messages are skipped, as
+// ReadText skips them. A compressed connection reads through ReadText.
 func (c *Conn) NextText() ([]byte, error) {
 	if c.deflate {
 		return c.ReadText(time.Time{})
 	}
-	c.next = c.next[:0]
+	if c.mr.R == nil {
+		c.mr = MessageReader{R: c.r, W: lockedRW{c}, Closed: func() { _ = c.nc.Close() }}
+	}
+	for {
+		p, binary, err := c.mr.Next()
+		if err != nil || !binary {
+			return p, err
+		}
+	}
+}
+
+// MessageReader reads a WebSocket server's messages from R with no
+// allocation per message: frame headers are parsed into the reader, and
+// payloads go into one buffer that the next message overwrites. Pings are
+// answered on W (which must serialise its writes with the application's),
+// pongs skipped, and a close answered, Closed called (to close the
+// socket) and returned as *CloseError. Read from one goroutine.
+type MessageReader struct {
+	R      io.Reader
+	W      io.Writer
+	Closed func()
+
+	hdr    [125]byte // a frame header, or a control frame's payload
+	buf    []byte    // the message being read
+	binary bool      // its opcode
+}
+
+// Next returns the next data message: its payload, valid until the next
+// call, and whether it is binary. A text message is valid UTF-8.
+func (m *MessageReader) Next() (p []byte, binary bool, err error) {
+	m.buf = m.buf[:0]
 	started := false // a message's first frame has come, its last not yet
 	for {
-		h, err := c.nextHeader()
+		h, err := m.header()
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if h.OpCode.IsControl() {
-			if err := c.control(h); err != nil {
-				return nil, err
+			if err := m.control(h); err != nil {
+				return nil, false, err
 			}
 			continue
 		}
 		switch {
 		case h.OpCode == ws.OpContinuation && !started:
-			return nil, errBadContinuator
+			return nil, false, errBadContinuator
 		case h.OpCode != ws.OpContinuation && started:
-			return nil, errors.New("server began a message inside another")
+			return nil, false, errors.New("server began a message inside another")
 		case h.OpCode != ws.OpContinuation:
-			c.nextBinary = h.OpCode == ws.OpBinary
+			m.binary = h.OpCode == ws.OpBinary
 		}
 		started = true
-		if uint64(len(c.next))+uint64(h.Length) > maxNextMessage {
-			return nil, errTooLarge
+		if uint64(len(m.buf))+uint64(h.Length) > maxNextMessage {
+			return nil, false, errTooLarge
 		}
-		at := len(c.next)
-		c.next = append(c.next, make([]byte, h.Length)...)
-		if _, err := io.ReadFull(c.r, c.next[at:]); err != nil {
-			return nil, err
+		at := len(m.buf)
+		m.buf = append(m.buf, make([]byte, h.Length)...)
+		if _, err := io.ReadFull(m.R, m.buf[at:]); err != nil {
+			return nil, false, err
 		}
 		if !h.Fin {
 			continue
 		}
-		if c.nextBinary {
-			c.next, started = c.next[:0], false
-			continue
+		if !m.binary && !utf8.Valid(m.buf) {
+			return nil, false, errors.New("server sent a text message that is not valid UTF-8")
 		}
-		if !utf8.Valid(c.next) {
-			return nil, errors.New("server sent a text message that is not valid UTF-8")
-		}
-		return c.next, nil
+		return m.buf, m.binary, nil
 	}
 }
 
-// nextHeader reads one frame header from the server into c.hdr.
-func (c *Conn) nextHeader() (ws.Header, error) {
-	b := c.hdr[:2]
-	if _, err := io.ReadFull(c.r, b); err != nil {
+// header reads one frame header from the server.
+func (m *MessageReader) header() (ws.Header, error) {
+	b := m.hdr[:2]
+	if _, err := io.ReadFull(m.R, b); err != nil {
 		return ws.Header{}, err
 	}
 	h := ws.Header{Fin: b[0]&0x80 != 0, Rsv: (b[0] >> 4) & 0x7, OpCode: ws.OpCode(b[0] & 0xf)}
@@ -99,15 +122,15 @@ func (c *Conn) nextHeader() (ws.Header, error) {
 	}
 	switch n := b[1] & 0x7f; n {
 	case 126:
-		if _, err := io.ReadFull(c.r, c.hdr[:2]); err != nil {
+		if _, err := io.ReadFull(m.R, m.hdr[:2]); err != nil {
 			return h, err
 		}
-		h.Length = int64(binary.BigEndian.Uint16(c.hdr[:2]))
+		h.Length = int64(binary.BigEndian.Uint16(m.hdr[:2]))
 	case 127:
-		if _, err := io.ReadFull(c.r, c.hdr[:8]); err != nil {
+		if _, err := io.ReadFull(m.R, m.hdr[:8]); err != nil {
 			return h, err
 		}
-		l := binary.BigEndian.Uint64(c.hdr[:8])
+		l := binary.BigEndian.Uint64(m.hdr[:8])
 		if l > maxNextMessage {
 			return h, errTooLarge
 		}
@@ -123,21 +146,23 @@ func (c *Conn) nextHeader() (ws.Header, error) {
 
 // control handles a control frame whose header h was just read: a ping
 // is answered, a pong skipped, a close answered and returned.
-func (c *Conn) control(h ws.Header) error {
-	p := c.hdr[:h.Length] // at most 125 bytes, checked by nextHeader
-	if _, err := io.ReadFull(c.r, p); err != nil {
+func (m *MessageReader) control(h ws.Header) error {
+	p := m.hdr[:h.Length] // at most 125 bytes, checked by header
+	if _, err := io.ReadFull(m.R, p); err != nil {
 		return err
 	}
 	switch h.OpCode {
 	case ws.OpPing:
-		return wsutil.WriteClientMessage(lockedRW{c}, ws.OpPong, p)
+		return wsutil.WriteClientMessage(m.W, ws.OpPong, p)
 	case ws.OpClose:
 		code, reason := ws.StatusNoStatusRcvd, ""
 		if len(p) >= 2 {
 			code, reason = ws.StatusCode(binary.BigEndian.Uint16(p)), string(p[2:])
 		}
-		_ = wsutil.WriteClientMessage(lockedRW{c}, ws.OpClose, ws.NewCloseFrameBody(code, ""))
-		_ = c.nc.Close()
+		_ = wsutil.WriteClientMessage(m.W, ws.OpClose, ws.NewCloseFrameBody(code, ""))
+		if m.Closed != nil {
+			m.Closed()
+		}
 		return &CloseError{Code: code, Reason: reason}
 	}
 	return nil
