@@ -51,17 +51,7 @@ func (c *Conn) Stats() Stats {
 	now := time.Now().UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var st Stats
-	since := int64(0)
-	switch {
-	case len(c.inflight) > 0:
-		since = c.inflightSince
-	case len(c.queue) > 0:
-		since = c.queuedSince
-	}
-	if since > 0 && now > since {
-		st.OldestWait = time.Duration(now - since)
-	}
+	st := Stats{OldestWait: c.oldestWaitLocked(now)}
 	st.add(c.inflight)
 	st.add(c.queue)
 	if c.conf != nil {
@@ -87,22 +77,30 @@ func (b Backlog) Behind() bool { return b.Events > 0 || b.Bytes > 0 }
 func (c *Conn) Backlog() Backlog {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var b Backlog
+	if len(c.inflight) == 0 && len(c.queue) == 0 {
+		return Backlog{} // no clock read for an idle connection
+	}
+	b := Backlog{OldestWait: c.oldestWaitLocked(time.Now().UnixNano())}
+	b.count(c.inflight)
+	b.count(c.queue)
+	return b
+}
+
+// oldestWaitLocked is how long, at now (Unix ns), the oldest frame not
+// yet written has waited: the writer's batch's if it holds one, else the
+// queue's; 0 when nothing waits. Needs mu.
+func (c *Conn) oldestWaitLocked(now int64) time.Duration {
 	since := int64(0)
 	switch {
 	case len(c.inflight) > 0:
 		since = c.inflightSince
 	case len(c.queue) > 0:
 		since = c.queuedSince
-	default:
-		return b
 	}
-	if now := time.Now().UnixNano(); since > 0 && now > since {
-		b.OldestWait = time.Duration(now - since)
+	if since > 0 && now > since {
+		return time.Duration(now - since)
 	}
-	b.count(c.inflight)
-	b.count(c.queue)
-	return b
+	return 0
 }
 
 func (b *Backlog) count(frames []*wire.Frame) {
