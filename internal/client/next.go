@@ -9,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 )
 
 // maxNextMessage bounds a message NextText reads, as maxInflated bounds a
@@ -57,9 +56,10 @@ type MessageReader struct {
 	W      io.Writer
 	Closed func()
 
-	hdr    [125]byte // a frame header, or a control frame's payload
-	buf    []byte    // the message being read
-	binary bool      // its opcode
+	hdr    [125]byte         // a frame header, or a control frame's payload
+	out    [2 + 4 + 125]byte // a control frame to send, written whole
+	buf    []byte            // the message being read
+	binary bool              // its opcode
 }
 
 // Next returns the next data message: its payload, valid until the next
@@ -153,17 +153,55 @@ func (m *MessageReader) control(h ws.Header) error {
 	}
 	switch h.OpCode {
 	case ws.OpPing:
-		return wsutil.WriteClientMessage(m.W, ws.OpPong, p)
+		return m.send(ws.OpPong, p)
 	case ws.OpClose:
-		code, reason := ws.StatusNoStatusRcvd, ""
-		if len(p) >= 2 {
-			code, reason = ws.StatusCode(binary.BigEndian.Uint16(p)), string(p[2:])
-		}
-		_ = wsutil.WriteClientMessage(m.W, ws.OpClose, ws.NewCloseFrameBody(code, ""))
-		if m.Closed != nil {
-			m.Closed()
-		}
-		return &CloseError{Code: code, Reason: reason}
+		return m.closed(p)
 	}
 	return nil
+}
+
+// closed answers the server's close, whose body is p, and returns it:
+// an empty body is answered with an empty one (no one may send 1005),
+// a malformed one (a lone byte, a code no endpoint may send, a reason
+// that is not UTF-8) with 1002 and an error saying so.
+func (m *MessageReader) closed(p []byte) error {
+	code, reason := ws.StatusNoStatusRcvd, ""
+	var bad error
+	switch {
+	case len(p) == 1:
+		bad = errors.New("server sent a close frame with a one-byte body")
+	case len(p) >= 2:
+		code, reason = ws.StatusCode(binary.BigEndian.Uint16(p)), string(p[2:])
+		bad = ws.CheckCloseFrameData(code, reason)
+	}
+	switch {
+	case bad != nil:
+		_ = m.send(ws.OpClose, ws.NewCloseFrameBody(ws.StatusProtocolError, ""))
+	case len(p) == 0:
+		_ = m.send(ws.OpClose, nil)
+	default:
+		_ = m.send(ws.OpClose, ws.NewCloseFrameBody(code, ""))
+	}
+	if m.Closed != nil {
+		m.Closed()
+	}
+	if bad != nil {
+		return fmt.Errorf("server's close: %w", bad)
+	}
+	return &CloseError{Code: code, Reason: reason}
+}
+
+// send writes one masked control frame with payload p (at most 125
+// bytes) in a single Write, so that no other writer's frame can come
+// between its header and its payload.
+func (m *MessageReader) send(op ws.OpCode, p []byte) error {
+	mask := ws.NewMask()
+	f := m.out[:0]
+	f = append(f, 0x80|byte(op), 0x80|byte(len(p)))
+	f = append(f, mask[:]...)
+	at := len(f)
+	f = append(f, p...)
+	ws.Cipher(f[at:], mask, 0)
+	_, err := m.W.Write(f)
+	return err
 }

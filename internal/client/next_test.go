@@ -211,3 +211,64 @@ func FuzzNextText(f *testing.F) {
 		<-done
 	})
 }
+
+// A close is answered as RFC 6455 says: an empty close with an empty one
+// (never 1005), the server's code otherwise, and a malformed close with
+// 1002 and an error.
+func TestNextTextAnswersClosesByTheRFC(t *testing.T) {
+	for name, tc := range map[string]struct {
+		body      []byte
+		reply     []byte // the close reply's body
+		wantClose ws.StatusCode
+		wantErr   string
+	}{
+		"empty":         {nil, []byte{}, ws.StatusNoStatusRcvd, ""},
+		"normal":        {ws.NewCloseFrameBody(1000, "bye"), ws.NewCloseFrameBody(1000, ""), 1000, ""},
+		"one byte":      {[]byte{0x03}, ws.NewCloseFrameBody(1002, ""), 0, "one-byte"},
+		"reserved code": {ws.NewCloseFrameBody(1005, ""), ws.NewCloseFrameBody(1002, ""), 0, "close"},
+		"bad reason":    {append(ws.NewCloseFrameBody(1000, ""), 0xff), ws.NewCloseFrameBody(1002, ""), 0, "close"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var out bytes.Buffer
+			w := &countingWriter{w: &out}
+			closed := false
+			m := MessageReader{R: bytes.NewReader(frame(true, ws.OpClose, tc.body)), W: w, Closed: func() { closed = true }}
+			_, _, err := m.Next()
+			var ce *CloseError
+			switch {
+			case tc.wantErr == "" && (!errors.As(err, &ce) || ce.Code != tc.wantClose):
+				t.Fatalf("got %v, want the close %d", err, tc.wantClose)
+			case tc.wantErr != "" && (err == nil || errors.As(err, &ce) || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("got %v, want an error about %s", err, tc.wantErr)
+			}
+			if !closed {
+				t.Fatal("Closed was not called")
+			}
+			if w.writes != 1 {
+				t.Fatalf("the reply took %d writes, want one", w.writes)
+			}
+			f, err := ws.ReadFrame(&out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !f.Header.Masked || f.Header.OpCode != ws.OpClose {
+				t.Fatalf("reply %+v, want a masked close", f.Header)
+			}
+			ws.Cipher(f.Payload, f.Header.Mask, 0)
+			if !bytes.Equal(f.Payload, tc.reply) {
+				t.Fatalf("reply body %x, want %x", f.Payload, tc.reply)
+			}
+		})
+	}
+}
+
+// countingWriter counts the Write calls a frame takes.
+type countingWriter struct {
+	w      io.Writer
+	writes int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.writes++
+	return c.w.Write(p)
+}
