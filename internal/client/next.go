@@ -56,10 +56,9 @@ type MessageReader struct {
 	W      io.Writer
 	Closed func()
 
-	hdr    [125]byte         // a frame header, or a control frame's payload
-	out    [2 + 4 + 125]byte // a control frame to send, written whole
-	buf    []byte            // the message being read
-	binary bool              // its opcode
+	hdr [125]byte         // a frame header, or a control frame's payload
+	out [2 + 4 + 125]byte // a control frame to send, written whole
+	buf []byte            // the message being read
 }
 
 // Next returns the next data message: its payload, valid until the next
@@ -67,6 +66,7 @@ type MessageReader struct {
 func (m *MessageReader) Next() (p []byte, binary bool, err error) {
 	m.buf = m.buf[:0]
 	started := false // a message's first frame has come, its last not yet
+	isBinary := false
 	for {
 		h, err := m.header()
 		if err != nil {
@@ -84,7 +84,7 @@ func (m *MessageReader) Next() (p []byte, binary bool, err error) {
 		case h.OpCode != ws.OpContinuation && started:
 			return nil, false, errors.New("server began a message inside another")
 		case h.OpCode != ws.OpContinuation:
-			m.binary = h.OpCode == ws.OpBinary
+			isBinary = h.OpCode == ws.OpBinary
 		}
 		started = true
 		if uint64(len(m.buf))+uint64(h.Length) > maxNextMessage {
@@ -98,10 +98,10 @@ func (m *MessageReader) Next() (p []byte, binary bool, err error) {
 		if !h.Fin {
 			continue
 		}
-		if !m.binary && !utf8.Valid(m.buf) {
+		if !isBinary && !utf8.Valid(m.buf) {
 			return nil, false, errors.New("server sent a text message that is not valid UTF-8")
 		}
-		return m.buf, m.binary, nil
+		return m.buf, isBinary, nil
 	}
 }
 
