@@ -62,6 +62,14 @@ func TestTailReconnectsAtOnceAfterARebalance(t *testing.T) {
 		publish()
 	}
 	waitOutput(t, out, fmt.Sprintf(`"n":%d}`, n-1))
+	// A resume's events come before its response, so tail may print the
+	// last event before it reports the second subscribe: wait for both.
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		if got := strings.Count(errb.String(), "subscribed to pool:rb"); got < 2 {
+			return fmt.Errorf("tail subscribed %d times so far:\n%s", got, errb.String())
+		}
+		return nil
+	})
 	tail.stop()
 
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
