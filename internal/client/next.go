@@ -11,9 +11,10 @@ import (
 	"github.com/gobwas/ws"
 )
 
-// maxNextMessage bounds a message NextText reads, as maxInflated bounds a
-// compressed one.
-const maxNextMessage = 16 << 20
+// maxNextMessage bounds a message MessageReader reads: above the largest
+// a node sends, a state of up to 32 MiB (docs/protocol.md, "The keyed
+// state") in its response, so that only a broken server meets it.
+const maxNextMessage = 64 << 20
 
 // Errors of a frame NextText cannot read.
 var (
@@ -90,9 +91,7 @@ func (m *MessageReader) Next() (p []byte, binary bool, err error) {
 		if uint64(len(m.buf))+uint64(h.Length) > maxNextMessage {
 			return nil, false, errTooLarge
 		}
-		at := len(m.buf)
-		m.buf = append(m.buf, make([]byte, h.Length)...)
-		if _, err := io.ReadFull(m.R, m.buf[at:]); err != nil {
+		if err := m.readPayload(h.Length); err != nil {
 			return nil, false, err
 		}
 		if !h.Fin {
@@ -104,6 +103,25 @@ func (m *MessageReader) Next() (p []byte, binary bool, err error) {
 		return m.buf, isBinary, nil
 	}
 }
+
+// readPayload appends n bytes of the server's to buf, growing it by at
+// most readStep at a time: a length the server declares but never sends
+// costs no more memory than what did come.
+func (m *MessageReader) readPayload(n int64) error {
+	for n > 0 {
+		step := min(n, readStep)
+		at := len(m.buf)
+		m.buf = append(m.buf, make([]byte, step)...)
+		if _, err := io.ReadFull(m.R, m.buf[at:]); err != nil {
+			return err
+		}
+		n -= step
+	}
+	return nil
+}
+
+// readStep is how much readPayload reads at a time.
+const readStep = 1 << 20
 
 // header reads one frame header from the server.
 func (m *MessageReader) header() (ws.Header, error) {

@@ -78,6 +78,7 @@ func join(frames ...[]byte) []byte { return bytes.Join(frames, nil) }
 func TestNextTextReadsMessagesAndAnswersPings(t *testing.T) {
 	long := strings.Repeat("x", 70_000) // a 64-bit length
 	mid := strings.Repeat("y", 300)     // a 16-bit length
+	big := strings.Repeat("z", 5<<19)   // read in several steps (readStep)
 	c, got := serve(t, join(
 		frame(true, ws.OpText, []byte(`{"a":1}`)),
 		frame(true, ws.OpBinary, []byte{0xff, 0x00}),
@@ -89,8 +90,9 @@ func TestNextTextReadsMessagesAndAnswersPings(t *testing.T) {
 		frame(true, ws.OpText, []byte(mid)),
 		frame(true, ws.OpText, []byte(long)),
 		frame(true, ws.OpText, nil),
+		frame(true, ws.OpText, []byte(big)),
 	))
-	for _, want := range []string{`{"a":1}`, "hello, wörld", mid, long, ""} {
+	for _, want := range []string{`{"a":1}`, "hello, wörld", mid, long, "", big} {
 		p, err := c.NextText()
 		if err != nil {
 			t.Fatalf("want %.20q: %v", want, err)
