@@ -68,6 +68,14 @@ func (r *recorder) waitEvent(t testing.TB, n int) {
 	})
 }
 
+// waitSubscribed waits until the runner reported n subscribe responses:
+// a resume's replayed events come before its response, so the last event
+// may be handed over before the response is.
+func (r *recorder) waitSubscribed(t testing.TB, n int) {
+	t.Helper()
+	r.waitFor(t, fmt.Sprintf("subscribe response %d", n), func(recs []stamped) bool { return count(recs, "subscribed", "") >= n })
+}
+
 // waitNotice waits until the runner reported a notice of kind.
 func (r *recorder) waitNotice(t testing.TB, kind string) {
 	t.Helper()

@@ -214,6 +214,7 @@ func historyLostScenario(t testing.TB, r runner) {
 	pub.publishN(20) // n=40..59
 	n.restart()
 	s.waitEvent(t, 59)
+	s.waitSubscribed(t, 2)
 
 	recs := s.all()
 	checkExactly(t, recs, room, append(upTo(20), between(40, 60)...))
@@ -242,6 +243,7 @@ func streamRecreatedScenario(t testing.TB, r runner) {
 	pub.publishN(4) // n=10..13, seq 1..4 of the new stream
 	n.restart()
 	s.waitEvent(t, 13)
+	s.waitSubscribed(t, 2)
 
 	recs := s.all()
 	checkExactly(t, recs, room, upTo(14))
@@ -268,7 +270,7 @@ func stateScenario(t testing.TB, r runner) {
 	cfg := follow(urlOf(r, n))
 	cfg.Rooms[0] = roomConfig{Room: room, State: true}
 	s := r.start(t, cfg)
-	s.waitFor(t, "the subscribe response", func(recs []stamped) bool { return count(recs, "subscribed", "") > 0 })
+	s.waitSubscribed(t, 1)
 	if first := firstSubscribed(s.all()); first.State != 2 {
 		t.Fatalf("the first response: %s; want a state of 2 keys (worker:w1, worker:w3)", describe(first.record))
 	}
@@ -282,7 +284,7 @@ func stateScenario(t testing.TB, r runner) {
 	pub.purge()
 	pub.publishKeyed(nil, "worker:w6", false) // n=7
 	n.restart()
-	s.waitFor(t, "a second subscribe response", func(recs []stamped) bool { return count(recs, "subscribed", "") >= 2 })
+	s.waitSubscribed(t, 2)
 
 	recs := s.all()
 	last := lastSubscribed(recs)
