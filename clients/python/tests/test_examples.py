@@ -62,7 +62,12 @@ def test_pool_monitor_prints_the_state_then_changes(node):
     node.publish("pool:p1", "worker.status_changed", {"worker_id": "w1", "status": "idle", "pool_id": "p1"})
     ex = Example("pool_monitor.py", "p1", node.url)
     try:
-        assert ex.next_line() == "w1: idle"  # the state: the latest status only
+        first = ex.next_line()
+        if first == "w1: busy":
+            # The state may be a fraction of a second behind the stream (protocol.md, "State"):
+            # then it holds the first status, and the second follows it as an event.
+            first = ex.next_line()
+        assert first == "w1: idle"
         node.publish("pool:p1", "worker.status_changed", {"worker_id": "w2", "status": "busy", "pool_id": "p1"})
         assert ex.next_line() == "w2: busy"
         node.publish("pool:p1", "worker.removed", {"worker_id": "w1", "pool_id": "p1"})
