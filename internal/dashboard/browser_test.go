@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +33,19 @@ func browse(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
+	journal, err := browsertest.Record(tab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Registered after stop, so it runs before it: a failed test leaves
+	// the page as it was and what it logged.
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		t.Logf("the page's journal:\n%s", journal)
+		screenshot(t, tab, "failed-"+strings.ReplaceAll(t.Name(), "/", "-")+".png")
+	})
 	return tab
 }
 
