@@ -228,9 +228,25 @@ func (c *Conn) writeBatch(batch []*wire.Frame, skip int, pong []byte, ping, clos
 	if closeFrame {
 		w.closeFrame(info)
 	}
-	err := w.flush(c.nc)
+	written, err := w.flush(c.nc)
 	w.release()
+	if err != nil && written == 0 && c.tcp {
+		err = c.unstarted(err)
+	}
 	return n, err
+}
+
+// unstarted is the error of a write that sent nothing: errAbandoned when
+// abandonLocked's wake-up deadline ended it before its first byte, for
+// then the socket is at a frame's boundary, with room or not, and
+// endAbandoned may try the close frame, as if the write had not begun.
+//
+//go:noinline
+func (c *Conn) unstarted(err error) error {
+	if c.abandoned.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+		return errAbandoned
+	}
+	return err
 }
 
 // vectors are pooled like writers: a plain TCP connection's batch is
@@ -297,16 +313,19 @@ func (w *frameWriter) control(f ws.Frame) {
 	w.frame(p)
 }
 
-func (w *frameWriter) flush(nc net.Conn) error {
+// flush writes what was gathered and returns how many bytes went out (of a
+// buffer, for TLS, all of them: how much a failed record took is not
+// known).
+func (w *frameWriter) flush(nc net.Conn) (int64, error) {
 	switch {
 	case w.err != nil:
-		return w.err
+		return 0, w.err
 	case w.vec != nil:
 		v := *w.vec // WriteTo consumes its receiver; the backing array is kept
-		_, err := v.WriteTo(nc)
-		return err
+		return v.WriteTo(nc)
 	default:
-		return w.buf.Flush()
+		n := int64(w.buf.Buffered())
+		return n, w.buf.Flush() // what a TLS record took is not known: all, or an error
 	}
 }
 
