@@ -3,6 +3,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,7 +31,7 @@ type Conn struct {
 
 	wmu sync.Mutex // serialises writes: requests and the reader's pongs
 
-	mr MessageReader // NextText's, owned by the reading goroutine
+	mr MessageReader // plain messages' reader (messages), owned by the reading goroutine
 }
 
 // CloseError is what Read returns when the server closes the connection.
@@ -190,13 +191,6 @@ func (c *Conn) ReadText(deadline time.Time) ([]byte, error) {
 	for {
 		p, op, err := c.readData()
 		if err != nil {
-			var ce wsutil.ClosedError
-			if errors.As(err, &ce) {
-				// The close reply went out with the read; the handshake is
-				// done, so end the socket as a browser would.
-				_ = c.nc.Close()
-				return nil, &CloseError{Code: ce.Code, Reason: ce.Reason}
-			}
 			return nil, err
 		}
 		if op == ws.OpText {
@@ -214,11 +208,6 @@ func (c *Conn) ReadFrame(deadline time.Time) (p []byte, binary bool, err error) 
 	_ = c.nc.SetReadDeadline(deadline)
 	p, op, err := c.readData()
 	if err != nil {
-		var ce wsutil.ClosedError
-		if errors.As(err, &ce) {
-			_ = c.nc.Close() // as in ReadText: the close handshake is done
-			return nil, false, &CloseError{Code: ce.Code, Reason: ce.Reason}
-		}
 		return nil, false, err
 	}
 	return p, op == ws.OpBinary, nil
@@ -237,22 +226,36 @@ func (l lockedRW) Write(p []byte) (int, error) {
 	return l.c.nc.Write(p)
 }
 
-// maxInflated bounds what one compressed message from the server may
-// inflate to.
-const maxInflated = 16 << 20
+// keptBuffer is the largest message buffer a plain connection keeps
+// between reads that copy their message out: one large state response
+// must not pin its megabytes for the connection's life.
+const keptBuffer = 1 << 20
 
 // readData reads the next data message, answering control frames on the
-// way, and inflates it if it came compressed (RSV1).
+// way, and inflates it if it came compressed (RSV1). The payload is the
+// caller's to keep.
 func (c *Conn) readData() ([]byte, ws.OpCode, error) {
 	if !c.deflate {
-		return wsutil.ReadServerData(lockedRW{c})
+		m := c.messages()
+		p, binary, err := m.Next()
+		if err != nil {
+			return nil, 0, err
+		}
+		p = bytes.Clone(p)
+		if cap(m.buf) > keptBuffer {
+			m.buf = nil
+		}
+		if binary {
+			return p, ws.OpBinary, nil
+		}
+		return p, ws.OpText, nil
 	}
 	rw := lockedRW{c}
 	var msg wsflate.MessageState
 	state := ws.StateClientSide | ws.StateExtended
 	control := wsutil.ControlFrameHandler(rw, state)
 	rd := &wsutil.Reader{Source: rw, State: state, OnIntermediate: control,
-		MaxMessageSize: maxInflated, Extensions: []wsutil.RecvExtension{&msg}}
+		MaxMessageSize: maxServerMessage, Extensions: []wsutil.RecvExtension{&msg}}
 	for {
 		hdr, err := rd.NextFrame()
 		if err != nil {
@@ -260,16 +263,16 @@ func (c *Conn) readData() ([]byte, ws.OpCode, error) {
 		}
 		if hdr.OpCode.IsControl() {
 			if err := control(hdr, rd); err != nil {
-				return nil, 0, err
+				return nil, 0, closeError(c, err)
 			}
 			continue
 		}
-		p, err := io.ReadAll(rd)
+		p, err := io.ReadAll(rd) // a control frame between fragments may close
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, closeError(c, err)
 		}
 		if msg.IsCompressed() {
-			if p, err = wire.Inflate(nil, p, maxInflated); err != nil {
+			if p, err = wire.Inflate(nil, p, maxServerMessage); err != nil {
 				return nil, 0, fmt.Errorf("server message: %w", err)
 			}
 		}
@@ -278,4 +281,16 @@ func (c *Conn) readData() ([]byte, ws.OpCode, error) {
 		}
 		return p, hdr.OpCode, nil
 	}
+}
+
+// closeError is a compressed connection's close as a plain one's reader
+// returns it (*CloseError), the socket ended once the close reply is out;
+// other errors are returned as they are.
+func closeError(c *Conn, err error) error {
+	var ce wsutil.ClosedError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	_ = c.nc.Close()
+	return &CloseError{Code: ce.Code, Reason: ce.Reason}
 }

@@ -11,10 +11,11 @@ import (
 	"github.com/gobwas/ws"
 )
 
-// maxNextMessage bounds a message MessageReader reads: above the largest
-// a node sends, a state of up to 32 MiB (docs/protocol.md, "The keyed
-// state") in its response, so that only a broken server meets it.
-const maxNextMessage = 64 << 20
+// maxServerMessage bounds a message read from the server, as it came or
+// inflated: above the largest a node sends, a state of up to 32 MiB
+// (docs/protocol.md, "The keyed state") in its response, so that only a
+// broken server meets it.
+const maxServerMessage = 64 << 20
 
 // Errors of a frame NextText cannot read.
 var (
@@ -23,7 +24,7 @@ var (
 	errBadControl     = errors.New("server sent a fragmented or oversized control frame")
 	errBadOpCode      = errors.New("server sent a frame with an unknown opcode")
 	errBadContinuator = errors.New("server sent a continuation frame outside a message")
-	errTooLarge       = fmt.Errorf("server sent a message over %d bytes", maxNextMessage)
+	errTooLarge       = fmt.Errorf("server sent a message over %d bytes", maxServerMessage)
 )
 
 // NextText is ReadText for readers that count many messages (the bench):
@@ -35,15 +36,23 @@ func (c *Conn) NextText() ([]byte, error) {
 	if c.deflate {
 		return c.ReadText(time.Time{})
 	}
-	if c.mr.R == nil {
-		c.mr = MessageReader{R: c.r, W: lockedRW{c}, Closed: func() { _ = c.nc.Close() }}
-	}
 	for {
-		p, binary, err := c.mr.Next()
+		p, binary, err := c.messages().Next()
 		if err != nil || !binary {
 			return p, err
 		}
 	}
+}
+
+// messages is the connection's reader of plain (uncompressed) messages,
+// made on first use; it belongs to the reading goroutine.
+func (c *Conn) messages() *MessageReader {
+	if c.mr.R == nil {
+		// Closed ends the socket once the close reply is out, as a browser
+		// does when the handshake is done.
+		c.mr = MessageReader{R: c.r, W: lockedRW{c}, Closed: func() { _ = c.nc.Close() }}
+	}
+	return &c.mr
 }
 
 // MessageReader reads a WebSocket server's messages from R with no
@@ -88,7 +97,7 @@ func (m *MessageReader) Next() (p []byte, binary bool, err error) {
 			isBinary = h.OpCode == ws.OpBinary
 		}
 		started = true
-		if uint64(len(m.buf))+uint64(h.Length) > maxNextMessage {
+		if uint64(len(m.buf))+uint64(h.Length) > maxServerMessage {
 			return nil, false, errTooLarge
 		}
 		if err := m.readPayload(h.Length); err != nil {
@@ -149,7 +158,7 @@ func (m *MessageReader) header() (ws.Header, error) {
 			return h, err
 		}
 		l := binary.BigEndian.Uint64(m.hdr[:8])
-		if l > maxNextMessage {
+		if l > maxServerMessage {
 			return h, errTooLarge
 		}
 		h.Length = int64(l)

@@ -204,7 +204,7 @@ func FuzzNextText(f *testing.F) {
 			if err != nil {
 				break
 			}
-			if len(p) > maxNextMessage {
+			if len(p) > maxServerMessage {
 				t.Fatalf("a message of %d bytes", len(p))
 			}
 		}
@@ -273,4 +273,50 @@ type countingWriter struct {
 func (c *countingWriter) Write(p []byte) (int, error) {
 	c.writes++
 	return c.w.Write(p)
+}
+
+// ReadText and ReadFrame read plain connections with the same reader as
+// NextText: their payloads are the caller's (a later read leaves them
+// as they were), a buffer grown by a large message is not kept, binary
+// messages come out of ReadFrame marked, and a close is a *CloseError
+// after the reply went out.
+func TestReadTextAndReadFrameShareTheReader(t *testing.T) {
+	big := bytes.Repeat([]byte("z"), 3<<20) // past keptBuffer
+	c, got := serve(t, join(
+		frame(true, ws.OpText, []byte("first")),
+		frame(true, ws.OpText, big),
+		frame(true, ws.OpBinary, []byte{1, 2}),
+		frame(true, ws.OpText, []byte("second")),
+		frame(true, ws.OpClose, ws.NewCloseFrameBody(4008, "too slow")),
+	))
+	deadline := time.Now().Add(10 * time.Second)
+	first, err := c.ReadText(deadline)
+	if err != nil || string(first) != "first" {
+		t.Fatalf("first read: %q, %v", first, err)
+	}
+	p, err := c.ReadText(deadline)
+	if err != nil || !bytes.Equal(p, big) {
+		t.Fatalf("large read: %d bytes, %v", len(p), err)
+	}
+	if string(first) != "first" {
+		t.Fatalf("the first payload changed to %q", first)
+	}
+	if c.mr.buf != nil {
+		t.Fatalf("a %d-byte buffer kept after a large message", cap(c.mr.buf))
+	}
+	if p, binary, err := c.ReadFrame(deadline); err != nil || !binary || !bytes.Equal(p, []byte{1, 2}) {
+		t.Fatalf("binary read: %v %v %v", p, binary, err)
+	}
+	if p, err := c.ReadText(deadline); err != nil || string(p) != "second" {
+		t.Fatalf("second read: %q, %v", p, err)
+	}
+	_, err = c.ReadText(deadline)
+	var ce *CloseError
+	if !errors.As(err, &ce) || ce.Code != 4008 || ce.Reason != "too slow" {
+		t.Fatalf("after the close: %v, want a *CloseError 4008", err)
+	}
+	m, ok := <-got
+	if !ok || m.OpCode != ws.OpClose {
+		t.Fatalf("the client's reply: %+v (%v), want a close", m, ok)
+	}
 }
