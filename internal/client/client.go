@@ -227,8 +227,9 @@ func (l lockedRW) Write(p []byte) (int, error) {
 }
 
 // keptBuffer is the largest message buffer a plain connection keeps
-// between reads that copy their message out: one large state response
-// must not pin its megabytes for the connection's life.
+// between reads that copy their message out: a larger one is handed to
+// the caller (or dropped after an error), so one large state response
+// neither costs a copy nor pins its megabytes for the connection's life.
 const keptBuffer = 1 << 20
 
 // readData reads the next data message, answering control frames on the
@@ -238,12 +239,13 @@ func (c *Conn) readData() ([]byte, ws.OpCode, error) {
 	if !c.deflate {
 		m := c.messages()
 		p, binary, err := m.Next()
+		if cap(m.buf) > keptBuffer {
+			m.buf = nil // p, if any, is the caller's now: a large message is not copied
+		} else if err == nil {
+			p = bytes.Clone(p)
+		}
 		if err != nil {
 			return nil, 0, err
-		}
-		p = bytes.Clone(p)
-		if cap(m.buf) > keptBuffer {
-			m.buf = nil
 		}
 		if binary {
 			return p, ws.OpBinary, nil

@@ -29,8 +29,9 @@ var (
 
 // NextText is ReadText for readers that count many messages (the bench):
 // it waits with no deadline, and returns the next text message's payload
-// in a buffer of the connection's that the next call overwrites, with no
-// allocation per message (MessageReader). Binary messages are skipped, as
+// in a buffer of the connection's that the next read of any kind (NextText,
+// ReadText, ReadFrame, Read) overwrites, with no allocation per message
+// (MessageReader). Binary messages are skipped, as
 // ReadText skips them. A compressed connection reads through ReadText.
 func (c *Conn) NextText() ([]byte, error) {
 	if c.deflate {
@@ -79,6 +80,9 @@ func (m *MessageReader) Next() (p []byte, binary bool, err error) {
 	isBinary := false
 	for {
 		h, err := m.header()
+		if err != nil && started {
+			err = unexpectedEOF(err) // the connection ended inside a message
+		}
 		if err != nil {
 			return nil, false, err
 		}
@@ -101,7 +105,7 @@ func (m *MessageReader) Next() (p []byte, binary bool, err error) {
 			return nil, false, errTooLarge
 		}
 		if err := m.readPayload(h.Length); err != nil {
-			return nil, false, err
+			return nil, false, unexpectedEOF(err)
 		}
 		if !h.Fin {
 			continue
@@ -111,6 +115,15 @@ func (m *MessageReader) Next() (p []byte, binary bool, err error) {
 		}
 		return m.buf, isBinary, nil
 	}
+}
+
+// unexpectedEOF is io.ErrUnexpectedEOF for an end of the connection inside
+// a message or frame, where io.EOF would read as a clean end.
+func unexpectedEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // readPayload appends n bytes of the server's to buf, growing it by at

@@ -320,3 +320,28 @@ func TestReadTextAndReadFrameShareTheReader(t *testing.T) {
 		t.Fatalf("the client's reply: %+v (%v), want a close", m, ok)
 	}
 }
+
+// A connection that ends between messages ends with io.EOF; one that
+// ends inside a message or a frame, with io.ErrUnexpectedEOF.
+func TestNextTellsAnEndInsideAMessage(t *testing.T) {
+	whole := frame(true, ws.OpText, []byte("done"))
+	for _, tc := range []struct {
+		name string
+		raw  []byte
+		want error
+	}{
+		{"between messages", whole, io.EOF},
+		{"between fragments", join(whole, frame(false, ws.OpText, []byte("par"))), io.ErrUnexpectedEOF},
+		{"inside a payload", join(whole, frame(true, ws.OpText, []byte("cut"))[:3]), io.ErrUnexpectedEOF},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := MessageReader{R: bytes.NewReader(tc.raw), W: io.Discard}
+			if p, _, err := m.Next(); err != nil || string(p) != "done" {
+				t.Fatalf("first message: %q, %v", p, err)
+			}
+			if _, _, err := m.Next(); !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}

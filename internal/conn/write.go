@@ -378,9 +378,11 @@ var errAbandonedMidFrame = errors.New("send queue overflow: connection abandoned
 // (errAbandoned), the socket had room: the peer reads, only more slowly
 // than its rooms are written, so the 4008 close frame is tried once,
 // without waiting, and the socket is closed after it without waiting for
-// the peer's reply (an abandoned connection waits for no one). Otherwise the write was woken from a full
-// socket, or the close frame does not go through whole: the socket is
-// reset.
+// the peer's reply (an abandoned connection waits for no one). A write
+// woken before its first byte counts as never started (unstarted): its
+// socket may be full, and then the try fails. Otherwise the write was
+// woken in the middle of a frame, or the close frame does not go through
+// whole: the socket is reset.
 func (c *Conn) endAbandoned(err error) {
 	// mu orders this after abandonLocked's wake-up deadline, which
 	// tryCloseFrame clears.
