@@ -163,12 +163,12 @@ func (m *MessageReader) header() (ws.Header, error) {
 	switch n := b[1] & 0x7f; n {
 	case 126:
 		if _, err := io.ReadFull(m.R, m.hdr[:2]); err != nil {
-			return h, err
+			return h, unexpectedEOF(err)
 		}
 		h.Length = int64(binary.BigEndian.Uint16(m.hdr[:2]))
 	case 127:
 		if _, err := io.ReadFull(m.R, m.hdr[:8]); err != nil {
-			return h, err
+			return h, unexpectedEOF(err)
 		}
 		l := binary.BigEndian.Uint64(m.hdr[:8])
 		if l > maxServerMessage {
@@ -189,7 +189,7 @@ func (m *MessageReader) header() (ws.Header, error) {
 func (m *MessageReader) control(h ws.Header) error {
 	p := m.hdr[:h.Length] // at most 125 bytes, checked by header
 	if _, err := io.ReadFull(m.R, p); err != nil {
-		return err
+		return unexpectedEOF(err)
 	}
 	switch h.OpCode {
 	case ws.OpPing:

@@ -333,6 +333,8 @@ func TestNextTellsAnEndInsideAMessage(t *testing.T) {
 		{"between messages", whole, io.EOF},
 		{"between fragments", join(whole, frame(false, ws.OpText, []byte("par"))), io.ErrUnexpectedEOF},
 		{"inside a payload", join(whole, frame(true, ws.OpText, []byte("cut"))[:3]), io.ErrUnexpectedEOF},
+		{"inside a length", join(whole, frame(true, ws.OpText, bytes.Repeat([]byte("l"), 300))[:2]), io.ErrUnexpectedEOF},
+		{"inside a ping", join(whole, frame(true, ws.OpPing, []byte("hi"))[:2]), io.ErrUnexpectedEOF},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := MessageReader{R: bytes.NewReader(tc.raw), W: io.Discard}
