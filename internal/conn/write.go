@@ -230,7 +230,7 @@ func (c *Conn) writeBatch(batch []*wire.Frame, skip int, pong []byte, ping, clos
 	}
 	written, err := w.flush(c.nc)
 	w.release()
-	if err != nil && written == 0 && c.tcp {
+	if err != nil && written == 0 {
 		err = c.unstarted(err)
 	}
 	return n, err
@@ -313,19 +313,20 @@ func (w *frameWriter) control(f ws.Frame) {
 	w.frame(p)
 }
 
-// flush writes what was gathered and returns how many bytes went out (of a
-// buffer, for TLS, all of them: how much a failed record took is not
-// known).
+// flush writes what was gathered. Of a vector (plain TCP) it returns how
+// many bytes went out; of a buffer (TLS), which may have sent part of a
+// large frame while gathering, -1: not known.
 func (w *frameWriter) flush(nc net.Conn) (int64, error) {
 	switch {
-	case w.err != nil:
-		return 0, w.err
+	case w.vec != nil && w.err != nil:
+		return 0, w.err // a control frame could not be made: nothing was written
 	case w.vec != nil:
 		v := *w.vec // WriteTo consumes its receiver; the backing array is kept
 		return v.WriteTo(nc)
+	case w.err != nil:
+		return -1, w.err
 	default:
-		n := int64(w.buf.Buffered())
-		return n, w.buf.Flush() // what a TLS record took is not known: all, or an error
+		return -1, w.buf.Flush()
 	}
 }
 
