@@ -81,11 +81,11 @@ func (m *mover) run(ctx context.Context, first chan struct{}) {
 			m.so.reconnects.Add(1)
 		}
 		initial = false
-		code := m.session(ctx, c, edge)
+		code, err := m.session(ctx, c, edge)
 		if ctx.Err() != nil {
 			return // the bench ended it
 		}
-		m.so.closed(code)
+		m.so.closed(code, err)
 		if wire.ReconnectAtOnce(code) {
 			m.pause = 0
 			continue // reconnect at once, as the code asks
@@ -109,8 +109,9 @@ func (m *mover) wait(ctx context.Context) {
 }
 
 // session subscribes on c (resuming after the first time) and reads until
-// the connection ends, returning its close code (0 without a close frame).
-func (m *mover) session(ctx context.Context, c *client.Conn, edge int) ws.StatusCode {
+// the connection ends, returning its close code (0 without a close frame)
+// and the error that ended it.
+func (m *mover) session(ctx context.Context, c *client.Conn, edge int) (ws.StatusCode, error) {
 	stop := context.AfterFunc(ctx, func() { _ = c.Close() }) // 1000, as a client leaving
 	defer stop()
 	defer c.NetConn().Close()
@@ -129,9 +130,9 @@ func (m *mover) session(ctx context.Context, c *client.Conn, edge int) ws.Status
 	}
 	var ce *client.CloseError
 	if errors.As(err, &ce) {
-		return ce.Code
+		return ce.Code, err
 	}
-	return 0
+	return 0, err
 }
 
 // errRefused ends a session whose subscribe was refused.

@@ -94,9 +94,16 @@ type scaleOut struct {
 	dialFailed atomic.Int64
 	refused    atomic.Int64
 
-	mu     sync.Mutex
-	closes map[string]int64 // guarded by mu
+	log *slog.Logger
+
+	mu       sync.Mutex
+	closes   map[string]int64 // guarded by mu
+	unclosed int              // ends without a close frame logged, guarded by mu
 }
+
+// unclosedLogged bounds the ends without a close frame that are logged
+// with their error, so a failing run says why without flooding its log.
+const unclosedLogged = 5
 
 // pick is an edge at random among those running, and its URL.
 func (so *scaleOut) pick() (int, string) {
@@ -112,14 +119,21 @@ func (so *scaleOut) addURL(url string) {
 }
 
 // closed counts a connection's end.
-func (so *scaleOut) closed(code ws.StatusCode) {
+func (so *scaleOut) closed(code ws.StatusCode, err error) {
 	key := "none"
 	if code != 0 {
 		key = strconv.Itoa(int(code))
 	}
 	so.mu.Lock()
 	so.closes[key]++
+	logIt := code == 0 && so.unclosed < unclosedLogged
+	if logIt {
+		so.unclosed++
+	}
 	so.mu.Unlock()
+	if logIt {
+		so.log.Info("a connection ended without a close frame", "err", err)
+	}
 }
 
 func (c *ScaleOutConfig) withDefaults() {
@@ -179,7 +193,7 @@ func RunScaleOut(ctx context.Context, cfg ScaleOutConfig) (*ScaleOutReport, erro
 	}
 	defer pub.close()
 
-	so := &scaleOut{closes: map[string]int64{}}
+	so := &scaleOut{log: cfg.Logger, closes: map[string]int64{}}
 	so.urls.Store(&[]string{cfg.URL})
 	movers := make([]*mover, cfg.Conns)
 	mctx, stopMovers := context.WithCancel(ctx)
